@@ -1,0 +1,1 @@
+"""Pulumi component resources that provision incident-response readiness."""

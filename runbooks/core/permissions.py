@@ -1,0 +1,31 @@
+"""The IAM actions the responder role needs: the single list both halves use.
+
+`components/responder_access.py` grants exactly `responder_actions()`; the runbook
+toolkit derives it from the registered steps' declared actions (see
+`runbooks.core.step`), and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+# Read-only calls the CLI itself makes outside any step (identity, manifest discovery,
+# readiness checks in `irctl status`).
+CLI_READ_ACTIONS: frozenset[str] = frozenset(
+    {
+        "sts:GetCallerIdentity",
+        "ssm:GetParameter",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:DescribeTrails",
+        "guardduty:GetDetector",
+        "securityhub:DescribeHub",
+        "sns:GetTopicAttributes",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+    }
+)
+
+
+def responder_actions() -> list[str]:
+    """Sorted, de-duplicated IAM actions for the responder role."""
+    from runbooks.core.step import declared_actions  # local: keep import light
+
+    return sorted(CLI_READ_ACTIONS | declared_actions())
