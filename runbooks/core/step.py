@@ -1,7 +1,120 @@
-"""Placeholder until the runbook core lands: no step declares actions yet."""
+"""Steps: small registered units of AWS logic that the runner drives.
+
+A step declares the IAM actions it needs, `validate()`s its parameters without I/O,
+`plan()`s read-only (the changes it would make; empty when already in the desired
+state), `apply()`s one change and `rollback()`s it where reversible. Dry-run, audit,
+idempotency, retries and rollback on failure live in the runner, never in a step.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from runbooks.core.context import Context
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change a step would make (plan) or made (apply), JSON-serialisable.
+
+    `before` is the recorded pre-action state that rollback and `irctl release` restore
+    from; `after` is the desired state. `summary` is what a responder reads.
+    """
+
+    step: str
+    target: str
+    summary: str
+    before: Mapping[str, Any] = field(default_factory=dict)
+    after: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "target": self.target,
+            "summary": self.summary,
+            "before": dict(self.before),
+            "after": dict(self.after),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Change:
+        return cls(
+            step=data["step"],
+            target=data["target"],
+            summary=data["summary"],
+            before=dict(data.get("before", {})),
+            after=dict(data.get("after", {})),
+        )
+
+
+class Step(ABC):
+    """Base class of every step. Subclasses set the class variables and register."""
+
+    name: ClassVar[str]
+    """Stable dotted name, e.g. `ec2.isolate`."""
+    description: ClassVar[str]
+    """One line a responder reads in plans and playbooks."""
+    actions: ClassVar[frozenset[str]]
+    """Every IAM action `plan`, `apply` and `rollback` call."""
+    reversible: ClassVar[bool] = True
+
+    def __init__(self, ctx: Context, params: Mapping[str, Any]) -> None:
+        self.ctx = ctx
+        self.params = dict(params)
+
+    def validate(self) -> None:  # noqa: B027 - optional hook
+        """Check parameters without I/O; raise `InvalidInput` naming the bad one."""
+
+    @abstractmethod
+    def plan(self) -> list[Change]:
+        """Read-only: the changes apply would make; [] when already in the desired state."""
+
+    @abstractmethod
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        """Make exactly `change`; return details worth recording (ids created, ...)."""
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        """Undo an applied `change` from its recorded `before` state."""
+        raise NotImplementedError(f"{self.name} is not reversible")
+
+
+REGISTRY: dict[str, type[Step]] = {}
+
+S = TypeVar("S", bound=type[Step])
+
+
+def register(cls: S) -> S:
+    """Class decorator: register a step under its `name` (which must be unique)."""
+    for attr in ("name", "description", "actions"):
+        if not hasattr(cls, attr):
+            raise TypeError(f"step {cls.__qualname__} does not set {attr}")
+    if not cls.actions:
+        raise TypeError(f"step {cls.name} declares no IAM actions")
+    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+        raise TypeError(f"step name {cls.name} is registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def load_all_steps() -> dict[str, type[Step]]:
+    """Import every module under runbooks.steps so that all steps are registered."""
+    import importlib
+    import pkgutil
+
+    import runbooks.steps as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{pkg.__name__}.{info.name}")
+    return REGISTRY
+
 
 def declared_actions() -> frozenset[str]:
-    return frozenset()
+    """Union of every registered step's declared IAM actions."""
+    return frozenset(a for cls in load_all_steps().values() for a in cls.actions)
+
+
+StepFactory = Callable[["Context", Mapping[str, Any]], Step]
