@@ -41,7 +41,7 @@ class SessionFactory:
 
             config = Config(retries={"mode": "adaptive", "max_attempts": self.max_attempts})
             self._clients[key] = self.session().client(
-                service,  # type: ignore[call-overload]
+                service,
                 region_name=region or self.region,
                 endpoint_url=self.endpoint_url,
                 config=config,
