@@ -1,0 +1,721 @@
+"""Stack settings: the one place that reads Pulumi config (namespace `ir`).
+
+Config is validated in two layers before any resource is registered:
+
+1. a structural JSON Schema (types, enums, ranges, unknown keys rejected), then
+2. cross-field rules (home region first, no duplicate regions, copy region covered,
+   vault lock min <= max, trusted principals are IAM ARNs, ...).
+
+Every failure is a `SettingsError` whose message names the key, the bad value and what
+is allowed, e.g. ``ir:trail.logRetentionDays = 12: must be one of 1, 3, 5, ...``.
+
+Two constructors share the same validation:
+
+- `Settings.from_config(pulumi.Config("ir"))` inside a Pulumi program;
+- `Settings.from_mapping({...})` for tests and benchmarks (plain Python values,
+  keys without the `ir:` prefix).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+import jsonschema
+
+if TYPE_CHECKING:
+    import pulumi
+
+NAMESPACE = "ir"
+
+SEVERITIES: tuple[str, ...] = ("critical", "high", "info")
+
+# Values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+    2557, 2922, 3288, 3653,
+)
+
+GUARDDUTY_FEATURES: tuple[str, ...] = (
+    "S3_DATA_EVENTS",
+    "EKS_AUDIT_LOGS",
+    "EBS_MALWARE_PROTECTION",
+    "RDS_LOGIN_EVENTS",
+    "LAMBDA_NETWORK_LOGS",
+    "RUNTIME_MONITORING",
+)
+DEFAULT_GUARDDUTY_FEATURES: Mapping[str, bool] = MappingProxyType(
+    {name: True for name in GUARDDUTY_FEATURES}
+)
+
+# Security Hub standards by the id that appears in their ARNs.
+SECURITY_HUB_STANDARDS: tuple[str, ...] = (
+    "aws-foundational-security-best-practices/v/1.0.0",
+    "cis-aws-foundations-benchmark/v/1.2.0",
+    "cis-aws-foundations-benchmark/v/1.4.0",
+    "cis-aws-foundations-benchmark/v/3.0.0",
+    "nist-800-53/v/5.0.0",
+    "pci-dss/v/3.2.1",
+    "pci-dss/v/4.0.1",
+    "aws-resource-tagging-standard/v/1.0.0",
+)
+DEFAULT_SECURITY_HUB_STANDARDS: tuple[str, ...] = (
+    "aws-foundational-security-best-practices/v/1.0.0",
+    "cis-aws-foundations-benchmark/v/3.0.0",
+)
+
+_REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"
+_VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
+_SG_ID = r"^sg-[0-9a-f]{8,17}$"
+_IAM_PRINCIPAL = re.compile(
+    r"^arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):(?P<kind>root|user/.+|role/.+)$"
+)
+_SCHEDULE = r"^(cron|rate)\(.+\)$"
+
+_SUBSCRIPTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["protocol", "endpoint"],
+    "properties": {
+        "protocol": {"enum": ["email", "https", "sqs", "lambda"]},
+        "endpoint": {"type": "string", "minLength": 3},
+    },
+}
+
+_OBJECT_LOCK_SCHEMA: dict[str, Any] = {
+    "mode": {"enum": ["GOVERNANCE", "COMPLIANCE"]},
+    "retentionDays": {"type": "integer", "minimum": 1, "maximum": 36500},
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["regions", "responderPrincipals"],
+    "properties": {
+        "regions": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": _REGION},
+            "description": "Covered regions, home region first.",
+        },
+        "tags": {
+            "type": "object",
+            "maxProperties": 40,
+            "propertyNames": {"minLength": 1, "maxLength": 128, "not": {"pattern": "^aws:"}},
+            "additionalProperties": {"type": "string", "maxLength": 256},
+        },
+        "alertSubscriptions": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                sev: {"type": "array", "items": _SUBSCRIPTION_SCHEMA} for sev in SEVERITIES
+            },
+        },
+        "quarantineVpcs": {
+            "type": "object",
+            "propertyNames": {"pattern": _REGION},
+            "additionalProperties": {
+                "oneOf": [
+                    {"const": "discover"},
+                    {
+                        "type": "array",
+                        "uniqueItems": True,
+                        "items": {"type": "string", "pattern": _VPC_ID},
+                    },
+                ]
+            },
+        },
+        "forensicAccess": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "cidrs": {"type": "array", "items": {"type": "string"}},
+                "securityGroupIds": {
+                    "type": "object",
+                    "propertyNames": {"pattern": _VPC_ID},
+                    "additionalProperties": {"type": "string", "pattern": _SG_ID},
+                },
+                "ports": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "integer", "minimum": 1, "maximum": 65535},
+                },
+            },
+        },
+        "trail": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "s3DataEvents": {"type": "boolean"},
+                "lambdaDataEvents": {"type": "boolean"},
+                "insights": {"type": "boolean"},
+                "logRetentionDays": {"enum": list(LOG_RETENTION_DAYS)},
+                "objectLock": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": _OBJECT_LOCK_SCHEMA,
+                },
+            },
+        },
+        "evidence": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "objectLock": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": _OBJECT_LOCK_SCHEMA,
+                },
+                "archiveAfterDays": {"type": "integer", "minimum": 1, "maximum": 3650},
+            },
+        },
+        "guardDuty": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "findingFrequency": {"enum": ["FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS"]},
+                "features": {
+                    "type": "object",
+                    "propertyNames": {"enum": list(GUARDDUTY_FEATURES)},
+                    "additionalProperties": {"type": "boolean"},
+                },
+                "inspector": {"type": "boolean"},
+            },
+        },
+        "securityHub": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "standards": {
+                    "type": "array",
+                    "uniqueItems": True,
+                    "items": {"enum": list(SECURITY_HUB_STANDARDS)},
+                },
+            },
+        },
+        "backup": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "rules": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "schedule", "deleteAfterDays"],
+                        "properties": {
+                            "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,50}$"},
+                            "schedule": {"type": "string", "pattern": _SCHEDULE},
+                            "deleteAfterDays": {"type": "integer", "minimum": 1},
+                            "coldStorageAfterDays": {"type": "integer", "minimum": 1},
+                        },
+                    },
+                },
+                "continuousBackup": {"type": "boolean"},
+                "selectionTag": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["key", "value"],
+                    "properties": {
+                        "key": {"type": "string", "minLength": 1, "maxLength": 128},
+                        "value": {"type": "string", "maxLength": 256},
+                    },
+                },
+                "vaultLock": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "minRetentionDays": {"type": "integer", "minimum": 1},
+                        "maxRetentionDays": {"type": "integer", "minimum": 1, "maximum": 36500},
+                        "changeableForDays": {"type": "integer", "minimum": 3},
+                    },
+                },
+                "copyToRegion": {"type": ["string", "null"], "pattern": _REGION},
+            },
+        },
+        "responderPrincipals": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string"},
+        },
+        "maxSessionDuration": {"type": "integer", "minimum": 900, "maximum": 14400},
+    },
+}
+
+# The keys whose values are strings in Pulumi config; everything else is parsed as JSON.
+_STRING_KEYS: frozenset[str] = frozenset()
+
+
+class SettingsError(ValueError):
+    """A config value is missing or not allowed. The message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    protocol: Literal["email", "https", "sqs", "lambda"]
+    """SNS protocol."""
+    endpoint: str
+    """Address, URL or ARN that receives the alert."""
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    mode: Literal["GOVERNANCE", "COMPLIANCE"]
+    """GOVERNANCE lets principals with s3:BypassGovernanceRetention delete; COMPLIANCE
+    lets nobody, not even the root user, until retention ends."""
+    retention_days: int
+    """Default retention applied to every new object version."""
+
+
+@dataclass(frozen=True)
+class TrailSettings:
+    s3_data_events: bool = False
+    """Log S3 object-level (data) events for all buckets. Billed per 100k events."""
+    lambda_data_events: bool = False
+    """Log Lambda Invoke data events for all functions. Billed per 100k events."""
+    insights: bool = False
+    """CloudTrail Insights (API call rate and error rate). Billed per 100k events analysed."""
+    log_retention_days: int = 365
+    """Retention of the CloudWatch Logs copy of the trail."""
+    object_lock: ObjectLock = ObjectLock("GOVERNANCE", 365)
+    """Object Lock default retention on the trail's log bucket."""
+
+
+@dataclass(frozen=True)
+class EvidenceSettings:
+    object_lock: ObjectLock = ObjectLock("COMPLIANCE", 365)
+    """Object Lock default retention on the evidence bucket."""
+    archive_after_days: int = 90
+    """Days after which evidence moves to Glacier Flexible Retrieval."""
+
+
+@dataclass(frozen=True)
+class GuardDutySettings:
+    finding_frequency: Literal["FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS"] = "FIFTEEN_MINUTES"
+    """How often updated findings are published to EventBridge."""
+    features: Mapping[str, bool] = field(default_factory=lambda: DEFAULT_GUARDDUTY_FEATURES)
+    """GuardDuty protection plans (DetectorFeature names) and whether each is on."""
+    inspector: bool = True
+    """Enable Amazon Inspector scanning (EC2, ECR, Lambda) in each covered region."""
+
+
+@dataclass(frozen=True)
+class BackupRule:
+    name: str
+    """Rule name, unique within the plan."""
+    schedule: str
+    """cron() or rate() expression (UTC)."""
+    delete_after_days: int
+    """Days a recovery point is kept."""
+    cold_storage_after_days: int | None = None
+    """Days after which a recovery point moves to cold storage (None: never)."""
+
+
+DEFAULT_BACKUP_RULES: tuple[BackupRule, ...] = (
+    BackupRule("daily", "cron(0 5 * * ? *)", 35),
+    BackupRule("weekly", "cron(0 5 ? * SUN *)", 90),
+    BackupRule("monthly", "cron(0 5 1 * ? *)", 365, 90),
+)
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    rules: tuple[BackupRule, ...] = DEFAULT_BACKUP_RULES
+    """Backup plan rules (schedule + lifecycle)."""
+    continuous_backup: bool = False
+    """Continuous backup (point-in-time restore) for supported services."""
+    selection_tag_key: str = "ir-readiness:backup"
+    """Resources carrying this tag key ..."""
+    selection_tag_value: str = "true"
+    """... with this value are backed up."""
+    vault_lock_min_retention_days: int = 7
+    """Vault Lock: shortest retention a recovery point may have."""
+    vault_lock_max_retention_days: int = 400
+    """Vault Lock: longest retention a recovery point may have."""
+    vault_lock_changeable_for_days: int = 3
+    """Vault Lock grace period; after it the lock is immutable (compliance mode)."""
+    copy_to_region: str | None = None
+    """Covered region that receives a copy of every recovery point (None: no copy)."""
+
+
+@dataclass(frozen=True)
+class ForensicAccess:
+    cidrs: tuple[str, ...] = ()
+    """CIDRs admitted by the forensic-access security group (empty: none)."""
+    security_group_ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Per VPC id, a source security group admitted by the forensic-access group."""
+    ports: tuple[int, ...] = (22, 3389)
+    """TCP ports the forensic-access group opens to those sources."""
+
+
+DISCOVER = "discover"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the stack needs, validated. Build with `from_config` / `from_mapping`."""
+
+    regions: tuple[str, ...]
+    """Covered regions; `regions[0]` is the home region (global resources live there)."""
+    responder_principals: tuple[str, ...]
+    """IAM ARNs trusted to assume the investigator and responder roles."""
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Tags applied to every resource (through each provider's default tags)."""
+    alert_subscriptions: Mapping[str, tuple[Subscription, ...]] = field(
+        default_factory=lambda: MappingProxyType({s: () for s in SEVERITIES})
+    )
+    """Per severity (critical, high, info), the SNS subscriptions of its topic."""
+    quarantine_vpcs: Mapping[str, str | tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Per covered region: VPC ids to quarantine, or "discover" (all VPCs in the region)."""
+    forensic_access: ForensicAccess = ForensicAccess()
+    """Sources the forensic-access security group admits."""
+    trail: TrailSettings = TrailSettings()
+    """CloudTrail options."""
+    evidence: EvidenceSettings = EvidenceSettings()
+    """Evidence bucket options."""
+    guardduty: GuardDutySettings = GuardDutySettings()
+    """GuardDuty and Inspector options."""
+    security_hub_standards: tuple[str, ...] = DEFAULT_SECURITY_HUB_STANDARDS
+    """Security Hub standards subscribed in every covered region."""
+    backup: BackupSettings = BackupSettings()
+    """AWS Backup options."""
+    max_session_duration: int = 3600
+    """Maximum session (seconds) of the responder roles."""
+
+    @property
+    def home_region(self) -> str:
+        return self.regions[0]
+
+    def vpcs_for(self, region: str) -> str | tuple[str, ...]:
+        """VPC ids to quarantine in `region`, or "discover". Unlisted regions discover."""
+        return self.quarantine_vpcs.get(region, DISCOVER)
+
+    # ---------------------------------------------------------------- constructors
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], aws_region: str | None = None) -> Settings:
+        """Validate plain values (keys with or without the `ir:` prefix) into Settings.
+
+        `aws_region` is the stack's `aws:region`; when given it must be the home region.
+        """
+        doc = {_strip_namespace(k): v for k, v in values.items()}
+        _check_schema(doc)
+        settings = _build(doc)
+        _check_rules(settings, aws_region)
+        return settings
+
+    @classmethod
+    def from_config(cls, config: pulumi.Config, aws_region: str | None = None) -> Settings:
+        """Read the `ir` namespace of the current stack's config and validate it."""
+        import pulumi
+
+        values: dict[str, Any] = {}
+        for key in _present_keys(config):
+            raw = config.get(key)
+            if raw is None:
+                continue
+            values[key] = parse_config_value(key, raw)
+        if aws_region is None:
+            aws_region = pulumi.Config("aws").get("region")
+        return cls.from_mapping(values, aws_region=aws_region)
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def parse_config_value(key: str, raw: str) -> Any:
+    """Pulumi hands structured values over as JSON text; numbers and booleans too."""
+    if key in _STRING_KEYS:
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        # A bare word such as `eu-west-1` for `ir:regions` is a plain string; the schema
+        # then reports it with the expected type.
+        return raw
+
+
+def _strip_namespace(key: str) -> str:
+    prefix = NAMESPACE + ":"
+    return key[len(prefix):] if key.startswith(prefix) else key
+
+
+def _present_keys(config: pulumi.Config) -> list[str]:
+    """Every `ir:` key set in the stack (known or not, so typos are reported)."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(SCHEMA["properties"])
+    prefix = config.name + ":"
+    present: dict[str, Any] = {}
+    try:
+        present.update(runtime_config.get_config_env())
+    except (ValueError, TypeError):
+        pass
+    present.update(runtime_config.CONFIG.get())
+    keys.update(k[len(prefix):] for k in present if k.startswith(prefix))
+    return sorted(keys)
+
+
+def _format_value(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _key_path(path: Sequence[Any]) -> str:
+    out = NAMESPACE + ":"
+    for i, part in enumerate(path):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if i else "") + str(part)
+    return out
+
+
+def _allowed(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    v = error.validator
+    if v == "enum":
+        return "must be one of " + ", ".join(str(x) for x in schema["enum"])
+    if v == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        return error.message + (f"; allowed keys: {', '.join(known)}" if known else "")
+    if v == "oneOf" and "discover" in json.dumps(schema):
+        return 'must be "discover" or a list of unique VPC ids (vpc-xxxxxxxx)'
+    if v == "pattern":
+        return f"must match {schema['pattern']}"
+    if v == "propertyNames":
+        return f"has a key that is not allowed ({error.message})"
+    return error.message
+
+
+def _check_schema(doc: Mapping[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    lines = []
+    for err in errors:
+        path = list(err.absolute_path)
+        if err.validator == "required":
+            missing = err.message.split("'")[1]
+            lines.append(f"{_key_path([*path, missing])} is required but not set")
+            continue
+        if err.validator == "additionalProperties" and not path:
+            unknown = sorted(set(doc) - set(SCHEMA["properties"]))
+            lines.append(
+                f"unknown config key(s) {', '.join(NAMESPACE + ':' + k for k in unknown)}; "
+                f"allowed: {', '.join(NAMESPACE + ':' + k for k in sorted(SCHEMA['properties']))}"
+            )
+            continue
+        lines.append(f"{_key_path(path)} = {_format_value(err.instance)}: {_allowed(err)}")
+    raise SettingsError("invalid stack config:\n  " + "\n  ".join(lines))
+
+
+def _object_lock(doc: Mapping[str, Any] | None, default: ObjectLock) -> ObjectLock:
+    doc = doc or {}
+    return ObjectLock(
+        mode=doc.get("mode", default.mode),
+        retention_days=doc.get("retentionDays", default.retention_days),
+    )
+
+
+def _build(doc: Mapping[str, Any]) -> Settings:
+    subs_doc = doc.get("alertSubscriptions", {})
+    subscriptions = MappingProxyType(
+        {
+            sev: tuple(Subscription(s["protocol"], s["endpoint"]) for s in subs_doc.get(sev, []))
+            for sev in SEVERITIES
+        }
+    )
+    vpcs = MappingProxyType(
+        {
+            region: (value if value == DISCOVER else tuple(value))
+            for region, value in doc.get("quarantineVpcs", {}).items()
+        }
+    )
+    fa = doc.get("forensicAccess", {})
+    forensic = ForensicAccess(
+        cidrs=tuple(fa.get("cidrs", ())),
+        security_group_ids=MappingProxyType(dict(fa.get("securityGroupIds", {}))),
+        ports=tuple(fa.get("ports", ForensicAccess.ports)),
+    )
+    t = doc.get("trail", {})
+    trail_defaults = TrailSettings()
+    trail = TrailSettings(
+        s3_data_events=t.get("s3DataEvents", trail_defaults.s3_data_events),
+        lambda_data_events=t.get("lambdaDataEvents", trail_defaults.lambda_data_events),
+        insights=t.get("insights", trail_defaults.insights),
+        log_retention_days=t.get("logRetentionDays", trail_defaults.log_retention_days),
+        object_lock=_object_lock(t.get("objectLock"), trail_defaults.object_lock),
+    )
+    e = doc.get("evidence", {})
+    ev_defaults = EvidenceSettings()
+    evidence = EvidenceSettings(
+        object_lock=_object_lock(e.get("objectLock"), ev_defaults.object_lock),
+        archive_after_days=e.get("archiveAfterDays", ev_defaults.archive_after_days),
+    )
+    g = doc.get("guardDuty", {})
+    features = dict(DEFAULT_GUARDDUTY_FEATURES)
+    features.update(g.get("features", {}))
+    guardduty = GuardDutySettings(
+        finding_frequency=g.get("findingFrequency", "FIFTEEN_MINUTES"),
+        features=MappingProxyType(features),
+        inspector=g.get("inspector", True),
+    )
+    b = doc.get("backup", {})
+    bd = BackupSettings()
+    lock = b.get("vaultLock", {})
+    tag = b.get("selectionTag", {})
+    rules = (
+        tuple(
+            BackupRule(
+                name=r["name"],
+                schedule=r["schedule"],
+                delete_after_days=r["deleteAfterDays"],
+                cold_storage_after_days=r.get("coldStorageAfterDays"),
+            )
+            for r in b["rules"]
+        )
+        if "rules" in b
+        else bd.rules
+    )
+    backup = BackupSettings(
+        rules=rules,
+        continuous_backup=b.get("continuousBackup", bd.continuous_backup),
+        selection_tag_key=tag.get("key", bd.selection_tag_key),
+        selection_tag_value=tag.get("value", bd.selection_tag_value),
+        vault_lock_min_retention_days=lock.get(
+            "minRetentionDays", bd.vault_lock_min_retention_days
+        ),
+        vault_lock_max_retention_days=lock.get(
+            "maxRetentionDays", bd.vault_lock_max_retention_days
+        ),
+        vault_lock_changeable_for_days=lock.get(
+            "changeableForDays", bd.vault_lock_changeable_for_days
+        ),
+        copy_to_region=b.get("copyToRegion"),
+    )
+    return Settings(
+        regions=tuple(doc["regions"]),
+        responder_principals=tuple(doc["responderPrincipals"]),
+        tags=MappingProxyType(dict(doc.get("tags", {}))),
+        alert_subscriptions=subscriptions,
+        quarantine_vpcs=vpcs,
+        forensic_access=forensic,
+        trail=trail,
+        evidence=evidence,
+        guardduty=guardduty,
+        security_hub_standards=tuple(
+            doc.get("securityHub", {}).get("standards", DEFAULT_SECURITY_HUB_STANDARDS)
+        ),
+        backup=backup,
+        max_session_duration=doc.get("maxSessionDuration", 3600),
+    )
+
+
+def _check_rules(s: Settings, aws_region: str | None) -> None:
+    problems: list[str] = []
+
+    def bad(key: str, value: Any, allowed: str) -> None:
+        problems.append(f"{NAMESPACE}:{key} = {_format_value(value)}: {allowed}")
+
+    regions = list(s.regions)
+    dupes = sorted({r for r in regions if regions.count(r) > 1})
+    if dupes:
+        bad("regions", regions, f"lists {', '.join(dupes)} more than once; list each region once")
+    if aws_region and aws_region != s.home_region:
+        bad(
+            "regions",
+            regions,
+            f"the home region (first entry) must equal aws:region ({aws_region}); "
+            f"put {aws_region} first or change aws:region",
+        )
+    for region in s.quarantine_vpcs:
+        if region not in s.regions:
+            bad(
+                f"quarantineVpcs.{region}",
+                s.quarantine_vpcs[region],
+                f"{region} is not a covered region; covered: {', '.join(regions)}",
+            )
+    for i, cidr in enumerate(s.forensic_access.cidrs):
+        try:
+            net = ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            bad(f"forensicAccess.cidrs[{i}]", cidr, f"must be a CIDR block ({exc})")
+            continue
+        if net.prefixlen == 0:
+            bad(
+                f"forensicAccess.cidrs[{i}]",
+                cidr,
+                "must not admit the whole internet; give the forensic workstation network",
+            )
+    for i, principal in enumerate(s.responder_principals):
+        if not _IAM_PRINCIPAL.match(principal):
+            bad(
+                f"responderPrincipals[{i}]",
+                principal,
+                "must be an IAM ARN of an account root, user or role "
+                "(arn:aws:iam::123456789012:root|user/NAME|role/NAME)",
+            )
+    b = s.backup
+    if b.vault_lock_min_retention_days > b.vault_lock_max_retention_days:
+        bad(
+            "backup.vaultLock.minRetentionDays",
+            b.vault_lock_min_retention_days,
+            f"must not exceed maxRetentionDays ({b.vault_lock_max_retention_days})",
+        )
+    names = [r.name for r in b.rules]
+    for i, rule in enumerate(b.rules):
+        if names.count(rule.name) > 1:
+            bad(f"backup.rules[{i}].name", rule.name, "must be unique within the plan")
+        if not (
+            b.vault_lock_min_retention_days
+            <= rule.delete_after_days
+            <= b.vault_lock_max_retention_days
+        ):
+            bad(
+                f"backup.rules[{i}].deleteAfterDays",
+                rule.delete_after_days,
+                f"must lie within the vault lock retention "
+                f"[{b.vault_lock_min_retention_days}, {b.vault_lock_max_retention_days}] days, "
+                "or the vault rejects the recovery point",
+            )
+        cold = rule.cold_storage_after_days
+        if cold is not None and rule.delete_after_days < cold + 90:
+            bad(
+                f"backup.rules[{i}].deleteAfterDays",
+                rule.delete_after_days,
+                f"must be at least coldStorageAfterDays + 90 ({cold + 90}); "
+                "AWS Backup keeps cold storage for 90 days minimum",
+            )
+    if b.copy_to_region is not None:
+        if b.copy_to_region not in s.regions:
+            bad(
+                "backup.copyToRegion",
+                b.copy_to_region,
+                f"must be a covered region ({', '.join(regions)}) so its vault exists",
+            )
+        elif len(s.regions) == 1:
+            bad("backup.copyToRegion", b.copy_to_region, "needs a second covered region")
+    for vpc_id in s.forensic_access.security_group_ids:
+        explicit = [v for v in s.quarantine_vpcs.values() if v != DISCOVER]
+        if explicit and not any(vpc_id in v for v in explicit) and DISCOVER not in [
+            s.vpcs_for(r) for r in s.regions
+        ]:
+            bad(
+                f"forensicAccess.securityGroupIds.{vpc_id}",
+                s.forensic_access.security_group_ids[vpc_id],
+                "names a VPC that is not quarantined; list it in ir:quarantineVpcs",
+            )
+    if problems:
+        raise SettingsError("invalid stack config:\n  " + "\n  ".join(problems))
