@@ -1,0 +1,117 @@
+"""irctl: the responder's command line.
+
+Global options (`--profile`, `--region`, `--endpoint-url`, `--manifest`, `--case`,
+`--output`, `--apply`, `--keep-going`) live on the `main` group and honour the standard
+AWS environment (`AWS_PROFILE`, `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`).
+`--case`, `--output`, `--apply` and `--keep-going` are also accepted after a subcommand.
+
+Adding commands (no need to edit this file or anyone else's):
+
+* Put a module in `runbooks/commands/` (names starting with `_` are helpers, skipped).
+  Every module there is imported when irctl needs its command list, in name order.
+* To add a top-level command or group, define it with click and list it in the module's
+  `COMMANDS` list: `COMMANDS = [status]`.
+* To add a subcommand to an existing group, import the group from its module and
+  decorate: in `runbooks/commands/contain_iam.py`::
+
+      from runbooks.commands.contain import contain
+
+      @contain.command("access-key")
+      @common_options
+      @click.argument("key_id")
+      @pass_settings
+      def access_key(settings: Settings, key_id: str) -> None: ...
+
+* Keep module top levels cheap: import boto3, botocore and rich inside functions, so
+  `irctl --help` stays fast. Shared helpers (settings, opening a case, rendering results)
+  are in `runbooks.commands._shared`.
+
+Exit codes: 0 success or clean plan, 1 an action failed, 2 bad input or refused
+precondition, 3 partially applied (recorded in the case's audit log, reversible).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import click
+
+from runbooks.commands._shared import Settings
+
+
+class CommandModules(click.Group):
+    """A click group that imports `runbooks.commands.*` the first time it needs them."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if CommandModules._loaded:
+            return
+        CommandModules._loaded = True
+        import runbooks.commands as package
+
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for command in getattr(module, "COMMANDS", []):
+                self.add_command(command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=CommandModules, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--profile", envvar="AWS_PROFILE", help="AWS profile (env AWS_PROFILE).")
+@click.option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"],
+              help="AWS region (env AWS_REGION / AWS_DEFAULT_REGION).")
+@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL",
+              help="Send AWS calls here, e.g. an emulator (env AWS_ENDPOINT_URL).")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
+              help="Readiness manifest file, or `pulumi stack output --json` output. "
+                   "Default: SSM parameter /ir-readiness/manifest in the region.")
+@click.option("--case", "case_id", help="Case id; generated (and printed) when absent.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text: tables; json: one JSON document on stdout.")
+@click.option("--apply", is_flag=True, help="Make the changes (default: plan only).")
+@click.option("--keep-going", is_flag=True,
+              help="On a failed change, continue instead of rolling back.")
+@click.version_option(package_name="ir-readiness", prog_name="irctl")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    profile: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    manifest_path: str | None,
+    case_id: str | None,
+    output: str,
+    apply: bool,
+    keep_going: bool,
+) -> None:
+    """Contain, investigate and recover with the resources ir-readiness provisioned.
+
+    Commands plan by default and change nothing; add --apply to act. Every action is
+    recorded in the case's hash-chained audit log (copied to the evidence bucket).
+
+    \b
+    Exit codes: 0 success or clean plan, 1 an action failed,
+                2 bad input or refused precondition,
+                3 partially applied (recorded and reversible).
+    """
+    ctx.obj = Settings(
+        profile=profile or None,
+        region=region or None,
+        endpoint_url=endpoint_url or None,
+        manifest_path=manifest_path,
+        case_id=case_id,
+        output=output,
+        apply=apply,
+        keep_going=keep_going,
+    )

@@ -1,0 +1,1 @@
+"""irctl command modules; see `runbooks.cli` for how to add one."""

@@ -1,0 +1,56 @@
+"""`irctl release KIND TARGET --case ID`: restore the recorded pre-action state."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from runbooks.commands._shared import (
+    Settings,
+    common_options,
+    handle_errors,
+    make_runner,
+    open_session,
+    pass_settings,
+    progress,
+    render_results,
+)
+from runbooks.core.errors import PreconditionFailed
+
+
+@click.command()
+@common_options
+@click.argument("kind")
+@click.argument("target")
+@pass_settings
+@handle_errors
+def release(settings: Settings, kind: str, target: str) -> None:
+    """Undo a containment: restore TARGET's pre-action state recorded in --case.
+
+    KIND is what was contained (instance, access-key, role, ip, bucket, ...). Only
+    changes still in place are restored, newest first; evidence (captured metadata,
+    snapshots, the audit log) is never touched. Plans by default; --apply acts.
+
+    \b
+    Example:
+      irctl release instance i-0123456789abcdef0 --case ir-20261128-031500-1a2b3c --apply
+    """
+    if not settings.case_id:
+        raise PreconditionFailed("release needs --case ID: the case whose log recorded "
+                                 "the containment (see `irctl case show ID`)")
+    session = open_session(settings, new_case=False)
+    if not session.audit.exists():
+        raise PreconditionFailed(f"no audit log for case {settings.case_id} at "
+                                 f"{session.audit.path}; set IR_CASE_DIR or check the id")
+    with progress(settings, f"release {kind}") as listener:
+        runner = make_runner(session, listener)
+        if not runner.in_place_changes(kind, target):
+            raise PreconditionFailed(
+                f"case {settings.case_id} has no change still in place for {kind} {target}; "
+                "nothing to release (see `irctl case show`)")
+        result = runner.release(kind, target)
+    sys.exit(render_results(settings, [result]))
+
+
+COMMANDS = [release]
