@@ -1,0 +1,457 @@
+"""Parse GuardDuty and Security Hub findings into one shape.
+
+Accepted inputs (a JSON document, or a list of them):
+
+- a GuardDuty finding as EventBridge delivers it: the whole event
+  (`detail-type: GuardDuty Finding`) or just its `detail` (camelCase keys);
+- a GuardDuty finding as `guardduty get-findings` returns it (PascalCase keys), or the
+  whole response (`{"Findings": [...]}`);
+- a Security Hub finding in ASFF, alone, as `securityhub get-findings` returns it, or
+  as EventBridge delivers it (`detail-type: Security Hub Findings - Imported`,
+  `detail.findings[]`).
+
+Anything else is an `InvalidInput` that says which shapes are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from runbooks.analysis.playbooks import playbook_for
+from runbooks.core.errors import InvalidInput
+
+ACCEPTED = (
+    "a GuardDuty finding (EventBridge 'GuardDuty Finding' event, its detail, or "
+    "get-findings output) or a Security Hub ASFF finding (EventBridge 'Security Hub "
+    "Findings - Imported' event or get-findings output)"
+)
+ASFF_SCHEMA_VERSION = "2018-10-08"
+_GD_TYPE = re.compile(r"^([A-Za-z]+):([A-Za-z0-9]+)[/.\-](.+)$")
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An affected AWS resource. `kind` is one of: instance, access-key, iam-user,
+    iam-role, s3-bucket, security-group, other."""
+
+    kind: str
+    id: str
+    arn: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "arn": self.arn}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acted: an IAM user, a role (assumed), the root user, or an unknown caller."""
+
+    kind: str
+    name: str
+    arn: str | None = None
+    access_key_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "arn": self.arn,
+            "accessKeyId": self.access_key_id,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    source: str  # "guardduty" | "securityhub"
+    id: str
+    account_id: str
+    region: str
+    type: str | None
+    title: str
+    severity: float  # GuardDuty scale 0-10
+    severity_label: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    resources: tuple[Resource, ...]
+    principals: tuple[Principal, ...]
+    remote_ips: tuple[str, ...]
+    playbook: str | None
+    description: str = ""
+    product_arn: str | None = None  # Security Hub: with `id`, identifies the finding
+    guardduty_arn: str | None = None
+    workflow_status: str | None = None
+    resource_role: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def security_hub_identifier(self) -> dict[str, str]:
+        """The `FindingIdentifiers` entry of this finding in Security Hub.
+
+        GuardDuty findings arrive in Security Hub with the GuardDuty finding ARN as Id
+        under the regional GuardDuty product ARN.
+        """
+        if self.source == "securityhub" and self.product_arn:
+            return {"Id": self.id, "ProductArn": self.product_arn}
+        partition = (self.guardduty_arn or "arn:aws:").split(":")[1] or "aws"
+        return {
+            "Id": self.guardduty_arn or self.id,
+            "ProductArn": f"arn:{partition}:securityhub:{self.region}::product/aws/guardduty",
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "id": self.id,
+            "productArn": self.product_arn,
+            "guardDutyArn": self.guardduty_arn,
+            "accountId": self.account_id,
+            "region": self.region,
+            "type": self.type,
+            "title": self.title,
+            "description": self.description,
+            "severity": self.severity,
+            "severityLabel": self.severity_label,
+            "firstSeen": _iso(self.first_seen),
+            "lastSeen": _iso(self.last_seen),
+            "resourceRole": self.resource_role,
+            "workflowStatus": self.workflow_status,
+            "resources": [r.to_dict() for r in self.resources],
+            "principals": [p.to_dict() for p in self.principals],
+            "remoteIps": list(self.remote_ips),
+            "playbook": self.playbook,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp (as findings and CloudTrail write them), UTC-aware."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def severity_label(score: float) -> str:
+    """GuardDuty's bands: 1-3.9 LOW, 4-6.9 MEDIUM, 7-8.9 HIGH, 9-10 CRITICAL."""
+    if score >= 9:
+        return "CRITICAL"
+    if score >= 7:
+        return "HIGH"
+    if score >= 4:
+        return "MEDIUM"
+    if score >= 1:
+        return "LOW"
+    return "INFORMATIONAL"
+
+
+def _camel(value: Any) -> Any:
+    """GuardDuty's EventBridge detail is camelCase, get-findings PascalCase: unify."""
+    if isinstance(value, Mapping):
+        return {(k[:1].lower() + k[1:]) if isinstance(k, str) else k: _camel(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _dig(doc: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, Mapping):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def _dedupe(items: Iterable[Any]) -> tuple[Any, ...]:
+    seen: dict[Any, None] = {}
+    for item in items:
+        if item is not None and item not in seen:
+            seen[item] = None
+    return tuple(seen)
+
+
+def _principal_from_key_details(
+    details: Mapping[str, Any], account: str, partition: str
+) -> Principal | None:
+    user_type = str(details.get("userType") or details.get("principalType") or "")
+    name = str(details.get("userName") or details.get("principalName") or "")
+    key = details.get("accessKeyId") or None
+    if not name and not key:
+        return None
+    iam = f"arn:{partition}:iam::{account}"
+    if user_type == "IAMUser":
+        return Principal("iam-user", name, f"{iam}:user/{name}", key)
+    if user_type == "AssumedRole":
+        return Principal("iam-role", name, f"{iam}:role/{name}", key)
+    if user_type == "Root":
+        return Principal("root", name or "root", f"{iam}:root", key)
+    return Principal(user_type.lower() or "unknown", name, None, key)
+
+
+def _is_guardduty(doc: Mapping[str, Any]) -> bool:
+    lowered = {k[:1].lower() + k[1:] for k in doc if isinstance(k, str)}
+    return {"type", "accountId", "resource", "service"} <= lowered
+
+
+def _is_asff(doc: Mapping[str, Any]) -> bool:
+    return "ProductArn" in doc and "AwsAccountId" in doc and "Resources" in doc
+
+
+def parse_guardduty(doc: Mapping[str, Any]) -> Finding:
+    gd = _camel(doc)
+    account = str(gd.get("accountId", ""))
+    arn = gd.get("arn")
+    partition = str(gd.get("partition") or (arn.split(":")[1] if arn else "aws"))
+    region = str(gd.get("region", ""))
+    resource = gd.get("resource") or {}
+    service = gd.get("service") or {}
+    resources: list[Resource] = []
+    principals: list[Principal] = []
+
+    instance = resource.get("instanceDetails") or {}
+    if instance.get("instanceId"):
+        iid = instance["instanceId"]
+        resources.append(
+            Resource("instance", iid, f"arn:{partition}:ec2:{region}:{account}:instance/{iid}")
+        )
+        profile_arn = _dig(instance, "iamInstanceProfile", "arn")
+        if isinstance(profile_arn, str) and profile_arn.startswith("arn:"):
+            resources.append(Resource("instance-profile", profile_arn.rsplit("/", 1)[-1],
+                                      profile_arn))
+    key_details = resource.get("accessKeyDetails") or {}
+    if key_details:
+        principal = _principal_from_key_details(key_details, account, partition)
+        if principal:
+            principals.append(principal)
+            if principal.access_key_id and principal.kind == "iam-user":
+                resources.append(Resource("access-key", principal.access_key_id))
+            if principal.kind == "iam-user":
+                resources.append(Resource("iam-user", principal.name, principal.arn))
+            elif principal.kind == "iam-role":
+                resources.append(Resource("iam-role", principal.name, principal.arn))
+    for bucket in resource.get("s3BucketDetails") or []:
+        name = bucket.get("name")
+        if name:
+            resources.append(Resource("s3-bucket", name, bucket.get("arn")))
+
+    action = service.get("action") or {}
+    remote_ips: list[str] = []
+    for section in action.values():
+        if not isinstance(section, Mapping):
+            continue
+        ip = _dig(section, "remoteIpDetails", "ipAddressV4")
+        if ip:
+            remote_ips.append(ip)
+        for probe in section.get("portProbeDetails") or []:
+            ip = _dig(probe, "remoteIpDetails", "ipAddressV4")
+            if ip:
+                remote_ips.append(ip)
+    anonymous = any(
+        str(_dig(section, "remoteAccountDetails", "accountId") or "") == "ANONYMOUS_PRINCIPAL"
+        or str(_dig(section, "userType") or "") == "AWSAccount"
+        for section in action.values()
+        if isinstance(section, Mapping)
+    ) or str(key_details.get("userType", "")) == "Anonymous"
+
+    severity = float(gd.get("severity") or 0)
+    finding_type = gd.get("type")
+    role = service.get("resourceRole")
+    return Finding(
+        source="guardduty",
+        id=str(gd.get("id", "")),
+        guardduty_arn=arn,
+        account_id=account,
+        region=region,
+        type=finding_type,
+        title=str(gd.get("title", "")),
+        description=str(gd.get("description", "")),
+        severity=severity,
+        severity_label=severity_label(severity),
+        first_seen=parse_time(service.get("eventFirstSeen") or gd.get("createdAt")),
+        last_seen=parse_time(service.get("eventLastSeen") or gd.get("updatedAt")),
+        resources=_dedupe(resources),
+        principals=_dedupe(principals),
+        remote_ips=_dedupe(remote_ips),
+        playbook=playbook_for(finding_type, role, anonymous_caller=anonymous),
+        resource_role=role,
+        raw=doc,
+    )
+
+
+def guardduty_type_from_asff(types: Iterable[str]) -> str | None:
+    """Recover `Purpose:Resource/Family` from ASFF Types such as
+    `TTPs/Command and Control/Backdoor:EC2-C&CActivity.B!DNS`."""
+    for entry in types:
+        last = entry.rsplit("/", 1)[-1] if "/" in entry else entry
+        # Types keep the GuardDuty '/' only when the namespace is absent; try both.
+        for candidate in (entry.split("/", 2)[-1] if entry.count("/") >= 2 else entry, last):
+            match = _GD_TYPE.match(candidate)
+            if match:
+                return f"{match.group(1)}:{match.group(2)}/{match.group(3)}"
+    return None
+
+
+_ASFF_KINDS = {
+    "AwsEc2Instance": "instance",
+    "AwsIamAccessKey": "access-key",
+    "AwsIamUser": "iam-user",
+    "AwsIamRole": "iam-role",
+    "AwsS3Bucket": "s3-bucket",
+    "AwsEc2SecurityGroup": "security-group",
+}
+
+
+def _asff_resource(res: Mapping[str, Any]) -> Resource:
+    rtype = str(res.get("Type", ""))
+    rid = str(res.get("Id", ""))
+    kind = _ASFF_KINDS.get(rtype, "other")
+    arn = rid if rid.startswith("arn:") else None
+    short = rid
+    if arn:
+        tail = arn.split(":", 5)[-1]
+        short = tail.rsplit("/", 1)[-1] if "/" in tail else tail
+    if kind == "access-key":
+        # GuardDuty writes `AWS::IAM::AccessKey:<key id>`.
+        short = rid.rsplit(":", 1)[-1]
+        arn = None
+    if rtype == "AwsS3Bucket" and arn:
+        short = arn.split(":::", 1)[-1]
+    return Resource(kind if kind != "other" else rtype or "other", short, arn)
+
+
+def parse_asff(doc: Mapping[str, Any]) -> Finding:
+    account = str(doc.get("AwsAccountId", ""))
+    product_arn = str(doc.get("ProductArn", ""))
+    region = str(doc.get("Region") or (product_arn.split(":")[3] if product_arn else ""))
+    partition = product_arn.split(":")[1] if product_arn.startswith("arn:") else "aws"
+    resources = [_asff_resource(r) for r in doc.get("Resources") or [] if isinstance(r, Mapping)]
+    principals: list[Principal] = []
+    for res in doc.get("Resources") or []:
+        details = _dig(res, "Details", "AwsIamAccessKey")
+        if isinstance(details, Mapping):
+            key_id = _asff_resource(res).id
+            principal = _principal_from_key_details(
+                _camel(details) | {"accessKeyId": key_id}, account, partition
+            )
+            if principal:
+                principals.append(principal)
+                kind = {"iam-user": "iam-user", "iam-role": "iam-role"}.get(principal.kind)
+                if kind:
+                    resources.append(Resource(kind, principal.name, principal.arn))
+    severity_doc = doc.get("Severity") or {}
+    label = str(severity_doc.get("Label") or "").upper()
+    if "Product" in severity_doc and "guardduty" in product_arn:
+        score = float(severity_doc["Product"])
+    elif "Normalized" in severity_doc:
+        score = float(severity_doc["Normalized"]) / 10
+    else:
+        score = {"CRITICAL": 9.0, "HIGH": 7.0, "MEDIUM": 4.0, "LOW": 1.0}.get(label, 0.0)
+    label = label or severity_label(score)
+    fields = doc.get("ProductFields") or {}
+    is_guardduty = "/product/aws/guardduty" in product_arn
+    finding_type = guardduty_type_from_asff(doc.get("Types") or [])
+    role = fields.get("aws/guardduty/service/resourceRole") if is_guardduty else None
+    remote_ips = [
+        v for k, v in fields.items() if k.endswith("remoteIpDetails/ipAddressV4")
+    ]
+    for net in [doc.get("Network") or {}]:
+        if net.get("SourceIpV4"):
+            remote_ips.append(net["SourceIpV4"])
+    generator = str(doc.get("GeneratorId", ""))
+    control_id = (
+        str(_dig(doc, "Compliance", "SecurityControlId") or "")
+        or (generator.rsplit("/", 1)[-1] if generator.startswith("security-control/") else "")
+        or None
+    )
+    finding_id = str(doc.get("Id", ""))
+    return Finding(
+        source="securityhub",
+        id=finding_id,
+        product_arn=product_arn,
+        guardduty_arn=finding_id if finding_id.startswith("arn:") and is_guardduty else None,
+        account_id=account,
+        region=region,
+        type=finding_type or (f"control/{control_id}" if control_id else None),
+        title=str(doc.get("Title", "")),
+        description=str(doc.get("Description", "")),
+        severity=score,
+        severity_label=label,
+        first_seen=parse_time(doc.get("FirstObservedAt") or doc.get("CreatedAt")),
+        last_seen=parse_time(doc.get("LastObservedAt") or doc.get("UpdatedAt")),
+        resources=_dedupe(resources),
+        principals=_dedupe(principals),
+        remote_ips=_dedupe(remote_ips),
+        playbook=playbook_for(finding_type, role, control_id=control_id),
+        workflow_status=_dig(doc, "Workflow", "Status"),
+        resource_role=role,
+        raw=doc,
+    )
+
+
+def parse_findings(document: Any, source: str = "input") -> list[Finding]:
+    """Every finding in `document`; raises InvalidInput on an unknown shape."""
+    raw = _unwrap(document, source)
+    if not raw:
+        raise InvalidInput(f"{source} holds no findings; expected {ACCEPTED}")
+    findings = []
+    for index, (kind, doc) in enumerate(raw):
+        finding = parse_guardduty(doc) if kind == "guardduty" else parse_asff(doc)
+        if not _ACCOUNT_ID.match(finding.account_id):
+            raise InvalidInput(
+                f"finding {index} in {source} has no valid account id "
+                f"({finding.account_id!r}); expected a 12-digit AWS account id"
+            )
+        if not finding.region:
+            raise InvalidInput(f"finding {index} in {source} names no region")
+        findings.append(finding)
+    return findings
+
+
+def _unwrap(document: Any, source: str) -> list[tuple[str, Mapping[str, Any]]]:
+    if isinstance(document, list):
+        out: list[tuple[str, Mapping[str, Any]]] = []
+        for item in document:
+            out.extend(_unwrap(item, source))
+        return out
+    if not isinstance(document, Mapping):
+        raise InvalidInput(f"{source} is not a JSON object or list; expected {ACCEPTED}")
+    if "detail-type" in document or ("detail" in document and "source" in document):
+        detail_type = document.get("detail-type")
+        event_source = document.get("source")
+        detail = document.get("detail")
+        if event_source == "aws.guardduty" and isinstance(detail, Mapping):
+            if _is_guardduty(detail):
+                return [("guardduty", detail)]
+        if event_source == "aws.securityhub" and isinstance(detail, Mapping):
+            return _unwrap(detail.get("findings") or [], source)
+        raise InvalidInput(
+            f"{source} is an EventBridge event of type {detail_type!r} from "
+            f"{event_source!r}, not a finding; expected {ACCEPTED}"
+        )
+    for key in ("Findings", "findings"):
+        if isinstance(document.get(key), list):
+            return _unwrap(document[key], source)
+    if _is_asff(document):
+        return [("securityhub", document)]
+    if _is_guardduty(document):
+        return [("guardduty", document)]
+    keys = ", ".join(sorted(str(k) for k in document)[:8])
+    raise InvalidInput(
+        f"unknown finding format in {source} (top-level keys: {keys or 'none'}); "
+        f"expected {ACCEPTED}"
+    )

@@ -1,0 +1,126 @@
+"""Which playbook handles a finding: a table of finding-type prefixes.
+
+GuardDuty names its finding types `ThreatPurpose:ResourceTypeAffected/ThreatFamilyName.
+DetectionMechanism!Artifact`. The most specific (longest) matching prefix wins, so
+`Policy:S3/BucketBlockPublicAccessDisabled` can differ from `Policy:S3/` if it needs to.
+A few types depend on which side of the traffic the resource was on (GuardDuty's
+`service.resourceRole`): an instance that is the TARGET of SSH brute force is a
+malicious-ip case, the same finding with the instance as ACTOR is a compromised
+instance. Macie policy types and Security Hub control ids are mapped too, since they
+reach `irctl triage` through Security Hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+COMPROMISED_EC2 = "compromised-ec2-instance"
+COMPROMISED_IAM = "compromised-iam-credentials"
+EXPOSED_S3 = "exposed-s3-bucket"
+RANSOMWARE = "ransomware-data-destruction"
+MALICIOUS_IP = "malicious-ip"
+
+PLAYBOOK_NAMES: frozenset[str] = frozenset(
+    {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP}
+)
+
+TYPE_PREFIXES: Mapping[str, str] = {
+    # An instance doing the harm: mining, C&C, malware, outbound attacks.
+    "CryptoCurrency:EC2/": COMPROMISED_EC2,
+    "Backdoor:EC2/": COMPROMISED_EC2,
+    "Trojan:EC2/": COMPROMISED_EC2,
+    "Execution:EC2/": COMPROMISED_EC2,
+    "DefenseEvasion:EC2/": COMPROMISED_EC2,
+    "Impact:EC2/": COMPROMISED_EC2,
+    "UnauthorizedAccess:EC2/": COMPROMISED_EC2,
+    "Recon:EC2/Portscan": COMPROMISED_EC2,
+    "Behavior:EC2/": COMPROMISED_EC2,
+    # Runtime Monitoring findings on EC2 hosts.
+    "CryptoCurrency:Runtime/": COMPROMISED_EC2,
+    "Backdoor:Runtime/": COMPROMISED_EC2,
+    "Trojan:Runtime/": COMPROMISED_EC2,
+    "Execution:Runtime/": COMPROMISED_EC2,
+    "DefenseEvasion:Runtime/": COMPROMISED_EC2,
+    "Discovery:Runtime/": COMPROMISED_EC2,
+    "Impact:Runtime/": COMPROMISED_EC2,
+    "Persistence:Runtime/": COMPROMISED_EC2,
+    "PrivilegeEscalation:Runtime/": COMPROMISED_EC2,
+    "UnauthorizedAccess:Runtime/": COMPROMISED_EC2,
+    # Someone from outside knocking: block the address.
+    "Recon:EC2/PortProbeUnprotectedPort": MALICIOUS_IP,
+    "Recon:EC2/PortProbeEMRUnprotectedPort": MALICIOUS_IP,
+    # Credentials used by someone else.
+    "UnauthorizedAccess:IAMUser/": COMPROMISED_IAM,
+    "CredentialAccess:IAMUser/": COMPROMISED_IAM,
+    "DefenseEvasion:IAMUser/": COMPROMISED_IAM,
+    "Discovery:IAMUser/": COMPROMISED_IAM,
+    "Exfiltration:IAMUser/": COMPROMISED_IAM,
+    "Impact:IAMUser/": COMPROMISED_IAM,
+    "InitialAccess:IAMUser/": COMPROMISED_IAM,
+    "Persistence:IAMUser/": COMPROMISED_IAM,
+    "PrivilegeEscalation:IAMUser/": COMPROMISED_IAM,
+    "Recon:IAMUser/": COMPROMISED_IAM,
+    "Stealth:IAMUser/": COMPROMISED_IAM,
+    "PenTest:IAMUser/": COMPROMISED_IAM,
+    "Policy:IAMUser/RootCredentialUsage": COMPROMISED_IAM,
+    "AttackSequence:IAM/": COMPROMISED_IAM,
+    # S3 data read or listed with someone's credentials.
+    "Exfiltration:S3/": COMPROMISED_IAM,
+    "Discovery:S3/": COMPROMISED_IAM,
+    "UnauthorizedAccess:S3/": COMPROMISED_IAM,
+    "PenTest:S3/": COMPROMISED_IAM,
+    # A bucket opened up.
+    "Policy:S3/": EXPOSED_S3,
+    "Policy:S3/BucketBlockPublicAccessDisabled": EXPOSED_S3,
+    "Stealth:S3/": EXPOSED_S3,
+    "Policy:IAMUser/S3BlockPublicAccessDisabled": EXPOSED_S3,  # Macie
+    "Policy:IAMUser/S3BucketPublic": EXPOSED_S3,  # Macie
+    "Policy:IAMUser/S3BucketSharedExternally": EXPOSED_S3,  # Macie
+    "Policy:IAMUser/S3BucketReplicatedExternally": EXPOSED_S3,  # Macie
+    # Data destroyed, encrypted or mass-deleted.
+    "Impact:S3/": RANSOMWARE,
+    "AttackSequence:S3/": RANSOMWARE,
+}
+
+# Inbound-only findings: the playbook depends on whether the resource was the target.
+_TARGET_IS_VICTIM = (
+    "UnauthorizedAccess:EC2/SSHBruteForce",
+    "UnauthorizedAccess:EC2/RDPBruteForce",
+    "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom",
+    "Impact:EC2/WinRMBruteForce",
+)
+
+# Security Hub control ids (consolidated `security-control/<id>` generator ids).
+CONTROL_IDS: Mapping[str, str] = {
+    "S3.1": EXPOSED_S3,
+    "S3.2": EXPOSED_S3,
+    "S3.3": EXPOSED_S3,
+    "S3.8": EXPOSED_S3,
+    "S3.19": EXPOSED_S3,
+    "IAM.4": COMPROMISED_IAM,
+    "EC2.19": MALICIOUS_IP,
+}
+
+
+def playbook_for(
+    finding_type: str | None,
+    resource_role: str | None = None,
+    control_id: str | None = None,
+    anonymous_caller: bool = False,
+) -> str | None:
+    """The playbook for a finding type, or None when no playbook handles it."""
+    if finding_type:
+        if resource_role and resource_role.upper() == "TARGET" and finding_type.startswith(
+            _TARGET_IS_VICTIM
+        ):
+            return MALICIOUS_IP
+        matches = [prefix for prefix in TYPE_PREFIXES if finding_type.startswith(prefix)]
+        if matches:
+            playbook = TYPE_PREFIXES[max(matches, key=len)]
+            # Data taken by nobody in particular means the bucket itself is open.
+            if anonymous_caller and playbook == COMPROMISED_IAM and ":S3/" in finding_type:
+                return EXPOSED_S3
+            return playbook
+    if control_id:
+        return CONTROL_IDS.get(control_id)
+    return None
