@@ -1,0 +1,119 @@
+"""CloudTrail evidence steps.
+
+`cloudtrail.capture-key-activity` saves the recent CloudTrail management events made with
+one access key (LookupEvents, AccessKeyId attribute) as JSON in the evidence bucket,
+`cases/<case>/evidence/access-key-<KEY_ID>/cloudtrail-events.json`, encrypted with the
+manifest's KMS key. LookupEvents covers the last 90 days of management events in the
+client's region only (global services such as IAM log to us-east-1), and is throttled to
+2 requests per second, hence the `max_events` cap. When the account cannot answer
+(the API is not permitted, not supported, or denied to the responder) the object still
+records that the activity was *not available* and why, so the evidence shows the gap
+instead of silently missing it. Evidence is never deleted or rewritten: not reversible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbooks.core.errors import InvalidInput
+from runbooks.core.step import Change, Step, register
+from runbooks.steps.iam import error_code, validate_key_id
+
+# Error codes meaning "this account/region cannot answer LookupEvents for us".
+NOT_AVAILABLE_CODES = frozenset(
+    {
+        "UnsupportedOperationException",
+        "OperationNotPermittedException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+    }
+)
+
+
+def evidence_key(case_id: str, key_id: str) -> str:
+    return f"cases/{case_id}/evidence/access-key-{key_id}/cloudtrail-events.json"
+
+
+@register
+class CaptureKeyActivity(Step):
+    name = "cloudtrail.capture-key-activity"
+    description = "Save an access key's recent CloudTrail events to the evidence bucket"
+    actions = frozenset({"cloudtrail:LookupEvents", "s3:PutObject", "s3:GetObject",
+                         "kms:GenerateDataKey"})
+    reversible = False
+
+    def validate(self) -> None:
+        validate_key_id(self.params.get("access_key_id"))
+        days = self.params.get("days", 7)
+        if not isinstance(days, int) or not 1 <= days <= 90:
+            raise InvalidInput(f"days={days!r}: CloudTrail event history covers 1 to 90 days")
+        max_events = self.params.get("max_events", 1000)
+        if not isinstance(max_events, int) or not 1 <= max_events <= 50_000:
+            raise InvalidInput(f"max_events={max_events!r}: give an integer from 1 to 50000")
+
+    def plan(self) -> list[Change]:
+        key_id = str(self.params["access_key_id"])
+        bucket = str(self.ctx.manifest["evidenceBucket"])
+        key = evidence_key(self.ctx.case_id, key_id)
+        try:
+            self.ctx.client("s3").head_object(Bucket=bucket, Key=key,
+                                              ExpectedBucketOwner=self.ctx.account_id)
+            return []  # already captured in this case; evidence is never rewritten
+        except ClientError as err:
+            if error_code(err) not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        days = int(self.params.get("days", 7))
+        return [Change(self.name, key_id,
+                       f"Save the last {days} days of CloudTrail events of key {key_id} "
+                       f"({self.ctx.region}) to s3://{bucket}/{key}",
+                       after={"bucket": bucket, "key": key, "days": days})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        key_id = change.target
+        days = int(change.after["days"])
+        end = self.ctx.now()
+        record: dict[str, Any] = {
+            "accessKeyId": key_id, "region": self.ctx.region, "case": self.ctx.case_id,
+            "startTime": (end - timedelta(days=days)).isoformat(), "endTime": end.isoformat(),
+        }
+        try:
+            events = self._lookup(key_id, end - timedelta(days=days), end)
+            record.update(available=True, events=events, truncated=len(events) >= self._cap())
+        except ClientError as err:
+            if error_code(err) not in NOT_AVAILABLE_CODES:
+                raise
+            record.update(available=False, events=[],
+                          reason=f"CloudTrail LookupEvents not available: {error_code(err)}")
+        body = json.dumps(record, indent=2, sort_keys=True, default=str).encode("utf-8")
+        self.ctx.client("s3").put_object(
+            Bucket=change.after["bucket"], Key=change.after["key"], Body=body,
+            ContentType="application/json", ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.ctx.manifest["kmsKeyArn"], ChecksumAlgorithm="SHA256",
+            ExpectedBucketOwner=self.ctx.account_id)
+        return {"s3Uri": f"s3://{change.after['bucket']}/{change.after['key']}",
+                "available": record["available"], "events": len(record["events"]),
+                "sha256": hashlib.sha256(body).hexdigest(),
+                **({"reason": record["reason"]} if not record["available"] else {})}
+
+    def _cap(self) -> int:
+        return int(self.params.get("max_events", 1000))
+
+    def _lookup(self, key_id: str, start: Any, end: Any) -> list[dict[str, Any]]:
+        pages = self.ctx.client("cloudtrail").get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key_id}],
+            StartTime=start, EndTime=end,
+            PaginationConfig={"MaxItems": self._cap(), "PageSize": 50})
+        events: list[dict[str, Any]] = []
+        for page in pages:
+            for event in page.get("Events", []):
+                # CloudTrailEvent is the full record as a JSON string: keep it parsed.
+                raw = event.get("CloudTrailEvent")
+                events.append({**event, "CloudTrailEvent": json.loads(raw)} if raw else event)
+        return events

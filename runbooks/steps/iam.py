@@ -1,0 +1,381 @@
+"""IAM containment steps: compromised access keys, their users, and roles.
+
+`irctl contain access-key KEY_ID` runs, in order:
+
+    iam.deactivate-access-key   the key -> Inactive (never deleted: the key id is evidence
+                                and deactivation is reversible)
+    iam.deny-all-user           inline policy `IrctlDenyAll` on the key's user: Deny * on *
+    iam.remove-login-profile    the user's console password is deleted (recorded; the
+                                password itself cannot come back, see the step)
+    cloudtrail.capture-key-activity   (runbooks/steps/cloudtrail.py) the key's recent events
+
+`irctl contain role NAME` runs `iam.revoke-role-sessions`.
+
+Why the user gets an *unconditional* deny rather than an `aws:TokenIssueTime` one: every
+session derived from an IAM user's credentials (GetSessionToken, GetFederationToken, a
+console sign-in) is evaluated against the user's own policies, so `Deny *` cuts all of
+them, older and newer. A `DateLessThan aws:TokenIssueTime` statement alone would not stop
+the long-term key itself (requests signed with a long-term key carry no TokenIssueTime,
+and a condition on a missing key does not match). Roles are different: their trust policy
+lets legitimate principals keep assuming them, so only sessions issued before "now" are
+denied, the way the IAM console's "Revoke active sessions" does.
+
+Every step resolves the key's owner itself in `plan()`, read-only, and refuses a key
+that belongs to another account (sts:GetAccessKeyInfo names the owning account).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
+from runbooks.core.step import Change, Step, register
+
+ACCESS_KEY_ID = re.compile(r"^AKIA[A-Z0-9]{12,124}$")
+TEMPORARY_KEY_ID = re.compile(r"^ASIA[A-Z0-9]{12,124}$")
+# IAM user / role names: 1-64 characters of [\w+=,.@-] (role names max 64 as well).
+IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+
+DENY_ALL_POLICY_NAME = "IrctlDenyAll"
+# The name the IAM console uses for "Revoke active sessions": one policy per role,
+# whichever tool wrote it.
+REVOKE_SESSIONS_POLICY_NAME = "AWSRevokeOlderSessions"
+
+DENY_ALL_DOCUMENT: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "IrctlContainmentDenyAll", "Effect": "Deny", "Action": "*", "Resource": "*"}
+    ],
+}
+
+
+def error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def validate_key_id(key_id: Any) -> str:
+    if not isinstance(key_id, str) or not key_id:
+        raise InvalidInput("access_key_id is required, e.g. AKIAIOSFODNN7EXAMPLE")
+    if TEMPORARY_KEY_ID.match(key_id):
+        raise InvalidInput(
+            f"access key {key_id} is a temporary (STS) credential and cannot be deactivated; "
+            "contain the role that issued it instead: irctl contain role NAME"
+        )
+    if not ACCESS_KEY_ID.match(key_id):
+        raise InvalidInput(
+            f"access key id {key_id!r} is malformed: expected AKIA followed by 12 or more "
+            "upper-case letters or digits"
+        )
+    return key_id
+
+
+def validate_iam_name(kind: str, name: Any) -> str:
+    if not isinstance(name, str) or not IAM_NAME.match(name):
+        raise InvalidInput(
+            f"{kind} name {name!r} is malformed: 1-64 characters of letters, digits and +=,.@_-"
+        )
+    return name
+
+
+def key_owner(step: Step, key_id: str) -> str:
+    """The user name owning `key_id`, refusing keys of other accounts and unknown keys."""
+    owner_account = step.ctx.client("sts").get_access_key_info(AccessKeyId=key_id)["Account"]
+    if owner_account != step.ctx.account_id:
+        raise PreconditionFailed(
+            f"access key {key_id} belongs to account {owner_account}, not {step.ctx.account_id} "
+            f"(the manifest's account); run irctl with credentials and the manifest of account "
+            f"{owner_account}, or report the key to that account's owner"
+        )
+    try:
+        last_used = step.ctx.client("iam").get_access_key_last_used(AccessKeyId=key_id)
+    except ClientError as err:
+        if error_code(err) in ("NoSuchEntity", "AccessDenied"):
+            raise PreconditionFailed(
+                f"access key {key_id} was not found in account {step.ctx.account_id} "
+                f"({error_code(err)}); check the key id (it may already have been deleted)"
+            ) from err
+        raise
+    user = last_used.get("UserName")
+    if not user:
+        raise PreconditionFailed(f"access key {key_id} has no owning IAM user in the response")
+    return str(user)
+
+
+class UserStep(Step):
+    """A step acting on an IAM user named directly (`user_name`) or by one of its keys."""
+
+    def validate(self) -> None:
+        has_key = "access_key_id" in self.params
+        has_user = "user_name" in self.params
+        if has_key == has_user:
+            raise InvalidInput(f"{self.name}: give exactly one of access_key_id or user_name")
+        if has_key:
+            validate_key_id(self.params["access_key_id"])
+        else:
+            validate_iam_name("user", self.params["user_name"])
+
+    def user_name(self) -> str:
+        if "user_name" in self.params:
+            return str(self.params["user_name"])
+        return key_owner(self, str(self.params["access_key_id"]))
+
+    def require_user(self, user: str) -> None:
+        try:
+            self.ctx.client("iam").get_user(UserName=user)
+        except ClientError as err:
+            if error_code(err) == "NoSuchEntity":
+                raise PreconditionFailed(
+                    f"IAM user {user} was not found in account {self.ctx.account_id}"
+                ) from err
+            raise
+
+
+@register
+class DeactivateAccessKey(Step):
+    name = "iam.deactivate-access-key"
+    description = "Deactivate (never delete) an IAM user's access key"
+    actions = frozenset(
+        {"sts:GetAccessKeyInfo", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys",
+         "iam:UpdateAccessKey"}
+    )
+
+    def validate(self) -> None:
+        validate_key_id(self.params.get("access_key_id"))
+
+    def plan(self) -> list[Change]:
+        key_id = str(self.params["access_key_id"])
+        user = key_owner(self, key_id)
+        pages = self.ctx.client("iam").get_paginator("list_access_keys").paginate(UserName=user)
+        status = next(
+            (k["Status"] for page in pages for k in page["AccessKeyMetadata"]
+             if k["AccessKeyId"] == key_id),
+            None,
+        )
+        if status is None:
+            raise PreconditionFailed(f"access key {key_id} is not listed for user {user}")
+        if status == "Inactive":
+            return []
+        return [Change(self.name, key_id, f"Deactivate access key {key_id} of user {user}",
+                       before={"user": user, "status": status},
+                       after={"user": user, "status": "Inactive"})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        self.ctx.client("iam").update_access_key(
+            UserName=change.after["user"], AccessKeyId=change.target, Status="Inactive")
+        return {"status": "Inactive"}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        self.ctx.client("iam").update_access_key(
+            UserName=change.before["user"], AccessKeyId=change.target,
+            Status=change.before["status"])
+
+
+@register
+class DenyAllUser(UserStep):
+    name = "iam.deny-all-user"
+    description = "Attach an inline Deny * policy to an IAM user (cuts its sessions too)"
+    actions = frozenset(
+        {"sts:GetAccessKeyInfo", "iam:GetAccessKeyLastUsed", "iam:GetUser",
+         "iam:GetUserPolicy", "iam:PutUserPolicy", "iam:DeleteUserPolicy"}
+    )
+
+    def plan(self) -> list[Change]:
+        user = self.user_name()
+        self.require_user(user)
+        try:
+            existing = self.ctx.client("iam").get_user_policy(
+                UserName=user, PolicyName=DENY_ALL_POLICY_NAME)["PolicyDocument"]
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":
+                raise
+            existing = None
+        existing = _document(existing)
+        if existing == DENY_ALL_DOCUMENT:
+            return []
+        return [Change(self.name, f"user/{user}",
+                       f"Attach inline policy {DENY_ALL_POLICY_NAME} (Deny * on *) to user {user}",
+                       before={"user": user, "document": existing},
+                       after={"user": user, "document": DENY_ALL_DOCUMENT})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        self.ctx.client("iam").put_user_policy(
+            UserName=change.after["user"], PolicyName=DENY_ALL_POLICY_NAME,
+            PolicyDocument=json.dumps(change.after["document"]))
+        return {"policy": DENY_ALL_POLICY_NAME}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        iam = self.ctx.client("iam")
+        user = change.before["user"]
+        if change.before["document"] is None:
+            try:
+                iam.delete_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME)
+            except ClientError as err:
+                if error_code(err) != "NoSuchEntity":  # already gone: nothing to undo
+                    raise
+        else:
+            iam.put_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME,
+                                PolicyDocument=json.dumps(change.before["document"]))
+
+
+@register
+class RemoveLoginProfile(UserStep):
+    """Delete the user's console password, recording that it existed.
+
+    The old password cannot come back: IAM never returns it. So rollback (and `irctl
+    release access-key`) re-creates the login profile with `PasswordResetRequired` and a
+    fresh random 128-character password that is never printed, logged or recorded. That
+    is safe: nobody knows the password, so the console stays closed until an
+    administrator sets a new one (`aws iam update-login-profile --user-name U --password
+    ... --password-reset-required`) and hands it to the user out of band; the user must
+    then choose their own. It satisfies any account password policy (IAM's maximum length
+    and every character class). If a login profile exists again at rollback time (an
+    administrator already re-created it), it is left alone.
+    """
+
+    name = "iam.remove-login-profile"
+    description = "Delete an IAM user's console password (release needs a password reset)"
+    actions = frozenset(
+        {"sts:GetAccessKeyInfo", "iam:GetAccessKeyLastUsed", "iam:GetUser",
+         "iam:GetLoginProfile", "iam:DeleteLoginProfile", "iam:CreateLoginProfile"}
+    )
+
+    def plan(self) -> list[Change]:
+        user = self.user_name()
+        self.require_user(user)
+        try:
+            profile = self.ctx.client("iam").get_login_profile(UserName=user)["LoginProfile"]
+        except ClientError as err:
+            if error_code(err) == "NoSuchEntity":
+                return []
+            raise
+        return [Change(self.name, f"user/{user}",
+                       f"Delete the console password of user {user} (it cannot be restored: "
+                       "release re-creates console access with an unknown password that an "
+                       "administrator must reset)",
+                       before={"user": user, "loginProfile": True,
+                               "createDate": str(profile.get("CreateDate", "")),
+                               "passwordResetRequired":
+                                   bool(profile.get("PasswordResetRequired", False))},
+                       after={"user": user, "loginProfile": False})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        try:
+            self.ctx.client("iam").delete_login_profile(UserName=change.after["user"])
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":
+                raise
+            return {"deleted": False, "note": "login profile was already gone"}
+        return {"deleted": True}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        if not result.get("deleted", True):
+            return  # we deleted nothing, so there is nothing to restore
+        try:
+            self.ctx.client("iam").create_login_profile(
+                UserName=change.before["user"], Password=unknown_password(),
+                PasswordResetRequired=True)
+        except ClientError as err:
+            if error_code(err) != "EntityAlreadyExists":
+                raise
+
+
+def unknown_password() -> str:
+    """128 random characters with every class IAM password policies can require."""
+    import secrets
+    import string
+
+    symbols = "!@#$%^&*()_+-=[]{}|"
+    alphabet = string.ascii_letters + string.digits + symbols
+    required = [secrets.choice(c) for c in (string.ascii_uppercase, string.ascii_lowercase,
+                                            string.digits, symbols)]
+    chars = required + [secrets.choice(alphabet) for _ in range(128 - len(required))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
+
+
+@register
+class RevokeRoleSessions(Step):
+    """Deny every session of a role issued before now (the console's "Revoke sessions").
+
+    Inline policy `AWSRevokeOlderSessions`: Deny * when aws:TokenIssueTime < now. New
+    sessions (from principals the trust policy still allows) keep working. Idempotent per
+    case: the statement's Sid carries the case id, so a re-run in the same case plans
+    nothing, and a later case moves the cutoff forward. Rollback restores the previous
+    document (or removes the policy); release re-enables unexpired old sessions, so
+    release a role only once they have expired (the role's MaxSessionDuration).
+    """
+
+    name = "iam.revoke-role-sessions"
+    description = "Revoke a role's sessions issued before now (aws:TokenIssueTime deny)"
+    actions = frozenset(
+        {"iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"}
+    )
+
+    def validate(self) -> None:
+        validate_iam_name("role", self.params.get("role_name"))
+
+    def plan(self) -> list[Change]:
+        role = str(self.params["role_name"])
+        iam = self.ctx.client("iam")
+        try:
+            iam.get_role(RoleName=role)
+        except ClientError as err:
+            if error_code(err) == "NoSuchEntity":
+                raise PreconditionFailed(
+                    f"IAM role {role} was not found in account {self.ctx.account_id}; "
+                    "give the role name, not its ARN or instance profile name") from err
+            raise
+        try:
+            existing = _document(iam.get_role_policy(
+                RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY_NAME)["PolicyDocument"])
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":
+                raise
+            existing = None
+        sid = "IrctlRevokeOlderSessions" + re.sub(r"[^A-Za-z0-9]", "", self.ctx.case_id)
+        if existing and any(s.get("Sid") == sid for s in existing.get("Statement", [])):
+            return []
+        cutoff = self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        document = {"Version": "2012-10-17", "Statement": [{
+            "Sid": sid, "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]}
+        return [Change(self.name, f"role/{role}",
+                       f"Deny every session of role {role} issued before {cutoff}",
+                       before={"role": role, "document": existing},
+                       after={"role": role, "document": document})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        self.ctx.client("iam").put_role_policy(
+            RoleName=change.after["role"], PolicyName=REVOKE_SESSIONS_POLICY_NAME,
+            PolicyDocument=json.dumps(change.after["document"]))
+        return {"policy": REVOKE_SESSIONS_POLICY_NAME}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        iam = self.ctx.client("iam")
+        role = change.before["role"]
+        if change.before["document"] is None:
+            try:
+                iam.delete_role_policy(RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY_NAME)
+            except ClientError as err:
+                if error_code(err) != "NoSuchEntity":
+                    raise
+        else:
+            iam.put_role_policy(RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY_NAME,
+                                PolicyDocument=json.dumps(change.before["document"]))
+
+
+def _document(document: Any) -> dict[str, Any] | None:
+    """boto3 decodes policy documents to dicts; some emulators return URL-encoded JSON."""
+    if document is None or isinstance(document, dict):
+        return document
+    from urllib.parse import unquote
+
+    parsed = json.loads(unquote(str(document)))
+    if not isinstance(parsed, dict):
+        raise ActionFailed(f"unexpected policy document: {document!r}")
+    return parsed

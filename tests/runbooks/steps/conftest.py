@@ -1,0 +1,64 @@
+"""Fixtures for the step tests: moto in-process and a Context pointing at it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from runbooks.core.context import Context, SessionFactory
+from runbooks.core.step import Change, Step
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def make_ctx(aws: None) -> Callable[..., Context]:
+    """A Context on moto; `evidence=True` also creates the evidence bucket and KMS key."""
+
+    def make(case_id: str | None = None, evidence: bool = False) -> Context:
+        sessions = SessionFactory(region=REGION, max_attempts=2)
+        manifest: dict[str, Any] = {
+            "accountId": ACCOUNT,
+            "region": REGION,
+            "evidenceBucket": f"evidence-{uuid.uuid4().hex[:12]}",
+            "kmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}",
+        }
+        if evidence:
+            key = sessions.client("kms").create_key(Description="evidence")["KeyMetadata"]
+            manifest["kmsKeyArn"] = key["Arn"]
+            sessions.client("s3").create_bucket(Bucket=manifest["evidenceBucket"])
+        return Context(sessions=sessions, manifest=manifest,
+                       case_id=case_id or f"ir-test-{uuid.uuid4().hex[:8]}",
+                       account_id=ACCOUNT, region=REGION)
+
+    return make
+
+
+def apply_all(step: Step) -> list[tuple[Change, dict[str, Any]]]:
+    """validate, plan and apply every planned change, as the runner does."""
+    step.validate()
+    done = []
+    for change in step.plan():
+        done.append((change, dict(step.apply(change))))
+    return done
+
+
+def roll_back(step: Step, done: list[tuple[Change, dict[str, Any]]]) -> None:
+    for change, result in reversed(done):
+        step.rollback(change, result)
