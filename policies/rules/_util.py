@@ -1,0 +1,344 @@
+"""Shared machinery for the rules: one decorator per policy kind, IAM document parsing,
+region resolution and a stack index that correlates pulumi-aws v7's split resources.
+
+Everything here depends only on the standard library and pulumi_policy, so the pack
+stays self-contained (it is published and run without the rest of the repository).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+#: Tag read to recognise what a resource is for (isolation group, evidence bucket, ...).
+PURPOSE_TAG = "ir-readiness:purpose"
+
+AWS_PROVIDER = "pulumi:providers:aws"
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What a reviewer sees about a rule; kept in one registry for docs, SARIF and tests."""
+
+    name: str
+    area: str
+    description: str
+    severity: str
+    enforcement: str
+    remediation: str
+    kind: str  # "resource" or "stack"
+    config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: v["default"] for k, v in self.config.items() if "default" in v}
+
+
+#: Every rule of the pack, by name (filled by the decorators at import time of each module).
+REGISTRY: dict[str, RuleInfo] = {}
+#: The pulumi_policy objects, in registration order.
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = []
+
+
+def _register(info: RuleInfo) -> None:
+    if info.name in REGISTRY:
+        raise ValueError(f"duplicate policy name {info.name!r}")
+    REGISTRY[info.name] = info
+
+
+def _schema(config: Mapping[str, Mapping[str, Any]] | None) -> PolicyConfigSchema | None:
+    if not config:
+        return None
+    return PolicyConfigSchema(properties={k: dict(v) for k, v in config.items()})
+
+
+def _merged(info: RuleInfo, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Config with the schema defaults filled in (the CLI does the same before Configure)."""
+    merged = info.defaults()
+    merged.update({k: v for k, v in given.items() if k != "enforcementLevel"})
+    return merged
+
+
+# --------------------------------------------------------------------------- contexts
+
+
+@dataclass
+class ResourceContext:
+    """What a per-resource rule sees: inputs as the engine sends them (camelCase)."""
+
+    type: str
+    name: str
+    urn: str
+    props: Mapping[str, Any]
+    provider_props: Mapping[str, Any]
+    config: Mapping[str, Any]
+
+    @property
+    def region(self) -> str | None:
+        return resolve_region(self.props, self.provider_props)
+
+
+#: What a stack check yields: (message, URN of the offending resource or None for the stack).
+Findings = Iterator[tuple[str, str | None]]
+ResourceCheck = Callable[[ResourceContext], Iterable[str]]
+StackCheck = Callable[["StackIndex", Mapping[str, Any]], Iterable[tuple[str, str | None]]]
+
+
+def resource_rule(
+    *,
+    name: str,
+    area: str,
+    description: str,
+    severity: Severity,
+    mandatory: bool,
+    remediation: str,
+    types: Iterable[str],
+    config: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Callable[[ResourceCheck], ResourceValidationPolicy]:
+    """Declare a per-resource rule. The check yields one message per violation."""
+    type_set = frozenset(types)
+    level = EnforcementLevel.MANDATORY if mandatory else EnforcementLevel.ADVISORY
+    info = RuleInfo(name, area, description, severity.value, level.value, remediation,
+                    "resource", dict(config or {}))
+
+    def decorate(check: ResourceCheck) -> ResourceValidationPolicy:
+        def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+            if args.resource_type not in type_set:
+                return
+            provider_props = args.provider.props if args.provider is not None else {}
+            ctx = ResourceContext(args.resource_type, args.name, args.urn, args.props,
+                                  provider_props, _merged(info, args.get_config()))
+            for message in check(ctx):
+                report(f"{message}\nRemediation: {remediation}", None)
+
+        policy = ResourceValidationPolicy(
+            name=name, description=description, validate=validate, enforcement_level=level,
+            config_schema=_schema(config), severity=severity, remediation_steps=remediation,
+            tags=[area])
+        _register(info)
+        POLICIES.append(policy)
+        return policy
+
+    return decorate
+
+
+def stack_rule(
+    *,
+    name: str,
+    area: str,
+    description: str,
+    severity: Severity,
+    mandatory: bool,
+    remediation: str,
+    config: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Callable[[StackCheck], StackValidationPolicy]:
+    """Declare a whole-stack rule. The check yields (message, urn or None for the stack)."""
+    level = EnforcementLevel.MANDATORY if mandatory else EnforcementLevel.ADVISORY
+    info = RuleInfo(name, area, description, severity.value, level.value, remediation,
+                    "stack", dict(config or {}))
+
+    def decorate(check: StackCheck) -> StackValidationPolicy:
+        def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+            index = StackIndex(args.resources)
+            for message, urn in check(index, _merged(info, args.get_config())):
+                report(f"{message}\nRemediation: {remediation}", urn)
+
+        policy = StackValidationPolicy(
+            name=name, description=description, validate=validate, enforcement_level=level,
+            config_schema=_schema(config), severity=severity, remediation_steps=remediation,
+            tags=[area])
+        _register(info)
+        POLICIES.append(policy)
+        return policy
+
+    return decorate
+
+
+# --------------------------------------------------------------------------- regions
+
+
+def default_region() -> str | None:
+    """The stack's `aws:region`, which the CLI hands the pack in PULUMI_CONFIG."""
+    import pulumi.runtime  # local: only needed when a resource has no explicit region
+
+    value = pulumi.runtime.get_config("aws:region")
+    return str(value) if value else None
+
+
+def resolve_region(props: Mapping[str, Any], provider_props: Mapping[str, Any]) -> str | None:
+    """v7 per-resource `region` input, else the provider's `region`, else `aws:region`."""
+    for source in (props, provider_props):
+        value = source.get("region") if source else None
+        if isinstance(value, str) and value:
+            return value
+    return default_region()
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def parse_document(value: Any) -> dict[str, Any] | None:
+    """An IAM-style policy as a dict, from a JSON string or an already-structured value."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+    return None
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def statements(doc: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if not doc:
+        return []
+    return [s for s in as_list(doc.get("Statement")) if isinstance(s, dict)]
+
+
+def allows(stmt: Mapping[str, Any]) -> bool:
+    return str(stmt.get("Effect", "")).lower() == "allow"
+
+
+def principals(stmt: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(kind, value) pairs; a bare `"*"` principal is reported as ("*", "*")."""
+    principal = stmt.get("Principal")
+    if principal is None:
+        return []
+    if isinstance(principal, str):
+        return [("*", principal)]
+    out: list[tuple[str, str]] = []
+    if isinstance(principal, Mapping):
+        for kind, values in principal.items():
+            out.extend((str(kind), str(v)) for v in as_list(values))
+    return out
+
+
+def is_wildcard_principal(kind: str, value: str) -> bool:
+    return value == "*" and kind in ("*", "AWS", "CanonicalUser", "Federated")
+
+
+def actions(stmt: Mapping[str, Any]) -> list[str]:
+    return [str(a) for a in as_list(stmt.get("Action"))]
+
+
+def condition_keys(stmt: Mapping[str, Any]) -> dict[str, Any]:
+    """Condition keys (lower-cased) to their values, across all operators."""
+    out: dict[str, Any] = {}
+    condition = stmt.get("Condition")
+    if isinstance(condition, Mapping):
+        for block in condition.values():
+            if isinstance(block, Mapping):
+                for key, value in block.items():
+                    out[str(key).lower()] = value
+    return out
+
+
+def tags_of(props: Mapping[str, Any]) -> dict[str, str]:
+    tags = props.get("tags")
+    if isinstance(tags, Mapping):
+        return {str(k): str(v) for k, v in tags.items()}
+    return {}
+
+
+def purpose_of(props: Mapping[str, Any]) -> str:
+    tags = tags_of(props)
+    return tags.get(PURPOSE_TAG, tags.get("Purpose", "")).lower()
+
+
+def int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+# --------------------------------------------------------------------------- stack index
+
+
+class StackIndex:
+    """The stack's resources with the lookups stack rules need.
+
+    pulumi-aws v7 spreads one bucket over several resources (Bucket, BucketVersioning,
+    BucketPolicy, ...). They are tied back to their bucket first through the engine's
+    property dependencies (`bucket` depends on the Bucket's URN: works in a real preview
+    where ids are still unknown), then by the literal bucket name for buckets named
+    outright.
+    """
+
+    def __init__(self, resources: list[PolicyResource]) -> None:
+        self.resources = resources
+        self.by_urn = {r.urn: r for r in resources}
+        self._by_type: dict[str, list[PolicyResource]] = {}
+        for r in resources:
+            self._by_type.setdefault(r.resource_type, []).append(r)
+
+    def of_type(self, *types: str) -> list[PolicyResource]:
+        out: list[PolicyResource] = []
+        for t in types:
+            out.extend(self._by_type.get(t, []))
+        return out
+
+    def region(self, resource: PolicyResource) -> str | None:
+        provider_props = resource.provider.props if resource.provider is not None else {}
+        return resolve_region(resource.props, provider_props)
+
+    def references(self, resource: PolicyResource, prop: str, targets: list[PolicyResource],
+                   match_props: Iterable[str]) -> list[PolicyResource]:
+        """Which of `targets` the `prop` input of `resource` points at."""
+        target_urns = {t.urn for t in targets}
+        linked = [d for d in resource.property_dependencies.get(prop, []) if d.urn in target_urns]
+        if linked:
+            return linked
+        value = resource.props.get(prop)
+        if not isinstance(value, str) or not value:
+            return []
+        keys = tuple(match_props)
+        return [t for t in targets
+                if any(t.props.get(k) == value for k in keys) or t.name == value]
+
+    def covered_regions(self, configured: Iterable[str]) -> list[str]:
+        """Configured regions, else every region the stack declares an AWS resource in."""
+        regions = [r for r in configured if r]
+        if regions:
+            return regions
+        seen: list[str] = []
+        for r in self.resources:
+            if r.resource_type.startswith("aws:"):
+                region = self.region(r)
+                if region and region not in seen:
+                    seen.append(region)
+        return seen
+
+
+def describe(resource: PolicyResource) -> str:
+    return f"{resource.resource_type} {resource.name!r}"
