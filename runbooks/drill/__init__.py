@@ -1,0 +1,1 @@
+"""Rehearse the whole response: emulator, stack provisioning bridge, scenarios, report."""
