@@ -102,7 +102,8 @@ class Timeline:
             "notes": list(self.activity.notes),
             "findings": [f.to_dict() for f in self.findings],
             "entries": [e.to_dict() for e in self.entries()],
-            "events": [e.to_dict() for e in self.activity.events],
+            "events": [e.to_dict() for e in
+                       sorted(self.activity.events, key=lambda e: (e.time, e.event_id))],
         }
 
     def to_markdown(self) -> str:
