@@ -1,0 +1,457 @@
+"""Credential-free preview: the program under Pulumi mocks, checked by the policy pack.
+
+    python -m policies.preview --stack Pulumi.example.yaml [--policy-config policy-config.json]
+
+1. Evaluates the Pulumi program (`__main__.py`) for a stack config file under Pulumi's
+   official mocks (`components.mockrun`): no AWS credentials, no Pulumi CLI.
+2. Prints a preview-like tree of the resources it would create (type, name, parent).
+3. Starts the policy pack exactly as the CLI does and speaks its gRPC Analyzer service
+   (`policies.analyzer`): Analyze for every resource, AnalyzeStack for the whole graph.
+4. Prints each violation with the resource it concerns, writes SARIF 2.1.0 (code-review
+   annotations) and JSON, and exits 1 on any mandatory violation (0 otherwise; 2 when the
+   stack config, the policy config or the program itself is wrong).
+
+What it cannot see compared with a real `pulumi preview` is in LIMITATIONS (printed on
+every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from .analyzer import (
+    PACK_DIR,
+    AnalyzerProvider,
+    AnalyzerResource,
+    Diagnostic,
+    PackStartError,
+    PolicyConfigError,
+    PolicyInfo,
+    PolicyPackProcess,
+    load_policy_config,
+)
+
+PROJECT_ROOT = PACK_DIR.parent
+DEFAULT_STACK = PROJECT_ROOT / "Pulumi.example.yaml"
+PROJECT = "ir-readiness"
+STACK = "preview"
+EXIT_OK, EXIT_MANDATORY, EXIT_USAGE = 0, 1, 2
+
+LIMITATIONS = (
+    "Resource inputs come from Pulumi mocks: ids, ARNs and other computed values are "
+    "invented, so rules see plausible values where a real preview sees unknowns.",
+    "Provider defaults and provider-side validation (pulumi-resource-aws Check/Diff) are not "
+    "applied: a value AWS would reject, or a default the provider would fill in, is invisible.",
+    "No existing state: everything shows as a create; updates, replacements, deletes, drift, "
+    "imports and protected resources are not shown.",
+    "Invokes (getCallerIdentity, getRegion, getVpcs) are answered by the mocks, so discovered "
+    "VPCs and account ids are stand-ins, not your account's.",
+    "Secrets in stack config must be plain values; encrypted config cannot be read here.",
+    "Stack rules receive the mocked outputs but no property dependencies; split S3/GuardDuty/"
+    "Backup resources are tied to their parent resource by name/id instead.",
+)
+
+_SEVERITY_SCORE = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0",
+                   "unspecified": "5.0"}
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One resource of the evaluated program, with what the analyzer needs."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    provider: AnalyzerProvider | None
+
+
+@dataclass
+class Violation:
+    policy: str
+    enforcement: str
+    severity: str
+    message: str
+    urn: str
+    type: str
+    name: str
+    phase: str
+
+
+@dataclass
+class PreviewResult:
+    stack_file: str
+    resources: list[GraphNode]
+    violations: list[Violation]
+    policies: list[PolicyInfo]
+    effective_config: dict[str, dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.enforcement == "mandatory"]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_MANDATORY if self.mandatory else EXIT_OK
+
+
+class PreviewError(Exception):
+    """Stack config or program error: reported with exit code 2."""
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _default_provider(stack_config: Mapping[str, str]) -> AnalyzerProvider:
+    """The provider the engine would create from the stack's `aws:*` config."""
+    props: dict[str, Any] = {}
+    for key, value in stack_config.items():
+        if key.startswith("aws:"):
+            props[key[4:]] = value
+    return AnalyzerProvider(type="pulumi:providers:aws", name="default",
+                            urn=f"urn:pulumi:{STACK}::{PROJECT}::pulumi:providers:aws::default",
+                            properties=props)
+
+
+def build_graph(resources: Sequence[Any], stack_config: Mapping[str, str]) -> list[GraphNode]:
+    """Registered resources (components.mockrun.RegisteredResource) as analyzer nodes."""
+    by_urn = {r.urn: r for r in resources}
+    default = _default_provider(stack_config)
+    nodes: list[GraphNode] = []
+    for r in resources:
+        provider: AnalyzerProvider | None = None
+        if r.custom and not r.type.startswith("pulumi:providers:"):
+            if r.provider:
+                ref_urn = r.provider.rsplit("::", 1)[0]
+                p = by_urn.get(ref_urn)
+                if p is not None:
+                    provider = AnalyzerProvider(type=p.type, name=p.name, urn=p.urn,
+                                                properties=dict(p.inputs))
+            elif r.type.startswith("aws:"):
+                provider = default
+        nodes.append(GraphNode(urn=r.urn, type=r.type, name=r.name, parent=r.parent,
+                               custom=r.custom, inputs=dict(r.inputs),
+                               outputs=dict(r.outputs) if r.custom else {},
+                               provider=provider))
+    return nodes
+
+
+def evaluate_stack(
+    stack_config: Mapping[str, str],
+    program: Path | Callable[[], None] | None = None,
+) -> list[Any]:
+    """Run the program under mocks; a program error (bad setting, ...) is a PreviewError."""
+    from components.mockrun import evaluate_program  # heavy: imports pulumi_aws
+
+    try:
+        return evaluate_program(stack_config, program=program)
+    except Exception as err:  # noqa: BLE001 - any program failure is reported, not swallowed
+        raise PreviewError(f"the program failed under mocks: {type(err).__name__}: {err}") from err
+
+
+def load_stack(path: Path) -> dict[str, str]:
+    from components.mockrun import load_stack_config
+
+    if not path.is_file():
+        raise PreviewError(f"stack config {path} does not exist (pass --stack "
+                           "Pulumi.<stack>.yaml)")
+    try:
+        return load_stack_config(path)
+    except ValueError as err:
+        raise PreviewError(str(err)) from err
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def analyze(pack: PolicyPackProcess, nodes: Sequence[GraphNode]) -> list[Violation]:
+    """Analyze each resource (inputs, as at registration) then the stack (outputs)."""
+    by_urn = {n.urn: n for n in nodes}
+    diagnostics: list[Diagnostic] = []
+    for node in nodes:
+        if node.type.startswith("pulumi:providers:"):
+            continue
+        diagnostics.extend(pack.analyze(AnalyzerResource(
+            urn=node.urn, type=node.type, name=node.name, properties=node.inputs,
+            parent=node.parent, provider=node.provider)))
+    diagnostics.extend(pack.analyze_stack(
+        AnalyzerResource(urn=n.urn, type=n.type, name=n.name,
+                         properties=n.outputs if n.custom else n.inputs,
+                         parent=n.parent, provider=n.provider)
+        for n in nodes))
+    out = []
+    for d in diagnostics:
+        concerned = by_urn.get(d.urn)
+        out.append(Violation(
+            policy=d.policy, enforcement=d.enforcement, severity=d.severity, message=d.message,
+            urn=d.urn, type=concerned.type if concerned else "pulumi:pulumi:Stack",
+            name=concerned.name if concerned else STACK, phase=d.phase))
+    return out
+
+
+def run_preview(
+    stack_file: Path,
+    *,
+    pack: PolicyPackProcess | None = None,
+    policy_config: Mapping[str, Any] | None = None,
+    program: Path | Callable[[], None] | None = None,
+    stack_config: Mapping[str, str] | None = None,
+) -> PreviewResult:
+    """Evaluate and analyze. Reuses `pack` when given (tests), else starts one and stops it.
+
+    The pack starts in the background while the program evaluates; both take about a
+    second, so the preview costs the longer of the two, not their sum.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    config = dict(stack_config) if stack_config is not None else load_stack(stack_file)
+    own_pack = pack is None
+    box: dict[str, Any] = {}
+
+    def start() -> None:
+        try:
+            box["pack"] = PolicyPackProcess(stack_config=config, project=PROJECT, stack=STACK)
+        except (PackStartError, OSError) as err:  # reported after evaluation
+            box["error"] = err
+
+    starter = threading.Thread(target=start, daemon=True) if own_pack else None
+    if starter is not None:
+        starter.start()
+    try:
+        t0 = time.perf_counter()
+        resources = evaluate_stack(config, program)
+        timings["evaluate_s"] = time.perf_counter() - t0
+        nodes = build_graph(resources, config)
+        if starter is not None:
+            starter.join()
+            if "error" in box:
+                raise PreviewError(f"could not start the policy pack: {box['error']}")
+            pack = box["pack"]
+        assert pack is not None
+        t0 = time.perf_counter()
+        effective = pack.configure(policy_config or {})
+        pack.configure_stack(STACK, PROJECT, config)
+        violations = analyze(pack, nodes)
+        timings["analyze_s"] = time.perf_counter() - t0
+        policies = pack.policies()
+    finally:
+        if own_pack:
+            if starter is not None:
+                starter.join()
+            if "pack" in box:
+                box["pack"].close()
+    timings["total_s"] = time.perf_counter() - started
+    return PreviewResult(str(stack_file), nodes, violations, policies, effective, timings)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def print_tree(console: Console, nodes: Sequence[GraphNode]) -> None:
+    root = Tree(f"[bold]+ pulumi:pulumi:Stack[/] {PROJECT}-{STACK} [dim](create)[/]")
+    branches: dict[str, Tree] = {}
+    known = {n.urn for n in nodes}
+    for node in nodes:
+        if node.type.startswith("pulumi:providers:"):
+            label = f"[cyan]+ {node.type}[/] {escape(node.name)} [dim](provider)[/]"
+        else:
+            label = f"[green]+ {node.type}[/] {escape(node.name)}"
+        parent: Tree = branches.get(node.parent, root) if node.parent in known else root
+        branches[node.urn] = parent.add(label)
+    console.print(root)
+
+
+def print_violations(console: Console, result: PreviewResult) -> None:
+    if not result.violations:
+        console.print("[bold green]Policy pack ir-readiness: no violations.[/]")
+        return
+    order = {"mandatory": 0, "advisory": 1}
+    for v in sorted(result.violations, key=lambda v: (order.get(v.enforcement, 2), v.policy)):
+        colour = "red" if v.enforcement == "mandatory" else "yellow"
+        lines = v.message.splitlines()
+        detail = lines[1:] or lines
+        console.print(f"[bold {colour}]{v.enforcement}[/] [{colour}]{v.policy}[/] "
+                      f"({v.severity}) on [bold]{escape(v.type)}[/] {escape(v.name)}")
+        for line in detail:
+            console.print(f"    {escape(line)}")
+    table = Table(title="Policy violations")
+    table.add_column("enforcement")
+    table.add_column("count", justify="right")
+    for level in ("mandatory", "advisory"):
+        table.add_row(level, str(sum(1 for v in result.violations if v.enforcement == level)))
+    console.print(table)
+
+
+def print_limitations(console: Console) -> None:
+    console.print("[bold]What this preview cannot see (compared with `pulumi preview`):[/]")
+    for item in LIMITATIONS:
+        console.print(f"  - {item}")
+
+
+def _source_locations(root: Path = PROJECT_ROOT) -> dict[str, tuple[str, int]]:
+    """Component class name -> (relative path, line), to anchor SARIF annotations."""
+    out: dict[str, tuple[str, int]] = {}
+    pattern = re.compile(r"^class (\w+)\(.*ComponentResource")
+    for path in sorted((root / "components").glob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            match = pattern.match(line)
+            if match:
+                out[match.group(1)] = (path.relative_to(root).as_posix(), number)
+    return out
+
+
+def _location(v: Violation, by_urn: Mapping[str, GraphNode], sources: Mapping[str, tuple[str, int]],
+              stack_file: str) -> dict[str, Any]:
+    uri, line = Path(stack_file).name, 1
+    urn = v.urn
+    while urn in by_urn:
+        node = by_urn[urn]
+        if node.type.startswith("ir-readiness:index:"):
+            found = sources.get(node.type.rsplit(":", 1)[-1])
+            if found:
+                uri, line = found
+                break
+        urn = node.parent
+    location: dict[str, Any] = {
+        "physicalLocation": {"artifactLocation": {"uri": uri},
+                             "region": {"startLine": line}}}
+    if v.urn:
+        location["logicalLocations"] = [{"fullyQualifiedName": v.urn, "name": v.name,
+                                         "kind": "resource"}]
+    return location
+
+
+def to_sarif(result: PreviewResult) -> dict[str, Any]:
+    rules = []
+    index: dict[str, int] = {}
+    for i, p in enumerate(result.policies):
+        index[p.name] = i
+        rules.append({
+            "id": p.name,
+            "name": p.name,
+            "shortDescription": {"text": p.description},
+            "help": {"text": p.remediation or p.description},
+            "defaultConfiguration": {"level": "error" if p.enforcement == "mandatory"
+                                     else "warning"},
+            "properties": {"security-severity": _SEVERITY_SCORE.get(p.severity, "5.0"),
+                           "enforcementLevel": p.enforcement, "policyType": p.kind,
+                           "tags": ["security", "incident-response"]},
+        })
+    by_urn = {n.urn: n for n in result.resources}
+    sources = _source_locations()
+    results = []
+    for v in result.violations:
+        results.append({
+            "ruleId": v.policy,
+            "ruleIndex": index.get(v.policy, -1),
+            "level": "error" if v.enforcement == "mandatory" else "warning",
+            "message": {"text": f"{v.type} {v.name}: {v.message}"},
+            "locations": [_location(v, by_urn, sources, result.stack_file)],
+            "properties": {"urn": v.urn, "severity": v.severity, "phase": v.phase},
+        })
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "ir-readiness-policy-preview", "version": "0.1.0",
+                                "informationUri": "https://www.pulumi.com/docs/iac/using-pulumi/crossguard/",
+                                "rules": rules}},
+            "invocations": [{"executionSuccessful": True,
+                             "toolExecutionNotifications": [
+                                 {"level": "note", "message": {"text": t}} for t in LIMITATIONS]}],
+            "results": results,
+        }],
+    }
+
+
+def to_json(result: PreviewResult) -> dict[str, Any]:
+    return {
+        "stack": result.stack_file,
+        "resourceCount": len(result.resources),
+        "violations": [asdict(v) for v in result.violations],
+        "summary": {"mandatory": len(result.mandatory),
+                    "advisory": len(result.violations) - len(result.mandatory),
+                    "exitCode": result.exit_code},
+        "policies": [asdict(p) for p in result.policies],
+        "limitations": list(LIMITATIONS),
+        "timings": {k: round(v, 3) for k, v in result.timings.items()},
+    }
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m policies.preview",
+        description="Credential-free preview: evaluate the Pulumi program under mocks for a "
+                    "stack config and run the ir-readiness policy pack over the resource graph "
+                    "through its analyzer protocol. Exit 0: no mandatory violation; 1: "
+                    "mandatory violations; 2: bad stack config, policy config or program error.")
+    parser.add_argument("--stack", type=Path, default=DEFAULT_STACK,
+                        help="stack config file, Pulumi.<stack>.yaml (default: %(default)s)")
+    parser.add_argument("--policy-config", type=Path,
+                        help="policy pack config JSON, as for --policy-pack-config")
+    parser.add_argument("--sarif", type=Path, default=Path("build/policy-preview.sarif"),
+                        help="SARIF 2.1.0 output (default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=Path("build/policy-preview.json"),
+                        help="JSON output (default: %(default)s)")
+    parser.add_argument("--no-tree", action="store_true", help="do not print the resource tree")
+    return parser
+
+
+def _write(path: Path, doc: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        policy_config = load_policy_config(args.policy_config) if args.policy_config else None
+        result = run_preview(args.stack, policy_config=policy_config)
+    except (PreviewError, PolicyConfigError) as error:
+        err.print(f"[bold red]error:[/] {escape(str(error))}")
+        return EXIT_USAGE
+    console.print(f"Previewing stack config [bold]{escape(str(args.stack))}[/] under Pulumi "
+                  "mocks (no cloud credentials, no Pulumi CLI)")
+    if not args.no_tree:
+        print_tree(console, result.resources)
+    console.print(f"Resources: [bold]{len(result.resources)}[/] to create")
+    print_violations(console, result)
+    print_limitations(console)
+    _write(args.sarif, to_sarif(result))
+    _write(args.json, to_json(result))
+    console.print(f"SARIF: {escape(str(args.sarif))}  JSON: {escape(str(args.json))}  "
+                  f"(evaluate {result.timings.get('evaluate_s', 0):.2f}s, analyze "
+                  f"{result.timings.get('analyze_s', 0):.2f}s)")
+    if result.mandatory:
+        console.print(f"[bold red]{len(result.mandatory)} mandatory violation(s): failing.[/]")
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
