@@ -8,7 +8,7 @@ stays self-contained (it is published and run without the rest of the repository
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,17 +209,19 @@ def parse_document(value: Any) -> dict[str, Any] | None:
 
 
 def as_list(value: Any) -> list[Any]:
+    """A list from a scalar or any sequence (the analyzer hands rules read-only proxies,
+    which are Sequence/Mapping but not list/dict)."""
     if value is None:
         return []
-    if isinstance(value, list | tuple):
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return list(value)
     return [value]
 
 
-def statements(doc: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def statements(doc: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     if not doc:
         return []
-    return [s for s in as_list(doc.get("Statement")) if isinstance(s, dict)]
+    return [s for s in as_list(doc.get("Statement")) if isinstance(s, Mapping)]
 
 
 def allows(stmt: Mapping[str, Any]) -> bool:

@@ -1,0 +1,423 @@
+"""Every rule with compliant and violating resources, through the analyzer protocol.
+
+Each case sends the resources to the running pack (Analyze for each, AnalyzeStack for
+all) and checks which diagnostics the named policy produced: none for the compliant set,
+at least one naming the expected resource for the violating set.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from policy_helpers import HOME_REGION, res, violations
+
+from policies.analyzer import AnalyzerResource, PolicyConfigError, PolicyPackProcess
+from policies.rules import REGISTRY
+
+PURPOSE = "ir-readiness:purpose"
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+ACCOUNT = "123456789012"
+
+
+def doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+TLS_ONLY = doc({"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*",
+                "Action": "s3:*", "Resource": ["arn:aws:s3:::ev", "arn:aws:s3:::ev/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def bucket_set(name: str = "ev", *, purpose: str = "evidence", lock: bool = True,
+               pab: dict[str, bool] | None = None, sse: dict[str, Any] | None = None,
+               versioning: str = "Enabled", policy: str | None = TLS_ONLY,
+               retention_days: int = 365) -> list[AnalyzerResource]:
+    flags = {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
+             "restrictPublicBuckets": True, **(pab or {})}
+    by_default = sse or {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY_ARN}
+    out = [
+        res("aws:s3/bucket:Bucket", name, {"bucket": name, "objectLockEnabled": lock,
+                                          "tags": {PURPOSE: purpose}}),
+        res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{name}-pab",
+            {"bucket": name, **flags}),
+        res("aws:s3/bucketServerSideEncryptionConfiguration:"
+            "BucketServerSideEncryptionConfiguration", f"{name}-sse",
+            {"bucket": name, "rules": [{"applyServerSideEncryptionByDefault": by_default,
+                                        "bucketKeyEnabled": True}]}),
+        res("aws:s3/bucketVersioning:BucketVersioning", f"{name}-versioning",
+            {"bucket": name, "versioningConfiguration": {"status": versioning}}),
+    ]
+    if policy is not None:
+        out.append(res("aws:s3/bucketPolicy:BucketPolicy", f"{name}-policy",
+                       {"bucket": name, "policy": policy}))
+    if lock:
+        out.append(res("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+                       f"{name}-lock", {"bucket": name, "rule": {"defaultRetention": {
+                           "mode": "COMPLIANCE", "days": retention_days}}}))
+    return out
+
+
+def trail(**overrides: Any) -> list[AnalyzerResource]:
+    props = {"isMultiRegionTrail": True, "enableLogFileValidation": True, "kmsKeyId": KEY_ARN,
+             "cloudWatchLogsGroupArn": "arn:aws:logs:eu-west-1:123456789012:log-group:t:*",
+             "cloudWatchLogsRoleArn": "arn:aws:iam::123456789012:role/trail-logs",
+             "s3BucketName": "ev", **overrides}
+    return [res("aws:cloudtrail/trail:Trail", "trail", props)]
+
+
+def detector(region: str = HOME_REGION, *, enable: bool = True, frequency: str | None =
+             "FIFTEEN_MINUTES", features: tuple[str, ...] = (
+                 "S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS",
+                 "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING")) -> list[AnalyzerResource]:
+    props: dict[str, Any] = {"enable": enable, "id": f"det-{region}"}
+    if frequency:
+        props["findingPublishingFrequency"] = frequency
+    out = [res("aws:guardduty/detector:Detector", f"detector-{region}", props, region)]
+    out += [res("aws:guardduty/detectorFeature:DetectorFeature", f"{f.lower()}-{region}",
+                {"detectorId": f"det-{region}", "name": f, "status": "ENABLED"}, region)
+            for f in features]
+    return out
+
+
+def hub(region: str = HOME_REGION, *, defaults: bool = False,
+        standards: tuple[str, ...] = ("aws-foundational-security-best-practices/v/1.0.0",
+                                      "cis-aws-foundations-benchmark/v/3.0.0"),
+        ) -> list[AnalyzerResource]:
+    out = [res("aws:securityhub/account:Account", f"hub-{region}",
+               {"enableDefaultStandards": defaults}, region)]
+    out += [res("aws:securityhub/standardsSubscription:StandardsSubscription",
+                f"std-{i}-{region}",
+                {"standardsArn": f"arn:aws:securityhub:{region}::standards/{s}"}, region)
+            for i, s in enumerate(standards)]
+    return out
+
+
+def backup(*, kms: bool = True, lock_days: int | None = 7, selection: bool = True
+           ) -> list[AnalyzerResource]:
+    out = [res("aws:backup/vault:Vault", "vault",
+               {"name": "ir-vault", **({"kmsKeyArn": KEY_ARN} if kms else {})}),
+           res("aws:backup/plan:Plan", "plan", {"id": "plan-1", "name": "ir-plan"})]
+    if lock_days is not None:
+        out.append(res("aws:backup/vaultLockConfiguration:VaultLockConfiguration", "lock",
+                       {"backupVaultName": "ir-vault", "minRetentionDays": lock_days,
+                        "maxRetentionDays": 365, "changeableForDays": 3}))
+    if selection:
+        out.append(res("aws:backup/selection:Selection", "selection",
+                       {"planId": "plan-1", "name": "tagged"}))
+    return out
+
+
+ALL_TRAFFIC = {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}
+
+
+def isolation(vpc: str = "vpc-1", **overrides: Any) -> AnalyzerResource:
+    props = {"vpcId": vpc, "ingress": [], "egress": [], "id": f"sg-iso-{vpc}",
+             "tags": {PURPOSE: "isolation"}, **overrides}
+    return res("aws:ec2/securityGroup:SecurityGroup", f"{vpc}-isolation", props)
+
+
+def conversion(vpc: str = "vpc-1") -> AnalyzerResource:
+    return res("aws:ec2/securityGroup:SecurityGroup", f"{vpc}-conversion",
+               {"vpcId": vpc, "ingress": [ALL_TRAFFIC], "egress": [ALL_TRAFFIC],
+                "tags": {PURPOSE: "conversion"}})
+
+
+SNS_POLICY_OK = doc({"Sid": "EventBridge", "Effect": "Allow",
+                     "Principal": {"Service": "events.amazonaws.com"}, "Action": "sns:Publish",
+                     "Resource": "*",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}})
+
+KEY_POLICY_OK = doc({"Sid": "Root", "Effect": "Allow",
+                     "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*",
+                     "Resource": "*"})
+
+TRUST_OK = doc(
+    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/SecurityOnCall"},
+     "Action": "sts:AssumeRole"},
+    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"},
+     "Action": "sts:AssumeRole", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}})
+
+
+def role(name: str = "ir-responder", **overrides: Any) -> AnalyzerResource:
+    props = {"name": name, "assumeRolePolicy": TRUST_OK, "maxSessionDuration": 3600,
+             "tags": {PURPOSE: "responder"},
+             "inlinePolicies": [{"name": "containment", "policy": doc(
+                 {"Effect": "Allow", "Action": ["ec2:ModifyInstanceAttribute",
+                                                "ec2:Describe*"], "Resource": "*"})}],
+             **overrides}
+    return res("aws:iam/role:Role", name, props)
+
+
+def regional(region: str, *, manifest: bool = True, gd: bool = True, sh: bool = True,
+             routes: tuple[str, ...] = ("aws.guardduty", "aws.securityhub"),
+             target_arn: str | None = None) -> list[AnalyzerResource]:
+    out: list[AnalyzerResource] = []
+    if manifest:
+        out.append(res("aws:ssm/parameter:Parameter", f"manifest-{region}",
+                       {"name": "/ir-readiness/manifest", "type": "String"}, region))
+    if gd:
+        out.append(res("aws:guardduty/detector:Detector", f"det-{region}", {"enable": True},
+                       region))
+    if sh:
+        out.append(res("aws:securityhub/account:Account", f"hub-{region}", {}, region))
+    topic_arn = f"arn:aws:sns:{region}:{ACCOUNT}:ir-critical"
+    out.append(res("aws:sns/topic:Topic", f"topic-{region}", {"arn": topic_arn}, region))
+    for source in routes:
+        rule_name = f"{source}-{region}"
+        out.append(res("aws:cloudwatch/eventRule:EventRule", rule_name,
+                       {"name": rule_name, "eventPattern": json.dumps({"source": [source]})},
+                       region))
+        out.append(res("aws:cloudwatch/eventTarget:EventTarget", f"{rule_name}-target",
+                       {"rule": rule_name, "arn": target_arn or topic_arn}, region))
+    return out
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@dataclass
+class Case:
+    policy: str
+    compliant: list[AnalyzerResource]
+    violating: list[AnalyzerResource]
+    #: name of the resource the violation must concern ("" = the stack)
+    concerns: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+TOPIC = "aws:sns/topic:Topic"
+KEY = "aws:kms/key:Key"
+
+CASES = [
+    # CloudTrail
+    Case("cloudtrail-multi-region", trail(), trail(isMultiRegionTrail=False), "trail"),
+    Case("cloudtrail-log-file-validation", trail(), trail(enableLogFileValidation=False),
+         "trail"),
+    Case("cloudtrail-kms-encryption", trail(), trail(kmsKeyId=""), "trail"),
+    Case("cloudtrail-cloudwatch-logs", trail(), trail(cloudWatchLogsGroupArn=None), "trail"),
+    Case("cloudtrail-logging-enabled", trail(enableLogging=True), trail(enableLogging=False),
+         "trail"),
+    Case("cloudtrail-global-service-events", trail(),
+         trail(includeGlobalServiceEvents=False), "trail"),
+    # S3
+    Case("s3-block-public-access", bucket_set(), bucket_set(pab={"restrictPublicBuckets": False}),
+         "ev-pab"),
+    Case("s3-sse-kms", bucket_set(), bucket_set(sse={"sseAlgorithm": "AES256"}), "ev"),
+    Case("s3-versioning", bucket_set(), bucket_set(versioning="Suspended"), "ev"),
+    Case("s3-tls-only", bucket_set(), bucket_set(policy=None), "ev"),
+    Case("s3-object-lock-retention", bucket_set(), bucket_set(retention_days=30), "ev"),
+    # GuardDuty
+    Case("guardduty-detector-enabled", detector(), detector(enable=False),
+         f"detector-{HOME_REGION}"),
+    Case("guardduty-finding-frequency", detector(), detector(frequency=None),
+         f"detector-{HOME_REGION}"),
+    Case("guardduty-required-features", detector(),
+         detector(features=("S3_DATA_EVENTS", "RUNTIME_MONITORING")), f"detector-{HOME_REGION}"),
+    # Security Hub
+    Case("securityhub-explicit-standards", hub(), hub(defaults=True), f"hub-{HOME_REGION}"),
+    Case("securityhub-required-standards", hub(),
+         hub(standards=("cis-aws-foundations-benchmark/v/1.2.0",)), f"hub-{HOME_REGION}"),
+    # Backup
+    Case("backup-vault-cmk", backup(), backup(kms=False), "vault"),
+    Case("backup-vault-lock", backup(), backup(lock_days=None), "vault"),
+    Case("backup-plan-selection", backup(), backup(selection=False), "plan"),
+    # Quarantine
+    Case("quarantine-isolation-no-rules", [isolation(), conversion()],
+         [isolation(egress=[ALL_TRAFFIC]), conversion()], "vpc-1-isolation"),
+    Case("quarantine-isolation-per-vpc", [isolation("vpc-1"), conversion("vpc-1")],
+         [isolation("vpc-1"), conversion("vpc-1"), conversion("vpc-2")], "vpc-2-conversion"),
+    # SNS
+    Case("sns-topic-cmk", [res(TOPIC, "alerts", {"kmsMasterKeyId": KEY_ARN})],
+         [res(TOPIC, "alerts", {"kmsMasterKeyId": "alias/aws/sns"})], "alerts"),
+    Case("sns-topic-policy-service-principals",
+         [res(TOPIC, "alerts", {"kmsMasterKeyId": KEY_ARN, "policy": SNS_POLICY_OK})],
+         [res("aws:sns/topicPolicy:TopicPolicy", "alerts-policy", {"arn": "t", "policy": doc(
+             {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+              "Action": "sns:Publish", "Resource": "*"})})], "alerts-policy"),
+    # KMS
+    Case("kms-key-rotation", [res(KEY, "key", {"enableKeyRotation": True})],
+         [res(KEY, "key", {"enableKeyRotation": False})], "key"),
+    Case("kms-no-wildcard-admin", [res(KEY, "key", {"policy": KEY_POLICY_OK})],
+         [res(KEY, "key", {"policy": doc({"Effect": "Allow", "Principal": {"AWS": "*"},
+                                         "Action": "kms:*", "Resource": "*"})})], "key"),
+    # IAM
+    Case("iam-responder-trust", [role()], [role(assumeRolePolicy=doc(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"},
+         "Action": "sts:AssumeRole"}))], "ir-responder"),
+    Case("iam-responder-max-session", [role()], [role(maxSessionDuration=43200)],
+         "ir-responder"),
+    Case("iam-responder-no-wildcard-action", [role()],
+         [role(), res("aws:iam/rolePolicy:RolePolicy", "extra",
+                      {"role": "ir-responder", "policy": doc(
+                          {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})})], "extra"),
+    # CloudWatch Logs
+    Case("logs-retention", [res(LOG_GROUP, "lg", {"retentionInDays": 365, "kmsKeyId": KEY_ARN})],
+         [res(LOG_GROUP, "lg", {"retentionInDays": 30, "kmsKeyId": KEY_ARN})], "lg"),
+    Case("logs-kms", [res(LOG_GROUP, "lg", {"retentionInDays": 365, "kmsKeyId": KEY_ARN})],
+         [res(LOG_GROUP, "lg", {"retentionInDays": 365})], "lg"),
+    # Stack level: two regions, one missing a piece
+    Case("readiness-manifest-per-region", regional("eu-west-1") + regional("us-east-1"),
+         regional("eu-west-1") + regional("us-east-1", manifest=False), ""),
+    Case("guardduty-detector-per-region", regional("eu-west-1") + regional("us-east-1"),
+         regional("eu-west-1") + regional("us-east-1", gd=False), ""),
+    Case("securityhub-per-region", regional("eu-west-1") + regional("us-east-1"),
+         regional("eu-west-1") + regional("us-east-1", sh=False), ""),
+    Case("findings-routed-per-region", regional("eu-west-1") + regional("us-east-1"),
+         regional("eu-west-1") + regional(
+             "us-east-1", target_arn=f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"), ""),
+]
+
+
+def test_every_rule_has_a_case() -> None:
+    assert sorted(c.policy for c in CASES) == sorted(REGISTRY)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.policy)
+def test_rule_passes_compliant_and_flags_violating(pack: PolicyPackProcess, case: Case) -> None:
+    assert violations(pack, case.compliant, case.policy) == []
+    found = violations(pack, case.violating, case.policy)
+    assert found, f"{case.policy} did not flag the violating resources"
+    expected_urns = {r.urn for r in case.violating if r.name == case.concerns}
+    if case.concerns:
+        assert {d.urn for d in found} & expected_urns, [d.urn for d in found]
+    else:
+        assert any("us-east-1" in d.message for d in found), [d.message for d in found]
+    info = REGISTRY[case.policy]
+    assert all(d.enforcement == info.enforcement for d in found)
+    assert all(info.remediation in d.message for d in found)
+
+
+# --------------------------------------------------------------------------- specifics
+
+
+def test_tls_only_rule_flags_public_allow(pack: PolicyPackProcess) -> None:
+    public = doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                  "Resource": "arn:aws:s3:::ev/*"})
+    found = violations(pack, bucket_set(policy=doc(*json.loads(TLS_ONLY)["Statement"],
+                                                   *json.loads(public)["Statement"])),
+                       "s3-tls-only")
+    assert any("Principal '*'" in d.message for d in found)
+
+
+def test_object_lock_applies_to_trail_bucket_without_tags(pack: PolicyPackProcess) -> None:
+    resources = bucket_set("plain-logs", purpose="", lock=False) + trail(s3BucketName="plain-logs")
+    found = violations(pack, resources, "s3-object-lock-retention")
+    assert [d.urn for d in found] == [resources[0].urn]
+    ordinary = bucket_set("app-data", purpose="", lock=False)
+    assert violations(pack, ordinary, "s3-object-lock-retention") == []
+
+
+def test_isolation_group_without_explicit_egress_is_flagged(pack: PolicyPackProcess) -> None:
+    group = isolation()
+    props = {k: v for k, v in group.properties.items() if k != "egress"}
+    found = violations(pack, [res(group.type, group.name, props)],
+                       "quarantine-isolation-no-rules")
+    assert any("egress=[]" in d.message for d in found)
+
+
+def test_isolation_rule_attached_separately_is_flagged(pack: PolicyPackProcess) -> None:
+    rule = res("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "leak",
+               {"securityGroupId": "sg-iso-vpc-1", "ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0"})
+    found = violations(pack, [isolation(), rule], "quarantine-isolation-no-rules")
+    assert [d.urn for d in found] == [rule.urn]
+
+
+def test_trust_wildcard_principal_is_flagged(pack: PolicyPackProcess) -> None:
+    bad = role(assumeRolePolicy=doc({"Effect": "Allow", "Principal": {"AWS": "*"},
+                                     "Action": "sts:AssumeRole"}))
+    found = violations(pack, [bad], "iam-responder-trust")
+    assert any("any principal" in d.message for d in found)
+
+
+def test_non_responder_roles_are_out_of_scope(pack: PolicyPackProcess) -> None:
+    lambda_role = res("aws:iam/role:Role", "app-fn", {
+        "name": "app-fn", "maxSessionDuration": 43200,
+        "assumeRolePolicy": doc({"Effect": "Allow", "Principal": {"AWS": "*"},
+                                 "Action": "sts:AssumeRole"})})
+    for policy in ("iam-responder-trust", "iam-responder-max-session"):
+        assert violations(pack, [lambda_role], policy) == []
+
+
+def test_region_comes_from_explicit_provider_then_default_config(pack: PolicyPackProcess) -> None:
+    # us-east-1 resources through a provider; eu-west-1 ones through the default provider
+    # (aws:region in the stack config the pack was started with).
+    home = [r if r.type != "aws:guardduty/detector:Detector" else
+            res(r.type, r.name, r.properties) for r in regional("eu-west-1")]
+    default_only = [res(r.type, r.name, r.properties) for r in regional("eu-west-1")]
+    assert violations(pack, default_only, "guardduty-detector-per-region") == []
+    mixed = home + regional("us-east-1", gd=False)
+    found = violations(pack, mixed, "guardduty-detector-per-region")
+    assert [d.message.splitlines()[1] for d in found] == [
+        "region us-east-1 has no enabled GuardDuty detector"]
+
+
+def test_v7_per_resource_region_input_wins(pack: PolicyPackProcess) -> None:
+    moved = [res(r.type, r.name, {**r.properties, "region": "ap-south-1"}, "us-east-1")
+             if r.type == "aws:securityhub/account:Account" else r
+             for r in regional("us-east-1")]
+    found = violations(pack, moved, "securityhub-per-region")
+    assert [d.message.splitlines()[1] for d in found] == [
+        "region us-east-1 has no Security Hub account"]
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_config_threshold_changes_the_verdict(configured: PolicyPackProcess) -> None:
+    group = [res(LOG_GROUP, "lg", {"retentionInDays": 365, "kmsKeyId": KEY_ARN})]
+    assert violations(configured, group, "logs-retention") == []
+    configured.configure({"logs-retention": {"minRetentionDays": 400}})
+    found = violations(configured, group, "logs-retention")
+    assert found and "at least 400 required" in found[0].message
+
+
+def test_config_sets_enforcement_level(configured: PolicyPackProcess) -> None:
+    configured.configure({"logs-kms": "mandatory", "cloudtrail-multi-region": "disabled"})
+    assert violations(configured, [res(LOG_GROUP, "lg", {"retentionInDays": 365})],
+                      "logs-kms")[0].enforcement == "mandatory"
+    assert violations(configured, trail(isMultiRegionTrail=False),
+                      "cloudtrail-multi-region") == []
+
+
+def test_stack_regions_from_config(configured: PolicyPackProcess) -> None:
+    configured.configure({"securityhub-per-region": {"regions": ["eu-west-1", "sa-east-1"]}})
+    found = violations(configured, regional("eu-west-1"), "securityhub-per-region")
+    assert [d.message.splitlines()[1] for d in found] == [
+        "region sa-east-1 has no Security Hub account"]
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"logs-retention": {"minRetentionDays": "ninety"}},
+     "'logs-retention' is invalid: minRetentionDays: 'ninety' is not of type 'integer'"),
+    ({"logs-retention": {"minRetentionDay": 90}},
+     "Additional properties are not allowed ('minRetentionDay' was unexpected)"),
+    ({"guardduty-finding-frequency": {"maxFrequency": "HOURLY"}},
+     "'HOURLY' is not one of ['FIFTEEN_MINUTES', 'ONE_HOUR', 'SIX_HOURS']"),
+    ({"no-such-policy": "mandatory"}, "unknown policies ['no-such-policy']"),
+    ({"kms-key-rotation": "strict"}, "enforcementLevel 'strict' is not one of"),
+    ({"all": {"enforcementLevel": "loud"}}, "'all': enforcementLevel 'loud'"),
+    ({"logs-kms": 3}, "must be an enforcement level string or an object"),
+])
+def test_malformed_policy_config_is_a_clear_error(configured: PolicyPackProcess,
+                                                  config: dict[str, Any], expected: str) -> None:
+    with pytest.raises(PolicyConfigError) as err:
+        configured.configure(config)
+    assert expected in str(err.value)
+
+
+def test_pack_metadata_over_the_protocol(pack: PolicyPackProcess) -> None:
+    infos = {p.name: p for p in pack.policies()}
+    assert set(infos) == set(REGISTRY)
+    for name, info in REGISTRY.items():
+        remote = infos[name]
+        assert (remote.enforcement, remote.severity, remote.kind) == (
+            info.enforcement, info.severity, info.kind)
+        assert remote.remediation == info.remediation
+        assert set(remote.config_schema.get("properties", {})) == set(info.config)
