@@ -161,14 +161,17 @@ def subjects_for(findings: Iterable[Finding]) -> list[Subject]:
                 subjects[Subject("AccessKeyId", principal.access_key_id)] = None
             if principal.kind == "iam-user" and principal.name:
                 subjects[Subject("Username", principal.name)] = None
-            if principal.kind == "iam-role" and principal.name:
-                subjects[Subject("ResourceName", principal.name)] = None
+            if principal.kind == "iam-role" and principal.arn:
+                # AssumeRole events name the role by ARN.
+                subjects[Subject("ResourceName", principal.arn)] = None
         for resource in finding.resources:
             if resource.kind == "instance":
                 subjects[Subject("ResourceName", resource.id)] = None
                 # Instance-role sessions are named after the instance.
                 subjects[Subject("Username", resource.id)] = None
-            elif resource.kind in ("s3-bucket", "iam-role", "security-group"):
+            elif resource.kind == "iam-role":
+                subjects[Subject("ResourceName", resource.arn or resource.id)] = None
+            elif resource.kind in ("s3-bucket", "security-group"):
                 subjects[Subject("ResourceName", resource.id)] = None
             elif resource.kind == "iam-user":
                 subjects[Subject("Username", resource.id)] = None
@@ -268,12 +271,23 @@ def s3_events(
 ) -> Iterator[TrailEvent]:
     """Events of the trail's log files in [start, end] concerning any of `subjects`."""
     for key in log_keys(client, location, start, end):
-        for record in read_log_file(client, location.bucket, key):
-            event = TrailEvent.from_record(record, f"s3://{location.bucket}/{key}")
-            if event is None or not (start <= event.time <= end):
-                continue
-            if not subjects or any(s.matches(record) for s in subjects):
-                yield event
+        records = read_log_file(client, location.bucket, key)
+        yield from _matching(records, f"s3://{location.bucket}/{key}", subjects, start, end)
+
+
+def _matching(
+    records: Iterable[Mapping[str, Any]],
+    origin: str,
+    subjects: list[Subject],
+    start: datetime,
+    end: datetime,
+) -> Iterator[TrailEvent]:
+    for record in records:
+        event = TrailEvent.from_record(record, origin)
+        if event is None or not (start <= event.time <= end):
+            continue
+        if not subjects or any(s.matches(record) for s in subjects):
+            yield event
 
 
 @dataclass
@@ -315,8 +329,15 @@ def collect(
                     merged.setdefault(event.event_id, event)
     if s3 is not None and location is not None:
         sources.append(f"s3://{location.bucket}/{location.day_prefix(start).rsplit('/', 4)[0]}/")
-        for event in s3_events(s3, location, subjects, start, end):
-            # The S3 copy carries data events and the full record; prefer it.
-            merged[event.event_id] = event
+        for key in log_keys(s3, location, start, end):
+            try:
+                records = read_log_file(s3, location.bucket, key)
+            except ValueError as err:
+                notes.append(f"skipped {err}")
+                continue
+            for event in _matching(records, f"s3://{location.bucket}/{key}", subjects,
+                                   start, end):
+                # The S3 copy carries data events and the full record; prefer it.
+                merged[event.event_id] = event
     events = sorted(merged.values(), key=lambda e: (e.time, e.event_id))
     return Activity(events, sources, subjects, start, end, notes)

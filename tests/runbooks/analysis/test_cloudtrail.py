@@ -91,11 +91,14 @@ def test_assumed_role_sessions_match_by_role_and_session(s3) -> None:
     assert not Subject("Username", "build-bot").matches(event)
 
 
-def test_not_a_log_file_is_a_clear_error(s3) -> None:
+def test_a_corrupt_log_file_is_skipped_and_named(s3) -> None:
     client, bucket = s3
     key = (f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/11/27/"
            f"{ACCOUNT}_CloudTrail_us-east-1_20261127T2205Z_x.json.gz")
     client.put_object(Bucket=bucket, Key=key, Body=b"not gzip")
-    with pytest.raises(ValueError, match="not a gzip CloudTrail log file"):
-        collect(subjects=[], start=T0, end=T0 + timedelta(hours=1), s3=client,
-                location=LogLocation(bucket, ACCOUNT, "us-east-1"))
+    good = record("RunInstances", T0 + timedelta(minutes=1))
+    put_log(client, bucket, T0 + timedelta(minutes=10), [good])
+    activity = collect(subjects=[], start=T0, end=T0 + timedelta(hours=1), s3=client,
+                       location=LogLocation(bucket, ACCOUNT, "us-east-1"))
+    assert [e.event_id for e in activity.events] == [good["eventID"]]
+    assert any("not a gzip CloudTrail log file" in n and key in n for n in activity.notes)

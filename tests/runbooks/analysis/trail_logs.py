@@ -74,3 +74,20 @@ def put_log(s3: Any, bucket: str, delivered: datetime, records: list[dict[str, A
     body = gzip.compress(json.dumps({"Records": records}).encode())
     s3.put_object(Bucket=bucket, Key=key, Body=body)
     return key
+
+
+def as_lookup_event(doc: dict[str, Any], *resources: tuple[str, str]) -> dict[str, Any]:
+    """The same event as LookupEvents returns it: resources named as CloudTrail names
+    them in event history (an instance by its id, a bucket by its name)."""
+    identity = doc.get("userIdentity") or {}
+    return {
+        "EventId": doc["eventID"],
+        "EventName": doc["eventName"],
+        "ReadOnly": str(doc.get("readOnly", False)).lower(),
+        "AccessKeyId": identity.get("accessKeyId"),
+        "EventTime": doc["eventTime"],
+        "EventSource": doc["eventSource"],
+        "Username": identity.get("userName"),
+        "Resources": [{"ResourceType": t, "ResourceName": n} for t, n in resources],
+        "CloudTrailEvent": json.dumps(doc),
+    }

@@ -1,0 +1,156 @@
+"""Helpers shared by the analysis commands (triage, investigate, verify).
+
+Import boto3/rich only inside functions: `irctl --help` imports the command modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from runbooks.core.errors import PreconditionFailed
+
+if TYPE_CHECKING:
+    from runbooks.analysis.cloudtrail import Activity, Subject
+    from runbooks.commands._shared import Settings
+    from runbooks.core.context import SessionFactory
+
+# Global services (IAM, STS global endpoint) write their events to us-east-1.
+GLOBAL_EVENTS_REGION = "us-east-1"
+# Error codes that mean "this source cannot answer for us": reported, not fatal.
+UNAVAILABLE_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+    "OperationNotPermittedException", "UnsupportedOperationException",
+    "UnrecognizedClientException", "NoSuchBucket", "TrailNotFoundException",
+})
+SOURCES = ("auto", "api", "s3", "both")
+
+
+@dataclass
+class ReadSession:
+    """A read-only session: the verified manifest and the caller, no case."""
+
+    sessions: SessionFactory
+    manifest: dict[str, Any]
+    region: str
+    identity: dict[str, Any]
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self.sessions.client(service, region or self.region)
+
+
+def read_session(settings: Settings) -> ReadSession:
+    """Load the manifest and refuse when the caller's account differs from it."""
+    from runbooks.commands._shared import caller_identity, make_sessions
+    from runbooks.core.manifest import load_manifest
+
+    sessions = make_sessions(settings)
+    manifest = load_manifest(sessions, settings.region, settings.manifest_path)
+    region = settings.region or manifest["region"]
+    sessions.region = region
+    identity = caller_identity(sessions, region)
+    if identity["Account"] != manifest["accountId"]:
+        raise PreconditionFailed(
+            f"refusing: your credentials are for account {identity['Account']} "
+            f"({identity.get('Arn', '?')}) but the manifest is for account "
+            f"{manifest['accountId']}; switch profile/role, or use that account's manifest"
+        )
+    return ReadSession(sessions, manifest, region, identity)
+
+
+def error_code(err: Any) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def trail_prefix(client: Any, trail_arn: str) -> tuple[str, str | None]:
+    """The trail's S3 key prefix ('' when none) and a note when it could not be read."""
+    from botocore.exceptions import ClientError
+
+    try:
+        trails = client.describe_trails(trailNameList=[trail_arn]).get("trailList", [])
+    except ClientError as err:
+        if error_code(err) not in UNAVAILABLE_CODES:
+            raise
+        return "", f"could not read the trail's S3 key prefix ({error_code(err)}); assumed none"
+    for trail in trails:
+        if trail.get("TrailARN") == trail_arn:
+            return str(trail.get("S3KeyPrefix") or ""), None
+    return "", f"trail {trail_arn} not found in this region; assumed no S3 key prefix"
+
+
+def gather(
+    session: ReadSession,
+    subjects: list[Subject],
+    start: datetime,
+    end: datetime,
+    source: str,
+    data_events: bool,
+    regions: list[str],
+) -> Activity:
+    """CloudTrail activity for `subjects` in [start, end] across `regions`.
+
+    `source`: api = lookup_events; s3 = the trail's log files; both; auto = lookup_events
+    when the window is within its 90 days, the log files otherwise, and the log files
+    too when `data_events` (lookup_events never has data events).
+    """
+    from datetime import timezone
+
+    from botocore.exceptions import ClientError
+
+    from runbooks.analysis.cloudtrail import (
+        LOOKUP_RETENTION,
+        Activity,
+        LogLocation,
+        collect,
+    )
+
+    now = datetime.now(timezone.utc)
+    use_api = source in ("api", "both") or (source == "auto" and start >= now - LOOKUP_RETENTION)
+    use_s3 = source in ("s3", "both") or (source == "auto" and (not use_api or data_events))
+    merged: dict[str, Any] = {}
+    sources: list[str] = []
+    notes: list[str] = []
+    prefix = ""
+    if use_s3:
+        prefix, note = trail_prefix(session.client("cloudtrail"), session.manifest["trail"]["arn"])
+        if note:
+            notes.append(note)
+    for region in regions:
+        if use_api:
+            try:
+                part = collect(subjects=subjects, start=start, end=end,
+                               cloudtrail=session.client("cloudtrail", region))
+            except ClientError as err:
+                if error_code(err) not in UNAVAILABLE_CODES:
+                    raise
+                notes.append(f"lookup_events in {region} not available ({error_code(err)})")
+            else:
+                sources.extend(f"{s} ({region})" for s in part.sources)
+                notes.extend(part.notes)
+                for event in part.events:
+                    merged.setdefault(event.event_id, event)
+        if use_s3:
+            location = LogLocation(session.manifest["trail"]["bucket"],
+                                   session.manifest["accountId"], region, prefix)
+            try:
+                part = collect(subjects=subjects, start=start, end=end,
+                               s3=session.client("s3"), location=location)
+            except ClientError as err:
+                if error_code(err) not in UNAVAILABLE_CODES:
+                    raise
+                notes.append(f"trail logs s3://{location.bucket}/ not readable "
+                             f"({error_code(err)})")
+            else:
+                sources.extend(part.sources)
+                notes.extend(part.notes)
+                for event in part.events:
+                    merged[event.event_id] = event
+    events = sorted(merged.values(), key=lambda e: (e.time, e.event_id))
+    return Activity(events, sources, subjects, start, end, notes)
+
+
+def regions_for(region: str, include_global: bool) -> list[str]:
+    if include_global and region != GLOBAL_EVENTS_REGION:
+        return [region, GLOBAL_EVENTS_REGION]
+    return [region]

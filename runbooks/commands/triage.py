@@ -1,0 +1,275 @@
+"""`irctl triage`: what happened, to what, by whom, and which playbook to run."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from runbooks.commands._shared import (
+    Settings,
+    common_options,
+    handle_errors,
+    pass_settings,
+)
+from runbooks.core.errors import InvalidInput, PreconditionFailed
+
+if TYPE_CHECKING:
+    from runbooks.analysis.findings import Finding
+    from runbooks.commands._shared import Session
+
+_DURATION = re.compile(r"^(\d+)([mhd])$")
+_GUARDDUTY_ID = re.compile(r"^[0-9a-f]{32}$")
+_GUARDDUTY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:guardduty:[a-z0-9-]+:[0-9]{12}:detector/[0-9a-z]+/finding/([0-9a-f]{32})$"
+)
+MAX_FINDINGS = 20
+
+
+def parse_duration(option: str, value: str) -> timedelta:
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise InvalidInput(f"{option} {value!r}: give a duration such as 90m, 24h or 7d")
+    amount, unit = int(match.group(1)), match.group(2)
+    return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount),
+            "d": timedelta(days=amount)}[unit]
+
+
+def read_finding_input(path: str) -> Any:
+    """The JSON document in FILE, or on stdin for '-'; InvalidInput when unreadable."""
+    source = "stdin" if path == "-" else path
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise InvalidInput(f"cannot read finding file {source}: {err.strerror}") from err
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"finding in {source} is not valid JSON: {err}") from err
+
+
+def fetch_finding(session: Session, finding_id: str) -> Any:
+    """A finding by id: GuardDuty ids/ARNs from the manifest's detector, else Security Hub."""
+    manifest = session.ctx.manifest
+    arn_match = _GUARDDUTY_ARN.match(finding_id)
+    gd_id = arn_match.group(1) if arn_match else (
+        finding_id if _GUARDDUTY_ID.match(finding_id) else None)
+    if gd_id:
+        response = session.ctx.client("guardduty").get_findings(
+            DetectorId=manifest["guardDutyDetectorId"], FindingIds=[gd_id])
+        if not response.get("Findings"):
+            raise InvalidInput(
+                f"GuardDuty detector {manifest['guardDutyDetectorId']} in "
+                f"{session.ctx.region} has no finding {gd_id}; check the id and --region")
+        return response
+    if not manifest.get("securityHubEnabled"):
+        raise InvalidInput(
+            f"{finding_id!r} is not a GuardDuty finding id and Security Hub is not enabled "
+            "in this account's readiness stack; pass the finding as a file with --finding")
+    response = session.ctx.client("securityhub").get_findings(
+        Filters={"Id": [{"Value": finding_id, "Comparison": "EQUALS"}]}, MaxResults=10)
+    matches = [f for f in response.get("Findings", []) if f.get("Id") == finding_id]
+    if not matches:
+        raise InvalidInput(
+            f"Security Hub in {session.ctx.region} has no finding with Id {finding_id}")
+    return {"Findings": matches[:1]}
+
+
+def check_scope(findings: list[Finding], account_id: str, region: str) -> None:
+    """Refuse findings of another account or region: nothing is called or changed."""
+    for finding in findings:
+        if finding.account_id != account_id:
+            raise PreconditionFailed(
+                f"finding {finding.id} is for account {finding.account_id}, but the manifest "
+                f"and your credentials are for account {account_id}; triage it with that "
+                "account's credentials and manifest (nothing was changed)")
+        if finding.region != region:
+            raise PreconditionFailed(
+                f"finding {finding.id} is from region {finding.region}, but this run is for "
+                f"{region}; re-run with --region {finding.region} (nothing was changed)")
+
+
+def window(findings: list[Finding], before: timedelta, after: timedelta,
+           now: datetime) -> tuple[datetime, datetime]:
+    first = min((f.first_seen or f.last_seen or now) for f in findings)
+    last = max((f.last_seen or f.first_seen or now) for f in findings)
+    return first - before, min(now, last + after)
+
+
+@click.command()
+@common_options
+@click.option("--finding", "finding_path", metavar="FILE|-",
+              help="Finding JSON: GuardDuty (EventBridge event, its detail, or get-findings "
+                   "output) or Security Hub ASFF (finding, get-findings output, or "
+                   "EventBridge 'Security Hub Findings - Imported' event). '-' reads stdin.")
+@click.option("--finding-id", metavar="ID",
+              help="Fetch the finding: a GuardDuty finding id or ARN (from the manifest's "
+                   "detector), or a Security Hub finding Id.")
+@click.option("--before", "before_text", default="24h", show_default=True,
+              help="CloudTrail window opens this long before the finding was first seen.")
+@click.option("--after", "after_text", default="1h", show_default=True,
+              help="...and closes this long after it was last seen (never after now).")
+@click.option("--cloudtrail", "source", type=click.Choice(["auto", "api", "s3", "both"]),
+              default="auto", show_default=True,
+              help="api: LookupEvents (90 days, management events); s3: the trail's log "
+                   "files; auto: LookupEvents within 90 days, log files beyond.")
+@click.option("--data-events", is_flag=True,
+              help="Also read the trail's S3 log files, which hold data events (S3 object "
+                   "reads, Lambda invokes) that LookupEvents never returns.")
+@click.option("--no-notify", is_flag=True,
+              help="Leave the Security Hub workflow status alone.")
+@pass_settings
+@handle_errors
+def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
+           before_text: str, after_text: str, source: str, data_events: bool,
+           no_notify: bool) -> None:
+    """Triage a GuardDuty or Security Hub finding into a case.
+
+    Names the affected resources and principals, the severity and type, and the
+    playbook to run; pulls the related CloudTrail activity (LookupEvents and/or the
+    trail's S3 log files) into a timeline, saved locally in the case directory and,
+    with --apply, to the evidence bucket (cases/<case>/timeline.md and .json); with
+    --apply also moves the Security Hub finding's workflow from NEW to NOTIFIED.
+
+    \b
+    Examples:
+      irctl triage --finding finding.json
+      aws guardduty get-findings ... | irctl triage --finding - --apply
+      irctl triage --finding-id 42c4c7fb8c2f4a3c9d1e5b6a7f8e9d0c --data-events --apply
+    """
+    from runbooks.analysis.cloudtrail import subjects_for
+    from runbooks.analysis.findings import parse_findings
+    from runbooks.analysis.timeline import Timeline
+    from runbooks.commands._analysis import ReadSession, gather, regions_for
+    from runbooks.commands._shared import (
+        make_runner,
+        open_session,
+        progress,
+        render_results,
+    )
+    from runbooks.core.runner import StepCall
+    from runbooks.steps.evidence import case_file_key, sha256_file
+    from runbooks.steps.securityhub import find_finding
+
+    # Bad input is refused before any AWS call.
+    if bool(finding_path) == bool(finding_id):
+        raise InvalidInput("give exactly one of --finding FILE|- and --finding-id ID")
+    before = parse_duration("--before", before_text)
+    after = parse_duration("--after", after_text)
+    document = read_finding_input(finding_path) if finding_path else None
+    findings = parse_findings(document, finding_path or "") if document is not None else []
+    if len(findings) > MAX_FINDINGS:
+        raise InvalidInput(f"{len(findings)} findings in one input; triage at most "
+                           f"{MAX_FINDINGS} at a time")
+
+    session = open_session(settings)
+    ctx = session.ctx
+    if finding_id:
+        findings = parse_findings(fetch_finding(session, finding_id), f"finding {finding_id}")
+    check_scope(findings, ctx.account_id, ctx.region)
+
+    now = datetime.now(timezone.utc)
+    start, end = window(findings, before, after, now)
+    subjects = subjects_for(findings)
+    include_global = any(f.principals for f in findings) or any(
+        r.kind in ("iam-user", "iam-role", "access-key") for f in findings for r in f.resources)
+    reader = ReadSession(session.sessions, ctx.manifest, ctx.region, session.identity)
+    with progress(settings, "triage") as listener:
+        listener("cloudtrail", f"reading {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
+        activity = gather(reader, subjects, start, end, source, data_events,
+                          regions_for(ctx.region, include_global))
+    timeline = Timeline(ctx.case_id, findings, activity, now)
+
+    # The timeline is kept in the case directory first; --apply copies it to evidence.
+    session.audit.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    local: dict[str, Path] = {}
+    for name, text in (("timeline.json", json.dumps(timeline.to_json(), indent=2)),
+                       ("timeline.md", timeline.to_markdown())):
+        path = session.audit.directory / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o600)
+        local[name] = path
+    pipelines: dict[str, list[StepCall]] = {
+        "timeline": [
+            StepCall("evidence.write-case-file",
+                     {"name": name, "path": str(path), "sha256": sha256_file(path)})
+            for name, path in local.items()
+        ]
+    }
+    warnings: list[str] = []
+    bucket = ctx.manifest["evidenceBucket"]
+    if not no_notify and ctx.manifest.get("securityHubEnabled"):
+        hub = ctx.client("securityhub")
+        for finding in findings:
+            ident = finding.security_hub_identifier()
+            if find_finding(hub, ident["Id"], ident["ProductArn"]) is None:
+                warnings.append(f"Security Hub has no finding {ident['Id']} (not imported "
+                                "yet?): its workflow was not changed")
+                continue
+            note = (f"Triaged by irctl, case {ctx.case_id}: playbook "
+                    f"{finding.playbook or 'none'}; timeline s3://{bucket}/"
+                    f"{case_file_key(ctx.case_id, 'timeline.md')}")
+            pipelines[ident["Id"]] = [StepCall("securityhub.notify-finding", {
+                "finding_id": ident["Id"], "product_arn": ident["ProductArn"], "note": note})]
+    elif not no_notify:
+        warnings.append("Security Hub is not enabled in the manifest: no workflow to update")
+
+    with progress(settings, "triage") as listener:
+        result = make_runner(session, listener).run("triage", pipelines)
+    result.warnings.extend(warnings + [f"note: {n}" for n in activity.notes])
+
+    summary = {
+        "findings": [f.to_dict() for f in findings],
+        "playbooks": sorted({f.playbook for f in findings if f.playbook}),
+        "timeline": {
+            "events": len(activity.events),
+            "window": {"start": start.isoformat(), "end": end.isoformat()},
+            "sources": activity.sources,
+            "local": {name: str(path) for name, path in local.items()},
+            "s3": {name: f"s3://{bucket}/{case_file_key(ctx.case_id, name)}"
+                   for name in local},
+        },
+    }
+    if not settings.json:
+        _print_summary(findings, timeline)
+    sys.exit(render_results(settings, [result], summary))
+
+
+def _print_summary(findings: list[Finding], timeline: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    table = Table(title="findings", title_justify="left")
+    for column in ("Type", "Severity", "Resources", "Principals", "Playbook"):
+        table.add_column(column, overflow="fold")
+    for finding in findings:
+        table.add_row(
+            finding.type or finding.title,
+            f"{finding.severity_label} {finding.severity:g}",
+            "\n".join(f"{r.kind} {r.id}" for r in finding.resources),
+            "\n".join(p.arn or p.name for p in finding.principals)
+            or "\n".join(finding.remote_ips),
+            finding.playbook or "[yellow]none[/]",
+        )
+    out.print(table)
+    entries = timeline.entries()
+    events = Table(title=f"timeline ({len(entries)} entries; last 25 shown)",
+                   title_justify="left")
+    for column in ("Time (UTC)", "What", "Who", "Where"):
+        events.add_column(column, overflow="fold")
+    for entry in entries[-25:]:
+        events.add_row(f"{entry.time:%Y-%m-%d %H:%M:%S}", entry.what, entry.who, entry.where)
+    out.print(events)
+    for finding in findings:
+        if finding.playbook:
+            out.print(f"next: [bold]irctl playbook run {finding.playbook}[/] "
+                      f"(finding {finding.id})", highlight=False)
+
+
+COMMANDS = [triage]
