@@ -18,8 +18,8 @@ from runbooks.playbooks import (
     load_playbook,
     playbook_errors,
     playbook_names,
+    render,
 )
-from runbooks.playbooks import render
 
 
 def _doc(name: str) -> dict[str, Any]:
