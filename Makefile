@@ -25,3 +25,9 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -q
+
+## make preview [STACK=Pulumi.<stack>.yaml]: credential-free preview + policy pack (no AWS, no Pulumi CLI)
+STACK ?= Pulumi.example.yaml
+.PHONY: preview
+preview: $(STAMP)
+	$(BIN)/python -m policies.preview --stack $(STACK) --policy-config policy-config.json
