@@ -1,0 +1,130 @@
+"""`irctl investigate principal ARN --since TIME`: what a principal left behind."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
+from runbooks.core.errors import InvalidInput, PreconditionFailed
+
+
+@click.group()
+def investigate() -> None:
+    """Investigate what happened (read-only)."""
+
+
+def role_sessions(session: Any, role_arn: str, start: datetime, end: datetime,
+                  regions: list[str]) -> list[str]:
+    """Session names the role was assumed under in the window (AssumeRole events)."""
+    from botocore.exceptions import ClientError
+
+    from runbooks.analysis.cloudtrail import Subject, lookup_events
+    from runbooks.commands._analysis import UNAVAILABLE_CODES, error_code
+
+    names: dict[str, None] = {}
+    for region in regions:
+        try:
+            for event in lookup_events(session.client("cloudtrail", region),
+                                       Subject("ResourceName", role_arn), start, end):
+                request = event.record.get("requestParameters") or {}
+                if event.name.startswith("AssumeRole") and request.get("roleSessionName"):
+                    names[str(request["roleSessionName"])] = None
+        except ClientError as err:
+            if error_code(err) not in UNAVAILABLE_CODES:
+                raise
+    return list(names)
+
+
+@investigate.command("principal")
+@common_options
+@click.argument("arn")
+@click.option("--since", "since_text", required=True,
+              help="Start of the search: ISO 8601 (2026-11-27T22:00:00Z) or a duration back "
+                   "from now (90m, 24h, 7d).")
+@click.option("--until", "until_text", help="End of the search (default: now).")
+@click.option("--cloudtrail", "source", type=click.Choice(["auto", "api", "s3", "both"]),
+              default="auto", show_default=True,
+              help="api: LookupEvents (90 days); s3: the trail's log files; auto: LookupEvents "
+                   "within 90 days, log files beyond.")
+@pass_settings
+@handle_errors
+def principal(settings: Settings, arn: str, since_text: str, until_text: str | None,
+              source: str) -> None:
+    """What ARN did since --since that could outlive containment.
+
+    Lists the IAM users, access keys, login profiles, roles, trust policies and policy
+    attachments it created or changed, the instances it launched (or whose user data it
+    changed), and the security group and network ACL entries it opened, each with the
+    command that contains or undoes it. Reads CloudTrail (LookupEvents in this region
+    and in us-east-1, where IAM records its events, and/or the trail's S3 log files);
+    changes nothing.
+
+    \b
+    Examples:
+      irctl investigate principal arn:aws:iam::123456789012:user/build-bot --since 7d
+      irctl investigate principal arn:aws:iam::123456789012:role/web-app --since 24h
+    """
+    from runbooks.analysis.cloudtrail import Subject
+    from runbooks.analysis.persistence import parse_principal_arn, parse_since, persistence
+    from runbooks.commands._analysis import gather, read_session, regions_for
+
+    ref = parse_principal_arn(arn)
+    now = datetime.now(timezone.utc)
+    since = parse_since(since_text, now)
+    until = parse_since(until_text, now) if until_text else now
+    if until <= since:
+        raise InvalidInput(f"--until {until_text} is not after --since {since_text}")
+
+    session = read_session(settings)
+    account = session.manifest["accountId"]
+    if ref.account_id != account:
+        raise PreconditionFailed(
+            f"{arn} belongs to account {ref.account_id}; the manifest and your credentials "
+            f"are for account {account}: investigate with that account's credentials")
+    regions = regions_for(session.region, include_global=True)
+    subjects = ref.subjects()
+    if ref.kind == "iam-role":
+        subjects.append(Subject("Username", ref.name))  # matches the session issuer in logs
+        if source != "s3":
+            subjects += [Subject("Username", name)
+                         for name in role_sessions(session, arn, since, until, regions)]
+    activity = gather(session, subjects, since, until, source, False, regions)
+    mine = [e for e in activity.events if ref.did(e.record)]
+    found = persistence(mine, account)
+
+    document = {
+        "principal": arn,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "eventsExamined": len(mine),
+        "sources": activity.sources,
+        "notes": activity.notes,
+        "persistence": [p.to_dict() for p in found],
+    }
+    if settings.json:
+        click.echo(json.dumps(document, indent=2))
+        sys.exit(0)
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    table = Table(title=f"{arn}: {len(found)} lasting change(s) in {len(mine)} event(s) "
+                        f"since {since:%Y-%m-%d %H:%M}Z", title_justify="left")
+    for column in ("Time (UTC)", "Kind", "What", "Contain / undo with"):
+        table.add_column(column, overflow="fold")
+    for item in found:
+        table.add_row(f"{item.time:%Y-%m-%d %H:%M:%S}", item.category, item.summary,
+                      item.recommendation)
+    out.print(table)
+    for note in activity.notes:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    out.print("sources: " + (", ".join(activity.sources) or "none"), highlight=False)
+    sys.exit(0)
+
+
+COMMANDS = [investigate]
