@@ -1,0 +1,221 @@
+"""EncryptionKey: the customer-managed KMS key of one region.
+
+KMS keys are regional, so the stack creates one per covered region. The key policy
+grants exactly the AWS service principals that use the key, each scoped to this
+account (`aws:SourceAccount`), to our resources (`aws:SourceArn`) or to an encryption
+context naming them; administration stays with the account (IAM policies decide who).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+TYPE = "ir-readiness:index:EncryptionKey"
+
+# Services that publish to our encrypted SNS topics / SQS dead-letter queues.
+PUBLISHING_SERVICES: tuple[str, ...] = (
+    "events.amazonaws.com",
+    "cloudwatch.amazonaws.com",
+    "backup.amazonaws.com",
+    "sns.amazonaws.com",
+)
+
+
+@dataclass(frozen=True)
+class EncryptionKeyArgs:
+    region: str
+    """Region of the key (its provider must point there)."""
+    account_id: pulumi.Input[str]
+    """Account that owns the key; every service grant is scoped to it."""
+    partition: pulumi.Input[str]
+    """ARN partition (`aws`, `aws-us-gov`, ...)."""
+    log_group_prefix: str
+    """Log groups under this name prefix may use the key (CloudWatch Logs grant)."""
+    trail_arn: pulumi.Input[str] | None = None
+    """ARN of the trail allowed to encrypt with this key; None outside the home region."""
+    deletion_window_days: int = 30
+    """Waiting period before a scheduled deletion takes effect (7-30)."""
+
+    def validate(self) -> None:
+        if not 7 <= self.deletion_window_days <= 30:
+            raise ValueError(
+                f"EncryptionKeyArgs.deletion_window_days = {self.deletion_window_days}: "
+                "must be between 7 and 30"
+            )
+        if not self.log_group_prefix.startswith("/") or self.log_group_prefix.endswith("*"):
+            raise ValueError(
+                f"EncryptionKeyArgs.log_group_prefix = {self.log_group_prefix!r}: must be a "
+                "log group path starting with '/' and without wildcard"
+            )
+
+
+def key_policy(
+    *,
+    account_id: str,
+    partition: str,
+    region: str,
+    log_group_prefix: str,
+    trail_arn: str | None,
+) -> dict[str, Any]:
+    """The key policy document (pure function, so it is unit-testable on its own)."""
+    root = f"arn:{partition}:iam::{account_id}:root"
+    source_account = {"StringEquals": {"aws:SourceAccount": account_id}}
+    statements: list[dict[str, Any]] = [
+        {
+            # Without this statement no IAM policy could grant use of the key and the
+            # key would become unmanageable; IAM policies then decide who may use it.
+            "Sid": "AccountAdministersKeyThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchLogsEncryptOurLogGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:{partition}:logs:{region}:{account_id}:log-group:"
+                        f"{log_group_prefix}/*"
+                    )
+                }
+            },
+        },
+        {
+            "Sid": "AlertPublishersUseEncryptedTopicsAndQueues",
+            "Effect": "Allow",
+            "Principal": {"Service": list(PUBLISHING_SERVICES)},
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": "*",
+            "Condition": source_account,
+        },
+        {
+            "Sid": "GuardDutyPublishesFindings",
+            "Effect": "Allow",
+            "Principal": {"Service": "guardduty.amazonaws.com"},
+            "Action": "kms:GenerateDataKey",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:{partition}:guardduty:{region}:{account_id}:detector/*"
+                },
+            },
+        },
+        {
+            "Sid": "BackupEncryptsRecoveryPoints",
+            "Effect": "Allow",
+            "Principal": {"Service": "backup.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": source_account,
+        },
+        {
+            "Sid": "BackupCreatesGrantsForAwsResourcesOnly",
+            "Effect": "Allow",
+            "Principal": {"Service": "backup.amazonaws.com"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+            },
+        },
+    ]
+    if trail_arn is not None:
+        trail_context = {
+            "kms:EncryptionContext:aws:cloudtrail:arn": (
+                f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"
+            )
+        }
+        statements += [
+            {
+                "Sid": "CloudTrailEncryptsLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceArn": trail_arn},
+                    "StringLike": trail_context,
+                },
+            },
+            {
+                "Sid": "CloudTrailDescribesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+            },
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+class EncryptionKey(pulumi.ComponentResource):
+    """A rotating customer-managed key and its alias, for one region."""
+
+    key_arn: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+    alias_name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: EncryptionKeyArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        args.validate()
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        policy = pulumi.Output.all(args.account_id, args.partition, args.trail_arn).apply(
+            lambda v: json.dumps(
+                key_policy(
+                    account_id=v[0],
+                    partition=v[1],
+                    region=args.region,
+                    log_group_prefix=args.log_group_prefix,
+                    trail_arn=v[2],
+                ),
+                sort_keys=True,
+            )
+        )
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"ir-readiness: evidence, logs and alerts in {args.region}",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.deletion_window_days,
+            key_usage="ENCRYPT_DECRYPT",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+            policy=policy,
+            opts=child,
+        )
+        alias = aws.kms.Alias(
+            f"{name}-alias",
+            name=f"alias/ir-readiness/{pulumi.get_stack()}",
+            target_key_id=key.key_id,
+            opts=child,
+        )
+        self.key_arn = key.arn
+        self.key_id = key.key_id
+        self.alias_name = alias.name
+        self.register_outputs(
+            {"keyArn": self.key_arn, "keyId": self.key_id, "aliasName": self.alias_name}
+        )

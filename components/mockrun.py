@@ -1,0 +1,388 @@
+"""Evaluate the Pulumi program under Pulumi's official mocks, without CLI or credentials.
+
+Used by the component tests, the benchmark (`bench/stack_eval.py`), the policy pack's
+credential-free preview (`make preview`) and the drill. It runs the real program
+(`__main__.py` at the project root, or any callable) with `pulumi.runtime.set_mocks`
+(`preview=False`) and a given stack config, and returns every resource the program
+registered: type, logical name, URN, parent URN, provider reference, inputs and the
+mocked outputs.
+
+Example::
+
+    from components.mockrun import evaluate_program, load_stack_config
+
+    config = load_stack_config("Pulumi.example.yaml")
+    resources = evaluate_program(config)
+    trails = [r for r in resources if r.type == "aws:cloudtrail/trail:Trail"]
+    assert trails[0].inputs["isMultiRegionTrail"] is True
+
+`evaluate(config)` additionally returns the resolved stack outputs. The mocks answer
+the invokes the program makes (`aws:index/getCallerIdentity`, `aws:index/getPartition`,
+`aws:index/getRegion`, `aws:ec2/getVpcs`) and fail loudly on any other invoke, so a new
+invoke cannot silently return nothing. A program error (e.g. a `SettingsError` for a bad
+config value) propagates to the caller.
+
+Pulumi's runtime keeps global state, so evaluations in one process run one at a time
+(a lock serialises them); separate processes (pytest-xdist) are independent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_ROOT / "__main__.py"
+PROJECT_NAME = "ir-readiness"
+
+MOCK_ACCOUNT_ID = "123456789012"
+MOCK_PARTITION = "aws"
+
+# Services whose ARNs carry no region.
+_GLOBAL_SERVICES = frozenset({"iam", "organizations", "cloudfront", "route53", "s3"})
+
+_EVALUATION_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    """One resource the program registered, as the engine would have seen it."""
+
+    type: str
+    """Type token, e.g. `aws:s3/bucket:Bucket` or `ir-readiness:index:EvidenceStore`."""
+    name: str
+    """Logical name."""
+    urn: str
+    """URN (stack `mock`, project `ir-readiness`)."""
+    parent: str
+    """URN of the parent resource ('' for the stack itself)."""
+    custom: bool
+    """True for provider-managed (custom) resources, False for components."""
+    inputs: Mapping[str, Any]
+    """Inputs as sent to the engine (camelCase keys, plain values)."""
+    outputs: Mapping[str, Any]
+    """State the mocks returned (inputs plus id/arn/name)."""
+    provider: str = ""
+    """Provider reference `urn::id` for custom resources ('' when default/none)."""
+    id: str = ""
+    """Physical id the mocks assigned."""
+    region: str | None = None
+    """Region of the provider a custom resource uses (None for components)."""
+
+
+@dataclass
+class Evaluation:
+    """What one mocked evaluation produced."""
+
+    resources: list[RegisteredResource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_token: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def by_urn(self) -> dict[str, RegisteredResource]:
+        return {r.urn: r for r in self.resources}
+
+
+def _digest(*parts: str, length: int = 32) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:length]
+
+
+def _uuid(*parts: str) -> str:
+    h = _digest(*parts)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+class ReadinessMocks(pulumi.runtime.Mocks):
+    """Plausible AWS ids/ARNs for every resource, answers for the invokes we make.
+
+    `vpcs_per_region` VPC ids are returned by `aws:ec2/getVpcs` in every region.
+    """
+
+    def __init__(
+        self,
+        account_id: str = MOCK_ACCOUNT_ID,
+        vpcs_per_region: int = 2,
+        default_region: str = "us-east-1",
+    ) -> None:
+        self.account_id = account_id
+        self.vpcs_per_region = vpcs_per_region
+        self.default_region = default_region
+        self._provider_regions: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- helpers
+
+    def region_of(self, provider_ref: str | None) -> str:
+        if provider_ref:
+            provider_id = provider_ref.rsplit("::", 1)[-1]
+            with self._lock:
+                region = self._provider_regions.get(provider_id)
+            if region:
+                return region
+        return self.default_region
+
+    def vpc_ids(self, region: str) -> list[str]:
+        return [
+            f"vpc-{_digest('vpc', region, str(i), length=17)}"
+            for i in range(self.vpcs_per_region)
+        ]
+
+    # -- pulumi.runtime.Mocks
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        region = self.region_of(args.provider)
+        function = args.token
+        if function == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:{MOCK_PARTITION}:iam::{self.account_id}:user/mock-deployer",
+                "userId": "AIDAMOCKDEPLOYER",
+                "id": self.account_id,
+            }, []
+        if function == "aws:index/getPartition:getPartition":
+            return {
+                "partition": MOCK_PARTITION,
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": MOCK_PARTITION,
+            }, []
+        if function == "aws:index/getRegion:getRegion":
+            return {
+                "name": region,
+                "region": region,
+                "id": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+                "description": region,
+            }, []
+        if function == "aws:ec2/getVpcs:getVpcs":
+            return {"ids": self.vpc_ids(region), "id": region}, []
+        raise NotImplementedError(
+            f"ReadinessMocks has no answer for invoke {function!r}; add one to "
+            "components/mockrun.py so the evaluation stays faithful"
+        )
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if typ.startswith("pulumi:providers:"):
+            region = str(inputs.get("region") or self.default_region)
+            provider_id = f"provider-{region}-{_digest(name, length=8)}"
+            with self._lock:
+                self._provider_regions[provider_id] = region
+            return provider_id, inputs
+        if not args.custom:
+            return f"{name}-component", {}
+        region = self.region_of(args.provider)
+        return self._custom_resource(typ, name, inputs, region)
+
+    def _custom_resource(
+        self, typ: str, name: str, inputs: dict[str, Any], region: str
+    ) -> tuple[str, dict[str, Any]]:
+        acct = self.account_id
+        module = typ.split(":")[1].split("/")[0]
+        kind = typ.rsplit(":", 1)[-1]
+        arn_region = "" if module in _GLOBAL_SERVICES else region
+        physical = str(inputs.get("name") or f"{name}-{_digest(typ, name, region, length=7)}")
+        out: dict[str, Any] = dict(inputs)
+        rid = physical
+        arn: str | None = f"arn:aws:{module}:{arn_region}:{acct}:{kind.lower()}/{physical}"
+        if typ == "aws:s3/bucket:Bucket":
+            physical = str(inputs.get("bucket") or physical.lower())
+            rid, arn = physical, f"arn:aws:s3:::{physical}"
+            out.update(bucket=physical, bucketDomainName=f"{physical}.s3.amazonaws.com",
+                       bucketRegionalDomainName=f"{physical}.s3.{region}.amazonaws.com")
+        elif module == "s3":
+            rid, arn = str(inputs.get("bucket") or physical), None
+        elif typ == "aws:kms/key:Key":
+            rid = _uuid(typ, name, region)
+            arn = f"arn:aws:kms:{region}:{acct}:key/{rid}"
+            out["keyId"] = rid
+        elif typ == "aws:kms/alias:Alias":
+            arn = f"arn:aws:kms:{region}:{acct}:{physical}"
+        elif typ == "aws:cloudtrail/trail:Trail":
+            arn = f"arn:aws:cloudtrail:{region}:{acct}:trail/{physical}"
+            rid = arn
+            out["homeRegion"] = region
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            arn = f"arn:aws:logs:{region}:{acct}:log-group:{physical}"
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            arn = f"arn:aws:cloudwatch:{region}:{acct}:alarm:{physical}"
+        elif module == "iam" and kind in ("Role", "Policy", "User", "Group"):
+            arn = f"arn:aws:iam::{acct}:{kind.lower()}/{physical}"
+            out["uniqueId"] = "AROA" + _digest(typ, name, length=17).upper()
+        elif typ == "aws:sns/topic:Topic":
+            arn = f"arn:aws:sns:{region}:{acct}:{physical}"
+            rid = arn
+        elif typ == "aws:sqs/queue:Queue":
+            arn = f"arn:aws:sqs:{region}:{acct}:{physical}"
+            rid = f"https://sqs.{region}.amazonaws.com/{acct}/{physical}"
+            out["url"] = rid
+        elif typ == "aws:guardduty/detector:Detector":
+            rid = _digest(typ, name, region)
+            arn = f"arn:aws:guardduty:{region}:{acct}:detector/{rid}"
+            out["accountId"] = acct
+        elif typ == "aws:securityhub/account:Account":
+            rid, arn = acct, f"arn:aws:securityhub:{region}:{acct}:hub/default"
+        elif typ == "aws:backup/vault:Vault":
+            arn = f"arn:aws:backup:{region}:{acct}:backup-vault:{physical}"
+        elif typ == "aws:backup/plan:Plan":
+            rid = _uuid(typ, name, region)
+            arn = f"arn:aws:backup:{region}:{acct}:backup-plan:{rid}"
+            out["version"] = _digest(typ, name, "v", length=24)
+        elif typ == "aws:ec2/securityGroup:SecurityGroup":
+            rid = f"sg-{_digest(typ, name, region, length=17)}"
+            arn = f"arn:aws:ec2:{region}:{acct}:security-group/{rid}"
+            out["ownerId"] = acct
+        elif typ == "aws:ssm/parameter:Parameter":
+            arn = f"arn:aws:ssm:{region}:{acct}:parameter{physical}"
+        elif typ == "aws:events/rule:Rule":
+            arn = f"arn:aws:events:{region}:{acct}:rule/{physical}"
+        if "name" not in inputs and module not in ("s3",):
+            out["name"] = physical
+        if arn is not None:
+            out["arn"] = arn
+        out["id"] = rid
+        return rid, out
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that also records each registration's parent and provider."""
+
+    def __init__(self, mocks: ReadinessMocks | pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RegisteredResource] = []
+        self._record_lock = threading.Lock()
+
+    def _region_of(self, request: Any) -> str | None:
+        if not request.custom or not isinstance(self.mocks, ReadinessMocks):
+            return None
+        if request.type.startswith("pulumi:providers:"):
+            return self.mocks.region_of("::" + self.resources[
+                self.make_urn(request.parent, request.type, request.name)].id)
+        return self.mocks.region_of(request.provider)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        urn = self.make_urn(request.parent, request.type, request.name)
+        registration = self.resources[urn]
+        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        record = RegisteredResource(
+            type=request.type,
+            name=request.name,
+            urn=urn,
+            parent=request.parent,
+            custom=bool(request.custom),
+            inputs=inputs,
+            outputs=registration.state,
+            provider=request.provider,
+            id=registration.id or "",
+            region=self._region_of(request),
+        )
+        with self._record_lock:
+            self.recorded.append(record)
+        return response
+
+
+def _reset_runtime() -> None:
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+    pulumi_settings.ROOT.set(None)
+
+
+async def _resolve(value: Any) -> Any:
+    return await pulumi.Output.from_input(value).future()
+
+
+def evaluate(
+    config: Mapping[str, str],
+    mocks: pulumi.runtime.Mocks | None = None,
+    program: Path | Callable[[], None] | None = None,
+    stack: str = "mock",
+) -> Evaluation:
+    """Run `program` (default: the project's `__main__.py`) under mocks with `config`.
+
+    `config` maps full keys (`ir:regions`, `aws:region`) to Pulumi's string form
+    (structured values as JSON text), exactly what `load_stack_config` returns.
+    Returns every registered resource and the resolved stack outputs.
+    """
+    mocks = mocks if mocks is not None else ReadinessMocks(
+        default_region=str(config.get("aws:region", "us-east-1"))
+    )
+    with _EVALUATION_LOCK:
+        _reset_runtime()
+        pulumi.runtime.set_all_config(dict(config), [])
+        monitor = _RecordingMonitor(mocks)
+        pulumi.runtime.set_mocks(
+            mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor
+        )
+        root = pulumi_settings.get_root_resource()
+        resolved: dict[str, Any] = {}
+
+        async def run() -> None:
+            if program is None or isinstance(program, Path):
+                runpy.run_path(str(program or PROGRAM), run_name="__pulumi_program__")
+            else:
+                program()
+            outputs = getattr(root, "outputs", {}) or {}
+            for key, value in outputs.items():
+                resolved[key] = await _resolve(value)
+
+        try:
+            _sync_await(run_pulumi_func(run))
+        finally:
+            _reset_runtime()
+        return Evaluation(resources=list(monitor.recorded), outputs=resolved)
+
+
+def evaluate_program(
+    config: Mapping[str, str],
+    mocks: pulumi.runtime.Mocks | None = None,
+    program: Path | Callable[[], None] | None = None,
+) -> list[RegisteredResource]:
+    """Every resource the program registers for `config` (see `evaluate`)."""
+    return evaluate(config, mocks=mocks, program=program).resources
+
+
+def config_value(value: Any) -> str:
+    """A stack-config YAML value in the string form Pulumi hands the program."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def load_stack_config(path: str | Path) -> dict[str, str]:
+    """The `config:` block of a `Pulumi.<stack>.yaml`, as `evaluate` expects it.
+
+    Secure (encrypted) values cannot be decrypted here; they raise ValueError naming
+    the key, since a mocked evaluation must not pretend to know a secret.
+    """
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    block = doc.get("config") or {}
+    if not isinstance(block, dict):
+        raise ValueError(f"{path}: 'config' must be a mapping, got {type(block).__name__}")
+    out: dict[str, str] = {}
+    for key, value in block.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            raise ValueError(
+                f"{path}: {key} is an encrypted secret; set a plain value for mocked runs"
+            )
+        full_key = key if ":" in key else f"{PROJECT_NAME}:{key}"
+        out[full_key] = config_value(value)
+    return out
