@@ -3,12 +3,14 @@
 `cloudtrail.capture-key-activity` saves the recent CloudTrail management events made with
 one access key (LookupEvents, AccessKeyId attribute) as JSON in the evidence bucket,
 `cases/<case>/evidence/access-key-<KEY_ID>/cloudtrail-events.json`, encrypted with the
-manifest's KMS key. LookupEvents covers the last 90 days of management events in the
-client's region only (global services such as IAM log to us-east-1), and is throttled to
-2 requests per second, hence the `max_events` cap. When the account cannot answer
-(the API is not permitted, not supported, or denied to the responder) the object still
-records that the activity was *not available* and why, so the evidence shows the gap
-instead of silently missing it. Evidence is never deleted or rewritten: not reversible.
+manifest's KMS key. LookupEvents covers the last 90 days of management events of one
+region, so the step asks the manifest's region and us-east-1 (where IAM and other global
+services record theirs); other regions need `irctl investigate` or the trail's S3 logs.
+It is throttled to 2 requests per second, hence the `max_events` cap per region. When a
+region cannot answer (the API is not permitted, not supported, or denied to the
+responder) the object still records that its activity was *not available* and why, so
+the evidence shows the gap instead of silently missing it. Evidence is never deleted or
+rewritten: not reversible.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ NOT_AVAILABLE_CODES = frozenset(
         "UnrecognizedClientException",
     }
 )
+
+
+GLOBAL_EVENTS_REGION = "us-east-1"
 
 
 def evidence_key(case_id: str, key_id: str) -> str:
@@ -72,41 +77,57 @@ class CaptureKeyActivity(Step):
         days = int(self.params.get("days", 7))
         return [Change(self.name, key_id,
                        f"Save the last {days} days of CloudTrail events of key {key_id} "
-                       f"({self.ctx.region}) to s3://{bucket}/{key}",
+                       f"({', '.join(self._regions())}) to s3://{bucket}/{key}",
                        after={"bucket": bucket, "key": key, "days": days})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         key_id = change.target
         days = int(change.after["days"])
         end = self.ctx.now()
+        start = end - timedelta(days=days)
         record: dict[str, Any] = {
-            "accessKeyId": key_id, "region": self.ctx.region, "case": self.ctx.case_id,
-            "startTime": (end - timedelta(days=days)).isoformat(), "endTime": end.isoformat(),
+            "accessKeyId": key_id, "case": self.ctx.case_id,
+            "startTime": start.isoformat(), "endTime": end.isoformat(), "regions": {},
         }
-        try:
-            events = self._lookup(key_id, end - timedelta(days=days), end)
-            record.update(available=True, events=events, truncated=len(events) >= self._cap())
-        except ClientError as err:
-            if error_code(err) not in NOT_AVAILABLE_CODES:
-                raise
-            record.update(available=False, events=[],
-                          reason=f"CloudTrail LookupEvents not available: {error_code(err)}")
+        events: list[dict[str, Any]] = []
+        for region in self._regions():
+            try:
+                found = self._lookup(region, key_id, start, end)
+            except ClientError as err:
+                if error_code(err) not in NOT_AVAILABLE_CODES:
+                    raise
+                record["regions"][region] = {
+                    "available": False,
+                    "reason": f"CloudTrail LookupEvents not available: {error_code(err)}"}
+                continue
+            record["regions"][region] = {"available": True, "events": len(found),
+                                         "truncated": len(found) >= self._cap()}
+            events += found
+        record["available"] = any(r["available"] for r in record["regions"].values())
+        record["events"] = events
         body = json.dumps(record, indent=2, sort_keys=True, default=str).encode("utf-8")
         self.ctx.client("s3").put_object(
             Bucket=change.after["bucket"], Key=change.after["key"], Body=body,
             ContentType="application/json", ServerSideEncryption="aws:kms",
             SSEKMSKeyId=self.ctx.manifest["kmsKeyArn"], ChecksumAlgorithm="SHA256",
             ExpectedBucketOwner=self.ctx.account_id)
+        unavailable = {r: v["reason"] for r, v in record["regions"].items()
+                       if not v["available"]}
         return {"s3Uri": f"s3://{change.after['bucket']}/{change.after['key']}",
-                "available": record["available"], "events": len(record["events"]),
+                "available": record["available"], "events": len(events),
                 "sha256": hashlib.sha256(body).hexdigest(),
-                **({"reason": record["reason"]} if not record["available"] else {})}
+                **({"notAvailable": unavailable} if unavailable else {})}
+
+    def _regions(self) -> list[str]:
+        # IAM, STS-global and other global services record their events in us-east-1.
+        return list(dict.fromkeys([self.ctx.region, GLOBAL_EVENTS_REGION]))
 
     def _cap(self) -> int:
         return int(self.params.get("max_events", 1000))
 
-    def _lookup(self, key_id: str, start: Any, end: Any) -> list[dict[str, Any]]:
-        pages = self.ctx.client("cloudtrail").get_paginator("lookup_events").paginate(
+    def _lookup(self, region: str, key_id: str, start: Any, end: Any) -> list[dict[str, Any]]:
+        client = self.ctx.sessions.client("cloudtrail", region)
+        pages = client.get_paginator("lookup_events").paginate(
             LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key_id}],
             StartTime=start, EndTime=end,
             PaginationConfig={"MaxItems": self._cap(), "PageSize": 50})

@@ -62,8 +62,10 @@ def test_unavailable_lookup_is_recorded_as_not_available(make_ctx):
         [(_, result)] = apply_all(CaptureKeyActivity(ctx, {"access_key_id": key_id}))
     saved = _evidence(ctx, key_id)
     assert saved["available"] is False and saved["events"] == []
-    assert "OperationNotPermittedException" in saved["reason"]
-    assert result["available"] is False
+    assert saved["regions"] == {REGION: {
+        "available": False,
+        "reason": "CloudTrail LookupEvents not available: OperationNotPermittedException"}}
+    assert result["available"] is False and REGION in result["notAvailable"]
 
 
 def test_unexpected_lookup_error_fails_and_writes_nothing(make_ctx):
