@@ -8,9 +8,12 @@
 Each records the original (policy text, full ACL, BPA configuration, versioning status)
 so rollback and `irctl release bucket` restore it. Release undoes them in reverse order,
 so Block Public Access is back to its original state before a public policy or ACL is
-restored (S3 refuses a public policy or ACL while BlockPublicPolicy/BlockPublicAcls are
-on). Versioning cannot be turned off once enabled, only suspended: rollback suspends it
-when it was not enabled before; existing versions are kept.
+restored: S3 refuses a public policy or ACL while BlockPublicPolicy/BlockPublicAcls are
+on, and those rollbacks refuse with a clear error in that case rather than a bare
+AccessDenied. Any pipeline using these steps must therefore run the public-access block
+AFTER the policy and ACL steps, or its release fails. Versioning cannot be turned off
+once enabled, only suspended: rollback suspends it when it was not enabled before;
+existing versions are kept.
 
 "Public" follows S3's own definition: an Allow statement whose principal is `*` (or
 `{"AWS": "*"}`, or NotPrincipal) is public unless a condition pins it to fixed values
@@ -30,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
 from runbooks.core.step import Change, Step, register
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -134,12 +137,31 @@ class BucketStep(Step):
             raise
 
 
+    def refuse_while_blocked(self, setting: str, what: str) -> None:
+        """S3 rejects restoring public access while Block Public Access forbids it (with a
+        bare AccessDenied); say what to do instead."""
+        try:
+            current = self.s3().get_public_access_block(
+                Bucket=self.bucket, ExpectedBucketOwner=self.ctx.account_id
+            )["PublicAccessBlockConfiguration"]
+        except ClientError as err:
+            if error_code(err) == "NoSuchPublicAccessBlockConfiguration":
+                return
+            raise
+        if current.get(setting):
+            raise ActionFailed(
+                f"cannot restore the {what} of bucket {self.bucket}: its Block Public Access "
+                f"setting {setting} is on, and S3 refuses them; release the "
+                "s3.block-public-access change first (release undoes changes newest first, "
+                "so contain with the public-access block last)")
+
+
 @register
 class RemovePublicPolicyStatements(BucketStep):
     name = "s3.remove-public-policy-statements"
     description = "Remove statements granting access to everyone from a bucket policy"
     actions = frozenset({"s3:ListBucket", "s3:GetBucketPolicy", "s3:PutBucketPolicy",
-                         "s3:DeleteBucketPolicy"})
+                         "s3:DeleteBucketPolicy", "s3:GetBucketPublicAccessBlock"})
 
     def plan(self) -> list[Change]:
         self.require_bucket()
@@ -175,6 +197,7 @@ class RemovePublicPolicyStatements(BucketStep):
         return {"removedStatements": len(change.after["removed"])}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        self.refuse_while_blocked("BlockPublicPolicy", "public policy statements")
         self.s3().put_bucket_policy(Bucket=self.bucket, Policy=change.before["policy"],
                                     ExpectedBucketOwner=self.ctx.account_id)
 
@@ -183,7 +206,8 @@ class RemovePublicPolicyStatements(BucketStep):
 class RemovePublicAclGrants(BucketStep):
     name = "s3.remove-public-acl-grants"
     description = "Remove bucket ACL grants to AllUsers and AuthenticatedUsers"
-    actions = frozenset({"s3:ListBucket", "s3:GetBucketAcl", "s3:PutBucketAcl"})
+    actions = frozenset({"s3:ListBucket", "s3:GetBucketAcl", "s3:PutBucketAcl",
+                         "s3:GetBucketPublicAccessBlock"})
 
     def plan(self) -> list[Change]:
         self.require_bucket()
@@ -210,6 +234,7 @@ class RemovePublicAclGrants(BucketStep):
         return {"removedGrants": len(change.before["grants"]) - len(change.after["grants"])}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        self.refuse_while_blocked("BlockPublicAcls", "public ACL grants")
         self._put(change.before["owner"], list(change.before["grants"]))
 
 

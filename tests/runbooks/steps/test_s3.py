@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
 from runbooks.steps.s3 import (
     BlockPublicAccess,
     EnableVersioning,
@@ -190,3 +190,21 @@ def test_malformed_bucket_name_is_rejected(make_ctx, bad):
 ])
 def test_public_statement_definition_follows_s3(statement, public):
     assert is_public_statement(statement) is public
+
+
+def test_restoring_public_policy_or_acl_while_blocked_is_refused_clearly(make_ctx):
+    """Release in the wrong order (block still on) would get a bare AccessDenied from S3;
+    moto does not enforce BPA on puts, so the step checks it itself."""
+    ctx = make_ctx()
+    bucket, _ = _exposed_bucket()
+    policy_step = RemovePublicPolicyStatements(ctx, {"bucket": bucket})
+    acl_step = RemovePublicAclGrants(ctx, {"bucket": bucket})
+    policy_done, acl_done = apply_all(policy_step), apply_all(acl_step)
+    apply_all(BlockPublicAccess(ctx, {"bucket": bucket}))
+    contained_policy = _policy(bucket)
+    with pytest.raises(ActionFailed, match="BlockPublicPolicy is on"):
+        roll_back(policy_step, policy_done)
+    with pytest.raises(ActionFailed, match="BlockPublicAcls is on"):
+        roll_back(acl_step, acl_done)
+    assert _policy(bucket) == contained_policy
+    assert ALL_USERS not in _grantees(bucket)
