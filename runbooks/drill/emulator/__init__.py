@@ -1,0 +1,82 @@
+"""moto, extended with the AWS APIs the runbooks use and moto 5.2 lacks.
+
+One place fills moto's gaps, so product code stays free of emulator special cases:
+
+- GuardDuty findings: CreateSampleFindings, ListFindings, GetFindings,
+  ArchiveFindings, UnarchiveFindings (`inject_finding` stages a full finding).
+- Security Hub: GetFindings honouring filters, BatchUpdateFindings.
+- AWS Backup: StartBackupJob (EC2 -> a real moto AMI, EBS -> a real snapshot),
+  DescribeBackupJob, ListBackupJobs, recovery points, GetRecoveryPointRestoreMetadata,
+  StartRestoreJob (launches a real instance / creates a real volume), DescribeRestoreJob,
+  ListRestoreJobs.
+- CloudTrail LookupEvents over the management calls the emulator served plus
+  `inject_events` history.
+
+`install()` patches moto in this process (idempotent) and works with `mock_aws`;
+`start_server()` runs moto server on 127.0.0.1 with the same extensions, an optional
+per-call latency and a per-operation call counter.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from runbooks.drill.emulator.server import EmulatorServer, start_server
+
+__all__ = [
+    "EmulatorServer",
+    "inject_events",
+    "inject_finding",
+    "install",
+    "start_server",
+]
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+def install() -> None:
+    """Extend moto in this process (both `mock_aws` and moto server). Idempotent."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        from runbooks.drill.emulator import cloudtrail, guardduty, securityhub
+
+        for module in (cloudtrail, guardduty, securityhub):
+            module.install()
+        _hook_dispatch()
+        _installed = True
+
+
+def _hook_dispatch() -> None:
+    """Record every call moto dispatches as a CloudTrail management event."""
+    from moto.core.responses import BaseResponse
+
+    from runbooks.drill.emulator.cloudtrail import record_call
+
+    original = BaseResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        status, headers, body = original(self)
+        record_call(self, int(status), body)
+        return status, headers, body
+
+    BaseResponse.call_action = call_action  # type: ignore[method-assign]
+
+
+def inject_events(*args: Any, **kwargs: Any) -> None:
+    """See `runbooks.drill.emulator.cloudtrail.inject_events`."""
+    install()
+    from runbooks.drill.emulator.cloudtrail import inject_events as inject
+
+    inject(*args, **kwargs)
+
+
+def inject_finding(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """See `runbooks.drill.emulator.guardduty.inject_finding`."""
+    install()
+    from runbooks.drill.emulator.guardduty import inject_finding as inject
+
+    return inject(*args, **kwargs)
