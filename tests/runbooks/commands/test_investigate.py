@@ -1,0 +1,99 @@
+"""`irctl investigate principal` against moto + the emulator's LookupEvents and S3 logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.runbooks.analysis.trail_logs import as_lookup_event, put_log, record
+from tests.runbooks.commands.analysis_world import ACCOUNT, REGION, World, build_world
+
+BOT = f"arn:aws:iam::{ACCOUNT}:user/build-bot"
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield from build_world(tmp_path, monkeypatch)
+
+
+def seed(now: datetime) -> dict[str, dict]:
+    from runbooks.drill.emulator import inject_events
+
+    t = now - timedelta(hours=5)
+    iam = {
+        "CreateUser": record("CreateUser", t, source="iam.amazonaws.com",
+                             request={"userName": "svc-backup"}),
+        "CreateAccessKey": record(
+            "CreateAccessKey", t + timedelta(minutes=1), source="iam.amazonaws.com",
+            request={"userName": "svc-backup"},
+            response={"accessKey": {"accessKeyId": "AKIANEWKEY0000000001",
+                                    "userName": "svc-backup", "status": "Active"}}),
+        "UpdateAssumeRolePolicy": record(
+            "UpdateAssumeRolePolicy", t + timedelta(minutes=2), source="iam.amazonaws.com",
+            request={"roleName": "deploy", "policyDocument": "{}"}),
+        "AliceUser": record("CreateUser", t + timedelta(minutes=3), source="iam.amazonaws.com",
+                            user="alice", key="AKIAALICE", request={"userName": "ok"}),
+    }
+    ec2 = {
+        "RunInstances": record(
+            "RunInstances", t + timedelta(minutes=4),
+            response={"instancesSet": {"items": [{"instanceId": "i-0miner1"}]}}),
+        "Old": record("AuthorizeSecurityGroupIngress", now - timedelta(days=3),
+                      request={"groupId": "sg-0old"}),
+    }
+    inject_events([as_lookup_event(r) for r in iam.values()], account_id=ACCOUNT,
+                  region="us-east-1")
+    inject_events([as_lookup_event(r) for r in ec2.values()], account_id=ACCOUNT,
+                  region=REGION)
+    return iam | ec2
+
+
+def test_lists_persistence_with_containment_commands(world: World) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    seed(now)
+    code, out = world.irctl_json("investigate", "principal", BOT, "--since", "1d")
+    assert code == 0, out
+    found = {p["eventName"]: p for p in out["persistence"]}
+    assert list(found) == ["CreateUser", "CreateAccessKey", "UpdateAssumeRolePolicy",
+                           "RunInstances"]
+    assert found["CreateAccessKey"]["recommendation"] == \
+        "irctl contain access-key AKIANEWKEY0000000001 --apply"
+    assert found["UpdateAssumeRolePolicy"]["recommendation"] == \
+        "irctl contain role deploy --apply"
+    assert found["RunInstances"]["recommendation"] == "irctl contain instance i-0miner1 --apply"
+    # alice's CreateUser and the 3-day-old rule are outside the principal or the window.
+    assert all("ok" not in p["summary"] and "sg-0old" not in p["target"]
+               for p in out["persistence"])
+
+
+def test_trail_logs_beyond_lookup_window(world: World) -> None:
+    old = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=120)
+    rule = record("AuthorizeSecurityGroupIngress", old, request={
+        "groupId": "sg-0abc", "ipPermissions": {"items": [
+            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+             "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}},
+        response={"securityGroupRuleSet": {"items": [{"securityGroupRuleId": "sgr-0a"}]}})
+    put_log(world.client("s3"), world.manifest["trail"]["bucket"], old + timedelta(minutes=5),
+            [rule], prefix="ct")
+    code, out = world.irctl_json("investigate", "principal", BOT, "--since",
+                                 (old - timedelta(hours=1)).isoformat())
+    assert code == 0, out
+    [item] = out["persistence"]
+    assert item["recommendation"] == (
+        "aws ec2 revoke-security-group-ingress --group-id sg-0abc "
+        "--security-group-rule-ids sgr-0a")
+    assert any(s.startswith("s3://") for s in out["sources"])
+
+
+def test_future_since_and_bad_arn_and_other_account_are_refused(world: World) -> None:
+    future = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out = world.irctl_json("investigate", "principal", BOT, "--since", future)
+    assert code == 2 and "in the future" in out["error"]
+    code, out = world.irctl_json("investigate", "principal", "build-bot", "--since", "1d")
+    assert code == 2 and "not an IAM principal ARN" in out["error"]
+    code, out = world.irctl_json("investigate", "principal",
+                                 "arn:aws:iam::210987654321:user/x", "--since", "1d")
+    assert code == 2 and "210987654321" in out["error"]
