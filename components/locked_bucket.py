@@ -1,0 +1,155 @@
+"""A private, encrypted, versioned, Object-Locked S3 bucket: the shape both the evidence
+store and the trail's log bucket share.
+
+This is a helper that creates the bucket's resources as children of the calling
+component (never a component of its own, so the resource graph reads as "EvidenceStore
+-> bucket" and "AuditTrail -> log bucket").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.settings import ObjectLock
+
+StatementBuilder = Callable[[str, list[Any]], list[dict[str, Any]]]
+"""(bucket ARN, resolved extra inputs) -> extra bucket-policy statements."""
+
+
+def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+@dataclass(frozen=True)
+class LockedBucket:
+    bucket: aws.s3.Bucket
+    policy: aws.s3.BucketPolicy
+    ready: list[pulumi.Resource]
+    """Every configuration resource; depend on these before writing to the bucket."""
+
+
+def locked_bucket(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    kms_key_arn: pulumi.Input[str],
+    object_lock: ObjectLock,
+    archive_after_days: int,
+    extra_statements: StatementBuilder | None = None,
+    extra_inputs: Sequence[pulumi.Input[Any]] = (),
+) -> LockedBucket:
+    """Create the bucket and its configuration as children of `parent`."""
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(
+        name,
+        object_lock_enabled=True,  # only settable at creation
+        force_destroy=False,
+        opts=child,
+    )
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=child,
+    )
+    versioning = aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+            status="Enabled"
+        ),
+        opts=child,
+    )
+    encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(  # noqa: E501
+                    sse_algorithm="aws:kms",
+                    kms_master_key_id=kms_key_arn,
+                ),
+                bucket_key_enabled=True,
+            )
+        ],
+        opts=child,
+    )
+    lock = aws.s3.BucketObjectLockConfiguration(
+        f"{name}-object-lock",
+        bucket=bucket.id,
+        object_lock_enabled="Enabled",
+        rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+            default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                mode=object_lock.mode,
+                days=object_lock.retention_days,
+            )
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+    )
+    lifecycle = aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="archive",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                transitions=[
+                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                        days=archive_after_days, storage_class="GLACIER"
+                    )
+                ],
+                noncurrent_version_transitions=[
+                    aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionTransitionArgs(
+                        noncurrent_days=archive_after_days, storage_class="GLACIER"
+                    )
+                ],
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(  # noqa: E501
+                    days_after_initiation=7
+                ),
+            )
+        ],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+    )
+
+    def build_policy(values: list[Any]) -> str:
+        bucket_arn, extras = values[0], list(values[1:])
+        statements = [tls_only_statement(bucket_arn)]
+        if extra_statements is not None:
+            statements += extra_statements(bucket_arn, extras)
+        return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+    policy = aws.s3.BucketPolicy(
+        f"{name}-policy",
+        bucket=bucket.id,
+        policy=pulumi.Output.all(bucket.arn, *extra_inputs).apply(build_policy),
+        # Block Public Access first, so a mistaken public statement is refused, not applied.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access, ownership]),
+    )
+    return LockedBucket(
+        bucket=bucket,
+        policy=policy,
+        ready=[public_access, ownership, versioning, encryption, lock, lifecycle, policy],
+    )

@@ -1,0 +1,340 @@
+"""ResponderAccess: the investigator (read-only) and responder (containment) IAM roles.
+
+Both are trusted only by the configured principals; IAM users (and account roots,
+which stand for every user of that account) must have authenticated with MFA. Sessions
+are short. The responder's permissions are exactly the actions the runbook steps
+declare (`runbooks.core.permissions.responder_actions()`), never a `*` action, plus
+writing evidence; explicit denies stop it from tampering with the evidence and log
+buckets or widening its own roles.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+TYPE = "ir-readiness:index:ResponderAccess"
+
+_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
+_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(root|user/.+|role/.+)$")
+
+INVESTIGATOR_MANAGED_POLICIES: tuple[str, ...] = (
+    "iam::aws:policy/SecurityAudit",
+    "iam::aws:policy/job-function/ViewOnlyAccess",
+)
+
+# Bucket-level changes that would weaken the evidence or log buckets.
+_BUCKET_TAMPERING = (
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketAcl",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:DeleteObjectVersion",
+    "s3:BypassGovernanceRetention",
+)
+_ROLE_TAMPERING = (
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+)
+
+
+@dataclass(frozen=True)
+class ResponderAccessArgs:
+    account_id: pulumi.Input[str]
+    """Account of the roles and buckets."""
+    partition: pulumi.Input[str]
+    """ARN partition."""
+    role_name_prefix: str
+    """Roles are named `<prefix>-investigator` and `<prefix>-responder`."""
+    trusted_principals: Sequence[str]
+    """IAM ARNs (account root, user or role) allowed to assume the roles."""
+    responder_actions: Sequence[str]
+    """Exactly the IAM actions the responder role is granted (from the runbook steps)."""
+    evidence_bucket_arn: pulumi.Input[str]
+    """Evidence bucket: investigators read it, responders read and write it."""
+    trail_bucket_arn: pulumi.Input[str]
+    """Trail log bucket: investigators read it; nobody here may weaken it."""
+    trail_log_group_arn: pulumi.Input[str]
+    """Trail's CloudWatch Logs group: investigators query it."""
+    kms_key_arns: Sequence[pulumi.Input[str]]
+    """Every regional readiness key (decrypt evidence, logs, alerts)."""
+    regions: Sequence[str]
+    """Covered regions (manifest parameters the roles may read)."""
+    max_session_duration: int = 3600
+    """Maximum session of both roles, seconds."""
+
+    def validate(self) -> None:
+        if not self.trusted_principals:
+            raise ValueError("ResponderAccessArgs.trusted_principals is empty; trust someone")
+        for principal in self.trusted_principals:
+            if not _PRINCIPAL.match(principal):
+                raise ValueError(
+                    f"ResponderAccessArgs.trusted_principals: {principal!r} is not an IAM "
+                    "root, user or role ARN"
+                )
+        if not self.responder_actions:
+            raise ValueError("ResponderAccessArgs.responder_actions is empty")
+        for action in self.responder_actions:
+            if not _ACTION.match(action):
+                raise ValueError(
+                    f"ResponderAccessArgs.responder_actions: {action!r} is not a single "
+                    "service:Action (wildcards are not allowed)"
+                )
+        if not 900 <= self.max_session_duration <= 14400:
+            raise ValueError(
+                f"ResponderAccessArgs.max_session_duration = {self.max_session_duration}: "
+                "must be between 900 and 14400 seconds"
+            )
+
+
+def trust_policy(principals: Sequence[str]) -> dict[str, Any]:
+    """Roles and root principals in one statement each class; users must use MFA."""
+    needs_mfa = sorted(p for p in principals if ":user/" in p or p.endswith(":root"))
+    roles = sorted(p for p in principals if ":role/" in p)
+    statements: list[dict[str, Any]] = []
+    if roles:
+        statements.append(
+            {
+                "Sid": "TrustedRoles",
+                "Effect": "Allow",
+                "Principal": {"AWS": roles},
+                "Action": "sts:AssumeRole",
+            }
+        )
+    if needs_mfa:
+        statements.append(
+            {
+                "Sid": "TrustedUsersWithMfa",
+                "Effect": "Allow",
+                "Principal": {"AWS": needs_mfa},
+                "Action": "sts:AssumeRole",
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _evidence_read(bucket_arns: Sequence[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "ListEvidenceAndLogs",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"],
+            "Resource": list(bucket_arns),
+        },
+        {
+            "Sid": "ReadEvidenceAndLogs",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"],
+            "Resource": [f"{arn}/*" for arn in bucket_arns],
+        },
+    ]
+
+
+def investigator_policy(
+    *,
+    partition: str,
+    account_id: str,
+    evidence_bucket_arn: str,
+    trail_bucket_arn: str,
+    log_group_arn: str,
+    kms_key_arns: Sequence[str],
+    regions: Sequence[str],
+) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            *_evidence_read([evidence_bucket_arn, trail_bucket_arn]),
+            {
+                "Sid": "DecryptReadinessData",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                "Resource": list(kms_key_arns),
+            },
+            {
+                "Sid": "QueryTrailLogs",
+                "Effect": "Allow",
+                "Action": ["logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartQuery"],
+                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            },
+            {
+                "Sid": "ReadQueryResults",
+                "Effect": "Allow",
+                "Action": ["logs:GetQueryResults", "logs:StopQuery"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadManifest",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": [
+                    f"arn:{partition}:ssm:{region}:{account_id}:parameter/ir-readiness/manifest"
+                    for region in regions
+                ],
+            },
+        ],
+    }
+
+
+def responder_policy(
+    *,
+    partition: str,
+    account_id: str,
+    actions: Sequence[str],
+    evidence_bucket_arn: str,
+    trail_bucket_arn: str,
+    kms_key_arns: Sequence[str],
+    role_name_prefix: str,
+) -> dict[str, Any]:
+    protected_buckets = [evidence_bucket_arn, trail_bucket_arn]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RunbookSteps",
+                "Effect": "Allow",
+                "Action": sorted(set(actions)),
+                "Resource": "*",
+            },
+            *_evidence_read([evidence_bucket_arn]),
+            {
+                "Sid": "WriteEvidence",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectLegalHold"],
+                "Resource": f"{evidence_bucket_arn}/*",
+            },
+            {
+                "Sid": "EncryptEvidence",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
+                "Resource": list(kms_key_arns),
+            },
+            {
+                "Sid": "NeverWeakenEvidenceOrLogBuckets",
+                "Effect": "Deny",
+                "Action": list(_BUCKET_TAMPERING),
+                "Resource": [
+                    *protected_buckets,
+                    *(f"{arn}/*" for arn in protected_buckets),
+                ],
+            },
+            {
+                "Sid": "NeverWidenResponderRoles",
+                "Effect": "Deny",
+                "Action": list(_ROLE_TAMPERING),
+                "Resource": f"arn:{partition}:iam::{account_id}:role/{role_name_prefix}-*",
+            },
+        ],
+    }
+
+
+class ResponderAccess(pulumi.ComponentResource):
+    """Investigator and responder roles."""
+
+    investigator_role_arn: pulumi.Output[str]
+    responder_role_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ResponderAccessArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        args.validate()
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        trust = json.dumps(trust_policy(args.trusted_principals), sort_keys=True)
+
+        investigator = aws.iam.Role(
+            f"{name}-investigator",
+            name=f"{args.role_name_prefix}-investigator",
+            description="ir-readiness: read-only investigation (MFA for users)",
+            assume_role_policy=trust,
+            max_session_duration=args.max_session_duration,
+            opts=child,
+        )
+        for managed in INVESTIGATOR_MANAGED_POLICIES:
+            short = managed.rsplit("/", 1)[-1]
+            aws.iam.RolePolicyAttachment(
+                f"{name}-investigator-{short.lower()}",
+                role=investigator.name,
+                policy_arn=pulumi.Output.concat("arn:", args.partition, ":", managed),
+                opts=child,
+            )
+        aws.iam.RolePolicy(
+            f"{name}-investigator-read",
+            role=investigator.id,
+            policy=pulumi.Output.all(
+                args.partition,
+                args.account_id,
+                args.evidence_bucket_arn,
+                args.trail_bucket_arn,
+                args.trail_log_group_arn,
+                *args.kms_key_arns,
+            ).apply(
+                lambda v: json.dumps(
+                    investigator_policy(
+                        partition=v[0],
+                        account_id=v[1],
+                        evidence_bucket_arn=v[2],
+                        trail_bucket_arn=v[3],
+                        log_group_arn=v[4],
+                        kms_key_arns=v[5:],
+                        regions=args.regions,
+                    ),
+                    sort_keys=True,
+                )
+            ),
+            opts=child,
+        )
+
+        responder = aws.iam.Role(
+            f"{name}-responder",
+            name=f"{args.role_name_prefix}-responder",
+            description="ir-readiness: containment and recovery actions of the runbooks",
+            assume_role_policy=trust,
+            max_session_duration=args.max_session_duration,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-responder-actions",
+            role=responder.id,
+            policy=pulumi.Output.all(
+                args.partition,
+                args.account_id,
+                args.evidence_bucket_arn,
+                args.trail_bucket_arn,
+                *args.kms_key_arns,
+            ).apply(
+                lambda v: json.dumps(
+                    responder_policy(
+                        partition=v[0],
+                        account_id=v[1],
+                        actions=args.responder_actions,
+                        evidence_bucket_arn=v[2],
+                        trail_bucket_arn=v[3],
+                        kms_key_arns=v[4:],
+                        role_name_prefix=args.role_name_prefix,
+                    ),
+                    sort_keys=True,
+                )
+            ),
+            opts=child,
+        )
+        self.investigator_role_arn = investigator.arn
+        self.responder_role_arn = responder.arn
+        self.register_outputs(
+            {
+                "investigatorRoleArn": self.investigator_role_arn,
+                "responderRoleArn": self.responder_role_arn,
+            }
+        )
