@@ -38,6 +38,9 @@ class EncryptionKeyArgs:
     """Log groups under this name prefix may use the key (CloudWatch Logs grant)."""
     trail_arn: pulumi.Input[str] | None = None
     """ARN of the trail allowed to encrypt with this key; None outside the home region."""
+    findings_from_all_regions: bool = False
+    """Let GuardDuty detectors of every region encrypt exported findings with this key
+    (the home key: all regions export to the home evidence bucket)."""
     deletion_window_days: int = 30
     """Waiting period before a scheduled deletion takes effect (7-30)."""
 
@@ -61,10 +64,12 @@ def key_policy(
     region: str,
     log_group_prefix: str,
     trail_arn: str | None,
+    findings_from_all_regions: bool = False,
 ) -> dict[str, Any]:
     """The key policy document (pure function, so it is unit-testable on its own)."""
     root = f"arn:{partition}:iam::{account_id}:root"
     source_account = {"StringEquals": {"aws:SourceAccount": account_id}}
+    detector_region = "*" if findings_from_all_regions else region
     statements: list[dict[str, Any]] = [
         {
             # Without this statement no IAM policy could grant use of the key and the
@@ -114,7 +119,9 @@ def key_policy(
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": account_id},
                 "ArnLike": {
-                    "aws:SourceArn": f"arn:{partition}:guardduty:{region}:{account_id}:detector/*"
+                    "aws:SourceArn": (
+                        f"arn:{partition}:guardduty:{detector_region}:{account_id}:detector/*"
+                    )
                 },
             },
         },
@@ -193,6 +200,7 @@ class EncryptionKey(pulumi.ComponentResource):
                     region=args.region,
                     log_group_prefix=args.log_group_prefix,
                     trail_arn=v[2],
+                    findings_from_all_regions=args.findings_from_all_regions,
                 ),
                 sort_keys=True,
             )

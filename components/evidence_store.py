@@ -7,7 +7,9 @@ Object-Locked with the retention from settings, and archived to Glacier over tim
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -25,6 +27,9 @@ class EvidenceStoreArgs:
     """Default Object Lock retention of every evidence object version."""
     archive_after_days: int = 90
     """Days after which objects (and noncurrent versions) move to Glacier."""
+    additional_policy_statements: Sequence[Mapping[str, Any]] = ()
+    """Statements appended to the bucket policy (values may be Outputs), e.g. the
+    GuardDuty findings-export grant; the TLS-only deny is always first."""
 
     def validate(self) -> None:
         if self.object_lock.mode not in ("GOVERNANCE", "COMPLIANCE"):
@@ -61,6 +66,10 @@ class EvidenceStore(pulumi.ComponentResource):
             kms_key_arn=args.kms_key_arn,
             object_lock=args.object_lock,
             archive_after_days=args.archive_after_days,
+            extra_statements=lambda _arn, extras: list(extras[0]),
+            extra_inputs=[
+                pulumi.Output.from_input([dict(s) for s in args.additional_policy_statements])
+            ],
         )
         self.bucket_name = store.bucket.bucket
         self.bucket_arn = store.bucket.arn

@@ -651,13 +651,18 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
         try:
             net = ipaddress.ip_network(cidr, strict=True)
         except ValueError as exc:
-            bad(f"forensicAccess.cidrs[{i}]", cidr, f"must be a CIDR block ({exc})")
-            continue
-        if net.prefixlen == 0:
             bad(
                 f"forensicAccess.cidrs[{i}]",
                 cidr,
-                "must not admit the whole internet; give the forensic workstation network",
+                f"must be a network CIDR without host bits, e.g. 10.99.0.0/24 ({exc})",
+            )
+            continue
+        widest = 8 if net.version == 4 else 32
+        if net.prefixlen < widest:
+            bad(
+                f"forensicAccess.cidrs[{i}]",
+                cidr,
+                f"is broader than /{widest}; give the forensic workstation network",
             )
     for i, principal in enumerate(s.responder_principals):
         if not _IAM_PRINCIPAL.match(principal):
