@@ -108,12 +108,16 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
 
 
 class BucketStep(Step):
-    def validate(self) -> None:
-        bucket = self.params.get("bucket")
+    @staticmethod
+    def validate_name(bucket: Any) -> str:
         if not isinstance(bucket, str) or not BUCKET_NAME.match(bucket):
             raise InvalidInput(
                 f"bucket name {bucket!r} is malformed: 3-63 lower-case letters, digits, "
                 "'.' or '-', starting and ending with a letter or digit")
+        return bucket
+
+    def validate(self) -> None:
+        self.validate_name(self.params.get("bucket"))
 
     @property
     def bucket(self) -> str:

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from runbooks.core.errors import InvalidInput
+from runbooks.drill.emulator import install
 from runbooks.steps.cloudtrail import CaptureKeyActivity, evidence_key
 from tests.runbooks.steps.conftest import REGION, apply_all
 
@@ -27,8 +28,7 @@ def _evidence(ctx, key_id: str) -> dict:
 
 
 def test_key_activity_is_saved_to_the_evidence_bucket(make_ctx):
-    emulator = pytest.importorskip("runbooks.drill.emulator")
-    emulator.install()
+    install()
     ctx = make_ctx(evidence=True)
     iam = boto3.client("iam", region_name=REGION)
     user = f"mallory-{uuid.uuid4().hex[:6]}"
