@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pulumi
 import pytest
 
@@ -145,5 +147,5 @@ def test_outputs_are_the_three_group_ids_and_the_vpc():
 )
 def test_invalid_args_name_the_field_and_value(kwargs, message):
     values = {"vpc_id": VPC, **kwargs}
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         QuarantineNetworkArgs(**values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 
 import pulumi
 import pulumi_aws as aws
@@ -209,7 +210,7 @@ def test_policy_helpers_grant_guardduty_only_for_this_accounts_detectors():
     ],
 )
 def test_invalid_args_name_the_field_and_value(overrides, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         _args(**overrides)
 
 
