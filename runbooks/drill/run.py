@@ -1,0 +1,199 @@
+"""Run drill scenarios end to end and collect what happened.
+
+For each scenario: create the victim, inject the incident, run the matching playbook
+with `--apply` exactly as `irctl playbook run` does (same runner, audit log, exit
+codes), run the playbook follow-up commands the scenario needs (e.g. the ransomware
+restore), verify every expected outcome in AWS state, and time it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runbooks.drill.scenarios import Check, Scenario
+    from runbooks.drill.world import World
+
+
+@dataclass
+class ScenarioReport:
+    """What one scenario did and whether every check passed."""
+
+    name: str
+    playbook: str
+    case: str
+    finding_type: str
+    params: dict[str, str]
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    follow_ups: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    exit_code: int = 0
+    error: str | None = None
+    seconds_to_contain: float | None = None
+    seconds_total: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and self.exit_code == 0 and bool(self.checks) and all(
+            c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.name,
+            "playbook": self.playbook,
+            "case": self.case,
+            "findingType": self.finding_type,
+            "params": self.params,
+            "passed": self.passed,
+            "exitCode": self.exit_code,
+            "error": self.error,
+            "secondsToContain": self.seconds_to_contain,
+            "secondsTotal": round(self.seconds_total, 3),
+            "timeline": self.timeline,
+            "actions": self.actions,
+            "followUps": self.follow_ups,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def _stamp(timeline: list[dict[str, Any]], what: str, **extra: Any) -> float:
+    now = time.perf_counter()
+    timeline.append({"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                     "event": what, **extra})
+    return now
+
+
+def _settings(world: World, case: str, apply: bool = True) -> Any:
+    from runbooks.commands._shared import Settings
+
+    return Settings(region=world.home_region, endpoint_url=world.endpoint_url, case_id=case,
+                    output="json", apply=apply)
+
+
+def _run_follow_up(world: World, command: str, case: str) -> dict[str, Any]:
+    """Run one of the playbook's irctl commands in-process, as a responder would."""
+    from click.testing import CliRunner
+
+    from runbooks.cli import main
+
+    argv = shlex.split(command)[1:]  # drop "irctl"
+    args = ["--region", world.home_region, "--output", "json"]
+    if world.endpoint_url:
+        args += ["--endpoint-url", world.endpoint_url]
+    result = CliRunner().invoke(main, [*args, *argv])
+    return {"command": command, "exitCode": result.exit_code,
+            "output": result.stdout[-2000:], "error": result.stderr[-2000:] or None}
+
+
+def run_scenario(world: World, scenario: Scenario) -> ScenarioReport:
+    """Victim, incident, playbook with --apply, follow-ups, verification."""
+    from runbooks.commands.playbook import run_playbook
+    from runbooks.core.audit import new_case_id
+    from runbooks.core.errors import IrError
+    from runbooks.playbooks import load_playbook, substitute
+
+    started = time.perf_counter()
+    case = new_case_id()
+    report = ScenarioReport(scenario.name, scenario.playbook, case, scenario.finding_type, {})
+    timeline = report.timeline
+    victim = scenario.prepare(world)
+    _stamp(timeline, "victim workload created", victim={k: v for k, v in victim.items()
+                                                       if k not in ("secret", "originals",
+                                                                    "before")})
+    incident = scenario.inject(world, victim)
+    report.params = incident.params
+    detected = _stamp(timeline, f"incident injected: {scenario.finding_type}",
+                      finding=incident.finding.get("Id"), notes=incident.notes)
+    try:
+        results, extra = run_playbook(_settings(world, case), scenario.playbook,
+                                      incident.params, scenario.phases)
+    except IrError as err:
+        report.error = f"playbook refused: {err}"
+        report.exit_code = err.exit_code
+        report.seconds_total = time.perf_counter() - started
+        return report
+    contained = _stamp(timeline, f"playbook {scenario.playbook} applied "
+                                 f"({', '.join(scenario.phases)})", stoppedAt=extra["stoppedAt"])
+    report.seconds_to_contain = round(contained - detected, 3)
+    codes = [r.exit_code for r in results]
+    report.exit_code = 3 if 3 in codes else max(codes, default=0)
+    for result in results:
+        for target in result.targets:
+            for change in target.changes:
+                report.actions.append({"kind": result.kind, "target": target.target,
+                                       "step": change.change.step,
+                                       "summary": change.change.summary,
+                                       "status": change.status, "error": change.error})
+    if scenario.follow_ups and report.exit_code == 0:
+        pb = load_playbook(scenario.playbook)
+        commands = {a["id"]: a["command"] for phase in pb.doc["phases"].values()
+                    for a in phase if "command" in a}
+        values = {**pb.resolve_params(incident.params), "case": case}
+        for action_id in scenario.follow_ups:
+            command = str(substitute(commands[action_id], values))
+            outcome = _run_follow_up(world, command, case)
+            report.follow_ups.append(outcome)
+            _stamp(timeline, f"follow-up `{command}` exited {outcome['exitCode']}")
+            if outcome["exitCode"] != 0:
+                report.exit_code = int(outcome["exitCode"])
+    _stamp(timeline, "verification started")
+    report.checks = scenario.verify(world, incident, case)
+    _stamp(timeline, f"verification done: {sum(c.passed for c in report.checks)}/"
+                     f"{len(report.checks)} checks passed")
+    report.seconds_total = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class DrillReport:
+    run_id: str
+    mode: str
+    account_id: str
+    home_region: str
+    regions: list[str]
+    provision_seconds: float
+    provisioned: list[dict[str, Any]]
+    scenarios: list[ScenarioReport]
+    seconds_total: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.scenarios) and all(s.passed for s in self.scenarios)
+
+    def to_dict(self) -> dict[str, Any]:
+        recorded = [r for r in self.provisioned if r.get("recordedOnly")]
+        return {
+            "runId": self.run_id,
+            "mode": self.mode,
+            "passed": self.passed,
+            "accountId": self.account_id,
+            "homeRegion": self.home_region,
+            "regions": self.regions,
+            "secondsTotal": round(self.seconds_total, 3),
+            "provisioning": {
+                "seconds": round(self.provision_seconds, 3),
+                "resources": len(self.provisioned),
+                "recordedOnly": sorted({f"{r['type']} ({r['how']})" for r in recorded}),
+            },
+            "scenarios": [s.to_dict() for s in self.scenarios],
+        }
+
+
+def write_report(report: DrillReport, directory: Path) -> tuple[Path, Path]:
+    """Write `drill-<run>.json` and `drill-<run>.md` into `directory`."""
+    import json
+
+    from runbooks.drill.report import markdown
+
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / f"drill-{report.run_id}.json"
+    md_path = directory / f"drill-{report.run_id}.md"
+    json_path.write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    md_path.write_text(markdown(report.to_dict()))
+    return md_path, json_path
