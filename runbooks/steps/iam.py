@@ -83,7 +83,13 @@ def validate_iam_name(kind: str, name: Any) -> str:
 
 
 def key_owner(step: Step, key_id: str) -> str:
-    """The user name owning `key_id`, refusing keys of other accounts and unknown keys."""
+    """The user name owning `key_id`, refusing keys of other accounts and unknown keys.
+
+    Looked up once per run (the steps of one key share it through the run cache)."""
+    return step.ctx.cache.get(f"iam.key-owner:{key_id}", lambda: _lookup_key_owner(step, key_id))
+
+
+def _lookup_key_owner(step: Step, key_id: str) -> str:
     owner_account = step.ctx.client("sts").get_access_key_info(AccessKeyId=key_id)["Account"]
     if owner_account != step.ctx.account_id:
         raise PreconditionFailed(
