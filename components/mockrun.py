@@ -40,6 +40,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc as rpc_base
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -81,6 +82,8 @@ class RegisteredResource:
     """Physical id the mocks assigned."""
     region: str | None = None
     """Region of the provider a custom resource uses (None for components)."""
+    secret_inputs: frozenset[str] = frozenset()
+    """Top-level input keys the program marked secret (their values are unwrapped)."""
 
 
 @dataclass
@@ -282,7 +285,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             return response
         urn = self.make_urn(request.parent, request.type, request.name)
         registration = self.resources[urn]
-        inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+        inputs, secret_keys = _unwrap_secrets(
+            pulumi.runtime.rpc.deserialize_properties(request.object)
+        )
         record = RegisteredResource(
             type=request.type,
             name=request.name,
@@ -294,10 +299,34 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider,
             id=registration.id or "",
             region=self._region_of(request),
+            secret_inputs=frozenset(secret_keys),
         )
         with self._record_lock:
             self.recorded.append(record)
         return response
+
+
+def _is_secret(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get(rpc_base._special_sig_key) == rpc_base._special_secret_sig
+    )
+
+
+def _plain(value: Any) -> Any:
+    if _is_secret(value):
+        return _plain(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _unwrap_secrets(inputs: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """Inputs with secret wrappers removed, and the top-level keys that were secret."""
+    secret = {k for k, v in inputs.items() if _is_secret(v)}
+    return {k: _plain(v) for k, v in inputs.items()}, secret
 
 
 def _reset_runtime() -> None:
