@@ -26,6 +26,10 @@ class World:
     manifest: dict[str, Any]
     case_dir: Path
 
+    @property
+    def vpc_id(self) -> str:
+        return next(iter(self.manifest["quarantine"]))
+
     def client(self, service: str, region: str = REGION) -> Any:
         return boto3.client(service, region_name=region)
 
@@ -76,7 +80,14 @@ def build_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
         detector = boto3.client("guardduty", region_name=REGION).create_detector(
             Enable=True)["DetectorId"]
         boto3.client("securityhub", region_name=REGION).enable_security_hub()
-        vpc = boto3.client("ec2", region_name=REGION).describe_vpcs()["Vpcs"][0]["VpcId"]
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        groups = {role: ec2.create_security_group(
+            GroupName=f"ir-{role}-{suffix}", Description=f"ir {role}", VpcId=vpc)["GroupId"]
+            for role in ("isolation", "conversion", "forensic")}
+        sns = boto3.client("sns", region_name=REGION)
+        topics = {s: sns.create_topic(Name=f"ir-{s}-{suffix}")["TopicArn"]
+                  for s in ("critical", "high", "info")}
         manifest = {
             "version": 1,
             "accountId": ACCOUNT,
@@ -86,12 +97,11 @@ def build_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
             "evidenceBucket": evidence,
             "trail": {"arn": trail["TrailARN"], "bucket": trail_bucket,
                       "logGroup": "/ir-readiness/cloudtrail"},
-            "topics": {s: f"arn:aws:sns:{REGION}:{ACCOUNT}:ir-{s}"
-                       for s in ("critical", "high", "info")},
+            "topics": topics,
             "quarantine": {vpc: {
-                "isolationSecurityGroupId": "sg-0a1b2c3d4e5f60718",
-                "conversionSecurityGroupId": "sg-0a1b2c3d4e5f60719",
-                "forensicSecurityGroupId": "sg-0a1b2c3d4e5f6071a"}},
+                "isolationSecurityGroupId": groups["isolation"],
+                "conversionSecurityGroupId": groups["conversion"],
+                "forensicSecurityGroupId": groups["forensic"]}},
             "backup": {"vaultName": "ir-vault",
                        "vaultArn": f"arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:ir-vault",
                        "planId": "plan-1",

@@ -1,0 +1,181 @@
+"""Eradication steps that are not containment: terminating an instance once its evidence
+is safe, and creating a replacement access key.
+
+`ec2.terminate-instance` refuses unless every EBS volume of the instance has a completed
+snapshot tagged with the case (`ir:case`), whose id the case's audit log recorded when
+`irctl contain instance` took it (the command passes those ids). It lifts the termination
+protection containment set, then terminates. Not reversible.
+
+`iam.create-replacement-key` creates a new access key for a user. Its secret is handed to
+the command through a one-time, in-memory slot (`claim_secret`) and never appears in the
+step's result, the audit log or any file. Rollback deletes the new key.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.step import Change, Step, register
+
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
+SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?$")
+IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+CASE_TAG = "ir:case"  # as runbooks.steps.ec2 tags case snapshots
+KEYS_PER_USER = 2  # IAM's limit
+
+_secrets: dict[str, tuple[str, str]] = {}
+_secrets_lock = threading.Lock()
+
+
+def claim_secret(handle: str) -> tuple[str, str] | None:
+    """(access key id, secret) created under `handle`, once; None afterwards."""
+    with _secrets_lock:
+        return _secrets.pop(handle, None)
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+@register
+class TerminateInstance(Step):
+    name = "ec2.terminate-instance"
+    description = "Terminate an instance whose volumes' snapshot evidence is in the case"
+    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeSnapshots",
+                         "ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute",
+                         "ec2:TerminateInstances"})
+    reversible = False
+
+    def validate(self) -> None:
+        instance_id = self.params.get("instance_id")
+        if not isinstance(instance_id, str) or not INSTANCE_ID.match(instance_id):
+            raise InvalidInput(f"{instance_id!r} is not an EC2 instance id")
+        recorded = self.params.get("recorded_snapshots", {})
+        if not isinstance(recorded, Mapping) or not all(
+                isinstance(s, str) and SNAPSHOT_ID.match(s) for s in recorded.values()):
+            raise InvalidInput("recorded_snapshots must map volume ids to snapshot ids")
+
+    def plan(self) -> list[Change]:
+        instance_id = str(self.params["instance_id"])
+        ec2 = self.ctx.client("ec2")
+        try:
+            reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        except ClientError as err:
+            if _code(err) in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+                raise PreconditionFailed(
+                    f"instance {instance_id} not found in account {self.ctx.account_id} "
+                    f"region {self.ctx.region}; check the id and --region") from err
+            raise
+        instance = reservations[0]["Instances"][0]
+        state = instance["State"]["Name"]
+        if state in ("terminated", "shutting-down"):
+            return []
+        volumes = {m["Ebs"]["VolumeId"]: m["Ebs"].get("DeleteOnTermination", False)
+                   for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m}
+        recorded = {str(v): str(s) for v, s in dict(self.params.get("recorded_snapshots", {}))
+                    .items()}
+        evidence = self._completed_case_snapshots(sorted(set(recorded.values())))
+        missing = sorted(v for v in volumes
+                         if recorded.get(v) not in evidence
+                         or evidence[recorded[v]]["VolumeId"] != v)
+        if missing:
+            raise PreconditionFailed(
+                f"refusing to terminate {instance_id}: case {self.ctx.case_id} holds no "
+                f"completed snapshot evidence for volume(s) {', '.join(missing)} "
+                "(tagged with the case in EC2 and recorded in its audit log); capture it "
+                f"first: irctl contain instance {instance_id} --case {self.ctx.case_id} "
+                "--apply, wait for the snapshots to complete, then retry")
+        protected = ec2.describe_instance_attribute(
+            InstanceId=instance_id, Attribute="disableApiTermination"
+        )["DisableApiTermination"]["Value"]
+        deleted = sorted(v for v, delete in volumes.items() if delete)
+        kept = sorted(v for v, delete in volumes.items() if not delete)
+        summary = (f"Terminate {instance_id} ({state}); evidence: "
+                   + ", ".join(f"{v}->{recorded[v]}" for v in sorted(volumes)))
+        if kept:
+            summary += f"; volumes kept: {', '.join(kept)}"
+        if deleted:
+            summary += f"; volumes deleted with it: {', '.join(deleted)}"
+        if protected:
+            summary += "; lifts termination protection first"
+        return [Change(self.name, instance_id, summary,
+                       before={"state": state, "terminationProtection": protected},
+                       after={"state": "terminated",
+                              "evidence": {v: recorded[v] for v in sorted(volumes)}})]
+
+    def _completed_case_snapshots(self, snapshot_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        ec2 = self.ctx.client("ec2")
+        for snapshot_id in snapshot_ids:  # one by one: a deleted one must not hide the rest
+            try:
+                snapshots = ec2.describe_snapshots(SnapshotIds=[snapshot_id],
+                                                   OwnerIds=["self"])["Snapshots"]
+            except ClientError as err:
+                if _code(err) == "InvalidSnapshot.NotFound":
+                    continue
+                raise
+            for snap in snapshots:
+                tags = {t["Key"]: t["Value"] for t in snap.get("Tags", [])}
+                if snap.get("State") == "completed" and tags.get(CASE_TAG) == self.ctx.case_id:
+                    found[snap["SnapshotId"]] = snap
+        return found
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        ec2 = self.ctx.client("ec2")
+        if change.before.get("terminationProtection"):
+            ec2.modify_instance_attribute(InstanceId=change.target,
+                                          DisableApiTermination={"Value": False})
+        response = ec2.terminate_instances(InstanceIds=[change.target])
+        state = response["TerminatingInstances"][0]["CurrentState"]["Name"]
+        return {"state": state, "evidence": dict(change.after["evidence"])}
+
+
+@register
+class CreateReplacementKey(Step):
+    name = "iam.create-replacement-key"
+    description = "Create a replacement access key (secret shown once, never recorded)"
+    actions = frozenset({"iam:GetUser", "iam:ListAccessKeys", "iam:CreateAccessKey",
+                         "iam:DeleteAccessKey"})
+
+    def validate(self) -> None:
+        user = self.params.get("user_name")
+        if not isinstance(user, str) or not IAM_NAME.match(user):
+            raise InvalidInput(f"user name {user!r} is malformed: 1-64 characters of "
+                               "letters, digits and +=,.@_-")
+        if not isinstance(self.params.get("handle"), str):
+            raise InvalidInput("iam.create-replacement-key needs a handle")
+
+    def plan(self) -> list[Change]:
+        user = str(self.params["user_name"])
+        keys = self.ctx.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
+        retiring = set(self.params.get("retiring", []))
+        # Keys this run deactivates still count against the limit until deleted.
+        if len(keys) >= KEYS_PER_USER:
+            listed = ", ".join(f"{k['AccessKeyId']} ({k['Status']})" for k in keys)
+            raise PreconditionFailed(
+                f"user {user} already has {len(keys)} access keys ({listed}), IAM's limit; "
+                "delete one that is no longer needed (not evidence you still need) with "
+                f"`aws iam delete-access-key --user-name {user} --access-key-id ID`, or "
+                "rotate without --create-new-key")
+        return [Change(self.name, user,
+                       f"Create a new access key for {user} (secret printed once, never "
+                       f"recorded); {len(retiring)} old key(s) then deactivated",
+                       after={"user": user})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        key = self.ctx.client("iam").create_access_key(UserName=change.target)["AccessKey"]
+        with _secrets_lock:
+            _secrets[str(self.params["handle"])] = (key["AccessKeyId"], key["SecretAccessKey"])
+        return {"accessKeyId": key["AccessKeyId"]}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        key_id = result.get("accessKeyId")
+        if key_id:
+            self.ctx.client("iam").delete_access_key(UserName=change.target,
+                                                     AccessKeyId=str(key_id))
