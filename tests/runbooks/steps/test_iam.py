@@ -238,3 +238,36 @@ def test_unknown_role_is_refused(make_ctx):
 def test_role_given_as_arn_is_rejected_in_validate(make_ctx):
     with pytest.raises(InvalidInput, match="role name"):
         RevokeRoleSessions(make_ctx(), {"role_name": "arn:aws:iam::123456789012:role/x"}).validate()
+
+
+def test_denied_call_mid_run_rolls_back_to_the_recorded_state(make_ctx, tmp_path):
+    """The runner drives the access-key pipeline; iam:PutUserPolicy is denied, so the
+    key deactivation already applied is rolled back: AWS ends as it started."""
+    from runbooks.core.audit import AuditLog
+    from runbooks.core.errors import EXIT_ACTION_FAILED
+    from runbooks.core.runner import Runner, StepCall
+
+    ctx = make_ctx(evidence=True)
+    user, key = _user_with_key()
+
+    from botocore.awsrequest import AWSResponse
+
+    def deny(**_):
+        return (AWSResponse("https://iam.amazonaws.com/", 403, {}, None),
+                {"Error": {"Code": "AccessDenied", "Message": "not allowed"},
+                 "ResponseMetadata": {"HTTPStatusCode": 403}})
+
+    ctx.sessions.session().events.register("before-call.iam.PutUserPolicy", deny)
+    params = {"access_key_id": key}
+    result = Runner(ctx, AuditLog(ctx.case_id, root=tmp_path), apply=True).run(
+        "access-key", {key: [StepCall("iam.deactivate-access-key", params),
+                             StepCall("iam.deny-all-user", params),
+                             StepCall("iam.remove-login-profile", params)]})
+
+    assert result.exit_code == EXIT_ACTION_FAILED
+    assert "AccessDenied" in (result.targets[0].error or "")
+    assert _key_status(user, key) == "Active"  # deactivation rolled back
+    assert _inline(user) == []
+    assert _has_login_profile(user)  # never reached
+    events = [r["event"] for r in AuditLog(ctx.case_id, root=tmp_path).records()]
+    assert "apply-failed" in events and "rolled-back" in events
