@@ -42,9 +42,9 @@ def install() -> None:
     with _install_lock:
         if _installed:
             return
-        from runbooks.drill.emulator import cloudtrail, guardduty, securityhub
+        from runbooks.drill.emulator import backup, cloudtrail, guardduty, securityhub
 
-        for module in (cloudtrail, guardduty, securityhub):
+        for module in (cloudtrail, guardduty, securityhub, backup):
             module.install()
         _hook_dispatch()
         _installed = True
