@@ -75,7 +75,8 @@ _SG_ID = r"^sg-[0-9a-f]{8,17}$"
 _IAM_PRINCIPAL = re.compile(
     r"^arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):(?P<kind>root|user/.+|role/.+)$"
 )
-_SCHEDULE = r"^(cron|rate)\(.+\)$"
+# AWS Backup takes six-field cron expressions.
+_SCHEDULE = r"^cron\(\S+( \S+){5}\)$"
 
 _SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -84,6 +85,18 @@ _SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "properties": {
         "protocol": {"enum": ["email", "https", "sqs", "lambda"]},
         "endpoint": {"type": "string", "minLength": 3},
+    },
+}
+
+BACKUP_RULE_SLOTS: tuple[str, ...] = ("daily", "weekly", "monthly")
+_BACKUP_RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["schedule", "deleteAfterDays"],
+    "properties": {
+        "schedule": {"type": "string", "pattern": _SCHEDULE},
+        "deleteAfterDays": {"type": "integer", "minimum": 1},
+        "coldStorageAfterDays": {"type": "integer", "minimum": 1},
     },
 }
 
@@ -203,22 +216,13 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "rules": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["name", "schedule", "deleteAfterDays"],
-                        "properties": {
-                            "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,50}$"},
-                            "schedule": {"type": "string", "pattern": _SCHEDULE},
-                            "deleteAfterDays": {"type": "integer", "minimum": 1},
-                            "coldStorageAfterDays": {"type": "integer", "minimum": 1},
-                        },
-                    },
+                **{
+                    slot: {"oneOf": [{"type": "null"}, _BACKUP_RULE_SCHEMA]}
+                    for slot in BACKUP_RULE_SLOTS
                 },
-                "continuousBackup": {"type": "boolean"},
+                "continuousBackupDays": {
+                    "type": ["integer", "null"], "minimum": 1, "maximum": 35,
+                },
                 "selectionTag": {
                     "type": "object",
                     "additionalProperties": False,
@@ -309,29 +313,32 @@ class GuardDutySettings:
 
 @dataclass(frozen=True)
 class BackupRule:
-    name: str
-    """Rule name, unique within the plan."""
     schedule: str
-    """cron() or rate() expression (UTC)."""
+    """Six-field AWS Backup cron() expression (UTC)."""
     delete_after_days: int
     """Days a recovery point is kept."""
     cold_storage_after_days: int | None = None
     """Days after which a recovery point moves to cold storage (None: never)."""
 
 
-DEFAULT_BACKUP_RULES: tuple[BackupRule, ...] = (
-    BackupRule("daily", "cron(0 5 * * ? *)", 35),
-    BackupRule("weekly", "cron(0 5 ? * SUN *)", 90),
-    BackupRule("monthly", "cron(0 5 1 * ? *)", 365, 90),
-)
-
-
 @dataclass(frozen=True)
 class BackupSettings:
-    rules: tuple[BackupRule, ...] = DEFAULT_BACKUP_RULES
-    """Backup plan rules (schedule + lifecycle)."""
-    continuous_backup: bool = False
-    """Continuous backup (point-in-time restore) for supported services."""
+    daily: BackupRule | None = BackupRule("cron(0 5 ? * * *)", 35)
+    """Daily snapshot rule (None: no daily rule)."""
+    weekly: BackupRule | None = BackupRule("cron(0 5 ? * SUN *)", 90)
+    """Weekly snapshot rule (None: no weekly rule)."""
+    monthly: BackupRule | None = BackupRule("cron(0 5 1 * ? *)", 365, 90)
+    """Monthly snapshot rule (None: no monthly rule)."""
+    continuous_backup_days: int | None = None
+    """Continuous backup (point-in-time restore) kept this many days (None: off)."""
+
+    def rules(self) -> dict[str, BackupRule]:
+        """The configured snapshot rules by slot name."""
+        return {
+            slot: rule
+            for slot in BACKUP_RULE_SLOTS
+            if (rule := getattr(self, slot)) is not None
+        }
     selection_tag_key: str = "ir-readiness:backup"
     """Resources carrying this tag key ..."""
     selection_tag_value: str = "true"
@@ -505,6 +512,10 @@ def _check_schema(doc: Mapping[str, Any]) -> None:
         return
     lines = []
     for err in errors:
+        if err.validator == "oneOf" and err.context and "discover" not in json.dumps(err.schema):
+            # "null or a rule": report why it is not a valid rule, not that it is not null.
+            candidates = [e for e in err.context if e.schema != {"type": "null"}]
+            err = jsonschema.exceptions.best_match(candidates) or err
         path = list(err.absolute_path)
         if err.validator == "required":
             missing = err.message.split("'")[1]
@@ -576,22 +587,24 @@ def _build(doc: Mapping[str, Any]) -> Settings:
     bd = BackupSettings()
     lock = b.get("vaultLock", {})
     tag = b.get("selectionTag", {})
-    rules = (
-        tuple(
-            BackupRule(
-                name=r["name"],
+    slots: dict[str, BackupRule | None] = {}
+    for slot in BACKUP_RULE_SLOTS:
+        if slot not in b:
+            slots[slot] = getattr(bd, slot)
+        elif b[slot] is None:
+            slots[slot] = None
+        else:
+            r = b[slot]
+            slots[slot] = BackupRule(
                 schedule=r["schedule"],
                 delete_after_days=r["deleteAfterDays"],
                 cold_storage_after_days=r.get("coldStorageAfterDays"),
             )
-            for r in b["rules"]
-        )
-        if "rules" in b
-        else bd.rules
-    )
     backup = BackupSettings(
-        rules=rules,
-        continuous_backup=b.get("continuousBackup", bd.continuous_backup),
+        daily=slots["daily"],
+        weekly=slots["weekly"],
+        monthly=slots["monthly"],
+        continuous_backup_days=b.get("continuousBackupDays", bd.continuous_backup_days),
         selection_tag_key=tag.get("key", bd.selection_tag_key),
         selection_tag_value=tag.get("value", bd.selection_tag_value),
         vault_lock_min_retention_days=lock.get(
@@ -679,17 +692,16 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
             b.vault_lock_min_retention_days,
             f"must not exceed maxRetentionDays ({b.vault_lock_max_retention_days})",
         )
-    names = [r.name for r in b.rules]
-    for i, rule in enumerate(b.rules):
-        if names.count(rule.name) > 1:
-            bad(f"backup.rules[{i}].name", rule.name, "must be unique within the plan")
+    if not b.rules() and b.continuous_backup_days is None:
+        bad("backup", "{}", "needs at least one of daily, weekly, monthly or continuousBackupDays")
+    for slot, rule in b.rules().items():
         if not (
             b.vault_lock_min_retention_days
             <= rule.delete_after_days
             <= b.vault_lock_max_retention_days
         ):
             bad(
-                f"backup.rules[{i}].deleteAfterDays",
+                f"backup.{slot}.deleteAfterDays",
                 rule.delete_after_days,
                 f"must lie within the vault lock retention "
                 f"[{b.vault_lock_min_retention_days}, {b.vault_lock_max_retention_days}] days, "
@@ -698,11 +710,20 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
         cold = rule.cold_storage_after_days
         if cold is not None and rule.delete_after_days < cold + 90:
             bad(
-                f"backup.rules[{i}].deleteAfterDays",
+                f"backup.{slot}.deleteAfterDays",
                 rule.delete_after_days,
                 f"must be at least coldStorageAfterDays + 90 ({cold + 90}); "
                 "AWS Backup keeps cold storage for 90 days minimum",
             )
+    if b.continuous_backup_days is not None and not (
+        b.vault_lock_min_retention_days <= b.continuous_backup_days
+    ):
+        bad(
+            "backup.continuousBackupDays",
+            b.continuous_backup_days,
+            f"must be at least the vault lock minRetentionDays "
+            f"({b.vault_lock_min_retention_days})",
+        )
     if b.copy_to_region is not None:
         if b.copy_to_region not in s.regions:
             bad(

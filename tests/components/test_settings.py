@@ -41,7 +41,9 @@ def test_defaults_are_the_documented_ones() -> None:
     assert s.evidence.object_lock.mode == "COMPLIANCE"
     assert s.max_session_duration == 3600
     assert s.vpcs_for("us-east-1") == "discover"
-    assert [r.name for r in s.backup.rules] == ["daily", "weekly", "monthly"]
+    assert list(s.backup.rules()) == ["daily", "weekly", "monthly"]
+    assert s.backup.monthly is not None and s.backup.monthly.cold_storage_after_days == 90
+    assert s.backup.continuous_backup_days is None
 
 
 def test_settings_are_frozen() -> None:
@@ -131,13 +133,17 @@ INVALID = [
      ["ir:backup.vaultLock.minRetentionDays = 30", "must not exceed maxRetentionDays (10)"]),
     ("backup.vaultLock", {"changeableForDays": 1},
      ["ir:backup.vaultLock.changeableForDays = 1", "minimum of 3"]),
-    ("backup.rules", [{"name": "d", "schedule": "daily", "deleteAfterDays": 35}],
-     ["ir:backup.rules[0].schedule = \"daily\"", "must match"]),
-    ("backup.rules", [{"name": "d", "schedule": "rate(1 day)", "deleteAfterDays": 1000}],
-     ["ir:backup.rules[0].deleteAfterDays = 1000", "vault lock retention [7, 400]"]),
-    ("backup.rules", [{"name": "m", "schedule": "rate(1 day)", "deleteAfterDays": 100,
-                       "coldStorageAfterDays": 30}],
-     ["ir:backup.rules[0].deleteAfterDays = 100", "coldStorageAfterDays + 90 (120)"]),
+    ("backup.daily", {"schedule": "rate(1 day)", "deleteAfterDays": 35},
+     ["ir:backup.daily.schedule = \"rate(1 day)\"", "must match"]),
+    ("backup.daily", {"schedule": "cron(0 5 * * ? *)", "deleteAfterDays": 1000},
+     ["ir:backup.daily.deleteAfterDays = 1000", "vault lock retention [7, 400]"]),
+    ("backup.monthly", {"schedule": "cron(0 5 1 * ? *)", "deleteAfterDays": 100,
+                        "coldStorageAfterDays": 30},
+     ["ir:backup.monthly.deleteAfterDays = 100", "coldStorageAfterDays + 90 (120)"]),
+    ("backup.continuousBackupDays", 36, ["ir:backup.continuousBackupDays = 36",
+                                         "maximum of 35"]),
+    ("backup.hourly", {"schedule": "cron(0 * ? * * *)", "deleteAfterDays": 7},
+     ["ir:backup", "hourly", "allowed keys"]),
     ("backup.copyToRegion", "ap-south-1", ["ir:backup.copyToRegion = \"ap-south-1\"",
                                            "must be a covered region"]),
     ("tags", {"aws:owner": "x"}, ["ir:tags", "aws:owner"]),
@@ -160,6 +166,13 @@ def test_missing_required_keys_are_named() -> None:
         Settings.from_mapping({})
     assert "ir:regions is required but not set" in str(info.value)
     assert "ir:responderPrincipals is required but not set" in str(info.value)
+
+
+def test_rules_can_be_dropped_but_not_all() -> None:
+    s = Settings.from_mapping(_with("backup", {"weekly": None, "monthly": None}))
+    assert list(s.backup.rules()) == ["daily"]
+    with pytest.raises(SettingsError, match="needs at least one of daily"):
+        Settings.from_mapping(_with("backup", {"daily": None, "weekly": None, "monthly": None}))
 
 
 def test_copy_region_needs_a_second_region() -> None:
