@@ -45,7 +45,8 @@ class SessionFactory:
 
                 session = boto3.Session(profile_name=self.profile, region_name=self.region)
                 for event, handler in self.event_hooks:
-                    session.events.register(event, handler)
+                    # first: ahead of an in-process emulator's own before-send handler
+                    session.events.register_first(event, handler)
                 self._session = session
             return self._session
 

@@ -59,11 +59,13 @@ class ChangeOutcome:
     status: str
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    reversible: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.change.to_dict(),
             "status": self.status,
+            "evidence": not self.reversible,
             "result": self.result,
             "error": self.error,
         }
@@ -95,7 +97,9 @@ class TargetOutcome:
         return "failed"
 
     def still_applied(self) -> bool:
-        return any(c.status in (APPLIED, ROLLBACK_FAILED) for c in self.changes)
+        """Containment changes left in place (evidence captured does not count)."""
+        return any(c.status in (APPLIED, ROLLBACK_FAILED) and c.reversible
+                   for c in self.changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -234,11 +238,12 @@ class Runner:
                 outcomes[target].error, outcomes[target].error_code = message, code
                 self.audit.append("plan-failed", kind=kind, target=target, error=message)
                 return
-            for call, _, changes in planned:
+            for call, step, changes in planned:
                 for change in changes:
                     self.audit.append("planned", kind=kind, target=target, step=call.name,
                                       params=dict(call.params), change=change.to_dict())
-                    outcomes[target].changes.append(ChangeOutcome(change, PLANNED))
+                    outcomes[target].changes.append(
+                        ChangeOutcome(change, PLANNED, reversible=step.reversible))
             plans[target] = planned
 
         self._map(plan_target, targets)
@@ -299,6 +304,9 @@ class Runner:
                     if outcome.error is None:
                         outcome.error, outcome.error_code = message, code
                     self.audit.append("apply-failed", **record, error=message)
+                    if step.multi_call and step.reversible:
+                        # part of it may have been made: undo it first, with the rest
+                        applied.append((call, step, change_outcome))
                     continue
                 change_outcome.status, change_outcome.result = APPLIED, details
                 self.audit.append("applied", **record, result=details)
@@ -320,7 +328,8 @@ class Runner:
             except _handled_errors() as err:
                 message, _ = _describe_error(err)
                 change_outcome.status = ROLLBACK_FAILED
-                change_outcome.error = f"rollback failed: {message}"
+                change_outcome.error = f"{change_outcome.error or ''} rollback failed: " \
+                    f"{message}".lstrip()
                 self.audit.append("rollback-failed", **record, error=message)
                 continue
             change_outcome.status = ROLLED_BACK

@@ -61,6 +61,10 @@ class Step(ABC):
     actions: ClassVar[frozenset[str]]
     """Every IAM action `plan`, `apply` and `rollback` call."""
     reversible: ClassVar[bool] = True
+    """False for evidence (captures, snapshots): never rolled back or released."""
+    multi_call: ClassVar[bool] = False
+    """True when one `apply` makes several calls, so a failed apply may have made some:
+    the runner then rolls the failed change back too (its `rollback` must tolerate it)."""
 
     def __init__(self, ctx: Context, params: Mapping[str, Any]) -> None:
         self.ctx = ctx

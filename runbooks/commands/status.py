@@ -1,0 +1,163 @@
+"""`irctl status`: is this account and region ready for an incident?"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from runbooks.commands._shared import (
+    Settings,
+    caller_identity,
+    handle_errors,
+    make_sessions,
+    pass_settings,
+)
+from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_BAD_INPUT, EXIT_OK, ManifestError
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def _error_text(err: Exception) -> str:
+    from botocore.exceptions import ClientError
+
+    if isinstance(err, ClientError):
+        error = err.response.get("Error", {})
+        return f"{error.get('Code')}: {error.get('Message', '')}"
+    return str(err)
+
+
+def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Check]:
+    """The readiness checks that call AWS; each failure names what to fix."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    def client(service: str) -> Any:
+        return sessions.client(service, region)
+
+    def run(name: str, probe: Callable[[], tuple[bool, str]]) -> Check:
+        try:
+            ok, detail = probe()
+        except (ClientError, BotoCoreError) as err:
+            return Check(name, False, f"cannot check: {_error_text(err)}")
+        return Check(name, ok, detail)
+
+    def trail() -> tuple[bool, str]:
+        status = client("cloudtrail").get_trail_status(Name=manifest["trail"]["arn"])
+        logging = bool(status.get("IsLogging"))
+        return logging, ("logging" if logging else
+                         "NOT logging: start it (`aws cloudtrail start-logging`) or `pulumi up`")
+
+    def detector() -> tuple[bool, str]:
+        detector_id = manifest["guardDutyDetectorId"]
+        status = client("guardduty").get_detector(DetectorId=detector_id).get("Status")
+        return status == "ENABLED", f"detector {detector_id} {status}"
+
+    def security_hub() -> tuple[bool, str]:
+        try:
+            hub = client("securityhub").describe_hub()
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("InvalidAccessException",
+                                                 "ResourceNotFoundException"):
+                return False, "not enabled: `pulumi up` with Security Hub on"
+            raise
+        return True, f"enabled ({hub.get('HubArn')})"
+
+    def quarantine() -> tuple[bool, str]:
+        ec2 = client("ec2")
+        vpcs: set[str] = set()
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=[{
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"]}]):
+            vpcs |= {i["VpcId"] for r in page["Reservations"] for i in r["Instances"]
+                     if i.get("VpcId")}
+        configured = manifest.get("quarantine", {})
+        missing = sorted(vpcs - set(configured))
+        wanted = sorted({g for v in vpcs & set(configured) for g in configured[v].values()})
+        existing: set[str] = set()
+        if wanted:
+            response = ec2.describe_security_groups(
+                Filters=[{"Name": "group-id", "Values": wanted}])
+            existing = {g["GroupId"] for g in response["SecurityGroups"]}
+        absent = sorted(set(wanted) - existing)
+        problems = ([f"no quarantine group for {', '.join(missing)}"] if missing else []) + \
+            ([f"groups missing: {', '.join(absent)}"] if absent else [])
+        if problems:
+            return False, "; ".join(problems) + " (add the VPCs to the stack, `pulumi up`)"
+        return True, f"{len(vpcs)} VPC(s) with instances, all covered"
+
+    def topics() -> tuple[bool, str]:
+        sns = client("sns")
+        for arn in sorted(manifest["topics"].values()):
+            sns.get_topic_attributes(TopicArn=arn)
+        return True, f"{len(manifest['topics'])} topics reachable"
+
+    return [run("CloudTrail trail", trail), run("GuardDuty detector", detector),
+            run("Security Hub", security_hub), run("Quarantine groups", quarantine),
+            run("Alert topics", topics)]
+
+
+@click.command()
+@pass_settings
+@handle_errors
+def status(settings: Settings) -> None:
+    """Caller identity, manifest, and live readiness checks.
+
+    Exit code 0 when every check passes, 1 when a live check fails, 2 when the manifest
+    is missing or invalid or belongs to another account.
+    """
+    from runbooks.core.manifest import load_manifest
+
+    sessions = make_sessions(settings)
+    checks: list[Check] = []
+    identity = caller_identity(sessions, settings.region)
+    checks.append(Check("Caller", True, f"{identity['Arn']} (account {identity['Account']})"))
+    code = EXIT_OK
+    try:
+        manifest = load_manifest(sessions, settings.region, settings.manifest_path)
+    except ManifestError as err:
+        checks.append(Check("Manifest", False, str(err)))
+        manifest = None
+        code = EXIT_BAD_INPUT
+    if manifest is not None:
+        region = settings.region or manifest["region"]
+        source = settings.manifest_path or f"SSM /ir-readiness/manifest ({region})"
+        checks.append(Check("Manifest", True, f"valid v{manifest['version']} from {source}"))
+        if manifest["accountId"] != identity["Account"]:
+            checks.append(Check("Account", False, f"manifest is for {manifest['accountId']}, "
+                                f"credentials are for {identity['Account']}"))
+            code = EXIT_BAD_INPUT
+        else:
+            checks.append(Check("Account", True, manifest["accountId"]))
+            checks += live_checks(sessions, manifest, region)
+            if not all(c.ok for c in checks):
+                code = EXIT_ACTION_FAILED
+    if settings.json:
+        click.echo(json.dumps({"ready": code == EXIT_OK, "exitCode": code,
+                               "checks": [c.to_dict() for c in checks]}, indent=2))
+        sys.exit(code)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="ir-readiness status", title_justify="left")
+    for column in ("Check", "Result", "Detail"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[bold red]FAIL[/]",
+                      check.detail)
+    Console().print(table)
+    sys.exit(code)
+
+
+COMMANDS = [status]

@@ -1,0 +1,491 @@
+"""EC2 instance containment steps (`irctl contain instance`).
+
+Order in the pipeline matters and is set by `runbooks.commands.contain`: capture
+evidence, protect, tag, leave the Auto Scaling group and target groups (so health checks
+cannot replace or kill it once isolated), swap security groups, cut the instance role,
+snapshot, optionally stop. Reads are batched over all targets of the run through
+`ctx.cache` (one DescribeInstances for up to 200 instances, and so on).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbooks.core.context import Context
+from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.step import Change, Step, register
+
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+CASE_TAG = "ir:case"
+PRE_ACTION_TAG = "ir:pre-action"
+CONTAINED_AT_TAG = "ir:contained-at"
+SOURCE_INSTANCE_TAG = "ir:source-instance"
+BATCH = 200
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _instance_targets(ctx: Context) -> list[str]:
+    return sorted({t for t in ctx.targets if INSTANCE_ID.match(t)})
+
+
+def all_instances(ctx: Context) -> dict[str, dict[str, Any]]:
+    """DescribeInstances for every target of the run, batched (unknown ids are absent)."""
+
+    def load() -> dict[str, dict[str, Any]]:
+        ec2 = ctx.client("ec2")
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(_instance_targets(ctx), BATCH):
+            paginator = ec2.get_paginator("describe_instances")
+            for page in paginator.paginate(Filters=[{"Name": "instance-id", "Values": chunk}]):
+                for reservation in page["Reservations"]:
+                    for instance in reservation["Instances"]:
+                        found[instance["InstanceId"]] = instance
+        return found
+
+    return ctx.cache.get("ec2.instances", load)
+
+
+def instance(ctx: Context, instance_id: str) -> dict[str, Any]:
+    """The target instance's description; PreconditionFailed when unknown or terminated."""
+    found = all_instances(ctx).get(instance_id)
+    if found is None:
+        raise PreconditionFailed(
+            f"instance {instance_id} not found in account {ctx.account_id} region "
+            f"{ctx.region}; check the id and --region"
+        )
+    state = found["State"]["Name"]
+    if state in ("terminated", "shutting-down"):
+        raise PreconditionFailed(
+            f"instance {instance_id} is {state}; there is nothing left to contain "
+            "(its volumes may survive if DeleteOnTermination was off: check EBS)"
+        )
+    return found
+
+
+def tags_of(resource: Mapping[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def quarantine_groups(ctx: Context, vpc_id: str, instance_id: str) -> dict[str, str]:
+    """The manifest's quarantine groups of `vpc_id`, checked to exist (batched)."""
+    groups = ctx.manifest.get("quarantine", {}).get(vpc_id)
+    if groups is None:
+        raise PreconditionFailed(
+            f"instance {instance_id} is in VPC {vpc_id}, which has no quarantine security "
+            "group in the readiness manifest; add the VPC to the stack's quarantine "
+            "settings and `pulumi up`, then retry"
+        )
+
+    def load() -> set[str]:
+        wanted = sorted({g for q in ctx.manifest.get("quarantine", {}).values()
+                         for g in q.values()})
+        ec2 = ctx.client("ec2")
+        found: set[str] = set()
+        for chunk in _chunks(wanted, BATCH):
+            response = ec2.describe_security_groups(
+                Filters=[{"Name": "group-id", "Values": chunk}])
+            found |= {g["GroupId"] for g in response["SecurityGroups"]}
+        return found
+
+    existing = ctx.cache.get("ec2.quarantine-groups", load)
+    for role in ("conversionSecurityGroupId", "isolationSecurityGroupId"):
+        if groups[role] not in existing:
+            raise PreconditionFailed(
+                f"quarantine group {groups[role]} ({role}) of VPC {vpc_id} named by the "
+                "manifest does not exist; re-deploy the readiness stack (`pulumi up`)"
+            )
+    return dict(groups)
+
+
+class InstanceStep(Step):
+    """A step whose target is one instance id (param `instance_id`)."""
+
+    def validate(self) -> None:
+        value = self.params.get("instance_id")
+        if not isinstance(value, str) or not INSTANCE_ID.match(value):
+            raise InvalidInput(
+                f"{value!r} is not an EC2 instance id (expected i- followed by 8 or 17 hex "
+                "digits, e.g. i-0123456789abcdef0)"
+            )
+
+    @property
+    def instance_id(self) -> str:
+        return str(self.params["instance_id"])
+
+    def instance(self) -> dict[str, Any]:
+        return instance(self.ctx, self.instance_id)
+
+    def already_contained(self) -> bool:
+        return CASE_TAG in tags_of(self.instance())
+
+
+@register
+class CaptureMetadata(InstanceStep):
+    name = "ec2.capture-metadata"
+    description = "Save the instance's description, ENIs, volumes, profile, tags, console"
+    actions = frozenset({
+        "ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:GetConsoleOutput",
+        "ec2:DescribeIamInstanceProfileAssociations", "s3:PutObject", "kms:GenerateDataKey",
+    })
+    reversible = False
+
+    def plan(self) -> list[Change]:
+        if self.already_contained():
+            return []  # captured before it was tagged, in the case named by its tag
+        key = f"cases/{self.ctx.case_id}/instances/{self.instance_id}/metadata.json"
+        return [Change(self.name, self.instance_id,
+                       f"Save metadata and console output to s3://"
+                       f"{self.ctx.manifest['evidenceBucket']}/{key}", after={"key": key})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        ec2 = self.ctx.client("ec2")
+        described = self.instance()
+        volume_ids = [m["Ebs"]["VolumeId"] for m in described.get("BlockDeviceMappings", [])
+                      if "Ebs" in m]
+        volumes = volumes_of(self.ctx, volume_ids)
+        console = ec2.get_console_output(InstanceId=self.instance_id).get("Output", "")
+        document = {
+            "capturedAt": self.ctx.now().isoformat(), "case": self.ctx.case_id,
+            "account": self.ctx.account_id, "region": self.ctx.region,
+            "instance": described, "networkInterfaces": described.get("NetworkInterfaces", []),
+            "volumes": volumes, "instanceProfile": described.get("IamInstanceProfile"),
+            "profileAssociation": profile_association(self.ctx, self.instance_id),
+            "tags": tags_of(described), "consoleOutputBase64": console,
+        }
+        body = json.dumps(document, indent=2, default=str).encode()
+        response = self.ctx.client("s3").put_object(
+            Bucket=self.ctx.manifest["evidenceBucket"], Key=change.after["key"], Body=body,
+            ContentType="application/json", ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.ctx.manifest["kmsKeyArn"])
+        return {"key": change.after["key"], "versionId": response.get("VersionId"),
+                "bytes": len(body)}
+
+
+def volumes_of(ctx: Context, volume_ids: list[str]) -> list[dict[str, Any]]:
+    def load() -> dict[str, dict[str, Any]]:
+        wanted = sorted({m["Ebs"]["VolumeId"] for i in all_instances(ctx).values()
+                         for m in i.get("BlockDeviceMappings", []) if "Ebs" in m})
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(wanted, BATCH):
+            response = ctx.client("ec2").describe_volumes(
+                Filters=[{"Name": "volume-id", "Values": chunk}])
+            found |= {v["VolumeId"]: v for v in response["Volumes"]}
+        return found
+
+    volumes = ctx.cache.get("ec2.volumes", load)
+    return [volumes[v] for v in volume_ids if v in volumes]
+
+
+def profile_association(ctx: Context, instance_id: str) -> dict[str, Any] | None:
+    def load() -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(_instance_targets(ctx), BATCH):
+            paginator = ctx.client("ec2").get_paginator(
+                "describe_iam_instance_profile_associations")
+            for page in paginator.paginate(Filters=[
+                    {"Name": "instance-id", "Values": chunk},
+                    {"Name": "state", "Values": ["associated", "associating"]}]):
+                for association in page["IamInstanceProfileAssociations"]:
+                    found[association["InstanceId"]] = association
+        return found
+
+    return ctx.cache.get("ec2.profile-associations", load).get(instance_id)
+
+
+@register
+class ProtectInstance(InstanceStep):
+    name = "ec2.protect"
+    description = "Termination protection on, shutdown behaviour stop, keep volumes"
+    actions = frozenset({"ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute"})
+
+    def plan(self) -> list[Change]:
+        ec2, iid, changes = self.ctx.client("ec2"), self.instance_id, []
+        described = self.instance()
+        protected = ec2.describe_instance_attribute(
+            InstanceId=iid, Attribute="disableApiTermination")["DisableApiTermination"]["Value"]
+        if not protected:
+            changes.append(Change(self.name, iid, "Enable termination protection",
+                                  {"disableApiTermination": False},
+                                  {"disableApiTermination": True}))
+        behaviour = ec2.describe_instance_attribute(
+            InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior"
+        )["InstanceInitiatedShutdownBehavior"]["Value"]
+        if behaviour != "stop":
+            changes.append(Change(self.name, iid, "Set shutdown behaviour to stop",
+                                  {"shutdownBehavior": behaviour}, {"shutdownBehavior": "stop"}))
+        deleting = {m["DeviceName"]: True for m in described.get("BlockDeviceMappings", [])
+                    if m.get("Ebs", {}).get("DeleteOnTermination")}
+        if deleting:
+            changes.append(Change(self.name, iid, "Keep volumes on termination: "
+                                  + ", ".join(sorted(deleting)),
+                                  {"deleteOnTermination": deleting},
+                                  {"deleteOnTermination": dict.fromkeys(deleting, False)}))
+        return changes
+
+    def _set(self, state: Mapping[str, Any]) -> None:
+        ec2, iid = self.ctx.client("ec2"), self.instance_id
+        if "disableApiTermination" in state:
+            ec2.modify_instance_attribute(
+                InstanceId=iid, DisableApiTermination={"Value": state["disableApiTermination"]})
+        if "shutdownBehavior" in state:
+            ec2.modify_instance_attribute(
+                InstanceId=iid,
+                InstanceInitiatedShutdownBehavior={"Value": state["shutdownBehavior"]})
+        if "deleteOnTermination" in state:
+            ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
+                {"DeviceName": d, "Ebs": {"DeleteOnTermination": v}}
+                for d, v in state["deleteOnTermination"].items()])
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        self._set(change.after)
+        return {}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        self._set(change.before)
+
+
+@register
+class TagInstance(InstanceStep):
+    name = "ec2.tag-contained"
+    description = "Tag the instance with the case and its pre-action state"
+    actions = frozenset({"ec2:CreateTags", "ec2:DeleteTags"})
+
+    def plan(self) -> list[Change]:
+        described = self.instance()
+        tags = tags_of(described)
+        if CASE_TAG in tags:
+            return []
+        association = profile_association(self.ctx, self.instance_id)
+        state = {
+            "sg": {e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])]
+                   for e in described.get("NetworkInterfaces", [])},
+            "profile": association["IamInstanceProfile"]["Arn"] if association else None,
+            "state": described["State"]["Name"],
+        }
+        text = json.dumps(state, separators=(",", ":"))
+        if len(text) > 256:  # tag value limit; the full state is in the audit log
+            text = text[:240] + "...(truncated)"
+        new = {CASE_TAG: self.ctx.case_id, PRE_ACTION_TAG: text,
+               CONTAINED_AT_TAG: self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return [Change(self.name, self.instance_id,
+                       f"Tag {CASE_TAG}={self.ctx.case_id} and the pre-action state",
+                       before={"tags": {k: tags.get(k) for k in new}}, after={"tags": new})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        self.ctx.client("ec2").create_tags(Resources=[self.instance_id], Tags=[
+            {"Key": k, "Value": v} for k, v in change.after["tags"].items()])
+        return {}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        ec2 = self.ctx.client("ec2")
+        before = change.before["tags"]
+        restore = [{"Key": k, "Value": v} for k, v in before.items() if v is not None]
+        remove = [{"Key": k} for k, v in before.items() if v is None]
+        if remove:
+            ec2.delete_tags(Resources=[self.instance_id], Tags=remove)
+        if restore:
+            ec2.create_tags(Resources=[self.instance_id], Tags=restore)
+
+
+@register
+class IsolateInstance(InstanceStep):
+    """Per ENI: conversion group (turns tracked flows untracked), then isolation group."""
+
+    name = "ec2.isolate"
+    description = "Swap every ENI's security groups to the VPC's quarantine groups"
+    actions = frozenset({"ec2:DescribeSecurityGroups", "ec2:ModifyNetworkInterfaceAttribute"})
+    multi_call = True  # a failed isolation swap may have left the conversion group on
+
+    def plan(self) -> list[Change]:
+        described = self.instance()
+        changes = []
+        for eni in described.get("NetworkInterfaces", []):
+            vpc = str(eni.get("VpcId") or described.get("VpcId"))
+            groups = quarantine_groups(self.ctx, vpc, self.instance_id)
+            current = [g["GroupId"] for g in eni.get("Groups", [])]
+            if current == [groups["isolationSecurityGroupId"]]:
+                continue
+            changes.append(Change(
+                self.name, self.instance_id,
+                f"{eni['NetworkInterfaceId']}: security groups {','.join(current) or '-'} -> "
+                f"{groups['conversionSecurityGroupId']} -> {groups['isolationSecurityGroupId']}",
+                before={"eni": eni["NetworkInterfaceId"], "groups": current},
+                after={"eni": eni["NetworkInterfaceId"],
+                       "conversion": groups["conversionSecurityGroupId"],
+                       "groups": [groups["isolationSecurityGroupId"]]}))
+        return changes
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        ec2, eni = self.ctx.client("ec2"), change.after["eni"]
+        ec2.modify_network_interface_attribute(
+            NetworkInterfaceId=eni, Groups=[change.after["conversion"]])
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni,
+                                               Groups=list(change.after["groups"]))
+        return {}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        self.ctx.client("ec2").modify_network_interface_attribute(
+            NetworkInterfaceId=change.before["eni"], Groups=list(change.before["groups"]))
+
+
+@register
+class DetachInstanceProfile(InstanceStep):
+    name = "ec2.detach-instance-profile"
+    description = "Disassociate the instance profile (its role's credentials stop renewing)"
+    actions = frozenset({"ec2:DescribeIamInstanceProfileAssociations",
+                         "ec2:DisassociateIamInstanceProfile",
+                         "ec2:AssociateIamInstanceProfile", "iam:PassRole"})
+
+    def plan(self) -> list[Change]:
+        self.instance()
+        association = profile_association(self.ctx, self.instance_id)
+        if association is None:
+            return []
+        arn = association["IamInstanceProfile"]["Arn"]
+        return [Change(self.name, self.instance_id, f"Disassociate instance profile {arn}",
+                       before={"profileArn": arn, "associationId": association["AssociationId"]},
+                       after={"profileArn": None})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        self.ctx.client("ec2").disassociate_iam_instance_profile(
+            AssociationId=change.before["associationId"])
+        return {}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        self.ctx.client("ec2").associate_iam_instance_profile(
+            IamInstanceProfile={"Arn": change.before["profileArn"]}, InstanceId=self.instance_id)
+
+
+@register
+class RevokeInstanceRoleSessions(InstanceStep):
+    """Revoke the sessions of the instance profile's role: the credentials already on the
+    instance (or stolen from its metadata service) stop working. Delegates to
+    `iam.revoke-role-sessions`; planned once per role when several targets share it."""
+
+    name = "ec2.revoke-instance-role-sessions"
+    description = "Revoke older sessions of the instance profile's role"
+    actions = frozenset({"iam:GetInstanceProfile", "iam:GetRole", "iam:GetRolePolicy",
+                         "iam:PutRolePolicy", "iam:DeleteRolePolicy"})
+
+    def _delegate(self, role: str) -> Step:
+        from runbooks.core.step import REGISTRY, load_all_steps
+
+        load_all_steps()
+        return REGISTRY["iam.revoke-role-sessions"](self.ctx, {"role_name": role})
+
+    def plan(self) -> list[Change]:
+        self.instance()
+        association = profile_association(self.ctx, self.instance_id)
+        if association is None:
+            return []
+        profile = association["IamInstanceProfile"]["Arn"].split("/")[-1]
+
+        def roles() -> list[str]:
+            try:
+                found = self.ctx.client("iam").get_instance_profile(InstanceProfileName=profile)
+            except ClientError as err:
+                if err.response["Error"]["Code"] == "NoSuchEntity":
+                    return []
+                raise
+            return [r["RoleName"] for r in found["InstanceProfile"]["Roles"]]
+
+        changes = []
+        for role in self.ctx.cache.get(f"iam.profile-roles:{profile}", roles):
+            if self.ctx.cache.get(f"iam.revoke-owner:{role}", lambda: self.instance_id) \
+                    != self.instance_id:
+                continue  # another target of this run revokes it
+            changes += [Change(self.name, self.instance_id, c.summary, c.before, c.after)
+                        for c in self._delegate(role).plan()]
+        return changes
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        # The cutoff is taken now, after the profile was disassociated (the step before),
+        # so credentials the instance fetched in between are revoked too.
+        import copy
+
+        cutoff = self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        document = copy.deepcopy(dict(change.after["document"]))
+        for statement in document.get("Statement", []):
+            condition = statement.get("Condition", {}).get("DateLessThan", {})
+            if "aws:TokenIssueTime" in condition:
+                condition["aws:TokenIssueTime"] = cutoff
+        current = Change(change.step, change.target, change.summary, change.before,
+                         {**change.after, "document": document})
+        return {**self._delegate(change.after["role"]).apply(current), "cutoff": cutoff}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        self._delegate(change.before["role"]).rollback(change, result)
+
+
+@register
+class SnapshotVolumes(InstanceStep):
+    name = "ec2.snapshot-volumes"
+    description = "Crash-consistent snapshots of all the instance's volumes"
+    actions = frozenset({"ec2:DescribeSnapshots", "ec2:CreateSnapshots", "ec2:CreateTags"})
+    reversible = False
+
+    def plan(self) -> list[Change]:
+        described = self.instance()
+        volumes = sorted(m["Ebs"]["VolumeId"] for m in described.get("BlockDeviceMappings", [])
+                         if "Ebs" in m)
+        case = tags_of(described).get(CASE_TAG, self.ctx.case_id)
+
+        def load() -> list[dict[str, Any]]:
+            found = []
+            paginator = self.ctx.client("ec2").get_paginator("describe_snapshots")
+            for chunk in _chunks(_instance_targets(self.ctx), BATCH):
+                for page in paginator.paginate(OwnerIds=["self"], Filters=[
+                        {"Name": f"tag:{SOURCE_INSTANCE_TAG}", "Values": chunk}]):
+                    found += page["Snapshots"]
+            return found
+
+        done = {s["VolumeId"] for s in self.ctx.cache.get("ec2.case-snapshots", load)
+                if s["State"] != "error" and tags_of(s).get(CASE_TAG) in (case, self.ctx.case_id)
+                and tags_of(s).get(SOURCE_INSTANCE_TAG) == self.instance_id}
+        if not volumes or set(volumes) <= done:
+            return []
+        return [Change(self.name, self.instance_id,
+                       f"Snapshot {len(volumes)} volume(s) together: {', '.join(volumes)}",
+                       after={"volumes": volumes})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        now = self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        response = self.ctx.client("ec2").create_snapshots(
+            InstanceSpecification={"InstanceId": self.instance_id, "ExcludeBootVolume": False},
+            Description=f"ir-readiness case {self.ctx.case_id}: {self.instance_id} at {now}",
+            CopyTagsFromSource="volume",
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
+                {"Key": CASE_TAG, "Value": self.ctx.case_id},
+                {"Key": SOURCE_INSTANCE_TAG, "Value": self.instance_id},
+                {"Key": "ir:captured-at", "Value": now}]}])
+        return {"snapshots": {s["VolumeId"]: s["SnapshotId"] for s in response["Snapshots"]}}
+
+
+@register
+class StopInstance(InstanceStep):
+    name = "ec2.stop"
+    description = "Stop the instance (after evidence capture; memory is lost)"
+    actions = frozenset({"ec2:StopInstances", "ec2:StartInstances"})
+
+    def plan(self) -> list[Change]:
+        state = self.instance()["State"]["Name"]
+        if state in ("stopped", "stopping"):
+            return []
+        return [Change(self.name, self.instance_id, f"Stop the instance (now {state})",
+                       before={"state": state}, after={"state": "stopped"})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        self.ctx.client("ec2").stop_instances(InstanceIds=[self.instance_id])
+        return {}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        if change.before["state"] == "running":
+            self.ctx.client("ec2").start_instances(InstanceIds=[self.instance_id])

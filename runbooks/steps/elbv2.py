@@ -1,0 +1,65 @@
+"""Load balancer steps: stop sending traffic to a compromised instance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runbooks.core.context import Context
+from runbooks.core.step import Change, register
+from runbooks.steps.ec2 import InstanceStep, all_instances
+
+
+def target_registrations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """instance id -> [{targetGroupArn, port}] over the instance target groups of the
+    targets' VPCs: one DescribeTargetGroups page walk plus one DescribeTargetHealth per
+    group, shared by every target of the run."""
+
+    def load() -> dict[str, list[dict[str, Any]]]:
+        elbv2 = ctx.client("elbv2")
+        vpcs = {i.get("VpcId") for i in all_instances(ctx).values()}
+        found: dict[str, list[dict[str, Any]]] = {}
+        for page in elbv2.get_paginator("describe_target_groups").paginate():
+            for group in page["TargetGroups"]:
+                if group.get("TargetType", "instance") != "instance" or \
+                        group.get("VpcId") not in vpcs:
+                    continue
+                health = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+                for description in health["TargetHealthDescriptions"]:
+                    target = description["Target"]
+                    found.setdefault(target["Id"], []).append(
+                        {"targetGroupArn": group["TargetGroupArn"], "port": target.get("Port")})
+        return found
+
+    return ctx.cache.get("elbv2.registrations", load)
+
+
+@register
+class DeregisterTargets(InstanceStep):
+    name = "elbv2.deregister-instance"
+    description = "Deregister the instance from every load balancer target group"
+    actions = frozenset({"elasticloadbalancing:DescribeTargetGroups",
+                         "elasticloadbalancing:DescribeTargetHealth",
+                         "elasticloadbalancing:DeregisterTargets",
+                         "elasticloadbalancing:RegisterTargets"})
+
+    def plan(self) -> list[Change]:
+        self.instance()
+        return [Change(self.name, self.instance_id,
+                       f"Deregister from target group {r['targetGroupArn'].split(':')[-1]}"
+                       f" (port {r['port']})", before=r, after={"targetGroupArn": None})
+                for r in target_registrations(self.ctx).get(self.instance_id, [])]
+
+    def _target(self, port: Any) -> dict[str, Any]:
+        return {"Id": self.instance_id, **({"Port": port} if port else {})}
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        self.ctx.client("elbv2").deregister_targets(
+            TargetGroupArn=change.before["targetGroupArn"],
+            Targets=[self._target(change.before["port"])])
+        return {}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        self.ctx.client("elbv2").register_targets(
+            TargetGroupArn=change.before["targetGroupArn"],
+            Targets=[self._target(change.before["port"])])

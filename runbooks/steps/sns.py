@@ -1,0 +1,43 @@
+"""Notification step: tell the on-call channel what was done, in plain words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runbooks.core.errors import InvalidInput
+from runbooks.core.step import Change, Step, register
+
+SEVERITIES = ("critical", "high", "info")
+
+
+@register
+class Notify(Step):
+    """Publish `subject`/`message` to the manifest's topic of `severity`.
+
+    Not reversible (a message cannot be unsent); commands run it once per run, only
+    when something was applied, so re-runs that change nothing stay silent."""
+
+    name = "sns.notify"
+    description = "Publish a summary to the alert topic of a severity"
+    actions = frozenset({"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"})
+    reversible = False
+
+    def validate(self) -> None:
+        if self.params.get("severity") not in SEVERITIES:
+            raise InvalidInput(f"severity {self.params.get('severity')!r} is not one of "
+                               f"{', '.join(SEVERITIES)}")
+        if not self.params.get("message"):
+            raise InvalidInput("sns.notify needs a non-empty message")
+
+    def plan(self) -> list[Change]:
+        topic = self.ctx.manifest["topics"][self.params["severity"]]
+        return [Change(self.name, topic, f"Notify {self.params['severity']} topic: "
+                       f"{self.params.get('subject', '')}", after={"topic": topic})]
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        subject = str(self.params.get("subject") or "ir-readiness notification")[:100]
+        response = self.ctx.client("sns").publish(
+            TopicArn=change.after["topic"], Subject=subject,
+            Message=str(self.params["message"]))
+        return {"messageId": response["MessageId"]}
