@@ -291,8 +291,10 @@ def print_violations(console: Console, result: PreviewResult) -> None:
         colour = "red" if v.enforcement == "mandatory" else "yellow"
         lines = v.message.splitlines()
         detail = lines[1:] or lines
+        subject = (f"[bold]{escape(v.type)}[/] {escape(v.name)}" if v.urn
+                   else "the stack")
         console.print(f"[bold {colour}]{v.enforcement}[/] [{colour}]{v.policy}[/] "
-                      f"({v.severity}) on [bold]{escape(v.type)}[/] {escape(v.name)}")
+                      f"({v.severity}) on {subject}")
         for line in detail:
             console.print(f"    {escape(line)}")
     table = Table(title="Policy violations")

@@ -421,3 +421,21 @@ def test_pack_metadata_over_the_protocol(pack: PolicyPackProcess) -> None:
             info.enforcement, info.severity, info.kind)
         assert remote.remediation == info.remediation
         assert set(remote.config_schema.get("properties", {})) == set(info.config)
+
+
+def _topic_policy(principal: str) -> AnalyzerResource:
+    topic_arn = f"arn:aws:sns:eu-west-1:{ACCOUNT}:ir-critical"
+    return res("aws:sns/topicPolicy:TopicPolicy", "alerts-policy", {"arn": topic_arn, "policy": doc(
+        {"Sid": "Manage", "Effect": "Allow", "Principal": {"AWS": principal},
+         "Action": ["SNS:Subscribe", "SNS:Publish"], "Resource": topic_arn},
+        json.loads(SNS_POLICY_OK)["Statement"][0])})
+
+
+def test_topic_policy_own_account_is_allowed_other_accounts_are_not(
+        configured: PolicyPackProcess) -> None:
+    rule = "sns-topic-policy-service-principals"
+    assert violations(configured, [_topic_policy(f"arn:aws:iam::{ACCOUNT}:root")], rule) == []
+    found = violations(configured, [_topic_policy("arn:aws:iam::999999999999:root")], rule)
+    assert any("999999999999" in d.message for d in found)
+    configured.configure({rule: {"allowOwnAccount": False}})
+    assert violations(configured, [_topic_policy(f"arn:aws:iam::{ACCOUNT}:root")], rule)
