@@ -267,8 +267,8 @@ class AuditTrail(pulumi.ComponentResource):
             lambda v: trail_arn(v[0], args.home_region, v[1], args.trail_name)
         )
 
-        def cloudtrail_statements(bucket_arn: str, extras: list[Any]) -> list[dict[str, Any]]:
-            account_id, arn = extras
+        def cloudtrail_statements(values: list[Any]) -> list[dict[str, Any]]:
+            bucket_arn, account_id, arn = values
             return [
                 {
                     "Sid": "CloudTrailAclCheck",
@@ -293,14 +293,18 @@ class AuditTrail(pulumi.ComponentResource):
                 },
             ]
 
+        def statements_for(bucket_arn: pulumi.Output[str]) -> pulumi.Output[Any]:
+            return pulumi.Output.all(bucket_arn, args.account_id, expected_arn).apply(
+                cloudtrail_statements
+            )
+
         store = locked_bucket(
             f"{name}-logs",
             parent=self,
             kms_key_arn=args.kms_key_arn,
             object_lock=args.object_lock,
             archive_after_days=args.archive_after_days,
-            extra_statements=cloudtrail_statements,
-            extra_inputs=[args.account_id, expected_arn],
+            extra_statements=statements_for,
         )
 
         log_group = aws.cloudwatch.LogGroup(

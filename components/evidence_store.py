@@ -7,13 +7,11 @@ Object-Locked with the retention from settings, and archived to Glacier over tim
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 
-from components.locked_bucket import locked_bucket
+from components.locked_bucket import StatementBuilder, locked_bucket
 from components.settings import ObjectLock
 
 TYPE = "ir-readiness:index:EvidenceStore"
@@ -27,9 +25,9 @@ class EvidenceStoreArgs:
     """Default Object Lock retention of every evidence object version."""
     archive_after_days: int = 90
     """Days after which objects (and noncurrent versions) move to Glacier."""
-    additional_policy_statements: Sequence[Mapping[str, Any]] = ()
-    """Statements appended to the bucket policy (values may be Outputs), e.g. the
-    GuardDuty findings-export grant; the TLS-only deny is always first."""
+    additional_policy_statements: StatementBuilder | None = None
+    """Given the bucket ARN, statements appended to the bucket policy (values may be
+    Outputs), e.g. the GuardDuty findings-export grant; the TLS-only deny stays first."""
 
     def validate(self) -> None:
         if self.object_lock.mode not in ("GOVERNANCE", "COMPLIANCE"):
@@ -66,11 +64,10 @@ class EvidenceStore(pulumi.ComponentResource):
             kms_key_arn=args.kms_key_arn,
             object_lock=args.object_lock,
             archive_after_days=args.archive_after_days,
-            extra_statements=lambda _arn, extras: list(extras[0]),
-            extra_inputs=[
-                pulumi.Output.from_input([dict(s) for s in args.additional_policy_statements])
-            ],
+            extra_statements=args.additional_policy_statements,
         )
+        self.bucket_policy = store.policy
+        """The bucket policy resource (depend on it before delivering to the bucket)."""
         self.bucket_name = store.bucket.bucket
         self.bucket_arn = store.bucket.arn
         self.register_outputs({"bucketName": self.bucket_name, "bucketArn": self.bucket_arn})

@@ -9,7 +9,7 @@ component (never a component of its own, so the resource graph reads as "Evidenc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +18,8 @@ import pulumi_aws as aws
 
 from components.settings import ObjectLock
 
-StatementBuilder = Callable[[str, list[Any]], list[dict[str, Any]]]
-"""(bucket ARN, resolved extra inputs) -> extra bucket-policy statements."""
+StatementBuilder = Callable[[pulumi.Output[str]], pulumi.Input[Sequence[Mapping[str, Any]]]]
+"""bucket ARN -> extra bucket-policy statements (values may be Outputs)."""
 
 
 def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
@@ -49,7 +49,6 @@ def locked_bucket(
     object_lock: ObjectLock,
     archive_after_days: int,
     extra_statements: StatementBuilder | None = None,
-    extra_inputs: Sequence[pulumi.Input[Any]] = (),
 ) -> LockedBucket:
     """Create the bucket and its configuration as children of `parent`."""
     child = pulumi.ResourceOptions(parent=parent)
@@ -135,16 +134,17 @@ def locked_bucket(
     )
 
     def build_policy(values: list[Any]) -> str:
-        bucket_arn, extras = values[0], list(values[1:])
-        statements = [tls_only_statement(bucket_arn)]
-        if extra_statements is not None:
-            statements += extra_statements(bucket_arn, extras)
+        bucket_arn, extras = values
+        statements = [tls_only_statement(bucket_arn), *(dict(e) for e in extras)]
         return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
+    extras = pulumi.Output.from_input(
+        extra_statements(bucket.arn) if extra_statements is not None else []
+    )
     policy = aws.s3.BucketPolicy(
         f"{name}-policy",
         bucket=bucket.id,
-        policy=pulumi.Output.all(bucket.arn, *extra_inputs).apply(build_policy),
+        policy=pulumi.Output.all(bucket.arn, extras).apply(build_policy),
         # Block Public Access first, so a mistaken public statement is refused, not applied.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access, ownership]),
     )

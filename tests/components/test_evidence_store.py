@@ -92,19 +92,25 @@ def test_every_child_is_parented_to_the_component() -> None:
     assert all(r.parent == component.urn for r in children)
 
 
-def test_additional_statements_follow_the_tls_deny() -> None:
-    extra = {
-        "Sid": "GuardDutyPutFindings",
-        "Effect": "Allow",
-        "Principal": {"Service": "guardduty.amazonaws.com"},
-        "Action": "s3:PutObject",
-        "Resource": "arn:aws:s3:::x/*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
-    }
-    ev = _store(additional_policy_statements=[extra])
+def test_additional_statements_get_the_bucket_arn_and_follow_the_tls_deny() -> None:
+    def extra(bucket_arn):  # noqa: ANN001, ANN202
+        return [{
+            "Sid": "GuardDutyPutFindings",
+            "Effect": "Allow",
+            "Principal": {"Service": "guardduty.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": bucket_arn.apply(lambda a: f"{a}/guardduty/*"),
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        }]
+
+    ev = _store(additional_policy_statements=extra)
+    bucket = only(ev, "aws:s3/bucket:Bucket")
     sids = by_sid(only(ev, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
     assert list(sids) == ["DenyInsecureTransport", "GuardDutyPutFindings"]
-    assert sids["GuardDutyPutFindings"] == extra
+    assert sids["GuardDutyPutFindings"]["Resource"] == f"arn:aws:s3:::{bucket.id}/guardduty/*"
+    assert sids["GuardDutyPutFindings"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT}
+    }
 
 
 @pytest.mark.parametrize(
