@@ -1,9 +1,10 @@
 """IncidentResponseReadiness: composes every readiness component for one account.
 
 Global parts (multi-region trail, evidence bucket, responder roles) are created once,
-in the home region; regional parts (KMS key, alert routing, GuardDuty, Security Hub,
-backups, quarantine groups, manifest) once per covered region, each through an explicit
-`aws.Provider` for that region whose default tags carry `ir:tags`.
+in the home region; regional parts (KMS key, alert routing, GuardDuty + Inspector,
+Security Hub, backups, quarantine groups per VPC, manifest) once per covered region,
+each through an explicit `aws.Provider` for that region whose default tags carry
+`ir:tags`, so every taggable resource is tagged and nothing uses an ambient provider.
 """
 
 from __future__ import annotations
@@ -14,24 +15,62 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
+from components.audit_trail import AuditTrail, AuditTrailArgs, trail_arn
+from components.backup_protection import BackupProtection, BackupProtectionArgs
+from components.backup_protection import BackupRule as VaultRule
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
-from components.settings import DISCOVER, Settings
+from components.evidence_store import EvidenceStore, EvidenceStoreArgs
+from components.quarantine_network import QuarantineNetwork, QuarantineNetworkArgs
+from components.readiness_manifest import (
+    QuarantineGroups,
+    ReadinessManifest,
+    ReadinessManifestArgs,
+)
+from components.responder_access import ResponderAccess, ResponderAccessArgs
+from components.security_findings import SecurityFindings, SecurityFindingsArgs
+from components.settings import DISCOVER, SEVERITIES, BackupRule, Settings, partition_for
+from components.threat_detection import (
+    ThreatDetection,
+    ThreatDetectionArgs,
+    guardduty_bucket_policy_statements,
+)
+from runbooks.core.permissions import responder_actions
 
 TYPE = "ir-readiness:index:IncidentResponseReadiness"
 
 BASE_TAGS = {"ir-readiness:managed-by": "pulumi"}
+GUARDDUTY_PREFIX = "guardduty"
 
 
 @dataclass(frozen=True)
 class IncidentResponseReadinessArgs:
     settings: Settings
     """Validated stack settings (see `components.settings`)."""
+    vpc_ids: dict[str, tuple[str, ...]] | None = None
+    """VPC ids to quarantine per region, already resolved; None: resolve from settings
+    (explicit ids, or discovered through `aws:ec2/getVpcs` in that region)."""
+
+
+def _vault_rule(rule: BackupRule | None) -> VaultRule | None:
+    if rule is None:
+        return None
+    return VaultRule(rule.schedule, rule.delete_after_days, rule.cold_storage_after_days)
 
 
 class IncidentResponseReadiness(pulumi.ComponentResource):
     """Readiness for one account: global parts in the home region, regional parts per region."""
 
+    evidence_bucket: pulumi.Output[str]
+    trail_arn: pulumi.Output[str]
+    trail_bucket: pulumi.Output[str]
+    trail_log_group: pulumi.Output[str]
+    investigator_role_arn: pulumi.Output[str]
+    responder_role_arn: pulumi.Output[str]
     kms_key_arns: dict[str, pulumi.Output[str]]
+    topic_arns: dict[str, dict[str, pulumi.Output[str]]]
+    guardduty_detector_ids: dict[str, pulumi.Output[str]]
+    backup_vault_arns: dict[str, pulumi.Output[str]]
     manifests: dict[str, pulumi.Output[Any]]
 
     def __init__(
@@ -41,8 +80,12 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         settings = args.settings
+        if not isinstance(settings, Settings):
+            raise TypeError("IncidentResponseReadinessArgs.settings must be a Settings")
         super().__init__(TYPE, name, None, opts)
         stack = pulumi.get_stack()
+        home = settings.home_region
+        partition = partition_for(home)
         tags = {**BASE_TAGS, "ir-readiness:stack": stack, **settings.tags}
 
         self.providers: dict[str, aws.Provider] = {
@@ -54,46 +97,283 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             )
             for region in settings.regions
         }
-        home = settings.home_region
-        home_invoke = pulumi.InvokeOutputOptions(provider=self.providers[home])
-        identity = aws.get_caller_identity_output(opts=home_invoke)
-        partition = aws.get_partition_output(opts=home_invoke)
-        account_id = identity.account_id
-        partition_name = partition.partition
+
+        def in_region(region: str, depends_on: list[pulumi.Resource] | None = None) -> Any:
+            return pulumi.ResourceOptions(
+                parent=self, provider=self.providers[region], depends_on=depends_on or []
+            )
+
+        account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(provider=self.providers[home])
+        ).account_id
+        vpc_ids = args.vpc_ids if args.vpc_ids is not None else {
+            region: self._vpcs(settings, region) for region in settings.regions
+        }
+        unknown = sorted(set(vpc_ids) - set(settings.regions))
+        if unknown:
+            raise ValueError(f"vpc_ids names regions that are not covered: {unknown}")
 
         log_group_prefix = f"/ir-readiness/{stack}"
         trail_name = f"ir-readiness-{stack}"
-        trail_arn = pulumi.Output.concat(
-            "arn:", partition_name, ":cloudtrail:", home, ":", account_id, ":trail/", trail_name
+        expected_trail_arn = account_id.apply(
+            lambda acct: trail_arn(partition, home, acct, trail_name)
         )
 
-        self.keys: dict[str, EncryptionKey] = {}
-        for region in settings.regions:
-            regional = pulumi.ResourceOptions(parent=self, provider=self.providers[region])
-            self.keys[region] = EncryptionKey(
+        # -- keys (regional), alert routing (regional)
+        keys = {
+            region: EncryptionKey(
                 f"kms-{region}",
                 EncryptionKeyArgs(
                     region=region,
                     account_id=account_id,
-                    partition=partition_name,
+                    partition=partition,
                     log_group_prefix=log_group_prefix,
-                    trail_arn=trail_arn if region == home else None,
+                    trail_arn=expected_trail_arn if region == home else None,
+                    findings_from_all_regions=region == home,
                 ),
-                opts=regional,
+                opts=in_region(region),
+            )
+            for region in settings.regions
+        }
+        alerts = {
+            region: AlertRouting(
+                f"alerts-{region}",
+                AlertRoutingArgs(
+                    region=region,
+                    account_id=account_id,
+                    kms_key_arn=keys[region].key_arn,
+                    subscriptions={
+                        sev: tuple(
+                            AlertSubscription(s.protocol, s.endpoint)
+                            for s in settings.alert_subscriptions.get(sev, ())
+                        )
+                        for sev in SEVERITIES
+                    },
+                    partition=partition,
+                ),
+                opts=in_region(region),
+            )
+            for region in settings.regions
+        }
+        topics = {
+            region: {
+                "critical": a.critical_topic_arn,
+                "high": a.high_topic_arn,
+                "info": a.info_topic_arn,
+            }
+            for region, a in alerts.items()
+        }
+
+        # -- global parts, home region
+        home_key = keys[home]
+
+        def guardduty_grant(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:
+            return guardduty_bucket_policy_statements(
+                bucket_arn.apply(lambda arn: f"{arn}/{GUARDDUTY_PREFIX}"),
+                home_key.key_arn,
+                account_id,
+                partition,
             )
 
-        self.vpc_ids: dict[str, tuple[str, ...]] = {
-            region: self._vpcs(settings, region) for region in settings.regions
+        evidence = EvidenceStore(
+            "evidence",
+            EvidenceStoreArgs(
+                kms_key_arn=home_key.key_arn,
+                object_lock=settings.evidence.object_lock,
+                archive_after_days=settings.evidence.archive_after_days,
+                additional_policy_statements=guardduty_grant,
+            ),
+            opts=in_region(home),
+        )
+        trail = AuditTrail(
+            "audit",
+            AuditTrailArgs(
+                trail_name=trail_name,
+                home_region=home,
+                account_id=account_id,
+                partition=partition,
+                kms_key_arn=home_key.key_arn,
+                log_group_name=f"{log_group_prefix}/cloudtrail",
+                alarm_topic_arns=topics[home],
+                log_retention_days=settings.trail.log_retention_days,
+                object_lock=settings.trail.object_lock,
+                archive_after_days=settings.evidence.archive_after_days,
+                s3_data_events=settings.trail.s3_data_events,
+                lambda_data_events=settings.trail.lambda_data_events,
+                insights=settings.trail.insights,
+            ),
+            opts=in_region(home),
+        )
+        access = ResponderAccess(
+            "responders",
+            ResponderAccessArgs(
+                account_id=account_id,
+                partition=partition,
+                role_name_prefix=f"ir-readiness-{stack}",
+                trusted_principals=settings.responder_principals,
+                responder_actions=responder_actions(),
+                evidence_bucket_arn=evidence.bucket_arn,
+                trail_bucket_arn=trail.bucket_name.apply(lambda b: f"arn:{partition}:s3:::{b}"),
+                trail_log_group_arn=trail.log_group_arn,
+                kms_key_arns=[keys[r].key_arn for r in settings.regions],
+                regions=settings.regions,
+                max_session_duration=settings.max_session_duration,
+            ),
+            opts=in_region(home),
+        )
+
+        # -- regional detection and findings
+        guardduty_destination = evidence.bucket_arn.apply(lambda a: f"{a}/{GUARDDUTY_PREFIX}")
+        detection = {
+            region: ThreatDetection(
+                f"threats-{region}",
+                ThreatDetectionArgs(
+                    account_id=account_id,
+                    findings_destination_arn=guardduty_destination,
+                    findings_kms_key_arn=home_key.key_arn,
+                    finding_publishing_frequency=settings.guardduty.finding_frequency,
+                    features=tuple(
+                        f for f, enabled in settings.guardduty.features.items() if enabled
+                    ),
+                    enable_inspector=settings.guardduty.inspector,
+                    destination_depends_on=[evidence.bucket_policy, home_key],
+                ),
+                opts=in_region(region),
+            )
+            for region in settings.regions
         }
-        self.kms_key_arns = {region: key.key_arn for region, key in self.keys.items()}
-        self.manifests = {}
-        self.register_outputs({"kmsKeyArns": self.kms_key_arns, "manifests": self.manifests})
+        findings: dict[str, SecurityFindings] = {}
+        for region in [*settings.regions[1:], home]:  # the home aggregator links the others
+            findings[region] = SecurityFindings(
+                f"findings-{region}",
+                SecurityFindingsArgs(
+                    region=region,
+                    home_region=home,
+                    covered_regions=settings.regions,
+                    standards=settings.security_hub_standards,
+                    partition=partition,
+                    aggregator_depends_on=(
+                        [findings[r] for r in settings.regions[1:]] if region == home else []
+                    ),
+                ),
+                opts=in_region(region),
+            )
+
+        # -- backups: the copy destination first, so other regions can copy into it
+        b = settings.backup
+        copy_region = b.copy_to_region
+        order = sorted(settings.regions, key=lambda r: r != copy_region)
+        backups: dict[str, BackupProtection] = {}
+        for region in order:
+            copy_to = backups.get(copy_region) if copy_region and region != copy_region else None
+            backups[region] = BackupProtection(
+                f"backup-{region}",
+                BackupProtectionArgs(
+                    region=region,
+                    account_id=account_id,
+                    kms_key_arn=keys[region].key_arn,
+                    alert_topic_arn=alerts[region].high_topic_arn,
+                    daily=_vault_rule(b.daily),
+                    weekly=_vault_rule(b.weekly),
+                    monthly=_vault_rule(b.monthly),
+                    continuous_backup_days=b.continuous_backup_days,
+                    copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
+                    copy_depends_on=[copy_to] if copy_to else [],
+                    selection_tag_key=b.selection_tag_key,
+                    selection_tag_value=b.selection_tag_value,
+                    lock_min_retention_days=b.vault_lock_min_retention_days,
+                    lock_max_retention_days=b.vault_lock_max_retention_days,
+                    lock_changeable_for_days=b.vault_lock_changeable_for_days,
+                    partition=partition,
+                ),
+                opts=in_region(region),
+            )
+
+        # -- quarantine groups per VPC
+        forensic = settings.forensic_access
+        quarantine: dict[str, dict[str, QuarantineNetwork]] = {}
+        for region in settings.regions:
+            quarantine[region] = {
+                vpc_id: QuarantineNetwork(
+                    f"quarantine-{region}-{vpc_id}",
+                    QuarantineNetworkArgs(
+                        vpc_id=vpc_id,
+                        forensic_cidrs=forensic.cidrs,
+                        forensic_source_security_group_ids=tuple(
+                            sg for v, sg in forensic.security_group_ids.items() if v == vpc_id
+                        ),
+                        forensic_ports=forensic.ports,
+                    ),
+                    opts=in_region(region),
+                )
+                for vpc_id in vpc_ids.get(region, ())
+            }
+
+        # -- one manifest per region
+        manifests = {
+            region: ReadinessManifest(
+                f"manifest-{region}",
+                ReadinessManifestArgs(
+                    region=region,
+                    home_region=home,
+                    account_id=account_id,
+                    kms_key_arn=keys[region].key_arn,
+                    evidence_bucket=evidence.bucket_name,
+                    trail_arn=trail.trail_arn,
+                    trail_bucket=trail.bucket_name,
+                    trail_log_group=trail.log_group_name,
+                    topic_arns=topics[region],
+                    quarantine={
+                        vpc_id: QuarantineGroups(
+                            q.isolation_security_group_id,
+                            q.conversion_security_group_id,
+                            q.forensic_security_group_id,
+                        )
+                        for vpc_id, q in quarantine[region].items()
+                    },
+                    backup_vault_name=backups[region].vault_name,
+                    backup_vault_arn=backups[region].vault_arn,
+                    backup_plan_id=backups[region].plan_id,
+                    backup_restore_role_arn=backups[region].restore_role_arn,
+                    guardduty_detector_id=detection[region].detector_id,
+                    security_hub_enabled=findings[region].enabled,
+                    investigator_role_arn=access.investigator_role_arn,
+                    responder_role_arn=access.responder_role_arn,
+                ),
+                opts=in_region(region),
+            )
+            for region in settings.regions
+        }
+
+        self.vpc_ids = vpc_ids
+        self.evidence_bucket = evidence.bucket_name
+        self.trail_arn = trail.trail_arn
+        self.trail_bucket = trail.bucket_name
+        self.trail_log_group = trail.log_group_name
+        self.investigator_role_arn = access.investigator_role_arn
+        self.responder_role_arn = access.responder_role_arn
+        self.kms_key_arns = {r: k.key_arn for r, k in keys.items()}
+        self.topic_arns = topics
+        self.guardduty_detector_ids = {r: d.detector_id for r, d in detection.items()}
+        self.backup_vault_arns = {r: bp.vault_arn for r, bp in backups.items()}
+        self.manifests = {r: m.document for r, m in manifests.items()}
+        self.register_outputs(
+            {
+                "evidenceBucket": self.evidence_bucket,
+                "trailArn": self.trail_arn,
+                "investigatorRoleArn": self.investigator_role_arn,
+                "responderRoleArn": self.responder_role_arn,
+                "kmsKeyArns": self.kms_key_arns,
+                "topicArns": self.topic_arns,
+                "manifests": self.manifests,
+            }
+        )
 
     def _vpcs(self, settings: Settings, region: str) -> tuple[str, ...]:
         """VPC ids to quarantine in `region`: explicit, or discovered by a (blocking) invoke.
 
-        Discovery must be synchronous: one QuarantineNetwork per VPC is created, and
-        resources are never created inside an apply.
+        Discovery must finish before the program goes on: one QuarantineNetwork is
+        created per VPC, and resources are never created inside an apply.
         """
         wanted = settings.vpcs_for(region)
         if wanted != DISCOVER:

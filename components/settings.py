@@ -745,3 +745,12 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
             )
     if problems:
         raise SettingsError("invalid stack config:\n  " + "\n  ".join(problems))
+
+
+def partition_for(region: str) -> str:
+    """ARN partition of a region (aws, aws-cn, aws-us-gov)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
