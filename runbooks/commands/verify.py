@@ -1,0 +1,371 @@
+"""`irctl verify case ID`: does the containment of a case still hold?"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
+from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_OK, PreconditionFailed
+
+# Applied records undone by these events no longer need to hold.
+UNDONE = ("rolled-back", "released")
+GD_FIELDS = {
+    "instance": "resource.instanceDetails.instanceId",
+    "access-key": "resource.accessKeyDetails.accessKeyId",
+    "user": "resource.accessKeyDetails.userName",
+    "bucket": "resource.s3BucketDetails.name",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    area: str  # containment | findings | trail
+    target: str
+    what: str
+    expected: str
+    actual: str
+    holds: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"area": self.area, "target": self.target, "what": self.what,
+                "expected": self.expected, "actual": self.actual, "holds": self.holds}
+
+
+def _key(record: Mapping[str, Any]) -> str:
+    change = record.get("change") or {}
+    return json.dumps([record.get("step"), change.get("target"), change.get("summary"),
+                       change.get("before"), change.get("after")], sort_keys=True, default=str)
+
+
+def in_place(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Applied records of the case not rolled back or released since, in order."""
+    live: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        if record.get("event") == "applied":
+            live[_key(record)] = record
+        elif record.get("event") in UNDONE:
+            live.pop(_key(record), None)
+    return list(live.values())
+
+
+def _code(err: Any) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+class Verifier:
+    def __init__(self, client: Callable[[str], Any]) -> None:
+        self.client = client
+
+    def check(self, record: Mapping[str, Any]) -> Check | None:
+        step = str(record.get("step"))
+        method = getattr(self, "_" + step.replace(".", "_").replace("-", "_"), None)
+        if method is None:
+            return None
+        change = record.get("change") or {}
+        result: Check = method(change.get("target", ""), change.get("after") or {},
+                               change.get("before") or {})
+        return result
+
+    def _ec2_isolate(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
+        from botocore.exceptions import ClientError
+
+        eni, wanted = after["eni"], list(after["groups"])
+        try:
+            found = self.client("ec2").describe_network_interfaces(
+                NetworkInterfaceIds=[eni])["NetworkInterfaces"]
+        except ClientError as err:
+            if _code(err) != "InvalidNetworkInterfaceID.NotFound":
+                raise
+            return Check("containment", target, f"{eni} security groups", ",".join(wanted),
+                         "ENI no longer exists", True)
+        groups = sorted(g["GroupId"] for g in found[0].get("Groups", []))
+        return Check("containment", target, f"{eni} security groups", ",".join(wanted),
+                     ",".join(groups) or "-", groups == sorted(wanted))
+
+    def _ec2_detach_instance_profile(self, target: str, after: Any, before: Any) -> Check:
+        associations = self.client("ec2").describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": [target]}]
+        )["IamInstanceProfileAssociations"]
+        live = [a["IamInstanceProfile"]["Arn"] for a in associations
+                if a.get("State") in ("associating", "associated")]
+        return Check("containment", target, "instance profile", "none",
+                     ",".join(live) or "none", not live)
+
+    def _iam_deactivate_access_key(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
+        keys = self.client("iam").list_access_keys(UserName=after["user"])["AccessKeyMetadata"]
+        status = next((k["Status"] for k in keys if k["AccessKeyId"] == target), "deleted")
+        return Check("containment", target, f"access key of {after['user']}", "Inactive",
+                     status, status in ("Inactive", "deleted"))
+
+    def _inline_policy(self, kind: str, name: str, policy: str, target: str) -> Check:
+        from botocore.exceptions import ClientError
+
+        iam = self.client("iam")
+        try:
+            if kind == "user":
+                iam.get_user_policy(UserName=name, PolicyName=policy)
+            else:
+                iam.get_role_policy(RoleName=name, PolicyName=policy)
+            actual, holds = "present", True
+        except ClientError as err:
+            if _code(err) != "NoSuchEntity":
+                raise
+            actual, holds = "missing", False
+        return Check("containment", target, f"{kind} {name} policy {policy}", "present",
+                     actual, holds)
+
+    def _iam_deny_all_user(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
+        from runbooks.steps.iam import DENY_ALL_POLICY_NAME
+
+        return self._inline_policy("user", after["user"], DENY_ALL_POLICY_NAME, target)
+
+    def _iam_revoke_role_sessions(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
+        from runbooks.steps.iam import REVOKE_SESSIONS_POLICY_NAME
+
+        return self._inline_policy("role", after["role"], REVOKE_SESSIONS_POLICY_NAME, target)
+
+    def _iam_remove_login_profile(self, target: str, after: Any,
+                                  before: Mapping[str, Any]) -> Check:
+        from botocore.exceptions import ClientError
+
+        user = str(before.get("user") or (after or {}).get("user") or target)
+        try:
+            self.client("iam").get_login_profile(UserName=user)
+            actual, holds = "present", False
+        except ClientError as err:
+            if _code(err) != "NoSuchEntity":
+                raise
+            actual, holds = "none", True
+        return Check("containment", target, f"console password of {user}", "none", actual,
+                     holds)
+
+    def _network_deny_cidr(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
+        from botocore.exceptions import ClientError
+
+        what = (f"{after['networkAclId']} {'egress' if after['egress'] else 'ingress'} "
+                f"rule {after['ruleNumber']}")
+        expected = f"deny {after['cidr']}"
+        try:
+            acl = self.client("ec2").describe_network_acls(
+                NetworkAclIds=[after["networkAclId"]])["NetworkAcls"][0]
+        except ClientError as err:
+            if _code(err) != "InvalidNetworkAclID.NotFound":
+                raise
+            return Check("containment", target, what, expected, "ACL deleted", False)
+        entry = next((e for e in acl["Entries"] if e["RuleNumber"] == after["ruleNumber"]
+                      and e["Egress"] == after["egress"]), None)
+        if entry is None:
+            return Check("containment", target, what, expected, "entry removed", False)
+        cidr = entry.get("CidrBlock") or entry.get("Ipv6CidrBlock")
+        actual = f"{entry['RuleAction']} {cidr}"
+        return Check("containment", target, what, expected, actual,
+                     entry["RuleAction"] == "deny" and cidr == after["cidr"])
+
+    def _s3_block_public_access(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
+        from botocore.exceptions import ClientError
+
+        bucket = after["bucket"]
+        try:
+            current = self.client("s3").get_public_access_block(
+                Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except ClientError as err:
+            if _code(err) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            current = {}
+        off = sorted(k for k, v in dict(after["configuration"]).items()
+                     if v and not current.get(k))
+        return Check("containment", target, f"Block Public Access of {bucket}", "all on",
+                     "all on" if not off else "off: " + ",".join(off), not off)
+
+    def _s3_remove_public_policy_statements(self, target: str, after: Mapping[str, Any],
+                                            _: Any) -> Check:
+        from botocore.exceptions import ClientError
+
+        from runbooks.steps.s3 import is_public_statement
+
+        bucket = after["bucket"]
+        try:
+            text = self.client("s3").get_bucket_policy(Bucket=bucket)["Policy"]
+            statements = json.loads(text).get("Statement", [])
+        except ClientError as err:
+            if _code(err) != "NoSuchBucketPolicy":
+                raise
+            statements = []
+        public = [s for s in (statements if isinstance(statements, list) else [statements])
+                  if is_public_statement(s)]
+        return Check("containment", target, f"bucket policy of {bucket}", "no public statement",
+                     f"{len(public)} public statement(s)", not public)
+
+    def _s3_enable_versioning(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
+        status = self.client("s3").get_bucket_versioning(Bucket=after["bucket"]).get(
+            "Status", "Unversioned")
+        return Check("containment", target, f"versioning of {after['bucket']}", "Enabled",
+                     status, status == "Enabled")
+
+
+def resources_of(records: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """The case's contained resources, by GuardDuty resource kind."""
+    found: dict[str, set[str]] = {kind: set() for kind in GD_FIELDS}
+    for record in records:
+        if record.get("event") != "applied":
+            continue
+        kind, target = record.get("kind"), str(record.get("target", ""))
+        after = (record.get("change") or {}).get("after") or {}
+        if kind == "instance" and target.startswith("i-"):
+            found["instance"].add(target)
+        if kind == "access-key" and target.startswith("AKIA"):
+            found["access-key"].add(target)
+        if after.get("user"):
+            found["user"].add(str(after["user"]))
+        if after.get("bucket"):
+            found["bucket"].add(str(after["bucket"]))
+    return found
+
+
+def new_guardduty_findings(client: Any, detector_id: str, resources: dict[str, set[str]],
+                           since: datetime) -> list[dict[str, Any]]:
+    ids: dict[str, None] = {}
+    since_ms = int(since.timestamp() * 1000)
+    for kind, field in GD_FIELDS.items():
+        values = sorted(resources.get(kind, ()))
+        for start in range(0, len(values), 50):
+            criteria = {"Criterion": {
+                field: {"Equals": values[start:start + 50]},
+                "updatedAt": {"GreaterThanOrEqual": since_ms},
+                "service.archived": {"Equals": ["false"]}}}
+            pages = client.get_paginator("list_findings").paginate(
+                DetectorId=detector_id, FindingCriteria=criteria)
+            for page in pages:
+                ids.update(dict.fromkeys(page.get("FindingIds", [])))
+    findings: list[dict[str, Any]] = []
+    listed = list(ids)
+    for start in range(0, len(listed), 50):
+        findings += client.get_findings(DetectorId=detector_id,
+                                        FindingIds=listed[start:start + 50])["Findings"]
+    return findings
+
+
+def new_security_hub_findings(client: Any, resources: dict[str, set[str]],
+                              since: datetime) -> list[dict[str, Any]]:
+    values = sorted(v for kind in ("instance", "access-key", "bucket", "user")
+                    for v in resources.get(kind, ()))
+    if not values:
+        return []
+    found: dict[str, dict[str, Any]] = {}
+    filters = {
+        "ResourceId": [{"Value": v, "Comparison": "CONTAINS"} for v in values[:20]],
+        "UpdatedAt": [{"Start": since.isoformat().replace("+00:00", "Z"),
+                       "End": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}],
+        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+        "WorkflowStatus": [{"Value": "SUPPRESSED", "Comparison": "NOT_EQUALS"},
+                           {"Value": "RESOLVED", "Comparison": "NOT_EQUALS"}],
+    }
+    for page in client.get_paginator("get_findings").paginate(Filters=filters):
+        for finding in page.get("Findings", []):
+            found[finding["Id"]] = finding
+    return list(found.values())
+
+
+@click.group(name="verify")
+def verify() -> None:
+    """Re-check that what was done still holds (read-only)."""
+
+
+@verify.command("case")
+@common_options
+@click.argument("case_id")
+@pass_settings
+@handle_errors
+def verify_case(settings: Settings, case_id: str) -> None:
+    """Re-check CASE_ID: containment still in place, no new findings, trail logging.
+
+    From the case's audit log: every containment change still applied (ENI security
+    groups, instance profile, access key status, user and role deny policies, console
+    password, network ACL deny entries, bucket settings) is checked against AWS; GuardDuty
+    and Security Hub are searched for findings on the case's resources updated since the
+    containment; the manifest's trail must still be logging. Exit code 1 when anything
+    no longer holds.
+    """
+    from runbooks.commands._analysis import read_session
+    from runbooks.core.audit import AuditLog, validate_case_id
+
+    validate_case_id(case_id)
+    log = AuditLog(case_id)
+    if not log.exists():
+        raise PreconditionFailed(
+            f"no audit log for case {case_id} at {log.path}; set IR_CASE_DIR to where the "
+            "case was run (or copy cases/<case>/audit.jsonl from the evidence bucket there)")
+    records = log.records()
+    applied = [r for r in records if r.get("event") == "applied"]
+    if not applied:
+        raise PreconditionFailed(f"case {case_id} applied nothing yet: nothing to verify")
+    session = read_session(settings)
+    if {r.get("case") for r in records} != {case_id}:
+        raise PreconditionFailed(f"audit log {log.path} holds records of another case")
+    verifier = Verifier(session.client)
+    checks: list[Check] = []
+    for record in in_place(records):
+        check = verifier.check(record)
+        if check is not None:
+            checks.append(check)
+
+    since = datetime.fromisoformat(str(applied[0]["time"]).replace("Z", "+00:00"))
+    resources = resources_of(records)
+    manifest = session.manifest
+    gd = new_guardduty_findings(session.client("guardduty"), manifest["guardDutyDetectorId"],
+                                resources, since)
+    gd_arns = {f.get("Arn") for f in gd}
+    for finding in gd:
+        checks.append(Check("findings", finding.get("Id", ""), "GuardDuty finding since "
+                            f"containment ({since:%Y-%m-%d %H:%M}Z)", "none",
+                            f"{finding.get('Type')} updated {finding.get('UpdatedAt')}", False))
+    if manifest.get("securityHubEnabled"):
+        for finding in new_security_hub_findings(session.client("securityhub"), resources,
+                                                 since):
+            if finding["Id"] in gd_arns:
+                continue  # the same GuardDuty finding, imported
+            checks.append(Check("findings", finding["Id"], "Security Hub finding since "
+                                "containment", "none",
+                                f"{finding.get('Title')} updated {finding.get('UpdatedAt')}",
+                                False))
+    if not any(c.area == "findings" for c in checks):
+        searched = sum(len(v) for v in resources.values())
+        checks.append(Check("findings", f"{searched} resource(s)", "findings since "
+                            f"containment ({since:%Y-%m-%d %H:%M}Z)", "none", "none", True))
+    status = session.client("cloudtrail").get_trail_status(Name=manifest["trail"]["arn"])
+    logging = bool(status.get("IsLogging"))
+    checks.append(Check("trail", manifest["trail"]["arn"], "trail logging", "logging",
+                        "logging" if logging else "STOPPED", logging))
+
+    ok = all(c.holds for c in checks)
+    code = EXIT_OK if ok else EXIT_ACTION_FAILED
+    if settings.json:
+        click.echo(json.dumps({"case": case_id, "ok": ok, "exitCode": code,
+                               "since": since.isoformat(),
+                               "checks": [c.to_dict() for c in checks]}, indent=2))
+        sys.exit(code)
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    table = Table(title=f"case {case_id}: verification", title_justify="left")
+    for column in ("Area", "Target", "Check", "Expected", "Actual", ""):
+        table.add_column(column, overflow="fold")
+    for c in checks:
+        table.add_row(c.area, c.target, c.what, c.expected, c.actual,
+                      "[green]holds[/]" if c.holds else "[bold red]NO LONGER HOLDS[/]")
+    out.print(table)
+    broken = sum(not c.holds for c in checks)
+    out.print("[green]everything holds[/]" if ok else
+              f"[bold red]{broken} check(s) no longer hold[/]; exit code {code}")
+    sys.exit(code)
+
+
+COMMANDS = [verify]
