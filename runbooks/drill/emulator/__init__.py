@@ -11,6 +11,8 @@ One place fills moto's gaps, so product code stays free of emulator special case
   ListRestoreJobs.
 - CloudTrail LookupEvents over the management calls the emulator served plus
   `inject_events` history.
+- SSM DescribeInstanceInformation and SendCommand to managed instances only
+  (`ssm.py`, written by the analysis engineer).
 
 `install()` patches moto in this process (idempotent) and works with `mock_aws`;
 `start_server()` runs moto server on 127.0.0.1 with the same extensions, an optional
@@ -42,9 +44,9 @@ def install() -> None:
     with _install_lock:
         if _installed:
             return
-        from runbooks.drill.emulator import backup, cloudtrail, guardduty, securityhub
+        from runbooks.drill.emulator import backup, cloudtrail, guardduty, securityhub, ssm
 
-        for module in (cloudtrail, guardduty, securityhub, backup):
+        for module in (cloudtrail, guardduty, securityhub, backup, ssm):
             module.install()
         _hook_dispatch()
         _installed = True
