@@ -222,7 +222,14 @@ _SECRET_SIG = pulumi.runtime.rpc._special_secret_sig
 
 
 def _unsecret(value: Any) -> Any:
-    """Unwrap Pulumi's secret envelopes: the emulator needs the plain value."""
+    """Plain values: secret envelopes unwrapped, integral numbers as int.
+
+    Pulumi sends every number as a double (365 arrives as 365.0); the AWS APIs
+    validate integers, so integral floats become ints (float parameters such as an
+    alarm threshold are converted back with float() by their handler).
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, dict):
         if value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
             return _unsecret(value.get("value"))
@@ -360,9 +367,10 @@ class MotoBridge(pulumi.runtime.Mocks):
         try:
             resource_id, outputs = handler.fn(request)
         except (ClientError, ParamValidationError) as err:
+            detail = " ".join(str(err).split())
             raise BridgeError(
                 f"provisioning {args.typ} {args.name!r} in {region} into the emulator "
-                f"failed: {err}"
+                f"failed: {detail}"
             ) from err
         state = {**args.inputs, **outputs}
         if "tags" in args.inputs:
