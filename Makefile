@@ -31,3 +31,9 @@ STACK ?= Pulumi.example.yaml
 .PHONY: preview
 preview: $(STAMP)
 	$(BIN)/python -m policies.preview --stack $(STACK) --policy-config policy-config.json
+
+.PHONY: drill
+## make drill: rehearse every incident scenario end to end on the embedded emulator
+## (no AWS account needed); report in drill-reports/
+drill: $(STAMP)
+	$(BIN)/irctl drill --scenario all
