@@ -35,6 +35,21 @@ class Registered:
     inputs: dict[str, Any]
     custom: bool
     region: str
+    secret_inputs: list[str] = field(default_factory=list)
+    """Top-level input names the program marked secret (``pulumi.Output.secret``)."""
+
+
+def _unwrap_secrets(value: Any, path: str, found: list[str]) -> Any:
+    """Replace serialized secrets by their values, noting where they were."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            found.append(path)
+            return _unwrap_secrets(value["value"], path, found)
+        return {k: _unwrap_secrets(v, f"{path}.{k}" if path else k, found)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v, path, found) for v in value]
+    return value
 
 
 @dataclass
@@ -141,7 +156,10 @@ class RecordingMonitor(MockMonitor):
             response = super().RegisterResource(request)
             if request.type == "pulumi:pulumi:Stack":
                 return response
-            inputs = rpc.deserialize_properties(request.object)
+            secrets: list[str] = []
+            inputs = _unwrap_secrets(
+                rpc.deserialize_properties(request.object, keep_unknowns=True), "", secrets
+            )
             if request.type.startswith("pulumi:providers:aws"):
                 self.regional_mocks.provider_regions[f"{response.urn}::{response.id}"] = (
                     inputs.get("region", DEFAULT_REGION)
@@ -159,6 +177,7 @@ class RecordingMonitor(MockMonitor):
                     region=self.regional_mocks.provider_regions.get(
                         request.provider, DEFAULT_REGION
                     ),
+                    secret_inputs=secrets,
                 )
             )
             return response
