@@ -155,7 +155,9 @@ def build_graph(resources: Sequence[Any], stack_config: Mapping[str, str]) -> li
                 provider = default
         nodes.append(GraphNode(urn=r.urn, type=r.type, name=r.name, parent=r.parent,
                                custom=r.custom, inputs=dict(r.inputs),
-                               outputs=dict(r.outputs) if r.custom else {},
+                               # a created resource's state keeps its inputs; the mocks
+                               # add computed values (ids, ARNs) but must not replace them
+                               outputs={**r.outputs, **r.inputs} if r.custom else {},
                                provider=provider))
     return nodes
 
