@@ -1,0 +1,313 @@
+"""The credential-free preview end to end: the real program under mocks, the real pack
+over its analyzer protocol.
+
+- The shipped example stack passes with zero mandatory violations.
+- Every rule catches a seeded misconfiguration of the example stack. Seeds are real
+  misconfigurations: a stack config a user could write (settings the program accepts but
+  the pack rejects), or a change to one resource's arguments made by a Pulumi stack
+  transformation registered before the unchanged `__main__.py` runs (what a careless
+  edit of a component would produce). Each seed is asserted on the resource it touched.
+- The CLI: exit codes, SARIF 2.1.0 and JSON files, the limitations statement.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from policy_helpers import EXAMPLE_STACK, ROOT
+
+from policies.analyzer import PolicyPackProcess, load_policy_config
+from policies.preview import LIMITATIONS, PreviewResult, main, run_preview
+from policies.rules import REGISTRY
+
+POLICY_CONFIG = ROOT / "policy-config.json"
+PROGRAM = ROOT / "__main__.py"
+
+
+@pytest.fixture(scope="module")
+def shipped_config() -> dict[str, Any]:
+    return load_policy_config(POLICY_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def baseline(pack: PolicyPackProcess, shipped_config: dict[str, Any]) -> Iterator[PreviewResult]:
+    yield run_preview(EXAMPLE_STACK, pack=pack, policy_config=shipped_config)
+    pack.configure({})
+
+
+def test_example_stack_has_no_mandatory_violation(baseline: PreviewResult) -> None:
+    assert baseline.mandatory == [], "\n".join(
+        f"{v.policy} on {v.type} {v.name}: {v.message}" for v in baseline.mandatory)
+    types = {n.type for n in baseline.resources}
+    # The graph really is the readiness stack: every rule family has something to check.
+    for token in ("aws:cloudtrail/trail:Trail", "aws:s3/bucket:Bucket",
+                  "aws:guardduty/detector:Detector", "aws:securityhub/account:Account",
+                  "aws:backup/vault:Vault", "aws:ec2/securityGroup:SecurityGroup",
+                  "aws:sns/topic:Topic", "aws:kms/key:Key", "aws:iam/role:Role",
+                  "aws:cloudwatch/logGroup:LogGroup", "aws:ssm/parameter:Parameter",
+                  "aws:cloudwatch/eventRule:EventRule"):
+        assert token in types, f"example stack declares no {token}"
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+Props = dict[str, Any]
+
+
+def _doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@dataclass(frozen=True)
+class Seed:
+    """Change the arguments of the first resource of `type` that `pick` accepts
+    (or of every such resource when `every` is set)."""
+
+    rules: tuple[str, ...]
+    type: str
+    mutate: Callable[[Props], None]
+    pick: Callable[[str, Props], bool] = lambda name, props: True
+    every: bool = False
+    #: which violations prove the catch: "resource" (on the seeded resource) or "stack"
+    where: str = "resource"
+
+
+def _set(**values: Any) -> Callable[[Props], None]:
+    def mutate(props: Props) -> None:
+        props.update(values)
+    return mutate
+
+
+def _purpose(value: str) -> Callable[[str, Props], bool]:
+    def pick(name: str, props: Props) -> bool:
+        tags = props.get("tags")
+        return isinstance(tags, dict) and tags.get("ir-readiness:purpose") == value
+    return pick
+
+
+def _named(fragment: str) -> Callable[[str, Props], bool]:
+    return lambda name, props: fragment in name
+
+
+PUBLIC_TRUST = _doc({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/bob"},
+                     "Action": "sts:AssumeRole"})
+WILDCARD_KEY = _doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*",
+                     "Resource": "*"})
+OPEN_TOPIC = _doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:Publish",
+                   "Resource": "*"})
+ADMIN = _doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+ALL_TRAFFIC = {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}
+
+TRAIL = "aws:cloudtrail/trail:Trail"
+SEEDS = [
+    Seed(("cloudtrail-multi-region",), TRAIL, _set(is_multi_region_trail=False)),
+    Seed(("cloudtrail-log-file-validation",), TRAIL, _set(enable_log_file_validation=False)),
+    Seed(("cloudtrail-kms-encryption",), TRAIL, _set(kms_key_id=None)),
+    Seed(("cloudtrail-cloudwatch-logs",), TRAIL, _set(cloud_watch_logs_group_arn=None)),
+    Seed(("cloudtrail-logging-enabled",), TRAIL, _set(enable_logging=False)),
+    Seed(("cloudtrail-global-service-events",), TRAIL, _set(include_global_service_events=False)),
+    Seed(("s3-block-public-access",), "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+         _set(restrict_public_buckets=False)),
+    Seed(("s3-sse-kms",), "aws:s3/bucketServerSideEncryptionConfiguration:"
+         "BucketServerSideEncryptionConfiguration",
+         _set(rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}]),
+         where="stack"),
+    Seed(("s3-versioning",), "aws:s3/bucketVersioning:BucketVersioning",
+         _set(versioning_configuration={"status": "Suspended"}), where="stack"),
+    Seed(("s3-tls-only",), "aws:s3/bucketPolicy:BucketPolicy", _set(policy=_doc(
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": "*"})),
+        where="stack"),
+    Seed(("guardduty-detector-enabled", "guardduty-detector-per-region"),
+         "aws:guardduty/detector:Detector", _set(enable=False)),
+    Seed(("securityhub-explicit-standards",), "aws:securityhub/account:Account",
+         _set(enable_default_standards=True)),
+    Seed(("securityhub-per-region",), "aws:securityhub/account:Account",
+         _set(region="ap-south-1"), pick=_named("us-east-1"), where="stack"),
+    Seed(("backup-vault-cmk",), "aws:backup/vault:Vault", _set(kms_key_arn=None)),
+    Seed(("backup-plan-selection",), "aws:backup/selection:Selection",
+         _set(plan_id="plan-that-does-not-exist"), where="stack"),
+    Seed(("quarantine-isolation-no-rules",), "aws:ec2/securityGroup:SecurityGroup",
+         _set(egress=[ALL_TRAFFIC]), pick=_purpose("isolation")),
+    Seed(("quarantine-isolation-per-vpc",), "aws:ec2/securityGroup:SecurityGroup",
+         _set(vpc_id="vpc-0000000000000dead"), pick=_purpose("isolation"), where="stack"),
+    Seed(("sns-topic-cmk",), "aws:sns/topic:Topic", _set(kms_master_key_id=None)),
+    Seed(("sns-topic-policy-service-principals",), "aws:sns/topicPolicy:TopicPolicy",
+         _set(policy=OPEN_TOPIC)),
+    Seed(("kms-key-rotation",), "aws:kms/key:Key", _set(enable_key_rotation=False)),
+    Seed(("kms-no-wildcard-admin",), "aws:kms/key:Key", _set(policy=WILDCARD_KEY),
+         pick=_named("us-east-1")),
+    Seed(("iam-responder-trust",), "aws:iam/role:Role", _set(assume_role_policy=PUBLIC_TRUST),
+         pick=_named("investigator")),
+    Seed(("iam-responder-no-wildcard-action",), "aws:iam/role:Role",
+         _set(inline_policies=[{"name": "break-glass", "policy": ADMIN}]),
+         pick=_named("responder"), where="stack"),
+    Seed(("logs-kms",), "aws:cloudwatch/logGroup:LogGroup", _set(kms_key_id=None)),
+    Seed(("readiness-manifest-per-region",), "aws:ssm/parameter:Parameter",
+         _set(name="/ir-readiness/manifest-draft"), where="stack"),
+    Seed(("findings-routed-per-region",), "aws:cloudwatch/eventTarget:EventTarget",
+         _set(arn="arn:aws:sqs:eu-west-1:123456789012:not-a-topic"), every=True, where="stack"),
+]
+
+#: Settings a user can write that the program accepts but the pack must reject.
+CONFIG_SEEDS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
+    "guardduty-finding-frequency": (
+        "aws:guardduty/detector:Detector",
+        lambda c: c["ir:guardDuty"].update(findingFrequency="SIX_HOURS")),
+    "guardduty-required-features": (
+        "aws:guardduty/detector:Detector",
+        lambda c: c["ir:guardDuty"]["features"].update(EBS_MALWARE_PROTECTION=False)),
+    "securityhub-required-standards": (
+        "aws:securityhub/account:Account",
+        lambda c: c["ir:securityHub"].update(
+            standards=["aws-foundational-security-best-practices/v/1.0.0"])),
+    "iam-responder-max-session": (
+        "aws:iam/role:Role", lambda c: c.update({"ir:maxSessionDuration": 14400})),
+    "logs-retention": (
+        "aws:cloudwatch/logGroup:LogGroup", lambda c: c["ir:trail"].update(logRetentionDays=30)),
+    "s3-object-lock-retention": (
+        "aws:s3/bucket:Bucket", lambda c: c["ir:evidence"]["objectLock"].update(retentionDays=30)),
+    "backup-vault-lock": (
+        "aws:backup/vault:Vault", lambda c: c["ir:backup"]["vaultLock"].update(minRetentionDays=1)),
+}
+
+
+def test_every_rule_has_a_seeded_misconfiguration() -> None:
+    seeded = {r for s in SEEDS for r in s.rules} | set(CONFIG_SEEDS)
+    assert sorted(seeded) == sorted(REGISTRY)
+
+
+def _seeded_program(seeds: list[Seed], touched: dict[int, list[str]]) -> Callable[[], None]:
+    def transformation(args: pulumi.ResourceTransformationArgs) -> Any:
+        props = args.props
+        if not isinstance(props, dict):
+            return None
+        for i, seed in enumerate(seeds):
+            if args.type_ != seed.type or (touched.get(i) and not seed.every):
+                continue
+            if seed.pick(args.name, props):
+                seed.mutate(props)
+                touched.setdefault(i, []).append(args.name)
+        return pulumi.ResourceTransformationResult(props, args.opts)
+
+    def program() -> None:
+        pulumi.runtime.register_stack_transformation(transformation)
+        runpy.run_path(str(PROGRAM), run_name="__pulumi_program__")
+
+    return program
+
+
+def _misconfigured_stack(tmp_path: Path) -> Path:
+    doc = yaml.safe_load(EXAMPLE_STACK.read_text())
+    for _, change in CONFIG_SEEDS.values():
+        change(doc["config"])
+    path = tmp_path / "Pulumi.misconfigured.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def seeded(pack: PolicyPackProcess, shipped_config: dict[str, Any],
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PreviewResult, dict]]:
+    touched: dict[int, list[str]] = {}
+    stack = _misconfigured_stack(tmp_path_factory.mktemp("seeded"))
+    result = run_preview(stack, pack=pack, policy_config=shipped_config,
+                         program=_seeded_program(SEEDS, touched))
+    yield result, touched
+    pack.configure({})
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=lambda s: "+".join(s.rules))
+def test_seeded_resource_misconfiguration_is_caught(
+        seed: Seed, seeded: tuple[PreviewResult, dict], baseline: PreviewResult) -> None:
+    result, touched = seeded
+    names = touched.get(SEEDS.index(seed))
+    assert names, f"the program declares no {seed.type} for this seed"
+    for rule in seed.rules:
+        assert not [v for v in baseline.violations if v.policy == rule], \
+            f"{rule} already fires on the unmodified example stack"
+        caught = [v for v in result.violations if v.policy == rule]
+        if seed.where == "resource" and REGISTRY[rule].kind == "resource":
+            caught = [v for v in caught if v.name in names and v.type == seed.type]
+        assert caught, f"{rule} missed the seeded {seed.type} {names}"
+        assert all(v.enforcement == REGISTRY[rule].enforcement for v in caught)
+
+
+@pytest.mark.parametrize("rule", sorted(CONFIG_SEEDS))
+def test_seeded_config_misconfiguration_is_caught(
+        rule: str, seeded: tuple[PreviewResult, dict], baseline: PreviewResult) -> None:
+    result, _ = seeded
+    assert not [v for v in baseline.violations if v.policy == rule]
+    caught = [v for v in result.violations if v.policy == rule]
+    assert caught, f"{rule} missed the misconfigured setting"
+    assert {v.type for v in caught} == {CONFIG_SEEDS[rule][0]}
+
+
+def test_seeded_stack_fails_with_exit_code_1(seeded: tuple[PreviewResult, dict]) -> None:
+    assert seeded[0].exit_code == 1
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_writes_sarif_and_json_and_exits_by_enforcement(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sarif, out = tmp_path / "r.sarif", tmp_path / "r.json"
+    stack = _misconfigured_stack(tmp_path)
+    code = main(["--stack", str(stack), "--policy-config", str(POLICY_CONFIG),
+                 "--sarif", str(sarif), "--json", str(out)])
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert code == (1 if report["summary"]["mandatory"] else 0)
+    assert report["summary"]["advisory"] >= 1  # guardduty-finding-frequency is advisory
+    assert "aws:cloudtrail/trail:Trail" in printed  # the resource tree
+    assert LIMITATIONS[0] in printed
+    doc = json.loads(sarif.read_text())
+    assert doc["version"] == "2.1.0"
+    run = doc["runs"][0]
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} == set(REGISTRY)
+    for result in run["results"]:
+        assert result["ruleId"] in REGISTRY
+        assert result["level"] in ("error", "warning")
+        location = result["locations"][0]["physicalLocation"]
+        assert (ROOT / location["artifactLocation"]["uri"]).exists() or \
+            location["artifactLocation"]["uri"] == stack.name
+    frequency = [r for r in run["results"] if r["ruleId"] == "guardduty-finding-frequency"]
+    assert frequency and all(r["level"] == "warning" for r in frequency)
+
+
+def test_cli_malformed_policy_config_exits_2(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "policy.json"
+    bad.write_text(json.dumps({"logs-retention": {"minRetentionDays": -5}}))
+    code = main(["--stack", str(EXAMPLE_STACK), "--policy-config", str(bad),
+                 "--sarif", str(tmp_path / "s"), "--json", str(tmp_path / "j")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "logs-retention" in err and "minRetentionDays" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_cli_bad_stack_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = yaml.safe_load(EXAMPLE_STACK.read_text())
+    doc["config"]["ir:guardDuty"]["findingFrequency"] = "HOURLY"
+    stack = tmp_path / "Pulumi.bad.yaml"
+    stack.write_text(yaml.safe_dump(doc))
+    code = main(["--stack", str(stack), "--sarif", str(tmp_path / "s"),
+                 "--json", str(tmp_path / "j")])
+    assert code == 2
+    assert "findingFrequency" in capsys.readouterr().err
+
+
+def test_cli_missing_stack_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--stack", str(tmp_path / "Pulumi.nope.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
