@@ -20,6 +20,24 @@ CLI_READ_ACTIONS: frozenset[str] = frozenset(
         "sns:GetTopicAttributes",
         "ec2:DescribeInstances",
         "ec2:DescribeSecurityGroups",
+        # triage / investigate: findings and CloudTrail (API and the trail's log files)
+        "guardduty:GetFindings",
+        "guardduty:ListFindings",
+        "securityhub:GetFindings",
+        "cloudtrail:LookupEvents",
+        "s3:ListBucket",
+        "s3:GetObject",
+        # eradicate rotate-key, verify case: re-reading containment state
+        "iam:ListAccessKeys",
+        "iam:GetUserPolicy",
+        "iam:GetRolePolicy",
+        "iam:GetLoginProfile",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeIamInstanceProfileAssociations",
+        "ec2:DescribeNetworkAcls",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetBucketPolicy",
+        "s3:GetBucketVersioning",
     }
 )
 
