@@ -428,7 +428,7 @@ class BackupProtection(pulumi.ComponentResource):
             ))
         plan = aws.backup.Plan(
             f"{name}-plan",
-            name=f"{args.vault_name}-plan",
+            name=f"{args.vault_name}-plan"[:50],  # plan names are at most 50 characters
             rules=rules,
             tags=tags,
             opts=pulumi.ResourceOptions(

@@ -149,3 +149,26 @@ def test_invalid_args_name_the_field_and_value(kwargs, message):
     values = {"vpc_id": VPC, **kwargs}
     with pytest.raises(ValueError, match=re.escape(message)):
         QuarantineNetworkArgs(**values)
+
+
+# EC2 accepts only these characters in group and rule descriptions; the mocks would not.
+_SG_DESCRIPTION = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
+
+
+def test_descriptions_use_only_characters_ec2_accepts():
+    result = _program(
+        QuarantineNetworkArgs(
+            vpc_id=VPC,
+            forensic_cidrs=("10.20.0.0/24",),
+            forensic_source_security_group_ids=("sg-0123456789abcdef0",),
+            endpoint_prefix_list_ids=("pl-63a5400a",),
+        )
+    )
+    descriptions = []
+    for group in result.of_type(SG):
+        descriptions.append(group.inputs["description"])
+        for rule in group.inputs["ingress"] + group.inputs["egress"]:
+            descriptions.append(rule["description"])
+    assert len(descriptions) == 3 + 2 + 2 + 1
+    for description in descriptions:
+        assert _SG_DESCRIPTION.match(description), description
