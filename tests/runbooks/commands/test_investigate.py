@@ -97,3 +97,11 @@ def test_future_since_and_bad_arn_and_other_account_are_refused(world: World) ->
     code, out = world.irctl_json("investigate", "principal",
                                  "arn:aws:iam::210987654321:user/x", "--since", "1d")
     assert code == 2 and "210987654321" in out["error"]
+
+
+def test_text_output_is_a_table_with_commands(world: World) -> None:
+    seed(datetime.now(timezone.utc).replace(microsecond=0))
+    result = world.irctl("investigate", "principal", BOT, "--since", "1d")
+    assert result.exit_code == 0, result.output
+    assert "irctl contain instance i-0miner1" in result.stdout
+    assert "4 lasting change(s)" in result.stdout

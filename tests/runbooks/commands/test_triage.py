@@ -184,3 +184,14 @@ def test_finding_from_another_region_is_refused(world: World) -> None:
                                  input=json.dumps(finding))
     assert code == 2 and "--region eu-west-1" in out["error"]
     assert world.evidence_keys() == []
+
+
+def test_text_output_names_playbook_and_next_step(world: World) -> None:
+    finding = recent(fixture("asff_guardduty_backdoor_ec2.json"),
+                     datetime.now(timezone.utc) - timedelta(hours=1))
+    import_to_security_hub(world, finding)
+    result = world.irctl("triage", "--finding", "-", "--case", "ir-text", input=json.dumps(finding))
+    assert result.exit_code == 0, result.output
+    assert "compromised-ec2-instance" in result.stdout
+    assert "irctl playbook run compromised-ec2-instance" in result.stdout
+    assert "Plan only, nothing changed" in result.stdout

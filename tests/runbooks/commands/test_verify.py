@@ -103,3 +103,12 @@ def test_released_changes_are_not_expected_to_hold(world: World) -> None:
 def test_unknown_case_is_refused(world: World) -> None:
     code, out = world.irctl_json("verify", "case", "ir-nope")
     assert code == 2 and "no audit log for case ir-nope" in out["error"]
+
+
+def test_text_output_flags_what_no_longer_holds(world: World) -> None:
+    iid, eni, original = contained_instance(world, "ir-v5")
+    world.client("ec2").modify_network_interface_attribute(NetworkInterfaceId=eni,
+                                                           Groups=original)
+    result = world.irctl("verify", "case", "ir-v5")
+    assert result.exit_code == 1
+    assert "NO LONGER HOLDS" in result.stdout and "1 check(s) no longer hold" in result.stdout
