@@ -1,0 +1,87 @@
+"""`irctl contain access-key KEY_ID` and `irctl contain role NAME` (IAM credentials)."""
+
+from __future__ import annotations
+
+import click
+
+from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
+from runbooks.commands.contain import contain, run_containment
+
+ACCESS_KEY_STEPS = ("iam.deactivate-access-key", "iam.deny-all-user",
+                    "iam.remove-login-profile")
+
+
+@contain.command("access-key")
+@common_options
+@click.argument("key_ids", nargs=-1, required=True, metavar="KEY_ID [KEY_ID ...]")
+@click.option("--days", type=click.IntRange(1, 90), default=7, show_default=True,
+              help="How many days of the key's CloudTrail activity to save as evidence.")
+@click.option("--max-events", type=click.IntRange(1, 50_000), default=1000,
+              show_default=True, help="Cap on saved events per region (LookupEvents is "
+                                      "throttled to 2 calls per second).")
+@pass_settings
+@handle_errors
+def access_key(settings: Settings, key_ids: tuple[str, ...], days: int,
+               max_events: int) -> None:
+    """Contain a leaked or abused IAM user access key.
+
+    For each key: deactivate it (never delete: the key id is evidence and deactivation
+    is reversible); attach the inline policy IrctlDenyAll (Deny * on *) to its user,
+    which also cuts every session derived from the user's credentials (GetSessionToken,
+    GetFederationToken, console); delete the user's console password; then save the
+    key's recent CloudTrail activity (this region and us-east-1) to the evidence bucket,
+    or record that event history was not available. Keys of another account are refused.
+
+    The deleted console password cannot come back: `irctl release access-key` re-creates
+    console access with an unknown random password and PasswordResetRequired, so an
+    administrator must set a new password before the user can sign in again.
+
+    \b
+    Examples:
+      irctl contain access-key AKIAIOSFODNN7EXAMPLE            # plan only
+      irctl contain access-key AKIAIOSFODNN7EXAMPLE --apply    # act
+      irctl release access-key AKIAIOSFODNN7EXAMPLE --case CASE --apply
+    """
+    from runbooks.core.runner import StepCall
+    from runbooks.steps.iam import validate_key_id
+
+    ids = list(dict.fromkeys(key_ids))
+    for key_id in ids:
+        validate_key_id(key_id)  # bad input fails before any AWS call
+    pipelines = {
+        key_id: [*(StepCall(name, {"access_key_id": key_id}) for name in ACCESS_KEY_STEPS),
+                 StepCall("cloudtrail.capture-key-activity",
+                          {"access_key_id": key_id, "days": days, "max_events": max_events})]
+        for key_id in ids
+    }
+    run_containment(settings, "access-key", pipelines)
+
+
+@contain.command("role")
+@common_options
+@click.argument("role_names", nargs=-1, required=True, metavar="NAME [NAME ...]")
+@pass_settings
+@handle_errors
+def role(settings: Settings, role_names: tuple[str, ...]) -> None:
+    """Revoke every session of an IAM role issued before now.
+
+    Puts the inline policy AWSRevokeOlderSessions on the role (the same one the IAM
+    console's "Revoke active sessions" writes): Deny * when aws:TokenIssueTime is before
+    now. Stolen temporary credentials stop working; principals the trust policy allows
+    can assume the role again and get working sessions. Release removes the deny (or
+    restores an earlier one), so release only after the old sessions have expired (the
+    role's maximum session duration).
+
+    \b
+    Examples:
+      irctl contain role web-app-role --apply
+      irctl release role web-app-role --case CASE --apply
+    """
+    from runbooks.core.runner import StepCall
+    from runbooks.steps.iam import validate_iam_name
+
+    names = list(dict.fromkeys(role_names))
+    for name in names:
+        validate_iam_name("role", name)
+    run_containment(settings, "role", {
+        name: [StepCall("iam.revoke-role-sessions", {"role_name": name})] for name in names})

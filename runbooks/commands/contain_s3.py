@@ -1,0 +1,45 @@
+"""`irctl contain bucket NAME`: close an exposed S3 bucket to the public."""
+
+from __future__ import annotations
+
+import click
+
+from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
+from runbooks.commands.contain import contain, run_containment
+
+# The public-access block comes last: release undoes changes newest first, and S3
+# refuses to restore a public policy or ACL while the block is on.
+BUCKET_STEPS = ("s3.remove-public-policy-statements", "s3.remove-public-acl-grants",
+                "s3.block-public-access", "s3.enable-versioning")
+
+
+@contain.command("bucket")
+@common_options
+@click.argument("buckets", nargs=-1, required=True, metavar="NAME [NAME ...]")
+@pass_settings
+@handle_errors
+def bucket(settings: Settings, buckets: tuple[str, ...]) -> None:
+    """Stop public access to an S3 bucket, keeping what was there.
+
+    Removes the bucket policy's public statements (Allow to * without a condition that
+    pins fixed source IPs, VPCs, endpoints, accounts or organisations) and the ACL's
+    grants to AllUsers/AuthenticatedUsers, turns on all four Block Public Access
+    settings and enables versioning. The original policy, ACL and Block Public Access
+    configuration are recorded; `irctl release bucket NAME --case CASE` restores them.
+    Versioning cannot be switched off again, only suspended: release suspends it when it
+    was not enabled before. Objects and their ACLs are never touched (Block Public
+    Access's IgnorePublicAcls neutralises public object ACLs).
+
+    \b
+    Examples:
+      irctl contain bucket customer-exports            # plan only
+      irctl contain bucket customer-exports --apply
+    """
+    from runbooks.core.runner import StepCall
+    from runbooks.steps.s3 import BucketStep
+
+    names = list(dict.fromkeys(buckets))
+    for name in names:
+        BucketStep.validate_name(name)
+    run_containment(settings, "bucket", {
+        name: [StepCall(step, {"bucket": name}) for step in BUCKET_STEPS] for name in names})

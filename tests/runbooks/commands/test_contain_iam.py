@@ -1,0 +1,152 @@
+"""`irctl contain access-key|role` and their release, end to end: irctl as a subprocess
+against an emulator server on loopback; assertions on IAM/S3 state and the audit log."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.runbooks.commands.contain_world import Server, audit_events, irctl, start
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from start(tmp_path_factory)
+
+
+def _user_with_key(server: Server) -> tuple[str, str]:
+    iam = server.client("iam")
+    user = f"ci-bot-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName=user, Password="Old-Password-123!")
+    return user, key
+
+
+def _state(server: Server, user: str, key: str) -> tuple[str, list[str], bool]:
+    iam = server.client("iam")
+    status = iam.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"]
+    policies = iam.list_user_policies(UserName=user)["PolicyNames"]
+    try:
+        iam.get_login_profile(UserName=user)
+        console = True
+    except ClientError as err:
+        assert err.response["Error"]["Code"] == "NoSuchEntity"
+        console = False
+    return status, policies, console
+
+
+def _changes(document: dict) -> list[dict]:
+    return [c for t in document["runs"][0]["targets"] for c in t["changes"]]
+
+
+def test_contain_access_key_plan_apply_rerun_and_release(server: Server, tmp_path: Path):
+    user, key = _user_with_key(server)
+    case = f"case-{uuid.uuid4().hex[:8]}"
+
+    plan = irctl(server, tmp_path, "--output", "json", "contain", "access-key", key,
+                 "--case", case)
+    assert plan.code == 0, plan.stderr
+    assert [c["step"] for c in _changes(plan.json())] == [
+        "iam.deactivate-access-key", "iam.deny-all-user", "iam.remove-login-profile",
+        "cloudtrail.capture-key-activity"]
+    assert _state(server, user, key) == ("Active", [], True)  # a plan changes nothing
+
+    applied = irctl(server, tmp_path, "--output", "json", "contain", "access-key", key,
+                    "--case", case, "--apply")
+    assert applied.code == 0, applied.stderr
+    assert {c["status"] for c in _changes(applied.json())} == {"applied"}
+    assert _state(server, user, key) == ("Inactive", ["IrctlDenyAll"], False)
+    evidence = server.client("s3").get_object(
+        Bucket=server.manifest["evidenceBucket"],
+        Key=f"cases/{case}/evidence/access-key-{key}/cloudtrail-events.json")
+    saved = json.loads(evidence["Body"].read())
+    assert saved["accessKeyId"] == key and saved["available"] is True
+    applied_steps = [e["step"] for e in audit_events(tmp_path, case) if e["event"] == "applied"
+                     and e.get("kind") == "access-key"]
+    assert applied_steps == [c["step"] for c in _changes(plan.json())]
+
+    again = irctl(server, tmp_path, "--output", "json", "contain", "access-key", key,
+                  "--case", case)
+    assert again.code == 0 and _changes(again.json()) == []
+
+    released = irctl(server, tmp_path, "--output", "json", "release", "access-key", key,
+                     "--case", case, "--apply")
+    assert released.code == 0, released.stderr
+    assert _state(server, user, key) == ("Active", [], True)
+    # evidence is never touched by release
+    server.client("s3").head_object(
+        Bucket=server.manifest["evidenceBucket"],
+        Key=f"cases/{case}/evidence/access-key-{key}/cloudtrail-events.json")
+
+
+def test_text_output_is_a_table_with_the_plan(server: Server, tmp_path: Path):
+    _, key = _user_with_key(server)
+    run = irctl(server, tmp_path, "contain", "access-key", key)
+    assert run.code == 0, run.stderr
+    assert "iam.deactivate-access-key" in run.stdout and "Plan only, nothing changed" in run.stdout
+    assert "case: " in run.stderr  # the generated case id is printed
+
+
+def test_malformed_key_exits_2_before_any_change(server: Server, tmp_path: Path):
+    run = irctl(server, tmp_path, "contain", "access-key", "not-a-key", "--apply")
+    assert run.code == 2
+    assert "access key id 'not-a-key' is malformed" in run.stderr
+
+
+def test_key_of_another_account_is_refused_with_exit_2(server: Server, tmp_path: Path):
+    import boto3
+
+    creds = server.client("sts").assume_role(
+        RoleArn="arn:aws:iam::111111111111:role/other", RoleSessionName="test")["Credentials"]
+    other = boto3.client("iam", region_name="us-east-1", endpoint_url=server.endpoint_url,
+                         aws_access_key_id=creds["AccessKeyId"],
+                         aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"])
+    user = f"other-{uuid.uuid4().hex[:6]}"
+    other.create_user(UserName=user)
+    key = other.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+
+    run = irctl(server, tmp_path, "--output", "json", "contain", "access-key", key, "--apply")
+    assert run.code == 2
+    assert "belongs to account 111111111111" in run.stdout
+    assert other.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"] == "Active"
+
+
+def test_contain_role_and_release(server: Server, tmp_path: Path):
+    iam = server.client("iam")
+    role = f"web-{uuid.uuid4().hex[:8]}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                               "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    case = f"case-{uuid.uuid4().hex[:8]}"
+    run = irctl(server, tmp_path, "contain", "role", role, "--case", case, "--apply")
+    assert run.code == 0, run.stderr
+    document = iam.get_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions")[
+        "PolicyDocument"]
+    if isinstance(document, str):  # moto server returns the document URL-encoded
+        from urllib.parse import unquote
+
+        document = json.loads(unquote(document))
+    [statement] = document["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Action"] == ["*"]
+    assert "aws:TokenIssueTime" in statement["Condition"]["DateLessThan"]
+
+    released = irctl(server, tmp_path, "release", "role", role, "--case", case, "--apply")
+    assert released.code == 0, released.stderr
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+
+
+def test_unknown_role_exits_2(server: Server, tmp_path: Path):
+    run = irctl(server, tmp_path, "--output", "json", "contain", "role", "no-such-role",
+                "--apply")
+    assert run.code == 2
+    [target] = run.json()["runs"][0]["targets"]
+    assert "IAM role no-such-role was not found" in target["error"]
