@@ -67,6 +67,10 @@ the topics and the queue are encrypted with ``kms_key_arn``:
 * ``sns.amazonaws.com``: ``kms:GenerateDataKey*`` and ``kms:Decrypt`` (to move failed
   deliveries into the encrypted dead-letter queue, and for SQS subscribers' queues).
 
+Physical names (topics, queue, rules) are fixed per region from ``topic_name_prefix``,
+so responders and runbooks find them by name; two stacks in one account must use
+different prefixes. Cost: SNS, SQS and EventBridge charges at alert volumes are cents.
+
 Subscribed SQS queues and Lambda functions are owned by their teams: their queue policy
 or function resource policy must allow ``sns.amazonaws.com`` from the topic ARN.
 """

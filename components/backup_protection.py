@@ -28,6 +28,12 @@ One per covered region, created with that region's provider in ``opts``.
   change is a ransomware signal). AlertRouting also routes the EventBridge job-state
   FAILED/ABORTED events to the high topic.
 
+Cost: AWS Backup bills warm storage per GB-month, cold storage at a lower rate (but for
+at least 90 days), continuous backups as warm storage, restores per GB for some
+services, and cross-region copies per GB transferred plus the copy's storage. Vault Lock
+itself is free, but in compliance mode nobody can delete recovery points early, so the
+retention chosen here is storage you will pay for.
+
 What it needs from the other components (stack-core):
 
 * the **KMS key policy** (``kms_key_arn``) must let AWS Backup use the key for this

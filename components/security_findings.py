@@ -16,6 +16,12 @@ One per covered region, created with that region's provider in ``opts``.
   all regions from one console. Pass the other regions' ``SecurityFindings.account``
   resources as ``aggregator_depends_on`` so linking waits for them.
 
+Security Hub can be enabled only once per account and region: an account that already
+has it must be imported (``pulumi import aws:securityhub/account:Account <name>
+<account id>``). Accounts governed by an organization's central configuration cannot
+subscribe to standards themselves; run this component only where the account manages
+its own Security Hub configuration (standalone, or the delegated administrator).
+
 It needs nothing from the other components (no KMS, no bucket policy).
 """
 

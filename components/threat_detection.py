@@ -38,6 +38,12 @@ destination when it is created:
 * pass the ``aws.s3.BucketPolicy`` and the ``aws.kms.Key`` (or the key policy resource)
   as ``ThreatDetectionArgs.destination_depends_on`` so the destination waits for them.
 
+An account can have only one detector per region. Where one already exists (enabled by
+hand, or by an organization's delegated administrator), import it instead of creating a
+second: ``pulumi import aws:guardduty/detector:Detector <resource name> <detector id>``.
+In an organization whose GuardDuty administrator auto-enables protection plans for
+members, the member's DetectorFeature updates are refused; manage plans there instead.
+
 Both helpers scope the grant to this account's detectors with ``aws:SourceAccount`` and
 ``aws:SourceArn`` (``arn:<partition>:guardduty:*:<account>:detector/*``), so a single
 bucket and key serve every covered region and the grant exists before any detector.
