@@ -439,7 +439,9 @@ def _write(path: Path, doc: Mapping[str, Any]) -> None:
 
 def main(argv: Iterable[str] | None = None) -> int:
     args = _parser().parse_args(list(argv) if argv is not None else None)
-    console = Console(highlight=False, soft_wrap=True)
+    # CI logs are not terminals: keep long resource names whole instead of cropping at 80
+    width = None if sys.stdout.isatty() else 200
+    console = Console(highlight=False, soft_wrap=True, width=width)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         policy_config = load_policy_config(args.policy_config) if args.policy_config else None
