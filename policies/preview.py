@@ -87,6 +87,8 @@ class GraphNode:
     inputs: Mapping[str, Any]
     outputs: Mapping[str, Any]
     provider: AnalyzerProvider | None
+    dependencies: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -158,7 +160,12 @@ def build_graph(resources: Sequence[Any], stack_config: Mapping[str, str]) -> li
                                # a created resource's state keeps its inputs; the mocks
                                # add computed values (ids, ARNs) but must not replace them
                                outputs={**r.outputs, **r.inputs} if r.custom else {},
-                               provider=provider))
+                               provider=provider,
+                               # recorded by evaluators that capture them (the engine does)
+                               dependencies=tuple(getattr(r, "dependencies", ()) or ()),
+                               property_dependencies={
+                                   k: tuple(v) for k, v in
+                                   (getattr(r, "property_dependencies", None) or {}).items()}))
     return nodes
 
 
@@ -203,7 +210,9 @@ def analyze(pack: PolicyPackProcess, nodes: Sequence[GraphNode],
                 for n in nodes if not n.type.startswith("pulumi:providers:")]
     stack = [AnalyzerResource(urn=n.urn, type=n.type, name=n.name,
                               properties=n.outputs if n.custom else n.inputs,
-                              parent=n.parent, provider=n.provider) for n in nodes]
+                              parent=n.parent, provider=n.provider,
+                              dependencies=n.dependencies,
+                              property_dependencies=n.property_dependencies) for n in nodes]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         stack_future = pool.submit(pack.analyze_stack, stack)
         per_resource = list(pool.map(pack.analyze, requests))

@@ -439,3 +439,23 @@ def test_topic_policy_own_account_is_allowed_other_accounts_are_not(
     assert any("999999999999" in d.message for d in found)
     configured.configure({rule: {"allowOwnAccount": False}})
     assert violations(configured, [_topic_policy(f"arn:aws:iam::{ACCOUNT}:root")], rule)
+
+
+def test_split_bucket_settings_follow_property_dependencies(pack: PolicyPackProcess) -> None:
+    """In a real preview a new bucket's id is unknown; the engine links the settings to
+    the bucket through property dependencies, and the S3 rules follow them."""
+    resources = bucket_set("ev")
+    bucket = resources[0]
+    linked = [bucket] + [
+        AnalyzerResource(urn=r.urn, type=r.type, name=r.name,
+                         properties={**r.properties, "bucket": "not-the-bucket-name"},
+                         property_dependencies={"bucket": (bucket.urn,)})
+        for r in resources[1:]]
+    unlinked = [bucket] + [
+        AnalyzerResource(urn=r.urn, type=r.type, name=r.name,
+                         properties={**r.properties, "bucket": "not-the-bucket-name"})
+        for r in resources[1:]]
+    for policy in ("s3-block-public-access", "s3-sse-kms", "s3-versioning",
+                   "s3-object-lock-retention"):
+        assert violations(pack, linked, policy) == [], policy
+        assert violations(pack, unlinked, policy), policy
