@@ -28,7 +28,9 @@ Pulumi's runtime keeps global state, so evaluations in one process run one at a 
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import importlib
 import json
 import runpy
 import threading
@@ -56,6 +58,14 @@ MOCK_PARTITION = "aws"
 _GLOBAL_SERVICES = frozenset({"iam", "organizations", "cloudfront", "route53", "s3"})
 
 _EVALUATION_LOCK = threading.Lock()
+
+# pulumi_aws submodules the program uses. They are imported (lazily, on first use) by
+# the program anyway; importing them before the evaluation lets `_quiet_gc` move their
+# very large object graphs out of the garbage collector's way.
+_AWS_MODULES = (
+    "backup", "cloudtrail", "cloudwatch", "ec2", "guardduty", "iam", "inspector2", "kms",
+    "s3", "securityhub", "sns", "sqs", "ssm",
+)
 
 
 @dataclass(frozen=True)
@@ -329,6 +339,28 @@ def _unwrap_secrets(inputs: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     return {k: _plain(v) for k, v in inputs.items()}, secret
 
 
+class _quiet_gc:  # noqa: N801 - used as a context manager
+    """Freeze the objects that exist before the evaluation (the imported SDKs: hundreds of
+    thousands of objects) so full collections stop re-traversing them, and collect the
+    youngest generation less often. Halves evaluation time for large programs; restored
+    on exit."""
+
+    def __enter__(self) -> None:
+        self._threshold = gc.get_threshold()
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(max(self._threshold[0], 20_000), *self._threshold[1:])
+
+    def __exit__(self, *exc: object) -> None:
+        gc.set_threshold(*self._threshold)
+        gc.unfreeze()
+
+
+def _import_aws_modules() -> None:
+    for module in _AWS_MODULES:
+        importlib.import_module(f"pulumi_aws.{module}")
+
+
 def _reset_runtime() -> None:
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
@@ -354,7 +386,8 @@ def evaluate(
     mocks = mocks if mocks is not None else ReadinessMocks(
         default_region=str(config.get("aws:region", "us-east-1"))
     )
-    with _EVALUATION_LOCK:
+    _import_aws_modules()
+    with _EVALUATION_LOCK, _quiet_gc():
         _reset_runtime()
         pulumi.runtime.set_all_config(dict(config), [])
         monitor = _RecordingMonitor(mocks)
