@@ -1,0 +1,89 @@
+"""Helpers of the recovery commands (`backup now`, `recover ...`): times, ARNs, job waits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from runbooks.commands._shared import Settings, stderr_console
+from runbooks.core.errors import InvalidInput, PreconditionFailed
+
+_AGO = re.compile(r"^(\d+)\s*([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
+VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8}([0-9a-f]{9})?$")
+
+
+def parse_time(value: str, option: str, now: datetime | None = None) -> datetime:
+    """`2026-11-28T03:00:00Z` (naive = UTC) or `90m`/`6h`/`2d` (that long ago); past only."""
+    now = now or datetime.now(timezone.utc)
+    ago = _AGO.match(value.strip())
+    if ago:
+        return now - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as err:
+        raise InvalidInput(f"{option} {value!r}: give an ISO 8601 time such as "
+                           "2026-11-28T03:00:00Z, or how long ago, such as 6h or 2d") from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if moment > now:
+        raise InvalidInput(f"{option} {moment.isoformat()} is in the future (now "
+                           f"{now.isoformat(timespec='seconds')}); give a time before the "
+                           "incident")
+    return moment
+
+
+def newest_recovery_point(backup: Any, resource_arn: str, before: datetime) -> dict[str, Any]:
+    """The newest COMPLETED recovery point of `resource_arn` created before `before`."""
+    points = [p for page in backup.get_paginator("list_recovery_points_by_resource").paginate(
+        ResourceArn=resource_arn) for p in page.get("RecoveryPoints", [])]
+    usable = [p for p in points if p.get("Status") == "COMPLETED"
+              and p["CreationDate"] < before]
+    if not usable:
+        known = ", ".join(sorted(f"{p['CreationDate'].isoformat()} {p.get('Status')}"
+                                 for p in points)[-3:]) or "none"
+        raise PreconditionFailed(
+            f"no completed recovery point of {resource_arn} before {before.isoformat()} "
+            f"(recovery points: {known}); pick a later --before, or --recovery-point ARN")
+    best: dict[str, Any] = max(usable, key=lambda p: p["CreationDate"])
+    return best
+
+
+@contextmanager
+def job_progress(settings: Settings, title: str) -> Iterator[Callable[[float, str], None]]:
+    """A progress bar on stderr (when a terminal and not --output json) for a Backup job."""
+    console = stderr_console()
+    if settings.json or not console.is_terminal:
+        yield lambda percent, state: None
+        return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[state]}"), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(title, total=100.0, state="")
+
+        def update(percent: float, state: str) -> None:
+            bar.update(task, completed=percent, state=state.lower())
+
+        yield update
+
+
+def earlier_result(records: list[dict[str, Any]], step: str, target: str) -> dict[str, Any]:
+    """The result of an `applied` `step` on `target` already in the case's audit log."""
+    for record in reversed(records):
+        if (record.get("event") == "applied" and record.get("step") == step
+                and record.get("target") == target):
+            result: dict[str, Any] = record.get("result") or {}
+            return result
+    return {}

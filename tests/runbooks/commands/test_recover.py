@@ -1,0 +1,189 @@
+"""`irctl backup now` and `irctl recover instance|volume` end to end: irctl as a subprocess
+against the emulator server (AWS Backup jobs, recovery points and restores emulated over
+real moto AMIs, snapshots, instances and volumes); assertions on EC2/Backup state."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from runbooks.core.manifest_schema import MANIFEST_PARAMETER
+from runbooks.drill.emulator.backup import set_job_seconds
+from tests.runbooks.conftest import ACCOUNT, Readiness, launch_instances
+
+pytestmark = pytest.mark.server
+FAST = ("--poll-seconds", "0.2")
+
+
+@pytest.fixture
+def world(server_readiness: Readiness) -> Readiness:
+    set_job_seconds(0.4)
+    backup = server_readiness.manifest["backup"]
+    # IAM is global in the emulator: a role name of this test's own.
+    backup["restoreRoleArn"] = f"arn:aws:iam::{ACCOUNT}:role/ir-restore-{uuid.uuid4().hex[:8]}"
+    server_readiness.client("ssm").put_parameter(
+        Name=MANIFEST_PARAMETER, Value=json.dumps(server_readiness.manifest), Type="String",
+        Overwrite=True)
+    server_readiness.client("backup").create_backup_vault(BackupVaultName=backup["vaultName"])
+    server_readiness.client("iam").create_role(
+        RoleName=backup["restoreRoleArn"].rsplit("/", 1)[-1],
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
+    return server_readiness
+
+
+def _instance(world: Readiness, instance_id: str) -> dict:
+    return world.client("ec2").describe_instances(InstanceIds=[instance_id])[
+        "Reservations"][0]["Instances"][0]
+
+
+def _all_instances(world: Readiness) -> set[str]:
+    pages = world.client("ec2").get_paginator("describe_instances").paginate()
+    return {i["InstanceId"] for p in pages for r in p["Reservations"] for i in r["Instances"]}
+
+
+def _backup(world: Readiness, resource: str) -> str:
+    done = world.irctl("backup", "now", resource, "--apply", "--output", "json", *FAST)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["recoveryPointArn"]
+
+
+def test_backup_now_plans_then_creates_a_recovery_point(world: Readiness) -> None:
+    [instance_id] = launch_instances(world, 1, volumes=1)
+    vault = world.manifest["backup"]["vaultName"]
+    backup = world.client("backup")
+
+    plan = world.irctl("backup", "now", instance_id)
+    assert plan.returncode == 0, plan.stderr
+    assert "Plan only" in plan.stdout
+    assert backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)[
+        "RecoveryPoints"] == []
+
+    point = _backup(world, instance_id)
+    points = backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)[
+        "RecoveryPoints"]
+    assert [p["RecoveryPointArn"] for p in points] == [point]
+    assert points[0]["ResourceArn"].endswith(f"instance/{instance_id}")
+    assert points[0]["Status"] == "COMPLETED"
+    image_id = point.rsplit("/", 1)[-1]
+    assert world.client("ec2").describe_images(ImageIds=[image_id])["Images"]
+
+
+def test_recover_instance_into_the_named_group(world: Readiness) -> None:
+    ec2 = world.client("ec2")
+    app_sg = ec2.create_security_group(GroupName=f"app-{uuid.uuid4().hex[:6]}",
+                                       Description="app", VpcId=world.vpc_id)["GroupId"]
+    clean_sg = ec2.create_security_group(GroupName=f"clean-{uuid.uuid4().hex[:6]}",
+                                         Description="clean", VpcId=world.vpc_id)["GroupId"]
+    [victim] = launch_instances(world, 1, volumes=1, groups=[app_sg])
+    point = _backup(world, victim)
+    case = f"case-{uuid.uuid4().hex[:8]}"
+    before = _all_instances(world)
+
+    plan = world.irctl("recover", "instance", victim, "--before",
+                       datetime.now(timezone.utc).isoformat(), "--security-group", clean_sg,
+                       "--case", case, *FAST)
+    assert plan.returncode == 0, plan.stderr
+    assert _all_instances(world) == before  # a plan changes nothing
+
+    done = world.irctl("recover", "instance", victim, "--security-group", clean_sg,
+                       "--case", case, "--apply", "--output", "json", *FAST)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["recoveryPointArn"] == point
+    restored_id = report["createdResourceArn"].rsplit("/", 1)[-1]
+    assert _all_instances(world) == before | {restored_id}
+    restored = _instance(world, restored_id)
+    assert restored["State"]["Name"] == "running"
+    assert restored["ImageId"] == point.rsplit("/", 1)[-1]
+    assert [g["GroupId"] for g in restored["NetworkInterfaces"][0]["Groups"]] == [clean_sg]
+    tags = {t["Key"]: t["Value"] for t in restored.get("Tags", [])}
+    assert tags["ir-readiness:case"] == case
+    assert tags["ir-readiness:restored-from"] == point
+    original = _instance(world, victim)
+    assert [g["GroupId"] for g in original["NetworkInterfaces"][0]["Groups"]] == [app_sg]
+    notified = [r for r in report["runs"] if r["kind"] == "notify"]
+    assert notified and notified[0]["targets"][0]["status"] == "done"
+
+    # Same case again: resumes the finished restore job, launches nothing new.
+    again = world.irctl("recover", "instance", victim, "--security-group", clean_sg,
+                        "--case", case, "--apply", "--output", "json", *FAST)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["createdResourceArn"] == report["createdResourceArn"]
+    assert _all_instances(world) == before | {restored_id}
+
+
+def test_recover_instance_defaults_to_the_isolation_group(world: Readiness) -> None:
+    [victim] = launch_instances(world, 1, volumes=1)
+    _backup(world, victim)
+    done = world.irctl("recover", "instance", victim, "--apply", "--output", "json", *FAST)
+    assert done.returncode == 0, done.stderr
+    restored_id = json.loads(done.stdout)["createdResourceArn"].rsplit("/", 1)[-1]
+    isolation = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
+    groups = [g["GroupId"] for g in _instance(world, restored_id)["NetworkInterfaces"][0][
+        "Groups"]]
+    assert groups == [isolation]
+
+
+def test_recover_instance_picks_the_newest_point_before_the_time(world: Readiness) -> None:
+    [victim] = launch_instances(world, 1, volumes=1)
+    first = _backup(world, victim)
+    between = datetime.now(timezone.utc)
+    second = _backup(world, victim)
+    assert first != second
+    done = world.irctl("recover", "instance", victim, "--before", between.isoformat(),
+                       "--output", "json")
+    assert done.returncode == 0, done.stderr
+    planned = json.loads(done.stdout)["runs"][0]["targets"][0]
+    assert planned["target"] == first
+
+
+def test_recover_volume(world: Readiness) -> None:
+    ec2 = world.client("ec2")
+    volume_id = ec2.create_volume(Size=5, AvailabilityZone="us-east-1a")["VolumeId"]
+    point = _backup(world, volume_id)
+    done = world.irctl("recover", "volume", volume_id, "--apply", "--output", "json", *FAST)
+    assert done.returncode == 0, done.stderr
+    new_id = json.loads(done.stdout)["createdResourceArn"].rsplit("/", 1)[-1]
+    new = ec2.describe_volumes(VolumeIds=[new_id])["Volumes"][0]
+    assert new["SnapshotId"] == point.rsplit("/", 1)[-1]
+    assert new["Size"] == 5 and new["State"] == "available"
+    assert {t["Key"]: t["Value"] for t in new["Tags"]}["ir-readiness:case"]
+
+
+def test_bad_input_changes_nothing(world: Readiness) -> None:
+    [victim] = launch_instances(world, 1, volumes=1)
+    before = _all_instances(world)
+    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+
+    refused = world.irctl("recover", "instance", victim, "--before", future)
+    assert refused.returncode == 2 and "future" in refused.stderr
+
+    none_yet = world.irctl("recover", "instance", victim, "--apply")
+    assert none_yet.returncode == 2
+    assert "no completed recovery point" in none_yet.stderr
+
+    _backup(world, victim)
+    too_early = world.irctl("recover", "instance", victim, "--before", "2020-01-01T00:00:00Z",
+                            "--apply")
+    assert too_early.returncode == 2 and "before 2020-01-01" in too_early.stderr
+
+    missing_sg = world.irctl("recover", "instance", victim, "--security-group",
+                             "sg-0123456789abcdef0", "--apply")
+    assert missing_sg.returncode == 2
+    assert "sg-0123456789abcdef0" in missing_sg.stdout + missing_sg.stderr
+
+    world.client("iam").delete_role(
+        RoleName=world.manifest["backup"]["restoreRoleArn"].rsplit("/", 1)[-1])
+    no_role = world.irctl("recover", "instance", victim, "--apply")
+    assert no_role.returncode == 2 and "restore role" in no_role.stdout + no_role.stderr
+    no_role_backup = world.irctl("backup", "now", victim, "--apply")
+    assert no_role_backup.returncode == 2
+    assert "restore role" in no_role_backup.stdout + no_role_backup.stderr
+
+    assert _all_instances(world) == before
+    assert world.client("backup").list_restore_jobs()["RestoreJobs"] == []
