@@ -29,6 +29,7 @@ _GUARDDUTY_ARN = re.compile(
     r"^arn:aws[a-z-]*:guardduty:[a-z0-9-]+:[0-9]{12}:detector/[0-9a-z]+/finding/([0-9a-f]{32})$"
 )
 MAX_FINDINGS = 20
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def parse_duration(option: str, value: str) -> timedelta:
@@ -59,25 +60,28 @@ def fetch_finding(session: Session, finding_id: str) -> Any:
     arn_match = _GUARDDUTY_ARN.match(finding_id)
     gd_id = arn_match.group(1) if arn_match else (
         finding_id if _GUARDDUTY_ID.match(finding_id) else None)
+    searched = []
     if gd_id:
         response = session.ctx.client("guardduty").get_findings(
             DetectorId=manifest["guardDutyDetectorId"], FindingIds=[gd_id])
-        if not response.get("Findings"):
-            raise InvalidInput(
-                f"GuardDuty detector {manifest['guardDutyDetectorId']} in "
-                f"{session.ctx.region} has no finding {gd_id}; check the id and --region")
-        return response
-    if not manifest.get("securityHubEnabled"):
+        if response.get("Findings"):
+            return response
+        searched.append(f"GuardDuty detector {manifest['guardDutyDetectorId']}")
+    if manifest.get("securityHubEnabled"):
+        response = session.ctx.client("securityhub").get_findings(
+            Filters={"Id": [{"Value": finding_id, "Comparison": "EQUALS"}]}, MaxResults=10)
+        matches = [f for f in response.get("Findings", []) if f.get("Id") == finding_id]
+        if matches:
+            return {"Findings": matches[:1]}
+        searched.append("Security Hub")
+    if not searched:
         raise InvalidInput(
-            f"{finding_id!r} is not a GuardDuty finding id and Security Hub is not enabled "
-            "in this account's readiness stack; pass the finding as a file with --finding")
-    response = session.ctx.client("securityhub").get_findings(
-        Filters={"Id": [{"Value": finding_id, "Comparison": "EQUALS"}]}, MaxResults=10)
-    matches = [f for f in response.get("Findings", []) if f.get("Id") == finding_id]
-    if not matches:
-        raise InvalidInput(
-            f"Security Hub in {session.ctx.region} has no finding with Id {finding_id}")
-    return {"Findings": matches[:1]}
+            f"{finding_id!r} is not a GuardDuty finding id or ARN, and Security Hub is not "
+            "enabled in this account's readiness stack; pass the finding with --finding")
+    raise InvalidInput(
+        f"no finding {finding_id} in {' or '.join(searched)} in "
+        f"{session.ctx.region}; check the id and --region, or pass the finding as a file "
+        "with --finding")
 
 
 def check_scope(findings: list[Finding], account_id: str, region: str) -> None:
@@ -174,6 +178,12 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
     check_scope(findings, ctx.account_id, ctx.region)
 
     now = datetime.now(timezone.utc)
+    future = [f for f in findings if (f.first_seen or now) > now + CLOCK_SKEW]
+    if future:
+        raise InvalidInput(
+            f"finding {future[0].id} was first seen at {future[0].first_seen:%Y-%m-%dT%H:%M:%SZ}"
+            f", in the future (now is {now:%Y-%m-%dT%H:%M:%SZ}); check the finding's "
+            "timestamps and this machine's clock (nothing was changed)")
     start, end = window(findings, before, after, now)
     subjects = subjects_for(findings)
     include_global = any(f.principals for f in findings) or any(

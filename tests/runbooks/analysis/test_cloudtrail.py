@@ -102,3 +102,23 @@ def test_a_corrupt_log_file_is_skipped_and_named(s3) -> None:
                        location=LogLocation(bucket, ACCOUNT, "us-east-1"))
     assert [e.event_id for e in activity.events] == [good["eventID"]]
     assert any("not a gzip CloudTrail log file" in n and key in n for n in activity.notes)
+
+
+def test_lookup_events_reads_every_page(s3) -> None:
+    from runbooks.drill.emulator import inject_events, install
+    from tests.runbooks.analysis.trail_logs import as_lookup_event
+
+    install()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    records = [record("DescribeInstances", now - timedelta(minutes=i), user="pager",
+                      key="AKIAPAGER") for i in range(1, 121)]
+    inject_events([as_lookup_event(r) for r in records], account_id=ACCOUNT,
+                  region="us-east-1")
+    client = boto3.client("cloudtrail", region_name="us-east-1")
+    calls: list[str] = []
+    client.meta.events.register("before-call.cloudtrail.LookupEvents",
+                                lambda **kw: calls.append("x"))
+    activity = collect(subjects=[Subject("Username", "pager")],
+                       start=now - timedelta(hours=3), end=now, cloudtrail=client)
+    assert {e.event_id for e in activity.events} == {r["eventID"] for r in records}
+    assert len(calls) == 3  # 50 + 50 + 20

@@ -195,3 +195,27 @@ def test_text_output_names_playbook_and_next_step(world: World) -> None:
     assert "compromised-ec2-instance" in result.stdout
     assert "irctl playbook run compromised-ec2-instance" in result.stdout
     assert "Plan only, nothing changed" in result.stdout
+
+
+def test_security_hub_finding_id_is_fetched_with_filters(world: World) -> None:
+    finding = recent(fixture("asff_guardduty_backdoor_ec2.json"),
+                     datetime.now(timezone.utc) - timedelta(hours=1))
+    other = copy.deepcopy(finding) | {"Id": finding["Id"].replace("b2a4", "ffff"),
+                                      "Title": "another finding"}
+    import_to_security_hub(world, other)
+    import_to_security_hub(world, finding)
+    code, out = world.irctl_json("triage", "--finding-id", finding["Id"], "--case", "ir-sh",
+                                 "--apply")
+    assert code == 0, out
+    assert [f["id"] for f in out["findings"]] == [finding["Id"]]
+    assert workflow_status(world, finding["Id"]) == "NOTIFIED"
+    assert workflow_status(world, other["Id"]) == "NEW"
+
+
+def test_finding_from_the_future_is_refused(world: World) -> None:
+    finding = recent(fixture("asff_guardduty_backdoor_ec2.json"),
+                     datetime.now(timezone.utc) + timedelta(days=2))
+    code, out = world.irctl_json("triage", "--finding", "-", "--apply",
+                                 input=json.dumps(finding))
+    assert code == 2 and "in the future" in out["error"]
+    assert world.evidence_keys() == []
