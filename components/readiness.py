@@ -272,7 +272,7 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
                     region=region,
                     account_id=account_id,
                     kms_key_arn=keys[region].key_arn,
-                    alert_topic_arn=alerts[region].high_topic_arn,
+                    alert_topic_arn=alerts[region].info_topic_arn,  # failures page via rules
                     daily=_vault_rule(b.daily),
                     weekly=_vault_rule(b.weekly),
                     monthly=_vault_rule(b.monthly),
