@@ -20,13 +20,15 @@ One per covered region, created with that region's provider in ``opts``.
   (``aws:SourceAccount``) with the AWS managed backup and restore policies (and the S3
   backup/restore policies when ``protect_s3``). That role is the manifest's
   ``backup.restoreRoleArn``: ``irctl`` passes it to ``StartRestoreJob``.
-* ``aws.backup.VaultNotifications`` to the alert topic. AWS Backup no longer emits the
+* ``aws.backup.VaultNotifications`` to the alert topic: AlertRouting's *info* topic,
+  because every job completion, successful or not, is sent. AWS Backup no longer emits the
   deprecated ``BACKUP_JOB_FAILED`` / ``RESTORE_JOB_FAILED`` vault events (the API accepts
   them but "deprecated events do not return statuses or notifications"); failures arrive
   as ``BACKUP_JOB_COMPLETED`` / ``RESTORE_JOB_COMPLETED`` with state FAILED, plus
   ``COPY_JOB_FAILED``, the S3 object failures and ``RECOVERY_POINT_MODIFIED`` (a retention
-  change is a ransomware signal). AlertRouting also routes the EventBridge job-state
-  FAILED/ABORTED events to the high topic.
+  change is a ransomware signal). AlertRouting routes the EventBridge job-state
+  FAILED/ABORTED/EXPIRED events to the high topic, and tampering API calls (recovery
+  point deletion, lifecycle or lock changes) to the critical topic.
 
 Cost: AWS Backup bills warm storage per GB-month, cold storage at a lower rate (but for
 at least 90 days), continuous backups as warm storage, restores per GB for some
