@@ -315,8 +315,15 @@ class StackIndex:
         return resolve_region(resource.props, provider_props)
 
     def references(self, resource: PolicyResource, prop: str, targets: list[PolicyResource],
-                   match_props: Iterable[str]) -> list[PolicyResource]:
-        """Which of `targets` the `prop` input of `resource` points at."""
+                   match_props: Iterable[str],
+                   normalise: Callable[[str], str] | None = None) -> list[PolicyResource]:
+        """Which of `targets` the `prop` input of `resource` points at.
+
+        Property dependencies first. Otherwise the value is compared with each target's
+        `match_props` (after `normalise`, e.g. bucket name from an ARN with a prefix);
+        names such as a backup vault's repeat in every region, so when several targets
+        match, those in the resource's own region win.
+        """
         target_urns = {t.urn for t in targets}
         linked = [d for d in resource.property_dependencies.get(prop, []) if d.urn in target_urns]
         if linked:
@@ -324,9 +331,16 @@ class StackIndex:
         value = resource.props.get(prop)
         if not isinstance(value, str) or not value:
             return []
+        if normalise is not None:
+            value = normalise(value)
         keys = tuple(match_props)
-        return [t for t in targets
-                if any(t.props.get(k) == value for k in keys) or t.name == value]
+        found = [t for t in targets
+                 if any(t.props.get(k) == value for k in keys) or t.name == value]
+        if len(found) > 1:
+            region = self.region(resource)
+            local = [t for t in found if self.region(t) == region]
+            return local or found
+        return found
 
     def covered_regions(self, configured: Iterable[str]) -> list[str]:
         """Configured regions, else every region the stack declares an AWS resource in."""

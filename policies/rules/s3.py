@@ -172,6 +172,11 @@ def tls_only(index: StackIndex, config: Mapping[str, Any]) -> Findings:
                            "without conditions"), view.bucket.urn
 
 
+def bucket_name_of(arn: str) -> str:
+    """`arn:aws:s3:::name/optional/prefix` -> `name`."""
+    return arn.split(":::", 1)[-1].split("/", 1)[0]
+
+
 def locked_buckets(index: StackIndex, config: Mapping[str, Any]) -> list[BucketView]:
     """Log and evidence buckets: trail or GuardDuty destinations, tagged or named so."""
     views = bucket_views(index)
@@ -181,8 +186,8 @@ def locked_buckets(index: StackIndex, config: Mapping[str, Any]) -> list[BucketV
         targeted.update(b.urn for b in index.references(trail, "s3BucketName", buckets,
                                                         ("bucket",)))
     for dest in index.of_type(GUARDDUTY_DESTINATION):
-        targeted.update(b.urn for b in index.references(dest, "destinationArn", buckets,
-                                                        ("arn",)))
+        targeted.update(b.urn for b in index.references(
+            dest, "destinationArn", buckets, ("bucket",), normalise=bucket_name_of))
     purposes = {str(p).lower() for p in config["lockedPurposes"]}
     hints = [str(h).lower() for h in config["lockedNameHints"]]
     out = []

@@ -79,6 +79,8 @@ class Seed:
     every: bool = False
     #: which violations prove the catch: "resource" (on the seeded resource) or "stack"
     where: str = "resource"
+    #: for stack-level catches: text the violation must name (a region, a VPC id)
+    mentions: str = ""
 
 
 def _set(**values: Any) -> Callable[[Props], None]:
@@ -127,18 +129,21 @@ SEEDS = [
         {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": "*"})),
         where="stack"),
     Seed(("guardduty-detector-enabled", "guardduty-detector-per-region"),
-         "aws:guardduty/detector:Detector", _set(enable=False)),
+         "aws:guardduty/detector:Detector", _set(enable=False), pick=_named("us-east-1"),
+         mentions="us-east-1"),
     Seed(("securityhub-explicit-standards",), "aws:securityhub/account:Account",
          _set(enable_default_standards=True)),
     Seed(("securityhub-per-region",), "aws:securityhub/account:Account",
-         _set(region="ap-south-1"), pick=_named("us-east-1"), where="stack"),
+         _set(region="ap-south-1"), pick=_named("us-east-1"), where="stack",
+         mentions="region us-east-1"),
     Seed(("backup-vault-cmk",), "aws:backup/vault:Vault", _set(kms_key_arn=None)),
     Seed(("backup-plan-selection",), "aws:backup/selection:Selection",
          _set(plan_id="plan-that-does-not-exist"), where="stack"),
     Seed(("quarantine-isolation-no-rules",), "aws:ec2/securityGroup:SecurityGroup",
          _set(egress=[ALL_TRAFFIC]), pick=_purpose("isolation")),
     Seed(("quarantine-isolation-per-vpc",), "aws:ec2/securityGroup:SecurityGroup",
-         _set(vpc_id="vpc-0000000000000dead"), pick=_purpose("isolation"), where="stack"),
+         _set(vpc_id="vpc-0000000000000dead"), pick=_named("vpc-0f1e2d3c4b5a69788-isolation"),
+         where="stack", mentions="vpc-0f1e2d3c4b5a69788"),
     Seed(("sns-topic-cmk",), "aws:sns/topic:Topic", _set(kms_master_key_id=None)),
     Seed(("sns-topic-policy-service-principals",), "aws:sns/topicPolicy:TopicPolicy",
          _set(policy=OPEN_TOPIC)),
@@ -152,9 +157,11 @@ SEEDS = [
          pick=_named("responder"), where="stack"),
     Seed(("logs-kms",), "aws:cloudwatch/logGroup:LogGroup", _set(kms_key_id=None)),
     Seed(("readiness-manifest-per-region",), "aws:ssm/parameter:Parameter",
-         _set(name="/ir-readiness/manifest-draft"), where="stack"),
+         _set(name="/ir-readiness/manifest-draft"), pick=_named("eu-central-1"), where="stack",
+         mentions="region eu-central-1"),
     Seed(("findings-routed-per-region",), "aws:cloudwatch/eventTarget:EventTarget",
-         _set(arn="arn:aws:sqs:eu-west-1:123456789012:not-a-topic"), every=True, where="stack"),
+         _set(arn="arn:aws:sqs:us-east-1:123456789012:not-a-topic"), pick=_named("us-east-1"),
+         every=True, where="stack", mentions="region us-east-1"),
 ]
 
 #: Settings a user can write that the program accepts but the pack must reject.
@@ -237,6 +244,8 @@ def test_seeded_resource_misconfiguration_is_caught(
         caught = [v for v in result.violations if v.policy == rule]
         if seed.where == "resource" and REGISTRY[rule].kind == "resource":
             caught = [v for v in caught if v.name in names and v.type == seed.type]
+        if seed.mentions and REGISTRY[rule].kind == "stack":
+            caught = [v for v in caught if seed.mentions in v.message]
         assert caught, f"{rule} missed the seeded {seed.type} {names}"
         assert all(v.enforcement == REGISTRY[rule].enforcement for v in caught)
 

@@ -459,3 +459,32 @@ def test_split_bucket_settings_follow_property_dependencies(pack: PolicyPackProc
                    "s3-object-lock-retention"):
         assert violations(pack, linked, policy) == [], policy
         assert violations(pack, unlinked, policy), policy
+
+
+def test_routing_matches_rules_in_the_targets_region(pack: PolicyPackProcess) -> None:
+    """Rule names repeat in every region; a target only routes its own region's rule."""
+    resources: list[AnalyzerResource] = []
+    for region in ("eu-west-1", "us-east-1"):
+        topic = f"arn:aws:sns:{region}:{ACCOUNT}:ir-critical"
+        resources.append(res(TOPIC, f"topic-{region}", {"arn": topic}, region))
+        for source in ("aws.guardduty", "aws.securityhub"):
+            resources.append(res("aws:cloudwatch/eventRule:EventRule", f"{source}-{region}", {
+                "name": f"ir-{source}", "eventPattern": json.dumps({"source": [source]})},
+                region))
+            if region == "eu-west-1":
+                resources.append(res("aws:cloudwatch/eventTarget:EventTarget",
+                                     f"{source}-{region}-target",
+                                     {"rule": f"ir-{source}", "arn": topic}, region))
+    found = violations(pack, resources, "findings-routed-per-region")
+    assert sorted(d.message.splitlines()[1] for d in found) == [
+        "region us-east-1 has no EventBridge rule routing aws.guardduty findings to SNS",
+        "region us-east-1 has no EventBridge rule routing aws.securityhub findings to SNS"]
+
+
+def test_guardduty_export_bucket_needs_object_lock(pack: PolicyPackProcess) -> None:
+    bucket = bucket_set("findings-export", purpose="", lock=False)
+    destination = res("aws:guardduty/publishingDestination:PublishingDestination", "export", {
+        "detectorId": "det-1", "destinationType": "S3",
+        "destinationArn": "arn:aws:s3:::findings-export/guardduty", "kmsKeyArn": KEY_ARN})
+    found = violations(pack, bucket + [destination], "s3-object-lock-retention")
+    assert [d.urn for d in found] == [bucket[0].urn]
