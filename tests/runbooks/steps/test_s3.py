@@ -208,3 +208,20 @@ def test_restoring_public_policy_or_acl_while_blocked_is_refused_clearly(make_ct
         roll_back(acl_step, acl_done)
     assert _policy(bucket) == contained_policy
     assert ALL_USERS not in _grantees(bucket)
+
+
+def test_bucket_of_another_account_is_refused(make_ctx):
+    """Every call carries ExpectedBucketOwner=<manifest account>; S3 answers 403 for a
+    bucket owned by another account. moto ignores ExpectedBucketOwner, so the 403 is
+    stubbed on the step's own client (the answer real S3 gives to HeadBucket)."""
+    from botocore.stub import Stubber
+
+    ctx = make_ctx()
+    bucket = f"theirs-{uuid.uuid4().hex[:12]}"
+    with Stubber(ctx.client("s3")) as stub:
+        stub.add_client_error("head_bucket", "403", "Forbidden", http_status_code=403,
+                              expected_params={"Bucket": bucket,
+                                               "ExpectedBucketOwner": ACCOUNT})
+        with pytest.raises(PreconditionFailed, match="belongs to another account"):
+            BlockPublicAccess(ctx, {"bucket": bucket}).plan()
+        stub.assert_no_pending_responses()
