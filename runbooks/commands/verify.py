@@ -16,6 +16,7 @@ from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_OK, PreconditionFailed
 
 # Applied records undone by these events no longer need to hold.
 UNDONE = ("rolled-back", "released")
+SH_FILTER_VALUES = 20  # string filter values per field in one GetFindings request
 GD_FIELDS = {
     "instance": "resource.instanceDetails.instanceId",
     "access-key": "resource.accessKeyDetails.accessKeyId",
@@ -259,17 +260,19 @@ def new_security_hub_findings(client: Any, resources: dict[str, set[str]],
     if not values:
         return []
     found: dict[str, dict[str, Any]] = {}
-    filters = {
-        "ResourceId": [{"Value": v, "Comparison": "CONTAINS"} for v in values[:20]],
-        "UpdatedAt": [{"Start": since.isoformat().replace("+00:00", "Z"),
-                       "End": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}],
-        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
-        "WorkflowStatus": [{"Value": "SUPPRESSED", "Comparison": "NOT_EQUALS"},
-                           {"Value": "RESOLVED", "Comparison": "NOT_EQUALS"}],
-    }
-    for page in client.get_paginator("get_findings").paginate(Filters=filters):
-        for finding in page.get("Findings", []):
-            found[finding["Id"]] = finding
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    for start in range(0, len(values), SH_FILTER_VALUES):
+        filters = {
+            "ResourceId": [{"Value": v, "Comparison": "CONTAINS"}
+                           for v in values[start:start + SH_FILTER_VALUES]],
+            "UpdatedAt": [{"Start": since.isoformat().replace("+00:00", "Z"), "End": now}],
+            "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+            "WorkflowStatus": [{"Value": "SUPPRESSED", "Comparison": "NOT_EQUALS"},
+                               {"Value": "RESOLVED", "Comparison": "NOT_EQUALS"}],
+        }
+        for page in client.get_paginator("get_findings").paginate(Filters=filters):
+            for finding in page.get("Findings", []):
+                found[finding["Id"]] = finding
     return list(found.values())
 
 

@@ -112,3 +112,25 @@ def test_text_output_flags_what_no_longer_holds(world: World) -> None:
     result = world.irctl("verify", "case", "ir-v5")
     assert result.exit_code == 1
     assert "NO LONGER HOLDS" in result.stdout and "1 check(s) no longer hold" in result.stdout
+
+
+def test_new_security_hub_finding_for_the_instance_breaks(world: World) -> None:
+    iid, _, _ = contained_instance(world, "ir-v6")
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    finding = {
+        "SchemaVersion": "2018-10-08",
+        "Id": f"arn:aws:inspector2:{REGION}:{ACCOUNT}:finding/{uuid.uuid4().hex}",
+        "ProductArn": f"arn:aws:securityhub:{REGION}::product/aws/inspector",
+        "GeneratorId": "AWSInspector", "AwsAccountId": ACCOUNT,
+        "Types": ["Software and Configuration Checks/Vulnerabilities/CVE"],
+        "CreatedAt": now, "UpdatedAt": now, "Severity": {"Label": "CRITICAL"},
+        "Title": "CVE-2024-3094 - xz", "Description": "Backdoored xz on the instance.",
+        "Resources": [{"Type": "AwsEc2Instance",
+                       "Id": f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{iid}"}],
+    }
+    hub = world.client("securityhub")
+    assert hub.batch_import_findings(Findings=[finding])["FailedCount"] == 0
+    code, out = world.irctl_json("verify", "case", "ir-v6")
+    assert code == 1, out
+    [broken] = failing(out)
+    assert broken["target"] == finding["Id"] and "CVE-2024-3094" in broken["actual"]
