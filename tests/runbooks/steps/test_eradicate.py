@@ -1,0 +1,64 @@
+"""Eradication steps against moto: termination protection lifted, replacement key
+secret handed over once and the key deleted again on rollback."""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+import pytest
+
+from runbooks.core.errors import PreconditionFailed
+from runbooks.steps.eradicate import CreateReplacementKey, TerminateInstance, claim_secret
+from tests.runbooks.steps.conftest import REGION, apply_all, roll_back
+
+
+def _instance_with_snapshot(ctx, case: str, tag_case: str | None = None):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+    iid = instance["InstanceId"]
+    ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": True})
+    volume = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume, TagSpecifications=[
+        {"ResourceType": "snapshot", "Tags": [{"Key": "ir:case", "Value": tag_case or case}]}])
+    return iid, volume, snapshot["SnapshotId"]
+
+
+def test_terminate_lifts_protection_with_evidence(make_ctx) -> None:
+    ctx = make_ctx(case_id="ir-step-term")
+    iid, volume, snap = _instance_with_snapshot(ctx, ctx.case_id)
+    step = TerminateInstance(ctx, {"instance_id": iid, "recorded_snapshots": {volume: snap}})
+    [(change, _)] = apply_all(step)
+    assert change.before["terminationProtection"] is True
+    ec2 = boto3.client("ec2", region_name=REGION)
+    state = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "State"]["Name"]
+    assert state in ("shutting-down", "terminated")
+    assert TerminateInstance(ctx, {"instance_id": iid, "recorded_snapshots": {}}).plan() == []
+
+
+def test_terminate_refuses_a_snapshot_of_another_case(make_ctx) -> None:
+    ctx = make_ctx(case_id="ir-step-mine")
+    iid, volume, snap = _instance_with_snapshot(ctx, ctx.case_id, tag_case="ir-someone-else")
+    step = TerminateInstance(ctx, {"instance_id": iid, "recorded_snapshots": {volume: snap}})
+    with pytest.raises(PreconditionFailed, match=volume):
+        step.plan()
+
+
+def test_replacement_key_secret_is_claimed_once_and_rollback_deletes_key(make_ctx) -> None:
+    ctx = make_ctx()
+    iam = boto3.client("iam", region_name=REGION)
+    user = f"svc-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    handle = uuid.uuid4().hex
+    step = CreateReplacementKey(ctx, {"user_name": user, "handle": handle})
+    [(change, result)] = apply_all(step)
+    assert set(result) == {"accessKeyId"}
+    key_id, secret = claim_secret(handle)
+    assert key_id == result["accessKeyId"] and secret
+    assert claim_secret(handle) is None
+    keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [key_id]
+    roll_back(step, [(change, result)])
+    assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
