@@ -16,11 +16,13 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import grpc
 import jsonschema
@@ -184,6 +186,10 @@ class PolicyPackProcess:
         self._proc = subprocess.Popen(
             [python, "-u", "-m", "pulumi.policy", self.engine_address, "."],
             cwd=self.pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._stderr_tail: deque[str] = deque(maxlen=200)
+        self._stderr_reader = threading.Thread(
+            target=self._drain, args=(self._proc.stderr, True), daemon=True)
+        self._stderr_reader.start()
         self.port = self._read_port()
         self._channel = grpc.insecure_channel(
             f"127.0.0.1:{self.port}",
@@ -192,6 +198,14 @@ class PolicyPackProcess:
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
         self._info: list[PolicyInfo] | None = None
 
+    def _drain(self, stream: IO[bytes] | None, keep: bool) -> None:
+        """Keep the pack's pipes flowing (a full pipe would block it); remember stderr."""
+        if stream is None:
+            return
+        for raw in iter(stream.readline, b""):
+            if keep:
+                self._stderr_tail.append(raw.decode(errors="replace").rstrip())
+
     def _read_port(self) -> int:
         assert self._proc.stdout is not None
         result: dict[str, str] = {}
@@ -199,17 +213,23 @@ class PolicyPackProcess:
         def read() -> None:
             assert self._proc.stdout is not None
             result["line"] = self._proc.stdout.readline().decode(errors="replace").strip()
+            self._drain(self._proc.stdout, keep=False)
 
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(START_TIMEOUT_S)
+        self._stdout_reader = threading.Thread(target=read, daemon=True)
+        self._stdout_reader.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while "line" not in result and time.monotonic() < deadline:
+            if self._proc.poll() is not None and "line" not in result:
+                time.sleep(0.05)  # let the reader pick up what the process printed last
+                break
+            time.sleep(0.01)
         line = result.get("line", "")
         if not line.isdigit():
             self.close()
-            stderr = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+            stderr = "\n".join(self._stderr_tail)
             raise PackStartError(
                 f"policy pack in {self.pack_dir} did not print its port within "
-                f"{START_TIMEOUT_S:.0f}s (got {line!r}); stderr:\n{stderr.strip()[-2000:]}")
+                f"{START_TIMEOUT_S:.0f}s (got {line!r}); stderr:\n{stderr[-2000:]}")
         return int(line)
 
     # -- lifecycle
@@ -230,10 +250,18 @@ class PolicyPackProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(5)
-        for stream in (self._proc.stdout, self._proc.stderr):
-            if stream is not None:
+        for reader, stream in ((getattr(self, "_stdout_reader", None), self._proc.stdout),
+                               (self._stderr_reader, self._proc.stderr)):
+            if reader is not None:
+                reader.join(2)
+            if stream is not None and (reader is None or not reader.is_alive()):
                 stream.close()
         self._engine_server.stop(0)
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        """The last lines the pack wrote to stderr (its own logging without an engine)."""
+        return list(self._stderr_tail)
 
     # -- protocol
 

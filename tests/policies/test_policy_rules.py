@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from policy_helpers import HOME_REGION, res, violations
 
-from policies.analyzer import AnalyzerResource, PolicyConfigError, PolicyPackProcess
+from policies.analyzer import (
+    AnalyzerResource,
+    PackStartError,
+    PolicyConfigError,
+    PolicyPackProcess,
+)
 from policies.rules import REGISTRY
 
 PURPOSE = "ir-readiness:purpose"
@@ -488,3 +494,12 @@ def test_guardduty_export_bucket_needs_object_lock(pack: PolicyPackProcess) -> N
         "destinationArn": "arn:aws:s3:::findings-export/guardduty", "kmsKeyArn": KEY_ARN})
     found = violations(pack, bucket + [destination], "s3-object-lock-retention")
     assert [d.urn for d in found] == [bucket[0].urn]
+
+
+def test_a_pack_that_fails_to_start_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "PulumiPolicy.yaml").write_text("name: broken\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text("raise RuntimeError('rules module missing')\n")
+    with pytest.raises(PackStartError) as err:
+        PolicyPackProcess(tmp_path)
+    assert "did not print its port" in str(err.value)
+    assert "rules module missing" in str(err.value)
