@@ -103,7 +103,12 @@ class Diagnostic:
 
 
 class _Engine(engine_pb2_grpc.EngineServicer):
-    """The part of the engine service a pack may call: Log. Messages are kept, not printed."""
+    """The part of the engine service a pack may call: Log. Messages are kept, not printed.
+
+    The CLI hands every pack the engine's address. pulumi-policy 1.21's Python runtime
+    does not dial it (its `pulumi.log` writes to stderr, which we keep), but a pack built
+    on an SDK that does gets a real endpoint here instead of a dead address.
+    """
 
     def __init__(self) -> None:
         self.messages: list[tuple[int, str]] = []
