@@ -6,22 +6,22 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.runbooks.commands.contain_world import Server, audit_events, irctl, start
+from tests.runbooks.commands.contain_world import as_json, audit_events, start
+from tests.runbooks.conftest import Readiness
 
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Readiness]:
     yield from start(tmp_path_factory)
 
 
-def _user_with_key(server: Server) -> tuple[str, str]:
+def _user_with_key(server: Readiness) -> tuple[str, str]:
     iam = server.client("iam")
     user = f"ci-bot-{uuid.uuid4().hex[:8]}"
     iam.create_user(UserName=user)
@@ -30,7 +30,7 @@ def _user_with_key(server: Server) -> tuple[str, str]:
     return user, key
 
 
-def _state(server: Server, user: str, key: str) -> tuple[str, list[str], bool]:
+def _state(server: Readiness, user: str, key: str) -> tuple[str, list[str], bool]:
     iam = server.client("iam")
     status = iam.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"]
     policies = iam.list_user_policies(UserName=user)["PolicyNames"]
@@ -47,39 +47,39 @@ def _changes(document: dict) -> list[dict]:
     return [c for t in document["runs"][0]["targets"] for c in t["changes"]]
 
 
-def test_contain_access_key_plan_apply_rerun_and_release(server: Server, tmp_path: Path):
+def test_contain_access_key_plan_apply_rerun_and_release(server: Readiness):
     user, key = _user_with_key(server)
     case = f"case-{uuid.uuid4().hex[:8]}"
 
-    plan = irctl(server, tmp_path, "--output", "json", "contain", "access-key", key,
+    plan = server.irctl("--output", "json", "contain", "access-key", key,
                  "--case", case)
-    assert plan.code == 0, plan.stderr
-    assert [c["step"] for c in _changes(plan.json())] == [
+    assert plan.returncode == 0, plan.stderr
+    assert [c["step"] for c in _changes(as_json(plan))] == [
         "iam.deactivate-access-key", "iam.deny-all-user", "iam.remove-login-profile",
         "cloudtrail.capture-key-activity"]
     assert _state(server, user, key) == ("Active", [], True)  # a plan changes nothing
 
-    applied = irctl(server, tmp_path, "--output", "json", "contain", "access-key", key,
+    applied = server.irctl("--output", "json", "contain", "access-key", key,
                     "--case", case, "--apply")
-    assert applied.code == 0, applied.stderr
-    assert {c["status"] for c in _changes(applied.json())} == {"applied"}
+    assert applied.returncode == 0, applied.stderr
+    assert {c["status"] for c in _changes(as_json(applied))} == {"applied"}
     assert _state(server, user, key) == ("Inactive", ["IrctlDenyAll"], False)
     evidence = server.client("s3").get_object(
         Bucket=server.manifest["evidenceBucket"],
         Key=f"cases/{case}/evidence/access-key-{key}/cloudtrail-events.json")
     saved = json.loads(evidence["Body"].read())
     assert saved["accessKeyId"] == key and saved["available"] is True
-    applied_steps = [e["step"] for e in audit_events(tmp_path, case) if e["event"] == "applied"
-                     and e.get("kind") == "access-key"]
-    assert applied_steps == [c["step"] for c in _changes(plan.json())]
+    applied_steps = [e["step"] for e in audit_events(server.case_dir, case)
+                     if e["event"] == "applied" and e.get("kind") == "access-key"]
+    assert applied_steps == [c["step"] for c in _changes(as_json(plan))]
 
-    again = irctl(server, tmp_path, "--output", "json", "contain", "access-key", key,
+    again = server.irctl("--output", "json", "contain", "access-key", key,
                   "--case", case)
-    assert again.code == 0 and _changes(again.json()) == []
+    assert again.returncode == 0 and _changes(as_json(again)) == []
 
-    released = irctl(server, tmp_path, "--output", "json", "release", "access-key", key,
+    released = server.irctl("--output", "json", "release", "access-key", key,
                      "--case", case, "--apply")
-    assert released.code == 0, released.stderr
+    assert released.returncode == 0, released.stderr
     assert _state(server, user, key) == ("Active", [], True)
     # evidence is never touched by release
     server.client("s3").head_object(
@@ -87,21 +87,21 @@ def test_contain_access_key_plan_apply_rerun_and_release(server: Server, tmp_pat
         Key=f"cases/{case}/evidence/access-key-{key}/cloudtrail-events.json")
 
 
-def test_text_output_is_a_table_with_the_plan(server: Server, tmp_path: Path):
+def test_text_output_is_a_table_with_the_plan(server: Readiness):
     _, key = _user_with_key(server)
-    run = irctl(server, tmp_path, "contain", "access-key", key)
-    assert run.code == 0, run.stderr
+    run = server.irctl("contain", "access-key", key)
+    assert run.returncode == 0, run.stderr
     assert "iam.deactivate-access-key" in run.stdout and "Plan only, nothing changed" in run.stdout
     assert "case: " in run.stderr  # the generated case id is printed
 
 
-def test_malformed_key_exits_2_before_any_change(server: Server, tmp_path: Path):
-    run = irctl(server, tmp_path, "contain", "access-key", "not-a-key", "--apply")
-    assert run.code == 2
+def test_malformed_key_exits_2_before_any_change(server: Readiness):
+    run = server.irctl("contain", "access-key", "not-a-key", "--apply")
+    assert run.returncode == 2
     assert "access key id 'not-a-key' is malformed" in run.stderr
 
 
-def test_key_of_another_account_is_refused_with_exit_2(server: Server, tmp_path: Path):
+def test_key_of_another_account_is_refused_with_exit_2(server: Readiness):
     import boto3
 
     creds = server.client("sts").assume_role(
@@ -114,21 +114,21 @@ def test_key_of_another_account_is_refused_with_exit_2(server: Server, tmp_path:
     other.create_user(UserName=user)
     key = other.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
 
-    run = irctl(server, tmp_path, "--output", "json", "contain", "access-key", key, "--apply")
-    assert run.code == 2
+    run = server.irctl("--output", "json", "contain", "access-key", key, "--apply")
+    assert run.returncode == 2
     assert "belongs to account 111111111111" in run.stdout
     assert other.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"] == "Active"
 
 
-def test_contain_role_and_release(server: Server, tmp_path: Path):
+def test_contain_role_and_release(server: Readiness):
     iam = server.client("iam")
     role = f"web-{uuid.uuid4().hex[:8]}"
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
     case = f"case-{uuid.uuid4().hex[:8]}"
-    run = irctl(server, tmp_path, "contain", "role", role, "--case", case, "--apply")
-    assert run.code == 0, run.stderr
+    run = server.irctl("contain", "role", role, "--case", case, "--apply")
+    assert run.returncode == 0, run.stderr
     document = iam.get_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions")[
         "PolicyDocument"]
     if isinstance(document, str):  # moto server returns the document URL-encoded
@@ -139,14 +139,14 @@ def test_contain_role_and_release(server: Server, tmp_path: Path):
     assert statement["Effect"] == "Deny" and statement["Action"] == ["*"]
     assert "aws:TokenIssueTime" in statement["Condition"]["DateLessThan"]
 
-    released = irctl(server, tmp_path, "release", "role", role, "--case", case, "--apply")
-    assert released.code == 0, released.stderr
+    released = server.irctl("release", "role", role, "--case", case, "--apply")
+    assert released.returncode == 0, released.stderr
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
 
 
-def test_unknown_role_exits_2(server: Server, tmp_path: Path):
-    run = irctl(server, tmp_path, "--output", "json", "contain", "role", "no-such-role",
+def test_unknown_role_exits_2(server: Readiness):
+    run = server.irctl("--output", "json", "contain", "role", "no-such-role",
                 "--apply")
-    assert run.code == 2
-    [target] = run.json()["runs"][0]["targets"]
+    assert run.returncode == 2
+    [target] = as_json(run)["runs"][0]["targets"]
     assert "IAM role no-such-role was not found" in target["error"]

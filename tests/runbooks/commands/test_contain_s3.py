@@ -6,23 +6,23 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.runbooks.commands.contain_world import Server, irctl, start
+from tests.runbooks.commands.contain_world import as_json, start
+from tests.runbooks.conftest import Readiness
 
 pytestmark = pytest.mark.server
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Readiness]:
     yield from start(tmp_path_factory)
 
 
-def _settings(server: Server, bucket: str) -> dict:
+def _settings(server: Readiness, bucket: str) -> dict:
     s3 = server.client("s3")
     try:
         bpa = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
@@ -40,7 +40,7 @@ def _settings(server: Server, bucket: str) -> dict:
             "versioning": s3.get_bucket_versioning(Bucket=bucket).get("Status")}
 
 
-def test_contain_bucket_and_release(server: Server, tmp_path: Path):
+def test_contain_bucket_and_release(server: Readiness):
     s3 = server.client("s3")
     bucket = f"exports-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
@@ -56,13 +56,13 @@ def test_contain_bucket_and_release(server: Server, tmp_path: Path):
     assert any(g.startswith(ALL_USERS) for g in before["grants"])
     case = f"case-{uuid.uuid4().hex[:8]}"
 
-    plan = irctl(server, tmp_path, "contain", "bucket", bucket, "--case", case)
-    assert plan.code == 0, plan.stderr
+    plan = server.irctl("contain", "bucket", bucket, "--case", case)
+    assert plan.returncode == 0, plan.stderr
     assert _settings(server, bucket) == before
 
-    run = irctl(server, tmp_path, "--output", "json", "contain", "bucket", bucket,
+    run = server.irctl("--output", "json", "contain", "bucket", bucket,
                 "--case", case, "--apply")
-    assert run.code == 0, run.stderr
+    assert run.returncode == 0, run.stderr
     after = _settings(server, bucket)
     assert after["bpa"] == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
                             "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
@@ -71,24 +71,24 @@ def test_contain_bucket_and_release(server: Server, tmp_path: Path):
     assert after["versioning"] == "Enabled"
     assert s3.get_object(Bucket=bucket, Key="customers.csv")["Body"].read() == b"id,email\n"
 
-    again = irctl(server, tmp_path, "--output", "json", "contain", "bucket", bucket,
+    again = server.irctl("--output", "json", "contain", "bucket", bucket,
                   "--case", case)
-    assert again.code == 0 and again.json()["runs"][0]["targets"][0]["changes"] == []
+    assert again.returncode == 0 and as_json(again)["runs"][0]["targets"][0]["changes"] == []
 
-    released = irctl(server, tmp_path, "release", "bucket", bucket, "--case", case, "--apply")
-    assert released.code == 0, released.stdout + released.stderr
+    released = server.irctl("release", "bucket", bucket, "--case", case, "--apply")
+    assert released.returncode == 0, released.stdout + released.stderr
     restored = _settings(server, bucket)
     assert restored == {**before, "versioning": "Suspended"}  # versioning can only suspend
 
 
-def test_unknown_bucket_exits_2(server: Server, tmp_path: Path):
-    run = irctl(server, tmp_path, "--output", "json", "contain", "bucket",
+def test_unknown_bucket_exits_2(server: Readiness):
+    run = server.irctl("--output", "json", "contain", "bucket",
                 f"missing-{uuid.uuid4().hex[:10]}", "--apply")
-    assert run.code == 2
-    assert "does not exist" in run.json()["runs"][0]["targets"][0]["error"]
+    assert run.returncode == 2
+    assert "does not exist" in as_json(run)["runs"][0]["targets"][0]["error"]
 
 
-def test_malformed_bucket_name_exits_2(server: Server, tmp_path: Path):
-    run = irctl(server, tmp_path, "contain", "bucket", "Not_A_Bucket")
-    assert run.code == 2
+def test_malformed_bucket_name_exits_2(server: Readiness):
+    run = server.irctl("contain", "bucket", "Not_A_Bucket")
+    assert run.returncode == 2
     assert "bucket name 'Not_A_Bucket' is malformed" in run.stderr
