@@ -181,3 +181,36 @@ def test_acl_at_the_rule_limit_is_refused_and_no_acl_changes(make_ctx):
     # with a raised quota the same VPC is fine
     apply_all(DenyCidr(make_ctx(), {"cidr": ATTACKER, "vpc_id": vpc, "acl_rule_limit": 40}))
     assert _ours(_acls(vpc)[full]) == {False: 1, True: 1}  # 1 was free below the allows
+
+
+def test_failure_on_a_later_acl_rolls_back_the_entries_already_added(make_ctx, tmp_path):
+    """The 3rd CreateNetworkAclEntry is denied: the runner deletes the two entries it
+    already added, so every ACL ends exactly as it started."""
+    from botocore.awsrequest import AWSResponse
+
+    from runbooks.core.audit import AuditLog
+    from runbooks.core.errors import EXIT_ACTION_FAILED
+    from runbooks.core.runner import Runner, StepCall
+
+    vpc = _vpc()
+    _custom_acl(vpc)
+    before = _acls(vpc)
+    ctx = make_ctx(evidence=True)
+    calls = []
+
+    def deny_third(**_):
+        calls.append(1)
+        if len(calls) == 3:
+            return (AWSResponse("https://ec2.amazonaws.com/", 403, {}, None),
+                    {"Error": {"Code": "UnauthorizedOperation", "Message": "denied"},
+                     "ResponseMetadata": {"HTTPStatusCode": 403}})
+        return None
+
+    ctx.sessions.session().events.register("before-call.ec2.CreateNetworkAclEntry", deny_third)
+    result = Runner(ctx, AuditLog(ctx.case_id, root=tmp_path), apply=True).run(
+        "ip", {ATTACKER: [StepCall("network.deny-cidr", {"cidr": ATTACKER, "vpc_id": vpc})]})
+
+    assert result.exit_code == EXIT_ACTION_FAILED
+    assert "UnauthorizedOperation" in (result.targets[0].error or "")
+    assert len(calls) == 3  # 2 applied, the 3rd denied, the 4th never attempted
+    assert _acls(vpc) == before
