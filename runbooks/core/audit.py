@@ -4,9 +4,9 @@ One JSON object per line in `<case dir>/audit.jsonl` (case dir: `$IR_CASE_DIR/<c
 default `~/.ir-cases/<case>`). Every record carries `seq`, `time`, `case`, `event`,
 `prev` (the previous record's `sha256`, 64 zeros for the first) and `sha256` (of the
 record's canonical JSON without `sha256`), so editing, dropping or reordering a line
-breaks `verify()`. Appends are serialised across threads and processes (flock) and
-synced to disk before returning. `upload()` copies the log to the evidence bucket
-under `cases/<case>/audit.jsonl`.
+breaks `verify()`. Appends are serialised across threads and processes (flock), and
+each returns only once its record is on disk (fsync, shared by concurrent appends).
+`upload()` copies the log to the evidence bucket under `cases/<case>/audit.jsonl`.
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ class AuditLog:
         self.directory = (root or case_root()) / case_id
         self.path = self.directory / "audit.jsonl"
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._written = 0
+        self._synced = 0
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -96,10 +99,27 @@ class AuditLog:
                 record["sha256"] = _digest(record)
                 line = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
                 os.write(fd, (line + "\n").encode("utf-8"))
-                os.fsync(fd)
+                self._written += 1
+                ticket = self._written
             finally:
                 os.close(fd)  # also releases the flock
+        self._sync(ticket)
         return record
+
+    def _sync(self, ticket: int) -> None:
+        """Return once record `ticket` is on disk. Group commit: one fsync covers every
+        record written before it, so concurrent appends share fsyncs instead of queueing."""
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return
+            with self._lock:
+                covered = self._written
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._synced = covered
 
     @staticmethod
     def _last_record(fd: int) -> dict[str, Any] | None:

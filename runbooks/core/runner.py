@@ -226,6 +226,7 @@ class Runner:
         )
         outcomes = {t: TargetOutcome(kind, t) for t in targets}
         plans: dict[str, list[tuple[StepCall, Step, list[Change]]]] = {}
+        self._prefetch({type(step) for built in steps.values() for _, step in built})
 
         def plan_target(target: str) -> None:
             planned: list[tuple[StepCall, Step, list[Change]]] = []
@@ -267,6 +268,17 @@ class Runner:
         if self.apply:
             self._upload(result)
         return result
+
+    def _prefetch(self, classes: set[type[Step]]) -> None:
+        def warm(cls: type[Step]) -> None:
+            try:
+                cls.prefetch(self.ctx)
+            except _handled_errors():
+                pass  # read-only; plan() raises the same error where it is reported
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(classes)))) as pool:
+            for future in [pool.submit(warm, cls) for cls in classes]:
+                future.result()
 
     def _map(self, fn: Callable[[str], None], targets: Sequence[str]) -> None:
         if len(targets) <= 1:

@@ -70,6 +70,16 @@ class Step(ABC):
         self.ctx = ctx
         self.params = dict(params)
 
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        """Optional: warm `ctx.cache` with batched reads over all `ctx.targets`.
+
+        The runner calls every pipeline step class's `prefetch` concurrently before
+        planning, so batched reads overlap instead of queueing behind each other. Errors
+        are left to `plan()` to raise (the cache never stores a failure).
+        """
+        return None
+
     def validate(self) -> None:  # noqa: B027 - optional hook
         """Check parameters without I/O; raise `InvalidInput` naming the bad one."""
 

@@ -34,6 +34,10 @@ class DetachFromAutoScaling(InstanceStep):
     actions = frozenset({"autoscaling:DescribeAutoScalingInstances",
                          "autoscaling:DetachInstances", "autoscaling:AttachInstances"})
 
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        asg_memberships(ctx)
+
     def plan(self) -> list[Change]:
         self.instance()
         membership = asg_memberships(self.ctx).get(self.instance_id)

@@ -137,6 +137,11 @@ class CaptureMetadata(InstanceStep):
     })
     reversible = False
 
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        all_instances(ctx)
+        volumes_of(ctx, [])
+
     def plan(self) -> list[Change]:
         if self.already_contained():
             return []  # captured before it was tagged, in the case named by its tag
@@ -304,6 +309,12 @@ class IsolateInstance(InstanceStep):
     actions = frozenset({"ec2:DescribeSecurityGroups", "ec2:ModifyNetworkInterfaceAttribute"})
     multi_call = True  # a failed isolation swap may have left the conversion group on
 
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        for vpc in ctx.manifest.get("quarantine", {}):
+            quarantine_groups(ctx, vpc, "-")
+            break  # one batched call covers every VPC's groups
+
     def plan(self) -> list[Change]:
         described = self.instance()
         changes = []
@@ -343,6 +354,10 @@ class DetachInstanceProfile(InstanceStep):
     actions = frozenset({"ec2:DescribeIamInstanceProfileAssociations",
                          "ec2:DisassociateIamInstanceProfile",
                          "ec2:AssociateIamInstanceProfile", "iam:PassRole"})
+
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        profile_association(ctx, "-")
 
     def plan(self) -> list[Change]:
         self.instance()
@@ -432,22 +447,16 @@ class SnapshotVolumes(InstanceStep):
     actions = frozenset({"ec2:DescribeSnapshots", "ec2:CreateSnapshots", "ec2:CreateTags"})
     reversible = False
 
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        case_snapshots(ctx)
+
     def plan(self) -> list[Change]:
         described = self.instance()
         volumes = sorted(m["Ebs"]["VolumeId"] for m in described.get("BlockDeviceMappings", [])
                          if "Ebs" in m)
         case = tags_of(described).get(CASE_TAG, self.ctx.case_id)
-
-        def load() -> list[dict[str, Any]]:
-            found = []
-            paginator = self.ctx.client("ec2").get_paginator("describe_snapshots")
-            for chunk in _chunks(_instance_targets(self.ctx), BATCH):
-                for page in paginator.paginate(OwnerIds=["self"], Filters=[
-                        {"Name": f"tag:{SOURCE_INSTANCE_TAG}", "Values": chunk}]):
-                    found += page["Snapshots"]
-            return found
-
-        done = {s["VolumeId"] for s in self.ctx.cache.get("ec2.case-snapshots", load)
+        done = {s["VolumeId"] for s in case_snapshots(self.ctx)
                 if s["State"] != "error" and tags_of(s).get(CASE_TAG) in (case, self.ctx.case_id)
                 and tags_of(s).get(SOURCE_INSTANCE_TAG) == self.instance_id}
         if not volumes or set(volumes) <= done:
@@ -467,6 +476,21 @@ class SnapshotVolumes(InstanceStep):
                 {"Key": SOURCE_INSTANCE_TAG, "Value": self.instance_id},
                 {"Key": "ir:captured-at", "Value": now}]}])
         return {"snapshots": {s["VolumeId"]: s["SnapshotId"] for s in response["Snapshots"]}}
+
+
+def case_snapshots(ctx: Context) -> list[dict[str, Any]]:
+    """Snapshots taken by earlier containments of the run's targets (batched)."""
+
+    def load() -> list[dict[str, Any]]:
+        found = []
+        paginator = ctx.client("ec2").get_paginator("describe_snapshots")
+        for chunk in _chunks(_instance_targets(ctx), BATCH):
+            for page in paginator.paginate(OwnerIds=["self"], Filters=[
+                    {"Name": f"tag:{SOURCE_INSTANCE_TAG}", "Values": chunk}]):
+                found += page["Snapshots"]
+        return found
+
+    return ctx.cache.get("ec2.case-snapshots", load)
 
 
 @register

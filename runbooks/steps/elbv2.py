@@ -43,6 +43,10 @@ class DeregisterTargets(InstanceStep):
                          "elasticloadbalancing:DeregisterTargets",
                          "elasticloadbalancing:RegisterTargets"})
 
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        target_registrations(ctx)
+
     def plan(self) -> list[Change]:
         self.instance()
         return [Change(self.name, self.instance_id,
