@@ -141,7 +141,7 @@ def _restore(settings: Settings, session: Session, kind: str, point: str, vault:
                        + f".\nTimeline: irctl case show {ctx.case_id}")
             results.append(runner.run("notify", {"info-topic": [StepCall("sns.notify", {
                 "severity": "info",
-                "subject": f"[{ctx.case_id}] restored {kind} {resource_id}",
+                "subject": f"{ctx.case_id}: restored {kind} {resource_id}",
                 "message": message})]}))
     sys.exit(render_results(settings, results, {"restoreJobId": job_id,
                                                 "createdResourceArn": created,

@@ -209,7 +209,8 @@ class StartRestore(Step):
             raise PreconditionFailed(f"recovery point {arn} is a {resource_type} backup; "
                                      "irctl restores EC2 instances and EBS volumes")
         created = point["CreationDate"]
-        when = created.isoformat() if isinstance(created, datetime) else str(created)
+        when = (created.isoformat(timespec="seconds") if isinstance(created, datetime)
+                else str(created))
         return [Change(self.name, arn,
                        f"Restore {point['ResourceArn']} as of {when}: {what}",
                        before={"resourceArn": point["ResourceArn"], "created": when},
