@@ -263,6 +263,14 @@ class PolicyPackProcess:
                 stream.close()
         self._engine_server.stop(0)
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the pack process has used (Linux /proc; None elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     @property
     def stderr_tail(self) -> list[str]:
         """The last lines the pack wrote to stderr (its own logging without an engine)."""

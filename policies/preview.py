@@ -267,11 +267,15 @@ def run_preview(
                 raise PreviewError(f"could not start the policy pack: {box['error']}")
             pack = box["pack"]
         assert pack is not None
-        t0 = time.perf_counter()
+        t0, cpu0, pack_cpu0 = time.perf_counter(), time.process_time(), pack.cpu_seconds()
         effective = pack.configure(policy_config or {})
         pack.configure_stack(STACK, PROJECT, config)
         violations = analyze(pack, nodes)
         timings["analyze_s"] = time.perf_counter() - t0
+        pack_cpu1 = pack.cpu_seconds()
+        if pack_cpu0 is not None and pack_cpu1 is not None:
+            # CPU of both sides, a measure that machine load does not inflate
+            timings["analyze_cpu_s"] = (time.process_time() - cpu0) + (pack_cpu1 - pack_cpu0)
         policies = pack.policies()
     finally:
         if own_pack:
