@@ -21,7 +21,9 @@ lets legitimate principals keep assuming them, so only sessions issued before "n
 denied, the way the IAM console's "Revoke active sessions" does.
 
 Every step resolves the key's owner itself in `plan()`, read-only, and refuses a key
-that belongs to another account (sts:GetAccessKeyInfo names the owning account).
+that belongs to another account (sts:GetAccessKeyInfo names the owning account), and a
+user that irctl itself is running as (containing it would lock the run out halfway,
+rollback included).
 """
 
 from __future__ import annotations
@@ -109,7 +111,22 @@ def _lookup_key_owner(step: Step, key_id: str) -> str:
     user = last_used.get("UserName")
     if not user:
         raise PreconditionFailed(f"access key {key_id} has no owning IAM user in the response")
+    refuse_caller(step, str(user))
     return str(user)
+
+
+def refuse_caller(step: Step, user: str) -> None:
+    """Refuse to contain the user irctl itself runs as: its deny-all (or a deactivated
+    key) would cut the run off halfway, and the rollback calls with it."""
+    identity = step.ctx.cache.get(
+        "sts.caller-identity", lambda: step.ctx.client("sts").get_caller_identity())
+    arn = str(identity.get("Arn", ""))
+    if ":user/" in arn and arn.rsplit("/", 1)[-1] == user \
+            and str(identity.get("Account")) == step.ctx.account_id:
+        raise PreconditionFailed(
+            f"refusing to contain IAM user {user}: irctl is running as that user ({arn}), "
+            "so containment would lock this run out halfway; run it as another principal, "
+            "e.g. the responder role in the manifest")
 
 
 class UserStep(Step):
@@ -127,6 +144,7 @@ class UserStep(Step):
 
     def user_name(self) -> str:
         if "user_name" in self.params:
+            refuse_caller(self, str(self.params["user_name"]))
             return str(self.params["user_name"])
         return key_owner(self, str(self.params["access_key_id"]))
 
@@ -146,8 +164,8 @@ class DeactivateAccessKey(Step):
     name = "iam.deactivate-access-key"
     description = "Deactivate (never delete) an IAM user's access key"
     actions = frozenset(
-        {"sts:GetAccessKeyInfo", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys",
-         "iam:UpdateAccessKey"}
+        {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
+         "iam:ListAccessKeys", "iam:UpdateAccessKey"}
     )
 
     def validate(self) -> None:
@@ -186,8 +204,8 @@ class DenyAllUser(UserStep):
     name = "iam.deny-all-user"
     description = "Attach an inline Deny * policy to an IAM user (cuts its sessions too)"
     actions = frozenset(
-        {"sts:GetAccessKeyInfo", "iam:GetAccessKeyLastUsed", "iam:GetUser",
-         "iam:GetUserPolicy", "iam:PutUserPolicy", "iam:DeleteUserPolicy"}
+        {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
+         "iam:GetUser", "iam:GetUserPolicy", "iam:PutUserPolicy", "iam:DeleteUserPolicy"}
     )
 
     def plan(self) -> list[Change]:
@@ -246,8 +264,9 @@ class RemoveLoginProfile(UserStep):
     name = "iam.remove-login-profile"
     description = "Delete an IAM user's console password (release needs a password reset)"
     actions = frozenset(
-        {"sts:GetAccessKeyInfo", "iam:GetAccessKeyLastUsed", "iam:GetUser",
-         "iam:GetLoginProfile", "iam:DeleteLoginProfile", "iam:CreateLoginProfile"}
+        {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
+         "iam:GetUser", "iam:GetLoginProfile", "iam:DeleteLoginProfile",
+         "iam:CreateLoginProfile"}
     )
 
     def plan(self) -> list[Change]:

@@ -271,3 +271,17 @@ def test_denied_call_mid_run_rolls_back_to_the_recorded_state(make_ctx, tmp_path
     assert _has_login_profile(user)  # never reached
     events = [r["event"] for r in AuditLog(ctx.case_id, root=tmp_path).records()]
     assert "apply-failed" in events and "rolled-back" in events
+
+
+def test_containing_the_user_irctl_runs_as_is_refused(make_ctx):
+    """moto's caller for the 'testing' credentials is arn:aws:sts::123456789012:user/moto."""
+    iam = boto3.client("iam", region_name=REGION)
+    assert boto3.client("sts", region_name=REGION).get_caller_identity()["Arn"].endswith(
+        ":user/moto")
+    iam.create_user(UserName="moto")
+    key = iam.create_access_key(UserName="moto")["AccessKey"]["AccessKeyId"]
+    ctx = make_ctx()
+    for step in [*_contain_steps(ctx, key), DenyAllUser(ctx, {"user_name": "moto"})]:
+        with pytest.raises(PreconditionFailed, match="irctl is running as that user"):
+            step.plan()
+    assert _key_status("moto", key) == "Active" and _inline("moto") == []
