@@ -173,6 +173,7 @@ class PolicyPackProcess:
         python: str = sys.executable,
     ) -> None:
         self.pack_dir = Path(pack_dir)
+        self.stack_config: dict[str, str] = dict(stack_config or {})
         self.engine = _Engine()
         self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)

@@ -245,6 +245,12 @@ def run_preview(
     started = time.perf_counter()
     config = dict(stack_config) if stack_config is not None else load_stack(stack_file)
     own_pack = pack is None
+    if pack is not None and pack.stack_config.get("aws:region") != config.get("aws:region"):
+        # the pack reads the default region from the config it was started with
+        raise PreviewError(
+            f"the running policy pack was started for aws:region "
+            f"{pack.stack_config.get('aws:region')!r}, the stack config says "
+            f"{config.get('aws:region')!r}; start a pack with this stack's config")
     box: dict[str, Any] = {}
 
     def start() -> None:
