@@ -227,9 +227,19 @@ class DenyAllUser(UserStep):
                        after={"user": user, "document": DENY_ALL_DOCUMENT})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
-        self.ctx.client("iam").put_user_policy(
-            UserName=change.after["user"], PolicyName=DENY_ALL_POLICY_NAME,
-            PolicyDocument=json.dumps(change.after["document"]))
+        user = change.after["user"]
+        try:
+            self.ctx.client("iam").put_user_policy(
+                UserName=user, PolicyName=DENY_ALL_POLICY_NAME,
+                PolicyDocument=json.dumps(change.after["document"]))
+        except ClientError as err:
+            if error_code(err) == "LimitExceeded":
+                raise ActionFailed(
+                    f"user {user}'s inline policies are at IAM's size limit, so "
+                    f"{DENY_ALL_POLICY_NAME} cannot be added; attach the AWS managed deny "
+                    f"instead: aws iam attach-user-policy --user-name {user} "
+                    "--policy-arn arn:aws:iam::aws:policy/AWSDenyAll") from err
+            raise
         return {"policy": DENY_ALL_POLICY_NAME}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
@@ -375,9 +385,18 @@ class RevokeRoleSessions(Step):
                        after={"role": role, "document": document})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
-        self.ctx.client("iam").put_role_policy(
-            RoleName=change.after["role"], PolicyName=REVOKE_SESSIONS_POLICY_NAME,
-            PolicyDocument=json.dumps(change.after["document"]))
+        role = change.after["role"]
+        try:
+            self.ctx.client("iam").put_role_policy(
+                RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY_NAME,
+                PolicyDocument=json.dumps(change.after["document"]))
+        except ClientError as err:
+            if error_code(err) == "LimitExceeded":
+                raise ActionFailed(
+                    f"role {role}'s inline policies are at IAM's size limit, so "
+                    f"{REVOKE_SESSIONS_POLICY_NAME} cannot be added; remove an unneeded "
+                    "inline policy, or use the IAM console's 'Revoke active sessions'") from err
+            raise
         return {"policy": REVOKE_SESSIONS_POLICY_NAME}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:

@@ -285,3 +285,20 @@ def test_containing_the_user_irctl_runs_as_is_refused(make_ctx):
         with pytest.raises(PreconditionFailed, match="irctl is running as that user"):
             step.plan()
     assert _key_status("moto", key) == "Active" and _inline("moto") == []
+
+
+def test_inline_policy_size_limit_gives_a_clear_error(make_ctx):
+    """moto has no inline-policy size quota; real IAM answers LimitExceeded."""
+    from botocore.stub import Stubber
+
+    from runbooks.core.errors import ActionFailed
+
+    ctx = make_ctx()
+    user, key = _user_with_key(console=False)
+    step = DenyAllUser(ctx, {"user_name": user})
+    [change] = step.plan()
+    with Stubber(ctx.client("iam")) as stub:
+        stub.add_client_error("put_user_policy", "LimitExceeded", "Maximum policy size exceeded")
+        with pytest.raises(ActionFailed, match="AWSDenyAll"):
+            step.apply(change)
+    assert _inline(user) == []
