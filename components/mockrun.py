@@ -273,31 +273,46 @@ class ReadinessMocks(pulumi.runtime.Mocks):
         return rid, out
 
 
-class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that also records each registration's parent and provider."""
+class _CapturingMocks(pulumi.runtime.Mocks):
+    """Delegates to the real mocks and keeps, per thread, the inputs of the registration
+    in flight, so the monitor records them without deserialising them a second time."""
 
-    def __init__(self, mocks: ReadinessMocks | pulumi.runtime.Mocks) -> None:
-        super().__init__(mocks)
+    def __init__(self, inner: pulumi.runtime.Mocks) -> None:
+        self.inner = inner
+        self.local = threading.local()
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+        return self.inner.call(args)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        self.local.inputs = args.inputs
+        return self.inner.new_resource(args)
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that also records each registration's parent, provider and inputs."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        self.capture = _CapturingMocks(mocks)
+        super().__init__(self.capture)
         self.recorded: list[RegisteredResource] = []
         self._record_lock = threading.Lock()
 
-    def _region_of(self, request: Any) -> str | None:
-        if not request.custom or not isinstance(self.mocks, ReadinessMocks):
+    def _region_of(self, request: Any, resource_id: str) -> str | None:
+        inner = self.capture.inner
+        if not request.custom or not isinstance(inner, ReadinessMocks):
             return None
         if request.type.startswith("pulumi:providers:"):
-            return self.mocks.region_of("::" + self.resources[
-                self.make_urn(request.parent, request.type, request.name)].id)
-        return self.mocks.region_of(request.provider)
+            return inner.region_of("::" + resource_id)
+        return inner.region_of(request.provider)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
-        urn = self.make_urn(request.parent, request.type, request.name)
+        urn = response.urn
         registration = self.resources[urn]
-        inputs, secret_keys = _unwrap_secrets(
-            pulumi.runtime.rpc.deserialize_properties(request.object)
-        )
+        inputs, secret_keys = _unwrap_secrets(self.capture.local.inputs)
         record = RegisteredResource(
             type=request.type,
             name=request.name,
@@ -308,7 +323,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             outputs=registration.state,
             provider=request.provider,
             id=registration.id or "",
-            region=self._region_of(request),
+            region=self._region_of(request, registration.id or ""),
             secret_inputs=frozenset(secret_keys),
         )
         with self._record_lock:
@@ -356,9 +371,18 @@ class _quiet_gc:  # noqa: N801 - used as a context manager
         gc.unfreeze()
 
 
-def _import_aws_modules() -> None:
+def prepare() -> None:
+    """Import what the program imports: the pulumi_aws submodules it uses (lazily loaded
+    by pulumi_aws, a second or more), the components and the runbook steps the responder
+    policy is derived from. Once per process; `evaluate` calls it, call it earlier to
+    keep import time out of a measurement."""
     for module in _AWS_MODULES:
-        importlib.import_module(f"pulumi_aws.{module}")
+        # pulumi_aws registers its submodules lazily: touching an attribute loads one.
+        getattr(importlib.import_module(f"pulumi_aws.{module}"), "__all__", None)
+    importlib.import_module("components.readiness")
+    from runbooks.core.step import load_all_steps
+
+    load_all_steps()
 
 
 def _reset_runtime() -> None:
@@ -386,13 +410,13 @@ def evaluate(
     mocks = mocks if mocks is not None else ReadinessMocks(
         default_region=str(config.get("aws:region", "us-east-1"))
     )
-    _import_aws_modules()
+    prepare()
     with _EVALUATION_LOCK, _quiet_gc():
         _reset_runtime()
         pulumi.runtime.set_all_config(dict(config), [])
         monitor = _RecordingMonitor(mocks)
         pulumi.runtime.set_mocks(
-            mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor
+            monitor.capture, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor
         )
         root = pulumi_settings.get_root_resource()
         resolved: dict[str, Any] = {}
