@@ -23,6 +23,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 #: Tag read to recognise what a resource is for (isolation group, evidence bucket, ...).
 PURPOSE_TAG = "ir-readiness:purpose"
@@ -274,6 +275,23 @@ def purpose_of(props: Mapping[str, Any]) -> str:
     return tags.get(PURPOSE_TAG, tags.get("Purpose", "")).lower()
 
 
+def present(props: Mapping[str, Any], key: str) -> bool:
+    """Whether an input is set. In a real preview a value computed by another resource
+    (a key ARN, a log group ARN) is unknown: it is set, just not known yet."""
+    try:
+        return bool(props.get(key))
+    except UnknownValueError:
+        return True
+
+
+def known(props: Mapping[str, Any], key: str) -> Any:
+    """The input's value, or None when it is unknown until deployment."""
+    try:
+        return props.get(key)
+    except UnknownValueError:
+        return None
+
+
 def int_or_none(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -328,7 +346,10 @@ class StackIndex:
         linked = [d for d in resource.property_dependencies.get(prop, []) if d.urn in target_urns]
         if linked:
             return linked
-        value = resource.props.get(prop)
+        try:
+            value = resource.props.get(prop)
+        except UnknownValueError:  # computed and unknown in a preview: nothing to match by
+            return []
         if not isinstance(value, str) or not value:
             return []
         if normalise is not None:

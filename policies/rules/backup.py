@@ -13,6 +13,7 @@ from ._util import (
     StackIndex,
     describe,
     int_or_none,
+    present,
     resource_rule,
     stack_rule,
 )
@@ -30,7 +31,7 @@ SELECTION = "aws:backup/selection:Selection"
     remediation="Set kms_key_arn on the aws.backup.Vault to your customer-managed key.",
 )
 def vault_cmk(ctx: ResourceContext) -> Iterator[str]:
-    if not ctx.props.get("kmsKeyArn"):
+    if not present(ctx.props, "kmsKeyArn"):
         yield f"vault {ctx.name!r} uses the AWS-managed backup key"
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
-from ._util import ResourceContext, resource_rule
+from ._util import ResourceContext, present, resource_rule
 
 TRAIL = ("aws:cloudtrail/trail:Trail",)
 AREA = "cloudtrail"
@@ -43,7 +43,7 @@ def log_file_validation(ctx: ResourceContext) -> Iterator[str]:
                 "cloudtrail.amazonaws.com with an aws:SourceArn condition.",
 )
 def kms(ctx: ResourceContext) -> Iterator[str]:
-    if not ctx.props.get("kmsKeyId"):
+    if not present(ctx.props, "kmsKeyId"):
         yield f"trail {ctx.name!r} has no kms_key_id (SSE-S3 only)"
 
 
@@ -55,9 +55,9 @@ def kms(ctx: ResourceContext) -> Iterator[str]:
     remediation="Set cloud_watch_logs_group_arn (ending in ':*') and cloud_watch_logs_role_arn.",
 )
 def cloudwatch_logs(ctx: ResourceContext) -> Iterator[str]:
-    if not ctx.props.get("cloudWatchLogsGroupArn"):
+    if not present(ctx.props, "cloudWatchLogsGroupArn"):
         yield f"trail {ctx.name!r} has no cloud_watch_logs_group_arn"
-    if not ctx.props.get("cloudWatchLogsRoleArn"):
+    if not present(ctx.props, "cloudWatchLogsRoleArn"):
         yield f"trail {ctx.name!r} has no cloud_watch_logs_role_arn"
 
 

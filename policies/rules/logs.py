@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
-from ._util import ResourceContext, int_or_none, resource_rule
+from ._util import ResourceContext, int_or_none, present, resource_rule
 
 AREA = "logs"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -36,5 +36,5 @@ def retention(ctx: ResourceContext) -> Iterator[str]:
                 "a kms:EncryptionContext:aws:logs:arn condition.",
 )
 def kms(ctx: ResourceContext) -> Iterator[str]:
-    if not ctx.props.get("kmsKeyId"):
+    if not present(ctx.props, "kmsKeyId"):
         yield f"log group {ctx.name!r} is not encrypted with a customer-managed key"

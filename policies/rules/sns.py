@@ -11,7 +11,9 @@ from ._util import (
     allows,
     as_list,
     condition_keys,
+    known,
     parse_document,
+    present,
     principals,
     resource_rule,
     statements,
@@ -31,10 +33,9 @@ SOURCE_CONDITIONS = ("aws:sourceaccount", "aws:sourcearn", "aws:sourceowner")
                 "publishing services (events, cloudwatch, backup) use it.",
 )
 def topic_cmk(ctx: ResourceContext) -> Iterator[str]:
-    key = ctx.props.get("kmsMasterKeyId")
-    if not key:
+    if not present(ctx.props, "kmsMasterKeyId"):
         yield f"topic {ctx.name!r} is not encrypted"
-    elif str(key) in AWS_MANAGED_KEYS:
+    elif str(known(ctx.props, "kmsMasterKeyId")) in AWS_MANAGED_KEYS:
         yield (f"topic {ctx.name!r} uses the AWS-managed alias/aws/sns key, which EventBridge "
                "and CloudWatch cannot use")
 
