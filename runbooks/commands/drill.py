@@ -50,6 +50,8 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
         "AWS_PROFILE": None,  # never send the operator's real credentials anywhere
         "AWS_ENDPOINT_URL": None,
         "IR_CASE_DIR": str((out / "cases").resolve()),
+        # The stack attaches AWS managed policies; moto only knows them when asked to.
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
     }
     with scoped_env(env), start_server(latency_ms=latency_ms) as server:
         world = provision_world(server.endpoint_url, run_id, config or EXAMPLE_CONFIG)

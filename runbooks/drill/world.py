@@ -72,13 +72,16 @@ class World:
     provisioned: list[dict[str, Any]] = field(default_factory=list)
     provision_seconds: float = 0.0
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _session: Any = field(default=None, repr=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.home_region)
         if key not in self._clients:
-            import boto3
+            if self._session is None:
+                import boto3
 
-            self._clients[key] = boto3.session.Session().client(
+                self._session = boto3.session.Session()
+            self._clients[key] = self._session.client(
                 service, region_name=key[1], endpoint_url=self.endpoint_url
             )
         return self._clients[key]
@@ -125,7 +128,9 @@ def provision_world(
     from components.mockrun import evaluate, load_stack_config
     from runbooks.core.manifest import load_manifest
     from runbooks.drill.bridge import MotoBridge
+    from runbooks.drill.emulator import s3_policy
 
+    s3_policy.install()  # bucket policies evaluated with principals and conditions
     base = load_stack_config(config_path)
     regions = json.loads(base["ir:regions"])
     home = regions[0]
