@@ -529,3 +529,15 @@ def test_unknown_value_a_rule_must_read_is_reported_as_such(pack: PolicyPackProc
     # the rule cannot decide: the SDK reports it as advisory "can't run during preview"
     assert found and "during preview" in found[0].message
     assert found[0].enforcement == "advisory"
+
+
+def test_readme_rule_table_matches_the_pack() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Code review: policy pack and credential-free preview", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0].strip("`")] = (cells[1], cells[2])
+    assert rows == {name: (info.enforcement, info.severity) for name, info in REGISTRY.items()}
