@@ -28,8 +28,6 @@ from pulumi_policy.proxy import UnknownValueError
 #: Tag read to recognise what a resource is for (isolation group, evidence bucket, ...).
 PURPOSE_TAG = "ir-readiness:purpose"
 
-AWS_PROVIDER = "pulumi:providers:aws"
-
 
 # --------------------------------------------------------------------------- metadata
 

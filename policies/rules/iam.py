@@ -118,10 +118,10 @@ def responder_max_session(ctx: ResourceContext) -> Iterator[str]:
         yield f"role {ctx.name!r} allows {seconds}s sessions; at most {limit}s"
 
 
-def _role_policy_docs(index: StackIndex, role: PolicyResource) -> Iterator[tuple[str, Any, str]]:
+def _inline_policies(role: PolicyResource) -> Iterator[tuple[str, Any]]:
     for inline in as_list(role.props.get("inlinePolicies")):
         if isinstance(inline, Mapping):
-            yield f"inline policy {inline.get('name')!r}", inline.get("policy"), role.urn
+            yield f"inline policy {inline.get('name')!r}", inline.get("policy")
 
 
 @stack_rule(
@@ -135,10 +135,10 @@ def _role_policy_docs(index: StackIndex, role: PolicyResource) -> Iterator[tuple
 def responder_no_wildcard(index: StackIndex, config: Mapping[str, Any]) -> Findings:
     roles = [r for r in index.of_type(ROLE) if is_responder(r.name, r.props, config)]
     for role in roles:
-        for label, policy, urn in _role_policy_docs(index, role):
+        for label, policy in _inline_policies(role):
             broad = wildcard_actions(parse_document(policy))
             if broad:
-                yield f"{describe(role)} {label} allows {', '.join(broad)}", urn
+                yield f"{describe(role)} {label} allows {', '.join(broad)}", role.urn
     for rp in index.of_type(ROLE_POLICY):
         for role in index.references(rp, "role", roles, ("name", "id")):
             broad = wildcard_actions(parse_document(rp.props.get("policy")))
