@@ -55,8 +55,9 @@ def install() -> None:
 def _hook_dispatch() -> None:
     """Record every call moto dispatches as a CloudTrail management event."""
     from moto.core.responses import BaseResponse
+    from moto.s3.responses import S3Response
 
-    from runbooks.drill.emulator.cloudtrail import record_call
+    from runbooks.drill.emulator.cloudtrail import record_call, record_s3_bucket_call
 
     original = BaseResponse.call_action
 
@@ -66,6 +67,16 @@ def _hook_dispatch() -> None:
         return status, headers, body
 
     BaseResponse.call_action = call_action  # type: ignore[method-assign]
+
+    # S3 has its own dispatch; its bucket-level calls are management events too.
+    original_bucket_response = S3Response.bucket_response
+
+    def bucket_response(self: Any, request: Any, full_url: str, headers: Any) -> Any:
+        status, out_headers, body = original_bucket_response(self, request, full_url, headers)
+        record_s3_bucket_call(self, request, int(status), body)
+        return status, out_headers, body
+
+    S3Response.bucket_response = bucket_response  # type: ignore[method-assign]
 
 
 def inject_events(*args: Any, **kwargs: Any) -> None:

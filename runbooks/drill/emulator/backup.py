@@ -179,6 +179,8 @@ class BackupState:
     jobs: dict[str, Job] = field(default_factory=dict)
     restores: dict[str, Job] = field(default_factory=dict)
     points: dict[str, RecoveryPoint] = field(default_factory=dict)
+    tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(kind, IdempotencyToken) -> job id: a repeated request returns the same job."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -276,6 +278,18 @@ class EmulatedBackupResponse(BackupResponse):
     # -- backup ------------------------------------------------------------------------
     def start_backup_job(self) -> ActionResult:
         params = self._params()
+        token = params.get("IdempotencyToken")
+        earlier = self._state().tokens.get(("backup", token)) if token else None
+        if earlier:
+            job = self._state().jobs[earlier]
+            return ActionResult(
+                {
+                    "BackupJobId": job.job_id,
+                    "RecoveryPointArn": job.recovery_point_arn,
+                    "CreationDate": job.created,
+                    "IsParent": False,
+                }
+            )
         vault = self._vault(params["BackupVaultName"])
         role_arn = self._require_role(params.get("IamRoleArn"))
         resource_arn = params["ResourceArn"]
@@ -342,6 +356,8 @@ class EmulatedBackupResponse(BackupResponse):
             vault.num_of_recovery_points += 1
         with self._state().lock:
             self._state().jobs[job.job_id] = job
+            if token:
+                self._state().tokens[("backup", token)] = job.job_id
         return ActionResult(
             {
                 "BackupJobId": job.job_id,
@@ -486,6 +502,10 @@ class EmulatedBackupResponse(BackupResponse):
     # -- restore -----------------------------------------------------------------------
     def start_restore_job(self) -> ActionResult:
         params = self._params()
+        token = params.get("IdempotencyToken")
+        earlier = self._state().tokens.get(("restore", token)) if token else None
+        if earlier:
+            return ActionResult({"RestoreJobId": earlier})
         point = self._point(params["RecoveryPointArn"])
         role_arn = self._require_role(params.get("IamRoleArn"))
         if point.status() != "COMPLETED":
@@ -518,6 +538,8 @@ class EmulatedBackupResponse(BackupResponse):
             job.failure = f"Restore failed: {err.message}"
         with self._state().lock:
             self._state().restores[job.job_id] = job
+            if token:
+                self._state().tokens[("restore", token)] = job.job_id
         return ActionResult({"RestoreJobId": job.job_id})
 
     def _restore_instance(self, point: RecoveryPoint, metadata: dict[str, str], job: Job) -> str:

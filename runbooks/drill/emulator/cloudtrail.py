@@ -61,6 +61,7 @@ RESOURCE_PARAMS = {
     "InstanceProfileName": "AWS::IAM::InstanceProfile",
     "Bucket": "AWS::S3::Bucket",
     "BucketName": "AWS::S3::Bucket",
+    "bucketName": "AWS::S3::Bucket",
     "TopicArn": "AWS::SNS::Topic",
     "DetectorId": "AWS::GuardDuty::Detector",
     "TrailName": "AWS::CloudTrail::Trail",
@@ -208,20 +209,63 @@ def _resources(params: Mapping[str, Any], response_body: str, read_only: bool) -
     return [{"ResourceType": t, "ResourceName": n} for t, n in found]
 
 
-def record_call(response: Any, status: int, body: Any) -> None:
-    """Record one served call as a management event (called from moto's dispatch)."""
-    service = response.service_name or ""
+# Bucket-level S3 operations CloudTrail logs as data events, not management events.
+S3_DATA_EVENTS = {
+    "ListObjects",
+    "ListObjectsV2",
+    "ListObjectVersions",
+    "DeleteObjects",
+    "PostObject",
+    "HeadBucket",
+}
+
+
+def record_s3_bucket_call(response: Any, request: Any, status: int, body: Any) -> None:
+    """Record a bucket-level S3 call (PutBucketPolicy, PutBucketAcl, ...) as AWS does.
+
+    moto's S3 bypasses the common action dispatch, so the operation is resolved from
+    the request with botocore's model, as the server's call counter does.
+    """
+    from moto.core.routing import get_service_router
+
     try:
-        action = response._get_action()
+        operation, _ = get_service_router("s3").match(request)
     except Exception:  # noqa: BLE001 - an unroutable call is simply not recorded
         return
+    if operation.name in S3_DATA_EVENTS or not getattr(response, "bucket_name", None):
+        return
+    record_call(
+        response,
+        status,
+        body,
+        action=str(operation.name),
+        service="s3",
+        params={"bucketName": response.bucket_name},
+    )
+
+
+def record_call(
+    response: Any,
+    status: int,
+    body: Any,
+    action: str | None = None,
+    service: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Record one served call as a management event (called from moto's dispatch)."""
+    service = service or response.service_name or ""
+    if action is None:
+        try:
+            action = response._get_action()
+        except Exception:  # noqa: BLE001 - an unroutable call is simply not recorded
+            return
     if not action or not service or (service == "cloudtrail" and action == "LookupEvents"):
         return
     account_id = response.current_account
     region = GLOBAL_SERVICES.get(service, response.region)
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
     read_only = action.startswith(READ_ONLY_PREFIXES)
-    params = _flat_params(response)
+    params = params if params is not None else _flat_params(response)
     source = f"{EVENT_SOURCE.get(service, service)}.amazonaws.com"
     error_code = None
     if status >= 400:

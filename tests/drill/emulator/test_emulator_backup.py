@@ -221,3 +221,33 @@ def test_bad_requests_get_aws_error_codes(world) -> None:
         )
         == "InvalidParameterValueException"
     )
+
+
+def test_idempotency_token_returns_the_same_job(world) -> None:
+    ec2, backup, role, vault = world
+    volume = ec2.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"]
+    arn = f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/{volume}"
+    first = backup.start_backup_job(
+        BackupVaultName=vault, ResourceArn=arn, IamRoleArn=role, IdempotencyToken="t-1"
+    )
+    second = backup.start_backup_job(
+        BackupVaultName=vault, ResourceArn=arn, IamRoleArn=role, IdempotencyToken="t-1"
+    )
+    assert first["BackupJobId"] == second["BackupJobId"]
+    assert (
+        len(
+            ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [volume]}])["Snapshots"]
+        )
+        == 1
+    )
+    time.sleep(0.35)
+    restores = {
+        backup.start_restore_job(
+            RecoveryPointArn=first["RecoveryPointArn"],
+            Metadata={},
+            IamRoleArn=role,
+            IdempotencyToken="r-1",
+        )["RestoreJobId"]
+        for _ in range(2)
+    }
+    assert len(restores) == 1

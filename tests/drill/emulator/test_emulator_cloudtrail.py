@@ -152,3 +152,33 @@ def test_bad_lookup_requests_get_aws_error_codes(client, kwargs, code) -> None:
     with pytest.raises(ClientError) as err:
         client("cloudtrail").lookup_events(**kwargs)
     assert err.value.response["Error"]["Code"] == code
+
+
+def test_bucket_level_s3_calls_are_management_events(client) -> None:
+    s3 = client("s3")
+    bucket = f"exposed-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")  # a data event: not in event history
+    s3.list_objects_v2(Bucket=bucket)  # a data event too
+    events = _events(
+        client("cloudtrail"),
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": bucket}],
+    )
+    assert [e["EventName"] for e in events] == ["PutBucketPolicy", "CreateBucket"]
+    assert all(e["EventSource"] == "s3.amazonaws.com" for e in events)
