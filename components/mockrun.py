@@ -94,6 +94,10 @@ class RegisteredResource:
     """Region of the provider a custom resource uses (None for components)."""
     secret_inputs: frozenset[str] = frozenset()
     """Top-level input keys the program marked secret (their values are unwrapped)."""
+    dependencies: tuple[str, ...] = ()
+    """URNs this resource depends on (explicit `depends_on` and input dependencies)."""
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per input key, the URNs whose outputs flowed into it."""
 
 
 @dataclass
@@ -325,6 +329,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             id=registration.id or "",
             region=self._region_of(request, registration.id or ""),
             secret_inputs=frozenset(secret_keys),
+            dependencies=tuple(request.dependencies),
+            property_dependencies={
+                key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()
+            },
         )
         with self._record_lock:
             self.recorded.append(record)
