@@ -439,13 +439,16 @@ def _parser() -> argparse.ArgumentParser:
                     "stack config and run the ir-readiness policy pack over the resource graph "
                     "through its analyzer protocol. Exit 0: no mandatory violation; 1: "
                     "mandatory violations; 2: bad stack config, policy config or program error.")
-    parser.add_argument("--stack", type=Path, default=DEFAULT_STACK,
-                        help="stack config file, Pulumi.<stack>.yaml (default: %(default)s)")
-    parser.add_argument("--policy-config", type=Path,
+    parser.add_argument("--stack", type=Path, default=DEFAULT_STACK, metavar="FILE",
+                        help="stack config file, Pulumi.<stack>.yaml (default: the project's "
+                             "Pulumi.example.yaml)")
+    parser.add_argument("--policy-config", type=Path, metavar="FILE",
                         help="policy pack config JSON, as for --policy-pack-config")
     parser.add_argument("--sarif", type=Path, default=Path("build/policy-preview.sarif"),
+                        metavar="FILE",
                         help="SARIF 2.1.0 output (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=Path("build/policy-preview.json"),
+                        metavar="FILE",
                         help="JSON output (default: %(default)s)")
     parser.add_argument("--no-tree", action="store_true", help="do not print the resource tree")
     return parser
