@@ -24,14 +24,23 @@ import click
 from runbooks.commands._shared import Settings, handle_errors, pass_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runbooks.drill.run import DrillReport
+    from runbooks.drill.world import World
 
 DEFAULT_OUT = "drill-reports"
 
 
 def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
-                       latency_ms: float = 0) -> tuple[DrillReport, Path, Path]:
-    """The whole emulated drill; returns the report and the Markdown/JSON paths."""
+                       latency_ms: float = 0,
+                       inspect: Callable[[World, DrillReport], None] | None = None,
+                       ) -> tuple[DrillReport, Path, Path]:
+    """The whole emulated drill; returns the report and the Markdown/JSON paths.
+
+    `inspect`, when given, is called with the world and the report while the emulator
+    still runs (tests use it to read the resulting AWS state themselves).
+    """
     from runbooks.drill.emulator import start_server
     from runbooks.drill.run import DrillReport, run_scenario, write_report
     from runbooks.drill.scenarios import get_scenarios
@@ -60,6 +69,8 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
                              home_region=world.home_region, regions=world.regions,
                              provision_seconds=world.provision_seconds,
                              provisioned=world.provisioned, scenarios=reports)
+        if inspect is not None:
+            inspect(world, report)
     report.seconds_total = time.perf_counter() - started
     md_path, json_path = write_report(report, out)
     return report, md_path, json_path
