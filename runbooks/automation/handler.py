@@ -1,0 +1,623 @@
+"""The automation Lambda: a GuardDuty / Security Hub finding in, a playbook run out.
+
+EventBridge delivers a finding (`GuardDuty Finding` or `Security Hub Findings -
+Imported`); the handler
+
+1. parses it with `runbooks.analysis.findings` (an unknown shape is logged and dropped
+   with an `EventsDropped` metric; the handler returns normally so Lambda never retries
+   it);
+2. skips findings of another region, below the minimum severity, of a type outside the
+   allow-list, or without an automated playbook (metric per reason);
+3. derives the case id from the finding (`case_id_for`), so every delivery of one
+   finding (EventBridge is at-least-once; GuardDuty re-sends updated findings; Security
+   Hub re-imports GuardDuty's) lands in one case, and *claims* it in the evidence bucket
+   with a conditional put (`If-None-Match: *`): a second delivery finds the claim and
+   stops before any AWS call;
+4. in `apply` mode, falls back to a plan when a target carries the opt-out tag or the
+   hourly cap of automated containments is reached (both reported in the message);
+5. runs the playbook's containment phase through the runner (`run_playbook`: audit log
+   copied to the evidence bucket, rollback on failure, the playbook's own notification);
+6. posts a summary (the plan, or what was done) to the manifest's high topic; moves the
+   Security Hub finding's workflow NEW -> NOTIFIED after a containment;
+7. prints time-to-detect and time-to-contain in CloudWatch embedded metric format.
+
+Configuration (environment, set by the ResponseAutomation component):
+`IR_AUTOMATION_MODE` (`plan` default | `apply`), `IR_AUTOMATION_FINDING_TYPES` (comma
+separated type prefixes, the allow-list; empty allows nothing),
+`IR_AUTOMATION_MIN_SEVERITY` (GuardDuty scale, default 7), `IR_AUTOMATION_OPT_OUT_TAG`
+(default `ir-readiness:automation`; value `off`, `false`, `no` or `disabled` opts a
+resource out), `IR_AUTOMATION_MAX_ACTIONS_PER_HOUR` (default 10), `IR_CASE_DIR`.
+
+A failed containment (exit code 1 or 3 from the runner) releases the claim and raises,
+so Lambda's retry policy and the dead-letter queue take over and the Errors alarm pages.
+A refused one (exit code 2: unknown instance, no quarantine group) is reported and not
+retried: retrying would not change the answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from runbooks.analysis.playbooks import (
+    COMPROMISED_EC2,
+    COMPROMISED_IAM,
+    EXPOSED_S3,
+    MALICIOUS_IP,
+)
+from runbooks.core.errors import ActionFailed, InvalidInput, IrError, PreconditionFailed
+
+if TYPE_CHECKING:
+    from runbooks.analysis.findings import Finding
+    from runbooks.core.context import SessionFactory
+    from runbooks.core.runner import RunResult
+
+LOG = logging.getLogger("runbooks.automation")
+
+MODES = ("plan", "apply")
+METRIC_NAMESPACE = "ir-readiness/automation"
+DEFAULT_OPT_OUT_TAG = "ir-readiness:automation"
+OPT_OUT_VALUES = frozenset({"off", "false", "no", "disabled", "opt-out"})
+CLAIM_PREFIX = "automation/claims"
+APPLIED_PREFIX = "automation/applied"
+AUTOMATED_PHASES = ("containment",)
+
+# Playbooks automation may run. Ransomware needs a human-chosen restore point, and its
+# containment disables a key that may be the only way to the data: never automated.
+AUTOMATED_PLAYBOOKS: tuple[str, ...] = (COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3,
+                                        MALICIOUS_IP)
+
+# What the handler calls outside the playbooks' steps (the component adds these to the
+# steps' declared actions): opt-out tags, Security Hub workflow, claims and the cap.
+HANDLER_ACTIONS: frozenset[str] = frozenset({
+    "sts:GetCallerIdentity",
+    "ssm:GetParameter",
+    "ec2:DescribeInstances",
+    "ec2:DescribeVpcs",
+    "iam:ListUserTags",
+    "iam:ListRoleTags",
+    "s3:GetBucketTagging",
+    "securityhub:GetFindings",
+    "securityhub:BatchUpdateFindings",
+    "sns:Publish",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListBucket",
+})
+
+
+class AutomationFailed(ActionFailed):
+    """The containment failed; raised so Lambda retries and the DLQ keeps the event."""
+
+
+@dataclass(frozen=True)
+class AutomationConfig:
+    """The handler's settings, from the environment the component sets."""
+
+    mode: str = "plan"
+    finding_types: tuple[str, ...] = ()
+    min_severity: float = 7.0
+    opt_out_tag: str = DEFAULT_OPT_OUT_TAG
+    max_actions_per_hour: int = 10
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AutomationConfig:
+        env = os.environ if env is None else env
+        mode = env.get("IR_AUTOMATION_MODE", "plan").strip().lower() or "plan"
+        if mode not in MODES:
+            raise InvalidInput(f"IR_AUTOMATION_MODE = {mode!r}: must be plan or apply")
+        types = tuple(t.strip() for t in env.get("IR_AUTOMATION_FINDING_TYPES", "").split(",")
+                      if t.strip())
+        try:
+            min_severity = float(env.get("IR_AUTOMATION_MIN_SEVERITY", "7"))
+        except ValueError as err:
+            raise InvalidInput("IR_AUTOMATION_MIN_SEVERITY = "
+                               f"{env.get('IR_AUTOMATION_MIN_SEVERITY')!r}: must be a number "
+                               "from 0 to 10") from err
+        raw_cap = env.get("IR_AUTOMATION_MAX_ACTIONS_PER_HOUR", "10")
+        if not raw_cap.isdigit():
+            raise InvalidInput(f"IR_AUTOMATION_MAX_ACTIONS_PER_HOUR = {raw_cap!r}: must be a "
+                               "whole number (0 never acts)")
+        tag = env.get("IR_AUTOMATION_OPT_OUT_TAG", DEFAULT_OPT_OUT_TAG).strip()
+        return cls(mode, types, min_severity, tag or DEFAULT_OPT_OUT_TAG, int(raw_cap))
+
+    def allows(self, finding_type: str | None) -> bool:
+        return bool(finding_type) and any(
+            str(finding_type).startswith(prefix) for prefix in self.finding_types)
+
+
+# -- metrics (CloudWatch embedded metric format: one JSON object per line on stdout) ------
+
+
+def emit_metrics(metrics: Mapping[str, tuple[float, str]], dimensions: Mapping[str, str],
+                 **properties: Any) -> dict[str, Any]:
+    """Print one EMF document; CloudWatch Logs turns it into metrics, no API call needed."""
+    document: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [sorted(dimensions)],
+                "Metrics": [{"Name": name, "Unit": unit}
+                            for name, (_, unit) in sorted(metrics.items())],
+            }],
+        },
+        **dict(dimensions),
+        **{name: value for name, (value, _) in metrics.items()},
+        **properties,
+    }
+    sys.stdout.write(json.dumps(document, default=str, sort_keys=True) + "\n")
+    sys.stdout.flush()
+    return document
+
+
+def _skip(reason: str, finding: Finding | None, message: str) -> dict[str, Any]:
+    LOG.warning("automation skipped (%s): %s", reason, message)
+    emit_metrics({"EventsSkipped": (1, "Count")}, {"Reason": reason},
+                 findingId=finding.id if finding else None,
+                 findingType=finding.type if finding else None, detail=message)
+    return {"status": "skipped", "reason": reason, "detail": message,
+            "findingId": finding.id if finding else None}
+
+
+def _drop(reason: str, message: str) -> dict[str, Any]:
+    LOG.error("event dropped (%s): %s", reason, message)
+    emit_metrics({"EventsDropped": (1, "Count")}, {"Reason": reason}, detail=message)
+    return {"status": "dropped", "reason": reason, "detail": message}
+
+
+# -- case ids and claims --------------------------------------------------------------
+
+
+def case_id_for(finding: Finding) -> str:
+    """A deterministic case id for a finding.
+
+    A GuardDuty finding keeps its id across updates and reaches us both directly and
+    through Security Hub (whose Id is the GuardDuty finding ARN): key on the GuardDuty id
+    so all of them share one case. Other Security Hub findings: product ARN + Id.
+    """
+    gd_arn = finding.guardduty_arn
+    if gd_arn is None and str(finding.product_arn).endswith("product/aws/guardduty"):
+        gd_arn = finding.id  # GuardDuty's finding ARN, as Security Hub's Id
+    if gd_arn and "/finding/" in gd_arn:
+        key = "guardduty:" + gd_arn.rsplit("/finding/", 1)[-1]
+    elif finding.source == "guardduty":
+        key = f"guardduty:{finding.id}"
+    else:
+        key = f"securityhub:{finding.product_arn}|{finding.id}"
+    return "ir-auto-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass
+class Claim:
+    """The evidence-bucket object that says a finding is being (or was) handled."""
+
+    s3: Any
+    bucket: str
+    key: str
+    etag: str | None = None
+
+    def write(self, document: Mapping[str, Any], **conditions: str) -> None:
+        response = self.s3.put_object(
+            Bucket=self.bucket, Key=self.key, ContentType="application/json",
+            Body=json.dumps(document, default=str, sort_keys=True).encode("utf-8"),
+            **conditions)
+        self.etag = response.get("ETag")
+
+
+def claim_case(s3: Any, bucket: str, case_id: str, mode: str,
+               document: Mapping[str, Any]) -> Claim | None:
+    """Claim a case for `mode`; None when another delivery already has it.
+
+    The put is conditional (`If-None-Match: *`), so of two concurrent deliveries exactly
+    one wins. A claim left `failed` by an earlier attempt is taken over (`If-Match` its
+    ETag), so Lambda's retry of a failed containment runs again.
+    """
+    from botocore.exceptions import ClientError
+
+    claim = Claim(s3, bucket, f"{CLAIM_PREFIX}/{mode}/{case_id}.json")
+    body = {**document, "status": "in-progress"}
+    try:
+        claim.write(body, IfNoneMatch="*")
+        return claim
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+            raise
+    existing = s3.get_object(Bucket=bucket, Key=claim.key)
+    previous = json.loads(existing["Body"].read() or b"{}")
+    if previous.get("status") != "failed":
+        return None
+    try:
+        claim.write({**body, "retryOf": previous.get("time")}, IfMatch=existing["ETag"])
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            return None  # another retry took it over first
+        raise
+    return claim
+
+
+def actions_in_last_hour(s3: Any, bucket: str, now: datetime) -> int:
+    """Automated containments recorded in the last hour (markers under APPLIED_PREFIX)."""
+    since = now - timedelta(hours=1)
+    count = 0
+    paginator = s3.get_paginator("list_objects_v2")
+    for hour in (since, now):
+        prefix = f"{APPLIED_PREFIX}/{hour:%Y-%m-%dT%H}/"
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            count += sum(1 for obj in page.get("Contents", [])
+                         if obj["LastModified"] >= since)
+    return count
+
+
+# -- from finding to playbook parameters ------------------------------------------------
+
+
+def playbook_params(finding: Finding) -> dict[str, str]:
+    """The playbook's parameters from the finding's resources; InvalidInput if absent."""
+    kinds: dict[str, list[str]] = {}
+    for resource in finding.resources:
+        kinds.setdefault(resource.kind, []).append(resource.id)
+    playbook = finding.playbook
+    if playbook == COMPROMISED_EC2 and kinds.get("instance"):
+        return {"instance_id": kinds["instance"][0]}
+    if playbook == COMPROMISED_IAM:
+        if kinds.get("access-key") and str(kinds["access-key"][0]).startswith("AKIA"):
+            return {"credential_kind": "access-key", "access_key_id": kinds["access-key"][0],
+                    "key_owner": "human"}
+        if kinds.get("iam-role"):
+            return {"credential_kind": "role", "role_name": kinds["iam-role"][0]}
+    if playbook == EXPOSED_S3 and kinds.get("s3-bucket"):
+        return {"bucket": kinds["s3-bucket"][0]}
+    if playbook == MALICIOUS_IP and finding.remote_ips:
+        vpc = _vpc_of(finding)
+        if vpc:
+            return {"cidr": f"{finding.remote_ips[0]}/32", "vpc_id": vpc}
+    raise InvalidInput(
+        f"finding {finding.id} ({finding.type}) names no target the {playbook} playbook can "
+        f"act on (resources: {', '.join(sorted(kinds)) or 'none'})")
+
+
+def _vpc_of(finding: Finding) -> str | None:
+    raw = finding.raw
+    interfaces = (((raw.get("resource") or {}).get("instanceDetails") or {})
+                  .get("networkInterfaces") or [])
+    for eni in interfaces:
+        if isinstance(eni, Mapping) and eni.get("vpcId"):
+            return str(eni["vpcId"])
+    for resource in raw.get("Resources") or []:
+        details = ((resource or {}).get("Details") or {}).get("AwsEc2Instance") or {}
+        if details.get("VpcId"):
+            return str(details["VpcId"])
+    return None
+
+
+def _opted_out(tags: Sequence[Mapping[str, Any]], tag_key: str) -> bool:
+    for tag in tags:
+        key = tag.get("Key", tag.get("key"))
+        if key == tag_key:
+            return str(tag.get("Value", tag.get("value", ""))).strip().lower() in OPT_OUT_VALUES
+    return False
+
+
+def opt_out_reason(sessions: SessionFactory, region: str, playbook: str,
+                   params: Mapping[str, str], finding: Finding, tag_key: str) -> str | None:
+    """Why automation must not act on this target (its opt-out tag), or None."""
+    from botocore.exceptions import ClientError
+
+    def missing(err: ClientError, *codes: str) -> bool:
+        return err.response.get("Error", {}).get("Code") in codes
+
+    if playbook == COMPROMISED_EC2:
+        try:
+            reservations = sessions.client("ec2", region).describe_instances(
+                InstanceIds=[params["instance_id"]])["Reservations"]
+        except ClientError as err:
+            if missing(err, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+                return None  # the runner refuses it with the clear error
+            raise
+        tags = [t for r in reservations for i in r["Instances"] for t in i.get("Tags", [])]
+        where = f"instance {params['instance_id']}"
+    elif playbook == COMPROMISED_IAM:
+        iam = sessions.client("iam", region)
+        try:
+            if params.get("credential_kind") == "role":
+                tags = iam.list_role_tags(RoleName=params["role_name"])["Tags"]
+                where = f"role {params['role_name']}"
+            else:
+                users = [p.name for p in finding.principals if p.kind == "iam-user"]
+                if not users:
+                    return None
+                tags = iam.list_user_tags(UserName=users[0])["Tags"]
+                where = f"user {users[0]}"
+        except ClientError as err:
+            if missing(err, "NoSuchEntity"):
+                return None
+            raise
+    elif playbook == EXPOSED_S3:
+        try:
+            tags = sessions.client("s3", region).get_bucket_tagging(
+                Bucket=params["bucket"])["TagSet"]
+        except ClientError as err:
+            if missing(err, "NoSuchTagSet", "NoSuchBucket"):
+                return None
+            raise
+        where = f"bucket {params['bucket']}"
+    elif playbook == MALICIOUS_IP:
+        try:
+            vpcs = sessions.client("ec2", region).describe_vpcs(
+                VpcIds=[params["vpc_id"]])["Vpcs"]
+        except ClientError as err:
+            if missing(err, "InvalidVpcID.NotFound"):
+                return None
+            raise
+        tags = [t for v in vpcs for t in v.get("Tags", [])]
+        where = f"VPC {params['vpc_id']}"
+    else:
+        return None
+    if _opted_out(tags, tag_key):
+        return f"{where} is tagged {tag_key}=off (opted out of automated containment)"
+    return None
+
+
+# -- the handler ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    case_id: str
+    playbook: str
+    params: dict[str, str]
+    mode: str
+    reasons: list[str] = field(default_factory=list)
+    results: list[RunResult] = field(default_factory=list)
+    stopped_at: str | None = None
+    error: str | None = None
+
+    def changes(self, status: str | None = None) -> list[dict[str, Any]]:
+        return [{"target": t.target, "step": c.change.step, "summary": c.change.summary,
+                 "status": c.status, "error": c.error}
+                for r in self.results if r.kind != "notify" for t in r.targets
+                for c in t.changes if status is None or c.status == status]
+
+    @property
+    def exit_code(self) -> int:
+        from runbooks.core.errors import EXIT_OK, EXIT_PARTIAL
+
+        codes = [r.exit_code for r in self.results]
+        return EXIT_PARTIAL if EXIT_PARTIAL in codes else max(codes, default=EXIT_OK)
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    """Lambda entry point (`runbooks.automation.handler`)."""
+    from runbooks.analysis.findings import parse_findings
+
+    received = datetime.now(timezone.utc)
+    config = AutomationConfig.from_env()  # a bad deployment raises: alarm + DLQ
+    try:
+        findings = parse_findings(event, source="EventBridge event")
+    except InvalidInput as err:
+        return _drop("Malformed", str(err))
+    except (TypeError, ValueError, AttributeError, KeyError) as err:
+        return _drop("Malformed", f"unreadable finding ({type(err).__name__}: {err})")
+    return {"status": "processed",
+            "findings": [process_finding(f, config, received) for f in findings]}
+
+
+def process_finding(finding: Finding, config: AutomationConfig,
+                    received: datetime) -> dict[str, Any]:
+    from runbooks.core.context import SessionFactory
+    from runbooks.core.manifest import load_manifest
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+    if finding.region != region:
+        return _skip("OtherRegion", finding, f"finding of {finding.region} is handled by the "
+                     f"function in that region, not {region}")
+    if finding.severity < config.min_severity:
+        return _skip("BelowSeverity", finding, f"severity {finding.severity} is below "
+                     f"{config.min_severity}")
+    if not config.allows(finding.type):
+        return _skip("NotAllowed", finding, f"finding type {finding.type} is not in the "
+                     "allow-list (ir:automation.findingTypes)")
+    playbook = finding.playbook
+    if playbook not in AUTOMATED_PLAYBOOKS:
+        return _skip("NoPlaybook", finding, f"no automated playbook for {finding.type} "
+                     f"(playbook: {playbook or 'none'})")
+    assert playbook is not None
+    try:
+        params = playbook_params(finding)
+    except InvalidInput as err:
+        return _skip("NoTarget", finding, str(err))
+
+    sessions = SessionFactory(region=region)
+    manifest = load_manifest(sessions, region)  # missing manifest: raise, it is a deploy bug
+    s3 = sessions.client("s3")
+    bucket = manifest["evidenceBucket"]
+    case_id = case_id_for(finding)
+    claim = claim_case(s3, bucket, case_id, config.mode, {
+        "case": case_id, "findingId": finding.id, "findingType": finding.type,
+        "playbook": playbook, "params": params, "mode": config.mode,
+        "time": received.isoformat()})
+    if claim is None:
+        return _skip("Duplicate", finding, f"case {case_id} already handled in "
+                     f"{config.mode} mode (at-least-once delivery)")
+    try:
+        outcome = _run(finding, config, sessions, manifest, region, case_id, playbook, params)
+    except BaseException as err:
+        claim.write({"case": case_id, "status": "failed", "error": repr(err),
+                     "time": received.isoformat()})
+        raise
+    return _finish(finding, outcome, claim, sessions, manifest, received)
+
+
+def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
+         manifest: Mapping[str, Any], region: str, case_id: str, playbook: str,
+         params: dict[str, str]) -> Outcome:
+    from runbooks.commands._shared import Settings
+    from runbooks.commands.playbook import run_playbook
+
+    outcome = Outcome(case_id, playbook, params, config.mode)
+    if config.mode == "apply":
+        reason = opt_out_reason(sessions, region, playbook, params, finding,
+                                config.opt_out_tag)
+        if reason:
+            outcome.reasons.append(reason)
+            emit_metrics({"OptedOut": (1, "Count")}, {"Playbook": playbook}, case=case_id)
+        else:
+            done = actions_in_last_hour(sessions.client("s3"), manifest["evidenceBucket"],
+                                        datetime.now(timezone.utc))
+            if done >= config.max_actions_per_hour:
+                outcome.reasons.append(
+                    f"hourly cap reached: {done} automated containment(s) in the last hour "
+                    f"(ir:automation.maxActionsPerHour = {config.max_actions_per_hour})")
+                emit_metrics({"CapReached": (1, "Count")}, {"Playbook": playbook},
+                             case=case_id)
+        if outcome.reasons:
+            outcome.mode = "plan"
+    settings = Settings(region=region, case_id=case_id, output="json",
+                        apply=outcome.mode == "apply")
+    try:
+        outcome.results, extra = run_playbook(settings, playbook, params, AUTOMATED_PHASES)
+    except PreconditionFailed as err:  # e.g. wrong account for the manifest
+        outcome.error = str(err)
+        return outcome
+    except InvalidInput as err:  # a finding value the playbook refuses
+        outcome.error = str(err)
+        return outcome
+    outcome.stopped_at = extra.get("stoppedAt")
+    return outcome
+
+
+def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionFactory,
+            manifest: Mapping[str, Any], received: datetime) -> dict[str, Any]:
+    from runbooks.core.errors import EXIT_BAD_INPUT, EXIT_OK
+
+    now = datetime.now(timezone.utc)
+    applied = outcome.changes("applied")
+    warnings: list[str] = [w for r in outcome.results for w in r.warnings]
+    if applied:
+        s3 = sessions.client("s3")
+        s3.put_object(Bucket=manifest["evidenceBucket"],
+                      Key=f"{APPLIED_PREFIX}/{now:%Y-%m-%dT%H}/{outcome.case_id}.json",
+                      Body=json.dumps({"case": outcome.case_id, "findingId": finding.id,
+                                       "changes": len(applied)}).encode("utf-8"),
+                      ContentType="application/json")
+        warning = _mark_notified(finding, outcome, sessions)
+        if warning:
+            warnings.append(warning)
+    code = EXIT_BAD_INPUT if outcome.error else outcome.exit_code
+    _notify(finding, outcome, sessions, manifest, warnings, code)
+    _emit_times(finding, outcome, received, now, bool(applied))
+    status = ("contained" if applied and code == EXIT_OK else
+              "planned" if code == EXIT_OK else
+              "refused" if code == EXIT_BAD_INPUT else "failed")
+    summary = {"case": outcome.case_id, "findingId": finding.id, "playbook": outcome.playbook,
+               "params": outcome.params, "mode": outcome.mode, "status": status,
+               "reasons": outcome.reasons, "error": outcome.error, "exitCode": code,
+               "changes": outcome.changes(), "warnings": warnings,
+               "time": now.isoformat()}
+    if status == "failed":
+        claim.write({**summary, "status": "failed"})
+        raise AutomationFailed(
+            f"automated {outcome.playbook} containment of case {outcome.case_id} failed "
+            f"(exit code {code}); see `irctl case show {outcome.case_id}`")
+    claim.write(summary)
+    return summary
+
+
+def _mark_notified(finding: Finding, outcome: Outcome, sessions: SessionFactory) -> str | None:
+    """Security Hub workflow NEW -> NOTIFIED, with a note naming the case.
+
+    NOTIFIED (not RESOLVED): containment is not resolution, eradication and recovery are
+    still to come and the finding must stay in everyone's open view. GuardDuty findings
+    are not archived for the same reason (archiving hides them and their updates).
+    """
+    from botocore.exceptions import ClientError
+
+    from runbooks.core.audit import AuditLog
+    from runbooks.steps.securityhub import find_finding, update_workflow
+
+    ident = finding.security_hub_identifier()
+    client = sessions.client("securityhub")
+    try:
+        current = find_finding(client, ident["Id"], ident["ProductArn"])
+        if current is None:
+            return ("Security Hub has not imported the finding yet; its workflow was not "
+                    "moved to NOTIFIED")
+        status = str((current.get("Workflow") or {}).get("Status") or "NEW")
+        if status != "NEW":
+            return None
+        update_workflow(client, ident["Id"], ident["ProductArn"], "NOTIFIED",
+                        f"Contained automatically under case {outcome.case_id} "
+                        f"({outcome.playbook}); see `irctl case show {outcome.case_id}`",
+                        f"ir-automation {outcome.case_id}")
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code")
+        if code in ("InvalidAccessException", "AccessDeniedException", "AccessDenied"):
+            return f"Security Hub workflow not updated ({code})"
+        raise
+    except IrError as err:
+        return str(err)
+    AuditLog(outcome.case_id).append("workflow-updated", finding=ident, before=status,
+                                     after="NOTIFIED")
+    return None
+
+
+def _notify(finding: Finding, outcome: Outcome, sessions: SessionFactory,
+            manifest: Mapping[str, Any], warnings: list[str], code: int) -> None:
+    changes = outcome.changes()
+    verb = {"apply": "CONTAINED", "plan": "PLAN"}[outcome.mode]
+    if outcome.error or code not in (0,):
+        verb = "FAILED" if not outcome.error else "REFUSED"
+    target = next(iter(outcome.params.values()), "")
+    lines = [
+        f"ir-readiness automation ({outcome.mode} mode) for finding {finding.id}",
+        f"type {finding.type}, severity {finding.severity} ({finding.severity_label}), "
+        f"region {finding.region}",
+        f"playbook {outcome.playbook} {json.dumps(outcome.params)}, case {outcome.case_id}",
+        "",
+    ]
+    lines += [f"NOT ACTING: {reason}" for reason in outcome.reasons]
+    if outcome.error:
+        lines.append(f"error: {outcome.error}")
+    if outcome.mode == "plan" and changes:
+        lines.append("Planned changes (nothing was changed):")
+    elif changes:
+        lines.append("Changes:")
+    lines += [f"  [{c['status']}] {c['step']}: {c['summary']}"
+              + (f" ({c['error']})" if c["error"] else "") for c in changes]
+    lines += [f"warning: {w}" for w in warnings]
+    lines += ["", f"Review: irctl case show {outcome.case_id}"]
+    if outcome.mode == "plan" and changes and not outcome.error:
+        lines.append(f"Act: irctl playbook run {outcome.playbook} "
+                     + " ".join(f"--param {k}={v}" for k, v in outcome.params.items())
+                     + f" --phase containment --case {outcome.case_id} --apply")
+    sessions.client("sns").publish(
+        TopicArn=manifest["topics"]["high"],
+        Subject=f"[ir-automation] {verb} {outcome.playbook} {target}"[:100],
+        Message="\n".join(lines))
+
+
+def _emit_times(finding: Finding, outcome: Outcome, received: datetime, now: datetime,
+                contained: bool) -> None:
+    from runbooks.analysis.findings import parse_time
+
+    raw = finding.raw
+    created = parse_time(raw.get("createdAt") or raw.get("CreatedAt")) or received
+    metrics: dict[str, tuple[float, str]] = {"Runs": (1, "Count")}
+    if finding.first_seen:
+        metrics["TimeToDetect"] = ((created - finding.first_seen).total_seconds(), "Seconds")
+    if contained:
+        metrics["HandlerTimeToContain"] = ((now - received).total_seconds(), "Seconds")
+        if finding.first_seen:
+            metrics["TimeToContain"] = ((now - finding.first_seen).total_seconds(),
+                                        "Seconds")
+    emit_metrics(metrics, {"Playbook": outcome.playbook, "Mode": outcome.mode},
+                 case=outcome.case_id, findingId=finding.id, findingType=finding.type)

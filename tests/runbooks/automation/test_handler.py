@@ -1,0 +1,413 @@
+"""The automation Lambda handler against moto (+ the drill emulator's Security Hub).
+
+Each test delivers a realistic EventBridge event to `runbooks.automation.handler` and
+asserts the AWS state afterwards (ENI groups, role policies, bucket settings, Security
+Hub workflow) and what an SQS queue subscribed to the high topic received.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbooks.analysis.findings import parse_findings
+from runbooks.automation import handler
+from runbooks.automation.handler import (
+    AutomationConfig,
+    AutomationFailed,
+    case_id_for,
+)
+from runbooks.core.errors import InvalidInput
+from tests.runbooks.conftest import REGION, Readiness, launch_instances
+
+HERE = Path(__file__).parent
+SHARED = HERE.parent / "fixtures"
+
+
+def load(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+@pytest.fixture
+def auto(readiness: Readiness, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    from runbooks.drill.emulator import install
+
+    install()  # Security Hub GetFindings filters + BatchUpdateFindings in moto
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("IR_AUTOMATION_MODE", "plan")
+    monkeypatch.setenv("IR_AUTOMATION_FINDING_TYPES",
+                       "CryptoCurrency:EC2/,Backdoor:EC2/,UnauthorizedAccess:IAMUser/"
+                       "InstanceCredentialExfiltration,control/S3.2")
+    monkeypatch.setenv("IR_AUTOMATION_MIN_SEVERITY", "7")
+    monkeypatch.setenv("IR_AUTOMATION_MAX_ACTIONS_PER_HOUR", "10")
+    monkeypatch.delenv("IR_AUTOMATION_OPT_OUT_TAG", raising=False)
+    sqs = readiness.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"high-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    readiness.client("sns").subscribe(TopicArn=readiness.manifest["topics"]["high"],
+                                      Protocol="sqs", Endpoint=queue_arn)
+    yield World(readiness, queue_url, monkeypatch)
+
+
+class World:
+    def __init__(self, readiness: Readiness, queue_url: str,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+        self.readiness = readiness
+        self.queue_url = queue_url
+        self.monkeypatch = monkeypatch
+
+    def client(self, service: str) -> Any:
+        return self.readiness.client(service)
+
+    def mode(self, mode: str) -> None:
+        self.monkeypatch.setenv("IR_AUTOMATION_MODE", mode)
+
+    def messages(self) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            got = self.client("sqs").receive_message(QueueUrl=self.queue_url,
+                                                     MaxNumberOfMessages=10)
+            batch = got.get("Messages", [])
+            if not batch:
+                return out
+            for message in batch:
+                out.append(json.loads(message["Body"]))
+                self.client("sqs").delete_message(QueueUrl=self.queue_url,
+                                                  ReceiptHandle=message["ReceiptHandle"])
+
+    def instance(self, tags: dict[str, str] | None = None) -> str:
+        (instance_id,) = launch_instances(self.readiness, 1, volumes=1)
+        if tags:
+            self.client("ec2").create_tags(Resources=[instance_id], Tags=[
+                {"Key": k, "Value": v} for k, v in tags.items()])
+        return instance_id
+
+    def eni_groups(self, instance_id: str) -> list[list[str]]:
+        reservations = self.client("ec2").describe_instances(InstanceIds=[instance_id])
+        instance = reservations["Reservations"][0]["Instances"][0]
+        return [sorted(g["GroupId"] for g in eni["Groups"])
+                for eni in instance["NetworkInterfaces"]]
+
+    def ec2_event(self, instance_id: str) -> dict[str, Any]:
+        event = load(SHARED / "guardduty_event_cryptocurrency_ec2.json")
+        detail = event["detail"]
+        finding_id = uuid.uuid4().hex
+        detail["id"] = finding_id
+        detail["arn"] = detail["arn"].rsplit("/", 1)[0] + "/" + finding_id
+        details = detail["resource"]["instanceDetails"]
+        details["instanceId"] = instance_id
+        details.pop("iamInstanceProfile")
+        details["networkInterfaces"][0]["vpcId"] = self.readiness.vpc_id
+        return event
+
+    def isolation_group(self) -> str:
+        group: str = self.readiness.manifest["quarantine"][self.readiness.vpc_id][
+            "isolationSecurityGroupId"]
+        return group
+
+
+def case_snapshots(ec2: Any) -> list[dict[str, Any]]:
+    snapshots: list[dict[str, Any]] = ec2.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": ["ir:case"]}])["Snapshots"]
+    return snapshots
+
+
+def emf_documents(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()
+            if line.startswith("{") and '"_aws"' in line]
+
+
+def metric_names(text: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for document in emf_documents(text):
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "ir-readiness/automation"
+            for dims in directive["Dimensions"]:
+                assert all(d in document for d in dims), "dimension without a value"
+            for metric in directive["Metrics"]:
+                found[metric["Name"]] = document[metric["Name"]]
+    return found
+
+
+# -- plan mode --------------------------------------------------------------------------
+
+
+def test_plan_mode_changes_nothing_and_posts_the_plan(auto: World,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    instance_id = auto.instance()
+    before_groups = auto.eni_groups(instance_id)
+    event = auto.ec2_event(instance_id)
+
+    result = handler(event, None)
+
+    (finding,) = result["findings"]
+    assert finding["status"] == "planned" and finding["mode"] == "plan"
+    assert auto.eni_groups(instance_id) == before_groups
+    ec2 = auto.client("ec2")
+    assert case_snapshots(ec2) == []
+    attribute = ec2.describe_instance_attribute(InstanceId=instance_id,
+                                                Attribute="disableApiTermination")
+    assert attribute["DisableApiTermination"]["Value"] is False
+    tags = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+        "Instances"][0].get("Tags", [])
+    assert not any(t["Key"].startswith("ir:") for t in tags)
+    (message,) = auto.messages()
+    assert message["Subject"].startswith("[ir-automation] PLAN compromised-ec2-instance")
+    assert "nothing was changed" in message["Message"]
+    assert "ec2.isolate" in message["Message"] and instance_id in message["Message"]
+    assert f"--case {finding['case']} --apply" in message["Message"]
+    metrics = metric_names(capsys.readouterr().out)
+    # createdAt 22:11:29.551 - eventFirstSeen 22:05:31
+    assert metrics["TimeToDetect"] == pytest.approx(358.551)
+    assert "TimeToContain" not in metrics
+
+
+# -- apply mode -------------------------------------------------------------------------
+
+
+def test_apply_mode_contains_the_instance(auto: World,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    auto.mode("apply")
+    instance_id = auto.instance()
+    event = auto.ec2_event(instance_id)
+
+    result = handler(event, None)
+
+    (finding,) = result["findings"]
+    assert finding["status"] == "contained", finding
+    assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+    ec2 = auto.client("ec2")
+    snapshots = case_snapshots(ec2)
+    assert len(snapshots) == 1
+    assert {"Key": "ir:case", "Value": finding["case"]} in snapshots[0]["Tags"]
+    attribute = ec2.describe_instance_attribute(InstanceId=instance_id,
+                                                Attribute="disableApiTermination")
+    assert attribute["DisableApiTermination"]["Value"] is True
+    # the case's audit log is in the evidence bucket and names the apply run
+    body = auto.client("s3").get_object(
+        Bucket=auto.readiness.manifest["evidenceBucket"],
+        Key=f"cases/{finding['case']}/audit.jsonl")["Body"].read().decode()
+    events = [json.loads(line)["event"] for line in body.splitlines()]
+    assert "applied" in events
+    subjects = [m["Subject"] for m in auto.messages()]
+    assert any(s.startswith("[ir-automation] CONTAINED compromised-ec2-instance")
+               for s in subjects)
+    metrics = metric_names(capsys.readouterr().out)
+    assert metrics["TimeToContain"] > metrics["TimeToDetect"] > 0
+    assert metrics["HandlerTimeToContain"] >= 0
+
+
+def test_duplicate_delivery_contains_once(auto: World) -> None:
+    auto.mode("apply")
+    instance_id = auto.instance()
+    original = auto.eni_groups(instance_id)
+    event = auto.ec2_event(instance_id)
+    first = handler(event, None)["findings"][0]
+    assert first["status"] == "contained"
+    # a responder releases the instance; the late duplicate must not contain it again
+    ec2 = auto.client("ec2")
+    eni = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+        "Instances"][0]["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=original[0])
+    auto.messages()
+
+    again = handler(copy.deepcopy(event), None)["findings"][0]
+
+    assert again["status"] == "skipped" and again["reason"] == "Duplicate"
+    assert auto.eni_groups(instance_id) == original
+    assert len(case_snapshots(ec2)) == 1
+    assert auto.messages() == []
+
+
+def test_security_hub_copy_of_a_guardduty_finding_is_the_same_case(auto: World) -> None:
+    instance_id = auto.instance()
+    event = auto.ec2_event(instance_id)
+    gd = parse_findings(event)[0]
+    asff = load(SHARED / "asff_guardduty_backdoor_ec2.json")
+    asff["Id"] = gd.guardduty_arn
+    (sh,) = parse_findings(asff)
+    assert case_id_for(sh) == case_id_for(gd)
+
+
+def test_opt_out_tag_is_honoured(auto: World) -> None:
+    auto.mode("apply")
+    instance_id = auto.instance(tags={"ir-readiness:automation": "off"})
+    before = auto.eni_groups(instance_id)
+
+    (finding,) = handler(auto.ec2_event(instance_id), None)["findings"]
+
+    assert finding["mode"] == "plan" and finding["status"] == "planned"
+    assert auto.eni_groups(instance_id) == before
+    assert case_snapshots(auto.client("ec2")) == []
+    (message,) = auto.messages()
+    assert "opted out" in message["Message"] and "NOT ACTING" in message["Message"]
+
+
+def test_hourly_cap_is_honoured(auto: World) -> None:
+    auto.mode("apply")
+    auto.monkeypatch.setenv("IR_AUTOMATION_MAX_ACTIONS_PER_HOUR", "1")
+    first, second = auto.instance(), auto.instance()
+    before_second = auto.eni_groups(second)
+
+    assert handler(auto.ec2_event(first), None)["findings"][0]["status"] == "contained"
+    auto.messages()
+    (capped,) = handler(auto.ec2_event(second), None)["findings"]
+
+    assert capped["mode"] == "plan"
+    assert auto.eni_groups(first) == [[auto.isolation_group()]]
+    assert auto.eni_groups(second) == before_second
+    (message,) = auto.messages()
+    assert "hourly cap reached: 1 automated containment(s)" in message["Message"]
+
+
+def test_assumed_role_credentials_revoked(auto: World) -> None:
+    auto.mode("apply")
+    iam = auto.client("iam")
+    role = f"web-app-role-{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    event = load(HERE / "fixtures" / "guardduty_event_role_credential_exfiltration.json")
+    event["detail"]["resource"]["accessKeyDetails"]["userName"] = role
+    event["detail"]["id"] = uuid.uuid4().hex
+
+    (finding,) = handler(event, None)["findings"]
+
+    assert finding["playbook"] == "compromised-iam-credentials"
+    assert finding["status"] == "contained", finding
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["AWSRevokeOlderSessions"]
+    policy = iam.get_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions")
+    statement = policy["PolicyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Deny" and "aws:TokenIssueTime" in json.dumps(statement)
+
+
+def test_security_hub_control_finding_closes_the_bucket(auto: World) -> None:
+    auto.mode("apply")
+    s3 = auto.client("s3")
+    bucket = f"customer-exports-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    event = load(HERE / "fixtures" / "securityhub_event_control_s3_public_read.json")
+    asff = event["detail"]["findings"][0]
+    asff["Id"] = asff["Id"].rsplit("/", 1)[0] + f"/{uuid.uuid4()}"
+    asff["Resources"][0]["Id"] = f"arn:aws:s3:::{bucket}"
+    securityhub = auto.client("securityhub")
+    securityhub.enable_security_hub()
+    securityhub.batch_import_findings(Findings=[asff])
+
+    (finding,) = handler(event, None)["findings"]
+
+    assert finding["playbook"] == "exposed-s3-bucket" and finding["status"] == "contained"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.get_bucket_policy(Bucket=bucket)  # its only statement was public
+    found = securityhub.get_findings(Filters={"Id": [{"Value": asff["Id"],
+                                                      "Comparison": "EQUALS"}]})["Findings"]
+    assert found[0]["Workflow"]["Status"] == "NOTIFIED"
+    assert finding["case"] in found[0]["Note"]["Text"]
+
+
+# -- what is not acted on ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", [
+    {},
+    {"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+     "detail": {"instance-id": "i-0123456789abcdef0", "state": "running"}},
+    "not json at all",
+    {"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": {"id": "x"}},
+    {"detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+     "detail": {"type": "CryptoCurrency:EC2/BitcoinTool.B", "accountId": "123456789012",
+                "region": "us-east-1", "resource": {}, "service": {}, "severity": "high"}},
+    [None],
+], ids=["empty", "other-event", "string", "no-finding", "bad-severity", "list-of-null"])
+def test_malformed_events_are_dropped_with_a_metric(
+        auto: World, event: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    auto.mode("apply")
+    instance_id = auto.instance()
+    before = auto.eni_groups(instance_id)
+
+    result = handler(event, None)
+
+    assert result["status"] == "dropped" and result["reason"] == "Malformed"
+    documents = emf_documents(capsys.readouterr().out)
+    assert [d["EventsDropped"] for d in documents] == [1]
+    assert documents[0]["Reason"] == "Malformed"
+    assert auto.eni_groups(instance_id) == before
+    assert auto.messages() == []
+
+
+def test_types_outside_the_allow_list_and_low_severity_are_skipped(
+        auto: World, capsys: pytest.CaptureFixture[str]) -> None:
+    auto.mode("apply")
+    instance_id = auto.instance()
+    before = auto.eni_groups(instance_id)
+    other = auto.ec2_event(instance_id)
+    other["detail"]["type"] = "Trojan:EC2/DropPoint"
+    low = auto.ec2_event(instance_id)
+    low["detail"]["severity"] = 5
+
+    assert handler(other, None)["findings"][0]["reason"] == "NotAllowed"
+    assert handler(low, None)["findings"][0]["reason"] == "BelowSeverity"
+
+    assert auto.eni_groups(instance_id) == before
+    assert auto.messages() == []
+    reasons = [d["Reason"] for d in emf_documents(capsys.readouterr().out)]
+    assert reasons == ["NotAllowed", "BelowSeverity"]
+
+
+def test_unknown_instance_is_refused_and_reported_not_retried(auto: World) -> None:
+    auto.mode("apply")
+    (finding,) = handler(auto.ec2_event("i-0123456789abcdef0"), None)["findings"]
+    assert finding["status"] == "refused"
+    (message,) = auto.messages()
+    assert "i-0123456789abcdef0" in message["Message"]
+
+
+def test_failed_containment_raises_for_retry_and_the_retry_runs(auto: World) -> None:
+    auto.mode("apply")
+    instance_id = auto.instance()
+    event = auto.ec2_event(instance_id)
+    from botocore.exceptions import ClientError
+
+    from runbooks.steps import ec2 as ec2_steps
+
+    real_apply = ec2_steps.IsolateInstance.apply
+    calls: list[int] = []
+
+    def failing_once(self: Any, change: Any) -> Any:
+        if not calls:
+            calls.append(1)
+            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow"}},
+                              "ModifyNetworkInterfaceAttribute")
+        return real_apply(self, change)
+
+    auto.monkeypatch.setattr(ec2_steps.IsolateInstance, "apply", failing_once)
+    original = auto.eni_groups(instance_id)
+    with pytest.raises(AutomationFailed):
+        handler(event, None)
+    assert auto.eni_groups(instance_id) == original  # rolled back by the runner
+
+    (finding,) = handler(copy.deepcopy(event), None)["findings"]  # Lambda's retry
+    assert finding["status"] == "contained"
+    assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+
+
+def test_bad_mode_is_a_deployment_error() -> None:
+    with pytest.raises(InvalidInput, match="IR_AUTOMATION_MODE = 'yes'"):
+        AutomationConfig.from_env({"IR_AUTOMATION_MODE": "yes"})
+    assert AutomationConfig.from_env({}).mode == "plan"
+
+
