@@ -30,7 +30,8 @@ def access_key(settings: Settings, key_ids: tuple[str, ...], days: int,
     which also cuts every session derived from the user's credentials (GetSessionToken,
     GetFederationToken, console); delete the user's console password; then save the
     key's recent CloudTrail activity (this region and us-east-1) to the evidence bucket,
-    or record that event history was not available. Keys of another account are refused.
+    or record that event history was not available. Keys of another account are
+    refused, and so is the user irctl itself runs as (it would lock the run out).
 
     The deleted console password cannot come back: `irctl release access-key` re-creates
     console access with an unknown random password and PasswordResetRequired, so an
