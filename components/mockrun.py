@@ -370,7 +370,6 @@ class _quiet_gc:  # noqa: N801 - used as a context manager
 
     def __enter__(self) -> None:
         self._threshold = gc.get_threshold()
-        gc.collect()
         gc.freeze()
         gc.set_threshold(max(self._threshold[0], 20_000), *self._threshold[1:])
 
