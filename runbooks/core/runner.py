@@ -65,7 +65,7 @@ class ChangeOutcome:
         return {
             **self.change.to_dict(),
             "status": self.status,
-            "evidence": not self.reversible,
+            "reversible": self.reversible,
             "result": self.result,
             "error": self.error,
         }
@@ -331,7 +331,7 @@ class Runner:
     ) -> None:
         for call, step, change_outcome in reversed(applied):
             if not step.reversible:
-                continue  # evidence and snapshots stay
+                continue  # evidence, snapshots and one-way safety measures stay
             self.listener(target, f"rolling back: {change_outcome.change.summary}")
             record = {"kind": kind, "target": target, "step": call.name,
                       "params": dict(call.params), "change": change_outcome.change.to_dict()}

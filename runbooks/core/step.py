@@ -61,7 +61,8 @@ class Step(ABC):
     actions: ClassVar[frozenset[str]]
     """Every IAM action `plan`, `apply` and `rollback` call."""
     reversible: ClassVar[bool] = True
-    """False for evidence (captures, snapshots): never rolled back or released."""
+    """False for evidence (captures, snapshots) and one-way safety measures (revoking
+    sessions): never rolled back or released, and not counted as "still applied"."""
     multi_call: ClassVar[bool] = False
     """True when one `apply` makes several calls, so a failed apply may have made some:
     the runner then rolls the failed change back too (its `rollback` must tolerate it)."""

@@ -383,10 +383,15 @@ class DetachInstanceProfile(InstanceStep):
 class RevokeInstanceRoleSessions(InstanceStep):
     """Revoke the sessions of the instance profile's role: the credentials already on the
     instance (or stolen from its metadata service) stop working. Delegates to
-    `iam.revoke-role-sessions`; planned once per role when several targets share it."""
+    `iam.revoke-role-sessions`; planned once per role when several targets share it.
+
+    One-way on purpose: neither rollback nor release lifts the revocation, since that
+    would revive credentials stolen from the instance; sessions issued after the cutoff
+    (e.g. once release re-associates the profile) are unaffected."""
 
     name = "ec2.revoke-instance-role-sessions"
     description = "Revoke older sessions of the instance profile's role"
+    reversible = False
     actions = frozenset({"iam:GetInstanceProfile", "iam:GetRole", "iam:GetRolePolicy",
                          "iam:PutRolePolicy", "iam:DeleteRolePolicy"})
 

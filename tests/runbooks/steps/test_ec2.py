@@ -165,7 +165,7 @@ def test_containing_a_contained_instance_plans_nothing(readiness: Readiness) -> 
 
 
 def test_release_restores_pre_action_state_and_keeps_evidence(readiness: Readiness) -> None:
-    profile_arn, _ = make_profile(readiness)
+    profile_arn, role = make_profile(readiness)
     [iid] = launch_instances(readiness, 1, profile_arn=profile_arn)
     original = eni_groups(readiness, iid)
     result, audit = contain(readiness, [iid])
@@ -187,6 +187,8 @@ def test_release_restores_pre_action_state_and_keeps_evidence(readiness: Readine
         profile_arn]
     assert "ir:case" not in tags(describe(readiness, iid))
     assert len(snapshots(readiness, iid)) == 2  # evidence stays
+    # stolen pre-containment sessions stay revoked
+    readiness.client("iam").get_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions")
     key = f"cases/{audit.case_id}/instances/{iid}/metadata.json"
     readiness.client("s3").head_object(Bucket=readiness.manifest["evidenceBucket"], Key=key)
     assert audit.verify().ok
