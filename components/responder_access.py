@@ -40,6 +40,16 @@ _BUCKET_TAMPERING = (
     "s3:DeleteObjectVersion",
     "s3:BypassGovernanceRetention",
 )
+# Runbook actions granted only under a condition: passing a role is limited to the
+# services the steps pass roles to (an instance profile to EC2, the restore role to
+# AWS Backup), so the responder cannot hand an arbitrary role to, say, Lambda.
+CONDITIONED_ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "iam:PassRole": (
+        "PassRolesOnlyToEc2AndBackup",
+        {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "backup.amazonaws.com"]}},
+    ),
+}
+
 _ROLE_TAMPERING = (
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
@@ -199,15 +209,27 @@ def responder_policy(
     role_name_prefix: str,
 ) -> dict[str, Any]:
     protected_buckets = [evidence_bucket_arn, trail_bucket_arn]
+    conditional = [
+        {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": action,
+            "Resource": "*",
+            "Condition": condition,
+        }
+        for action, (sid, condition) in sorted(CONDITIONED_ACTIONS.items())
+        if action in actions
+    ]
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Sid": "RunbookSteps",
                 "Effect": "Allow",
-                "Action": sorted(set(actions)),
+                "Action": sorted(set(actions) - set(CONDITIONED_ACTIONS)),
                 "Resource": "*",
             },
+            *conditional,
             *_evidence_read([evidence_bucket_arn]),
             {
                 "Sid": "WriteEvidence",

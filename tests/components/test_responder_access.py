@@ -73,8 +73,18 @@ def test_trust_only_configured_principals_and_mfa_for_users(which: str) -> None:
 def test_responder_gets_exactly_the_runbook_actions_and_evidence_write() -> None:
     sids = _inline(_access(), "access-responder-actions")
     steps = sids["RunbookSteps"]
-    assert steps["Action"] == sorted(set(responder_actions()))
-    assert len(steps["Action"]) > 10
+    granted = set(steps["Action"])
+    assert steps["Action"] == sorted(steps["Action"]) and len(granted) > 10
+    assert "iam:PassRole" not in granted
+    if "iam:PassRole" in responder_actions():
+        pass_role = sids["PassRolesOnlyToEc2AndBackup"]
+        granted.add(pass_role["Action"])
+        assert pass_role["Condition"] == {
+            "StringEquals": {
+                "iam:PassedToService": ["ec2.amazonaws.com", "backup.amazonaws.com"]
+            }
+        }
+    assert granted == set(responder_actions())
     assert sids["WriteEvidence"]["Resource"] == f"{EVIDENCE}/*"
     assert "s3:PutObject" in sids["WriteEvidence"]["Action"]
     assert sids["EncryptEvidence"]["Resource"] == KEYS
