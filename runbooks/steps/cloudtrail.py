@@ -10,7 +10,8 @@ It is throttled to 2 requests per second, hence the `max_events` cap per region.
 region cannot answer (the API is not permitted, not supported, or denied to the
 responder) the object still records that its activity was *not available* and why, so
 the evidence shows the gap instead of silently missing it. Evidence is never deleted or
-rewritten: not reversible.
+rewritten: not reversible. The result lists the roles the key assumed (`assumedRoles`):
+sessions of those roles are not cut by the user's deny-all, so contain each role too.
 """
 
 from __future__ import annotations
@@ -44,6 +45,21 @@ GLOBAL_EVENTS_REGION = "us-east-1"
 
 def evidence_key(case_id: str, key_id: str) -> str:
     return f"cases/{case_id}/evidence/access-key-{key_id}/cloudtrail-events.json"
+
+
+def assumed_roles(events: list[dict[str, Any]]) -> list[str]:
+    """Roles the key assumed: their sessions outlive the user's deny-all (a role session
+    has the role's permissions), so each needs `irctl contain role NAME`."""
+    roles = set()
+    for event in events:
+        record = event.get("CloudTrailEvent")
+        if not isinstance(record, dict) or not str(record.get("eventName", "")).startswith(
+                "AssumeRole"):
+            continue
+        arn = (record.get("requestParameters") or {}).get("roleArn")
+        if arn:
+            roles.add(str(arn))
+    return sorted(roles)
 
 
 @register
@@ -116,6 +132,7 @@ class CaptureKeyActivity(Step):
         return {"s3Uri": f"s3://{change.after['bucket']}/{change.after['key']}",
                 "available": record["available"], "events": len(events),
                 "sha256": hashlib.sha256(body).hexdigest(),
+                "assumedRoles": assumed_roles(events),
                 **({"notAvailable": unavailable} if unavailable else {})}
 
     def _regions(self) -> list[str]:

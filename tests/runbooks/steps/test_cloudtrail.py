@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -16,9 +17,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from runbooks.core.errors import InvalidInput
-from runbooks.drill.emulator import install
+from runbooks.drill.emulator import inject_events, install
 from runbooks.steps.cloudtrail import CaptureKeyActivity, evidence_key
-from tests.runbooks.steps.conftest import REGION, apply_all
+from tests.runbooks.steps.conftest import ACCOUNT, REGION, apply_all
 
 
 def _evidence(ctx, key_id: str) -> dict:
@@ -37,15 +38,26 @@ def test_key_activity_is_saved_to_the_evidence_bucket(make_ctx):
     attacker = boto3.client("ec2", region_name=REGION, aws_access_key_id=key["AccessKeyId"],
                             aws_secret_access_key=key["SecretAccessKey"])
     attacker.describe_vpcs()  # reconnaissance with the stolen key
+    # Earlier, the key pivoted into a role (a CloudTrail record as AWS writes it):
+    # that role session is not cut by the user's deny-all.
+    role = f"arn:aws:iam::{ACCOUNT}:role/admin"
+    inject_events([{
+        "eventTime": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat(),
+        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": REGION,
+        "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT, "userName": user,
+                         "accessKeyId": key["AccessKeyId"]},
+        "requestParameters": {"roleArn": role, "roleSessionName": "pivot"},
+    }])
 
     [(change, result)] = apply_all(CaptureKeyActivity(ctx, {"access_key_id": key["AccessKeyId"]}))
     saved = _evidence(ctx, key["AccessKeyId"])
     assert saved["available"] is True and saved["accessKeyId"] == key["AccessKeyId"]
     names = [e["EventName"] for e in saved["events"]]
-    assert names == ["DescribeVpcs"]  # only this key's calls, not the responder's
-    listed = saved["events"][0]
+    assert sorted(names) == ["AssumeRole", "DescribeVpcs"]  # this key's calls, not ours
+    listed = next(e for e in saved["events"] if e["EventName"] == "DescribeVpcs")
     assert listed["CloudTrailEvent"]["userIdentity"]["accessKeyId"] == key["AccessKeyId"]
     assert result["available"] is True and result["events"] == len(saved["events"])
+    assert result["assumedRoles"] == [role]
     head = boto3.client("s3", region_name=REGION).head_object(
         Bucket=ctx.manifest["evidenceBucket"], Key=evidence_key(ctx.case_id, key["AccessKeyId"]))
     assert head["ServerSideEncryption"] == "aws:kms"
