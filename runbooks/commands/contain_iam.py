@@ -33,6 +33,10 @@ def access_key(settings: Settings, key_ids: tuple[str, ...], days: int,
     or record that event history was not available. Keys of another account are
     refused, and so is the user irctl itself runs as (it would lock the run out).
 
+    Sessions of roles the key assumed are NOT cut by the user's deny (a role session has
+    the role's permissions): the run's JSON/audit result lists them as `assumedRoles`;
+    contain each with `irctl contain role NAME`.
+
     The deleted console password cannot come back: `irctl release access-key` re-creates
     console access with an unknown random password and PasswordResetRequired, so an
     administrator must set a new password before the user can sign in again.
