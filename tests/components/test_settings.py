@@ -175,6 +175,19 @@ def test_rules_can_be_dropped_but_not_all() -> None:
         Settings.from_mapping(_with("backup", {"daily": None, "weekly": None, "monthly": None}))
 
 
+def test_forensic_group_must_name_a_quarantined_vpc() -> None:
+    doc = _with("quarantineVpcs", {"eu-west-1": ["vpc-0aaaaaaaa"], "us-east-1": ["vpc-0bbbbbbbb"]})
+    doc["forensicAccess"] = {"securityGroupIds": {"vpc-0cccccccc": "sg-0123456789"}}
+    with pytest.raises(SettingsError) as info:
+        Settings.from_mapping(doc)
+    assert 'ir:forensicAccess.securityGroupIds.vpc-0cccccccc = "sg-0123456789"' in str(info.value)
+    assert "list it in ir:quarantineVpcs" in str(info.value)
+    doc["forensicAccess"] = {"securityGroupIds": {"vpc-0aaaaaaaa": "sg-0123456789"}}
+    assert Settings.from_mapping(doc).forensic_access.security_group_ids == {
+        "vpc-0aaaaaaaa": "sg-0123456789"
+    }
+
+
 def test_copy_region_needs_a_second_region() -> None:
     with pytest.raises(SettingsError, match="needs a second covered region"):
         Settings.from_mapping(
