@@ -251,6 +251,27 @@ SCHEMA: dict[str, Any] = {
             "items": {"type": "string"},
         },
         "maxSessionDuration": {"type": "integer", "minimum": 900, "maximum": 14400},
+        "automation": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Event-driven response automation (ResponseAutomation).",
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "mode": {"enum": ["plan", "apply"]},
+                "findingTypes": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {"type": "string", "minLength": 3, "maxLength": 128},
+                },
+                "minSeverity": {"type": "number", "minimum": 1, "maximum": 10},
+                "optOutTag": {"type": "string", "minLength": 1, "maxLength": 128},
+                "maxActionsPerHour": {"type": "integer", "minimum": 0, "maximum": 1000},
+                "reservedConcurrency": {"type": "integer", "minimum": 1, "maximum": 50},
+                "logRetentionDays": {"enum": list(LOG_RETENTION_DAYS)},
+                "layerPath": {"type": "string", "minLength": 1},
+            },
+        },
     },
 }
 
@@ -363,6 +384,30 @@ class ForensicAccess:
     """TCP ports the forensic-access group opens to those sources."""
 
 
+@dataclass(frozen=True)
+class AutomationSettings:
+    """`ir:automation`: the ResponseAutomation Lambda (off unless `enabled`)."""
+
+    enabled: bool = False
+    """Create the function and its EventBridge rules in every covered region."""
+    mode: Literal["plan", "apply"] = "plan"
+    """plan: post the plan to the high topic and change nothing; apply: contain."""
+    finding_types: tuple[str, ...] = ()
+    """Allow-list: GuardDuty type prefixes, or Security Hub `control/<id>` (empty: defaults)."""
+    min_severity: float = 7.0
+    """Lowest severity (GuardDuty scale 1-10) acted on."""
+    opt_out_tag: str = "ir-readiness:automation"
+    """A resource tagged `<tag>=off` is never contained by automation (plan only)."""
+    max_actions_per_hour: int = 10
+    """Automated containments per region and hour; beyond it, plan only."""
+    reserved_concurrency: int = 2
+    """Reserved (and maximum) concurrent executions of the function."""
+    log_retention_days: int = 365
+    """Retention of the function's encrypted log group."""
+    layer_path: str = "build/automation-layer"
+    """Directory of the dependency layer (`make automation-layer`), relative to the project."""
+
+
 DISCOVER = "discover"
 
 
@@ -398,6 +443,8 @@ class Settings:
     """AWS Backup options."""
     max_session_duration: int = 3600
     """Maximum session (seconds) of the responder roles."""
+    automation: AutomationSettings = AutomationSettings()
+    """Event-driven response automation (off by default)."""
 
     @property
     def home_region(self) -> str:
@@ -633,6 +680,24 @@ def _build(doc: Mapping[str, Any]) -> Settings:
         ),
         backup=backup,
         max_session_duration=doc.get("maxSessionDuration", 3600),
+        automation=_automation(doc.get("automation", {})),
+    )
+
+
+def _automation(a: Mapping[str, Any]) -> AutomationSettings:
+    from runbooks.automation.policy import DEFAULT_FINDING_TYPES
+
+    d = AutomationSettings()
+    return AutomationSettings(
+        enabled=a.get("enabled", d.enabled),
+        mode=a.get("mode", d.mode),
+        finding_types=tuple(a.get("findingTypes", DEFAULT_FINDING_TYPES)),
+        min_severity=float(a.get("minSeverity", d.min_severity)),
+        opt_out_tag=a.get("optOutTag", d.opt_out_tag),
+        max_actions_per_hour=a.get("maxActionsPerHour", d.max_actions_per_hour),
+        reserved_concurrency=a.get("reservedConcurrency", d.reserved_concurrency),
+        log_retention_days=a.get("logRetentionDays", d.log_retention_days),
+        layer_path=a.get("layerPath", d.layer_path),
     )
 
 
@@ -743,8 +808,26 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
                 s.forensic_access.security_group_ids[vpc_id],
                 "names a VPC that is not quarantined; list it in ir:quarantineVpcs",
             )
+    _check_automation(s.automation, bad)
     if problems:
         raise SettingsError("invalid stack config:\n  " + "\n  ".join(problems))
+
+
+def _check_automation(a: AutomationSettings, bad: Any) -> None:
+    from runbooks.automation.policy import automated_playbook_for
+
+    for i, entry in enumerate(a.finding_types):
+        if automated_playbook_for(entry) is None:
+            bad(f"automation.findingTypes[{i}]", entry,
+                "leads to no automated playbook; use a GuardDuty type prefix of an "
+                "instance, credential, bucket or address finding (e.g. CryptoCurrency:EC2/) "
+                "or a Security Hub control as control/<id> (e.g. control/S3.2); "
+                "ransomware findings are never automated")
+    if a.enabled and a.mode == "apply" and a.max_actions_per_hour == 0:
+        bad("automation.maxActionsPerHour", 0,
+            "with mode apply must be at least 1 (0 never acts: use mode plan instead)")
+    if a.opt_out_tag.lower().startswith("aws:"):
+        bad("automation.optOutTag", a.opt_out_tag, "tag keys starting with aws: are reserved")
 
 
 def partition_for(region: str) -> str:
