@@ -1,0 +1,64 @@
+"""What automation may run and the IAM actions that needs (no AWS calls, no Pulumi).
+
+Used by the handler, by the stack settings (to reject finding types automation cannot
+handle) and by the ResponseAutomation component (the function role's policy).
+
+The role is granted the actions of the steps the automated playbooks' *containment*
+phase uses (plus `sns.notify`, which the runner uses for the playbook's notification),
+not every step's: an automated function never terminates, restores, patches or rotates
+anything, so it must not be able to (`responder_actions()` is for humans, who do).
+"""
+
+from __future__ import annotations
+
+from runbooks.analysis.playbooks import CONTROL_IDS, playbook_for
+from runbooks.automation.handler import AUTOMATED_PHASES, AUTOMATED_PLAYBOOKS, HANDLER_ACTIONS
+
+CONTROL_PREFIX = "control/"
+
+# High-confidence instance compromise: what is safe to contain without a human.
+DEFAULT_FINDING_TYPES: tuple[str, ...] = (
+    "CryptoCurrency:EC2/",
+    "Backdoor:EC2/",
+    "Trojan:EC2/",
+    "CryptoCurrency:Runtime/",
+    "Backdoor:Runtime/",
+)
+
+
+def automated_playbook_for(entry: str) -> str | None:
+    """The automated playbook an allow-list entry leads to, or None.
+
+    Entries are GuardDuty finding-type prefixes (`CryptoCurrency:EC2/`,
+    `UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration`) or Security Hub
+    controls as `control/<SecurityControlId>` (`control/S3.2`).
+    """
+    if entry.startswith(CONTROL_PREFIX):
+        playbook = CONTROL_IDS.get(entry[len(CONTROL_PREFIX):])
+    else:
+        playbook = playbook_for(entry)
+    return playbook if playbook in AUTOMATED_PLAYBOOKS else None
+
+
+def automated_steps() -> list[str]:
+    """Sorted names of the steps automation can run."""
+    from runbooks.playbooks import load_playbook
+
+    names = {"sns.notify"}
+    for name in AUTOMATED_PLAYBOOKS:
+        doc = load_playbook(name).doc
+        for phase in AUTOMATED_PHASES:
+            names.update(action["step"] for action in doc["phases"].get(phase, [])
+                         if action.get("step"))
+    return sorted(names)
+
+
+def automation_actions() -> list[str]:
+    """Sorted IAM actions of the function's role: its steps' plus the handler's own."""
+    from runbooks.core.step import load_all_steps
+
+    registry = load_all_steps()
+    actions = set(HANDLER_ACTIONS)
+    for name in automated_steps():
+        actions.update(registry[name].actions)
+    return sorted(actions)
