@@ -115,14 +115,19 @@ def _lookup_key_owner(step: Step, key_id: str) -> str:
     return str(user)
 
 
+def caller_arn(step: Step) -> str:
+    identity = step.ctx.cache.get(
+        "sts.caller-identity", lambda: step.ctx.client("sts").get_caller_identity())
+    if str(identity.get("Account")) != step.ctx.account_id:
+        return ""
+    return str(identity.get("Arn", ""))
+
+
 def refuse_caller(step: Step, user: str) -> None:
     """Refuse to contain the user irctl itself runs as: its deny-all (or a deactivated
     key) would cut the run off halfway, and the rollback calls with it."""
-    identity = step.ctx.cache.get(
-        "sts.caller-identity", lambda: step.ctx.client("sts").get_caller_identity())
-    arn = str(identity.get("Arn", ""))
-    if ":user/" in arn and arn.rsplit("/", 1)[-1] == user \
-            and str(identity.get("Account")) == step.ctx.account_id:
+    arn = caller_arn(step)
+    if ":user/" in arn and arn.rsplit("/", 1)[-1] == user:
         raise PreconditionFailed(
             f"refusing to contain IAM user {user}: irctl is running as that user ({arn}), "
             "so containment would lock this run out halfway; run it as another principal, "
@@ -348,7 +353,8 @@ class RevokeRoleSessions(Step):
     name = "iam.revoke-role-sessions"
     description = "Revoke a role's sessions issued before now (aws:TokenIssueTime deny)"
     actions = frozenset(
-        {"iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"}
+        {"iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+         "sts:GetCallerIdentity"}
     )
 
     def validate(self) -> None:
@@ -358,13 +364,22 @@ class RevokeRoleSessions(Step):
         role = str(self.params["role_name"])
         iam = self.ctx.client("iam")
         try:
-            iam.get_role(RoleName=role)
+            found = iam.get_role(RoleName=role)["Role"]
         except ClientError as err:
             if error_code(err) == "NoSuchEntity":
                 raise PreconditionFailed(
                     f"IAM role {role} was not found in account {self.ctx.account_id}; "
                     "give the role name, not its ARN or instance profile name") from err
             raise
+        if str(found.get("Path", "")).startswith("/aws-service-role/"):
+            raise PreconditionFailed(
+                f"IAM role {role} is a service-linked role: AWS does not allow policies on "
+                "it; contain the principal that misused the service instead")
+        arn = caller_arn(self)
+        if ":assumed-role/" in arn and arn.split(":assumed-role/", 1)[1].split("/")[0] == role:
+            raise PreconditionFailed(
+                f"refusing to revoke the sessions of role {role}: irctl is running in one of "
+                f"them ({arn}), so the run would lock itself out; run it as another principal")
         try:
             existing = _document(iam.get_role_policy(
                 RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY_NAME)["PolicyDocument"])

@@ -302,3 +302,28 @@ def test_inline_policy_size_limit_gives_a_clear_error(make_ctx):
         with pytest.raises(ActionFailed, match="AWSDenyAll"):
             step.apply(change)
     assert _inline(user) == []
+
+
+def test_revoking_the_role_irctl_runs_in_is_refused(make_ctx, monkeypatch):
+    role = _role()
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName="responder")[
+        "Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
+    with pytest.raises(PreconditionFailed, match="irctl is running in one of them"):
+        RevokeRoleSessions(make_ctx(), {"role_name": role}).plan()
+    assert boto3.client("iam", region_name=REGION).list_role_policies(
+        RoleName=role)["PolicyNames"] == []
+
+
+def test_service_linked_role_is_refused(make_ctx):
+    iam = boto3.client("iam", region_name=REGION)
+    name = f"AWSServiceRoleForTest{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=name, Path="/aws-service-role/test.amazonaws.com/",
+                    AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Action": "sts:AssumeRole",
+                         "Principal": {"Service": "test.amazonaws.com"}}]}))
+    with pytest.raises(PreconditionFailed, match="service-linked role"):
+        RevokeRoleSessions(make_ctx(), {"role_name": name}).plan()
