@@ -214,6 +214,9 @@ class Runner:
             for _, step in built:
                 step.validate()
             steps[target] = built
+        # Each run reads the world afresh: a previous run (an earlier playbook phase) may
+        # have changed what the cache holds.
+        self.ctx.cache.clear()
         self.ctx.targets = tuple(targets)
         result = RunResult(self.ctx.case_id, kind, self.apply)
         self.audit.append(
@@ -393,6 +396,7 @@ class Runner:
         result = RunResult(self.ctx.case_id, f"release {kind}", self.apply)
         outcome = TargetOutcome(f"release {kind}", target)
         result.targets.append(outcome)
+        self.ctx.cache.clear()
         self.ctx.targets = (target,)
         self.audit.append("release-started", kind=kind, target=target,
                           mode="apply" if self.apply else "plan", changes=len(records))

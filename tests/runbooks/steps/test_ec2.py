@@ -364,3 +364,40 @@ def test_every_step_declares_actions_and_ec2_steps_are_registered() -> None:
             "autoscaling:DetachInstances", "elasticloadbalancing:DeregisterTargets",
             "sns:Publish"} <= actions
     assert ACCOUNT  # moto's account is what the manifest fixture uses
+
+
+def test_every_eni_isolated_and_stop_then_release_restores_both(readiness: Readiness) -> None:
+    [iid] = launch_instances(readiness, 1)
+    ec2 = readiness.client("ec2")
+    extra_group = ec2.create_security_group(GroupName=f"db-{uuid.uuid4().hex[:8]}",
+                                            Description="db", VpcId=readiness.vpc_id)["GroupId"]
+    eni = ec2.create_network_interface(SubnetId=readiness.subnet_id, Groups=[extra_group])[
+        "NetworkInterface"]["NetworkInterfaceId"]
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=iid, DeviceIndex=1)
+    original = sorted(eni_groups(readiness, iid))
+    assert len(original) == 2
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+
+    result, audit = contain(readiness, [iid], stop=True)
+
+    assert result.exit_code == EXIT_OK, result.to_dict()
+    assert eni_groups(readiness, iid) == [[isolation], [isolation]]
+    assert describe(readiness, iid)["State"]["Name"] == "stopped"
+
+    assert release(readiness, audit.case_id, iid).exit_code == EXIT_OK
+    assert sorted(eni_groups(readiness, iid)) == original
+    assert describe(readiness, iid)["State"]["Name"] == "running"
+
+
+def test_runs_sharing_a_context_read_the_world_afresh(readiness: Readiness) -> None:
+    """A playbook runs several phases with one context: the second must not plan from
+    what the first read before it changed the instance."""
+    [iid] = launch_instances(readiness, 1)
+    ctx = readiness.context()
+    audit = AuditLog(ctx.case_id)
+
+    first = Runner(ctx, audit, apply=True).run("instance", instance_pipelines([iid]))
+    second = Runner(ctx, audit, apply=False).run("instance", instance_pipelines([iid]))
+
+    assert first.exit_code == EXIT_OK
+    assert [t.changes for t in second.targets] == [[]]
