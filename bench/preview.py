@@ -121,6 +121,13 @@ advisory violations.
 |---|---:|---:|---:|:-:|
 {table}
 
+Reading these numbers: the 1-minute load average during the runs was
+{summary['load_1m']['median']:.1f} on {summary['machine']['cpus']} CPUs (other test suites
+sharing the machine), so wall times include waiting for a CPU. The CPU columns do not:
+the preview and its pack used {summary['cpu_s']['median']:.2f} s of CPU in total (two
+processes), the analysis
+{summary['analyze_cpu_s']['median']:.3f} s (both sides of the gRPC calls).
+
 The policy pack process starts in a background thread while the program evaluates, so
 its start-up (about a second: Python, grpc, pulumi) overlaps the evaluation instead of
 adding to it. End-to-end time is dominated by importing pulumi_aws and evaluating the
