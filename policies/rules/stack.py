@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ._util import Findings, StackIndex, as_list, parse_document, stack_rule
+from ._util import Findings, StackIndex, as_list, describe, known, parse_document, stack_rule
 
 AREA = "stack"
 PARAMETER = "aws:ssm/parameter:Parameter"
@@ -33,11 +33,25 @@ REGIONS = {"regions": {"type": "array", "items": {"type": "string"}, "default": 
                                          "description": "Name of the manifest parameter."}},
 )
 def manifest_per_region(index: StackIndex, config: Mapping[str, Any]) -> Findings:
-    found = {index.region(p) for p in index.of_type(PARAMETER)
-             if p.props.get("name") == config["parameterName"]}
+    manifests = [p for p in index.of_type(PARAMETER)
+                 if known(p.props, "name") == config["parameterName"]]
+    found = {index.region(p) for p in manifests}
     for region in index.covered_regions(as_list(config["regions"])):
         if region not in found:
             yield f"region {region} has no {config['parameterName']} parameter", None
+    for parameter in manifests:
+        # the document is unknown in a real preview; under mocks (and after deployment
+        # of its inputs) it can be read: a manifest for another region misleads irctl
+        doc = parse_document(known(parameter.props, "value"))
+        if doc is None:
+            continue
+        own = index.region(parameter)
+        if doc.get("version") != 1:
+            yield (f"{describe(parameter)} holds manifest version {doc.get('version')!r}, "
+                   "not 1"), parameter.urn
+        if doc.get("region") != own:
+            yield (f"{describe(parameter)} in {own} describes region "
+                   f"{doc.get('region')!r}"), parameter.urn
 
 
 @stack_rule(

@@ -541,3 +541,19 @@ def test_readme_rule_table_matches_the_pack() -> None:
             cells = [c.strip() for c in line.strip("|").split("|")]
             rows[cells[0].strip("`")] = (cells[1], cells[2])
     assert rows == {name: (info.enforcement, info.severity) for name, info in REGISTRY.items()}
+
+
+def test_manifest_must_describe_its_own_region(pack: PolicyPackProcess) -> None:
+    def manifest(region: str, described: str, version: int = 1) -> AnalyzerResource:
+        return res("aws:ssm/parameter:Parameter", f"manifest-{region}", {
+            "name": "/ir-readiness/manifest", "type": "String",
+            "value": json.dumps({"version": version, "region": described,
+                                 "accountId": ACCOUNT})}, region)
+    rule = "readiness-manifest-per-region"
+    assert violations(pack, [manifest("eu-west-1", "eu-west-1")], rule) == []
+    wrong = manifest("us-east-1", "eu-west-1")
+    found = violations(pack, [manifest("eu-west-1", "eu-west-1"), wrong], rule)
+    assert [d.urn for d in found] == [wrong.urn]
+    assert "describes region 'eu-west-1'" in found[0].message
+    old = manifest("eu-west-1", "eu-west-1", version=2)
+    assert [d.urn for d in violations(pack, [old], rule)] == [old.urn]
