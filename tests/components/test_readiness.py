@@ -298,3 +298,13 @@ def test_invalid_config_fails_before_any_resource_is_registered(
         evaluate({**EXAMPLE, key: value}, mocks=mocks)
     assert fragment in str(info.value)
     assert mocks.registrations == 0
+
+
+def test_region_without_vpcs_still_gets_a_valid_manifest() -> None:
+    config = one_region_config()
+    config["ir:quarantineVpcs"] = json.dumps({"eu-west-1": "discover"})
+    ev = evaluate(config, mocks=ReadinessMocks(vpcs_per_region=0, default_region="eu-west-1"))
+    assert ev.of_type("ir-readiness:index:QuarantineNetwork") == []
+    (param,) = ev.of_type("aws:ssm/parameter:Parameter")
+    doc = json.loads(param.inputs["value"])
+    assert doc["quarantine"] == {} and manifest_errors(doc) == []
