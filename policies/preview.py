@@ -44,6 +44,7 @@ from .analyzer import (
     PolicyInfo,
     PolicyPackProcess,
     load_policy_config,
+    resolve_config,
 )
 
 PROJECT_ROOT = PACK_DIR.parent
@@ -228,6 +229,16 @@ def analyze(pack: PolicyPackProcess, nodes: Sequence[GraphNode],
     return out
 
 
+def local_policies() -> list[PolicyInfo]:
+    """The pack's policies as GetAnalyzerInfo describes them, from this checkout's rules."""
+    from .rules import REGISTRY
+
+    return [PolicyInfo(name=i.name, description=i.description, enforcement=i.enforcement,
+                       severity=i.severity, kind=i.kind, remediation=i.remediation,
+                       config_schema={"properties": dict(i.config)} if i.config else {})
+            for i in REGISTRY.values()]
+
+
 def run_preview(
     stack_file: Path,
     *,
@@ -243,6 +254,9 @@ def run_preview(
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    # Fail fast on a malformed policy config, before any evaluation: the same schemas the
+    # pack serves (and validates against again when Configure is called).
+    resolve_config(local_policies(), policy_config or {})
     config = dict(stack_config) if stack_config is not None else load_stack(stack_file)
     own_pack = pack is None
     if pack is not None and pack.stack_config.get("aws:region") != config.get("aws:region"):

@@ -21,6 +21,7 @@ from policies.analyzer import (
     PolicyConfigError,
     PolicyPackProcess,
 )
+from policies.preview import local_policies
 from policies.rules import REGISTRY
 
 PURPOSE = "ir-readiness:purpose"
@@ -557,3 +558,15 @@ def test_manifest_must_describe_its_own_region(pack: PolicyPackProcess) -> None:
     assert "describes region 'eu-west-1'" in found[0].message
     old = manifest("eu-west-1", "eu-west-1", version=2)
     assert [d.urn for d in violations(pack, [old], rule)] == [old.urn]
+
+
+def test_local_policy_descriptions_match_what_the_pack_serves(pack: PolicyPackProcess) -> None:
+    """The preview validates policy config before evaluating, from the local rules; the
+    pack serves the same schemas over GetAnalyzerInfo."""
+    local = {p.name: p for p in local_policies()}
+    for remote in pack.policies():
+        mine = local[remote.name]
+        assert (mine.enforcement, mine.severity, mine.kind) == (
+            remote.enforcement, remote.severity, remote.kind)
+        assert mine.config_schema.get("properties", {}) == remote.config_schema.get(
+            "properties", {})
