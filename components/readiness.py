@@ -28,6 +28,7 @@ from components.readiness_manifest import (
     ReadinessManifestArgs,
 )
 from components.responder_access import ResponderAccess, ResponderAccessArgs
+from components.response_automation import ResponseAutomation, ResponseAutomationArgs
 from components.security_findings import SecurityFindings, SecurityFindingsArgs
 from components.settings import DISCOVER, SEVERITIES, BackupRule, Settings, partition_for
 from components.threat_detection import (
@@ -72,6 +73,7 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
     guardduty_detector_ids: dict[str, pulumi.Output[str]]
     backup_vault_arns: dict[str, pulumi.Output[str]]
     manifests: dict[str, pulumi.Output[Any]]
+    automation_function_arns: dict[str, pulumi.Output[str]]
 
     def __init__(
         self,
@@ -345,7 +347,37 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             for region in settings.regions
         }
 
+        # -- event-driven response automation (opt-in), after the manifest it reads
+        auto = settings.automation
+        automation = {
+            region: ResponseAutomation(
+                f"automation-{region}",
+                ResponseAutomationArgs(
+                    region=region,
+                    account_id=account_id,
+                    kms_key_arn=keys[region].key_arn,
+                    key_arns=[keys[region].key_arn, home_key.key_arn],
+                    evidence_bucket_arn=evidence.bucket_arn,
+                    alarm_topic_arn=alerts[region].high_topic_arn,
+                    log_group_name=f"{log_group_prefix}/automation",
+                    name_prefix=f"ir-readiness-{stack}",
+                    mode=auto.mode,
+                    finding_types=auto.finding_types,
+                    min_severity=auto.min_severity,
+                    opt_out_tag=auto.opt_out_tag,
+                    max_actions_per_hour=auto.max_actions_per_hour,
+                    reserved_concurrency=auto.reserved_concurrency,
+                    log_retention_days=auto.log_retention_days,
+                    layer_path=auto.layer_path,
+                    partition=partition,
+                ),
+                opts=in_region(region, depends_on=[manifests[region]]),
+            )
+            for region in (settings.regions if auto.enabled else ())
+        }
+
         self.vpc_ids = vpc_ids
+        self.automation_function_arns = {r: a.function_arn for r, a in automation.items()}
         self.evidence_bucket = evidence.bucket_name
         self.trail_arn = trail.trail_arn
         self.trail_bucket = trail.bucket_name
@@ -366,6 +398,7 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
                 "kmsKeyArns": self.kms_key_arns,
                 "topicArns": self.topic_arns,
                 "manifests": self.manifests,
+                "automationFunctionArns": self.automation_function_arns,
             }
         )
 
