@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
@@ -30,8 +33,10 @@ def access_key(settings: Settings, key_ids: tuple[str, ...], days: int,
     which also cuts every session derived from the user's credentials (GetSessionToken,
     GetFederationToken, console); delete the user's console password; then save the
     key's recent CloudTrail activity (this region and us-east-1) to the evidence bucket,
-    or record that event history was not available. Keys of another account are
-    refused, and so is the user irctl itself runs as (it would lock the run out).
+    or record that event history was not available (in a run of its own: a failure to
+    save evidence is reported, exit 1, but never undoes the containment). Keys of
+    another account are refused, and so is the user irctl itself runs as (it would lock
+    the run out).
 
     Sessions of roles the key assumed are NOT cut by the user's deny (a role session has
     the role's permissions): the run's JSON/audit result lists them as `assumedRoles`;
@@ -53,13 +58,39 @@ def access_key(settings: Settings, key_ids: tuple[str, ...], days: int,
     ids = list(dict.fromkeys(key_ids))
     for key_id in ids:
         validate_key_id(key_id)  # bad input fails before any AWS call
-    pipelines = {
-        key_id: [*(StepCall(name, {"access_key_id": key_id}) for name in ACCESS_KEY_STEPS),
-                 StepCall("cloudtrail.capture-key-activity",
-                          {"access_key_id": key_id, "days": days, "max_events": max_events})]
-        for key_id in ids
-    }
-    run_containment(settings, "access-key", pipelines)
+    containment = {key_id: [StepCall(name, {"access_key_id": key_id})
+                            for name in ACCESS_KEY_STEPS] for key_id in ids}
+    evidence = {key_id: [StepCall("cloudtrail.capture-key-activity", {
+        "access_key_id": key_id, "days": days, "max_events": max_events})] for key_id in ids}
+    sys.exit(_contain_then_capture(settings, containment, evidence))
+
+
+def _contain_then_capture(settings: Settings, containment: dict[str, list[Any]],
+                          evidence: dict[str, list[Any]]) -> int:
+    """Contain first (CloudTrail keeps the events; the key must stop now), then save the
+    evidence in a run of its own: an evidence failure is reported (exit 1) but never
+    rolls the containment back. Then notify the high topic, as every contain does."""
+    from runbooks.commands._shared import make_runner, open_session, progress, render_results
+    from runbooks.commands.contain import summary_message
+    from runbooks.core.runner import APPLIED, StepCall
+
+    session = open_session(settings)
+    with progress(settings, "contain access-key") as listener:
+        runner = make_runner(session, listener)
+        contained = runner.run("access-key", containment)
+        results = [contained]
+        planned_targets = [t.target for t in contained.targets if t.error is None]
+        if planned_targets:
+            results.append(runner.run("evidence", {t: evidence[t] for t in planned_targets}))
+        applied = any(c.status == APPLIED for t in contained.targets for c in t.changes)
+        if settings.apply and applied:
+            keys = list(containment)
+            results.append(runner.run("notify", {"high-topic": [StepCall("sns.notify", {
+                "severity": "high",
+                "subject": f"[{session.ctx.case_id}] contained access-key: "
+                           f"{', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}",
+                "message": summary_message(session, results)})]}))
+    return render_results(settings, results)
 
 
 @contain.command("role")

@@ -43,8 +43,9 @@ def _state(server: Readiness, user: str, key: str) -> tuple[str, list[str], bool
     return status, policies, console
 
 
-def _changes(document: dict) -> list[dict]:
-    return [c for t in document["runs"][0]["targets"] for c in t["changes"]]
+def _changes(document: dict, run: int = 0) -> list[dict]:
+    """Run 0 is the containment, run 1 the evidence capture, run 2 the notification."""
+    return [c for t in document["runs"][run]["targets"] for c in t["changes"]]
 
 
 def test_contain_access_key_plan_apply_rerun_and_release(server: Readiness):
@@ -55,7 +56,8 @@ def test_contain_access_key_plan_apply_rerun_and_release(server: Readiness):
                  "--case", case)
     assert plan.returncode == 0, plan.stderr
     assert [c["step"] for c in _changes(as_json(plan))] == [
-        "iam.deactivate-access-key", "iam.deny-all-user", "iam.remove-login-profile",
+        "iam.deactivate-access-key", "iam.deny-all-user", "iam.remove-login-profile"]
+    assert [c["step"] for c in _changes(as_json(plan), run=1)] == [
         "cloudtrail.capture-key-activity"]
     assert _state(server, user, key) == ("Active", [], True)  # a plan changes nothing
 
@@ -63,6 +65,7 @@ def test_contain_access_key_plan_apply_rerun_and_release(server: Readiness):
                     "--case", case, "--apply")
     assert applied.returncode == 0, applied.stderr
     assert {c["status"] for c in _changes(as_json(applied))} == {"applied"}
+    assert [c["status"] for c in _changes(as_json(applied), run=1)] == ["applied"]
     assert _state(server, user, key) == ("Inactive", ["IrctlDenyAll"], False)
     evidence = server.client("s3").get_object(
         Bucket=server.manifest["evidenceBucket"],
@@ -70,12 +73,13 @@ def test_contain_access_key_plan_apply_rerun_and_release(server: Readiness):
     saved = json.loads(evidence["Body"].read())
     assert saved["accessKeyId"] == key and saved["available"] is True
     applied_steps = [e["step"] for e in audit_events(server.case_dir, case)
-                     if e["event"] == "applied" and e.get("kind") == "access-key"]
-    assert applied_steps == [c["step"] for c in _changes(as_json(plan))]
+                     if e["event"] == "applied" and e.get("kind") in ("access-key", "evidence")]
+    assert applied_steps == [c["step"] for run in (0, 1) for c in _changes(as_json(plan), run)]
 
     again = server.irctl("--output", "json", "contain", "access-key", key,
                   "--case", case)
     assert again.returncode == 0 and _changes(as_json(again)) == []
+    assert _changes(as_json(again), run=1) == []  # evidence is captured once per case
 
     released = server.irctl("--output", "json", "release", "access-key", key,
                      "--case", case, "--apply")
@@ -150,3 +154,20 @@ def test_unknown_role_exits_2(server: Readiness):
     assert run.returncode == 2
     [target] = as_json(run)["runs"][0]["targets"]
     assert "IAM role no-such-role was not found" in target["error"]
+
+
+def test_evidence_failure_is_reported_but_never_undoes_the_containment(server: Readiness,
+                                                                       tmp_path):
+    """The evidence bucket is unreachable (here: it does not exist): exit 1, and the key
+    stays contained, because evidence is saved in a run of its own."""
+    user, key = _user_with_key(server)
+    broken = {**server.manifest, "evidenceBucket": f"ir-evidence-gone-{uuid.uuid4().hex[:8]}"}
+    manifest = server.write_manifest_file(tmp_path / "manifest.json", broken)
+    run = server.irctl("--manifest", str(manifest), "--output", "json", "contain",
+                       "access-key", key, "--apply")
+    assert run.returncode == 1, run.stdout + run.stderr
+    document = as_json(run)
+    assert {c["status"] for c in _changes(document)} == {"applied"}
+    [capture] = _changes(document, run=1)
+    assert capture["status"] == "failed" and "NoSuchBucket" in capture["error"]
+    assert _state(server, user, key) == ("Inactive", ["IrctlDenyAll"], False)
