@@ -37,3 +37,16 @@ preview: $(STAMP)
 ## (no AWS account needed); report in drill-reports/
 drill: $(STAMP)
 	$(BIN)/irctl drill --scenario all
+
+## make automation-layer: the response automation's dependency layer for Lambda
+## (python3.11, arm64) in build/automation-layer/python: the runtime dependencies of
+## pyproject.toml except boto3, which the Lambda runtime provides. Run before
+## `pulumi up` with ir:automation.enabled (the component refuses a missing layer).
+LAYER_DIR ?= build/automation-layer
+.PHONY: automation-layer
+automation-layer: $(STAMP)
+	rm -rf $(LAYER_DIR)
+	$(BIN)/python -m pip install --quiet --target $(LAYER_DIR)/python \
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 \
+		--only-binary=:all: \
+		$$($(BIN)/python -c 'import tomllib; print(" ".join(d for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"] if not d.startswith("boto3")))')
