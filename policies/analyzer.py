@@ -31,6 +31,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grp
 
 PACK_DIR = Path(__file__).resolve().parent
 START_TIMEOUT_S = 30.0
+CALL_TIMEOUT_S = 300.0
 _LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
            "remediate": analyzer_pb2.REMEDIATE, "disabled": analyzer_pb2.DISABLED}
 _LEVEL_NAMES = {v: k for k, v in _LEVELS.items()}
@@ -49,6 +50,10 @@ class PolicyConfigError(ValueError):
 
 class PackStartError(RuntimeError):
     """The pack process did not start or did not print its port."""
+
+
+class PackCallError(RuntimeError):
+    """A call to the running pack failed (a rule raised, the pack died, or it hung)."""
 
 
 # --------------------------------------------------------------------------- data
@@ -298,7 +303,7 @@ class PolicyPackProcess:
 
     def policies(self) -> list[PolicyInfo]:
         if self._info is None:
-            info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+            info = self._call("GetAnalyzerInfo", empty_pb2.Empty())
             self.pack_name = str(info.name)
             out = []
             for p in info.policies:
@@ -326,7 +331,7 @@ class PolicyPackProcess:
             props = {k: v for k, v in values.items() if k != "enforcementLevel"}
             request.policyConfig[name].CopyFrom(analyzer_pb2.PolicyConfig(
                 enforcementLevel=_LEVELS[values["enforcementLevel"]], properties=_struct(props)))
-        self.stub.Configure(request)
+        self._call("Configure", request)
         return effective
 
     def configure_stack(self, stack: str, project: str, config: Mapping[str, str],
@@ -347,7 +352,7 @@ class PolicyPackProcess:
         provider = _provider_message(resource.provider)
         if provider is not None:
             request.provider.CopyFrom(provider)
-        response = self.stub.Analyze(request)
+        response = self._call("Analyze", request, resource.urn)
         return [self._diagnostic(d, resource.urn, "resource") for d in response.diagnostics]
 
     def analyze_stack(self, resources: Iterable[AnalyzerResource]) -> list[Diagnostic]:
@@ -362,8 +367,20 @@ class PolicyPackProcess:
             for key, urns in r.property_dependencies.items():
                 message.propertyDependencies[key].urns.extend(urns)
             request.resources.append(message)
-        response = self.stub.AnalyzeStack(request)
+        response = self._call("AnalyzeStack", request)
         return [self._diagnostic(d, "", "stack") for d in response.diagnostics]
+
+    def _call(self, method: str, request: Any, subject: str = "") -> Any:
+        try:
+            return getattr(self.stub, method)(request, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as err:
+            code = err.code() if hasattr(err, "code") else None
+            details = err.details() if hasattr(err, "details") else str(err)
+            where = f" on {subject}" if subject else ""
+            stderr = "\n".join(self.stderr_tail[-20:])
+            raise PackCallError(
+                f"policy pack {method}{where} failed ({code}): {details}"
+                + (f"\npack stderr:\n{stderr}" if stderr else "")) from err
 
     @staticmethod
     def _diagnostic(d: Any, default_urn: str, phase: str) -> Diagnostic:

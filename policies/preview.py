@@ -39,6 +39,7 @@ from .analyzer import (
     AnalyzerProvider,
     AnalyzerResource,
     Diagnostic,
+    PackCallError,
     PackStartError,
     PolicyConfigError,
     PolicyInfo,
@@ -290,7 +291,10 @@ def run_preview(
         t0, cpu0, pack_cpu0 = time.perf_counter(), time.process_time(), pack.cpu_seconds()
         effective = pack.configure(policy_config or {})
         pack.configure_stack(STACK, PROJECT, config)
-        violations = analyze(pack, nodes)
+        try:
+            violations = analyze(pack, nodes)
+        except PackCallError as err:
+            raise PreviewError(str(err)) from err
         timings["analyze_s"] = time.perf_counter() - t0
         pack_cpu1 = pack.cpu_seconds()
         if pack_cpu0 is not None and pack_cpu1 is not None:

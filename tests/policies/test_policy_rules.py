@@ -17,6 +17,7 @@ from policy_helpers import HOME_REGION, res, violations
 
 from policies.analyzer import (
     AnalyzerResource,
+    PackCallError,
     PackStartError,
     PolicyConfigError,
     PolicyPackProcess,
@@ -570,3 +571,18 @@ def test_local_policy_descriptions_match_what_the_pack_serves(pack: PolicyPackPr
             remote.enforcement, remote.severity, remote.kind)
         assert mine.config_schema.get("properties", {}) == remote.config_schema.get(
             "properties", {})
+
+
+def test_a_rule_that_raises_is_reported_not_hidden(tmp_path: Path) -> None:
+    (tmp_path / "PulumiPolicy.yaml").write_text("name: raising\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text(
+        "from pulumi_policy import PolicyPack, ResourceValidationPolicy\n"
+        "def boom(args, report):\n"
+        "    raise ValueError('rule bug: cannot read ' + args.name)\n"
+        "PolicyPack('raising', [ResourceValidationPolicy('boom', 'always raises', boom)])\n")
+    with PolicyPackProcess(tmp_path) as broken:
+        broken.configure({})
+        with pytest.raises(PackCallError) as err:
+            broken.analyze(trail()[0])
+    assert "Analyze on urn:pulumi:test::proj::aws:cloudtrail/trail:Trail::trail" in str(err.value)
+    assert "rule bug: cannot read trail" in str(err.value)
