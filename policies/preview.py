@@ -9,7 +9,7 @@
    (`policies.analyzer`): Analyze for every resource, AnalyzeStack for the whole graph.
 4. Prints each violation with the resource it concerns, writes SARIF 2.1.0 (code-review
    annotations) and JSON, and exits 1 on any mandatory violation (0 otherwise; 2 when the
-   stack config, the policy config or the program itself is wrong).
+   stack config, the policy config or the program itself is wrong, or the pack failed).
 
 What it cannot see compared with a real `pulumi preview` is in LIMITATIONS (printed on
 every run).
@@ -456,7 +456,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Credential-free preview: evaluate the Pulumi program under mocks for a "
                     "stack config and run the ir-readiness policy pack over the resource graph "
                     "through its analyzer protocol. Exit 0: no mandatory violation; 1: "
-                    "mandatory violations; 2: bad stack config, policy config or program error.")
+                    "mandatory violations; 2: bad stack config, policy config or program error, or the "
+                    "pack failed.")
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK, metavar="FILE",
                         help="stack config file, Pulumi.<stack>.yaml (default: the project's "
                              "Pulumi.example.yaml)")
