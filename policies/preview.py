@@ -456,8 +456,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Credential-free preview: evaluate the Pulumi program under mocks for a "
                     "stack config and run the ir-readiness policy pack over the resource graph "
                     "through its analyzer protocol. Exit 0: no mandatory violation; 1: "
-                    "mandatory violations; 2: bad stack config, policy config or program error, or the "
-                    "pack failed.")
+                    "mandatory violations; 2: bad stack config, policy config or program error, "
+                    "or the pack failed.")
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK, metavar="FILE",
                         help="stack config file, Pulumi.<stack>.yaml (default: the project's "
                              "Pulumi.example.yaml)")
