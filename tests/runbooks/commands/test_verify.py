@@ -134,3 +134,22 @@ def test_new_security_hub_finding_for_the_instance_breaks(world: World) -> None:
     assert code == 1, out
     [broken] = failing(out)
     assert broken["target"] == finding["Id"] and "CVE-2024-3094" in broken["actual"]
+
+
+def test_deleted_network_acl_deny_entry_breaks(world: World) -> None:
+    code, out = world.irctl_json("contain", "ip", "203.0.113.7", "--vpc", world.vpc_id,
+                                 "--case", "ir-v7", "--apply")
+    assert code == 0, out
+    code, out = world.irctl_json("verify", "case", "ir-v7")
+    assert code == 0, out
+    acl_checks = [c for c in out["checks"] if " rule " in c["what"]]
+    assert acl_checks and all(c["expected"] == "deny 203.0.113.7/32" and c["holds"]
+                              for c in acl_checks)
+
+    acl_id, direction, _, number = acl_checks[0]["what"].split()
+    world.client("ec2").delete_network_acl_entry(
+        NetworkAclId=acl_id, RuleNumber=int(number), Egress=direction == "egress")
+    code, out = world.irctl_json("verify", "case", "ir-v7")
+    assert code == 1
+    [broken] = failing(out)
+    assert broken["what"] == acl_checks[0]["what"] and broken["actual"] == "entry removed"
