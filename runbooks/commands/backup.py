@@ -42,7 +42,8 @@ def now(settings: Settings, resource: str, wait: bool, timeout_minutes: int,
     """Back up RESOURCE now: an instance id, a volume id, or any resource ARN AWS Backup
     supports. The job goes into the manifest's vault (backup.vaultName) and runs as the
     manifest's restore role (backup.restoreRoleArn); the recovery point is tagged with the
-    case.
+    case. Re-running for the same resource in the same --case returns the job already
+    started (AWS Backup's idempotency token) instead of starting another.
 
     \b
     Examples:

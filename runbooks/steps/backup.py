@@ -28,8 +28,8 @@ ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12})?:(.+)$")
 EC2_RESOURCE = re.compile(r"^(instance/i-[0-9a-f]{8,17}|volume/vol-[0-9a-f]{8,17})$")
 SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-CASE_TAG = "ir-readiness:case"
-RESTORED_FROM_TAG = "ir-readiness:restored-from"
+CASE_TAG = "ir:case"  # as runbooks.steps.ec2 tags contained resources
+RESTORED_FROM_TAG = "ir:restored-from"
 FINISHED = {"COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL"}
 
 

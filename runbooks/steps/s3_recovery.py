@@ -69,6 +69,7 @@ class Entry:
     size: int = 0
     etag: str = ""
     storage_class: str = "STANDARD"
+    order: int = 0  # position in the listing: S3 lists a key's versions newest first
 
 
 @dataclass
@@ -99,13 +100,14 @@ class Analysis:
 
 
 def _entries(page: Mapping[str, Any]) -> Iterator[Entry]:
-    for version in page.get("Versions", []):
+    for order, version in enumerate(page.get("Versions", [])):
         yield Entry(version["Key"], version["VersionId"], version["LastModified"],
                     bool(version.get("IsLatest")), False, int(version.get("Size", 0)),
-                    str(version.get("ETag", "")), str(version.get("StorageClass", "STANDARD")))
-    for marker in page.get("DeleteMarkers", []):
+                    str(version.get("ETag", "")), str(version.get("StorageClass", "STANDARD")),
+                    order)
+    for order, marker in enumerate(page.get("DeleteMarkers", [])):
         yield Entry(marker["Key"], marker["VersionId"], marker["LastModified"],
-                    bool(marker.get("IsLatest")), True)
+                    bool(marker.get("IsLatest")), True, order=order)
 
 
 def _per_key(pages: Iterable[Mapping[str, Any]]) -> Iterator[list[Entry]]:
@@ -122,7 +124,8 @@ def _per_key(pages: Iterable[Mapping[str, Any]]) -> Iterator[list[Entry]]:
 
 
 def classify(entries: list[Entry], at: datetime, analysis: Analysis) -> None:
-    entries = sorted(entries, key=lambda e: (not e.latest, -e.modified.timestamp()))
+    # Newest first; the current entry first; same-second versions in S3's listing order.
+    entries = sorted(entries, key=lambda e: (not e.latest, -e.modified.timestamp(), e.order))
     current = entries[0]
     target = next((e for e in entries if e.modified <= at), None)
     analysis.versions_listed += len(entries)

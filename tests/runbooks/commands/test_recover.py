@@ -73,6 +73,13 @@ def test_backup_now_plans_then_creates_a_recovery_point(world: Readiness) -> Non
     assert world.client("ec2").describe_images(ImageIds=[image_id])["Images"]
 
 
+def test_backup_now_of_a_missing_instance_reports_the_failed_job(world: Readiness) -> None:
+    gone = "i-0123456789abcdef0"
+    done = world.irctl("backup", "now", gone, "--apply", *FAST)
+    assert done.returncode == 1
+    assert "FAILED" in done.stderr and gone in done.stderr
+
+
 def test_recover_instance_into_the_named_group(world: Readiness) -> None:
     ec2 = world.client("ec2")
     app_sg = ec2.create_security_group(GroupName=f"app-{uuid.uuid4().hex[:6]}",
@@ -102,8 +109,8 @@ def test_recover_instance_into_the_named_group(world: Readiness) -> None:
     assert restored["ImageId"] == point.rsplit("/", 1)[-1]
     assert [g["GroupId"] for g in restored["NetworkInterfaces"][0]["Groups"]] == [clean_sg]
     tags = {t["Key"]: t["Value"] for t in restored.get("Tags", [])}
-    assert tags["ir-readiness:case"] == case
-    assert tags["ir-readiness:restored-from"] == point
+    assert tags["ir:case"] == case
+    assert tags["ir:restored-from"] == point
     original = _instance(world, victim)
     assert [g["GroupId"] for g in original["NetworkInterfaces"][0]["Groups"]] == [app_sg]
     notified = [r for r in report["runs"] if r["kind"] == "notify"]
@@ -152,7 +159,7 @@ def test_recover_volume(world: Readiness) -> None:
     new = ec2.describe_volumes(VolumeIds=[new_id])["Volumes"][0]
     assert new["SnapshotId"] == point.rsplit("/", 1)[-1]
     assert new["Size"] == 5 and new["State"] == "available"
-    assert {t["Key"]: t["Value"] for t in new["Tags"]}["ir-readiness:case"]
+    assert {t["Key"]: t["Value"] for t in new["Tags"]}["ir:case"]
 
 
 def test_bad_input_changes_nothing(world: Readiness) -> None:
