@@ -102,6 +102,13 @@ class ResponderAccessArgs:
                     f"ResponderAccessArgs.responder_actions: {action!r} is not a single "
                     "service:Action (wildcards are not allowed)"
                 )
+        longest = f"{self.role_name_prefix}-investigator"
+        if len(longest) > 64 or not re.match(r"^[\w+=,.@-]+$", longest):
+            raise ValueError(
+                f"ResponderAccessArgs.role_name_prefix = {self.role_name_prefix!r}: role "
+                f"name {longest!r} must be at most 64 characters of letters, digits and "
+                "+=,.@_- (use a shorter stack name)"
+            )
         if not 900 <= self.max_session_duration <= 14400:
             raise ValueError(
                 f"ResponderAccessArgs.max_session_duration = {self.max_session_duration}: "

@@ -136,6 +136,8 @@ def test_investigator_is_read_only() -> None:
         ({"responder_actions": ["ec2:*"]}, "wildcards are not allowed"),
         ({"responder_actions": ["*"]}, "wildcards are not allowed"),
         ({"max_session_duration": 43200}, "between 900 and 14400"),
+        ({"role_name_prefix": "ir-readiness-" + "x" * 40}, "at most 64 characters"),
+        ({"role_name_prefix": "ir readiness"}, "at most 64 characters of letters"),
     ],
 )
 def test_invalid_args_fail_before_any_resource(overrides: dict, message: str) -> None:
