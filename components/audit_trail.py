@@ -364,7 +364,14 @@ class AuditTrail(pulumi.ComponentResource):
 
         data_selectors: list[aws.cloudtrail.TrailAdvancedEventSelectorArgs] = []
         if args.s3_data_events:
-            data_selectors.append(_data_selector("S3 object-level events", "AWS::S3::Object"))
+            # Not the trail's own bucket: logging its deliveries would feed a loop.
+            data_selectors.append(
+                _data_selector(
+                    "S3 object-level events",
+                    "AWS::S3::Object",
+                    exclude_arn_prefix=store.bucket.arn.apply(lambda arn: f"{arn}/"),
+                )
+            )
         if args.lambda_data_events:
             data_selectors.append(_data_selector("Lambda invocations", "AWS::Lambda::Function"))
         advanced = (
@@ -453,15 +460,21 @@ class AuditTrail(pulumi.ComponentResource):
         )
 
 
-def _data_selector(name: str, resource_type: str) -> aws.cloudtrail.TrailAdvancedEventSelectorArgs:
-    return aws.cloudtrail.TrailAdvancedEventSelectorArgs(
-        name=name,
-        field_selectors=[
+def _data_selector(
+    name: str, resource_type: str, exclude_arn_prefix: pulumi.Input[str] | None = None
+) -> aws.cloudtrail.TrailAdvancedEventSelectorArgs:
+    fields = [
+        aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs(
+            field="eventCategory", equals=["Data"]
+        ),
+        aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs(
+            field="resources.type", equals=[resource_type]
+        ),
+    ]
+    if exclude_arn_prefix is not None:
+        fields.append(
             aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs(
-                field="eventCategory", equals=["Data"]
-            ),
-            aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs(
-                field="resources.type", equals=[resource_type]
-            ),
-        ],
-    )
+                field="resources.ARN", not_starts_withs=[exclude_arn_prefix]
+            )
+        )
+    return aws.cloudtrail.TrailAdvancedEventSelectorArgs(name=name, field_selectors=fields)

@@ -143,14 +143,21 @@ def test_cis_monitoring_set_has_a_filter_and_alarm_per_control() -> None:
 
 
 def test_data_events_and_insights_are_opt_in() -> None:
-    trail = only(
-        _trail(s3_data_events=True, lambda_data_events=True, insights=True),
-        "aws:cloudtrail/trail:Trail",
-    )
+    ev = _trail(s3_data_events=True, lambda_data_events=True, insights=True)
+    trail = only(ev, "aws:cloudtrail/trail:Trail")
     selectors = trail.inputs["advancedEventSelectors"]
-    fields = [{f["field"]: f["equals"] for f in s["fieldSelectors"]} for s in selectors]
+    fields = [
+        {f["field"]: f.get("equals") or {"notStartsWiths": f["notStartsWiths"]}
+         for f in s["fieldSelectors"]}
+        for s in selectors
+    ]
+    bucket_arn = f"arn:aws:s3:::{only(ev, 'aws:s3/bucket:Bucket').id}"
     assert {"eventCategory": ["Management"]} in fields
-    assert {"eventCategory": ["Data"], "resources.type": ["AWS::S3::Object"]} in fields
+    assert {
+        "eventCategory": ["Data"],
+        "resources.type": ["AWS::S3::Object"],
+        "resources.ARN": {"notStartsWiths": [f"{bucket_arn}/"]},
+    } in fields
     assert {"eventCategory": ["Data"], "resources.type": ["AWS::Lambda::Function"]} in fields
     assert [s["insightType"] for s in trail.inputs["insightSelectors"]] == [
         "ApiCallRateInsight", "ApiErrorRateInsight",
