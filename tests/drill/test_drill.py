@@ -48,6 +48,16 @@ def _assert_ec2_contained(world: World, s: ScenarioReport) -> None:
     assert instance["State"]["Name"] == "running"
 
 
+def _assert_asg_detached(world: World, s: ScenarioReport) -> None:
+    _assert_ec2_contained(world, s)
+    instance_id = s.params["instance_id"]
+    groups = world.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    (group,) = [g for g in groups if g["AutoScalingGroupName"].startswith("drill-web-")]
+    members = [i["InstanceId"] for i in group["Instances"]]
+    assert instance_id not in members
+    assert group["DesiredCapacity"] == 1 and len(members) == 1  # replacement, not shrink
+
+
 def _assert_key_contained(world: World, s: ScenarioReport) -> None:
     iam = world.client("iam")
     key_id = s.params["access_key_id"]
@@ -103,6 +113,7 @@ def _assert_ip_denied(world: World, s: ScenarioReport) -> None:
 
 STATE_ASSERTIONS = {
     "compromised-ec2-instance": _assert_ec2_contained,
+    "compromised-asg-instance": _assert_asg_detached,
     "compromised-iam-credentials": _assert_key_contained,
     "compromised-role-credentials": _assert_role_revoked,
     "exposed-s3-bucket": _assert_bucket_closed,
