@@ -105,3 +105,39 @@ def test_text_output_is_a_table_with_commands(world: World) -> None:
     assert result.exit_code == 0, result.output
     assert "irctl contain instance i-0miner1" in result.stdout
     assert "4 lasting change(s)" in result.stdout
+
+
+def test_role_sessions_are_found_through_assume_role(world: World) -> None:
+    from runbooks.drill.emulator import inject_events
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/deploy"
+    assume = record("AssumeRole", now - timedelta(hours=2), source="sts.amazonaws.com",
+                    request={"roleArn": role_arn, "roleSessionName": "attacker-session"},
+                    resources=[role_arn])
+    session_identity = {
+        "type": "AssumedRole", "accessKeyId": "ASIAATTACKER",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/attacker-session",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "deploy",
+                                             "arn": role_arn}},
+    }
+    backdoor = record("CreateUser", now - timedelta(hours=1), source="iam.amazonaws.com",
+                      identity=session_identity, request={"userName": "backdoor"})
+    # Same session name, another role: not this principal.
+    other_identity = dict(session_identity, arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/"
+                          "other/attacker-session", sessionContext={"sessionIssuer": {
+                              "arn": f"arn:aws:iam::{ACCOUNT}:role/other"}})
+    decoy = record("CreateUser", now - timedelta(minutes=50), source="iam.amazonaws.com",
+                   identity=other_identity, request={"userName": "decoy"})
+    events = [as_lookup_event(assume, ("AWS::IAM::Role", role_arn))]
+    for item in (backdoor, decoy):
+        event = as_lookup_event(item)
+        event["Username"] = "attacker-session"  # event history names a session by its name
+        events.append(event)
+    inject_events(events, account_id=ACCOUNT, region="us-east-1")
+
+    code, out = world.irctl_json("investigate", "principal", role_arn, "--since", "1d")
+
+    assert code == 0, out
+    assert [p["target"] for p in out["persistence"]] == [
+        f"arn:aws:iam::{ACCOUNT}:user/backdoor"]
