@@ -146,3 +146,30 @@ def test_asff_type_recovery() -> None:
         ["Software and Configuration Checks/Backdoor:EC2.C&CActivity.B"]
     ) == "Backdoor:EC2/C&CActivity.B"
     assert guardduty_type_from_asff(["Effects/Data Exposure"]) is None
+
+
+def test_security_hub_control_finding_maps_to_exposed_bucket() -> None:
+    control = {
+        "SchemaVersion": "2018-10-08",
+        "Id": "arn:aws:securityhub:us-east-1:123456789012:security-control/S3.8/finding/"
+              "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+        "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+        "GeneratorId": "security-control/S3.8",
+        "AwsAccountId": "123456789012",
+        "Region": "us-east-1",
+        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+        "CreatedAt": "2026-11-27T20:00:00.000Z",
+        "UpdatedAt": "2026-11-27T23:00:00.000Z",
+        "Severity": {"Label": "HIGH", "Normalized": 70},
+        "Title": "S3 general purpose buckets should block public access",
+        "Compliance": {"Status": "FAILED", "SecurityControlId": "S3.8"},
+        "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::customer-exports"}],
+        "Workflow": {"Status": "NEW"},
+    }
+    [finding] = parse_findings(control)
+    assert finding.type == "control/S3.8"
+    assert finding.playbook == EXPOSED_S3
+    assert (finding.severity, finding.severity_label) == (7.0, "HIGH")
+    assert finding.security_hub_identifier() == {"Id": control["Id"],
+                                                 "ProductArn": control["ProductArn"]}
+    assert [(r.kind, r.id) for r in finding.resources] == [("s3-bucket", "customer-exports")]
