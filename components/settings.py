@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlparse
 
 import jsonschema
 
@@ -520,8 +521,12 @@ def _present_keys(config: pulumi.Config) -> list[str]:
     return sorted(keys)
 
 
+_URL_USERINFO = re.compile(r"://[^/@\s\"]+@")
+
+
 def _format_value(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
+    # Never echo credentials embedded in a URL (user:password@host) into an error.
+    text = _URL_USERINFO.sub("://***@", json.dumps(value, sort_keys=True, default=str))
     return text if len(text) <= 120 else text[:117] + "..."
 
 
@@ -808,9 +813,53 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
                 s.forensic_access.security_group_ids[vpc_id],
                 "names a VPC that is not quarantined; list it in ir:quarantineVpcs",
             )
+    _check_subscriptions(s, bad)
     _check_automation(s.automation, bad)
     if problems:
         raise SettingsError("invalid stack config:\n  " + "\n  ".join(problems))
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+_LAMBDA_ARN = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
+)
+
+
+def _redacted(url: str) -> str:
+    """A URL safe to print: user info (credentials) replaced."""
+    parsed = urlparse(url)
+    if parsed.username or parsed.password:
+        return url.replace(parsed.netloc, "***@" + (parsed.hostname or ""), 1)
+    return url
+
+
+def _check_subscriptions(s: Settings, bad: Any) -> None:
+    for severity, subscriptions in s.alert_subscriptions.items():
+        for i, sub in enumerate(subscriptions):
+            key = f"alertSubscriptions.{severity}[{i}].endpoint"
+            endpoint = sub.endpoint
+            if sub.protocol == "email" and not _EMAIL.match(endpoint):
+                bad(key, endpoint, "must be an email address")
+            elif sub.protocol == "https":
+                parsed = urlparse(endpoint)
+                if parsed.scheme != "https" or not parsed.hostname:
+                    bad(key, _redacted(endpoint), "must be an https:// URL")
+                elif parsed.username or parsed.password:
+                    bad(
+                        key,
+                        _redacted(endpoint),
+                        "must not carry credentials: they would be stored in stack state "
+                        "and outputs; authenticate the receiver another way",
+                    )
+            elif sub.protocol == "sqs" and not _SQS_ARN.match(endpoint):
+                bad(key, endpoint, "must be an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)")
+            elif sub.protocol == "lambda" and not _LAMBDA_ARN.match(endpoint):
+                bad(
+                    key,
+                    endpoint,
+                    "must be a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+                )
 
 
 def _check_automation(a: AutomationSettings, bad: Any) -> None:

@@ -121,6 +121,15 @@ INVALID = [
     ("alertSubscriptions.critical", [{"protocol": "sms", "endpoint": "+15550100"}],
      ["ir:alertSubscriptions.critical[0].protocol = \"sms\"", "email, https, sqs, lambda"]),
     ("alertSubscriptions.urgent", [], ["ir:alertSubscriptions", "urgent"]),
+    ("alertSubscriptions.high", [{"protocol": "email", "endpoint": "soc-at-example"}],
+     ["ir:alertSubscriptions.high[0].endpoint = \"soc-at-example\"", "email address"]),
+    ("alertSubscriptions.high", [{"protocol": "https", "endpoint": "http://hooks.example"}],
+     ["ir:alertSubscriptions.high[0].endpoint", "https:// URL"]),
+    ("alertSubscriptions.info", [{"protocol": "sqs", "endpoint": "my-queue"}],
+     ["ir:alertSubscriptions.info[0].endpoint = \"my-queue\"", "SQS queue ARN"]),
+    ("alertSubscriptions.info", [{"protocol": "lambda",
+                                  "endpoint": "arn:aws:sqs:eu-west-1:123456789012:q"}],
+     ["ir:alertSubscriptions.info[0].endpoint", "Lambda function ARN"]),
     ("quarantineVpcs", {"eu-west-1": "all"}, ["ir:quarantineVpcs.eu-west-1 = \"all\"",
                                                "\"discover\" or a list"]),
     ("quarantineVpcs", {"eu-west-1": ["vpc-1"]}, ["ir:quarantineVpcs.eu-west-1"]),
@@ -159,6 +168,25 @@ def test_each_invalid_setting_names_key_value_and_what_is_allowed(
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+def test_credentials_in_a_webhook_url_are_refused_and_never_printed() -> None:
+    url = "https://bot:hunter2@hooks.example.com/alerts"
+    with pytest.raises(SettingsError) as info:
+        Settings.from_mapping(
+            _with("alertSubscriptions.critical", [{"protocol": "https", "endpoint": url}])
+        )
+    message = str(info.value)
+    assert "hunter2" not in message and "bot:" not in message
+    assert "https://***@hooks.example.com/alerts" in message
+    assert "must not carry credentials" in message
+    # Also when the schema layer rejects the whole subscription object.
+    with pytest.raises(SettingsError) as info:
+        Settings.from_mapping(
+            _with("alertSubscriptions.critical",
+                  [{"protocol": "https", "endpoint": url, "raw": True}])
+        )
+    assert "hunter2" not in str(info.value) and "raw" in str(info.value)
 
 
 def test_missing_required_keys_are_named() -> None:
