@@ -229,8 +229,8 @@ SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                     "required": ["key", "value"],
                     "properties": {
-                        "key": {"type": "string", "minLength": 1, "maxLength": 128},
-                        "value": {"type": "string", "maxLength": 256},
+                        "key": {"type": "string", "pattern": r"^[\w .:/=+\-@]{1,128}$"},
+                        "value": {"type": "string", "pattern": r"^[\w .:/=+\-@]{1,256}$"},
                     },
                 },
                 "vaultLock": {
@@ -786,13 +786,15 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
                 "AWS Backup keeps cold storage for 90 days minimum",
             )
     if b.continuous_backup_days is not None and not (
-        b.vault_lock_min_retention_days <= b.continuous_backup_days
+        b.vault_lock_min_retention_days
+        <= b.continuous_backup_days
+        <= b.vault_lock_max_retention_days
     ):
         bad(
             "backup.continuousBackupDays",
             b.continuous_backup_days,
-            f"must be at least the vault lock minRetentionDays "
-            f"({b.vault_lock_min_retention_days})",
+            f"must lie within the vault lock retention "
+            f"[{b.vault_lock_min_retention_days}, {b.vault_lock_max_retention_days}] days",
         )
     if b.copy_to_region is not None:
         if b.copy_to_region not in s.regions:
