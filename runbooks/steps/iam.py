@@ -102,11 +102,15 @@ def _lookup_key_owner(step: Step, key_id: str) -> str:
     try:
         last_used = step.ctx.client("iam").get_access_key_last_used(AccessKeyId=key_id)
     except ClientError as err:
-        if error_code(err) in ("NoSuchEntity", "AccessDenied"):
+        if error_code(err) == "NoSuchEntity":
             raise PreconditionFailed(
-                f"access key {key_id} was not found in account {step.ctx.account_id} "
-                f"({error_code(err)}); check the key id (it may already have been deleted)"
-            ) from err
+                f"access key {key_id} was not found in account {step.ctx.account_id}; "
+                "check the key id (it may already have been deleted)") from err
+        if error_code(err) == "AccessDenied":
+            raise PreconditionFailed(
+                f"access key {key_id} could not be looked up in account "
+                f"{step.ctx.account_id} (AccessDenied): it no longer exists, or these "
+                "credentials lack iam:GetAccessKeyLastUsed (use the responder role)") from err
         raise
     user = last_used.get("UserName")
     if not user:
