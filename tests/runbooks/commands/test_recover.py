@@ -165,6 +165,7 @@ def test_recover_volume(world: Readiness) -> None:
 def test_bad_input_changes_nothing(world: Readiness) -> None:
     [victim] = launch_instances(world, 1, volumes=1)
     before = _all_instances(world)
+    restores = len(world.client("backup").list_restore_jobs()["RestoreJobs"])
     future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
 
     refused = world.irctl("recover", "instance", victim, "--before", future)
@@ -193,7 +194,7 @@ def test_bad_input_changes_nothing(world: Readiness) -> None:
     assert "restore role" in no_role_backup.stdout + no_role_backup.stderr
 
     assert _all_instances(world) == before
-    assert world.client("backup").list_restore_jobs()["RestoreJobs"] == []
+    assert len(world.client("backup").list_restore_jobs()["RestoreJobs"]) == restores
 
 
 def test_recover_bucket_end_to_end(world: Readiness) -> None:
