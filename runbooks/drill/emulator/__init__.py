@@ -63,7 +63,12 @@ def _hook_dispatch() -> None:
 
     def call_action(self: Any) -> Any:
         status, headers, body = original(self)
-        record_call(self, int(status), body)
+        try:
+            record_call(self, int(status), body)
+        except (KeyError, ValueError, AttributeError):
+            # A call moto served in a region or partition CloudTrail's backend does not
+            # know (e.g. a made-up region): not recorded, and the call itself unaffected.
+            pass
         return status, headers, body
 
     BaseResponse.call_action = call_action  # type: ignore[method-assign]
@@ -73,7 +78,10 @@ def _hook_dispatch() -> None:
 
     def bucket_response(self: Any, request: Any, full_url: str, headers: Any) -> Any:
         status, out_headers, body = original_bucket_response(self, request, full_url, headers)
-        record_s3_bucket_call(self, request, int(status), body)
+        try:
+            record_s3_bucket_call(self, request, int(status), body)
+        except (KeyError, ValueError, AttributeError):
+            pass  # as above: recording never changes the call's outcome
         return status, out_headers, body
 
     S3Response.bucket_response = bucket_response  # type: ignore[method-assign]
