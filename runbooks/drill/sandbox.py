@@ -26,8 +26,8 @@ ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 # need state a real account cannot be given (an injected CloudTrail history, a
 # GuardDuty finding for an arbitrary resource) and are refused in sandbox mode.
 SANDBOX_SCENARIOS = frozenset(
-    {"compromised-ec2-instance", "exposed-s3-bucket", "malicious-ip",
-     "compromised-role-credentials"}
+    {"compromised-ec2-instance", "compromised-asg-instance", "exposed-s3-bucket",
+     "malicious-ip", "compromised-role-credentials"}
 )
 
 

@@ -310,15 +310,16 @@ class CompromisedInstance(Scenario):
     def prepare(self, world: World) -> dict[str, Any]:
         ec2, iam = world.client("ec2"), world.client("iam")
         run = world.run_id
+        unique = f"{run}-{uuid.uuid4().hex[:6]}"  # several scenarios build such a victim
         app_sg = ec2.create_security_group(
-            GroupName=f"drill-app-{run}", Description="drill web tier",
+            GroupName=f"drill-app-{unique}", Description="drill web tier",
             VpcId=world.workload_vpc_id,
             TagSpecifications=[{"ResourceType": "security-group",
                                 "Tags": world.drill_tags("drill-app")}])["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=app_sg, IpPermissions=[{
             "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
             "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-        role = f"drill-app-{run}"
+        role = f"drill-app-{unique}"
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=EC2_TRUST,
                         Tags=[{"Key": "ir-readiness:drill", "Value": run}])
         iam.create_instance_profile(InstanceProfileName=role)
@@ -554,6 +555,40 @@ class CompromisedAccessKey(Scenario):
             check("the key's CloudTrail activity saved as evidence", activity_evidence),
             *self.common_checks(world, incident, case, "high", key_id),
         ]
+
+
+@scenario
+class CompromisedWorkloadKey(CompromisedAccessKey):
+    """The decision point 'a workload's key': contained, console access left alone."""
+
+    name = "compromised-workload-key"
+    title = "A service user's access key used for reconnaissance"
+    finding_type = "Discovery:IAMUser/AnomalousBehavior"
+
+    def prepare(self, world: World) -> dict[str, Any]:
+        user = _attacker_user(world, "etl-svc")
+        # A login profile the workload branch must NOT touch (removing it is the human
+        # branch), so the check below can tell the branches apart.
+        world.client("iam").create_login_profile(UserName=user["user"],
+                                                 Password=f"Drill-{uuid.uuid4().hex}!")
+        return user
+
+    def params(self, world: World, victim: Mapping[str, Any]) -> dict[str, str]:
+        return {"credential_kind": "access-key", "access_key_id": str(victim["access_key_id"]),
+                "key_owner": "workload"}
+
+    def verify(self, world: World, incident: Incident, case: str) -> list[Check]:
+        iam = world.client("iam")
+        user = incident.victim["user"]
+
+        def console_untouched() -> tuple[bool, str]:
+            profile = iam.get_login_profile(UserName=user)["LoginProfile"]
+            return profile["UserName"] == user, "login profile kept (workload branch)"
+
+        inherited = [c for c in super().verify(world, incident, case)
+                     if not c.name.startswith("console password removed")]
+        return [check("console access left to the service owner (workload key)",
+                      console_untouched), *inherited]
 
 
 def _statements(document: Any) -> list[dict[str, Any]]:

@@ -69,6 +69,16 @@ def _assert_key_contained(world: World, s: ScenarioReport) -> None:
         iam.get_login_profile(UserName=user)
 
 
+def _assert_workload_key_contained(world: World, s: ScenarioReport) -> None:
+    iam = world.client("iam")
+    key_id = s.params["access_key_id"]
+    user = iam.get_access_key_last_used(AccessKeyId=key_id)["UserName"]
+    statuses = {k["AccessKeyId"]: k["Status"]
+                for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+    assert statuses[key_id] == "Inactive"
+    assert iam.get_login_profile(UserName=user)["LoginProfile"]["UserName"] == user
+
+
 def _assert_role_revoked(world: World, s: ScenarioReport) -> None:
     iam = world.client("iam")
     role = s.params["role_name"]
@@ -115,6 +125,7 @@ STATE_ASSERTIONS = {
     "compromised-ec2-instance": _assert_ec2_contained,
     "compromised-asg-instance": _assert_asg_detached,
     "compromised-iam-credentials": _assert_key_contained,
+    "compromised-workload-key": _assert_workload_key_contained,
     "compromised-role-credentials": _assert_role_revoked,
     "exposed-s3-bucket": _assert_bucket_closed,
     "ransomware-data-destruction": _assert_data_restored,
