@@ -148,13 +148,18 @@ def caller_identity(sessions: SessionFactory, region: str | None) -> dict[str, A
     return identity
 
 
-def open_session(settings: Settings, *, new_case: bool = True) -> Session:
-    """Load the manifest, check the caller's account against it, open the case."""
+def open_session(settings: Settings, *, new_case: bool = True,
+                 sessions: SessionFactory | None = None) -> Session:
+    """Load the manifest, check the caller's account against it, open the case.
+
+    `sessions`: reuse a caller's session factory (the automation Lambda keeps one per
+    warm sandbox, so clients and loaded service models are not rebuilt per event).
+    """
     from runbooks.core.audit import AuditLog, new_case_id, validate_case_id
     from runbooks.core.context import Context
     from runbooks.core.manifest import load_manifest
 
-    sessions = make_sessions(settings)
+    sessions = sessions or make_sessions(settings)
     if settings.case_id:
         validate_case_id(settings.case_id)  # bad input before any call
     manifest = load_manifest(sessions, settings.region, settings.manifest_path)

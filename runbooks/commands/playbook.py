@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runbooks.commands._shared import (
+    Session,
     Settings,
     common_options,
     handle_errors,
@@ -75,11 +76,13 @@ def run_playbook(
     name: str,
     given: dict[str, str],
     phases: tuple[str, ...] = PHASE_CHOICES,
+    session: Session | None = None,
 ) -> tuple[list[RunResult], dict[str, Any]]:
     """Run a playbook's steps (plan, or apply with settings.apply); results and extras.
 
     Phases run in order; a phase whose run fails stops the playbook (later phases are
-    reported as not run). Used by `irctl playbook run` and by the drill.
+    reported as not run). Used by `irctl playbook run`, the drill and the automation
+    Lambda (which passes its already opened `session`).
     """
     from runbooks.core.runner import StepCall
     from runbooks.playbooks import load_playbook, substitute
@@ -87,7 +90,7 @@ def run_playbook(
     pb = load_playbook(name)
     params = pb.resolve_params(given)  # bad input before any AWS call
     pb.actions(params, phases)  # refuses a branch whose parameter is missing, no I/O yet
-    session = open_session(settings)
+    session = session or open_session(settings)
     case = session.ctx.case_id
     actions = pb.actions(params, phases, case=case)
     results: list[RunResult] = []
