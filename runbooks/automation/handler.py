@@ -369,6 +369,28 @@ def opt_out_reason(sessions: SessionFactory, region: str, playbook: str,
 
 # -- the handler ------------------------------------------------------------------------
 
+# One session factory per warm sandbox (made lazily, on the first event): its clients and
+# loaded service models serve every later event, the documented Lambda practice. Keyed
+# by the credentials and endpoint in the environment so a change of either is honoured.
+_SESSIONS: dict[tuple[str, ...], SessionFactory] = {}
+
+
+def session_factory(region: str) -> SessionFactory:
+    from runbooks.core.context import SessionFactory
+
+    key = (region, *(os.environ.get(name, "") for name in (
+        "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_PROFILE")))
+    factory = _SESSIONS.get(key)
+    if factory is None:
+        factory = _SESSIONS[key] = SessionFactory(region=region)
+    return factory
+
+
+def reset_sessions() -> None:
+    """Forget the cached session factories (tests switching emulators)."""
+    _SESSIONS.clear()
+
+
 
 @dataclass
 class Outcome:
@@ -413,7 +435,6 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
 
 def process_finding(finding: Finding, config: AutomationConfig,
                     received: datetime) -> dict[str, Any]:
-    from runbooks.core.context import SessionFactory
     from runbooks.core.manifest import load_manifest
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
@@ -436,7 +457,7 @@ def process_finding(finding: Finding, config: AutomationConfig,
     except InvalidInput as err:
         return _skip("NoTarget", finding, str(err))
 
-    sessions = SessionFactory(region=region)
+    sessions = session_factory(region)
     manifest = load_manifest(sessions, region)  # missing manifest: raise, it is a deploy bug
     s3 = sessions.client("s3")
     bucket = manifest["evidenceBucket"]
@@ -460,7 +481,7 @@ def process_finding(finding: Finding, config: AutomationConfig,
 def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
          manifest: Mapping[str, Any], region: str, case_id: str, playbook: str,
          params: dict[str, str]) -> Outcome:
-    from runbooks.commands._shared import Settings
+    from runbooks.commands._shared import Settings, open_session
     from runbooks.commands.playbook import run_playbook
 
     outcome = Outcome(case_id, playbook, params, config.mode)
@@ -484,7 +505,9 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
     settings = Settings(region=region, case_id=case_id, output="json",
                         apply=outcome.mode == "apply")
     try:
-        outcome.results, extra = run_playbook(settings, playbook, params, AUTOMATED_PHASES)
+        session = open_session(settings, sessions=sessions)
+        outcome.results, extra = run_playbook(settings, playbook, params, AUTOMATED_PHASES,
+                                              session=session)
     except PreconditionFailed as err:  # e.g. wrong account for the manifest
         outcome.error = str(err)
         return outcome

@@ -22,6 +22,7 @@ from runbooks.automation.handler import (
     AutomationConfig,
     AutomationFailed,
     case_id_for,
+    reset_sessions,
 )
 from runbooks.core.errors import InvalidInput
 from tests.runbooks.conftest import REGION, Readiness, launch_instances
@@ -40,6 +41,7 @@ def auto(readiness: Readiness, monkeypatch: pytest.MonkeyPatch) -> Iterator[Worl
     from runbooks.drill.emulator import install
 
     install()  # Security Hub GetFindings filters + BatchUpdateFindings in moto
+    reset_sessions()  # a warm sandbox's clients belong to its own (emulated) account
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("IR_AUTOMATION_MODE", "plan")
     monkeypatch.setenv("IR_AUTOMATION_FINDING_TYPES",
