@@ -188,3 +188,31 @@ def test_module_docstring_example_runs() -> None:
 
     failures, tried = doctest.testmod(runbooks.playbooks)
     assert tried > 0 and failures == 0
+
+
+def test_every_playbook_command_is_a_real_irctl_command_with_real_options() -> None:
+    """Each `command:` parses against the CLI (subcommands and options exist)."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from runbooks.cli import main
+    from runbooks.playbooks import substitute
+
+    checked = 0
+    for pb in load_all():
+        values: dict[str, Any] = {"case": "ir-20261128-040000-abcdef"}
+        for key, spec in pb.parameters.items():
+            values[key] = spec.get("example", spec.get("default",
+                                                       (spec.get("choices") or ["X"])[0]))
+        for actions in pb.doc["phases"].values():
+            for action in actions:
+                if "command" not in action:
+                    continue
+                argv = shlex.split(str(substitute(action["command"], values)))
+                assert argv[0] == "irctl"
+                # --help after the arguments: unknown commands/options still fail to parse
+                result = CliRunner().invoke(main, [*argv[1:], "--help"])
+                assert result.exit_code == 0, f"{pb.name}/{action['id']}: {result.output}"
+                checked += 1
+    assert checked >= 10
