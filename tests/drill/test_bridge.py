@@ -150,3 +150,17 @@ def test_every_aws_type_of_the_example_stack_is_handled() -> None:
     aws_types = {r.type for r in resources if r.custom and r.type.startswith("aws:")}
     assert aws_types, "the example stack declares no aws:* resources?"
     assert aws_types - set(HANDLERS) == set()
+
+
+def test_types_moto_cannot_create_are_recorded_visibly_not_silently(endpoint: str) -> None:
+    def program() -> None:
+        import pulumi_aws as aws
+
+        aws.securityhub.FindingAggregator("aggregator", linking_mode="ALL_REGIONS")
+
+    mocks = MotoBridge(endpoint, "eu-west-1")
+    evaluate({"aws:region": "eu-west-1"}, mocks=mocks, program=program)
+    (record,) = [r for r in mocks.records if r.type.startswith("aws:")]
+    assert record.recorded_only
+    assert record.how == "recorded only: moto has no CreateFindingAggregator"
+    assert record.id.startswith("arn:aws:securityhub:eu-west-1:")
