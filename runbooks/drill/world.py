@@ -17,6 +17,7 @@ endpoints cannot be reached from a sandbox and must not be).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -150,12 +151,19 @@ def provision_world(
 
     bridge = MotoBridge(endpoint_url, home)
     started = time.perf_counter()
+    # A failed registration leaves asyncio futures whose exception nobody retrieves; the
+    # first error is re-raised below with its diagnosis, so don't print one per future.
+    asyncio_log = logging.getLogger("asyncio")
+    level = asyncio_log.level
+    asyncio_log.setLevel(logging.CRITICAL)
     try:
         evaluate(drill_config(base, inbox_arn), mocks=bridge)
     except Exception as err:  # noqa: BLE001 - re-raised with the bridge's own diagnosis
         if bridge.errors:
             raise bridge.errors[0] from err
         raise
+    finally:
+        asyncio_log.setLevel(level)
     if bridge.errors:
         raise bridge.errors[0]
     elapsed = time.perf_counter() - started
