@@ -106,6 +106,26 @@ _OBJECT_LOCK_SCHEMA: dict[str, Any] = {
     "retentionDays": {"type": "integer", "minimum": 1, "maximum": 36500},
 }
 
+ORGANIZATION_MODES: tuple[str, ...] = ("single", "management", "security", "member")
+_ACCOUNT_ID = r"^[0-9]{12}$"
+_ORGANIZATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "Organization mode (see docs/organization.md); single-account by default.",
+    "properties": {
+        "mode": {"enum": list(ORGANIZATION_MODES)},
+        "organizationId": {"type": "string", "pattern": r"^o-[a-z0-9]{10,32}$"},
+        "rootId": {"type": "string", "pattern": r"^r-[0-9a-z]{4,32}$"},
+        "managementAccountId": {"type": "string", "pattern": _ACCOUNT_ID},
+        "securityAccountId": {"type": "string", "pattern": _ACCOUNT_ID},
+        "logArchiveAccountId": {"type": "string", "pattern": _ACCOUNT_ID},
+        "logArchiveRoleName": {"type": "string", "pattern": r"^[\w+=,.@-]{1,64}$"},
+        "memberRoleName": {"type": "string", "pattern": r"^[\w+=,.@-]{1,64}$"},
+        "externalId": {"type": "string", "pattern": r"^[\w+=,.@:/-]{2,1224}$"},
+        "securityEventBusName": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,256}$"},
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -252,6 +272,7 @@ SCHEMA: dict[str, Any] = {
             "items": {"type": "string"},
         },
         "maxSessionDuration": {"type": "integer", "minimum": 900, "maximum": 14400},
+        "organization": _ORGANIZATION_SCHEMA,
         "automation": {
             "type": "object",
             "additionalProperties": False,
@@ -409,6 +430,38 @@ class AutomationSettings:
     """Directory of the dependency layer (`make automation-layer`), relative to the project."""
 
 
+@dataclass(frozen=True)
+class OrganizationSettings:
+    """`ir:organization`: which role this stack plays in an AWS Organization."""
+
+    mode: Literal["single", "management", "security", "member"] = "single"
+    """single: one account (default); management: organization trail + delegated admins;
+    security: delegated GuardDuty/Security Hub admin + organization event bus; member: the
+    workload-account baseline."""
+    organization_id: str | None = None
+    """Organization id (o-...): the org trail's log prefix and the event bus condition."""
+    root_id: str | None = None
+    """Organization root id (r-...): target of the Security Hub configuration policy."""
+    management_account_id: str | None = None
+    """Management account (the org trail's owner; its own logs land under its id)."""
+    security_account_id: str | None = None
+    """Security (audit) account: delegated administrator, event bus, responders."""
+    log_archive_account_id: str | None = None
+    """Log-archive account holding the organization trail's bucket and key."""
+    log_archive_role_name: str = "OrganizationAccountAccessRole"
+    """Role the management stack assumes in the log-archive account to create the bucket."""
+    member_role_name: str = "ir-readiness-member-responder"
+    """Responder role the member baseline creates (`irctl --account` assumes it)."""
+    external_id: str | None = None
+    """sts:ExternalId the member responder role requires (member mode: required)."""
+    security_event_bus_name: str = "ir-readiness-org"
+    """Custom event bus in the security account that member accounts forward to."""
+
+    @property
+    def is_single(self) -> bool:
+        return self.mode == "single"
+
+
 DISCOVER = "discover"
 
 
@@ -446,6 +499,8 @@ class Settings:
     """Maximum session (seconds) of the responder roles."""
     automation: AutomationSettings = AutomationSettings()
     """Event-driven response automation (off by default)."""
+    organization: OrganizationSettings = OrganizationSettings()
+    """Organization mode (single-account by default)."""
 
     @property
     def home_region(self) -> str:
@@ -686,6 +741,23 @@ def _build(doc: Mapping[str, Any]) -> Settings:
         backup=backup,
         max_session_duration=doc.get("maxSessionDuration", 3600),
         automation=_automation(doc.get("automation", {})),
+        organization=_organization(doc.get("organization", {})),
+    )
+
+
+def _organization(o: Mapping[str, Any]) -> OrganizationSettings:
+    d = OrganizationSettings()
+    return OrganizationSettings(
+        mode=o.get("mode", d.mode),
+        organization_id=o.get("organizationId"),
+        root_id=o.get("rootId"),
+        management_account_id=o.get("managementAccountId"),
+        security_account_id=o.get("securityAccountId"),
+        log_archive_account_id=o.get("logArchiveAccountId"),
+        log_archive_role_name=o.get("logArchiveRoleName", d.log_archive_role_name),
+        member_role_name=o.get("memberRoleName", d.member_role_name),
+        external_id=o.get("externalId"),
+        security_event_bus_name=o.get("securityEventBusName", d.security_event_bus_name),
     )
 
 
@@ -817,6 +889,7 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
             )
     _check_subscriptions(s, bad)
     _check_automation(s.automation, bad)
+    _check_organization(s, bad)
     if problems:
         raise SettingsError("invalid stack config:\n  " + "\n  ".join(problems))
 
@@ -879,6 +952,57 @@ def _check_automation(a: AutomationSettings, bad: Any) -> None:
             "with mode apply must be at least 1 (0 never acts: use mode plan instead)")
     if a.opt_out_tag.lower().startswith("aws:"):
         bad("automation.optOutTag", a.opt_out_tag, "tag keys starting with aws: are reserved")
+
+
+# Keys each organization mode needs (config names under ir:organization).
+_ORGANIZATION_REQUIRED: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "single": (),
+    "management": ("organizationId", "managementAccountId", "securityAccountId",
+                   "logArchiveAccountId"),
+    "security": ("organizationId", "rootId", "securityAccountId"),
+    "member": ("organizationId", "securityAccountId", "externalId"),
+})
+_ORGANIZATION_ATTRS: Mapping[str, str] = MappingProxyType({
+    "organizationId": "organization_id", "rootId": "root_id",
+    "managementAccountId": "management_account_id",
+    "securityAccountId": "security_account_id",
+    "logArchiveAccountId": "log_archive_account_id", "externalId": "external_id",
+})
+
+
+def _check_organization(s: Settings, bad: Any) -> None:
+    o = s.organization
+    key = "organization"
+    if o.is_single:
+        stray = [k for k, attr in _ORGANIZATION_ATTRS.items() if getattr(o, attr) is not None]
+        if stray:
+            bad(f"{key}.mode", "single",
+                f"{', '.join(stray)} set, but these keys only apply to an organization mode; "
+                "set "
+                "ir:organization.mode to management, security or member, or remove them")
+        return
+    for name in _ORGANIZATION_REQUIRED[o.mode]:
+        if getattr(o, _ORGANIZATION_ATTRS[name]) is None:
+            bad(f"{key}.{name}", None, f"is required when ir:organization.mode is {o.mode}")
+    security = o.security_account_id
+    if security and security == o.management_account_id:
+        bad(f"{key}.securityAccountId", security,
+            "must differ from managementAccountId: delegate GuardDuty and Security Hub "
+            "administration to a dedicated security account")
+    if o.log_archive_account_id and o.log_archive_account_id == o.management_account_id:
+        bad(f"{key}.logArchiveAccountId", o.log_archive_account_id,
+            "must differ from managementAccountId: keep the organization's logs out of "
+            "the account that can stop the trail")
+    if o.mode == "member" and security:
+        for i, principal in enumerate(s.responder_principals):
+            m = _IAM_PRINCIPAL.match(principal)
+            if m and m.group("account") != security:
+                bad(f"responderPrincipals[{i}]", principal,
+                    f"in member mode must be a principal of the security account "
+                    f"({security}): the member responder role trusts only responders there")
+    if o.mode != "member" and o.external_id is not None:
+        bad(f"{key}.externalId", "***",
+            "only applies in member mode (the member responder role's sts:ExternalId)")
 
 
 def partition_for(region: str) -> str:
