@@ -550,7 +550,7 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
         claim.write({**summary, "status": "failed"})
         raise AutomationFailed(
             f"automated {outcome.playbook} containment of case {outcome.case_id} failed "
-            f"(exit code {code}); see `irctl case show {outcome.case_id}`")
+            f"(exit code {code}); see `irctl case show {outcome.case_id} --from-evidence`")
     claim.write(summary)
     return summary
 
@@ -579,7 +579,8 @@ def _mark_notified(finding: Finding, outcome: Outcome, sessions: SessionFactory)
             return None
         update_workflow(client, ident["Id"], ident["ProductArn"], "NOTIFIED",
                         f"Contained automatically under case {outcome.case_id} "
-                        f"({outcome.playbook}); see `irctl case show {outcome.case_id}`",
+                        f"({outcome.playbook}); see `irctl case show {outcome.case_id} "
+                        "--from-evidence`",
                         f"ir-automation {outcome.case_id}")
     except ClientError as err:
         code = err.response.get("Error", {}).get("Code")
@@ -617,7 +618,7 @@ def _notify(finding: Finding, outcome: Outcome, sessions: SessionFactory,
     lines += [f"  [{c['status']}] {c['step']}: {c['summary']}"
               + (f" ({c['error']})" if c["error"] else "") for c in changes]
     lines += [f"warning: {w}" for w in warnings]
-    lines += ["", f"Review: irctl case show {outcome.case_id}"]
+    lines += ["", f"Review: irctl case show {outcome.case_id} --from-evidence"]
     if outcome.mode == "plan" and changes and not outcome.error:
         lines.append(f"Act: irctl playbook run {outcome.playbook} "
                      + " ".join(f"--param {k}={v}" for k, v in outcome.params.items())
