@@ -99,13 +99,15 @@ class Analysis:
         }
 
 
-def _entries(page: Mapping[str, Any]) -> Iterator[Entry]:
-    for order, version in enumerate(page.get("Versions", [])):
+def _entries(page: Mapping[str, Any], seen: int) -> Iterator[Entry]:
+    """A page's versions and delete markers; `order` counts across pages, since one key's
+    versions can continue on the next page."""
+    for order, version in enumerate(page.get("Versions", []), start=seen):
         yield Entry(version["Key"], version["VersionId"], version["LastModified"],
                     bool(version.get("IsLatest")), False, int(version.get("Size", 0)),
                     str(version.get("ETag", "")), str(version.get("StorageClass", "STANDARD")),
                     order)
-    for order, marker in enumerate(page.get("DeleteMarkers", [])):
+    for order, marker in enumerate(page.get("DeleteMarkers", []), start=seen):
         yield Entry(marker["Key"], marker["VersionId"], marker["LastModified"],
                     bool(marker.get("IsLatest")), True, order=order)
 
@@ -113,8 +115,11 @@ def _entries(page: Mapping[str, Any]) -> Iterator[Entry]:
 def _per_key(pages: Iterable[Mapping[str, Any]]) -> Iterator[list[Entry]]:
     """Entries grouped by key, newest first; a key may continue on the next page."""
     pending: list[Entry] = []
+    seen = 0
     for page in pages:
-        for entry in sorted(_entries(page), key=lambda e: e.key):
+        entries = sorted(_entries(page, seen), key=lambda e: e.key)
+        seen += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
+        for entry in entries:
             if pending and entry.key != pending[0].key:
                 yield pending
                 pending = []

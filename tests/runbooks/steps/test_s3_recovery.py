@@ -144,3 +144,31 @@ def test_bad_input_and_preconditions(readiness: Readiness) -> None:
     missing.validate()
     with pytest.raises(PreconditionFailed, match="NoSuchBucket"):
         missing.plan()
+
+
+def test_same_second_versions_split_across_pages_keep_listing_order() -> None:
+    """S3 lists a key's versions newest first with second-precision times; when a key's
+    versions continue on the next page, the version of T is still the newest one."""
+    from runbooks.steps.s3_recovery import Analysis, _per_key, classify
+
+    second = datetime(2026, 11, 28, 4, 0, 0, tzinfo=timezone.utc)
+    later = second + timedelta(seconds=30)
+    pages = [
+        {"Versions": [
+            {"Key": "a", "VersionId": "a1", "LastModified": second, "IsLatest": True,
+             "Size": 1, "ETag": '"a"'},
+            {"Key": "k", "VersionId": "k3", "LastModified": later, "IsLatest": True,
+             "Size": 9, "ETag": '"ransom"'},
+            {"Key": "k", "VersionId": "k2", "LastModified": second, "IsLatest": False,
+             "Size": 2, "ETag": '"good"'},
+        ]},
+        {"Versions": [
+            {"Key": "k", "VersionId": "k1", "LastModified": second, "IsLatest": False,
+             "Size": 1, "ETag": '"old"'},
+        ]},
+    ]
+    analysis = Analysis()
+    for entries in _per_key(pages):
+        classify(entries, second + timedelta(seconds=1), analysis)
+    assert analysis.restore == [("k", "k2", 2, "overwritten")]
+    assert analysis.unchanged == 1
