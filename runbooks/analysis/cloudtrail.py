@@ -215,17 +215,40 @@ def lookup_events(
 
 @dataclass(frozen=True)
 class LogLocation:
+    """Where one account's logs of one region live; `org_id` for an organization trail
+    (`AWSLogs/<o-id>/<account>/CloudTrail/...`)."""
+
     bucket: str
     account_id: str
     region: str
     prefix: str = ""
+    org_id: str | None = None
 
     def day_prefix(self, day: datetime) -> str:
         base = f"{self.prefix.strip('/')}/" if self.prefix.strip("/") else ""
+        org = f"{self.org_id}/" if self.org_id else ""
         return (
-            f"{base}AWSLogs/{self.account_id}/CloudTrail/{self.region}/"
+            f"{base}AWSLogs/{org}{self.account_id}/CloudTrail/{self.region}/"
             f"{day:%Y}/{day:%m}/{day:%d}/"
         )
+
+
+def organization_folder(client: Any, bucket: str, prefix: str, account_id: str) -> str | None:
+    """The `o-...` folder holding `account_id`'s logs when the trail is an organization
+    trail; None when the account's logs sit directly under AWSLogs/."""
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{base}AWSLogs/", Delimiter="/")
+    folders = [p["Prefix"][len(base) + len("AWSLogs/"):].strip("/")
+               for p in listed.get("CommonPrefixes", [])]
+    if account_id in folders:
+        return None
+    for folder in folders:
+        if folder.startswith("o-"):
+            inside = client.list_objects_v2(Bucket=bucket, MaxKeys=1,
+                                            Prefix=f"{base}AWSLogs/{folder}/{account_id}/")
+            if inside.get("KeyCount", 0):
+                return folder
+    return None
 
 
 def log_keys(client: Any, location: LogLocation, start: datetime, end: datetime) -> Iterator[str]:

@@ -103,6 +103,7 @@ def gather(
         Activity,
         LogLocation,
         collect,
+        organization_folder,
     )
 
     now = datetime.now(timezone.utc)
@@ -111,11 +112,17 @@ def gather(
     merged: dict[str, Any] = {}
     sources: list[str] = []
     notes: list[str] = []
-    prefix = ""
+    prefix, org_id = "", None
     if use_s3:
         prefix, note = trail_prefix(session.client("cloudtrail"), session.manifest["trail"]["arn"])
         if note:
             notes.append(note)
+        try:
+            org_id = organization_folder(session.client("s3"), session.manifest["trail"]["bucket"],
+                                         prefix, session.manifest["accountId"])
+        except ClientError as err:
+            if error_code(err) not in UNAVAILABLE_CODES:
+                raise
     for region in regions:
         if use_api:
             try:
@@ -132,7 +139,7 @@ def gather(
                     merged.setdefault(event.event_id, event)
         if use_s3:
             location = LogLocation(session.manifest["trail"]["bucket"],
-                                   session.manifest["accountId"], region, prefix)
+                                   session.manifest["accountId"], region, prefix, org_id)
             try:
                 part = collect(subjects=subjects, start=start, end=end,
                                s3=session.client("s3"), location=location)

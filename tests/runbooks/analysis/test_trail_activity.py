@@ -122,3 +122,26 @@ def test_lookup_events_reads_every_page(s3) -> None:
                        start=now - timedelta(hours=3), end=now, cloudtrail=client)
     assert {e.event_id for e in activity.events} == {r["eventID"] for r in records}
     assert len(calls) == 3  # 50 + 50 + 20
+
+
+def test_organization_trail_layout_is_found(s3) -> None:
+    import gzip
+    import json
+
+    from runbooks.analysis.cloudtrail import organization_folder
+
+    client, bucket = s3
+    assert organization_folder(client, bucket, "", ACCOUNT) is None  # empty bucket
+    event = record("RunInstances", T0 + timedelta(minutes=1))
+    key = (f"org/AWSLogs/o-a1b2c3d4e5/{ACCOUNT}/CloudTrail/us-east-1/2026/11/27/"
+           f"{ACCOUNT}_CloudTrail_us-east-1_20261127T2205Z_abc.json.gz")
+    client.put_object(Bucket=bucket, Key=key,
+                      Body=gzip.compress(json.dumps({"Records": [event]}).encode()))
+    client.put_object(Bucket=bucket, Key="org/AWSLogs/o-a1b2c3d4e5/210987654321/x", Body=b"")
+    org = organization_folder(client, bucket, "org", ACCOUNT)
+    assert org == "o-a1b2c3d4e5"
+    assert organization_folder(client, bucket, "org", "111122223333") is None
+    activity = collect(subjects=[Subject("Username", "build-bot")], start=T0,
+                       end=T0 + timedelta(hours=1), s3=client,
+                       location=LogLocation(bucket, ACCOUNT, "us-east-1", "org", org))
+    assert [e.event_id for e in activity.events] == [event["eventID"]]
