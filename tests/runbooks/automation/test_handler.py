@@ -413,3 +413,29 @@ def test_bad_mode_is_a_deployment_error() -> None:
     assert AutomationConfig.from_env({}).mode == "plan"
 
 
+
+
+def test_port_probe_blocks_the_address_in_the_vpc_acls(auto: World) -> None:
+    auto.mode("apply")
+    auto.monkeypatch.setenv("IR_AUTOMATION_FINDING_TYPES", "Recon:EC2/PortProbeUnprotectedPort")
+    auto.monkeypatch.setenv("IR_AUTOMATION_MIN_SEVERITY", "2")
+    instance_id = auto.instance()
+    event = load(HERE / "fixtures" / "guardduty_event_port_probe.json")
+    event["detail"]["id"] = uuid.uuid4().hex
+    details = event["detail"]["resource"]["instanceDetails"]
+    details["instanceId"] = instance_id
+    details["networkInterfaces"][0]["vpcId"] = auto.readiness.vpc_id
+    before = auto.eni_groups(instance_id)
+
+    (finding,) = handler(event, None)["findings"]
+
+    assert finding["playbook"] == "malicious-ip" and finding["status"] == "contained", finding
+    assert finding["params"] == {"cidr": "203.0.113.45/32", "vpc_id": auto.readiness.vpc_id}
+    acls = auto.client("ec2").describe_network_acls(Filters=[
+        {"Name": "vpc-id", "Values": [auto.readiness.vpc_id]}])["NetworkAcls"]
+    assert acls
+    for acl in acls:
+        denies = [e for e in acl["Entries"] if e.get("CidrBlock") == "203.0.113.45/32"
+                  and e["RuleAction"] == "deny"]
+        assert sorted(e["Egress"] for e in denies) == [False, True]
+    assert auto.eni_groups(instance_id) == before  # the victim is not isolated
