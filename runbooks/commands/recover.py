@@ -88,7 +88,8 @@ def _restore(settings: Settings, session: Session, kind: str, point: str, vault:
     from runbooks.steps.backup import wait_for_job
 
     ctx = session.ctx
-    restore_params = {"recovery_point_arn": point, "vault": vault, **params}
+    restore_params = {"recovery_point_arn": point, "vault": vault,
+                      "resource_type": "EC2" if kind == "instance" else "EBS", **params}
     earlier = earlier_result(session.audit.records(), "backup.start-restore", point)
     results = []
     with progress(settings, f"recover {kind}") as listener:

@@ -195,6 +195,12 @@ class StartRestore(Step):
         metadata = dict(backup.get_recovery_point_restore_metadata(
             BackupVaultName=vault, RecoveryPointArn=arn)["RestoreMetadata"])
         resource_type = point["ResourceType"]
+        expected = self.params.get("resource_type")
+        if expected and resource_type != expected:
+            raise PreconditionFailed(
+                f"recovery point {arn} is a backup of {point['ResourceArn']} "
+                f"({resource_type}), not of an {expected} resource; use `irctl recover "
+                f"{'instance' if resource_type == 'EC2' else 'volume'}` for it")
         if resource_type == "EC2":
             metadata = self._instance_metadata(metadata, point["ResourceArn"])
             what = (f"launch an instance ({metadata.get('InstanceType')}) in "

@@ -162,6 +162,17 @@ def test_recover_volume(world: Readiness) -> None:
     assert {t["Key"]: t["Value"] for t in new["Tags"]}["ir:case"]
 
 
+def test_recover_instance_refuses_a_volume_recovery_point(world: Readiness) -> None:
+    volume_id = world.client("ec2").create_volume(Size=1, AvailabilityZone="us-east-1a")[
+        "VolumeId"]
+    point = _backup(world, volume_id)
+    done = world.irctl("recover", "instance", "--recovery-point", point, "--security-group",
+                       world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"],
+                       "--apply")
+    assert done.returncode == 2
+    assert "irctl recover volume" in done.stdout + done.stderr
+
+
 def test_bad_input_changes_nothing(world: Readiness) -> None:
     [victim] = launch_instances(world, 1, volumes=1)
     before = _all_instances(world)
