@@ -471,11 +471,15 @@ def process_finding(finding: Finding, config: AutomationConfig,
                      f"{config.mode} mode (at-least-once delivery)")
     try:
         outcome = _run(finding, config, sessions, manifest, region, case_id, playbook, params)
+        return _finish(finding, outcome, claim, sessions, manifest, received)
+    except AutomationFailed:
+        raise  # _finish recorded the failed claim with the run's summary
     except BaseException as err:
+        # e.g. throttled past the retries, or the notification failed: let the retry run
+        # again (the runner's plans are empty for what is already done)
         claim.write({"case": case_id, "status": "failed", "error": repr(err),
                      "time": received.isoformat()})
         raise
-    return _finish(finding, outcome, claim, sessions, manifest, received)
 
 
 def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,

@@ -8,6 +8,7 @@ Hub workflow) and what an SQS queue subscribed to the high topic received.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -439,3 +440,36 @@ def test_port_probe_blocks_the_address_in_the_vpc_acls(auto: World) -> None:
                   and e["RuleAction"] == "deny"]
         assert sorted(e["Egress"] for e in denies) == [False, True]
     assert auto.eni_groups(instance_id) == before  # the victim is not isolated
+
+
+def test_a_failure_after_containment_lets_the_retry_finish(auto: World) -> None:
+    from botocore.exceptions import ClientError
+
+    # the package re-exports the function under the module's name: fetch the module
+    impl = importlib.import_module("runbooks.automation.handler")
+    auto.mode("apply")
+    instance_id = auto.instance()
+    event = auto.ec2_event(instance_id)
+    real_notify = impl._notify
+    failures: list[int] = []
+
+    def notify_fails_once(*args: Any, **kwargs: Any) -> None:
+        if not failures:
+            failures.append(1)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}},
+                              "Publish")
+        real_notify(*args, **kwargs)
+
+    auto.monkeypatch.setattr(impl, "_notify", notify_fails_once)
+    with pytest.raises(ClientError):
+        handler(event, None)
+    assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+    auto.messages()  # the playbook's own note went out before the summary failed
+
+    (retry,) = handler(copy.deepcopy(event), None)["findings"]
+
+    assert retry["status"] in ("contained", "planned") and retry.get("reason") != "Duplicate"
+    subjects = [m["Subject"] for m in auto.messages()]
+    assert any(s.startswith("[ir-automation]") for s in subjects)
+    assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+    assert len(case_snapshots(auto.client("ec2"))) == 1  # the retry did not snapshot again
