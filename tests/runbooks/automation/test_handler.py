@@ -23,6 +23,7 @@ from runbooks.automation.handler import (
     AutomationConfig,
     AutomationFailed,
     case_id_for,
+    claim_case,
     reset_sessions,
 )
 from runbooks.core.errors import InvalidInput
@@ -473,3 +474,43 @@ def test_a_failure_after_containment_lets_the_retry_finish(auto: World) -> None:
     assert any(s.startswith("[ir-automation]") for s in subjects)
     assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
     assert len(case_snapshots(auto.client("ec2"))) == 1  # the retry did not snapshot again
+
+
+def test_claims_are_exclusive_and_a_failed_claim_is_taken_over(auto: World) -> None:
+    s3 = auto.client("s3")
+    bucket = auto.readiness.manifest["evidenceBucket"]
+    case = f"ir-auto-{uuid.uuid4().hex[:20]}"
+    first = claim_case(s3, bucket, case, "apply", {"case": case})
+    assert first is not None
+    assert claim_case(s3, bucket, case, "apply", {"case": case}) is None
+    assert claim_case(s3, bucket, case, "plan", {"case": case}) is not None  # other mode
+    first.write({"case": case, "status": "failed"})
+    retry = claim_case(s3, bucket, case, "apply", {"case": case})
+    assert retry is not None
+    body = json.loads(s3.get_object(Bucket=bucket, Key=retry.key)["Body"].read())
+    assert body["status"] == "in-progress"
+    assert claim_case(s3, bucket, case, "apply", {"case": case}) is None
+
+
+def test_security_hub_copy_delivered_after_the_guardduty_event_does_nothing(
+        auto: World) -> None:
+    auto.mode("apply")
+    instance_id = auto.instance()
+    event = auto.ec2_event(instance_id)
+    assert handler(event, None)["findings"][0]["status"] == "contained"
+    auto.messages()
+    asff = load(SHARED / "asff_guardduty_backdoor_ec2.json")
+    asff["Id"] = event["detail"]["arn"]
+    asff["Types"] = ["TTPs/Command and Control/CryptoCurrency:EC2-BitcoinTool.B!DNS"]
+    for resource in asff["Resources"]:
+        if resource["Type"] == "AwsEc2Instance":
+            resource["Id"] = f"arn:aws:ec2:us-east-1:123456789012:instance/{instance_id}"
+    copy_event = {"version": "0", "id": str(uuid.uuid4()),
+                  "detail-type": "Security Hub Findings - Imported",
+                  "source": "aws.securityhub", "account": "123456789012",
+                  "region": "us-east-1", "detail": {"findings": [asff]}}
+
+    (again,) = handler(copy_event, None)["findings"]
+
+    assert again["reason"] == "Duplicate"
+    assert auto.messages() == []
