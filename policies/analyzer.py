@@ -165,21 +165,35 @@ def _options(resource: AnalyzerResource) -> analyzer_pb2.AnalyzerResourceOptions
 class PolicyPackProcess:
     """A running policy pack and a typed client for its Analyzer service.
 
-    Use as a context manager; `close()` stops the process it started (and only that).
+    `PolicyPackProcess.start(...)` launches the pack; use the result as a context manager.
+    `close()` stops the process it started (and only that).
     """
 
-    def __init__(
-        self,
+    def __init__(self, pack_dir: Path, stack_config: Mapping[str, str], project: str,
+                 stack: str, python: str) -> None:
+        self.pack_dir = Path(pack_dir)
+        self.stack_config: dict[str, str] = dict(stack_config)
+        self.project, self.stack, self.python = project, stack, python
+        self.engine = _Engine()
+        self._stderr_tail: deque[str] = deque(maxlen=200)
+        self._info: list[PolicyInfo] | None = None
+
+    @classmethod
+    def start(
+        cls,
         pack_dir: Path = PACK_DIR,
         *,
         stack_config: Mapping[str, str] | None = None,
         project: str = "ir-readiness",
         stack: str = "preview",
         python: str = sys.executable,
-    ) -> None:
-        self.pack_dir = Path(pack_dir)
-        self.stack_config: dict[str, str] = dict(stack_config or {})
-        self.engine = _Engine()
+    ) -> PolicyPackProcess:
+        """Start the pack as the CLI does and connect to it. Raises PackStartError."""
+        process = cls(pack_dir, stack_config or {}, project, stack, python)
+        process._launch()
+        return process
+
+    def _launch(self) -> None:
         self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
         engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
@@ -187,17 +201,16 @@ class PolicyPackProcess:
         self.engine_address = f"127.0.0.1:{engine_port}"
         env = dict(os.environ)
         env.update({
-            "PULUMI_CONFIG": json.dumps(dict(stack_config or {})),
-            "PULUMI_PROJECT": project,
-            "PULUMI_STACK": stack,
+            "PULUMI_CONFIG": json.dumps(self.stack_config),
+            "PULUMI_PROJECT": self.project,
+            "PULUMI_STACK": self.stack,
             "PULUMI_DRY_RUN": "true",
             "PULUMI_ORGANIZATION": "organization",
             "PYTHONUNBUFFERED": "1",
         })
         self._proc = subprocess.Popen(
-            [python, "-u", "-m", "pulumi.policy", self.engine_address, "."],
+            [self.python, "-u", "-m", "pulumi.policy", self.engine_address, "."],
             cwd=self.pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._stderr_tail: deque[str] = deque(maxlen=200)
         self._stderr_reader = threading.Thread(
             target=self._drain, args=(self._proc.stderr, True), daemon=True)
         self._stderr_reader.start()
@@ -207,7 +220,6 @@ class PolicyPackProcess:
             options=[("grpc.max_receive_message_length", 400 * 1024 * 1024),
                      ("grpc.max_send_message_length", 400 * 1024 * 1024)])
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
-        self._info: list[PolicyInfo] | None = None
 
     def _drain(self, stream: IO[bytes] | None, keep: bool) -> None:
         """Keep the pack's pipes flowing (a full pipe would block it); remember stderr."""

@@ -270,7 +270,7 @@ def run_preview(
 
     def start() -> None:
         try:
-            box["pack"] = PolicyPackProcess(stack_config=config, project=PROJECT, stack=STACK)
+            box["pack"] = PolicyPackProcess.start(stack_config=config, project=PROJECT, stack=STACK)
         except (PackStartError, OSError) as err:  # reported after evaluation
             box["error"] = err
 

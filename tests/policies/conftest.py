@@ -17,7 +17,7 @@ from policies.analyzer import PolicyPackProcess
 
 @pytest.fixture(scope="session")
 def pack() -> Iterator[PolicyPackProcess]:
-    with PolicyPackProcess(stack_config={"aws:region": HOME_REGION}) as process:
+    with PolicyPackProcess.start(stack_config={"aws:region": HOME_REGION}) as process:
         process.configure({})
         yield process
 

@@ -502,7 +502,7 @@ def test_a_pack_that_fails_to_start_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "PulumiPolicy.yaml").write_text("name: broken\nruntime: python\n")
     (tmp_path / "__main__.py").write_text("raise RuntimeError('rules module missing')\n")
     with pytest.raises(PackStartError) as err:
-        PolicyPackProcess(tmp_path)
+        PolicyPackProcess.start(tmp_path)
     assert "did not print its port" in str(err.value)
     assert "rules module missing" in str(err.value)
 
@@ -580,7 +580,7 @@ def test_a_rule_that_raises_is_reported_not_hidden(tmp_path: Path) -> None:
         "def boom(args, report):\n"
         "    raise ValueError('rule bug: cannot read ' + args.name)\n"
         "PolicyPack('raising', [ResourceValidationPolicy('boom', 'always raises', boom)])\n")
-    with PolicyPackProcess(tmp_path) as broken:
+    with PolicyPackProcess.start(tmp_path) as broken:
         broken.configure({})
         with pytest.raises(PackCallError) as err:
             broken.analyze(trail()[0])
