@@ -52,6 +52,9 @@ def one_run(stack: Path, workdir: Path) -> dict[str, float]:
             "evaluate_s": report["timings"]["evaluate_s"],
             "analyze_s": report["timings"]["analyze_s"],
             "analyze_cpu_s": report["timings"].get("analyze_cpu_s", float("nan")),
+            # the preview waits for the pack's analysis: both are on its critical path
+            "critical_cpu_s": report["timings"].get("process_cpu_s", float("nan"))
+            + report["timings"].get("pack_analyze_cpu_s", float("nan")),
             "resources": report["resourceCount"], "exit_code": proc.returncode,
             "mandatory": report["summary"]["mandatory"],
             "advisory": report["summary"]["advisory"]}
@@ -80,6 +83,7 @@ def main() -> int:
         "evaluate_s": {"median": statistics.median(evaluations), "max": max(evaluations)},
         "analyze_s": {"median": statistics.median(analyses), "max": max(analyses)},
         "analyze_cpu_s": {"median": statistics.median(r["analyze_cpu_s"] for r in runs)},
+        "critical_cpu_s": {"median": statistics.median(r["critical_cpu_s"] for r in runs)},
         "targets": {"wall_s": TARGET_TOTAL_S, "analyze_s": TARGET_ANALYZE_S},
         "met": max(walls) < TARGET_TOTAL_S and max(analyses) < TARGET_ANALYZE_S,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
@@ -125,8 +129,10 @@ Reading these numbers: the 1-minute load average during the runs was
 {summary['load_1m']['median']:.1f} on {summary['machine']['cpus']} CPUs (other test suites
 sharing the machine), so wall times include waiting for a CPU. The CPU columns do not:
 the preview and its pack used {summary['cpu_s']['median']:.2f} s of CPU in total (two
-processes), the analysis
-{summary['analyze_cpu_s']['median']:.3f} s (both sides of the gRPC calls).
+processes), the analysis {summary['analyze_cpu_s']['median']:.3f} s (both sides of the gRPC
+calls). The preview process's own CPU plus the pack's analysis CPU, which it waits for,
+was {summary['critical_cpu_s']['median']:.2f} s: the CPU on the preview's critical path
+(the pack's start-up runs on the other core, in parallel with the evaluation).
 
 The policy pack process starts in a background thread while the program evaluates, so
 its start-up (about a second: Python, grpc, pulumi) overlaps the evaluation instead of

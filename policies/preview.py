@@ -300,6 +300,7 @@ def run_preview(
         if pack_cpu0 is not None and pack_cpu1 is not None:
             # CPU of both sides, a measure that machine load does not inflate
             timings["analyze_cpu_s"] = (time.process_time() - cpu0) + (pack_cpu1 - pack_cpu0)
+            timings["pack_analyze_cpu_s"] = pack_cpu1 - pack_cpu0
         policies = pack.policies()
     finally:
         if own_pack:
@@ -308,6 +309,8 @@ def run_preview(
             if "pack" in box:
                 box["pack"].close()
     timings["total_s"] = time.perf_counter() - started
+    # this process's CPU since it started (interpreter, imports, evaluation, client side)
+    timings["process_cpu_s"] = time.process_time()
     return PreviewResult(str(stack_file), nodes, violations, policies, effective, timings)
 
 
