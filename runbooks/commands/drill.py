@@ -63,14 +63,19 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
         "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
     }
     with scoped_env(env), start_server(latency_ms=latency_ms) as server:
-        world = provision_world(server.endpoint_url, run_id, config or EXAMPLE_CONFIG)
-        reports = [run_scenario(world, s) for s in chosen]
-        report = DrillReport(run_id=run_id, mode="emulator", account_id=world.account_id,
-                             home_region=world.home_region, regions=world.regions,
-                             provision_seconds=world.provision_seconds,
-                             provisioned=world.provisioned, scenarios=reports)
-        if inspect is not None:
-            inspect(world, report)
+        try:
+            world = provision_world(server.endpoint_url, run_id, config or EXAMPLE_CONFIG)
+            reports = [run_scenario(world, s) for s in chosen]
+            report = DrillReport(run_id=run_id, mode="emulator", account_id=world.account_id,
+                                 home_region=world.home_region, regions=world.regions,
+                                 provision_seconds=world.provision_seconds,
+                                 provisioned=world.provisioned, scenarios=reports)
+            if inspect is not None:
+                inspect(world, report)
+        finally:
+            # The emulator's state lives in this process (moto's backends): leave none
+            # behind for whatever runs next in it (tests share a process).
+            server.reset_state()
     report.seconds_total = time.perf_counter() - started
     md_path, json_path = write_report(report, out)
     return report, md_path, json_path
