@@ -1,8 +1,9 @@
 """irctl: the responder's command line.
 
-Global options (`--profile`, `--region`, `--endpoint-url`, `--manifest`, `--case`,
-`--output`, `--apply`, `--keep-going`) live on the `main` group and honour the standard
-AWS environment (`AWS_PROFILE`, `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`).
+Global options (`--profile`, `--region`, `--endpoint-url`, `--manifest`, `--account`,
+`--role-name`, `--external-id`, `--case`, `--output`, `--apply`, `--keep-going`) live on
+the `main` group and honour the standard AWS environment (`AWS_PROFILE`,
+`AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`).
 `--case`, `--output`, `--apply` and `--keep-going` are also accepted after a subcommand.
 
 Adding commands (no need to edit this file or anyone else's):
@@ -76,6 +77,13 @@ class CommandModules(click.Group):
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
               help="Readiness manifest file, or `pulumi stack output --json` output. "
                    "Default: SSM parameter /ir-readiness/manifest in the region.")
+@click.option("--account", help="Act in this member account (12 digits): assume its "
+              "responder role from your (security account) credentials; refuses when that "
+              "account's manifest describes another account.")
+@click.option("--role-name", help="Role assumed with --account.  [default: "
+              "ir-readiness-member-responder, the member baseline's responder role]")
+@click.option("--external-id", envvar="IR_EXTERNAL_ID",
+              help="sts:ExternalId the member role requires (env IR_EXTERNAL_ID).")
 @click.option("--case", "case_id", help="Case id; generated (and printed) when absent.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="text: tables; json: one JSON document on stdout.")
@@ -90,6 +98,9 @@ def main(
     region: str | None,
     endpoint_url: str | None,
     manifest_path: str | None,
+    account: str | None,
+    role_name: str | None,
+    external_id: str | None,
     case_id: str | None,
     output: str,
     apply: bool,
@@ -114,4 +125,7 @@ def main(
         output=output,
         apply=apply,
         keep_going=keep_going,
+        account=account or None,
+        role_name=role_name or None,
+        external_id=external_id or None,
     )

@@ -38,6 +38,12 @@ class Settings:
     apply: bool = False
     keep_going: bool = False
     max_workers: int = 32
+    account: str | None = None
+    """Act in this account through its member responder role (`--account`)."""
+    role_name: str | None = None
+    """Role assumed with --account (default: the member baseline's responder role)."""
+    external_id: str | None = None
+    """sts:ExternalId for that role (`--external-id`, env IR_EXTERNAL_ID)."""
     event_hooks: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
 
     @property
@@ -138,9 +144,16 @@ class Session:
 def make_sessions(settings: Settings) -> SessionFactory:
     from runbooks.core.context import SessionFactory
 
-    return SessionFactory(region=settings.region, profile=settings.profile,
-                          endpoint_url=settings.endpoint_url,
-                          event_hooks=list(settings.event_hooks))
+    sessions = SessionFactory(region=settings.region, profile=settings.profile,
+                              endpoint_url=settings.endpoint_url,
+                              event_hooks=list(settings.event_hooks))
+    if settings.account:
+        from runbooks.core.accounts import DEFAULT_MEMBER_ROLE_NAME, assumed_sessions
+
+        return assumed_sessions(sessions, settings.account,
+                                settings.role_name or DEFAULT_MEMBER_ROLE_NAME,
+                                settings.external_id)
+    return sessions
 
 
 def caller_identity(sessions: SessionFactory, region: str | None) -> dict[str, Any]:
@@ -163,6 +176,11 @@ def open_session(settings: Settings, *, new_case: bool = True,
     if settings.case_id:
         validate_case_id(settings.case_id)  # bad input before any call
     manifest = load_manifest(sessions, settings.region, settings.manifest_path)
+    if settings.account:
+        from runbooks.core.accounts import check_manifest_account
+
+        check_manifest_account(manifest, settings.account,
+                               settings.manifest_path or f"SSM in {settings.account}")
     region = settings.region or manifest["region"]
     sessions.region = region
     identity = caller_identity(sessions, region)

@@ -115,17 +115,30 @@ def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool) -> N
       irctl contain instance i-0123456789abcdef0              # plan only
       irctl contain instance i-0123456789abcdef0 --apply      # act
       irctl --output json contain instance i-0aa... i-0bb... --apply --stop
+      irctl contain instance 111122223333:eu-west-1:i-0aa... 444455556666:us-east-1:i-0bb...
+
+    Targets written ACCOUNT:REGION:ID (or REGION:ID) are contained in that account and
+    region, through its member responder role (--role-name, --external-id), all scopes
+    concurrently under one case; every scope's preconditions are checked first.
     """
-    ids = list(dict.fromkeys(instance_ids))
     # Validate ids before any AWS call (the runner validates again; this fails faster).
+    from runbooks.core.accounts import Scope, group_targets
     from runbooks.core.errors import InvalidInput
     from runbooks.steps.ec2 import INSTANCE_ID
 
-    bad = [i for i in ids if not INSTANCE_ID.match(i)]
+    default = Scope(settings.account, settings.region)
+    groups = group_targets(instance_ids, default)
+    bad = [i for ids in groups.values() for i in ids if not INSTANCE_ID.match(i)]
     if bad:
         raise InvalidInput(f"not EC2 instance ids: {', '.join(bad)} (expected i- followed "
-                           "by 8 or 17 hex digits)")
-    run_containment(settings, "instance", instance_pipelines(ids, stop=stop))
+                           "by 8 or 17 hex digits, optionally as ACCOUNT:REGION:ID)")
+    if list(groups) == [default]:
+        run_containment(settings, "instance", instance_pipelines(groups[default], stop=stop))
+        return
+    from runbooks.commands._fleet import run_across
+
+    run_across(settings, "instance",
+               {scope: instance_pipelines(ids, stop=stop) for scope, ids in groups.items()})
 
 
 COMMANDS = [contain]

@@ -1,0 +1,108 @@
+"""Run one command's pipelines across accounts and regions: one session per scope.
+
+`run_across(settings, kind, pipelines_by_scope)` opens a session for every scope (account
+via its member responder role, region) concurrently and checks every precondition
+(role assumable, manifest present and describing that account) BEFORE any change in any
+account: a refusal anywhere changes nothing anywhere. Then each scope's pipelines run
+through its own runner, concurrently, under one case (the audit log serialises appends),
+and each scope's high topic hears about what was applied there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from runbooks.commands._shared import (
+    Session,
+    Settings,
+    make_runner,
+    open_session,
+    progress,
+    render_results,
+    stderr_console,
+)
+from runbooks.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from runbooks.core.accounts import Scope
+    from runbooks.core.runner import RunResult
+
+MAX_SCOPES_IN_FLIGHT = 8
+
+
+def scoped_settings(settings: Settings, scope: Scope) -> Settings:
+    return dataclasses.replace(
+        settings,
+        account=scope.account or settings.account,
+        region=scope.region or settings.region,
+        event_hooks=list(settings.event_hooks),
+    )
+
+
+def open_sessions(settings: Settings, scopes: Sequence[Scope]) -> dict[Scope, Session]:
+    """A verified session per scope, opened concurrently; the first refusal is raised."""
+    with ThreadPoolExecutor(max_workers=min(MAX_SCOPES_IN_FLIGHT, len(scopes))) as pool:
+        futures = {scope: pool.submit(open_session, scoped_settings(settings, scope))
+                   for scope in scopes}
+        return {scope: future.result() for scope, future in futures.items()}
+
+
+def run_across(settings: Settings, kind: str,
+               pipelines_by_scope: Mapping[Scope, Mapping[str, Sequence[object]]]) -> None:
+    """Plan (or apply) every scope's pipelines, notify per scope, render, exit."""
+    from runbooks.commands.contain import summary_message
+    from runbooks.core.audit import new_case_id, validate_case_id
+    from runbooks.core.runner import APPLIED, StepCall
+
+    if settings.manifest_path and len(pipelines_by_scope) > 1:
+        raise InvalidInput(
+            "--manifest describes one account and region, but the targets span "
+            f"{len(pipelines_by_scope)} ({', '.join(s.label() for s in pipelines_by_scope)}); "
+            "drop --manifest so each account's manifest is read from SSM there")
+    if settings.case_id:
+        validate_case_id(settings.case_id)
+    else:
+        settings.case_id = new_case_id()
+        stderr_console().print(f"case: [bold]{settings.case_id}[/] (generated; pass --case "
+                               f"{settings.case_id} to continue it)", highlight=False)
+    scopes = list(pipelines_by_scope)
+    sessions = open_sessions(settings, scopes)
+
+    def run_scope(scope: Scope, listener: Any) -> list[RunResult]:
+        session = sessions[scope]
+        calls = {t: [c for c in p if isinstance(c, StepCall)]
+                 for t, p in pipelines_by_scope[scope].items()}
+        label = f"{session.ctx.account_id}/{session.ctx.region}"
+        runner = make_runner(session, lambda t, m: listener(f"{label} {t}", m))
+        result = runner.run(kind, calls)
+        results = [result]
+        applied = any(c.status == APPLIED for t in result.targets for c in t.changes)
+        if settings.apply and applied:
+            results.append(runner.run("notify", {"high-topic": [StepCall("sns.notify", {
+                "severity": "high",
+                "subject": f"[{session.ctx.case_id}] contained {kind} in {label}: "
+                           f"{', '.join(list(calls)[:3])}{' ...' if len(calls) > 3 else ''}",
+                "message": summary_message(session, [result])})]}))
+        return results
+
+    with progress(settings, f"contain {kind}") as listener:
+        with ThreadPoolExecutor(max_workers=min(MAX_SCOPES_IN_FLIGHT, len(scopes))) as pool:
+            futures = [(scope, pool.submit(run_scope, scope, listener)) for scope in scopes]
+            by_scope = [(scope, future.result()) for scope, future in futures]
+    results = [r for _, rs in by_scope for r in rs]
+    extra = {"scopes": [
+        {"account": sessions[scope].ctx.account_id, "region": sessions[scope].ctx.region,
+         "targets": list(pipelines_by_scope[scope]),
+         "runs": [r.to_dict() for r in rs]}
+        for scope, rs in by_scope]}
+    if not settings.json:
+        for scope, _ in by_scope:
+            ctx = sessions[scope].ctx
+            stderr_console().print(
+                f"{ctx.account_id} {ctx.region}: {', '.join(pipelines_by_scope[scope])}",
+                highlight=False)
+    sys.exit(render_results(settings, results, extra=extra))

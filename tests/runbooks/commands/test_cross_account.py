@@ -1,0 +1,208 @@
+"""Cross-account response against moto's multi-account support.
+
+The caller is moto's default account (123456789012), playing the security account.
+After STS AssumeRole into `arn:aws:iam::<acct>:role/<name>` moto serves every call made
+with the returned credentials from that account's own state, so each member account
+below has its own VPC, quarantine groups, manifest (SSM) and instances.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+from moto import mock_aws
+
+from runbooks.cli import main
+from runbooks.core.accounts import (
+    DEFAULT_MEMBER_ROLE_NAME,
+    Scope,
+    assumed_sessions,
+    group_targets,
+)
+from runbooks.core.context import SessionFactory
+from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.manifest_schema import MANIFEST_PARAMETER
+from tests.runbooks.conftest import (
+    ACCOUNT,
+    REGION,
+    FaultInjector,
+    Readiness,
+    launch_instances,
+    seed_readiness,
+)
+
+MEMBER_A = "111122223333"
+MEMBER_B = "444455556666"
+EXTERNAL_ID = "ir-test-external-id"
+
+
+def member_clients(account: str) -> Any:
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+        RoleSessionName="seed")["Credentials"]
+    session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                            aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials["SessionToken"],
+                            region_name=REGION)
+    return lambda service: session.client(service)
+
+
+@pytest.fixture
+def members(fake_aws_env: Path) -> Iterator[dict[str, Readiness]]:
+    with mock_aws():
+        worlds = {}
+        for account in (MEMBER_A, MEMBER_B):
+            world = seed_readiness(member_clients(account), account=account)
+            world.case_dir = fake_aws_env
+            worlds[account] = world
+        yield worlds
+
+
+def eni_groups(world: Readiness, instance_id: str) -> set[str]:
+    reservations = world.client("ec2").describe_instances(InstanceIds=[instance_id])
+    instance = reservations["Reservations"][0]["Instances"][0]
+    return {g["GroupId"] for eni in instance["NetworkInterfaces"] for g in eni["Groups"]}
+
+
+def isolation_group(world: Readiness) -> str:
+    group: str = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
+    return group
+
+
+def irctl(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_assumed_sessions_act_in_the_member_account_with_the_external_id(
+        members: dict[str, Readiness]) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        seen.append(dict(params))
+
+    source = SessionFactory(region=REGION,
+                            event_hooks=[("before-parameter-build.sts.AssumeRole", capture)])
+    sessions = assumed_sessions(source, MEMBER_A, external_id=EXTERNAL_ID)
+    identity = sessions.client("sts").get_caller_identity()
+    assert identity["Account"] == MEMBER_A
+    assert f":assumed-role/{DEFAULT_MEMBER_ROLE_NAME}/" in identity["Arn"]
+    assert seen[0]["RoleArn"] == f"arn:aws:iam::{MEMBER_A}:role/{DEFAULT_MEMBER_ROLE_NAME}"
+    assert seen[0]["ExternalId"] == EXTERNAL_ID
+    # The member's manifest is what its SSM returns, not the security account's.
+    value = sessions.client("ssm").get_parameter(Name=MANIFEST_PARAMETER)["Parameter"]["Value"]
+    assert json.loads(value)["accountId"] == MEMBER_A
+
+
+def test_account_option_contains_in_the_member_account(
+        members: dict[str, Readiness]) -> None:
+    world = members[MEMBER_A]
+    [instance] = launch_instances(world, volumes=1)
+    result = irctl("--account", MEMBER_A, "--external-id", EXTERNAL_ID, "--output", "json",
+                   "contain", "instance", instance, "--apply")
+    assert result.exit_code == 0, result.output
+    assert eni_groups(world, instance) == {isolation_group(world)}
+    # Nothing of that instance exists in the caller's own account.
+    own = boto3.client("ec2", region_name=REGION).describe_instances()["Reservations"]
+    assert instance not in {i["InstanceId"] for r in own for i in r["Instances"]}
+
+
+def test_contain_instances_in_two_accounts_in_one_command(
+        members: dict[str, Readiness]) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    [in_a] = launch_instances(a, volumes=1)
+    [in_b] = launch_instances(b, volumes=1)
+    before_b = eni_groups(b, in_b)
+
+    plan = irctl("--output", "json", "--external-id", EXTERNAL_ID, "contain", "instance",
+                 f"{MEMBER_A}:{REGION}:{in_a}", f"{MEMBER_B}:{REGION}:{in_b}")
+    assert plan.exit_code == 0, plan.output
+    assert eni_groups(b, in_b) == before_b  # plan changes nothing
+
+    result = irctl("--output", "json", "--external-id", EXTERNAL_ID, "contain", "instance",
+                   f"{MEMBER_A}:{REGION}:{in_a}", f"{MEMBER_B}:{REGION}:{in_b}", "--apply")
+    assert result.exit_code == 0, result.output
+    assert eni_groups(a, in_a) == {isolation_group(a)}
+    assert eni_groups(b, in_b) == {isolation_group(b)}
+    document = json.loads(result.stdout)
+    scopes = {(s["account"], s["region"]): s["targets"] for s in document["scopes"]}
+    assert scopes == {(MEMBER_A, REGION): [in_a], (MEMBER_B, REGION): [in_b]}
+    # Each account's instance carries the same case tag.
+    for world, instance in ((a, in_a), (b, in_b)):
+        tags = world.client("ec2").describe_tags(
+            Filters=[{"Name": "resource-id", "Values": [instance]}])["Tags"]
+        assert {"Key": "ir:case", "Value": document["case"]} in [
+            {"Key": t["Key"], "Value": t["Value"]} for t in tags]
+
+
+def test_refuses_when_the_member_manifest_names_another_account(
+        members: dict[str, Readiness]) -> None:
+    b = members[MEMBER_B]
+    [instance] = launch_instances(b, volumes=1)
+    before = eni_groups(b, instance)
+    wrong = {**b.manifest, "accountId": MEMBER_A}
+    b.client("ssm").put_parameter(Name=MANIFEST_PARAMETER, Value=json.dumps(wrong),
+                                  Type="String", Overwrite=True)
+    result = irctl("--account", MEMBER_B, "contain", "instance", instance, "--apply")
+    assert result.exit_code == 2
+    assert f"--account is {MEMBER_B} but the manifest" in result.output
+    assert f"is for account {MEMBER_A}" in result.output
+    assert eni_groups(b, instance) == before
+
+
+def test_a_refusal_in_one_account_changes_nothing_in_the_other(
+        members: dict[str, Readiness]) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    [in_a] = launch_instances(a, volumes=1)
+    [in_b] = launch_instances(b, volumes=1)
+    before_a = eni_groups(a, in_a)
+    b.client("ssm").delete_parameter(Name=MANIFEST_PARAMETER)
+    result = irctl("contain", "instance", f"{MEMBER_A}:{REGION}:{in_a}",
+                   f"{MEMBER_B}:{REGION}:{in_b}", "--apply")
+    assert result.exit_code == 2
+    assert "no readiness manifest" in result.output
+    assert eni_groups(a, in_a) == before_a
+
+
+def test_assume_role_denied_raises_precondition_failed(members: dict[str, Readiness]) -> None:
+    injector = FaultInjector().add("AssumeRole", "AccessDenied", status=403)
+    source = SessionFactory(region=REGION, event_hooks=injector.hooks())
+    sessions = assumed_sessions(source, MEMBER_A, external_id="wrong-id")
+    with pytest.raises(PreconditionFailed, match=r"cannot assume arn:aws:iam::111122223333:"
+                                                 r"role/ir-readiness-member-responder "
+                                                 r"\(AccessDenied\).*--external-id"):
+        sessions.client("ec2").describe_instances()
+
+
+def test_bad_account_and_scoped_targets_fail_before_any_call() -> None:
+    source = SessionFactory(region=REGION)
+    with pytest.raises(InvalidInput, match="not an AWS account id"):
+        assumed_sessions(source, "12345")
+    with pytest.raises(InvalidInput, match="not a region"):
+        group_targets([f"{MEMBER_A}:west:i-0123456789abcdef0"], Scope(None, None))
+    with pytest.raises(InvalidInput, match="names an account but no region"):
+        group_targets([f"{MEMBER_A}:i-0123456789abcdef0"], Scope(None, None))
+
+
+def test_targets_group_by_account_and_region() -> None:
+    groups = group_targets(
+        [f"{MEMBER_A}:eu-west-1:i-0aaaaaaaaaaaaaaaa", "us-east-1:i-0bbbbbbbbbbbbbbbb",
+         "i-0ccccccccccccccccc"[:19], f"{MEMBER_A}:eu-west-1:i-0aaaaaaaaaaaaaaaa"],
+        Scope(MEMBER_B, "us-west-2"))
+    assert groups == {
+        Scope(MEMBER_A, "eu-west-1"): ["i-0aaaaaaaaaaaaaaaa"],
+        Scope(MEMBER_B, "us-east-1"): ["i-0bbbbbbbbbbbbbbbb"],
+        Scope(MEMBER_B, "us-west-2"): ["i-0cccccccccccccccc"],
+    }
+
+
+def test_default_role_name_matches_the_member_baseline() -> None:
+    from components.settings import OrganizationSettings
+
+    assert OrganizationSettings().member_role_name == DEFAULT_MEMBER_ROLE_NAME
+    assert ACCOUNT not in (MEMBER_A, MEMBER_B)
