@@ -49,11 +49,17 @@ def locked_bucket(
     object_lock: ObjectLock,
     archive_after_days: int,
     extra_statements: StatementBuilder | None = None,
+    bucket_name: str | None = None,
 ) -> LockedBucket:
-    """Create the bucket and its configuration as children of `parent`."""
+    """Create the bucket and its configuration as children of `parent`.
+
+    `bucket_name`: a fixed physical name (others derive it, e.g. the organization trail
+    bucket); None lets Pulumi auto-name it.
+    """
     child = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(
         name,
+        bucket=bucket_name,
         object_lock_enabled=True,  # only settable at creation
         force_destroy=False,
         opts=child,

@@ -84,6 +84,11 @@ class ResponderAccessArgs:
     """Covered regions (manifest parameters the roles may read)."""
     max_session_duration: int = 3600
     """Maximum session of both roles, seconds."""
+    external_id: str | None = None
+    """When set, every trust statement also requires this `sts:ExternalId` (member
+    accounts of an organization: responders come from the security account)."""
+    responder_role_name: str | None = None
+    """Physical name of the responder role (default `<prefix>-responder`)."""
 
     def validate(self) -> None:
         if not self.trusted_principals:
@@ -116,8 +121,10 @@ class ResponderAccessArgs:
             )
 
 
-def trust_policy(principals: Sequence[str]) -> dict[str, Any]:
-    """Roles and root principals in one statement each class; users must use MFA."""
+def trust_policy(principals: Sequence[str], external_id: str | None = None) -> dict[str, Any]:
+    """Roles and root principals in one statement each class; users must use MFA.
+
+    With `external_id`, every statement also requires that `sts:ExternalId`."""
     needs_mfa = sorted(p for p in principals if ":user/" in p or p.endswith(":root"))
     roles = sorted(p for p in principals if ":role/" in p)
     statements: list[dict[str, Any]] = []
@@ -140,6 +147,10 @@ def trust_policy(principals: Sequence[str]) -> dict[str, Any]:
                 "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
             }
         )
+    if external_id is not None:
+        for statement in statements:
+            condition = statement.setdefault("Condition", {})
+            condition["StringEquals"] = {"sts:ExternalId": external_id}
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -281,7 +292,8 @@ class ResponderAccess(pulumi.ComponentResource):
         args.validate()
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        trust = json.dumps(trust_policy(args.trusted_principals), sort_keys=True)
+        trust = json.dumps(trust_policy(args.trusted_principals, args.external_id),
+                           sort_keys=True)
 
         investigator = aws.iam.Role(
             f"{name}-investigator",
@@ -328,7 +340,7 @@ class ResponderAccess(pulumi.ComponentResource):
 
         responder = aws.iam.Role(
             f"{name}-responder",
-            name=f"{args.role_name_prefix}-responder",
+            name=args.responder_role_name or f"{args.role_name_prefix}-responder",
             description="ir-readiness: containment and recovery actions of the runbooks",
             assume_role_policy=trust,
             max_session_duration=args.max_session_duration,
