@@ -441,6 +441,7 @@ def evaluate(
             _sync_await(run_pulumi_func(run))
         finally:
             _reset_runtime()
+            pulumi.runtime.set_all_config({}, [])  # no stale config for later callers
         return Evaluation(resources=list(monitor.recorded), outputs=resolved)
 
 

@@ -90,6 +90,25 @@ def test_from_config_reads_the_ir_namespace_and_rejects_typos() -> None:
         evaluate({**config, "aws:region": "us-east-1"}, program=program)
 
 
+def test_from_config_reads_what_the_pulumi_cli_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI hands the stack config to the program in PULUMI_CONFIG (JSON).
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({
+        "aws:region": "us-east-1",
+        "ir:regions": json.dumps(["us-east-1", "eu-west-1"]),
+        "ir:responderPrincipals": json.dumps([PRINCIPAL]),
+        "ir:guardDuty": json.dumps({"findingFrequency": "ONE_HOUR"}),
+    }))
+    s = Settings.from_config(pulumi.Config("ir"))
+    assert s.regions == ("us-east-1", "eu-west-1")
+    assert s.guardduty.finding_frequency == "ONE_HOUR"
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({
+        "ir:regions": '["us-east-1"]', "ir:responderPrincipals": json.dumps([PRINCIPAL]),
+        "ir:guardduty": "{}",
+    }))
+    with pytest.raises(SettingsError, match=r"unknown config key\(s\) ir:guardduty"):
+        Settings.from_config(pulumi.Config("ir"))
+
+
 def _with(path: str, value: Any) -> dict[str, Any]:
     doc = copy.deepcopy(BASE)
     node = doc
