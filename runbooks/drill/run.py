@@ -69,6 +69,21 @@ def _stamp(timeline: list[dict[str, Any]], what: str, **extra: Any) -> float:
     return now
 
 
+def _audit_timeline(case: str) -> list[dict[str, Any]]:
+    """Each applied (or failed) change, at the time the case's audit log recorded it."""
+    from runbooks.core.audit import AuditLog
+
+    entries = []
+    for record in AuditLog(case).records():
+        if record.get("event") not in ("applied", "apply-failed", "rolled-back"):
+            continue
+        change = record.get("change", {})
+        entries.append({"time": record["time"],
+                        "event": f"{record['event']}: {record.get('step')} "
+                                 f"{change.get('summary', '')}".strip()})
+    return entries
+
+
 def _settings(world: World, case: str, apply: bool = True) -> Any:
     from runbooks.commands._shared import Settings
 
@@ -120,6 +135,7 @@ def run_scenario(world: World, scenario: Scenario) -> ScenarioReport:
         return report
     contained = _stamp(timeline, f"playbook {scenario.playbook} applied "
                                  f"({', '.join(scenario.phases)})", stoppedAt=extra["stoppedAt"])
+    timeline[-1:-1] = _audit_timeline(case)
     report.seconds_to_contain = round(contained - detected, 3)
     codes = [r.exit_code for r in results]
     report.exit_code = 3 if 3 in codes else max(codes, default=0)
