@@ -122,6 +122,9 @@ class AutomationConfig:
             raise InvalidInput("IR_AUTOMATION_MIN_SEVERITY = "
                                f"{env.get('IR_AUTOMATION_MIN_SEVERITY')!r}: must be a number "
                                "from 0 to 10") from err
+        if not 0 <= min_severity <= 10:
+            raise InvalidInput(f"IR_AUTOMATION_MIN_SEVERITY = {min_severity:g}: must be a "
+                               "number from 0 to 10")
         raw_cap = env.get("IR_AUTOMATION_MAX_ACTIONS_PER_HOUR", "10")
         if not raw_cap.isdigit():
             raise InvalidInput(f"IR_AUTOMATION_MAX_ACTIONS_PER_HOUR = {raw_cap!r}: must be a "

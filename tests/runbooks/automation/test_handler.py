@@ -413,6 +413,13 @@ def test_bad_mode_is_a_deployment_error() -> None:
     with pytest.raises(InvalidInput, match="IR_AUTOMATION_MODE = 'yes'"):
         AutomationConfig.from_env({"IR_AUTOMATION_MODE": "yes"})
     assert AutomationConfig.from_env({}).mode == "plan"
+    with pytest.raises(InvalidInput, match="IR_AUTOMATION_MIN_SEVERITY = 11"):
+        AutomationConfig.from_env({"IR_AUTOMATION_MIN_SEVERITY": "11"})
+    with pytest.raises(InvalidInput, match="IR_AUTOMATION_MAX_ACTIONS_PER_HOUR = '-1'"):
+        AutomationConfig.from_env({"IR_AUTOMATION_MAX_ACTIONS_PER_HOUR": "-1"})
+    config = AutomationConfig.from_env({"IR_AUTOMATION_FINDING_TYPES": " Backdoor:EC2/ ,,"})
+    assert config.finding_types == ("Backdoor:EC2/",) and config.allows("Backdoor:EC2/X")
+    assert not config.allows(None) and not AutomationConfig().allows("Backdoor:EC2/X")
 
 
 
