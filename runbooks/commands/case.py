@@ -32,32 +32,55 @@ def _describe(record: dict) -> str:
 @case.command("show")
 @common_options
 @click.argument("case_id")
+@click.option("--from-evidence", is_flag=True,
+              help="Read the copy in the evidence bucket (s3://<evidence>/cases/ID/"
+                   "audit.jsonl) instead of the local log, and compare the two.")
 @pass_settings
 @handle_errors
-def show(settings: Settings, case_id: str) -> None:
+def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
     """Show the timeline of CASE_ID and verify its audit log's hash chain.
 
-    Exit code 1 when the chain does not verify (the log was edited or truncated).
+    Exit code 1 when the chain does not verify (the log was edited or truncated), or
+    with --from-evidence when the bucket copy is not a prefix of the local log.
     """
-    from runbooks.core.audit import AuditLog
+    from runbooks.core.audit import AuditLog, parse_lines, validate_case_id, verify_lines
 
-    log = AuditLog(case_id)
-    if not log.exists():
-        raise InvalidInput(
-            f"no audit log for case {case_id} at {log.path}; check the id, or set "
-            "IR_CASE_DIR to where the case was run (or copy cases/<case>/audit.jsonl "
-            "from the evidence bucket there)"
-        )
-    verification = log.verify()
-    records = log.records()
-    code = EXIT_OK if verification.ok else EXIT_ACTION_FAILED
+    validate_case_id(case_id)
     settings.case_id = case_id
+    log = AuditLog(case_id)
+    notes: list[str] = []
+    if from_evidence:
+        lines = _evidence_copy(settings, case_id)
+        source = f"s3://.../cases/{case_id}/audit.jsonl"
+        verification = verify_lines(lines)
+        records = parse_lines(lines)
+        consistent = True
+        if log.exists():
+            local = log.records()
+            consistent = local[: len(records)] == records
+            notes.append(f"local log {log.path}: {len(local)} records; the evidence copy "
+                         f"({len(records)}) {'matches' if consistent else 'DOES NOT match'} "
+                         "its beginning")
+        ok = verification.ok and consistent
+    else:
+        if not log.exists():
+            raise InvalidInput(
+                f"no audit log for case {case_id} at {log.path}; check the id, set "
+                "IR_CASE_DIR to where the case was run, or read the evidence bucket's copy "
+                "with --from-evidence"
+            )
+        source = str(log.path)
+        verification = log.verify()
+        records = log.records()
+        ok = verification.ok
+    code = EXIT_OK if ok else EXIT_ACTION_FAILED
     if settings.json:
         click.echo(json.dumps({
             "case": case_id,
-            "path": str(log.path),
+            "source": source,
             "chainVerified": verification.ok,
             "problem": verification.problem,
+            "notes": notes,
             "records": records,
         }, indent=2, default=str))
         sys.exit(code)
@@ -69,16 +92,36 @@ def show(settings: Settings, case_id: str) -> None:
     for column in ("#", "Time (UTC)", "Event", "Target", "Step", "Detail"):
         table.add_column(column, overflow="fold")
     for record in records:
-        table.add_row(str(record.get("seq")), str(record.get("time")), record.get("event", ""),
-                      str(record.get("target", "")), str(record.get("step", "")),
-                      _describe(record))
+        table.add_row(str(record.get("seq")), str(record.get("time", "")),
+                      str(record.get("event", "")), str(record.get("target", "")),
+                      str(record.get("step", "")), _describe(record))
     out.print(table)
     if verification.ok:
-        out.print(f"[green]hash chain verified[/] ({verification.records} records, "
-                  f"{log.path})")
+        out.print(f"[green]hash chain verified[/] ({verification.records} records, {source})")
     else:
-        out.print(f"[bold red]hash chain BROKEN:[/] {verification.problem} ({log.path})")
+        out.print(f"[bold red]hash chain BROKEN:[/] {verification.problem} ({source})")
+    for note in notes:
+        out.print(note, highlight=False)
     sys.exit(code)
+
+
+def _evidence_copy(settings: Settings, case_id: str) -> list[str]:
+    from botocore.exceptions import ClientError
+
+    from runbooks.commands._shared import open_session
+
+    session = open_session(settings, new_case=False)
+    bucket = session.ctx.manifest["evidenceBucket"]
+    key = f"cases/{case_id}/audit.jsonl"
+    try:
+        body = session.ctx.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            raise InvalidInput(f"no audit log for case {case_id} at s3://{bucket}/{key}; "
+                               "check the id (it is copied after every --apply run)") from err
+        raise
+    lines: list[str] = body.decode("utf-8").splitlines()
+    return lines
 
 
 COMMANDS = [case]

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,6 +61,46 @@ class Verification:
     ok: bool
     records: int
     problem: str | None = None
+
+
+def parse_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """Records of a log's lines; a line that is not JSON shows as an `unreadable` record."""
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            records.append({"seq": None, "event": "unreadable", "line": number})
+    return records
+
+
+def verify_lines(lines: Iterable[str]) -> Verification:
+    """Check every record's hash, its sequence number and its link to the previous one."""
+    prev = GENESIS
+    count = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            return Verification(False, count, f"line {number} is not JSON")
+        if not isinstance(record, dict):
+            return Verification(False, count, f"line {number} is not a record")
+        if record.get("prev") != prev:
+            return Verification(False, count, f"line {number} does not link to the record "
+                                "before it (a record was dropped, reordered or edited)")
+        if record.get("sha256") != _digest(record):
+            return Verification(False, count, f"line {number} was modified "
+                                "(its sha256 does not match its content)")
+        if record.get("seq") != count:
+            return Verification(False, count, f"line {number} has seq {record.get('seq')}, "
+                                f"expected {count}")
+        prev = record["sha256"]
+        count += 1
+    return Verification(True, count)
 
 
 class AuditLog:
@@ -140,42 +180,15 @@ class AuditLog:
         return None
 
     def records(self) -> list[dict[str, Any]]:
-        return list(self._iter())
-
-    def _iter(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
-            return
-        with self.path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    yield json.loads(line)
+            return []
+        return parse_lines(self.path.read_text(encoding="utf-8").splitlines())
 
     def verify(self) -> Verification:
         """Check every record's hash and its link to the previous one."""
-        prev = GENESIS
-        count = 0
         if not self.path.exists():
             return Verification(False, 0, f"no audit log at {self.path}")
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    return Verification(False, count, f"line {number} is not JSON")
-                if record.get("prev") != prev:
-                    return Verification(False, count, f"line {number} does not link to line "
-                                        f"{number - 1} (record dropped, reordered or edited)")
-                if record.get("sha256") != _digest(record):
-                    return Verification(False, count, f"line {number} was modified "
-                                        "(its sha256 does not match its content)")
-                if record.get("seq") != count:
-                    return Verification(False, count, f"line {number} has seq "
-                                        f"{record.get('seq')}, expected {count}")
-                prev = record["sha256"]
-                count += 1
-        return Verification(True, count)
+        return verify_lines(self.path.read_text(encoding="utf-8").splitlines())
 
     def head(self) -> str:
         """The sha256 of the last record (GENESIS when empty)."""

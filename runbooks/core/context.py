@@ -19,7 +19,7 @@ class SessionFactory:
     """The one place clients are made: region, profile, endpoint override, retries.
 
     No module-level clients anywhere; tests and the drill point `endpoint_url` at an
-    emulator. Retries are botocore's adaptive mode. `event_hooks` are
+    emulator. Retries are botocore's adaptive mode by default (`retry_mode`). `event_hooks` are
     `(event name, handler)` pairs registered on the session before any client is made
     (tests use them to inject throttling, 5xx or AccessDenied; the benchmark counts
     calls). Client creation is serialised: boto3 sessions are not thread-safe, the
@@ -30,6 +30,7 @@ class SessionFactory:
     profile: str | None = None
     endpoint_url: str | None = None
     max_attempts: int = 10
+    retry_mode: str = "adaptive"
     event_hooks: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
     max_pool_connections: int = 50
     _session: boto3.Session | None = field(default=None, init=False, repr=False)
@@ -57,7 +58,7 @@ class SessionFactory:
                 from botocore.config import Config
 
                 config = Config(
-                    retries={"mode": "adaptive", "max_attempts": self.max_attempts},
+                    retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
                     max_pool_connections=self.max_pool_connections,
                 )
                 self._clients[key] = self.session().client(

@@ -77,6 +77,7 @@ def test_contain_instance_end_to_end_then_case_show_and_release(
     shown = world.irctl("case", "show", "ir-e2e-1")
     assert shown.returncode == 0, shown.stderr
     assert "hash chain verified" in shown.stdout
+    assert "ec2.isolate" in shown.stdout
 
     released = world.irctl("release", "instance", ids[0], "--case", "ir-e2e-1", "--apply")
     assert released.returncode == 0, released.stderr + released.stdout
@@ -92,6 +93,14 @@ def test_contain_instance_end_to_end_then_case_show_and_release(
     tampered = world.irctl("--output", "json", "case", "show", "ir-e2e-1")
     assert tampered.returncode == 1
     assert json.loads(tampered.stdout)["chainVerified"] is False
+
+    # the evidence bucket's copy (uploaded after the release) still verifies, and shows
+    # that the local log no longer matches it
+    remote = world.irctl("--output", "json", "case", "show", "ir-e2e-1", "--from-evidence")
+    assert remote.returncode == 1, remote.stderr
+    shown_remote = json.loads(remote.stdout)
+    assert shown_remote["chainVerified"] is True
+    assert "DOES NOT match" in shown_remote["notes"][0]
 
 
 def test_wrong_account_is_refused_and_nothing_changes(server_readiness: Readiness,

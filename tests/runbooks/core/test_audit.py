@@ -65,3 +65,12 @@ def test_case_ids() -> None:
     for bad in ("../etc", "", "a b", "x" * 65):
         with pytest.raises(InvalidInput):
             validate_case_id(bad)
+
+
+def test_unreadable_line_is_reported_not_raised(tmp_path: Path) -> None:
+    log = AuditLog("case-4", root=tmp_path)
+    log.append("run-started")
+    with log.path.open("a") as handle:
+        handle.write("{not json\n")
+    assert log.verify().problem == "line 2 is not JSON"
+    assert log.records()[-1]["event"] == "unreadable"
