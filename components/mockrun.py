@@ -461,6 +461,14 @@ def config_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(v) for v in value)
+    return False
+
+
 def load_stack_config(path: str | Path) -> dict[str, str]:
     """The `config:` block of a `Pulumi.<stack>.yaml`, as `evaluate` expects it.
 
@@ -473,9 +481,10 @@ def load_stack_config(path: str | Path) -> dict[str, str]:
         raise ValueError(f"{path}: 'config' must be a mapping, got {type(block).__name__}")
     out: dict[str, str] = {}
     for key, value in block.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        if _has_secure(value):
             raise ValueError(
-                f"{path}: {key} is an encrypted secret; set a plain value for mocked runs"
+                f"{path}: {key} is (or holds) an encrypted secret; set a plain value for "
+                "mocked runs"
             )
         full_key = key if ":" in key else f"{PROJECT_NAME}:{key}"
         out[full_key] = config_value(value)

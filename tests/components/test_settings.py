@@ -260,5 +260,11 @@ def test_stack_config_loader_reads_yaml_values_as_pulumi_strings(tmp_path: Path)
         "ir:trail": '{"insights": true}',
     }
     path.write_text("config:\n  ir:token:\n    secure: AAABAJ==\n")
-    with pytest.raises(ValueError, match="ir:token is an encrypted secret"):
+    with pytest.raises(ValueError, match="ir:token is .or holds. an encrypted secret"):
+        load_stack_config(path)
+    path.write_text(
+        "config:\n  ir:alertSubscriptions:\n    critical:\n      - protocol: https\n"
+        "        endpoint:\n          secure: AAABAJ==\n"
+    )
+    with pytest.raises(ValueError, match="ir:alertSubscriptions is .or holds. an encrypted"):
         load_stack_config(path)
