@@ -21,7 +21,8 @@ IAM principal of the account:
 - an applicable `Deny` denies, an applicable `Allow` permits, otherwise neutral.
 
 Used by the drill (`runbooks.drill.world`), which provisions the real stack's bucket
-policies into the emulator. `install()` is idempotent.
+policies into the emulator. `install()` is idempotent; `uninstall()` restores moto's
+check (the drill does so when it finishes, since moto's state is per process).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 _lock = threading.Lock()
 _installed = False
+_original: Any = None
 
 REQUEST_CONTEXT: dict[str, str] = {"aws:SecureTransport": "true"}
 
@@ -117,5 +119,19 @@ def install() -> None:
                 permitted = True
             return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
 
+        global _original
+        _original = FakeBucket.get_permission
         FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
         _installed = True
+
+
+def uninstall() -> None:
+    """Restore moto's own check (the process may run other emulator users next)."""
+    global _installed
+    with _lock:
+        if not _installed:
+            return
+        from moto.s3.models import FakeBucket
+
+        FakeBucket.get_permission = _original  # type: ignore[method-assign]
+        _installed = False
