@@ -92,7 +92,9 @@ def stderr_console() -> Any:
 def fail(settings: Settings, message: str, code: int) -> NoReturn:
     if settings.json:
         click.echo(json.dumps({"error": message, "exitCode": code}, indent=2))
-    stderr_console().print(f"[bold red]error:[/] {message}", markup=True, highlight=False,
+    from rich.markup import escape
+
+    stderr_console().print(f"[bold red]error:[/] {escape(message)}", highlight=False,
                            soft_wrap=True)
     sys.exit(code)
 
@@ -257,6 +259,7 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
         click.echo(json.dumps(document, indent=2, default=str))
         return code
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     out = Console()
@@ -268,20 +271,21 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
         table.add_column("Change")
         table.add_column("Status", no_wrap=True)
         for target in result.targets:
+            name = escape(target.target)
             if not target.changes:
-                table.add_row(target.target, "-", target.error or "nothing to do",
+                table.add_row(name, "-", escape(target.error or "nothing to do"),
                               "[red]error[/]" if target.error else "[green]ok[/]")
             for change in target.changes:
                 style = STATUS_STYLE.get(change.status, "")
-                detail = change.change.summary + (f"\n[red]{change.error}[/]"
-                                                  if change.error else "")
-                table.add_row(target.target, change.change.step, detail,
+                detail = escape(change.change.summary) + (
+                    f"\n[red]{escape(change.error)}[/]" if change.error else "")
+                table.add_row(name, escape(change.change.step), detail,
                               f"[{style}]{change.status}[/]" if style else change.status)
             if target.error and target.changes:
-                table.add_row(target.target, "", f"[red]{target.error}[/]", "[red]error[/]")
+                table.add_row(name, "", f"[red]{escape(target.error)}[/]", "[red]error[/]")
         out.print(table)
         for warning in result.warnings:
-            out.print(f"[yellow]warning:[/] {warning}")
+            out.print(f"[yellow]warning:[/] {escape(warning)}")
     planned = sum(len(t.changes) for r in results for t in r.targets)
     if not any(r.apply for r in results):
         hint = " Re-run with --apply to act." if planned else ""

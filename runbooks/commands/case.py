@@ -85,6 +85,7 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
         }, indent=2, default=str))
         sys.exit(code)
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     out = Console()
@@ -92,14 +93,15 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
     for column in ("#", "Time (UTC)", "Event", "Target", "Step", "Detail"):
         table.add_column(column, overflow="fold")
     for record in records:
-        table.add_row(str(record.get("seq")), str(record.get("time", "")),
-                      str(record.get("event", "")), str(record.get("target", "")),
-                      str(record.get("step", "")), _describe(record))
+        table.add_row(*(escape(str(v)) for v in (
+            record.get("seq"), record.get("time", ""), record.get("event", ""),
+            record.get("target", ""), record.get("step", ""), _describe(record))))
     out.print(table)
     if verification.ok:
         out.print(f"[green]hash chain verified[/] ({verification.records} records, {source})")
     else:
-        out.print(f"[bold red]hash chain BROKEN:[/] {verification.problem} ({source})")
+        out.print(f"[bold red]hash chain BROKEN:[/] {escape(str(verification.problem))} "
+                  f"({source})")
     for note in notes:
         out.print(note, highlight=False)
     sys.exit(code)

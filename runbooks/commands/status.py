@@ -153,9 +153,11 @@ def status(settings: Settings) -> None:
     table = Table(title="ir-readiness status", title_justify="left")
     for column in ("Check", "Result", "Detail"):
         table.add_column(column, overflow="fold")
+    from rich.markup import escape
+
     for check in checks:
         table.add_row(check.name, "[green]ok[/]" if check.ok else "[bold red]FAIL[/]",
-                      check.detail)
+                      escape(check.detail))
     Console().print(table)
     sys.exit(code)
 
