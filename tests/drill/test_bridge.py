@@ -164,3 +164,45 @@ def test_types_moto_cannot_create_are_recorded_visibly_not_silently(endpoint: st
     assert record.recorded_only
     assert record.how == "recorded only: moto has no CreateFindingAggregator"
     assert record.id.startswith("arn:aws:securityhub:eu-west-1:")
+
+
+def test_lambda_function_layer_and_permission_are_created_from_their_archives(
+    endpoint: str, tmp_path: Path
+) -> None:
+    layer_dir = tmp_path / "layer" / "python"
+    layer_dir.mkdir(parents=True)
+    (layer_dir / "dep.py").write_text("VALUE = 1\n")
+    handler = tmp_path / "handler.py"
+    handler.write_text("def handle(event, context):\n    return event\n")
+    name = f"drill-fn-{uuid.uuid4().hex[:8]}"
+
+    def program() -> None:
+        import pulumi_aws as aws
+
+        role = aws.iam.Role("fn-role", assume_role_policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+        layer = aws.lambda_.LayerVersion("deps", layer_name=f"{name}-deps",
+                                         code=pulumi.FileArchive(str(tmp_path / "layer")),
+                                         compatible_runtimes=["python3.12"])
+        function = aws.lambda_.Function(
+            "fn", name=name, role=role.arn, runtime="python3.12", handler="handler.handle",
+            layers=[layer.arn], timeout=60,
+            code=pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(handler)),
+                                      "VERSION": pulumi.StringAsset("1")}),
+            environment={"variables": {"IR_AUTOMATION_MODE": "plan"}})
+        aws.lambda_.Permission("events", function=function.name, action="lambda:InvokeFunction",
+                               principal="events.amazonaws.com")
+        aws.lambda_.FunctionEventInvokeConfig("async", function_name=function.name,
+                                              maximum_retry_attempts=0)
+
+    evaluate({"aws:region": "eu-west-1"}, mocks=MotoBridge(endpoint, "eu-west-1"),
+             program=program)
+    lam = client(endpoint, "lambda", "eu-west-1")
+    config = lam.get_function(FunctionName=name)["Configuration"]
+    assert config["Environment"]["Variables"] == {"IR_AUTOMATION_MODE": "plan"}
+    assert config["Timeout"] == 60 and config["Handler"] == "handler.handle"
+    assert [layer["Arn"].split(":")[-2] for layer in config["Layers"]] == [f"{name}-deps"]
+    policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
+    assert [s["Principal"] for s in policy["Statement"]] == [{"Service": "events.amazonaws.com"}]
+    assert lam.get_function_event_invoke_config(FunctionName=name)["MaximumRetryAttempts"] == 0
