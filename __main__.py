@@ -6,20 +6,29 @@ from components.readiness import IncidentResponseReadiness, IncidentResponseRead
 from components.settings import Settings
 
 settings = Settings.from_config(pulumi.Config("ir"))
-readiness = IncidentResponseReadiness("ir", IncidentResponseReadinessArgs(settings=settings))
 
-pulumi.export("homeRegion", settings.home_region)
-pulumi.export("regions", list(settings.regions))
-# What irctl reads when given `--manifest` (the JSON of `pulumi stack output --json`).
-pulumi.export("manifests", readiness.manifests)
-pulumi.export("evidenceBucket", readiness.evidence_bucket)
-pulumi.export("trailArn", readiness.trail_arn)
-pulumi.export("trailBucket", readiness.trail_bucket)
-pulumi.export("trailLogGroup", readiness.trail_log_group)
-pulumi.export("investigatorRoleArn", readiness.investigator_role_arn)
-pulumi.export("responderRoleArn", readiness.responder_role_arn)
-pulumi.export("kmsKeyArns", readiness.kms_key_arns)
-pulumi.export("topicArns", readiness.topic_arns)
-pulumi.export("guardDutyDetectorIds", readiness.guardduty_detector_ids)
-pulumi.export("backupVaultArns", readiness.backup_vault_arns)
-pulumi.export("automationFunctionArns", readiness.automation_function_arns)
+if not settings.organization.is_single:
+    # ir:organization.mode management | security | member (docs/organization.md).
+    from components.organization import OrganizationReadiness
+
+    organization = OrganizationReadiness("ir", settings)
+    for key, value in organization.stack_outputs.items():
+        pulumi.export(key, value)
+else:
+    readiness = IncidentResponseReadiness("ir", IncidentResponseReadinessArgs(settings=settings))
+
+    pulumi.export("homeRegion", settings.home_region)
+    pulumi.export("regions", list(settings.regions))
+    # What irctl reads when given `--manifest` (the JSON of `pulumi stack output --json`).
+    pulumi.export("manifests", readiness.manifests)
+    pulumi.export("evidenceBucket", readiness.evidence_bucket)
+    pulumi.export("trailArn", readiness.trail_arn)
+    pulumi.export("trailBucket", readiness.trail_bucket)
+    pulumi.export("trailLogGroup", readiness.trail_log_group)
+    pulumi.export("investigatorRoleArn", readiness.investigator_role_arn)
+    pulumi.export("responderRoleArn", readiness.responder_role_arn)
+    pulumi.export("kmsKeyArns", readiness.kms_key_arns)
+    pulumi.export("topicArns", readiness.topic_arns)
+    pulumi.export("guardDutyDetectorIds", readiness.guardduty_detector_ids)
+    pulumi.export("backupVaultArns", readiness.backup_vault_arns)
+    pulumi.export("automationFunctionArns", readiness.automation_function_arns)

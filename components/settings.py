@@ -960,7 +960,7 @@ _ORGANIZATION_REQUIRED: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "management": ("organizationId", "managementAccountId", "securityAccountId",
                    "logArchiveAccountId"),
     "security": ("organizationId", "rootId", "securityAccountId"),
-    "member": ("organizationId", "securityAccountId", "externalId"),
+    "member": ("organizationId", "managementAccountId", "securityAccountId", "externalId"),
 })
 _ORGANIZATION_ATTRS: Mapping[str, str] = MappingProxyType({
     "organizationId": "organization_id", "rootId": "root_id",

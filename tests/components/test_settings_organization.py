@@ -33,6 +33,7 @@ def test_single_account_is_the_default() -> None:
 
 def test_member_mode_reads_every_key() -> None:
     s = settings({"mode": "member", "organizationId": ORG, "securityAccountId": SECURITY,
+                  "managementAccountId": MANAGEMENT,
                   "externalId": "ir-2026-abc", "memberRoleName": "ir-member"})
     o = s.organization
     assert (o.mode, o.organization_id, o.security_account_id, o.external_id,
@@ -43,7 +44,7 @@ def test_member_mode_names_every_missing_key() -> None:
     with pytest.raises(SettingsError) as err:
         settings({"mode": "member"})
     message = str(err.value)
-    for key in ("organizationId", "securityAccountId", "externalId"):
+    for key in ("organizationId", "managementAccountId", "securityAccountId", "externalId"):
         assert f"ir:organization.{key} = null: is required when ir:organization.mode is member" \
             in message
 
@@ -59,7 +60,7 @@ def test_unknown_mode_and_key_are_rejected_by_the_schema() -> None:
 def test_malformed_ids_name_the_key() -> None:
     with pytest.raises(SettingsError, match=r"ir:organization.securityAccountId = \"2222\""):
         settings({"mode": "member", "organizationId": ORG, "securityAccountId": "2222",
-                  "externalId": "abc"})
+                  "managementAccountId": MANAGEMENT, "externalId": "abc"})
     with pytest.raises(SettingsError, match=r"ir:organization.organizationId"):
         settings({"mode": "security", "organizationId": "org-1", "rootId": "r-ab12",
                   "securityAccountId": SECURITY})
@@ -69,7 +70,7 @@ def test_member_responders_must_live_in_the_security_account() -> None:
     with pytest.raises(SettingsError, match=r"responderPrincipals\[0\].*security account "
                                             r"\(999999999999\)"):
         settings({"mode": "member", "organizationId": ORG, "securityAccountId": "999999999999",
-                  "externalId": "abc-123"})
+                  "managementAccountId": MANAGEMENT, "externalId": "abc-123"})
 
 
 def test_security_account_must_not_be_the_management_account() -> None:

@@ -1,0 +1,186 @@
+"""DelegatedSecurityAdmin: GuardDuty and Security Hub administered for the whole
+organization by the security account.
+
+Two sides, one component (``Args.side``):
+
+* ``management`` (in the management account): in every covered region, GuardDuty
+  ``OrganizationAdminAccount`` and Security Hub ``OrganizationAdminAccount`` set to the
+  security account.
+* ``security`` (in the delegated administrator, the security account): in every covered
+  region, GuardDuty ``OrganizationConfiguration`` auto-enabling ``ALL`` accounts (current
+  and future) and one ``OrganizationConfigurationFeature`` per configured protection plan,
+  also ``ALL`` (runtime monitoring with its agent management). Security Hub **central
+  configuration** from the home (aggregation) region: ``OrganizationConfiguration`` with
+  ``configuration_type = CENTRAL`` (which requires local auto-enable off and
+  ``auto_enable_standards = NONE``), a ``ConfigurationPolicy`` enabling Security Hub with
+  the configured standards in every account and linked region, and a
+  ``ConfigurationPolicyAssociation`` with the organization root. Central configuration is
+  an organization-wide setting managed from the home region; it covers every region the
+  finding aggregator links (the security account's own readiness stack creates that
+  aggregator, passed in ``security_hub_depends_on``).
+
+Each region's resources use that region's provider from ``Args.providers``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.security_findings import STANDARDS, standards_arn
+from components.threat_detection import ALL_FEATURES, RUNTIME_AGENT_MANAGEMENT
+
+TYPE = "ir-readiness:index:DelegatedSecurityAdmin"
+
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_ROOT = re.compile(r"^r-[0-9a-z]{4,32}$")
+
+
+@dataclass(frozen=True)
+class DelegatedSecurityAdminArgs:
+    side: Literal["management", "security"]
+    """Which account this stack runs in (see the module docstring)."""
+    security_account_id: str
+    """The delegated administrator of GuardDuty and Security Hub."""
+    regions: Sequence[str]
+    """Covered regions, home region first."""
+    providers: Mapping[str, pulumi.ProviderResource]
+    """An explicit provider per covered region."""
+    detector_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """security side: the security account's GuardDuty detector per region."""
+    guardduty_features: Sequence[str] = ()
+    """security side: protection plans auto-enabled for every member."""
+    root_id: str | None = None
+    """security side: organization root (r-...) the Security Hub policy is associated with."""
+    standards: Sequence[str] = ()
+    """security side: Security Hub standards the central policy enables."""
+    partition: str = "aws"
+    """ARN partition."""
+    security_hub_depends_on: Sequence[pulumi.Resource] = ()
+    """security side: the finding aggregator (central configuration requires it)."""
+
+    def __post_init__(self) -> None:
+        if self.side not in ("management", "security"):
+            raise ValueError(f"DelegatedSecurityAdminArgs.side = {self.side!r}: must be "
+                             "management or security")
+        if not _ACCOUNT.match(self.security_account_id or ""):
+            raise ValueError("DelegatedSecurityAdminArgs.security_account_id = "
+                             f"{self.security_account_id!r}: must be a 12-digit account id")
+        if not self.regions:
+            raise ValueError("DelegatedSecurityAdminArgs.regions is empty")
+        missing = [r for r in self.regions if r not in self.providers]
+        if missing:
+            raise ValueError(f"DelegatedSecurityAdminArgs.providers has no provider for "
+                             f"{', '.join(missing)}")
+        if self.side == "security":
+            no_detector = [r for r in self.regions if r not in self.detector_ids]
+            if no_detector:
+                raise ValueError("DelegatedSecurityAdminArgs.detector_ids: no detector for "
+                                 f"{', '.join(no_detector)} (the security account's own "
+                                 "GuardDuty detector in every covered region)")
+            if not _ROOT.match(self.root_id or ""):
+                raise ValueError(f"DelegatedSecurityAdminArgs.root_id = {self.root_id!r}: the "
+                                 "security side needs the organization root id (r-...)")
+            unknown = sorted(set(self.guardduty_features) - set(ALL_FEATURES))
+            if unknown:
+                raise ValueError(f"DelegatedSecurityAdminArgs.guardduty_features: unknown "
+                                 f"{unknown}; allowed: {', '.join(ALL_FEATURES)}")
+            bad = sorted(set(self.standards) - set(STANDARDS))
+            if bad:
+                raise ValueError(f"DelegatedSecurityAdminArgs.standards: unknown {bad}")
+            if not self.standards:
+                raise ValueError("DelegatedSecurityAdminArgs.standards is empty: a central "
+                                 "policy that enables Security Hub must enable a standard")
+
+
+class DelegatedSecurityAdmin(pulumi.ComponentResource):
+    """Delegated GuardDuty / Security Hub administration (management or security side)."""
+
+    configuration_policy_id: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: DelegatedSecurityAdminArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        if not isinstance(args, DelegatedSecurityAdminArgs):
+            raise TypeError("DelegatedSecurityAdmin needs DelegatedSecurityAdminArgs")
+        super().__init__(TYPE, name, None, opts)
+        self.configuration_policy_id = None
+        if args.side == "management":
+            self._management(name, args)
+        else:
+            self._security(name, args)
+        self.register_outputs({"configurationPolicyId": self.configuration_policy_id})
+
+    def _in(self, args: DelegatedSecurityAdminArgs, region: str,
+            depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=args.providers[region],
+                                      depends_on=list(depends_on))
+
+    def _management(self, name: str, args: DelegatedSecurityAdminArgs) -> None:
+        for region in args.regions:
+            aws.guardduty.OrganizationAdminAccount(
+                f"{name}-guardduty-{region}", admin_account_id=args.security_account_id,
+                opts=self._in(args, region))
+            aws.securityhub.OrganizationAdminAccount(
+                f"{name}-securityhub-{region}", admin_account_id=args.security_account_id,
+                opts=self._in(args, region))
+
+    def _security(self, name: str, args: DelegatedSecurityAdminArgs) -> None:
+        for region in args.regions:
+            detector = args.detector_ids[region]
+            config = aws.guardduty.OrganizationConfiguration(
+                f"{name}-guardduty-{region}",
+                detector_id=detector,
+                auto_enable_organization_members="ALL",
+                opts=self._in(args, region))
+            for feature in args.guardduty_features:
+                additional = None
+                if feature in ("RUNTIME_MONITORING", "EKS_RUNTIME_MONITORING"):
+                    agents = (RUNTIME_AGENT_MANAGEMENT if feature == "RUNTIME_MONITORING"
+                              else ("EKS_ADDON_MANAGEMENT",))
+                    additional = [
+                        aws.guardduty.OrganizationConfigurationFeatureAdditionalConfigurationArgs(
+                            name=agent, auto_enable="ALL")
+                        for agent in agents
+                    ]
+                aws.guardduty.OrganizationConfigurationFeature(
+                    f"{name}-guardduty-{region}-{feature.lower().replace('_', '-')}",
+                    detector_id=detector,
+                    name=feature,
+                    auto_enable="ALL",
+                    additional_configurations=additional,
+                    opts=self._in(args, region, [config]))
+
+        home = args.regions[0]
+        central = aws.securityhub.OrganizationConfiguration(
+            f"{name}-securityhub-central",
+            auto_enable=False,
+            auto_enable_standards="NONE",
+            organization_configuration=(
+                aws.securityhub.OrganizationConfigurationOrganizationConfigurationArgs(
+                    configuration_type="CENTRAL")),
+            opts=self._in(args, home, args.security_hub_depends_on))
+        policy = aws.securityhub.ConfigurationPolicy(
+            f"{name}-securityhub-policy",
+            name="ir-readiness-organization",
+            description="ir-readiness: Security Hub on, with these standards, in every "
+                        "account and linked region",
+            configuration_policy=aws.securityhub.ConfigurationPolicyConfigurationPolicyArgs(
+                service_enabled=True,
+                enabled_standard_arns=[standards_arn(s, home, args.partition)
+                                       for s in args.standards],
+                security_controls_configuration=(
+                    aws.securityhub.ConfigurationPolicyConfigurationPolicySecurityControlsConfigurationArgs(  # noqa: E501
+                        disabled_control_identifiers=[])),
+            ),
+            opts=self._in(args, home, [central]))
+        aws.securityhub.ConfigurationPolicyAssociation(
+            f"{name}-securityhub-root",
+            policy_id=policy.id,
+            target_id=str(args.root_id),
+            opts=self._in(args, home))
+        self.configuration_policy_id = policy.id

@@ -1,0 +1,324 @@
+"""MemberBaseline: the readiness a workload account of an organization needs so that
+responders in the security account can act there.
+
+Reuses the single-account components; what the organization already provides is not
+duplicated here:
+
+* the organization trail (OrganizationTrail, management account) records this account;
+  the manifest names it (``trail.arn`` in the management account, ``trail.bucket`` the
+  log-archive bucket; ``trail.logGroup`` is ``organization-trail``: members keep no
+  CloudWatch Logs copy of their own);
+* GuardDuty and Security Hub are enabled here by the delegated administrator
+  (auto-enable ALL, central configuration); the manifest reads this region's detector id
+  through the ``aws:guardduty/getDetector`` invoke, so the security stack must be deployed
+  first (docs/organization.md, rollout order).
+
+Created, home region: an evidence bucket (EvidenceStore) and the investigator + responder
+roles (ResponderAccess), the responder role named ``Args.responder_role_name`` (what
+``irctl --account`` assumes), trusted only by the security account's responder
+principals and only with ``sts:ExternalId``. Per covered region: a KMS key
+(EncryptionKey), alert topics and rules (AlertRouting), backup vault + plan
+(BackupProtection), quarantine groups per VPC (QuarantineNetwork), the manifest
+(ReadinessManifest), and forwarding rules that send the same findings, alarms and
+tampering events the security bus routes to the security account's event bus in the same
+region, through a role that may only ``events:PutEvents`` on those buses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
+from components.backup_protection import BackupProtection, BackupProtectionArgs
+from components.backup_protection import BackupRule as VaultRule
+from components.encryption_key import EncryptionKey, EncryptionKeyArgs
+from components.evidence_store import EvidenceStore, EvidenceStoreArgs
+from components.quarantine_network import QuarantineNetwork, QuarantineNetworkArgs
+from components.readiness_manifest import (
+    QuarantineGroups,
+    ReadinessManifest,
+    ReadinessManifestArgs,
+)
+from components.responder_access import ResponderAccess, ResponderAccessArgs
+from components.security_event_bus import RULES
+from components.settings import BackupRule, BackupSettings, ObjectLock
+
+TYPE = "ir-readiness:index:MemberBaseline"
+
+ORGANIZATION_TRAIL_LOG_GROUP = "organization-trail"
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+
+
+def _vault_rule(rule: BackupRule | None) -> VaultRule | None:
+    if rule is None:
+        return None
+    return VaultRule(rule.schedule, rule.delete_after_days, rule.cold_storage_after_days)
+
+
+def security_bus_arn(partition: str, region: str, security_account_id: str,
+                     bus_name: str) -> str:
+    return f"arn:{partition}:events:{region}:{security_account_id}:event-bus/{bus_name}"
+
+
+def forwarding_trust_policy(account_id: str, partition: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "EventBridgeRulesOfThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": f"arn:{partition}:events:*:{account_id}:rule/*"},
+            },
+        }],
+    }
+
+
+def forwarding_policy(bus_arns: Sequence[str]) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PutEventsOnTheSecurityBus",
+            "Effect": "Allow",
+            "Action": "events:PutEvents",
+            "Resource": sorted(bus_arns),
+        }],
+    }
+
+
+@dataclass(frozen=True)
+class MemberBaselineArgs:
+    regions: Sequence[str]
+    """Covered regions, home region first."""
+    providers: Mapping[str, pulumi.ProviderResource]
+    """An explicit provider per covered region, acting in the member account."""
+    account_id: pulumi.Input[str]
+    """The member account."""
+    security_account_id: str
+    """Security account: its event bus receives the forwarded events."""
+    responder_principals: Sequence[str]
+    """Security-account principals trusted by the member's roles."""
+    external_id: str
+    """sts:ExternalId the roles require."""
+    responder_actions: Sequence[str]
+    """The responder role's actions (runbooks.core.permissions.responder_actions())."""
+    vpc_ids: Mapping[str, Sequence[str]]
+    """VPCs to quarantine per region (resolved)."""
+    trail_arn: str
+    """The organization trail's ARN (management account)."""
+    trail_bucket: str
+    """The organization trail's bucket (log-archive account)."""
+    name_prefix: str = "ir-readiness-member"
+    """Prefix of role names and the log group prefix."""
+    responder_role_name: str = "ir-readiness-member-responder"
+    """Physical name of the responder role `irctl --account` assumes."""
+    security_bus_name: str = "ir-readiness-org"
+    """Name of the security account's event bus (same name in every region)."""
+    subscriptions: Mapping[str, Sequence[AlertSubscription]] = field(default_factory=dict)
+    """Local subscriptions per severity (the security account hears everything anyway)."""
+    backup: BackupSettings = BackupSettings()
+    """AWS Backup options (ir:backup), as in the single-account stack."""
+    forensic_cidrs: Sequence[str] = ()
+    """Sources admitted by the forensic-access groups."""
+    evidence_object_lock: ObjectLock = ObjectLock("COMPLIANCE", 365)
+    """Default retention of the evidence bucket."""
+    max_session_duration: int = 3600
+    """Maximum session of the roles, seconds."""
+    partition: str = "aws"
+    """ARN partition."""
+
+    def __post_init__(self) -> None:
+        if not self.regions:
+            raise ValueError("MemberBaselineArgs.regions is empty")
+        missing = [r for r in self.regions if r not in self.providers]
+        if missing:
+            raise ValueError(f"MemberBaselineArgs.providers lacks {', '.join(missing)}")
+        if not _ACCOUNT.match(self.security_account_id or ""):
+            raise ValueError("MemberBaselineArgs.security_account_id = "
+                             f"{self.security_account_id!r}: must be a 12-digit account id")
+        if not _EXTERNAL_ID.match(self.external_id or ""):
+            raise ValueError("MemberBaselineArgs.external_id: must be 2-1224 characters of "
+                             "letters, digits and +=,.@:/- (value not shown)")
+        for principal in self.responder_principals:
+            if f":iam::{self.security_account_id}:" not in principal:
+                raise ValueError(f"MemberBaselineArgs.responder_principals: {principal!r} is "
+                                 f"not in the security account {self.security_account_id}")
+        if not self.responder_principals:
+            raise ValueError("MemberBaselineArgs.responder_principals is empty")
+
+
+class MemberBaseline(pulumi.ComponentResource):
+    """Readiness of one member account: response resources + forwarding + responder role."""
+
+    responder_role_arn: pulumi.Output[str]
+    investigator_role_arn: pulumi.Output[str]
+    evidence_bucket: pulumi.Output[str]
+    manifests: dict[str, pulumi.Output[Any]]
+    topic_arns: dict[str, dict[str, pulumi.Output[str]]]
+
+    def __init__(self, name: str, args: MemberBaselineArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        if not isinstance(args, MemberBaselineArgs):
+            raise TypeError("MemberBaseline needs MemberBaselineArgs")
+        super().__init__(TYPE, name, None, opts)
+        home = args.regions[0]
+        p = args.partition
+
+        def in_region(region: str, depends_on: Sequence[pulumi.Resource] = ()) -> Any:
+            return pulumi.ResourceOptions(parent=self, provider=args.providers[region],
+                                          depends_on=list(depends_on))
+
+        keys = {
+            region: EncryptionKey(
+                f"{name}-kms-{region}",
+                EncryptionKeyArgs(region=region, account_id=args.account_id, partition=p,
+                                  log_group_prefix=f"/ir-readiness/{args.name_prefix}",
+                                  findings_from_all_regions=region == home),
+                opts=in_region(region))
+            for region in args.regions
+        }
+        alerts = {
+            region: AlertRouting(
+                f"{name}-alerts-{region}",
+                AlertRoutingArgs(region=region, account_id=args.account_id,
+                                 kms_key_arn=keys[region].key_arn,
+                                 subscriptions={s: tuple(args.subscriptions.get(s, ()))
+                                                for s in ("critical", "high", "info")},
+                                 partition=p),
+                opts=in_region(region))
+            for region in args.regions
+        }
+        topics = {region: {"critical": a.critical_topic_arn, "high": a.high_topic_arn,
+                           "info": a.info_topic_arn} for region, a in alerts.items()}
+        evidence = EvidenceStore(
+            f"{name}-evidence",
+            EvidenceStoreArgs(kms_key_arn=keys[home].key_arn,
+                              object_lock=args.evidence_object_lock),
+            opts=in_region(home))
+        trail_bucket_arn = f"arn:{p}:s3:::{args.trail_bucket}"
+        access = ResponderAccess(
+            f"{name}-responders",
+            ResponderAccessArgs(
+                account_id=args.account_id, partition=p, role_name_prefix=args.name_prefix,
+                trusted_principals=args.responder_principals,
+                responder_actions=args.responder_actions,
+                evidence_bucket_arn=evidence.bucket_arn,
+                trail_bucket_arn=trail_bucket_arn,
+                trail_log_group_arn=pulumi.Output.concat(
+                    f"arn:{p}:logs:{home}:", args.account_id,
+                    f":log-group:{ORGANIZATION_TRAIL_LOG_GROUP}"),
+                kms_key_arns=[keys[r].key_arn for r in args.regions],
+                regions=args.regions,
+                max_session_duration=args.max_session_duration,
+                external_id=args.external_id,
+                responder_role_name=args.responder_role_name,
+            ),
+            opts=in_region(home))
+
+        # -- forwarding to the security account's bus, one role for every region
+        bus_arns = {r: security_bus_arn(p, r, args.security_account_id, args.security_bus_name)
+                    for r in args.regions}
+        forwarder = aws.iam.Role(
+            f"{name}-forwarder",
+            name=f"{args.name_prefix}-event-forwarder",
+            description="ir-readiness: EventBridge forwards security events to the security "
+                        "account's event bus",
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda acct: json.dumps(forwarding_trust_policy(acct, p), sort_keys=True)),
+            opts=in_region(home))
+        forwarder_policy = aws.iam.RolePolicy(
+            f"{name}-forwarder-put-events",
+            role=forwarder.id,
+            policy=json.dumps(forwarding_policy(list(bus_arns.values())), sort_keys=True),
+            opts=in_region(home))
+
+        b = args.backup
+        manifests: dict[str, pulumi.Output[Any]] = {}
+        for region in args.regions:
+            for rule_name, (_severity, pattern) in RULES.items():
+                rule = aws.cloudwatch.EventRule(
+                    f"{name}-forward-{region}-{rule_name}",
+                    name=f"ir-readiness-forward-{rule_name}",
+                    description="ir-readiness: forward to the security account's event bus",
+                    event_pattern=json.dumps(pattern, sort_keys=True),
+                    opts=in_region(region))
+                aws.cloudwatch.EventTarget(
+                    f"{name}-forward-{region}-{rule_name}-target",
+                    rule=rule.name,
+                    arn=bus_arns[region],
+                    role_arn=forwarder.arn,
+                    opts=in_region(region, [forwarder_policy]))
+            backup = BackupProtection(
+                f"{name}-backup-{region}",
+                BackupProtectionArgs(
+                    region=region, account_id=args.account_id,
+                    kms_key_arn=keys[region].key_arn,
+                    alert_topic_arn=alerts[region].info_topic_arn,
+                    partition=p,
+                    daily=_vault_rule(b.daily),
+                    weekly=_vault_rule(b.weekly),
+                    monthly=_vault_rule(b.monthly),
+                    continuous_backup_days=b.continuous_backup_days,
+                    selection_tag_key=b.selection_tag_key,
+                    selection_tag_value=b.selection_tag_value,
+                    lock_min_retention_days=b.vault_lock_min_retention_days,
+                    lock_max_retention_days=b.vault_lock_max_retention_days,
+                    lock_changeable_for_days=b.vault_lock_changeable_for_days,
+                ),
+                opts=in_region(region))
+            quarantine = {
+                vpc_id: QuarantineNetwork(
+                    f"{name}-quarantine-{region}-{vpc_id}",
+                    QuarantineNetworkArgs(vpc_id=vpc_id, forensic_cidrs=tuple(args.forensic_cidrs)),
+                    opts=in_region(region))
+                for vpc_id in args.vpc_ids.get(region, ())
+            }
+            detector = aws.guardduty.get_detector_output(
+                opts=pulumi.InvokeOutputOptions(provider=args.providers[region]))
+            manifest = ReadinessManifest(
+                f"{name}-manifest-{region}",
+                ReadinessManifestArgs(
+                    region=region, home_region=home, account_id=args.account_id,
+                    kms_key_arn=keys[region].key_arn,
+                    evidence_bucket=evidence.bucket_name,
+                    trail_arn=args.trail_arn,
+                    trail_bucket=args.trail_bucket,
+                    trail_log_group=ORGANIZATION_TRAIL_LOG_GROUP,
+                    topic_arns=topics[region],
+                    quarantine={
+                        vpc_id: QuarantineGroups(q.isolation_security_group_id,
+                                                 q.conversion_security_group_id,
+                                                 q.forensic_security_group_id)
+                        for vpc_id, q in quarantine.items()
+                    },
+                    backup_vault_name=backup.vault_name,
+                    backup_vault_arn=backup.vault_arn,
+                    backup_plan_id=backup.plan_id,
+                    backup_restore_role_arn=backup.restore_role_arn,
+                    guardduty_detector_id=detector.id,
+                    security_hub_enabled=True,  # central configuration enables it here
+                    investigator_role_arn=access.investigator_role_arn,
+                    responder_role_arn=access.responder_role_arn,
+                ),
+                opts=in_region(region))
+            manifests[region] = manifest.document
+
+        self.responder_role_arn = access.responder_role_arn
+        self.investigator_role_arn = access.investigator_role_arn
+        self.evidence_bucket = evidence.bucket_name
+        self.manifests = manifests
+        self.topic_arns = topics
+        self.register_outputs({"responderRoleArn": self.responder_role_arn,
+                               "investigatorRoleArn": self.investigator_role_arn,
+                               "evidenceBucket": self.evidence_bucket,
+                               "manifests": self.manifests})

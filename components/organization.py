@@ -1,0 +1,200 @@
+"""OrganizationReadiness: what one stack creates in its organization role
+(`ir:organization.mode`; `single` never gets here, it is IncidentResponseReadiness).
+
+* ``management``: OrganizationTrail (trail here; bucket + key in the log-archive account
+  through a provider that assumes ``ir:organization.logArchiveRoleName`` there) and the
+  management side of DelegatedSecurityAdmin (GuardDuty + Security Hub admin = security).
+* ``security``: the full single-account readiness of the security account
+  (IncidentResponseReadiness), SecurityEventBus in every covered region (to its topics),
+  and the security side of DelegatedSecurityAdmin (auto-enable ALL, protection plans,
+  Security Hub central configuration).
+* ``member``: MemberBaseline (response resources, forwarding to the security bus,
+  responder role for ``irctl --account`` with sts:ExternalId).
+
+Every regional resource uses an explicit provider per region whose default tags carry
+``ir:tags``, as in single-account mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alert_routing import AlertSubscription
+from components.delegated_security_admin import DelegatedSecurityAdmin, DelegatedSecurityAdminArgs
+from components.member_baseline import MemberBaseline, MemberBaselineArgs
+from components.organization_trail import (
+    ORG_TRAIL_NAME,
+    OrganizationTrail,
+    OrganizationTrailArgs,
+    organization_trail_arn,
+    organization_trail_bucket,
+)
+from components.readiness import (
+    BASE_TAGS,
+    IncidentResponseReadiness,
+    IncidentResponseReadinessArgs,
+)
+from components.security_event_bus import SecurityEventBus, SecurityEventBusArgs
+from components.settings import DISCOVER, SEVERITIES, Settings, partition_for
+from runbooks.core.permissions import responder_actions
+
+TYPE = "ir-readiness:index:OrganizationReadiness"
+
+
+class OrganizationReadiness(pulumi.ComponentResource):
+    """One organization role's resources; `stack_outputs` holds the stack outputs to export."""
+
+    stack_outputs: dict[str, Any]
+
+    def __init__(self, name: str, settings: Settings,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        org = settings.organization
+        if org.is_single:
+            raise ValueError("OrganizationReadiness needs ir:organization.mode management, "
+                             "security or member; single mode is IncidentResponseReadiness")
+        super().__init__(TYPE, name, None, opts)
+        self.settings = settings
+        self.partition = partition_for(settings.home_region)
+        self.tags = {**BASE_TAGS, "ir-readiness:stack": pulumi.get_stack(), **settings.tags,
+                     "ir-readiness:organization-mode": org.mode}
+        self.stack_outputs = {"homeRegion": settings.home_region,
+                              "regions": list(settings.regions), "organizationMode": org.mode}
+        if org.mode == "management":
+            self._management(name)
+        elif org.mode == "security":
+            self._security(name)
+        else:
+            self._member(name)
+        self.register_outputs(dict(self.stack_outputs))
+
+    def _regional_providers(self, prefix: str = "aws") -> dict[str, aws.Provider]:
+        return {
+            region: aws.Provider(
+                f"{prefix}-{region}", region=region,
+                default_tags=aws.ProviderDefaultTagsArgs(tags=self.tags),
+                opts=pulumi.ResourceOptions(parent=self))
+            for region in self.settings.regions
+        }
+
+    def _management(self, name: str) -> None:
+        s, org = self.settings, self.settings.organization
+        home = s.home_region
+        providers = self._regional_providers()
+        log_archive = aws.Provider(
+            f"aws-log-archive-{home}", region=home,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=self.tags),
+            assume_roles=[aws.ProviderAssumeRoleArgs(
+                role_arn=f"arn:{self.partition}:iam::{org.log_archive_account_id}:role/"
+                         f"{org.log_archive_role_name}",
+                session_name="ir-readiness-org-trail")],
+            opts=pulumi.ResourceOptions(parent=self))
+        trail = OrganizationTrail(
+            f"{name}-org-trail",
+            OrganizationTrailArgs(
+                organization_id=str(org.organization_id),
+                management_account_id=str(org.management_account_id),
+                log_archive_account_id=str(org.log_archive_account_id),
+                home_region=home,
+                trail_provider=providers[home],
+                reader_account_ids=(str(org.security_account_id),),
+                partition=self.partition,
+                object_lock=s.trail.object_lock,
+                archive_after_days=s.evidence.archive_after_days,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers={"aws": log_archive}))
+        DelegatedSecurityAdmin(
+            f"{name}-delegated-admin",
+            DelegatedSecurityAdminArgs(side="management",
+                                       security_account_id=str(org.security_account_id),
+                                       regions=s.regions, providers=providers,
+                                       partition=self.partition),
+            opts=pulumi.ResourceOptions(parent=self))
+        self.stack_outputs.update({"organizationTrailArn": trail.trail_arn,
+                             "organizationTrailBucket": trail.bucket_name,
+                             "organizationTrailKeyArn": trail.kms_key_arn})
+
+    def _security(self, name: str) -> None:
+        s, org = self.settings, self.settings.organization
+        readiness = IncidentResponseReadiness(
+            name, IncidentResponseReadinessArgs(settings=s),
+            opts=pulumi.ResourceOptions(parent=self))
+        buses = {
+            region: SecurityEventBus(
+                f"{name}-org-bus-{region}",
+                SecurityEventBusArgs(organization_id=str(org.organization_id),
+                                     topic_arns=readiness.topic_arns[region],
+                                     bus_name=org.security_event_bus_name),
+                opts=pulumi.ResourceOptions(parent=self, provider=readiness.providers[region]))
+            for region in s.regions
+        }
+        admin = DelegatedSecurityAdmin(
+            f"{name}-delegated-admin",
+            DelegatedSecurityAdminArgs(
+                side="security", security_account_id=str(org.security_account_id),
+                regions=s.regions, providers=readiness.providers,
+                detector_ids=readiness.guardduty_detector_ids,
+                guardduty_features=tuple(f for f, on in s.guardduty.features.items() if on),
+                root_id=org.root_id, standards=s.security_hub_standards,
+                partition=self.partition, security_hub_depends_on=[readiness]),
+            opts=pulumi.ResourceOptions(parent=self))
+        self.stack_outputs.update({
+            "manifests": readiness.manifests,
+            "evidenceBucket": readiness.evidence_bucket,
+            "responderRoleArn": readiness.responder_role_arn,
+            "investigatorRoleArn": readiness.investigator_role_arn,
+            "topicArns": readiness.topic_arns,
+            "securityEventBusArns": {r: b.bus_arn for r, b in buses.items()},
+            "securityHubConfigurationPolicyId": admin.configuration_policy_id,
+        })
+
+    def _member(self, name: str) -> None:
+        s, org = self.settings, self.settings.organization
+        home = s.home_region
+        providers = self._regional_providers()
+        account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(provider=providers[home])).account_id
+        vpc_ids: dict[str, tuple[str, ...]] = {}
+        for region in s.regions:
+            wanted = s.vpcs_for(region)
+            if wanted == DISCOVER:
+                # Blocking invoke: one QuarantineNetwork per VPC, never inside an apply.
+                found = aws.ec2.get_vpcs(opts=pulumi.InvokeOptions(provider=providers[region]))
+                vpc_ids[region] = tuple(sorted(found.ids))
+            else:
+                vpc_ids[region] = tuple(wanted)
+        trail_arn = organization_trail_arn(self.partition, home,
+                                           str(org.management_account_id), ORG_TRAIL_NAME)
+        baseline = MemberBaseline(
+            f"{name}-member",
+            MemberBaselineArgs(
+                regions=s.regions, providers=providers, account_id=account_id,
+                security_account_id=str(org.security_account_id),
+                responder_principals=s.responder_principals,
+                external_id=str(org.external_id),
+                responder_actions=responder_actions(),
+                vpc_ids=vpc_ids,
+                trail_arn=trail_arn,
+                trail_bucket=organization_trail_bucket(str(org.organization_id)),
+                name_prefix=f"ir-readiness-{pulumi.get_stack()}"[:50],
+                responder_role_name=org.member_role_name,
+                security_bus_name=org.security_event_bus_name,
+                subscriptions={sev: tuple(AlertSubscription(x.protocol, x.endpoint)
+                                          for x in s.alert_subscriptions.get(sev, ()))
+                               for sev in SEVERITIES},
+                backup=s.backup,
+                forensic_cidrs=s.forensic_access.cidrs,
+                evidence_object_lock=s.evidence.object_lock,
+                max_session_duration=s.max_session_duration,
+                partition=self.partition,
+            ),
+            opts=pulumi.ResourceOptions(parent=self))
+        self.stack_outputs.update({
+            "manifests": baseline.manifests,
+            "evidenceBucket": baseline.evidence_bucket,
+            "responderRoleArn": baseline.responder_role_arn,
+            "investigatorRoleArn": baseline.investigator_role_arn,
+            "topicArns": baseline.topic_arns,
+        })

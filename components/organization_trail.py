@@ -1,0 +1,242 @@
+"""OrganizationTrail: one trail for every account of an AWS Organization, created from
+the management account, delivering into a locked bucket in the log-archive account.
+
+Resources and where they live:
+
+* in the **log-archive account** (the component's inherited provider: pass
+  ``opts=ResourceOptions(providers={"aws": log_archive_provider})``): a KMS key and the
+  locked bucket ``ir-readiness-org-trail-<org id>`` (Object Lock, versioning, SSE-KMS,
+  Block Public Access, BucketOwnerEnforced, TLS-only, Glacier transition);
+* in the **management account** (``Args.trail_provider``, home region): the trail,
+  organization-wide, multi-region, global service events, log file validation, KMS.
+
+Organization trails write the management account's own events under
+``AWSLogs/<management account>/`` and every member's under ``AWSLogs/<org id>/``. The
+bucket policy admits CloudTrail for exactly those two prefixes and ``s3:GetBucketAcl``,
+each only with ``aws:SourceArn`` = this trail's ARN (known before the trail exists:
+``arn:<partition>:cloudtrail:<home>:<management>:trail/<name>``) and the
+``bucket-owner-full-control`` ACL on writes. The key policy lets CloudTrail encrypt only
+for that trail (``aws:SourceArn`` + the ``aws:cloudtrail:arn`` encryption context of the
+management account's trails), the log-archive account administer the key through IAM, and
+the reader accounts (the security account) decrypt and read the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.locked_bucket import locked_bucket
+from components.settings import ObjectLock
+
+TYPE = "ir-readiness:index:OrganizationTrail"
+
+ORG_TRAIL_NAME = "ir-readiness-organization"
+_ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+
+
+def organization_trail_arn(partition: str, home_region: str, management_account_id: str,
+                           trail_name: str = ORG_TRAIL_NAME) -> str:
+    return f"arn:{partition}:cloudtrail:{home_region}:{management_account_id}:trail/{trail_name}"
+
+
+def organization_trail_bucket(organization_id: str) -> str:
+    """The log-archive bucket's name, derivable by every stack of the organization."""
+    return f"ir-readiness-org-trail-{organization_id}"
+
+
+@dataclass(frozen=True)
+class OrganizationTrailArgs:
+    organization_id: str
+    """Organization id (o-...): members' logs land under ``AWSLogs/<org id>/``."""
+    management_account_id: str
+    """Account that owns the trail (the management account)."""
+    log_archive_account_id: str
+    """Account that owns the bucket and key (the inherited provider must act there)."""
+    home_region: str
+    """Region of the trail (the management stack's home region)."""
+    trail_provider: pulumi.ProviderResource
+    """Provider acting in the management account, home region."""
+    reader_account_ids: Sequence[str] = ()
+    """Accounts (e.g. the security account) whose IAM may read and decrypt the logs."""
+    trail_name: str = ORG_TRAIL_NAME
+    """Trail name."""
+    partition: str = "aws"
+    """ARN partition."""
+    object_lock: ObjectLock = ObjectLock("GOVERNANCE", 365)
+    """Default Object Lock retention of the log bucket."""
+    archive_after_days: int = 90
+    """Days before logs move to Glacier."""
+
+    def __post_init__(self) -> None:
+        if not _ORG_ID.match(self.organization_id or ""):
+            raise ValueError(f"OrganizationTrailArgs.organization_id = {self.organization_id!r}"
+                             ": must be an organization id (o- and 10-32 lowercase letters or "
+                             "digits)")
+        for field_name in ("management_account_id", "log_archive_account_id"):
+            value = getattr(self, field_name)
+            if not _ACCOUNT.match(value or ""):
+                raise ValueError(f"OrganizationTrailArgs.{field_name} = {value!r}: must be a "
+                                 "12-digit account id")
+        for reader in self.reader_account_ids:
+            if not _ACCOUNT.match(reader):
+                raise ValueError(f"OrganizationTrailArgs.reader_account_ids: {reader!r} is not "
+                                 "a 12-digit account id")
+        if self.log_archive_account_id == self.management_account_id:
+            raise ValueError("OrganizationTrailArgs.log_archive_account_id must differ from "
+                             "management_account_id: keep logs away from the account that "
+                             "can stop the trail")
+        if not _REGION.match(self.home_region or ""):
+            raise ValueError(f"OrganizationTrailArgs.home_region = {self.home_region!r}: not a "
+                             "region")
+
+    @property
+    def trail_arn(self) -> str:
+        return organization_trail_arn(self.partition, self.home_region,
+                                      self.management_account_id, self.trail_name)
+
+
+def bucket_policy_statements(bucket_arn: str, args: OrganizationTrailArgs) -> list[dict[str, Any]]:
+    """What an organization trail needs on its bucket (the TLS-only deny is added first)."""
+    source = {"aws:SourceArn": args.trail_arn}
+    write_condition = {"StringEquals": {**source, "s3:x-amz-acl": "bucket-owner-full-control"}}
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "CloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": {"StringEquals": source},
+        },
+        {
+            "Sid": "CloudTrailWriteManagementAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{args.management_account_id}/*",
+            "Condition": write_condition,
+        },
+        {
+            "Sid": "CloudTrailWriteOrganization",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{args.organization_id}/*",
+            "Condition": write_condition,
+        },
+    ]
+    if args.reader_account_ids:
+        statements.append({
+            "Sid": "LogReaders",
+            "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:{args.partition}:iam::{a}:root"
+                                  for a in sorted(args.reader_account_ids)]},
+            "Action": ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        })
+    return statements
+
+
+def key_policy(args: OrganizationTrailArgs) -> dict[str, Any]:
+    p = args.partition
+    trails = f"arn:{p}:cloudtrail:*:{args.management_account_id}:trail/*"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "LogArchiveAccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{p}:iam::{args.log_archive_account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudTrailEncryptsForTheOrganizationTrail",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceArn": args.trail_arn},
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trails},
+            },
+        },
+        {
+            "Sid": "CloudTrailDescribesKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": args.trail_arn}},
+        },
+    ]
+    if args.reader_account_ids:
+        statements.append({
+            "Sid": "LogReadersDecrypt",
+            "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:{p}:iam::{a}:root"
+                                  for a in sorted(args.reader_account_ids)]},
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trails}},
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+class OrganizationTrail(pulumi.ComponentResource):
+    """Organization trail (management account) -> locked bucket + key (log archive)."""
+
+    trail_arn: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: OrganizationTrailArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        if not isinstance(args, OrganizationTrailArgs):
+            raise TypeError("OrganizationTrail needs OrganizationTrailArgs")
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"ir-readiness: organization trail {args.trail_name} log encryption",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(key_policy(args), sort_keys=True),
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-key-alias", name="alias/ir-readiness/organization-trail",
+                      target_key_id=key.key_id, opts=child)
+        bucket = locked_bucket(
+            f"{name}-logs",
+            parent=self,
+            kms_key_arn=key.arn,
+            object_lock=args.object_lock,
+            archive_after_days=args.archive_after_days,
+            extra_statements=lambda arn: arn.apply(lambda a: bucket_policy_statements(a, args)),
+            bucket_name=organization_trail_bucket(args.organization_id),
+        )
+        trail = aws.cloudtrail.Trail(
+            f"{name}-trail",
+            name=args.trail_name,
+            s3_bucket_name=bucket.bucket.id,
+            kms_key_id=key.arn,
+            is_organization_trail=True,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_log_file_validation=True,
+            enable_logging=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.trail_provider,
+                                        depends_on=[*bucket.ready, key]),
+        )
+        self.trail_arn = trail.arn
+        self.bucket_name = bucket.bucket.id
+        self.kms_key_arn = key.arn
+        self.register_outputs({"trailArn": self.trail_arn, "bucketName": self.bucket_name,
+                               "kmsKeyArn": self.kms_key_arn})
