@@ -363,7 +363,8 @@ def parse_asff(doc: Mapping[str, Any]) -> Finding:
         score = {"CRITICAL": 9.0, "HIGH": 7.0, "MEDIUM": 4.0, "LOW": 1.0}.get(label, 0.0)
     label = label or severity_label(score)
     fields = doc.get("ProductFields") or {}
-    is_guardduty = "/product/aws/guardduty" in product_arn
+    # Real product ARNs read arn:aws:securityhub:<region>::product/aws/guardduty.
+    is_guardduty = product_arn.endswith(":product/aws/guardduty")
     finding_type = guardduty_type_from_asff(doc.get("Types") or [])
     role = fields.get("aws/guardduty/service/resourceRole") if is_guardduty else None
     remote_ips = [

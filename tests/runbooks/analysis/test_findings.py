@@ -84,6 +84,9 @@ def test_asff_alone_and_in_get_findings_response() -> None:
     assert alone.playbook == COMPROMISED_EC2
     assert alone.severity == 8.0
     assert [(r.kind, r.id) for r in alone.resources] == [("instance", "i-0b1c2d3e4f5a60719")]
+    # Security Hub's copy of a GuardDuty finding keeps GuardDuty's identity and role.
+    assert alone.guardduty_arn == doc["Id"]
+    assert alone.resource_role == "ACTOR"
 
 
 def test_non_finding_event_is_rejected_naming_its_type() -> None:
