@@ -41,7 +41,7 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
     `inspect`, when given, is called with the world and the report while the emulator
     still runs (tests use it to read the resulting AWS state themselves).
     """
-    from runbooks.drill.emulator import s3_policy, start_server
+    from runbooks.drill.emulator import events_sns, s3_policy, start_server
     from runbooks.drill.run import DrillReport, run_scenario, write_report
     from runbooks.drill.scenarios import get_scenarios
     from runbooks.drill.world import (
@@ -77,6 +77,7 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
             # behind for whatever runs next in it (tests share a process).
             server.reset_state()
             s3_policy.uninstall()
+            events_sns.uninstall()
     report.seconds_total = time.perf_counter() - started
     md_path, json_path = write_report(report, out)
     return report, md_path, json_path

@@ -162,11 +162,15 @@ class Scenario(ABC):
             "resources": [],
             "detail": _camel(finding),
         }
-        # moto cannot deliver EventBridge events to SNS targets (its PutEvents fails on the
-        # provisioned rules' targets), so the event is not put on the bus; its routing is
-        # verified instead with TestEventPattern against every provisioned rule (a check).
-        notes.append("EventBridge event built as GuardDuty sends it; routing checked with "
-                     "TestEventPattern (moto cannot deliver events to SNS targets)")
+        if world.emulated:
+            # As GuardDuty does: the finding's event on the default bus, where the stack's
+            # rules route it to the alert topics (the emulator delivers to SNS targets).
+            result = world.client("events").put_events(Entries=[{
+                "Source": event["source"], "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]), "EventBusName": "default"}])
+            entry = result["Entries"][0]
+            notes.append(f"EventBridge event put on the default bus: "
+                         f"{entry.get('EventId') or entry.get('ErrorMessage')}")
         return Incident(finding=finding, event=event, params=self.params(world, victim),
                         detected_at=datetime.now(timezone.utc), notes=notes, victim=victim)
 
@@ -178,6 +182,8 @@ class Scenario(ABC):
                   lambda: self._triage(world, incident)),
             check("finding event matches a provisioned EventBridge rule targeting an alert topic",
                   lambda: self._routed(world, incident)),
+            check("on-call inbox received the rule's readable alert for the finding",
+                  lambda: self._alerted(world, incident)),
             check(f"on-call inbox received the {topic} topic's message about {mention}",
                   lambda: self._told(world, topic, mention)),
             check("case audit log copied to the evidence bucket",
@@ -211,6 +217,17 @@ class Scenario(ABC):
                 matched += [f"{rule['Name']} -> {t['Arn'].rsplit(':', 1)[-1]}"
                             for t in targets if t["Arn"] in topics]
         return bool(matched), ", ".join(matched) or "no rule routes this finding to a topic"
+
+    def _alerted(self, world: World, incident: Incident) -> tuple[bool, str]:
+        if not world.emulated:
+            return False, "not verifiable in a real account (no subscription of the drill)"
+        finding_id = str(incident.finding["Id"])
+        topics = {arn: name for name, arn in world.manifest["topics"].items()}
+        hits = [m for m in world.inbox_messages() if finding_id in m.get("Message", "")]
+        via = sorted({topics.get(m.get("TopicArn", ""), "?") for m in hits})
+        text = hits[0]["Message"][:160] if hits else ""
+        return bool(hits), (f"via the {', '.join(via)} topic: {text!r}" if hits else
+                            f"no alert mentioning finding {finding_id} reached the inbox")
 
     def _told(self, world: World, topic: str, mention: str) -> tuple[bool, str]:
         arn = world.manifest["topics"][topic]

@@ -74,6 +74,7 @@ class World:
     provision_seconds: float = 0.0
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _session: Any = field(default=None, repr=False)
+    _inbox: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.home_region)
@@ -91,17 +92,19 @@ class World:
         return [{"Key": DRILL_TAG, "Value": self.run_id}, {"Key": "Name", "Value": name}]
 
     def inbox_messages(self) -> list[dict[str, Any]]:
-        """Drain the inbox: the SNS notifications delivered to the on-call's subscription."""
+        """Every SNS notification delivered to the on-call's subscription so far.
+
+        New messages are drained from the queue and kept, so several checks can read
+        the same deliveries.
+        """
         sqs = self.client("sqs")
-        messages: list[dict[str, Any]] = []
         while True:
             batch = sqs.receive_message(QueueUrl=self.inbox_queue_url,
                                         MaxNumberOfMessages=10).get("Messages", [])
             if not batch:
-                return messages
+                return list(self._inbox)
             for message in batch:
-                body = json.loads(message["Body"])
-                messages.append(body)
+                self._inbox.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.inbox_queue_url,
                                    ReceiptHandle=message["ReceiptHandle"])
 
@@ -129,9 +132,10 @@ def provision_world(
     from components.mockrun import evaluate, load_stack_config
     from runbooks.core.manifest import load_manifest
     from runbooks.drill.bridge import MotoBridge
-    from runbooks.drill.emulator import s3_policy
+    from runbooks.drill.emulator import events_sns, s3_policy
 
     s3_policy.install()  # bucket policies evaluated with principals and conditions
+    events_sns.install()  # EventBridge rules deliver to the alert topics
     base = load_stack_config(config_path)
     regions = json.loads(base["ir:regions"])
     home = regions[0]
