@@ -17,6 +17,7 @@ RULE = "aws:cloudwatch/eventRule:EventRule"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 TOPIC = "aws:sns/topic:Topic"
 FINDING_SOURCES = ("aws.guardduty", "aws.securityhub")
+TARGET_NAMES = {"sns": "SNS", "events": "an event bus", "sqs": "SQS", "lambda": "Lambda"}
 
 REGIONS = {"regions": {"type": "array", "items": {"type": "string"}, "default": [],
                        "description": "Covered regions. Empty: every region the stack "
@@ -87,28 +88,41 @@ def _sources(pattern: Any) -> set[str]:
     return {str(s) for s in as_list(doc.get("source"))} if doc else set()
 
 
+def _arn_service(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 and parts[0] == "arn" else ""
+
+
 @stack_rule(
     name="findings-routed-per-region", area=AREA, severity=Severity.HIGH, mandatory=True,
     description="Each covered region must route GuardDuty and Security Hub findings to an SNS "
                 "topic through EventBridge rules.",
     remediation="Add AlertRouting (aws.cloudwatch.EventRule with source aws.guardduty / "
                 "aws.securityhub and an EventTarget whose arn is an SNS topic) per region.",
-    config=REGIONS,
+    config={**REGIONS, "targetServices": {
+        "type": "array", "items": {"type": "string", "enum": ["sns", "events", "sqs", "lambda"]},
+        "minItems": 1, "uniqueItems": True, "default": ["sns"],
+        "description": "Services a findings rule's target may be: an SNS topic by default; add "
+                       "'events' where member accounts forward findings to a central security "
+                       "event bus."}},
 )
 def findings_routed(index: StackIndex, config: Mapping[str, Any]) -> Findings:
     rules = index.of_type(RULE)
     topics = index.of_type(TOPIC)
+    services = {str(s) for s in as_list(config["targetServices"])}
     routed: set[tuple[str | None, str]] = set()
     for target in index.of_type(TARGET):
-        to_topic = bool(index.references(target, "arn", topics, ("arn",))) or ":sns:" in str(
-            target.props.get("arn") or "")
-        if not to_topic:
+        arn = known(target.props, "arn")
+        delivers = ("sns" in services and bool(index.references(target, "arn", topics, ("arn",)))
+                    or _arn_service(str(arn or "")) in services)
+        if not delivers:
             continue
         for rule in index.references(target, "rule", rules, ("name",)):
             for source in _sources(rule.props.get("eventPattern")) & set(FINDING_SOURCES):
                 routed.add((index.region(rule), source))
+    wanted = " or ".join(TARGET_NAMES[s] for s in sorted(services))
     for region in index.covered_regions(as_list(config["regions"])):
         for source in FINDING_SOURCES:
             if (region, source) not in routed:
                 yield (f"region {region} has no EventBridge rule routing {source} findings "
-                       "to SNS"), None
+                       f"to {wanted}"), None

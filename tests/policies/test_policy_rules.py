@@ -586,3 +586,14 @@ def test_a_rule_that_raises_is_reported_not_hidden(tmp_path: Path) -> None:
             broken.analyze(trail()[0])
     assert "Analyze on urn:pulumi:test::proj::aws:cloudtrail/trail:Trail::trail" in str(err.value)
     assert "rule bug: cannot read trail" in str(err.value)
+
+
+def test_member_accounts_may_forward_findings_to_a_security_bus(
+        configured: PolicyPackProcess) -> None:
+    bus = "arn:aws:events:eu-west-1:210987654321:event-bus/ir-security"
+    forwarding = regional("eu-west-1", target_arn=bus)
+    rule = "findings-routed-per-region"
+    found = violations(configured, forwarding, rule)
+    assert found and "to SNS" in found[0].message
+    configured.configure({rule: {"targetServices": ["sns", "events"]}})
+    assert violations(configured, forwarding, rule) == []
