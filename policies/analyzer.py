@@ -218,7 +218,9 @@ class PolicyPackProcess:
         self._channel = grpc.insecure_channel(
             f"127.0.0.1:{self.port}",
             options=[("grpc.max_receive_message_length", 400 * 1024 * 1024),
-                     ("grpc.max_send_message_length", 400 * 1024 * 1024)])
+                     ("grpc.max_send_message_length", 400 * 1024 * 1024),
+                     # loopback only: never route through an http_proxy from the env
+                     ("grpc.enable_http_proxy", 0)])
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
 
     def _drain(self, stream: IO[bytes] | None, keep: bool) -> None:
