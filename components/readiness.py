@@ -59,6 +59,149 @@ def _vault_rule(rule: BackupRule | None) -> VaultRule | None:
     return VaultRule(rule.schedule, rule.delete_after_days, rule.cold_storage_after_days)
 
 
+# -- the settings-derived part of every component's Args. Used twice: by `_preflight`
+# (with placeholders for values that come from resources) and by the real wiring.
+
+
+def _alert_kwargs(settings: Settings, region: str) -> dict[str, Any]:
+    return {
+        "region": region,
+        "subscriptions": {
+            sev: tuple(
+                AlertSubscription(s.protocol, s.endpoint)
+                for s in settings.alert_subscriptions.get(sev, ())
+            )
+            for sev in SEVERITIES
+        },
+        "partition": partition_for(settings.home_region),
+    }
+
+
+def _threat_kwargs(settings: Settings) -> dict[str, Any]:
+    g = settings.guardduty
+    return {
+        "finding_publishing_frequency": g.finding_frequency,
+        "features": tuple(f for f, enabled in g.features.items() if enabled),
+        "enable_inspector": g.inspector,
+    }
+
+
+def _findings_kwargs(settings: Settings, region: str) -> dict[str, Any]:
+    return {
+        "region": region,
+        "home_region": settings.home_region,
+        "covered_regions": settings.regions,
+        "standards": settings.security_hub_standards,
+        "partition": partition_for(settings.home_region),
+    }
+
+
+def _backup_kwargs(settings: Settings, region: str) -> dict[str, Any]:
+    b = settings.backup
+    return {
+        "region": region,
+        "daily": _vault_rule(b.daily),
+        "weekly": _vault_rule(b.weekly),
+        "monthly": _vault_rule(b.monthly),
+        "continuous_backup_days": b.continuous_backup_days,
+        "selection_tag_key": b.selection_tag_key,
+        "selection_tag_value": b.selection_tag_value,
+        "lock_min_retention_days": b.vault_lock_min_retention_days,
+        "lock_max_retention_days": b.vault_lock_max_retention_days,
+        "lock_changeable_for_days": b.vault_lock_changeable_for_days,
+        "partition": partition_for(settings.home_region),
+    }
+
+
+def _quarantine_args(settings: Settings, vpc_id: str) -> QuarantineNetworkArgs:
+    forensic = settings.forensic_access
+    return QuarantineNetworkArgs(
+        vpc_id=vpc_id,
+        forensic_cidrs=forensic.cidrs,
+        forensic_source_security_group_ids=tuple(
+            sg for v, sg in forensic.security_group_ids.items() if v == vpc_id
+        ),
+        forensic_ports=forensic.ports,
+    )
+
+
+def _automation_kwargs(settings: Settings, region: str, stack: str) -> dict[str, Any]:
+    auto = settings.automation
+    return {
+        "region": region,
+        "log_group_name": f"/ir-readiness/{stack}/automation",
+        "name_prefix": f"ir-readiness-{stack}",
+        "mode": auto.mode,
+        "finding_types": auto.finding_types,
+        "min_severity": auto.min_severity,
+        "opt_out_tag": auto.opt_out_tag,
+        "max_actions_per_hour": auto.max_actions_per_hour,
+        "reserved_concurrency": auto.reserved_concurrency,
+        "log_retention_days": auto.log_retention_days,
+        "layer_path": auto.layer_path,
+        "partition": partition_for(settings.home_region),
+    }
+
+
+def _preflight(settings: Settings, stack: str) -> None:
+    """Build every component's Args from `settings` before anything is registered.
+
+    Values that only resources can provide (ARNs, ids) are placeholders here: the Args
+    checks skip Outputs and validate every plain value, so a value the settings schema
+    let through but a component refuses still fails before the first registration,
+    with the component's own message.
+    """
+    pending: pulumi.Output[str] = pulumi.Output.from_input("pending")
+    home = settings.home_region
+    partition = partition_for(home)
+    EncryptionKeyArgs(
+        region=home, account_id=pending, partition=partition,
+        log_group_prefix=f"/ir-readiness/{stack}",
+    ).validate()
+    EvidenceStoreArgs(
+        kms_key_arn=pending,
+        object_lock=settings.evidence.object_lock,
+        archive_after_days=settings.evidence.archive_after_days,
+    ).validate()
+    AuditTrailArgs(
+        trail_name=f"ir-readiness-{stack}", home_region=home, account_id=pending,
+        partition=partition, kms_key_arn=pending,
+        log_group_name=f"/ir-readiness/{stack}/cloudtrail",
+        alarm_topic_arns=dict.fromkeys(SEVERITIES, pending),
+        log_retention_days=settings.trail.log_retention_days,
+        object_lock=settings.trail.object_lock,
+    ).validate()
+    ResponderAccessArgs(
+        account_id=pending, partition=partition, role_name_prefix=f"ir-readiness-{stack}",
+        trusted_principals=settings.responder_principals,
+        responder_actions=responder_actions(), evidence_bucket_arn=pending,
+        trail_bucket_arn=pending, trail_log_group_arn=pending, kms_key_arns=[pending],
+        regions=settings.regions, max_session_duration=settings.max_session_duration,
+    ).validate()
+    ThreatDetectionArgs(
+        account_id=pending, findings_destination_arn=pending, findings_kms_key_arn=pending,
+        **_threat_kwargs(settings),
+    )
+    for region in settings.regions:
+        AlertRoutingArgs(account_id=pending, kms_key_arn=pending, **_alert_kwargs(settings, region))
+        SecurityFindingsArgs(**_findings_kwargs(settings, region))
+        copy = settings.backup.copy_to_region
+        BackupProtectionArgs(
+            account_id=pending, kms_key_arn=pending, alert_topic_arn=pending,
+            copy_to_vault_arn=pending if copy and copy != region else None,
+            **_backup_kwargs(settings, region),
+        )
+        wanted = settings.vpcs_for(region)
+        for vpc_id in () if wanted == DISCOVER else wanted:
+            _quarantine_args(settings, vpc_id)
+        if settings.automation.enabled:
+            ResponseAutomationArgs(
+                account_id=pending, kms_key_arn=pending, key_arns=[pending],
+                evidence_bucket_arn=pending, alarm_topic_arn=pending,
+                **_automation_kwargs(settings, region, stack),
+            )
+
+
 class IncidentResponseReadiness(pulumi.ComponentResource):
     """Readiness for one account: global parts in the home region, regional parts per region."""
 
@@ -84,8 +227,9 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
         settings = args.settings
         if not isinstance(settings, Settings):
             raise TypeError("IncidentResponseReadinessArgs.settings must be a Settings")
-        super().__init__(TYPE, name, None, opts)
         stack = pulumi.get_stack()
+        _preflight(settings, stack)
+        super().__init__(TYPE, name, None, opts)
         home = settings.home_region
         partition = partition_for(home)
         tags = {**BASE_TAGS, "ir-readiness:stack": stack, **settings.tags}
@@ -141,17 +285,9 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             region: AlertRouting(
                 f"alerts-{region}",
                 AlertRoutingArgs(
-                    region=region,
                     account_id=account_id,
                     kms_key_arn=keys[region].key_arn,
-                    subscriptions={
-                        sev: tuple(
-                            AlertSubscription(s.protocol, s.endpoint)
-                            for s in settings.alert_subscriptions.get(sev, ())
-                        )
-                        for sev in SEVERITIES
-                    },
-                    partition=partition,
+                    **_alert_kwargs(settings, region),
                 ),
                 opts=in_region(region),
             )
@@ -233,12 +369,8 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
                     account_id=account_id,
                     findings_destination_arn=guardduty_destination,
                     findings_kms_key_arn=home_key.key_arn,
-                    finding_publishing_frequency=settings.guardduty.finding_frequency,
-                    features=tuple(
-                        f for f, enabled in settings.guardduty.features.items() if enabled
-                    ),
-                    enable_inspector=settings.guardduty.inspector,
                     destination_depends_on=[evidence.bucket_policy, home_key],
+                    **_threat_kwargs(settings),
                 ),
                 opts=in_region(region),
             )
@@ -249,21 +381,16 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             findings[region] = SecurityFindings(
                 f"findings-{region}",
                 SecurityFindingsArgs(
-                    region=region,
-                    home_region=home,
-                    covered_regions=settings.regions,
-                    standards=settings.security_hub_standards,
-                    partition=partition,
                     aggregator_depends_on=(
                         [findings[r] for r in settings.regions[1:]] if region == home else []
                     ),
+                    **_findings_kwargs(settings, region),
                 ),
                 opts=in_region(region),
             )
 
         # -- backups: the copy destination first, so other regions can copy into it
-        b = settings.backup
-        copy_region = b.copy_to_region
+        copy_region = settings.backup.copy_to_region
         order = sorted(settings.regions, key=lambda r: r != copy_region)
         backups: dict[str, BackupProtection] = {}
         for region in order:
@@ -271,41 +398,23 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             backups[region] = BackupProtection(
                 f"backup-{region}",
                 BackupProtectionArgs(
-                    region=region,
                     account_id=account_id,
                     kms_key_arn=keys[region].key_arn,
                     alert_topic_arn=alerts[region].info_topic_arn,  # failures page via rules
-                    daily=_vault_rule(b.daily),
-                    weekly=_vault_rule(b.weekly),
-                    monthly=_vault_rule(b.monthly),
-                    continuous_backup_days=b.continuous_backup_days,
                     copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
                     copy_depends_on=[copy_to] if copy_to else [],
-                    selection_tag_key=b.selection_tag_key,
-                    selection_tag_value=b.selection_tag_value,
-                    lock_min_retention_days=b.vault_lock_min_retention_days,
-                    lock_max_retention_days=b.vault_lock_max_retention_days,
-                    lock_changeable_for_days=b.vault_lock_changeable_for_days,
-                    partition=partition,
+                    **_backup_kwargs(settings, region),
                 ),
                 opts=in_region(region),
             )
 
         # -- quarantine groups per VPC
-        forensic = settings.forensic_access
         quarantine: dict[str, dict[str, QuarantineNetwork]] = {}
         for region in settings.regions:
             quarantine[region] = {
                 vpc_id: QuarantineNetwork(
                     f"quarantine-{region}-{vpc_id}",
-                    QuarantineNetworkArgs(
-                        vpc_id=vpc_id,
-                        forensic_cidrs=forensic.cidrs,
-                        forensic_source_security_group_ids=tuple(
-                            sg for v, sg in forensic.security_group_ids.items() if v == vpc_id
-                        ),
-                        forensic_ports=forensic.ports,
-                    ),
+                    _quarantine_args(settings, vpc_id),
                     opts=in_region(region),
                 )
                 for vpc_id in vpc_ids.get(region, ())
@@ -348,32 +457,20 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
         }
 
         # -- event-driven response automation (opt-in), after the manifest it reads
-        auto = settings.automation
         automation = {
             region: ResponseAutomation(
                 f"automation-{region}",
                 ResponseAutomationArgs(
-                    region=region,
                     account_id=account_id,
                     kms_key_arn=keys[region].key_arn,
                     key_arns=[keys[region].key_arn, home_key.key_arn],
                     evidence_bucket_arn=evidence.bucket_arn,
                     alarm_topic_arn=alerts[region].high_topic_arn,
-                    log_group_name=f"{log_group_prefix}/automation",
-                    name_prefix=f"ir-readiness-{stack}",
-                    mode=auto.mode,
-                    finding_types=auto.finding_types,
-                    min_severity=auto.min_severity,
-                    opt_out_tag=auto.opt_out_tag,
-                    max_actions_per_hour=auto.max_actions_per_hour,
-                    reserved_concurrency=auto.reserved_concurrency,
-                    log_retention_days=auto.log_retention_days,
-                    layer_path=auto.layer_path,
-                    partition=partition,
+                    **_automation_kwargs(settings, region, stack),
                 ),
                 opts=in_region(region, depends_on=[manifests[region]]),
             )
-            for region in (settings.regions if auto.enabled else ())
+            for region in (settings.regions if settings.automation.enabled else ())
         }
 
         self.vpc_ids = vpc_ids

@@ -308,3 +308,31 @@ def test_region_without_vpcs_still_gets_a_valid_manifest() -> None:
     (param,) = ev.of_type("aws:ssm/parameter:Parameter")
     doc = json.loads(param.inputs["value"])
     assert doc["quarantine"] == {} and manifest_errors(doc) == []
+
+
+def test_component_checks_run_before_anything_is_registered() -> None:
+    """Even a value that bypassed the settings layer is refused by the components'
+    own Args checks (the preflight) before the first registration."""
+    import dataclasses
+
+    from components.readiness import IncidentResponseReadiness, IncidentResponseReadinessArgs
+    from components.settings import BackupRule, Settings
+
+    valid = Settings.from_mapping(
+        {"regions": ["eu-west-1"],
+         "responderPrincipals": ["arn:aws:iam::123456789012:role/SecurityOnCall"]}
+    )
+    bad_backup = dataclasses.replace(
+        valid.backup, daily=BackupRule("rate(1 day)", 35)
+    )
+    bad = dataclasses.replace(valid, backup=bad_backup)
+    mocks = CountingMocks()
+    with pytest.raises(ValueError, match=r"daily.schedule='rate\(1 day\)' is invalid"):
+        evaluate(
+            {},
+            mocks=mocks,
+            program=lambda: IncidentResponseReadiness(
+                "ir", IncidentResponseReadinessArgs(settings=bad)
+            ),
+        )
+    assert mocks.registrations == 0
