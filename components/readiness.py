@@ -192,7 +192,9 @@ def _preflight(settings: Settings, stack: str) -> None:
             **_backup_kwargs(settings, region),
         )
         wanted = settings.vpcs_for(region)
-        for vpc_id in () if wanted == DISCOVER else wanted:
+        # Discovered VPCs are known only later; a stand-in id still checks the forensic
+        # access settings every VPC's groups get.
+        for vpc_id in ("vpc-00000000",) if wanted == DISCOVER else wanted:
             _quarantine_args(settings, vpc_id)
         if settings.automation.enabled:
             ResponseAutomationArgs(
