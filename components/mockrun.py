@@ -189,6 +189,14 @@ class ReadinessMocks(pulumi.runtime.Mocks):
             }, []
         if function == "aws:ec2/getVpcs:getVpcs":
             return {"ids": self.vpc_ids(region), "id": region}, []
+        if function == "aws:guardduty/getDetector:getDetector":
+            # Organization member mode: the detector the delegated administrator enabled.
+            detector = _digest("auto-enabled-detector", self.account_id, region)
+            return {"id": detector, "status": "ENABLED",
+                    "findingPublishingFrequency": "SIX_HOURS",
+                    "serviceRoleArn": f"arn:{MOCK_PARTITION}:iam::{self.account_id}:role/"
+                                      "aws-service-role/guardduty.amazonaws.com/"
+                                      "AWSServiceRoleForAmazonGuardDuty"}, []
         raise NotImplementedError(
             f"ReadinessMocks has no answer for invoke {function!r}; add one to "
             "components/mockrun.py so the evaluation stays faithful"
