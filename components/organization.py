@@ -103,6 +103,7 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 partition=self.partition,
                 object_lock=s.trail.object_lock,
                 archive_after_days=s.evidence.archive_after_days,
+                log_retention_days=s.trail.log_retention_days,
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"aws": log_archive}))
         DelegatedSecurityAdmin(
@@ -114,7 +115,8 @@ class OrganizationReadiness(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
         self.stack_outputs.update({"organizationTrailArn": trail.trail_arn,
                              "organizationTrailBucket": trail.bucket_name,
-                             "organizationTrailKeyArn": trail.kms_key_arn})
+                             "organizationTrailKeyArn": trail.kms_key_arn,
+                             "organizationTrailLogGroup": trail.log_group_name})
 
     def _security(self, name: str) -> None:
         s, org = self.settings, self.settings.organization

@@ -8,7 +8,10 @@ Resources and where they live:
   locked bucket ``ir-readiness-org-trail-<org id>`` (Object Lock, versioning, SSE-KMS,
   Block Public Access, BucketOwnerEnforced, TLS-only, Glacier transition);
 * in the **management account** (``Args.trail_provider``, home region): the trail,
-  organization-wide, multi-region, global service events, log file validation, KMS.
+  organization-wide, multi-region, global service events, log file validation, KMS, and
+  its CloudWatch Logs copy (log group ``/ir-readiness/organization-trail`` encrypted with a
+  management-account key usable by CloudWatch Logs for that group only; a delivery role
+  CloudTrail may assume only for this trail, writing only that group's streams).
 
 Organization trails write the management account's own events under
 ``AWSLogs/<management account>/`` and every member's under ``AWSLogs/<org id>/``. The
@@ -75,6 +78,10 @@ class OrganizationTrailArgs:
     """Default Object Lock retention of the log bucket."""
     archive_after_days: int = 90
     """Days before logs move to Glacier."""
+    log_retention_days: int = 365
+    """Retention of the trail's CloudWatch Logs copy (management account)."""
+    log_group_name: str = "/ir-readiness/organization-trail"
+    """Log group of that copy, in the management account, home region."""
 
     def __post_init__(self) -> None:
         if not _ORG_ID.match(self.organization_id or ""):
@@ -146,6 +153,42 @@ def bucket_policy_statements(bucket_arn: str, args: OrganizationTrailArgs) -> li
     return statements
 
 
+def log_key_policy(args: OrganizationTrailArgs) -> dict[str, Any]:
+    """Management-account key of the log group: the account administers it through IAM;
+    CloudWatch Logs uses it only for this log group."""
+    p = args.partition
+    group_arn = (f"arn:{p}:logs:{args.home_region}:{args.management_account_id}:log-group:"
+                 f"{args.log_group_name}")
+    return {"Version": "2012-10-17", "Statement": [
+        {
+            "Sid": "ManagementAccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{p}:iam::{args.management_account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchLogsForTheTrailLogGroup",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{args.home_region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                       "kms:Describe*"],
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
+        },
+    ]}
+
+
+def delivery_trust_policy(args: OrganizationTrailArgs) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "CloudTrailOfThisTrail",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceArn": args.trail_arn}},
+    }]}
+
+
 def key_policy(args: OrganizationTrailArgs) -> dict[str, Any]:
     p = args.partition
     trails = f"arn:{p}:cloudtrail:*:{args.management_account_id}:trail/*"
@@ -196,6 +239,7 @@ class OrganizationTrail(pulumi.ComponentResource):
     trail_arn: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: OrganizationTrailArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -222,8 +266,44 @@ class OrganizationTrail(pulumi.ComponentResource):
             extra_statements=lambda arn: arn.apply(lambda a: bucket_policy_statements(a, args)),
             bucket_name=organization_trail_bucket(args.organization_id),
         )
+        # -- CloudWatch Logs copy in the management account (CIS: trail -> CloudWatch Logs)
+        in_management = pulumi.ResourceOptions(parent=self, provider=args.trail_provider)
+        log_key = aws.kms.Key(
+            f"{name}-log-key",
+            description="ir-readiness: organization trail CloudWatch Logs copy",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(log_key_policy(args), sort_keys=True),
+            opts=in_management)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-log-group",
+            name=args.log_group_name,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=log_key.arn,
+            opts=in_management)
+        delivery = aws.iam.Role(
+            f"{name}-delivery",
+            name=f"{args.trail_name}-cloudwatch-delivery"[:64],
+            description="ir-readiness: organization trail delivery to CloudWatch Logs",
+            assume_role_policy=json.dumps(delivery_trust_policy(args), sort_keys=True),
+            opts=in_management)
+        delivery_policy = aws.iam.RolePolicy(
+            f"{name}-delivery-policy",
+            role=delivery.id,
+            policy=log_group.arn.apply(lambda arn: json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "WriteTrailLogStreams",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{arn}:log-stream:*",
+                }],
+            }, sort_keys=True)),
+            opts=in_management)
         trail = aws.cloudtrail.Trail(
             f"{name}-trail",
+            cloud_watch_logs_group_arn=log_group.arn.apply(lambda arn: f"{arn}:*"),
+            cloud_watch_logs_role_arn=delivery.arn,
             name=args.trail_name,
             s3_bucket_name=bucket.bucket.id,
             kms_key_id=key.arn,
@@ -233,10 +313,12 @@ class OrganizationTrail(pulumi.ComponentResource):
             enable_log_file_validation=True,
             enable_logging=True,
             opts=pulumi.ResourceOptions(parent=self, provider=args.trail_provider,
-                                        depends_on=[*bucket.ready, key]),
+                                        depends_on=[*bucket.ready, key, delivery_policy]),
         )
         self.trail_arn = trail.arn
         self.bucket_name = bucket.bucket.id
         self.kms_key_arn = key.arn
+        self.log_group_name = log_group.name
         self.register_outputs({"trailArn": self.trail_arn, "bucketName": self.bucket_name,
-                               "kmsKeyArn": self.kms_key_arn})
+                               "kmsKeyArn": self.kms_key_arn,
+                               "logGroupName": self.log_group_name})

@@ -94,7 +94,7 @@ def test_organization_trail_covers_every_account_and_region(management: Evaluati
 def test_trail_bucket_and_key_live_in_the_log_archive_account(management: Evaluation) -> None:
     [bucket] = [b for b in management.of_type("aws:s3/bucket:Bucket")
                 if b.inputs.get("bucket") == f"ir-readiness-org-trail-{ORG}"]
-    key = one(management, "aws:kms/key:Key")
+    [key] = [k for k in management.of_type("aws:kms/key:Key") if k.name.endswith("-trail-key")]
     for resource in (bucket, key):
         roles = provider_of(management, resource)["assumeRoles"]
         roles = json.loads(roles) if isinstance(roles, str) else roles  # providers: JSON text
@@ -129,7 +129,8 @@ def test_bucket_policy_admits_only_the_org_trail_on_its_two_prefixes(
 
 
 def test_trail_key_encrypts_only_for_the_org_trail(management: Evaluation) -> None:
-    sids = by_sid(one(management, "aws:kms/key:Key").inputs["policy"])
+    [key] = [k for k in management.of_type("aws:kms/key:Key") if k.name.endswith("-trail-key")]
+    sids = by_sid(key.inputs["policy"])
     encrypt = sids["CloudTrailEncryptsForTheOrganizationTrail"]
     assert encrypt["Action"] == "kms:GenerateDataKey*"
     assert encrypt["Condition"]["StringEquals"] == {"aws:SourceArn": TRAIL_ARN}
@@ -139,6 +140,28 @@ def test_trail_key_encrypts_only_for_the_org_trail(management: Evaluation) -> No
     assert sids["LogArchiveAccountAdministersThroughIam"]["Principal"] == {
         "AWS": f"arn:aws:iam::{LOG_ARCHIVE}:root"}
     assert sids["LogReadersDecrypt"]["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
+
+
+def test_org_trail_copies_to_an_encrypted_log_group_in_the_management_account(
+        management: Evaluation) -> None:
+    trail = one(management, "aws:cloudtrail/trail:Trail")
+    group = one(management, "aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["name"] == "/ir-readiness/organization-trail"
+    assert group.inputs["retentionInDays"] == 365
+    assert trail.inputs["cloudWatchLogsGroupArn"] == f"{group.outputs['arn']}:*"
+    [log_key] = [k for k in management.of_type("aws:kms/key:Key") if k.name.endswith("-log-key")]
+    assert group.inputs["kmsKeyId"] == log_key.outputs["arn"]
+    assert "assumeRoles" not in provider_of(management, group)
+    logs = by_sid(log_key.inputs["policy"])["CloudWatchLogsForTheTrailLogGroup"]
+    assert logs["Condition"] == {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn":
+        f"arn:aws:logs:eu-west-1:{MANAGEMENT}:log-group:/ir-readiness/organization-trail"}}
+    [role] = [r for r in management.of_type("aws:iam/role:Role")
+              if r.outputs["arn"] == trail.inputs["cloudWatchLogsRoleArn"]]
+    [trust] = statements(role.inputs["assumeRolePolicy"])
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceArn": TRAIL_ARN}}
+    [write] = statements(one(management, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    assert write["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert write["Resource"] == f"{group.outputs['arn']}:log-stream:*"
 
 
 def test_management_delegates_guardduty_and_security_hub_in_every_region(
