@@ -5,9 +5,9 @@ Reuses the single-account components; what the organization already provides is 
 duplicated here:
 
 * the organization trail (OrganizationTrail, management account) records this account;
-  the manifest names it (``trail.arn`` in the management account, ``trail.bucket`` the
-  log-archive bucket; ``trail.logGroup`` is ``organization-trail``: members keep no
-  CloudWatch Logs copy of their own);
+  the manifest names it (``trail.arn`` and ``trail.logGroup``, the trail's CloudWatch
+  Logs copy, are in the management account, ``trail.bucket`` in the log-archive account;
+  members keep no trail or log copy of their own);
 * GuardDuty and Security Hub are enabled here by the delegated administrator
   (auto-enable ALL, central configuration); the manifest reads this region's detector id
   through the ``aws:guardduty/getDetector`` invoke, so the security stack must be deployed
@@ -52,7 +52,7 @@ from components.settings import BackupRule, BackupSettings, ObjectLock
 
 TYPE = "ir-readiness:index:MemberBaseline"
 
-ORGANIZATION_TRAIL_LOG_GROUP = "organization-trail"
+ORGANIZATION_TRAIL_LOG_GROUP = "/ir-readiness/organization-trail"
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 
