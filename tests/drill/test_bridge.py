@@ -89,11 +89,9 @@ def test_an_unhandled_type_fails_loudly_naming_it(endpoint: str) -> None:
     def program() -> None:
         import pulumi_aws as aws
 
-        aws.lambda_.Function("handler", role="arn:aws:iam::123456789012:role/x",
-                             runtime="python3.12", handler="h.handler",
-                             code=pulumi.AssetArchive({}))
+        aws.apigateway.RestApi("api", description="not part of the readiness stack")
 
-    with pytest.raises(UnhandledResourceType, match="aws:lambda/function:Function"):
+    with pytest.raises(UnhandledResourceType, match="aws:apigateway/restApi:RestApi"):
         evaluate({"aws:region": "us-east-1"}, mocks=MotoBridge(endpoint, "us-east-1"),
                  program=program)
 
