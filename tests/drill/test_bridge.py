@@ -204,3 +204,27 @@ def test_lambda_function_layer_and_permission_are_created_from_their_archives(
     policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
     assert [s["Principal"] for s in policy["Statement"]] == [{"Service": "events.amazonaws.com"}]
     assert lam.get_function_event_invoke_config(FunctionName=name)["MaximumRetryAttempts"] == 0
+
+
+@pytest.mark.skipif(not (ROOT / "runbooks" / "automation" / "handler.py").exists(),
+                    reason="the response automation has not landed")
+def test_example_stack_with_automation_enabled_provisions_into_moto(
+    endpoint: str, tmp_path: Path
+) -> None:
+    """The opt-in ResponseAutomation (Lambda) provisions too, should the example turn it on."""
+    (tmp_path / "layer" / "python").mkdir(parents=True)
+    (tmp_path / "layer" / "python" / "placeholder.py").write_text("")
+    config = _example_config(["eu-west-1"])
+    config["ir:quarantineVpcs"] = json.dumps({"eu-west-1": "discover"})
+    config["ir:alertSubscriptions"] = json.dumps({})
+    automation = json.loads(config.get("ir:automation", "{}"))
+    automation.update(enabled=True, layerPath=str(tmp_path / "layer"))
+    config["ir:automation"] = json.dumps(automation)
+    config.pop("ir:backup", None)  # the example copies backups to a region not covered here
+    mocks = MotoBridge(endpoint, "eu-west-1")
+    evaluate(config, mocks=mocks)
+    assert mocks.errors == []
+    functions = client(endpoint, "lambda", "eu-west-1").list_functions()["Functions"]
+    assert any("automation" in f["FunctionName"] for f in functions)
+    assert {r.type for r in mocks.records} >= {"aws:lambda/function:Function",
+                                               "aws:lambda/layerVersion:LayerVersion"}
