@@ -206,3 +206,30 @@ def test_default_role_name_matches_the_member_baseline() -> None:
 
     assert OrganizationSettings().member_role_name == DEFAULT_MEMBER_ROLE_NAME
     assert ACCOUNT not in (MEMBER_A, MEMBER_B)
+
+
+def test_irctl_as_a_process_over_http_assumes_the_member_role(
+        moto_server: str, fake_aws_env: Path) -> None:
+    """The same flow as a responder runs it: `python -m runbooks` against a moto server,
+    the external id from IR_EXTERNAL_ID."""
+    sts = boto3.client("sts", region_name=REGION, endpoint_url=moto_server)
+    credentials = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER_A}:role/OrganizationAccountAccessRole",
+        RoleSessionName="seed")["Credentials"]
+    session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                            aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials["SessionToken"], region_name=REGION)
+    world = seed_readiness(lambda service: session.client(service, endpoint_url=moto_server),
+                           account=MEMBER_A)
+    world.endpoint_url, world.case_dir = moto_server, fake_aws_env
+    [instance] = launch_instances(world, volumes=1)
+
+    run = world.irctl("--account", MEMBER_A, "--output", "json", "contain", "instance",
+                      instance, "--apply", env={"IR_EXTERNAL_ID": EXTERNAL_ID})
+    assert run.returncode == 0, run.stderr
+    assert eni_groups(world, instance) == {isolation_group(world)}
+
+    # An account without a member baseline: refused, exit 2, nothing to change.
+    refused = world.irctl("--account", MEMBER_B, "contain", "instance", instance, "--apply")
+    assert refused.returncode == 2
+    assert "no readiness manifest" in refused.stderr
