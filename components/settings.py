@@ -1000,6 +1000,10 @@ def _check_organization(s: Settings, bad: Any) -> None:
                 bad(f"responderPrincipals[{i}]", principal,
                     f"in member mode must be a principal of the security account "
                     f"({security}): the member responder role trusts only responders there")
+    if o.mode in ("management", "member") and s.automation.enabled:
+        bad("automation.enabled", True,
+            f"is not available in ir:organization.mode {o.mode} (ResponseAutomation runs in "
+            "single-account and security stacks); set it to false")
     if o.mode != "member" and o.external_id is not None:
         bad(f"{key}.externalId", "***",
             "only applies in member mode (the member responder role's sts:ExternalId)")

@@ -111,3 +111,11 @@ def test_organization_example_configs_are_valid(mode: str) -> None:
     values = {k: v for k, v in config.items() if k.startswith("ir:")}
     s = Settings.from_mapping(values, aws_region=config["aws:region"])
     assert s.organization.mode == mode
+
+
+def test_automation_is_refused_where_the_mode_does_not_create_it() -> None:
+    with pytest.raises(SettingsError, match=r"ir:automation.enabled = true: is not available "
+                                            r"in ir:organization.mode member"):
+        settings({"mode": "member", "organizationId": ORG, "securityAccountId": SECURITY,
+                  "managementAccountId": MANAGEMENT, "externalId": "abc-123"},
+                 automation={"enabled": True})
