@@ -81,6 +81,35 @@ def test_contain_bucket_and_release(server: Readiness):
     assert restored == {**before, "versioning": "Suspended"}  # versioning can only suspend
 
 
+def test_exposed_bucket_playbook_is_released_to_the_original_state(server: Readiness):
+    """The playbook closes the bucket in an order `release` can undo: Block Public Access
+    is lifted before the recorded public policy and grants are put back (S3 refuses them
+    while it is on)."""
+    s3 = server.client("s3")
+    bucket = f"exports-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    before = _settings(server, bucket)
+    case = f"case-{uuid.uuid4().hex[:8]}"
+
+    run = server.irctl("--output", "json", "playbook", "run", "exposed-s3-bucket",
+                       "--param", f"bucket={bucket}", "--param", "sensitive=false",
+                       "--case", case, "--apply")
+    assert run.returncode == 0, run.stdout + run.stderr
+    closed = _settings(server, bucket)
+    assert closed["bpa"] and all(closed["bpa"].values())
+    assert closed["policy"] is None or not any(
+        s.get("Principal") == "*" for s in closed["policy"]["Statement"])
+    assert not any(g.startswith(ALL_USERS) for g in closed["grants"])
+
+    released = server.irctl("release", "bucket", bucket, "--case", case, "--apply")
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert _settings(server, bucket) == {**before, "versioning": "Suspended"}
+
+
 def test_unknown_bucket_exits_2(server: Readiness):
     run = server.irctl("--output", "json", "contain", "bucket",
                 f"missing-{uuid.uuid4().hex[:10]}", "--apply")
