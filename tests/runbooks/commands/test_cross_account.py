@@ -117,7 +117,7 @@ def test_contain_instances_in_two_accounts_in_one_command(
     a, b = members[MEMBER_A], members[MEMBER_B]
     [in_a] = launch_instances(a, volumes=1)
     [in_b] = launch_instances(b, volumes=1)
-    before_b = eni_groups(b, in_b)
+    before_a, before_b = eni_groups(a, in_a), eni_groups(b, in_b)
 
     plan = irctl("--output", "json", "--external-id", EXTERNAL_ID, "contain", "instance",
                  f"{MEMBER_A}:{REGION}:{in_a}", f"{MEMBER_B}:{REGION}:{in_b}")
@@ -138,6 +138,12 @@ def test_contain_instances_in_two_accounts_in_one_command(
             Filters=[{"Name": "resource-id", "Values": [instance]}])["Tags"]
         assert {"Key": "ir:case", "Value": document["case"]} in [
             {"Key": t["Key"], "Value": t["Value"]} for t in tags]
+    # Undo in one account, with that account's role: the other stays contained.
+    released = irctl("--account", MEMBER_A, "--external-id", EXTERNAL_ID, "release",
+                     "instance", in_a, "--case", document["case"], "--apply")
+    assert released.exit_code == 0, released.output
+    assert eni_groups(a, in_a) == before_a
+    assert eni_groups(b, in_b) == {isolation_group(b)}
 
 
 def test_refuses_when_the_member_manifest_names_another_account(
