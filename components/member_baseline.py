@@ -155,6 +155,10 @@ class MemberBaselineArgs:
                                  f"not in the security account {self.security_account_id}")
         if not self.responder_principals:
             raise ValueError("MemberBaselineArgs.responder_principals is empty")
+        if not re.match(r"^[\w+=,.@-]{1,48}$", self.name_prefix):
+            raise ValueError(f"MemberBaselineArgs.name_prefix = {self.name_prefix!r}: at most 48 "
+                             "of letters, digits and +=,.@_- (role names add up to 16 "
+                             "characters and IAM allows 64)")
 
 
 class MemberBaseline(pulumi.ComponentResource):
@@ -183,7 +187,8 @@ class MemberBaseline(pulumi.ComponentResource):
                 f"{name}-kms-{region}",
                 EncryptionKeyArgs(region=region, account_id=args.account_id, partition=p,
                                   log_group_prefix=f"/ir-readiness/{args.name_prefix}",
-                                  findings_from_all_regions=region == home),
+                                  # GuardDuty exports go to the administrator, not here.
+                                  findings_from_all_regions=False),
                 opts=in_region(region))
             for region in args.regions
         }

@@ -180,7 +180,7 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 vpc_ids=vpc_ids,
                 trail_arn=trail_arn,
                 trail_bucket=organization_trail_bucket(str(org.organization_id)),
-                name_prefix=f"ir-readiness-{pulumi.get_stack()}"[:50],
+                name_prefix=f"ir-readiness-{pulumi.get_stack()}"[:48],
                 responder_role_name=org.member_role_name,
                 security_bus_name=org.security_event_bus_name,
                 subscriptions={sev: tuple(AlertSubscription(x.protocol, x.endpoint)

@@ -86,3 +86,5 @@ def test_member_args_refuse_responders_outside_the_security_account() -> None:
     with pytest.raises(ValueError, match="external_id.*value not shown") as err:
         MemberBaselineArgs(**{**values, "external_id": "x"})
     assert "'x'" not in str(err.value)
+    with pytest.raises(ValueError, match="name_prefix .* at most 48"):
+        MemberBaselineArgs(**{**values, "name_prefix": "p" * 49})
