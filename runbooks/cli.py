@@ -77,12 +77,12 @@ class CommandModules(click.Group):
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
               help="Readiness manifest file, or `pulumi stack output --json` output. "
                    "Default: SSM parameter /ir-readiness/manifest in the region.")
-@click.option("--account", help="Act in this member account (12 digits): assume its "
+@click.option("--account", metavar="ID", help="Act in this member account (12 digits): assume its "
               "responder role from your (security account) credentials; refuses when that "
               "account's manifest describes another account.")
-@click.option("--role-name", help="Role assumed with --account.  [default: "
+@click.option("--role-name", metavar="NAME", help="Role assumed with --account.  [default: "
               "ir-readiness-member-responder, the member baseline's responder role]")
-@click.option("--external-id", envvar="IR_EXTERNAL_ID",
+@click.option("--external-id", envvar="IR_EXTERNAL_ID", metavar="ID",
               help="sts:ExternalId the member role requires (env IR_EXTERNAL_ID).")
 @click.option("--case", "case_id", help="Case id; generated (and printed) when absent.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text",
