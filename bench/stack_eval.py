@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -105,16 +106,15 @@ def child(n: int) -> None:
 def run(repeats: int) -> list[dict[str, float]]:
     rows = []
     for n in SIZES:
-        best: dict[str, float] | None = None
+        runs = []
         for _ in range(repeats):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", str(n)],
                 check=True, capture_output=True, text=True, cwd=ROOT,
             ).stdout.strip().splitlines()[-1]
-            row = json.loads(out)
-            if best is None or row["evaluation_s"] < best["evaluation_s"]:
-                best = row
-        assert best is not None
+            runs.append(json.loads(out))
+        best = dict(min(runs, key=lambda r: r["evaluation_s"]))
+        best["median_evaluation_s"] = statistics.median(r["evaluation_s"] for r in runs)
         rows.append(best)
     return rows
 
@@ -124,17 +124,20 @@ def markdown(rows: list[dict[str, float]], repeats: int) -> str:
         "# Stack evaluation benchmark (`bench/stack_eval.py`)",
         "",
         "Whole program (`__main__.py`) evaluated under Pulumi mocks (`components.mockrun`,",
-        "`preview=False`), two VPCs discovered per region, fresh process per size, best of",
-        f"{repeats} runs. Machine: {platform.machine()}, {platform.python_implementation()} "
+        "`preview=False`), two VPCs discovered per region, fresh process per size, "
+        f"{repeats} runs each (best and median wall; the other columns are from the best",
+        f"run). Machine: {platform.machine()}, {platform.python_implementation()} "
         f"{platform.python_version()}, shared 2-core build host.",
         "",
-        "| regions | resources | evaluation wall (s) | evaluation CPU (s) "
-        "| SDK imports (s) | process total (s) | peak RSS (MB) |",
-        "|--------:|----------:|----------:|----------:|----------:|----------:|--------:|",
+        "| regions | resources | evaluation wall, best (s) | evaluation wall, median (s) "
+        "| evaluation CPU (s) | SDK imports (s) | process total (s) | peak RSS (MB) |",
+        "|--------:|----------:|----------:|----------:|----------:|----------:|----------:"
+        "|--------:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['regions']} | {r['resources']} | {r['evaluation_s']:.2f} | "
+            f"{r['median_evaluation_s']:.2f} | "
             f"{r['evaluation_cpu_s']:.2f} | {r['imports_s']:.2f} | "
             f"{r['process_s']:.2f} | {r['peak_rss_mb']:.0f} |"
         )
@@ -150,7 +153,9 @@ def markdown(rows: list[dict[str, float]], repeats: int) -> str:
         "",
         f"Target for 17 regions: < {TARGET_SECONDS:.0f} s and < {TARGET_MB} MB. "
         f"Result: time {'met' if ok_time else 'NOT met'} ({big['evaluation_s']:.2f} s), "
-        f"memory {'met' if ok_mem else 'NOT met'} ({big['peak_rss_mb']:.0f} MB).",
+        f"memory {'met' if ok_mem else 'NOT met'} ({big['peak_rss_mb']:.0f} MB). "
+        f"Counting the one-off SDK imports as well (process total), 17 regions took "
+        f"{big['process_s']:.2f} s.",
     ]
     lines += ["", NOTES.strip()]
     return "\n".join(lines) + "\n"
