@@ -85,7 +85,7 @@ class RegisteredResource:
     inputs: Mapping[str, Any]
     """Inputs as sent to the engine (camelCase keys, plain values)."""
     outputs: Mapping[str, Any]
-    """State the mocks returned (inputs plus id/arn/name)."""
+    """State: the inputs plus what the mocks computed (id, arn, name, ...)."""
     provider: str = ""
     """Provider reference `urn::id` for custom resources ('' when default/none)."""
     id: str = ""
@@ -209,7 +209,7 @@ class ReadinessMocks(pulumi.runtime.Mocks):
             provider_id = f"provider-{region}-{_digest(name, length=8)}"
             with self._lock:
                 self._provider_regions[provider_id] = region
-            return provider_id, inputs
+            return provider_id, {}
         if not args.custom:
             return f"{name}-component", {}
         region = self.region_of(args.provider)
@@ -223,7 +223,10 @@ class ReadinessMocks(pulumi.runtime.Mocks):
         kind = typ.rsplit(":", 1)[-1]
         arn_region = "" if module in _GLOBAL_SERVICES else region
         physical = str(inputs.get("name") or f"{name}-{_digest(typ, name, region, length=7)}")
-        out: dict[str, Any] = dict(inputs)
+        # Only computed values: for every input the provider does not return, the SDK
+        # keeps the input's value (as the engine's state would), so echoing the inputs
+        # back would only be serialised and translated a second time.
+        out: dict[str, Any] = {}
         rid = physical
         arn: str | None = f"arn:aws:{module}:{arn_region}:{acct}:{kind.lower()}/{physical}"
         if typ == "aws:s3/bucket:Bucket":
@@ -332,7 +335,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             parent=request.parent,
             custom=bool(request.custom),
             inputs=inputs,
-            outputs=registration.state,
+            outputs={**inputs, **registration.state},
             provider=request.provider,
             id=registration.id or "",
             region=self._region_of(request, registration.id or ""),
