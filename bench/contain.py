@@ -230,7 +230,8 @@ def markdown(latency_ms: float, runs: list[dict[str, Any]], throttled: list[dict
                                               key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"| {service} | {operation} | {count} | {count / big['n']:.2f} |")
     lines += ["", "Per instance and unbatchable: GetConsoleOutput, 2x DescribeInstanceAttribute,"
-              " PutObject (metadata), 3x ModifyInstanceAttribute, CreateTags,",
+              " PutObject (metadata), up to 3x ModifyInstanceAttribute (only attributes not",
+              "already set: the emulator's shutdown behaviour is already `stop`), CreateTags,",
               "2x ModifyNetworkInterfaceAttribute per ENI (conversion, then isolation), "
               "CreateSnapshots. Batched over all targets: DescribeInstances, DescribeVolumes,",
               "DescribeIamInstanceProfileAssociations, DescribeAutoScalingInstances, "
