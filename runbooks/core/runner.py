@@ -323,6 +323,16 @@ class Runner:
                         # part of it may have been made: undo it first, with the rest
                         applied.append((call, step, change_outcome))
                     continue
+                except BaseException as err:
+                    # A bug or an interrupt (not an AWS answer): put the target back as it
+                    # was, then let it propagate; never reported as "contained".
+                    self.audit.append("apply-crashed", **record, error=repr(err))
+                    change_outcome.status, change_outcome.error = FAILED, repr(err)
+                    if step.multi_call and step.reversible:
+                        applied.append((call, step, change_outcome))
+                    if not self.keep_going:
+                        self._roll_back(kind, target, applied)
+                    raise
                 change_outcome.status, change_outcome.result = APPLIED, details
                 self.audit.append("applied", **record, result=details)
                 applied.append((call, step, change_outcome))
