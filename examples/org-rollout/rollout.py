@@ -38,6 +38,19 @@ class RolloutError(ValueError):
     """Bad input, reported before any stack is touched."""
 
 
+def _account_failures() -> tuple[type[BaseException], ...]:
+    """What one account's rollout may fail with: the Automation API's command errors (a
+    failed `pulumi up`, a concurrent update, a missing stack), AWS errors while getting its
+    credentials, and OS errors (missing CLI, unreadable workspace)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pulumi.automation.errors import CommandError
+
+    return (CommandError, ClientError, BotoCoreError, OSError, RuntimeError)
+
+
+ACCOUNT_FAILURES = _account_failures()
+
+
 class StackLike(Protocol):
     """The part of `pulumi.automation.Stack` the rollout uses."""
 
@@ -179,9 +192,10 @@ def rollout(
                 return AccountResult(account_id, name, "failed", outputs,
                                      f"update finished as {status}")
             return AccountResult(account_id, name, "succeeded", outputs)
-        except Exception as err:  # noqa: BLE001 - one account's failure must not stop the rest
-            # Not a mutation we could undo: Pulumi already recorded whatever it changed
-            # in the stack's state; the message says which account to look at.
+        except ACCOUNT_FAILURES as err:
+            # One account's failure must not stop the rest. Nothing to undo here: Pulumi
+            # recorded whatever it changed in that stack's state; the result names the
+            # account and the error, and the exit code says something failed.
             return AccountResult(account_id, name, "failed", error=f"{type(err).__name__}: {err}")
 
     with ThreadPoolExecutor(max_workers=min(parallel, len(accounts))) as pool:

@@ -175,3 +175,11 @@ def test_main_exits_1_when_an_account_fails(tmp_path: Path,
     code = rollout_module.main(["--accounts", str(accounts), "--config",
                                 str(ROOT / "Pulumi.org-member.example.yaml")])
     assert code == 1
+
+
+def test_an_unexpected_error_is_not_reported_as_an_account_failure() -> None:
+    def broken(account: str) -> dict[str, str]:
+        raise KeyError("AccessKeyId")  # a bug in the credential source, not an AWS answer
+
+    with pytest.raises(KeyError):
+        rollout([A], CONFIG, FakeStacks(), broken)
