@@ -120,9 +120,10 @@ class OrganizationReadiness(pulumi.ComponentResource):
 
     def _security(self, name: str) -> None:
         s, org = self.settings, self.settings.organization
-        readiness = IncidentResponseReadiness(
-            name, IncidentResponseReadinessArgs(settings=s),
-            opts=pulumi.ResourceOptions(parent=self))
+        # Parented to the stack, exactly as in single mode: turning an existing
+        # single-account stack of the security account into `security` mode keeps every
+        # URN, so nothing (locked buckets included) is replaced.
+        readiness = IncidentResponseReadiness(name, IncidentResponseReadinessArgs(settings=s))
         buses = {
             region: SecurityEventBus(
                 f"{name}-org-bus-{region}",

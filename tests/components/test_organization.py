@@ -250,6 +250,15 @@ def test_security_bus_rules_reach_that_regions_topics(security: Evaluation) -> N
     assert guardduty and guardduty[0]["detail"]["severity"] == [{"numeric": [">=", 9]}]
 
 
+def test_security_mode_keeps_the_single_account_urns(security: Evaluation) -> None:
+    readiness = one(security, "ir-readiness:index:IncidentResponseReadiness")
+    # The same URN as single mode: a child of the stack, not of OrganizationReadiness.
+    assert readiness.urn == ("urn:pulumi:mock::ir-readiness::pulumi:pulumi:Stack$"
+                             "ir-readiness:index:IncidentResponseReadiness::ir")
+    [trail] = [t for t in security.of_type("aws:cloudtrail/trail:Trail")]
+    assert trail.inputs.get("isOrganizationTrail") in (None, False)
+
+
 # ---------------------------------------------------------------------- member
 
 
