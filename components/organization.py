@@ -144,11 +144,19 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 partition=self.partition, security_hub_depends_on=[readiness]),
             opts=pulumi.ResourceOptions(parent=self))
         self.stack_outputs.update({
+            # Every single-mode output, so switching modes keeps what scripts read.
             "manifests": readiness.manifests,
             "evidenceBucket": readiness.evidence_bucket,
-            "responderRoleArn": readiness.responder_role_arn,
+            "trailArn": readiness.trail_arn,
+            "trailBucket": readiness.trail_bucket,
+            "trailLogGroup": readiness.trail_log_group,
             "investigatorRoleArn": readiness.investigator_role_arn,
+            "responderRoleArn": readiness.responder_role_arn,
+            "kmsKeyArns": readiness.kms_key_arns,
             "topicArns": readiness.topic_arns,
+            "guardDutyDetectorIds": readiness.guardduty_detector_ids,
+            "backupVaultArns": readiness.backup_vault_arns,
+            "automationFunctionArns": readiness.automation_function_arns,
             "securityEventBusArns": {r: b.bus_arn for r, b in buses.items()},
             "securityHubConfigurationPolicyId": admin.configuration_policy_id,
         })

@@ -257,6 +257,12 @@ def test_security_mode_keeps_the_single_account_urns(security: Evaluation) -> No
                              "ir-readiness:index:IncidentResponseReadiness::ir")
     [trail] = [t for t in security.of_type("aws:cloudtrail/trail:Trail")]
     assert trail.inputs.get("isOrganizationTrail") in (None, False)
+    single_outputs = {"homeRegion", "regions", "manifests", "evidenceBucket", "trailArn",
+                      "trailBucket", "trailLogGroup", "investigatorRoleArn",
+                      "responderRoleArn", "kmsKeyArns", "topicArns", "guardDutyDetectorIds",
+                      "backupVaultArns", "automationFunctionArns"}
+    assert single_outputs <= set(security.outputs)
+    assert set(security.outputs["securityEventBusArns"]) == set(REGIONS)
 
 
 # ---------------------------------------------------------------------- member
