@@ -239,3 +239,28 @@ def test_irctl_as_a_process_over_http_assumes_the_member_role(
     refused = world.irctl("--account", MEMBER_B, "contain", "instance", instance, "--apply")
     assert refused.returncode == 2
     assert "no readiness manifest" in refused.stderr
+
+
+def test_one_manifest_file_cannot_describe_targets_in_two_accounts(
+        members: dict[str, Readiness], tmp_path: Path) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    [in_a] = launch_instances(a, volumes=1)
+    [in_b] = launch_instances(b, volumes=1)
+    before = eni_groups(a, in_a), eni_groups(b, in_b)
+    manifest = a.write_manifest_file(tmp_path / "manifest.json")
+    result = irctl("--manifest", str(manifest), "contain", "instance",
+                   f"{MEMBER_A}:{REGION}:{in_a}", f"{MEMBER_B}:{REGION}:{in_b}", "--apply")
+    assert result.exit_code == 2
+    assert "drop --manifest" in result.output
+    assert (eni_groups(a, in_a), eni_groups(b, in_b)) == before
+
+
+def test_a_malformed_scoped_target_changes_nothing(members: dict[str, Readiness]) -> None:
+    a = members[MEMBER_A]
+    [in_a] = launch_instances(a, volumes=1)
+    before = eni_groups(a, in_a)
+    result = irctl("contain", "instance", f"{MEMBER_A}:{REGION}:{in_a}",
+                   f"{MEMBER_B}:{REGION}:not-an-instance", "--apply")
+    assert result.exit_code == 2
+    assert "not-an-instance" in result.output
+    assert eni_groups(a, in_a) == before
