@@ -48,8 +48,11 @@ NOTES = """
   (`gc.freeze()`; the imported SDK is hundreds of thousands of objects that every full
   collection re-traversed) and raises the young-generation threshold; in-process on
   this host, 17 regions went from 20.9 s to 14.0 s wall under the same load. The
-  recorder no longer deserialises every registration's inputs a second time. The lazy
-  SDK imports are done up front by `prepare()` instead of inside the first evaluation.
+  recorder no longer deserialises every registration's inputs a second time, and the
+  mocks return only computed values (the SDK keeps each input's value, as it does with
+  the engine's state) instead of echoing every input back through serialisation. The
+  lazy SDK imports are done up front by `prepare()` instead of inside the first
+  evaluation.
 - Wall times here depend on the other jobs sharing the two cores (see the load
   average); the CPU column is the evaluation's own work. On an idle host the wall time
   of a single-threaded evaluation is close to its CPU time.
