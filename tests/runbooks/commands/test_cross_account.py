@@ -214,6 +214,7 @@ def test_default_role_name_matches_the_member_baseline() -> None:
     assert ACCOUNT not in (MEMBER_A, MEMBER_B)
 
 
+@pytest.mark.server
 def test_irctl_as_a_process_over_http_assumes_the_member_role(
         moto_server: str, fake_aws_env: Path) -> None:
     """The same flow as a responder runs it: `python -m runbooks` against a moto server,
