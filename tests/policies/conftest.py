@@ -16,14 +16,21 @@ from policies.analyzer import PolicyPackProcess
 
 
 @pytest.fixture(scope="session")
-def pack() -> Iterator[PolicyPackProcess]:
+def pack_process() -> Iterator[PolicyPackProcess]:
     with PolicyPackProcess.start(stack_config={"aws:region": HOME_REGION}) as process:
-        process.configure({})
         yield process
 
 
 @pytest.fixture
+def pack(pack_process: PolicyPackProcess) -> PolicyPackProcess:
+    """The session's pack with the default policy config, whatever ran before on this
+    worker (xdist interleaves modules)."""
+    pack_process.configure({})
+    return pack_process
+
+
+@pytest.fixture
 def configured(pack: PolicyPackProcess) -> Iterator[PolicyPackProcess]:
-    """The session pack, restored to the default config after the test changes it."""
+    """The session pack, for a test that changes its config; restored afterwards."""
     yield pack
     pack.configure({})

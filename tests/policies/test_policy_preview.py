@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import runpy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,9 @@ def shipped_config() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def baseline(pack: PolicyPackProcess, shipped_config: dict[str, Any]) -> Iterator[PreviewResult]:
-    yield run_preview(EXAMPLE_STACK, pack=pack, policy_config=shipped_config)
-    pack.configure({})
+def baseline(pack_process: PolicyPackProcess,
+             shipped_config: dict[str, Any]) -> PreviewResult:
+    return run_preview(EXAMPLE_STACK, pack=pack_process, policy_config=shipped_config)
 
 
 def test_example_stack_has_no_mandatory_violation(baseline: PreviewResult) -> None:
@@ -222,14 +222,13 @@ def _misconfigured_stack(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def seeded(pack: PolicyPackProcess, shipped_config: dict[str, Any],
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PreviewResult, dict]]:
+def seeded(pack_process: PolicyPackProcess, shipped_config: dict[str, Any],
+           tmp_path_factory: pytest.TempPathFactory) -> tuple[PreviewResult, dict]:
     touched: dict[int, list[str]] = {}
     stack = _misconfigured_stack(tmp_path_factory.mktemp("seeded"))
-    result = run_preview(stack, pack=pack, policy_config=shipped_config,
+    result = run_preview(stack, pack=pack_process, policy_config=shipped_config,
                          program=_seeded_program(SEEDS, touched))
-    yield result, touched
-    pack.configure({})
+    return result, touched
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda s: "+".join(s.rules))
