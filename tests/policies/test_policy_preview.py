@@ -319,3 +319,26 @@ def test_cli_missing_stack_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["--stack", str(tmp_path / "Pulumi.nope.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
+
+
+def test_tree_nests_resources_under_their_parents() -> None:
+    from rich.console import Console
+
+    from policies.preview import GraphNode, print_tree
+
+    def node(type_: str, name: str, parent: str = "") -> GraphNode:
+        return GraphNode(urn=f"urn:{name}", type=type_, name=name, parent=parent,
+                         custom=not type_.startswith("ir-readiness"), inputs={}, outputs={},
+                         provider=None)
+
+    console = Console(record=True, width=200)
+    print_tree(console, [node("ir-readiness:index:AuditTrail", "audit"),
+                         node("aws:cloudtrail/trail:Trail", "audit-trail", "urn:audit"),
+                         node("aws:kms/key:Key", "loose", "urn:gone")])
+    lines = console.export_text().splitlines()
+    depth = {line.split("+ ", 1)[1]: len(line) - len(line.lstrip("│├└─ "))
+             for line in lines if "+ " in line}
+    assert depth["aws:cloudtrail/trail:Trail audit-trail"] > \
+        depth["ir-readiness:index:AuditTrail audit"]
+    # a parent outside the graph: shown under the stack, not dropped
+    assert depth["aws:kms/key:Key loose"] == depth["ir-readiness:index:AuditTrail audit"]
