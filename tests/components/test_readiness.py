@@ -261,6 +261,14 @@ def test_no_inline_policy_allows_a_wildcard_action(
 def test_stack_outputs_expose_the_main_arns(three: tuple[Evaluation, CountingMocks]) -> None:
     ev, _ = three
     out = ev.outputs
+    # Exactly the outputs README "The readiness stack" documents.
+    assert set(out) == {
+        "homeRegion", "regions", "manifests", "evidenceBucket", "trailArn", "trailBucket",
+        "trailLogGroup", "investigatorRoleArn", "responderRoleArn", "kmsKeyArns",
+        "topicArns", "guardDutyDetectorIds", "backupVaultArns", "automationFunctionArns",
+    }
+    assert out["regions"] == list(THREE)
+    assert out["automationFunctionArns"] == {}  # automation is off in the example
     assert out["homeRegion"] == "eu-west-1"
     assert out["trailArn"] == "arn:aws:cloudtrail:eu-west-1:123456789012:trail/ir-readiness-mock"
     assert out["responderRoleArn"].endswith(":role/ir-readiness-mock-responder")
