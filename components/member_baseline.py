@@ -130,6 +130,10 @@ class MemberBaselineArgs:
     """AWS Backup options (ir:backup), as in the single-account stack."""
     forensic_cidrs: Sequence[str] = ()
     """Sources admitted by the forensic-access groups."""
+    forensic_source_security_group_ids: Mapping[str, str] = field(default_factory=dict)
+    """Per VPC id, a source security group the forensic-access group admits."""
+    forensic_ports: Sequence[int] = (22, 3389)
+    """TCP ports the forensic-access groups open to those sources."""
     evidence_object_lock: ObjectLock = ObjectLock("COMPLIANCE", 365)
     """Default retention of the evidence bucket."""
     max_session_duration: int = 3600
@@ -249,7 +253,11 @@ class MemberBaseline(pulumi.ComponentResource):
 
         b = args.backup
         manifests: dict[str, pulumi.Output[Any]] = {}
-        for region in args.regions:
+        copy_region = b.copy_to_region
+        backups: dict[str, BackupProtection] = {}
+        # The copy destination first, so the other regions can copy into its vault.
+        for region in sorted(args.regions, key=lambda r: r != copy_region):
+            copy_to = backups.get(copy_region) if copy_region and region != copy_region else None
             for rule_name, (_severity, pattern) in RULES.items():
                 rule = aws.cloudwatch.EventRule(
                     f"{name}-forward-{region}-{rule_name}",
@@ -279,12 +287,20 @@ class MemberBaseline(pulumi.ComponentResource):
                     lock_min_retention_days=b.vault_lock_min_retention_days,
                     lock_max_retention_days=b.vault_lock_max_retention_days,
                     lock_changeable_for_days=b.vault_lock_changeable_for_days,
+                    copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
+                    copy_depends_on=[copy_to] if copy_to else [],
                 ),
                 opts=in_region(region))
+            backups[region] = backup
             quarantine = {
                 vpc_id: QuarantineNetwork(
                     f"{name}-quarantine-{region}-{vpc_id}",
-                    QuarantineNetworkArgs(vpc_id=vpc_id, forensic_cidrs=tuple(args.forensic_cidrs)),
+                    QuarantineNetworkArgs(
+                        vpc_id=vpc_id, forensic_cidrs=tuple(args.forensic_cidrs),
+                        forensic_source_security_group_ids=tuple(
+                            sg for v, sg in args.forensic_source_security_group_ids.items()
+                            if v == vpc_id),
+                        forensic_ports=tuple(args.forensic_ports)),
                     opts=in_region(region))
                 for vpc_id in args.vpc_ids.get(region, ())
             }

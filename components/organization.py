@@ -197,6 +197,8 @@ class OrganizationReadiness(pulumi.ComponentResource):
                                for sev in SEVERITIES},
                 backup=s.backup,
                 forensic_cidrs=s.forensic_access.cidrs,
+                forensic_source_security_group_ids=s.forensic_access.security_group_ids,
+                forensic_ports=s.forensic_access.ports,
                 evidence_object_lock=s.evidence.object_lock,
                 max_session_duration=s.max_session_duration,
                 partition=self.partition,

@@ -318,3 +318,23 @@ def test_member_manifest_describes_the_member_account(member: Evaluation) -> Non
     # GuardDuty and Security Hub belong to the delegated administrator here.
     assert member.of_type("aws:guardduty/detector:Detector") == []
     assert member.of_type("aws:cloudtrail/trail:Trail") == []
+
+
+def test_member_backup_copies_and_forensic_access_follow_the_settings() -> None:
+    config = load_stack_config(ROOT / "Pulumi.org-member.example.yaml")
+    config["ir:backup"] = json.dumps({"copyToRegion": "us-east-1"})
+    config["ir:forensicAccess"] = json.dumps({"cidrs": ["10.99.0.0/24"], "ports": [22]})
+    evaluation = evaluate(config, mocks=OrganizationMocks(account_id=MEMBER,
+                                                          default_region="eu-west-1"))
+    vaults = {v.region: v.outputs["arn"] for v in evaluation.of_type("aws:backup/vault:Vault")}
+    [plan] = [p for p in evaluation.of_type("aws:backup/plan:Plan") if p.region == "eu-west-1"]
+    copies = {c["destinationVaultArn"] for r in plan.inputs["rules"]
+              for c in r.get("copyActions", [])}
+    assert copies == {vaults["us-east-1"]}
+    forensic = [g for g in evaluation.of_type("aws:ec2/securityGroup:SecurityGroup")
+                if "forensic" in g.name]
+    assert forensic
+    for group in forensic:
+        rules = group.inputs.get("ingress", [])
+        assert {(r["fromPort"], r["toPort"]) for r in rules} == {(22, 22)}
+        assert {c for r in rules for c in r.get("cidrBlocks", [])} == {"10.99.0.0/24"}
