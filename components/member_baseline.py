@@ -14,7 +14,8 @@ duplicated here:
   first (docs/organization.md, rollout order).
 
 Created, home region: an evidence bucket (EvidenceStore) and the investigator + responder
-roles (ResponderAccess), the responder role named ``Args.responder_role_name`` (what
+roles (ResponderAccess), named ``<name_prefix>-investigator`` and
+``<name_prefix>-responder`` (the role
 ``irctl --account`` assumes), trusted only by the security account's responder
 principals and only with ``sts:ExternalId``. Per covered region: a KMS key
 (EncryptionKey), alert topics and rules (AlertRouting), backup vault + plan
@@ -119,9 +120,8 @@ class MemberBaselineArgs:
     trail_bucket: str
     """The organization trail's bucket (log-archive account)."""
     name_prefix: str = "ir-readiness-member"
-    """Prefix of role names and the log group prefix."""
-    responder_role_name: str = "ir-readiness-member-responder"
-    """Physical name of the responder role `irctl --account` assumes."""
+    """Prefix of every role name (`<prefix>-responder` is what `irctl --account` assumes;
+    the responder role's deny on widening roles covers `<prefix>-*`) and of log groups."""
     security_bus_name: str = "ir-readiness-org"
     """Name of the security account's event bus (same name in every region)."""
     subscriptions: Mapping[str, Sequence[AlertSubscription]] = field(default_factory=dict)
@@ -230,7 +230,6 @@ class MemberBaseline(pulumi.ComponentResource):
                 regions=args.regions,
                 max_session_duration=args.max_session_duration,
                 external_id=args.external_id,
-                responder_role_name=args.responder_role_name,
             ),
             opts=in_region(home))
 

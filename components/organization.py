@@ -42,6 +42,7 @@ from components.settings import DISCOVER, SEVERITIES, Settings, partition_for
 from runbooks.core.permissions import responder_actions
 
 TYPE = "ir-readiness:index:OrganizationReadiness"
+RESPONDER_SUFFIX = "-responder"
 
 
 class OrganizationReadiness(pulumi.ComponentResource):
@@ -189,8 +190,10 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 vpc_ids=vpc_ids,
                 trail_arn=trail_arn,
                 trail_bucket=organization_trail_bucket(str(org.organization_id)),
-                name_prefix=f"ir-readiness-{pulumi.get_stack()}"[:48],
-                responder_role_name=org.member_role_name,
+                # memberRoleName ends in -responder (settings): the roles are named
+                # <prefix>-responder/-investigator/-event-forwarder, all under the
+                # responder role's deny on widening <prefix>-* roles.
+                name_prefix=org.member_role_name.removesuffix(RESPONDER_SUFFIX),
                 security_bus_name=org.security_event_bus_name,
                 subscriptions={sev: tuple(AlertSubscription(x.protocol, x.endpoint)
                                           for x in s.alert_subscriptions.get(sev, ()))

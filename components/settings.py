@@ -1004,6 +1004,11 @@ def _check_organization(s: Settings, bad: Any) -> None:
         bad("automation.enabled", True,
             f"is not available in ir:organization.mode {o.mode} (ResponseAutomation runs in "
             "single-account and security stacks); set it to false")
+    if not re.match(r"^[\w+=,.@-]{1,48}-responder$", o.member_role_name):
+        bad(f"{key}.memberRoleName", o.member_role_name,
+            "must be <prefix>-responder with a prefix of at most 48 characters (the "
+            "baseline names its investigator and forwarder roles <prefix>-investigator and "
+            "<prefix>-event-forwarder, and protects <prefix>-* from widening)")
     if o.mode != "member" and o.external_id is not None:
         bad(f"{key}.externalId", "***",
             "only applies in member mode (the member responder role's sts:ExternalId)")

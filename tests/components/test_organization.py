@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,12 @@ def test_member_responder_role_trusts_security_responders_with_external_id(
         assert statement["Action"] == "sts:AssumeRole"
         assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{SECURITY}:role/SecurityOnCall"]}
         assert statement["Condition"]["StringEquals"] == {"sts:ExternalId": "ir-readiness-2026"}
+    # The responder role may not widen itself or its siblings (the prefix deny covers it).
+    [actions] = [p for p in member.of_type("aws:iam/rolePolicy:RolePolicy")
+                 if p.name.endswith("-responder-actions")]
+    deny = by_sid(actions.inputs["policy"])["NeverWidenResponderRoles"]
+    assert deny["Resource"] == f"arn:aws:iam::{MEMBER}:role/ir-readiness-member-*"
+    assert fnmatch.fnmatch(role.outputs["arn"], deny["Resource"])
     investigators = [r for r in member.of_type("aws:iam/role:Role")
                      if str(r.inputs.get("name", "")).endswith("-investigator")]
     assert len(investigators) == 1

@@ -34,10 +34,10 @@ def test_single_account_is_the_default() -> None:
 def test_member_mode_reads_every_key() -> None:
     s = settings({"mode": "member", "organizationId": ORG, "securityAccountId": SECURITY,
                   "managementAccountId": MANAGEMENT,
-                  "externalId": "ir-2026-abc", "memberRoleName": "ir-member"})
+                  "externalId": "ir-2026-abc", "memberRoleName": "ir-member-responder"})
     o = s.organization
     assert (o.mode, o.organization_id, o.security_account_id, o.external_id,
-            o.member_role_name) == ("member", ORG, SECURITY, "ir-2026-abc", "ir-member")
+            o.member_role_name) == ("member", ORG, SECURITY, "ir-2026-abc", "ir-member-responder")
 
 
 def test_member_mode_names_every_missing_key() -> None:
@@ -119,3 +119,11 @@ def test_automation_is_refused_where_the_mode_does_not_create_it() -> None:
         settings({"mode": "member", "organizationId": ORG, "securityAccountId": SECURITY,
                   "managementAccountId": MANAGEMENT, "externalId": "abc-123"},
                  automation={"enabled": True})
+
+
+def test_member_role_name_must_end_in_responder() -> None:
+    with pytest.raises(SettingsError, match=r"ir:organization.memberRoleName = \"IrMember\": "
+                                            r"must be <prefix>-responder"):
+        settings({"mode": "member", "organizationId": ORG, "securityAccountId": SECURITY,
+                  "managementAccountId": MANAGEMENT, "externalId": "abc-123",
+                  "memberRoleName": "IrMember"})
