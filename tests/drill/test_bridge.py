@@ -26,6 +26,11 @@ def endpoint() -> Iterator[str]:
     _, port = server.get_host_and_port()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+    # moto's state lives in this process: leave none behind for the next module (the
+    # full drill provisions the same stack and would find its resources already there).
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
 
 
 def client(endpoint: str, service: str, region: str):  # type: ignore[no-untyped-def]
