@@ -52,3 +52,10 @@ def reroute(urls_module: Any, original: type, replacement: Any) -> None:
         owner = getattr(handler, "__self__", None)
         if owner is original or isinstance(owner, original):
             urls_module.url_paths[pattern] = replacement.dispatch
+
+
+def sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers sort as numbers (severity 10 after 5), everything else as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, "" if value is None else str(value))

@@ -16,7 +16,13 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.guardduty.responses import GuardDutyResponse
 
-from runbooks.drill.emulator._util import add_url_paths, backend_state, reroute, service_error
+from runbooks.drill.emulator._util import (
+    add_url_paths,
+    backend_state,
+    reroute,
+    service_error,
+    sort_key,
+)
 
 DEFAULT_SAMPLE_TYPES = (
     "UnauthorizedAccess:EC2/SSHBruteForce",
@@ -207,7 +213,7 @@ class EmulatedGuardDutyResponse(GuardDutyResponse):
         sort = params.get("SortCriteria") or {}
         if sort.get("AttributeName"):
             matching.sort(
-                key=lambda f: str(_path_value(f, sort["AttributeName"])),
+                key=lambda f: sort_key(_path_value(f, sort["AttributeName"])),
                 reverse=sort.get("OrderBy") == "DESC",
             )
         token = str(params.get("NextToken") or "0")

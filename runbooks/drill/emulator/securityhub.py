@@ -19,7 +19,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.securityhub.responses import SecurityHubResponse
 
-from runbooks.drill.emulator._util import add_url_paths, reroute, service_error
+from runbooks.drill.emulator._util import add_url_paths, reroute, service_error, sort_key
 
 WORKFLOW_STATUSES = {"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"}
 SEVERITY_LABELS = {"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
@@ -160,10 +160,12 @@ class EmulatedSecurityHubResponse(SecurityHubResponse):
         for sort in reversed(params.get("SortCriteria") or []):
             sort_field = str(sort.get("Field"))
 
-            def sort_key(finding: Mapping[str, Any], field: str = sort_field) -> str:
-                return str((_values(finding, field) or [""])[0])
+            def by_field(
+                finding: Mapping[str, Any], field: str = sort_field
+            ) -> tuple[int, float, str]:
+                return sort_key((_values(finding, field) or [None])[0])
 
-            matching.sort(key=sort_key, reverse=sort.get("SortOrder") == "desc")
+            matching.sort(key=by_field, reverse=sort.get("SortOrder") == "desc")
         offset = 0
         if params.get("NextToken"):
             try:

@@ -118,3 +118,16 @@ def test_more_than_50_finding_ids_is_rejected(client) -> None:
     with pytest.raises(ClientError) as err:
         gd.get_findings(DetectorId=detector, FindingIds=[str(i) for i in range(51)])
     assert err.value.response["Error"]["Code"] == "BadRequestException"
+
+
+def test_list_findings_sorts_severity_as_a_number(client) -> None:
+    gd = client("guardduty")
+    detector = gd.create_detector(Enable=True)["DetectorId"]
+    ids = {
+        severity: inject_finding({"Severity": severity}, detector_id=detector)["Id"]
+        for severity in (2.0, 10.0, 5.0)
+    }
+    ranked = gd.list_findings(
+        DetectorId=detector, SortCriteria={"AttributeName": "severity", "OrderBy": "DESC"}
+    )["FindingIds"]
+    assert ranked == [ids[10.0], ids[5.0], ids[2.0]]
