@@ -122,6 +122,18 @@ class Context:
     def client(self, service: str) -> Any:
         return self.sessions.client(service, self.region)
 
+    def evidence_encryption(self) -> dict[str, str]:
+        """`put_object` arguments for writing into the evidence bucket.
+
+        The evidence bucket lives in the home region, and S3 only accepts a KMS key of the
+        bucket's own region. The manifest's `kmsKeyArn` is this region's key: name it
+        only in the home region; elsewhere the bucket's default encryption (SSE-KMS with
+        the home-region key, provisioned by the stack) applies.
+        """
+        if self.region == self.manifest.get("homeRegion", self.region):
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.manifest["kmsKeyArn"]}
+        return {}
+
     @staticmethod
     def now() -> datetime:
         return datetime.now(timezone.utc)

@@ -369,7 +369,7 @@ class Runner:
             result.audit_key = self.audit.upload(
                 self.ctx.client("s3"),
                 self.ctx.manifest["evidenceBucket"],
-                self.ctx.manifest.get("kmsKeyArn"),
+                self.ctx.evidence_encryption().get("SSEKMSKeyId"),
             )
         except (ClientError, BotoCoreError) as err:
             message, _ = _describe_error(err)

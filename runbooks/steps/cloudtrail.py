@@ -124,8 +124,8 @@ class CaptureKeyActivity(Step):
         body = json.dumps(record, indent=2, sort_keys=True, default=str).encode("utf-8")
         self.ctx.client("s3").put_object(
             Bucket=change.after["bucket"], Key=change.after["key"], Body=body,
-            ContentType="application/json", ServerSideEncryption="aws:kms",
-            SSEKMSKeyId=self.ctx.manifest["kmsKeyArn"], ChecksumAlgorithm="SHA256",
+            ContentType="application/json", ChecksumAlgorithm="SHA256",
+            **self.ctx.evidence_encryption(),
             ExpectedBucketOwner=self.ctx.account_id)
         unavailable = {r: v["reason"] for r, v in record["regions"].items()
                        if not v["available"]}

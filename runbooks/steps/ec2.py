@@ -168,8 +168,7 @@ class CaptureMetadata(InstanceStep):
         body = json.dumps(document, indent=2, default=str).encode()
         response = self.ctx.client("s3").put_object(
             Bucket=self.ctx.manifest["evidenceBucket"], Key=change.after["key"], Body=body,
-            ContentType="application/json", ServerSideEncryption="aws:kms",
-            SSEKMSKeyId=self.ctx.manifest["kmsKeyArn"])
+            ContentType="application/json", **self.ctx.evidence_encryption())
         return {"key": change.after["key"], "versionId": response.get("VersionId"),
                 "bytes": len(body)}
 

@@ -81,7 +81,6 @@ class WriteCaseFile(Step):
             Bucket=change.after["bucket"], Key=change.after["key"], Body=body,
             ContentType=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
             Metadata={"sha256": digest, "case": self.ctx.case_id},
-            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.ctx.manifest["kmsKeyArn"],
-            ExpectedBucketOwner=self.ctx.account_id)
+            ExpectedBucketOwner=self.ctx.account_id, **self.ctx.evidence_encryption())
         return {"s3Uri": change.target, "sha256": digest,
                 "versionId": response.get("VersionId")}

@@ -43,3 +43,31 @@ def test_bad_names_are_refused(make_ctx, tmp_path, name: str) -> None:
     with pytest.raises(InvalidInput):
         WriteCaseFile(make_ctx(), {"name": name, "path": str(tmp_path),
                                    "sha256": "0" * 64}).validate()
+
+
+def test_outside_the_home_region_the_buckets_own_key_encrypts(make_ctx, tmp_path) -> None:
+    """The evidence bucket is in the home region and S3 accepts only a key of that region:
+    a write from another region must not name that region's key (the manifest's)."""
+    from runbooks.core.context import Context, SessionFactory
+
+    home = make_ctx(evidence=True)
+    bucket, home_key = home.manifest["evidenceBucket"], home.manifest["kmsKeyArn"]
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
+                                                "KMSMasterKeyID": home_key},
+         "BucketKeyEnabled": True}]})
+    other = "eu-west-1"
+    regional_key = boto3.client("kms", region_name=other).create_key()["KeyMetadata"]["Arn"]
+    ctx = Context(sessions=SessionFactory(region=other, max_attempts=2),
+                  manifest={**home.manifest, "region": other, "homeRegion": REGION,
+                            "kmsKeyArn": regional_key},
+                  case_id=home.case_id, account_id=home.account_id, region=other)
+    path = tmp_path / "timeline.json"
+    path.write_text("{}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    apply_all(WriteCaseFile(ctx, {"name": "timeline.json", "path": str(path),
+                                  "sha256": digest}))
+    head = s3.head_object(Bucket=bucket, Key=f"cases/{ctx.case_id}/timeline.json")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == home_key != regional_key
