@@ -64,6 +64,9 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
     }
     with scoped_env(env), start_server(latency_ms=latency_ms) as server:
         try:
+            # moto's backends are per process: start from an empty account even when
+            # something ran in this process before (the test suite does).
+            server.reset_state()
             world = provision_world(server.endpoint_url, run_id, config or EXAMPLE_CONFIG)
             reports = [run_scenario(world, s) for s in chosen]
             report = DrillReport(run_id=run_id, mode="emulator", account_id=world.account_id,
