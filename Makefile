@@ -23,8 +23,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# --dist loadfile: a file's tests run together in one worker, so moto's per-process state
+# (module-scoped emulator servers) is never reset under them by another file's test.
 unit: $(STAMP)
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadfile -q
 
 ## make preview [STACK=Pulumi.<stack>.yaml]: credential-free preview + policy pack (no AWS, no Pulumi CLI)
 STACK ?= Pulumi.example.yaml
