@@ -114,10 +114,11 @@ class ResponderAccessArgs:
                 f"name {longest!r} must be at most 64 characters of letters, digits and "
                 "+=,.@_- (use a shorter stack name)"
             )
-        if not 900 <= self.max_session_duration <= 14400:
+        # IAM accepts 3600-43200; responders get at most 4 hours.
+        if not 3600 <= self.max_session_duration <= 14400:
             raise ValueError(
                 f"ResponderAccessArgs.max_session_duration = {self.max_session_duration}: "
-                "must be between 900 and 14400 seconds"
+                "must be between 3600 (IAM's minimum) and 14400 seconds"
             )
 
 

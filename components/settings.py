@@ -271,7 +271,7 @@ SCHEMA: dict[str, Any] = {
             "uniqueItems": True,
             "items": {"type": "string"},
         },
-        "maxSessionDuration": {"type": "integer", "minimum": 900, "maximum": 14400},
+        "maxSessionDuration": {"type": "integer", "minimum": 3600, "maximum": 14400},
         "organization": _ORGANIZATION_SCHEMA,
         "automation": {
             "type": "object",

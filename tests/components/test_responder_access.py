@@ -33,7 +33,7 @@ def _args(**overrides: object) -> ResponderAccessArgs:
         trail_log_group_arn=GROUP,
         kms_key_arns=KEYS,
         regions=["eu-west-1", "us-east-1"],
-        max_session_duration=1800,
+        max_session_duration=7200,
     )
     values.update(overrides)
     return ResponderAccessArgs(**values)
@@ -57,7 +57,7 @@ def _inline(ev: Evaluation, name: str) -> dict:
 def test_trust_only_configured_principals_and_mfa_for_users(which: str) -> None:
     role = _role(_access(), which)
     assert role.inputs["name"] == f"ir-readiness-mock-{which}"
-    assert role.inputs["maxSessionDuration"] == 1800
+    assert role.inputs["maxSessionDuration"] == 7200
     trust = by_sid(role.inputs["assumeRolePolicy"])
     assert set(trust) == {"TrustedRoles", "TrustedUsersWithMfa"}
     assert trust["TrustedRoles"]["Principal"] == {"AWS": [ROLE]}
@@ -135,7 +135,8 @@ def test_investigator_is_read_only() -> None:
         ({"trusted_principals": ["*"]}, "not an IAM root, user or role ARN"),
         ({"responder_actions": ["ec2:*"]}, "wildcards are not allowed"),
         ({"responder_actions": ["*"]}, "wildcards are not allowed"),
-        ({"max_session_duration": 43200}, "between 900 and 14400"),
+        ({"max_session_duration": 43200}, "between 3600 .IAM's minimum. and 14400"),
+        ({"max_session_duration": 1800}, "between 3600 .IAM's minimum. and 14400"),
         ({"role_name_prefix": "ir-readiness-" + "x" * 40}, "at most 64 characters"),
         ({"role_name_prefix": "ir readiness"}, "at most 64 characters of letters"),
     ],

@@ -73,7 +73,7 @@ def test_from_config_reads_the_ir_namespace_and_rejects_typos() -> None:
         "aws:region": "eu-west-1",
         "ir:regions": json.dumps(["eu-west-1"]),
         "ir:responderPrincipals": json.dumps([PRINCIPAL]),
-        "ir:maxSessionDuration": "1800",
+        "ir:maxSessionDuration": "7200",
         "ir:trail": json.dumps({"insights": True}),
     }
 
@@ -81,7 +81,7 @@ def test_from_config_reads_the_ir_namespace_and_rejects_typos() -> None:
         captured.append(Settings.from_config(pulumi.Config("ir")))
 
     evaluate(config, program=program)
-    assert captured and captured[0].max_session_duration == 1800
+    assert captured and captured[0].max_session_duration == 7200
     assert captured[0].trail.insights is True
 
     with pytest.raises(SettingsError, match=r"unknown config key\(s\) ir:regoins"):
@@ -126,6 +126,7 @@ INVALID = [
     ("regions", ["Ireland"], ["ir:regions[0] = \"Ireland\"", "must match"]),
     ("responderPrincipals", ["bob"], ["ir:responderPrincipals[0] = \"bob\"", "IAM ARN"]),
     ("maxSessionDuration", 86400, ["ir:maxSessionDuration = 86400", "maximum of 14400"]),
+    ("maxSessionDuration", 900, ["ir:maxSessionDuration = 900", "minimum of 3600"]),
     ("trail.logRetentionDays", 12, ["ir:trail.logRetentionDays = 12", "must be one of 1, 3"]),
     ("trail.objectLock", {"mode": "LEGAL"}, ["ir:trail.objectLock.mode = \"LEGAL\"",
                                              "GOVERNANCE, COMPLIANCE"]),
