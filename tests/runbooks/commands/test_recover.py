@@ -251,6 +251,13 @@ def test_recover_bucket_end_to_end(world: Readiness) -> None:
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert keys == set(originals)
 
+    # Removing new keys is reversible: release deletes the delete markers it added.
+    undo = world.irctl("release", "recover bucket", bucket, "--case", case, "--apply")
+    assert undo.returncode == 0, undo.stdout + undo.stderr
+    assert s3.get_object(Bucket=bucket, Key="HOW-TO-DECRYPT.txt")["Body"].read() == b"ransom"
+    for key, body in originals.items():  # restores are not undone
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+
 
 def test_recover_bucket_refuses_without_versioning_or_with_a_future_time(
         world: Readiness) -> None:
