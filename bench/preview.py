@@ -85,7 +85,9 @@ def main() -> int:
         "analyze_cpu_s": {"median": statistics.median(r["analyze_cpu_s"] for r in runs)},
         "critical_cpu_s": {"median": statistics.median(r["critical_cpu_s"] for r in runs)},
         "targets": {"wall_s": TARGET_TOTAL_S, "analyze_s": TARGET_ANALYZE_S},
-        "met": max(walls) < TARGET_TOTAL_S and max(analyses) < TARGET_ANALYZE_S,
+        "met_median": (statistics.median(walls) < TARGET_TOTAL_S
+                       and statistics.median(analyses) < TARGET_ANALYZE_S),
+        "met_every_run": max(walls) < TARGET_TOTAL_S and max(analyses) < TARGET_ANALYZE_S,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform()},
         "recorded_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -99,14 +101,18 @@ def main() -> int:
     header = ("| run | process start to exit (s) | CPU, preview + pack (s) | load avg (1 min) "
               "| program under mocks (s) | analysis over gRPC (s) | analysis CPU (s) |\n"
               "|----:|----:|----:|----:|----:|----:|----:|")
-    met_wall = "yes" if max(walls) < TARGET_TOTAL_S else "NO"
-    met_analysis = "yes" if max(analyses) < TARGET_ANALYZE_S else "NO"
+    def met(values: list[float], target: float) -> str:
+        median_ok = "yes" if statistics.median(values) < target else "NO"
+        every_ok = "yes" if max(values) < target else "NO"
+        return f"{median_ok} | {every_ok}"
+
     table = "\n".join([
         f"| end to end | {summary['wall_s']['median']:.2f} s | {max(walls):.2f} s "
-        f"| < {TARGET_TOTAL_S:.0f} s | {met_wall} |",
+        f"| < {TARGET_TOTAL_S:.0f} s | {met(walls, TARGET_TOTAL_S)} |",
         f"| analysis (Configure + Analyze x N + AnalyzeStack) "
         f"| {statistics.median(analyses):.3f} s "
-        f"| {max(analyses):.3f} s | < {TARGET_ANALYZE_S:.0f} s | {met_analysis} |",
+        f"| {max(analyses):.3f} s | < {TARGET_ANALYZE_S:.0f} s "
+        f"| {met(analyses, TARGET_ANALYZE_S)} |",
     ])
     (RESULTS / "preview.md").write_text(f"""# Credential-free preview benchmark
 
@@ -121,8 +127,8 @@ advisory violations.
 {header}
 {rows}
 
-| measure | median | max | target | met |
-|---|---:|---:|---:|:-:|
+| measure | median | max | target | median met | every run met |
+|---|---:|---:|---:|:-:|:-:|
 {table}
 
 Reading these numbers: the 1-minute load average during the runs was
@@ -140,7 +146,7 @@ adding to it. End-to-end time is dominated by importing pulumi_aws and evaluatin
 program under mocks.
 """)
     print((RESULTS / "preview.md").read_text())
-    return 0 if summary["met"] else 1
+    return 0 if summary["met_every_run"] else 1
 
 
 if __name__ == "__main__":
