@@ -66,8 +66,9 @@ LIMITATIONS = (
     "Invokes (getCallerIdentity, getRegion, getVpcs) are answered by the mocks, so discovered "
     "VPCs and account ids are stand-ins, not your account's.",
     "Secrets in stack config must be plain values; encrypted config cannot be read here.",
-    "Stack rules receive the mocked outputs but no property dependencies; split S3/GuardDuty/"
-    "Backup resources are tied to their parent resource by name/id instead.",
+    "Dependencies and property dependencies are those the SDK sends at registration (as the "
+    "engine records them); values the program gave win over mocked outputs, but a computed "
+    "value another resource reads is the mocks' invention, not what AWS would return.",
 )
 
 _SEVERITY_SCORE = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0",

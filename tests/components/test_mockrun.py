@@ -68,3 +68,28 @@ def test_config_reaches_the_program() -> None:
         program=lambda: seen.append(pulumi.Config("ir").get_object("regions")),
     )
     assert seen == [["eu-west-1"]]
+
+
+def test_inputs_win_over_invented_outputs() -> None:
+    """An EventTarget's `arn` is where it delivers: the mocks must not replace it with an
+    ARN they invent, neither in the recorded state nor in what the program reads back."""
+    bus = "arn:aws:events:eu-west-1:222222222222:event-bus/ir-readiness-org"
+
+    def program() -> None:
+        pattern = json.dumps({"source": ["aws.guardduty"]})
+        rule = aws.cloudwatch.EventRule("r", event_pattern=pattern)
+        target = aws.cloudwatch.EventTarget("t", rule=rule.name, arn=bus)
+        topic = aws.sns.Topic("topic")
+        pulumi.export("target_arn", target.arn)
+        pulumi.export("topic_arn", topic.arn)
+
+    ev = evaluate({"aws:region": "eu-west-1"}, program=program)
+    target = ev.of_type("aws:cloudwatch/eventTarget:EventTarget")[0]
+    assert target.inputs["arn"] == bus
+    assert target.outputs["arn"] == bus
+    assert ev.outputs["target_arn"] == bus
+    # computed values are still invented where the program gave none
+    assert ev.outputs["topic_arn"].startswith("arn:aws:sns:eu-west-1:123456789012:")
+    rule = ev.of_type("aws:cloudwatch/eventRule:EventRule")[0]
+    assert target.property_dependencies["rule"] == (rule.urn,)
+    assert rule.urn in target.dependencies
