@@ -154,10 +154,11 @@ def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sa
     if output_:
         settings.output = output_
     if sandbox or confirm_account:
-        _sandbox(settings, scenario, sandbox, confirm_account)
-        return
-    report, md_path, json_path = run_emulated_drill(scenario, Path(out_dir),
-                                                    latency_ms=latency_ms)
+        report, md_path, json_path = run_sandbox_drill(settings, scenario, confirm_account,
+                                                       Path(out_dir), sandbox=sandbox)
+    else:
+        report, md_path, json_path = run_emulated_drill(scenario, Path(out_dir),
+                                                        latency_ms=latency_ms)
     if settings.json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -165,30 +166,73 @@ def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sa
     sys.exit(0 if report.passed else 1)
 
 
-def _sandbox(settings: Settings, scenario: str, sandbox: bool,
-             confirm_account: str | None) -> None:
-    """Check the guard against the caller's real identity; refuse what it refuses."""
-    from runbooks.commands._shared import caller_identity, make_sessions
-    from runbooks.drill.sandbox import SandboxGuard
-    from runbooks.drill.scenarios import get_scenarios
+def sandbox_scenario_names(scenario: str) -> list[str]:
+    """`all` in sandbox mode means every scenario that is safe in a real account."""
+    from runbooks.drill.sandbox import SANDBOX_SCENARIOS
+    from runbooks.drill.scenarios import SCENARIOS, get_scenarios
 
-    names = [s.name for s in get_scenarios(scenario)]
-    if not sandbox:
-        SandboxGuard.check(sandbox=False, confirm_account=confirm_account, identity={},
+    if scenario == "all":
+        return [name for name in SCENARIOS if name in SANDBOX_SCENARIOS]
+    return [s.name for s in get_scenarios(scenario)]
+
+
+def run_sandbox_drill(settings: Settings, scenario: str, confirm_account: str | None,
+                      out: Path, *, sandbox: bool = True,
+                      inspect: Callable[[World, DrillReport], None] | None = None,
+                      ) -> tuple[DrillReport, Path, Path]:
+    """The drill in a real sandbox account where the readiness stack is deployed.
+
+    Guard first (flag, account typed back, credentials of that account, safe scenarios
+    only), then the manifest from SSM (refused clearly when missing); per scenario a
+    victim tagged `ir-readiness:drill=<run id>`, the playbook with --apply, checks in
+    AWS state; and in any case (finally) the cleanup of everything carrying the run's
+    tag, listing leftovers in the report.
+    """
+    from runbooks.commands._shared import caller_identity, make_sessions
+    from runbooks.drill.run import DrillReport, ScenarioReport, run_scenario, write_report
+    from runbooks.drill.sandbox import Cleanup, SandboxGuard, sandbox_world
+    from runbooks.drill.scenarios import SCENARIOS
+    from runbooks.drill.world import scoped_env
+
+    names = sandbox_scenario_names(scenario)  # bad input before any AWS call
+    if not sandbox or not confirm_account:
+        SandboxGuard.check(sandbox=sandbox, confirm_account=confirm_account, identity={},
                            run_id="", scenarios=names)
-    if not confirm_account:
-        SandboxGuard.check(sandbox=True, confirm_account=None, identity={}, run_id="",
-                           scenarios=names)
-    identity: dict[str, Any] = caller_identity(make_sessions(settings), settings.region)
+    sessions = make_sessions(settings)
+    identity: dict[str, Any] = caller_identity(sessions, settings.region)
     guard = SandboxGuard.check(sandbox=True, confirm_account=confirm_account,
                                identity=identity, run_id=uuid.uuid4().hex[:8],
                                scenarios=names)
-    from runbooks.core.errors import PreconditionFailed
-
-    raise PreconditionFailed(
-        f"sandbox account {guard.caller_account} confirmed, but this build runs sandbox "
-        "drills only with a deployed readiness stack and victim ownership checks wired for "
-        "each scenario, which is not yet done; nothing was created. Use the emulator drill.")
+    started = time.perf_counter()
+    world = sandbox_world(sessions, guard, settings.region, settings.endpoint_url)
+    env: dict[str, str | None] = {"IR_CASE_DIR": str((out / "cases").resolve())}
+    if settings.profile:  # the playbook's own sessions use the same credentials
+        env["AWS_PROFILE"] = settings.profile
+    reports: list[ScenarioReport] = []
+    with scoped_env(env):
+        try:
+            for name in names:
+                chosen = SCENARIOS[name]
+                try:
+                    reports.append(run_scenario(world, chosen))
+                except Exception as err:  # noqa: BLE001 - reported in the scenario, then cleaned
+                    failed = ScenarioReport(chosen.name, chosen.playbook, "-",
+                                            chosen.finding_type, {})
+                    failed.error = f"{type(err).__name__}: {err}"
+                    failed.exit_code = getattr(err, "exit_code", 1)
+                    reports.append(failed)
+        finally:
+            cleanup = Cleanup(guard, world.client("ec2"), world.client("iam"),
+                              cases=[r.case for r in reports if r.case != "-"]).run()
+    report = DrillReport(run_id=guard.run_id, mode="sandbox", account_id=world.account_id,
+                         home_region=world.home_region, regions=world.regions,
+                         provision_seconds=0.0, provisioned=[], scenarios=reports,
+                         cleanup=cleanup)
+    if inspect is not None:
+        inspect(world, report)
+    report.seconds_total = time.perf_counter() - started
+    md_path, json_path = write_report(report, out)
+    return report, md_path, json_path
 
 
 COMMANDS = [drill]

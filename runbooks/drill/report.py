@@ -49,5 +49,15 @@ def markdown(report: Mapping[str, Any]) -> str:
         out += ["", "### Checks (AWS state)", "", "| Check | Result | Detail |", "|---|---|---|"]
         out += [f"| {_cell(c['name'])} | {'pass' if c['passed'] else 'FAIL'} | "
                 f"{_cell(c['detail'])} |" for c in s["checks"]]
+    cleanup = report.get("cleanup")
+    if cleanup is not None:
+        out += ["", "## Cleanup (everything this run created)", "",
+                f"- Removed: {len(cleanup['removed'])}: "
+                + (", ".join(cleanup["removed"]) or "nothing"),
+                "- Refused (not tagged with this run): "
+                + (_cell("; ".join(cleanup["refused"])) or "none"),
+                "- Errors: " + (_cell("; ".join(cleanup["errors"])) or "none"),
+                "- **Leftovers (delete these by hand):** "
+                + (", ".join(cleanup["leftovers"]) or "none")]
     out.append("")
     return "\n".join(out)

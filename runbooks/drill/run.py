@@ -177,10 +177,14 @@ class DrillReport:
     provisioned: list[dict[str, Any]]
     scenarios: list[ScenarioReport]
     seconds_total: float = 0.0
+    cleanup: dict[str, Any] | None = None
+    """Sandbox mode: what the cleanup removed, refused, failed on, and what is left."""
 
     @property
     def passed(self) -> bool:
-        return bool(self.scenarios) and all(s.passed for s in self.scenarios)
+        clean = self.cleanup is None or not (self.cleanup["leftovers"]
+                                             or self.cleanup["errors"])
+        return bool(self.scenarios) and all(s.passed for s in self.scenarios) and clean
 
     def to_dict(self) -> dict[str, Any]:
         recorded = [r for r in self.provisioned if r.get("recordedOnly")]
@@ -198,6 +202,7 @@ class DrillReport:
                 "recordedOnly": sorted({f"{r['type']} ({r['how']})" for r in recorded}),
             },
             "scenarios": [s.to_dict() for s in self.scenarios],
+            **({"cleanup": self.cleanup} if self.cleanup is not None else {}),
         }
 
 

@@ -177,6 +177,17 @@ class Scenario(ABC):
     # -- checks every scenario shares ----------------------------------------------------
     def common_checks(self, world: World, incident: Incident, case: str,
                       topic: str, mention: str) -> list[Check]:
+        if not world.emulated:
+            # A real account: the drill has no subscription on the alert topics to read
+            # what people were told, so those two checks are not made (the report says so).
+            return [
+                check("finding routes to this playbook",
+                      lambda: self._triage(world, incident)),
+                check("finding event matches a provisioned EventBridge rule targeting an "
+                      "alert topic", lambda: self._routed(world, incident)),
+                check("case audit log copied to the evidence bucket",
+                      lambda: self._audit_uploaded(world, case)),
+            ]
         return [
             check("finding fetched back from GuardDuty routes to this playbook",
                   lambda: self._triage(world, incident)),
@@ -317,6 +328,25 @@ def _key_history(world: World, user: Mapping[str, Any], calls: list[tuple[str, s
     } for i, (source, name) in enumerate(calls)]
 
 
+def _launch(world: World, launch: Mapping[str, Any]) -> dict[str, Any]:
+    """run_instances; in a real account, wait out a new instance profile's propagation."""
+    import time
+
+    from botocore.exceptions import ClientError
+
+    deadline = time.monotonic() + (0 if world.emulated else 60)
+    while True:
+        try:
+            found: dict[str, Any] = world.client("ec2").run_instances(**launch)["Instances"][0]
+            return found
+        except ClientError as err:
+            propagating = (err.response["Error"]["Code"] == "InvalidParameterValue"
+                           and "iamInstanceProfile" in str(err))
+            if not propagating or time.monotonic() >= deadline:
+                raise
+            time.sleep(5)
+
+
 @scenario
 class CompromisedInstance(Scenario):
     name = "compromised-ec2-instance"
@@ -339,18 +369,26 @@ class CompromisedInstance(Scenario):
         role = f"drill-app-{unique}"
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=EC2_TRUST,
                         Tags=[{"Key": "ir-readiness:drill", "Value": run}])
-        iam.create_instance_profile(InstanceProfileName=role)
+        iam.create_instance_profile(InstanceProfileName=role,
+                                    Tags=[{"Key": "ir-readiness:drill", "Value": run}])
         iam.add_role_to_instance_profile(InstanceProfileName=role, RoleName=role)
         # Groups on the ENI spec (not SecurityGroupIds): see the moto notes in the brief.
-        instance = ec2.run_instances(
-            ImageId=_image_id(world), MinCount=1, MaxCount=1, InstanceType="t3.micro",
-            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": world.workload_subnet_id,
-                                "Groups": [app_sg]}],
-            IamInstanceProfile={"Name": role},
-            BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8}}],
-            TagSpecifications=[{"ResourceType": "instance",
-                                "Tags": world.drill_tags("drill-web-1")}],
-        )["Instances"][0]
+        # Volumes carry the run's tag too, so the playbook's snapshots (which copy the
+        # volume's tags) can be recognised and deleted by the sandbox drill's cleanup.
+        launch = {
+            "ImageId": _image_id(world), "MinCount": 1, "MaxCount": 1,
+            "InstanceType": "t3.micro",
+            "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": world.workload_subnet_id,
+                                   "Groups": [app_sg]}],
+            "IamInstanceProfile": {"Name": role},
+            "BlockDeviceMappings": [{"DeviceName": "/dev/sdf",
+                                     "Ebs": {"VolumeSize": 8, "DeleteOnTermination": True}}],
+            "TagSpecifications": [{"ResourceType": "instance",
+                                   "Tags": world.drill_tags("drill-web-1")},
+                                  {"ResourceType": "volume",
+                                   "Tags": world.drill_tags("drill-web-1")}],
+        }
+        instance = _launch(world, launch)
         return {"instance_id": instance["InstanceId"], "app_sg": app_sg, "role": role}
 
     def resource(self, world: World, victim: Mapping[str, Any]) -> dict[str, Any]:
@@ -565,11 +603,14 @@ class CompromisedAccessKey(Scenario):
                     return True, f"s3://{bucket}/{key} holds the key's CreateAccessKey call"
             return False, "no evidence object holds the key's seeded activity"
 
+        # In a real account no history can be injected: the activity check is emulator-only.
+        activity = ([check("the key's CloudTrail activity saved as evidence",
+                           activity_evidence)] if world.emulated else [])
         return [
             check("access key deactivated, not deleted", key_inactive),
             check("user carries a deny-all policy", denied),
             check("console password removed (human owner)", no_console),
-            check("the key's CloudTrail activity saved as evidence", activity_evidence),
+            *activity,
             *self.common_checks(world, incident, case, "high", key_id),
         ]
 
