@@ -23,6 +23,7 @@ import pulumi
 import pytest
 import yaml
 from policy_helpers import EXAMPLE_STACK, ROOT
+from test_policy_org_preview import ORG_SEEDED_RULES
 
 from policies.analyzer import PolicyPackProcess, load_policy_config
 from policies.preview import LIMITATIONS, PreviewResult, main, run_preview
@@ -188,8 +189,10 @@ CONFIG_SEEDS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
 
 
 def test_every_rule_has_a_seeded_misconfiguration() -> None:
-    seeded = {r for s in SEEDS for r in s.rules} | set(CONFIG_SEEDS)
+    # organization-only rules are seeded on the org example stacks
+    seeded = {r for s in SEEDS for r in s.rules} | set(CONFIG_SEEDS) | {"organization-trail"}
     assert sorted(seeded) == sorted(REGISTRY)
+    assert "organization-trail" in ORG_SEEDED_RULES
 
 
 def _seeded_program(seeds: list[Seed], touched: dict[int, list[str]]) -> Callable[[], None]:

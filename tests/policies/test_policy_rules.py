@@ -280,6 +280,17 @@ CASES = [
     Case("findings-routed-per-region", regional("eu-west-1") + regional("us-east-1"),
          regional("eu-west-1") + regional(
              "us-east-1", target_arn=f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"), ""),
+    # Organization mode (management stack, detected from the delegated-admin registration)
+    Case("organization-trail",
+         [res("aws:guardduty/organizationAdminAccount:OrganizationAdminAccount", "admin",
+              {"adminAccountId": "222222222222"}, "eu-west-1"),
+          res("aws:cloudtrail/trail:Trail", "org", {"isOrganizationTrail": True,
+                                                    "isMultiRegionTrail": True}, "eu-west-1")],
+         [res("aws:guardduty/organizationAdminAccount:OrganizationAdminAccount", "admin",
+              {"adminAccountId": "222222222222"}, "eu-west-1"),
+          res("aws:cloudtrail/trail:Trail", "org", {"isOrganizationTrail": True,
+                                                    "isMultiRegionTrail": False}, "eu-west-1")],
+         "org"),
 ]
 
 

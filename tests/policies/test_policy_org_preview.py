@@ -1,0 +1,219 @@
+"""Organization mode end to end: the real program for each organization example stack
+under mocks, the real pack over its analyzer protocol, with the shipped policy config and
+no per-mode workaround.
+
+- Each org example (member, management, security) passes with zero mandatory violations.
+- Each org-specific check catches a seeded misconfiguration (a Pulumi stack
+  transformation changing one resource's arguments before the unchanged `__main__.py`
+  runs), asserted on the message naming what was seeded.
+- The mode is detected from the graph; the `organizationMode` policy config overrides it.
+"""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pytest
+from policy_helpers import ROOT, res, violations
+
+from policies.analyzer import PolicyPackProcess, load_policy_config
+from policies.preview import PreviewResult, run_preview
+
+POLICY_CONFIG = ROOT / "policy-config.json"
+PROGRAM = ROOT / "__main__.py"
+MEMBER = ROOT / "Pulumi.org-member.example.yaml"
+MANAGEMENT = ROOT / "Pulumi.org-management.example.yaml"
+SECURITY = ROOT / "Pulumi.org-security.example.yaml"
+Props = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def shipped_config() -> dict[str, Any]:
+    return load_policy_config(POLICY_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def org_baselines(pack_process: PolicyPackProcess,
+                  shipped_config: dict[str, Any]) -> dict[str, PreviewResult]:
+    return {stack.name: run_preview(stack, pack=pack_process, policy_config=shipped_config)
+            for stack in (MEMBER, MANAGEMENT, SECURITY)}
+
+
+@pytest.mark.parametrize("stack", [MEMBER, MANAGEMENT, SECURITY], ids=lambda p: p.name)
+def test_org_example_has_no_mandatory_violation(
+        stack: Any, org_baselines: dict[str, PreviewResult]) -> None:
+    result = org_baselines[stack.name]
+    assert result.mandatory == [], "\n".join(
+        f"{v.policy} on {v.type} {v.name}: {v.message}" for v in result.mandatory)
+    assert result.exit_code == 0
+
+
+def test_org_examples_are_what_the_mode_rules_expect(
+        org_baselines: dict[str, PreviewResult]) -> None:
+    """The graphs really differ per mode: the member declares no detector/hub (the
+    delegated administrator enables them), the management stack only admins and trail."""
+    member = {n.type for n in org_baselines[MEMBER.name].resources}
+    management = {n.type for n in org_baselines[MANAGEMENT.name].resources}
+    assert "ir-readiness:index:MemberBaseline" in member
+    assert "aws:guardduty/detector:Detector" not in member
+    assert "aws:securityhub/account:Account" not in member
+    assert "aws:guardduty/organizationAdminAccount:OrganizationAdminAccount" in management
+    assert "aws:ssm/parameter:Parameter" not in management
+    trails = [n for n in org_baselines[MANAGEMENT.name].resources
+              if n.type == "aws:cloudtrail/trail:Trail"]
+    assert trails and trails[0].inputs["isOrganizationTrail"] is True
+    # the trail's CloudWatch Logs delivery is there (cloudtrail-cloudwatch-logs passes)
+    assert trails[0].inputs["cloudWatchLogsGroupArn"].endswith(":*")
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+@dataclass(frozen=True)
+class OrgSeed:
+    rule: str
+    type: str
+    pick: Callable[[str], bool]
+    mutate: Callable[[Props], None]
+    mentions: str
+
+
+def _to(key: str, value: Any) -> Callable[[Props], None]:
+    def mutate(props: Props) -> None:
+        props[key] = value
+    return mutate
+
+
+MANAGEMENT_SEEDS = [
+    # a careless edit: the us-east-1 registration is made in eu-west-1 (v7 `region` input)
+    OrgSeed("guardduty-detector-per-region",
+            "aws:guardduty/organizationAdminAccount:OrganizationAdminAccount",
+            lambda name: name.endswith("us-east-1"), _to("region", "eu-west-1"),
+            "region us-east-1 has no GuardDuty delegated administrator"),
+    OrgSeed("securityhub-per-region",
+            "aws:securityhub/organizationAdminAccount:OrganizationAdminAccount",
+            lambda name: name.endswith("us-east-1"), _to("adminAccountId", "333333333333"),
+            "several administrators"),
+    OrgSeed("organization-trail", "aws:cloudtrail/trail:Trail",
+            lambda name: True, _to("isOrganizationTrail", False),
+            "declares no organization trail"),
+]
+MEMBER_SEEDS = [
+    # findings in eu-west-1 go nowhere: every target there delivers to a Lambda instead
+    OrgSeed("findings-routed-per-region", "aws:cloudwatch/eventTarget:EventTarget",
+            lambda name: "eu-west-1" in name,
+            _to("arn", "arn:aws:lambda:eu-west-1:111111111111:function:nowhere"),
+            "region eu-west-1 has no EventBridge rule routing aws.guardduty"),
+    OrgSeed("readiness-manifest-per-region", "aws:ssm/parameter:Parameter",
+            lambda name: "eu-west-1" in name, _to("name", "/somewhere/else"),
+            "region eu-west-1 has no /ir-readiness/manifest"),
+]
+#: rules whose org-mode behaviour is seeded here (test_policy_preview checks coverage)
+ORG_SEEDED_RULES = frozenset(s.rule for s in MANAGEMENT_SEEDS + MEMBER_SEEDS)
+
+
+def _seeded_program(seeds: list[OrgSeed], touched: dict[str, list[str]]) -> Callable[[], None]:
+    def transformation(args: pulumi.ResourceTransformationArgs) -> Any:
+        if not isinstance(args.props, dict):
+            return None
+        for seed in seeds:
+            if args.type_ == seed.type and seed.pick(args.name):
+                seed.mutate(args.props)
+                touched.setdefault(seed.rule, []).append(args.name)
+        return pulumi.ResourceTransformationResult(args.props, args.opts)
+
+    def program() -> None:
+        pulumi.runtime.register_stack_transformation(transformation)
+        runpy.run_path(str(PROGRAM), run_name="__pulumi_program__")
+
+    return program
+
+
+@pytest.fixture(scope="module")
+def seeded(pack_process: PolicyPackProcess, shipped_config: dict[str, Any],
+           ) -> dict[str, tuple[PreviewResult, dict[str, list[str]]]]:
+    out = {}
+    for stack, seeds in ((MANAGEMENT, MANAGEMENT_SEEDS), (MEMBER, MEMBER_SEEDS)):
+        touched: dict[str, list[str]] = {}
+        result = run_preview(stack, pack=pack_process, policy_config=shipped_config,
+                             program=_seeded_program(seeds, touched))
+        out[stack.name] = (result, touched)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("stack", "seed"),
+    [(MANAGEMENT, s) for s in MANAGEMENT_SEEDS] + [(MEMBER, s) for s in MEMBER_SEEDS],
+    ids=lambda v: getattr(v, "rule", getattr(v, "name", "")))
+def test_seeded_org_misconfiguration_is_caught(
+        stack: Any, seed: OrgSeed, seeded: dict[str, tuple[PreviewResult, dict]],
+        org_baselines: dict[str, PreviewResult]) -> None:
+    result, touched = seeded[stack.name]
+    assert touched.get(seed.rule), f"the program declares no {seed.type} for this seed"
+    assert not [v for v in org_baselines[stack.name].violations if v.policy == seed.rule]
+    caught = [v for v in result.mandatory
+              if v.policy == seed.rule and seed.mentions in v.message]
+    assert caught, (f"{seed.rule} missed the seed; got "
+                    f"{[v.message for v in result.violations if v.policy == seed.rule]}")
+    assert result.exit_code == 1
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def test_config_overrides_detection(pack_process: PolicyPackProcess,
+                                    shipped_config: dict[str, Any]) -> None:
+    """`organizationMode: single` on a member stack: the detector and hub are required of
+    the stack again (so a mis-detected graph can be corrected by config)."""
+    config = {**shipped_config,
+              "guardduty-detector-per-region": {"organizationMode": "single"},
+              "securityhub-per-region": {"organizationMode": "single"}}
+    result = run_preview(MEMBER, pack=pack_process, policy_config=config)
+    failing = {v.policy for v in result.mandatory}
+    assert failing == {"guardduty-detector-per-region", "securityhub-per-region"}
+
+
+MEMBER_COMPONENT = res("ir-readiness:index:MemberBaseline", "member", {})
+
+
+def test_member_mode_reports_a_disabled_detector(pack: PolicyPackProcess) -> None:
+    detector = res("aws:guardduty/detector:Detector", "d", {"enable": False}, "eu-west-1")
+    found = violations(pack, [MEMBER_COMPONENT, detector], "guardduty-detector-per-region")
+    assert [d.urn for d in found] == [detector.urn]
+    assert "disables the detector the delegated administrator enabled" in found[0].message
+    # without the component the same graph is single mode: the region lacks a detector
+    single = violations(pack, [detector], "guardduty-detector-per-region")
+    assert single and all(not d.urn for d in single)
+    assert "has no enabled GuardDuty detector" in single[0].message
+
+
+def test_member_forwarding_to_a_bus_counts_as_routed(pack: PolicyPackProcess) -> None:
+    bus = "arn:aws:events:eu-west-1:222222222222:event-bus/ir-readiness-org"
+    rule = res("aws:cloudwatch/eventRule:EventRule", "r",
+               {"name": "r", "eventPattern": '{"source": ["aws.guardduty", "aws.securityhub"]}'},
+               "eu-west-1")
+    target = res("aws:cloudwatch/eventTarget:EventTarget", "t", {"rule": "r", "arn": bus},
+                 "eu-west-1")
+    policy = "findings-routed-per-region"
+    assert violations(pack, [MEMBER_COMPONENT, rule, target], policy) == []
+    assert violations(pack, [rule, target], policy), "single mode needs SNS by default"
+
+
+def test_organization_trail_is_only_required_of_management_stacks(
+        pack: PolicyPackProcess) -> None:
+    admin = res("aws:guardduty/organizationAdminAccount:OrganizationAdminAccount", "a",
+                {"adminAccountId": "222222222222"}, "eu-west-1")
+    found = violations(pack, [admin], "organization-trail")
+    assert found and "declares no organization trail" in found[0].message
+    assert violations(pack, [MEMBER_COMPONENT], "organization-trail") == []
+    single_trail = res("aws:cloudtrail/trail:Trail", "t", {"isMultiRegionTrail": True},
+                       "eu-west-1")
+    assert violations(pack, [single_trail], "organization-trail") == []
+    org_trail = res("aws:cloudtrail/trail:Trail", "o",
+                    {"isOrganizationTrail": True, "isMultiRegionTrail": False}, "eu-west-1")
+    found = violations(pack, [admin, org_trail], "organization-trail")
+    assert [d.urn for d in found] == [org_trail.urn]
