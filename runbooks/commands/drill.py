@@ -117,8 +117,20 @@ def _print_summary(report: DrillReport, md_path: Path, json_path: Path) -> None:
         for c in s.checks:
             if not c.passed:
                 console.print(f"[red]{s.name}: FAILED {c.name}: {c.detail}[/]", highlight=False)
-    console.print(f"stack provisioned ({len(report.provisioned)} resources) in "
-                  f"{report.provision_seconds:.1f} s; total {report.seconds_total:.1f} s")
+    if report.cleanup is not None:
+        cleanup = report.cleanup
+        console.print(f"cleanup: {len(cleanup['removed'])} removed, "
+                      f"{len(cleanup['refused'])} refused (not this run's), "
+                      f"{len(cleanup['errors'])} error(s); total {report.seconds_total:.1f} s",
+                      highlight=False)
+        for problem in [*cleanup["errors"], *cleanup["refused"]]:
+            console.print(f"[yellow]{problem}[/]", highlight=False)
+        if cleanup["leftovers"]:
+            console.print("[bold red]LEFTOVERS, delete by hand: "
+                          f"{', '.join(cleanup['leftovers'])}[/]", highlight=False)
+    else:
+        console.print(f"stack provisioned ({len(report.provisioned)} resources) in "
+                      f"{report.provision_seconds:.1f} s; total {report.seconds_total:.1f} s")
     console.print(f"report: {md_path} and {json_path}", highlight=False)
 
 
@@ -131,7 +143,8 @@ def _print_summary(report: DrillReport, md_path: Path, json_path: Path) -> None:
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0, 2000),
               help="Delay every emulated AWS call (100 models a real round trip).")
 @click.option("--sandbox", is_flag=True,
-              help="Run against a REAL sandbox account instead of the emulator (guarded).")
+              help="Run against a REAL sandbox account where the readiness stack is "
+                   "deployed (guarded; see above).")
 @click.option("--confirm-account", metavar="ACCOUNT_ID",
               help="With --sandbox: type the sandbox account id back to confirm.")
 @click.option("--output", "output_", type=click.Choice(["text", "json"]), default=None,
@@ -140,7 +153,7 @@ def _print_summary(report: DrillReport, md_path: Path, json_path: Path) -> None:
 @handle_errors
 def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sandbox: bool,
           confirm_account: str | None, output_: str | None) -> None:
-    """Rehearse incidents end to end; needs no AWS account.
+    """Rehearse incidents end to end; by default needs no AWS account.
 
     Starts an emulator on 127.0.0.1, provisions the readiness stack into it from the
     real Pulumi program, injects each scenario's incident, runs its playbook with
@@ -148,8 +161,20 @@ def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sa
     passed.
 
     \b
-    Real sandbox account (guarded; see runbooks/drill/sandbox.py):
-      irctl drill --sandbox --confirm-account 123456789012 --scenario malicious-ip
+    Real sandbox account (--sandbox; exercised only against the emulator so far):
+      irctl --profile sandbox --region eu-west-1 drill --sandbox \\
+            --confirm-account 123456789012 [--scenario compromised-ec2-instance]
+    The readiness stack must already be deployed there (pulumi up): the manifest is
+    read from SSM, nothing is provisioned. The credentials must be for the account
+    typed back, else exit 2 and nothing is created. Only the scenarios safe in a real
+    account run (all = compromised-ec2-instance, compromised-iam-credentials,
+    compromised-workload-key, compromised-role-credentials); no GuardDuty finding or
+    CloudTrail history is injected, the playbook acts on the victim's id. Victims are
+    tagged ir-readiness:drill=<run id>; cleanup always runs and deletes only what
+    carries that tag (instance, its snapshots and volumes, group, profile, roles,
+    users); leftovers are listed in the report and fail the run.
+    Cost: one t3.micro with an extra 8 GiB volume for a few minutes, and EBS
+    snapshots that are deleted at the end.
     """
     if output_:
         settings.output = output_

@@ -18,8 +18,10 @@ def markdown(report: Mapping[str, Any]) -> str:
         "",
         f"- Mode: {report['mode']}; account {report['accountId']}; home region "
         f"{report['homeRegion']}; covered regions {', '.join(report['regions'])}",
-        f"- Readiness stack: {prov['resources']} resources provisioned in "
-        f"{prov['seconds']:.1f} s",
+        ("- Readiness stack: deployed beforehand (`pulumi up`); manifest read from SSM"
+         if report["mode"] == "sandbox" else
+         f"- Readiness stack: {prov['resources']} resources provisioned in "
+         f"{prov['seconds']:.1f} s"),
         f"- Total: {report['secondsTotal']:.1f} s",
     ]
     if prov["recordedOnly"]:

@@ -231,14 +231,65 @@ def test_cleanup_refuses_what_this_run_did_not_tag(
         "ResourceType": "instance", "Tags": [{"Key": DRILL_TAG, "Value": run}]}])[
         "Instances"][0]["InstanceId"]
 
-    result = Cleanup(g, ec2, iam, wait_seconds=5).run()
+    # A snapshot of this run's case but of another run's instance: not adopted, kept.
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    foreign_snap = ec2.create_snapshot(VolumeId=volume, TagSpecifications=[{
+        "ResourceType": "snapshot", "Tags": [{"Key": "ir:case", "Value": f"case-{run}"},
+                                             {"Key": "ir:source-instance", "Value": other}]}])[
+        "SnapshotId"]
+
+    result = Cleanup(g, ec2, iam, wait_seconds=5, cases=[f"case-{run}"]).run()
 
     assert result["removed"] == [f"instance {mine} termination protection",
                                  f"instance {mine}"]
     assert [r for r in result["refused"] if f"drill-impostor-{run}" in r
             and "not tagged ir-readiness:drill=" + run in r]
-    assert result["leftovers"] == [f"user drill-impostor-{run}"]
+    assert [r for r in result["refused"] if foreign_snap in r and "found 'otherrun'" in r]
+    assert result["adopted"] == []
+    assert result["leftovers"] == [f"snapshot {foreign_snap}", f"user drill-impostor-{run}"]
+    assert [t for t in ec2.describe_snapshots(SnapshotIds=[foreign_snap])["Snapshots"][0][
+        "Tags"] if t["Key"] == DRILL_TAG] == []
     iam.get_user(UserName=f"drill-impostor-{run}")  # still there
     state = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances(
         InstanceIds=[other, mine])["Reservations"] for i in r["Instances"]}
     assert state == {other: "running", mine: "terminated"}
+
+
+def test_a_failing_scenario_still_cleans_up(
+        sandbox_account: tuple[str, boto3.session.Session], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbooks.commands import playbook
+    from runbooks.commands._shared import Settings
+    from runbooks.commands.drill import run_sandbox_drill
+
+    endpoint, session = sandbox_account
+    before = _account_state(session, endpoint)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("network gone mid-playbook")
+
+    monkeypatch.setattr(playbook, "run_playbook", broken)
+    report, _, _ = run_sandbox_drill(
+        Settings(region="us-east-1", endpoint_url=endpoint, output="json"),
+        "compromised-role-credentials", "123456789012", tmp_path)
+    assert not report.passed
+    assert "network gone mid-playbook" in str(report.scenarios[0].error)
+    assert report.cleanup is not None and report.cleanup["leftovers"] == []
+    assert [r for r in report.cleanup["removed"] if r.startswith("role drill-worker-")]
+    assert _account_state(session, endpoint) == before
+
+
+def test_a_missing_manifest_is_refused_before_anything_is_created(
+        sandbox_account: tuple[str, boto3.session.Session]) -> None:
+    from runbooks.core.manifest_schema import MANIFEST_PARAMETER
+
+    endpoint, session = sandbox_account
+    session.client("ssm", endpoint_url=endpoint).delete_parameter(Name=MANIFEST_PARAMETER)
+    before = _account_state(session, endpoint)
+    result = CliRunner().invoke(main, ["--endpoint-url", endpoint, "--region", "us-east-1",
+                                       "--output", "json", "drill", "--sandbox",
+                                       "--confirm-account", "123456789012"])
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert "no readiness manifest" in error and MANIFEST_PARAMETER in error
+    assert _account_state(session, endpoint) == before
