@@ -17,7 +17,8 @@ stack must declare depends on the account it is for (`ir:organization.mode`):
 The pack tells the mode from the resource graph, so `pulumi preview --policy-pack`
 needs no per-account policy config: a `ir-readiness:index:MemberBaseline` component
 means member; an `ir-readiness:index:OrganizationTrail` component, a GuardDuty or
-Security Hub OrganizationAdminAccount or an organization trail means management;
+Security Hub OrganizationAdminAccount (only the management account can register one), or
+an organization trail in a stack that enables no detector/hub itself means management;
 anything else is checked as single/security. Detection reads what the program declares,
 so it cannot drift from the program the way a separate config file can. Stacks written
 without our components (or a graph that would be mis-detected) set the documented
@@ -70,8 +71,12 @@ def organization_mode(index: StackIndex, config: Mapping[str, Any]) -> str:
         return given
     if index.of_type(MEMBER_COMPONENT):
         return "member"
-    if (index.of_type(ORG_TRAIL_COMPONENT, GD_ADMIN, HUB_ADMIN)
-            or any(t.props.get("isOrganizationTrail") is True for t in index.of_type(TRAIL))):
+    if index.of_type(ORG_TRAIL_COMPONENT, GD_ADMIN, HUB_ADMIN):
+        return "management"
+    # An organization trail alone: management, unless the stack enables the services
+    # itself (a delegated CloudTrail administrator's security stack is checked as such).
+    if (any(t.props.get("isOrganizationTrail") is True for t in index.of_type(TRAIL))
+            and not index.of_type(DETECTOR, HUB)):
         return "management"
     return "single"
 

@@ -217,3 +217,20 @@ def test_organization_trail_is_only_required_of_management_stacks(
                     {"isOrganizationTrail": True, "isMultiRegionTrail": False}, "eu-west-1")
     found = violations(pack, [admin, org_trail], "organization-trail")
     assert [d.urn for d in found] == [org_trail.urn]
+
+
+def test_an_organization_trail_next_to_detectors_is_not_a_management_stack(
+        pack: PolicyPackProcess) -> None:
+    """A delegated CloudTrail administrator (security account) may own the organization
+    trail; with its own detector and hub it is checked as single/security, not excused
+    from the per-region rules."""
+    org_trail = res("aws:cloudtrail/trail:Trail", "o",
+                    {"isOrganizationTrail": True, "isMultiRegionTrail": True}, "eu-west-1")
+    detector = res("aws:guardduty/detector:Detector", "d", {"enable": True}, "eu-west-1")
+    hub = res("aws:securityhub/account:Account", "h", {}, "eu-west-1")
+    # alone: management, so the manifest is not required and the admins are
+    assert violations(pack, [org_trail], "readiness-manifest-per-region") == []
+    assert violations(pack, [org_trail], "guardduty-detector-per-region")
+    # with its own detector and hub: single/security, the manifest is required
+    assert violations(pack, [org_trail, detector, hub], "readiness-manifest-per-region")
+    assert violations(pack, [org_trail, detector, hub], "guardduty-detector-per-region") == []
