@@ -169,7 +169,8 @@ def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sa
     typed back, else exit 2 and nothing is created. Only the scenarios safe in a real
     account run (all = compromised-ec2-instance, compromised-iam-credentials,
     compromised-workload-key, compromised-role-credentials); no GuardDuty finding or
-    CloudTrail history is injected, the playbook acts on the victim's id. Victims are
+    CloudTrail history is injected, the playbook acts on the victim's id; its
+    notifications reach the stack's real alert subscribers. Victims are
     tagged ir-readiness:drill=<run id>; cleanup always runs and deletes only what
     carries that tag (instance, its snapshots and volumes, group, profile, roles,
     users); leftovers are listed in the report and fail the run.

@@ -271,13 +271,23 @@ class Cleanup:
 
     def snapshots_and_volumes(self) -> None:
         # The playbook's snapshots copy the volume's tags, so they carry the run's tag.
+        from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+        owned = []
         for page in self.ec2.get_paginator("describe_snapshots").paginate(
                 OwnerIds=["self"], Filters=self._tagged()):
-            for snap in page["Snapshots"]:
-                sid = snap["SnapshotId"]
-                if self._owned(f"snapshot {sid}", _tag_map(snap.get("Tags"))):
-                    self._try(f"snapshot {sid}",
-                              self.ec2.delete_snapshot, SnapshotId=sid)
+            owned += [snap["SnapshotId"] for snap in page["Snapshots"]
+                      if self._owned(f"snapshot {snap['SnapshotId']}",
+                                     _tag_map(snap.get("Tags")))]
+        if owned:  # a snapshot still being taken is deleted once it is complete
+            try:
+                self.ec2.get_waiter("snapshot_completed").wait(
+                    SnapshotIds=owned,
+                    WaiterConfig={"Delay": 10, "MaxAttempts": max(1, int(self.wait_seconds / 10))})
+            except (WaiterError, ClientError, BotoCoreError) as err:
+                self.errors.append(f"snapshots {', '.join(owned)} not completed: {err}")
+        for sid in owned:
+            self._try(f"snapshot {sid}", self.ec2.delete_snapshot, SnapshotId=sid)
         for page in self.ec2.get_paginator("describe_volumes").paginate(
                 Filters=self._tagged()):
             for volume in page["Volumes"]:
