@@ -234,3 +234,22 @@ def test_an_organization_trail_next_to_detectors_is_not_a_management_stack(
     # with its own detector and hub: single/security, the manifest is required
     assert violations(pack, [org_trail, detector, hub], "readiness-manifest-per-region")
     assert violations(pack, [org_trail, detector, hub], "guardduty-detector-per-region") == []
+
+
+def test_preview_graph_keeps_given_arns_and_property_dependencies(
+        org_baselines: dict[str, PreviewResult]) -> None:
+    """What AnalyzeStack receives for the member stack: forwarding targets keep the security
+    bus ARN the program gave (the mocks used to replace it with an invented one), and
+    targets fed by a topic carry the property dependency on it."""
+    nodes = org_baselines[MEMBER.name].resources
+    by_urn = {n.urn: n for n in nodes}
+    targets = [n for n in nodes if n.type == "aws:cloudwatch/eventTarget:EventTarget"]
+    forwards = [t for t in targets if ":event-bus/" in str(t.inputs.get("arn"))]
+    assert forwards
+    assert all(t.outputs["arn"] == t.inputs["arn"] for t in forwards)
+    fed = [t for t in targets if t.property_dependencies.get("arn")]
+    assert fed
+    for target in fed:
+        topics = [by_urn[u] for u in target.property_dependencies["arn"]]
+        assert {t.type for t in topics} == {"aws:sns/topic:Topic"}
+        assert set(target.property_dependencies["arn"]) <= set(target.dependencies)
