@@ -16,7 +16,20 @@ from runbooks.commands._shared import (
     progress,
     render_results,
 )
-from runbooks.core.errors import PreconditionFailed
+from runbooks.core.errors import InvalidInput, PreconditionFailed
+
+
+def canonical_target(kind: str, target: str) -> str:
+    """The form a kind's targets are recorded in, so `release ip 203.0.113.7` finds the
+    `203.0.113.7/32` that `contain ip 203.0.113.7` recorded."""
+    if kind == "ip":
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_network(target, strict=True))
+        except ValueError as err:
+            raise InvalidInput(f"ip {target!r} is not a valid address or CIDR: {err}") from err
+    return target
 
 
 @click.command()
@@ -39,6 +52,7 @@ def release(settings: Settings, kind: str, target: str) -> None:
     if not settings.case_id:
         raise PreconditionFailed("release needs --case ID: the case whose log recorded "
                                  "the containment (see `irctl case show ID`)")
+    target = canonical_target(kind, target)
     session = open_session(settings, new_case=False)
     if not session.audit.exists():
         raise PreconditionFailed(f"no audit log for case {settings.case_id} at "

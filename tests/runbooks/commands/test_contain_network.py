@@ -58,7 +58,8 @@ def test_contain_ip_adds_deny_entries_and_release_removes_exactly_them(server: R
                   "--vpc", vpc, "--case", case)
     assert again.returncode == 0 and as_json(again)["runs"][0]["targets"][0]["changes"] == []
 
-    released = server.irctl("release", "ip", "203.0.113.9/32", "--case", case,
+    # Released by the address as the responder typed it at containment.
+    released = server.irctl("release", "ip", "203.0.113.9", "--case", case,
                      "--apply")
     assert released.returncode == 0, released.stderr
     assert _entries(server, vpc) == before
