@@ -6,6 +6,10 @@ via its member responder role, region) concurrently and checks every preconditio
 account: a refusal anywhere changes nothing anywhere. Then each scope's pipelines run
 through its own runner, concurrently, under one case (the audit log serialises appends),
 and each scope's high topic hears about what was applied there.
+
+Commands with several targets (`contain instance|bucket|role`, `eradicate patch
+--instance`) call `split_targets` then `run_across` when the targets leave the default
+scope; `release` calls `scope_of` for its one target.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from runbooks.commands._shared import (
 from runbooks.core.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from runbooks.core.accounts import Scope
     from runbooks.core.runner import RunResult
 
@@ -43,6 +49,40 @@ def scoped_settings(settings: Settings, scope: Scope) -> Settings:
     )
 
 
+def split_targets(settings: Settings, texts: Iterable[str], *, account_only: bool = False,
+                  what: str = "target") -> tuple[dict[Scope, list[str]], bool]:
+    """Targets grouped per scope, and whether they all stay in the default scope (the
+    global --account/--region): then the command runs as a single-scope command.
+
+    `account_only`: accept `ACCOUNT:ID` too (account-wide targets: IAM, S3).
+    """
+    from runbooks.core.accounts import Scope, group_targets
+
+    default = Scope(settings.account, settings.region)
+    try:
+        groups = group_targets(texts, default, account_only=account_only)
+    except InvalidInput as err:
+        raise InvalidInput(f"{what}: {err}") from err
+    return groups, list(groups) == [default]
+
+
+def scope_of(settings: Settings, text: str, *, account_only: bool = True) -> tuple[
+        Settings, str]:
+    """One scoped target (`release`): the settings that act in its account and region,
+    and the bare id."""
+    from runbooks.core.accounts import Scope, parse_target
+
+    scoped = parse_target(text, Scope(settings.account, settings.region),
+                          account_only=account_only)
+    if scoped.scope == Scope(settings.account, settings.region):
+        return settings, scoped.target
+    if settings.manifest_path:
+        raise InvalidInput(f"--manifest describes one account and region; {text!r} names "
+                           f"{scoped.scope.label()}: drop --manifest so that account's "
+                           "manifest is read from SSM there")
+    return scoped_settings(settings, scoped.scope), scoped.target
+
+
 def open_sessions(settings: Settings, scopes: Sequence[Scope]) -> dict[Scope, Session]:
     """A verified session per scope, opened concurrently; the first refusal is raised."""
     with ThreadPoolExecutor(max_workers=min(MAX_SCOPES_IN_FLIGHT, len(scopes))) as pool:
@@ -52,8 +92,12 @@ def open_sessions(settings: Settings, scopes: Sequence[Scope]) -> dict[Scope, Se
 
 
 def run_across(settings: Settings, kind: str,
-               pipelines_by_scope: Mapping[Scope, Mapping[str, Sequence[object]]]) -> None:
-    """Plan (or apply) every scope's pipelines, notify per scope, render, exit."""
+               pipelines_by_scope: Mapping[Scope, Mapping[str, Sequence[object]]], *,
+               title: str | None = None, notify: bool = True) -> None:
+    """Plan (or apply) every scope's pipelines, notify per scope (`notify`: containment
+    tells the high topic; eradication does not), render, exit.
+
+    `title`: the run's kind in the audit log and output (default `kind`)."""
     from runbooks.commands.contain import summary_message
     from runbooks.core.audit import new_case_id, validate_case_id
     from runbooks.core.runner import APPLIED, StepCall
@@ -78,10 +122,10 @@ def run_across(settings: Settings, kind: str,
                  for t, p in pipelines_by_scope[scope].items()}
         label = f"{session.ctx.account_id}/{session.ctx.region}"
         runner = make_runner(session, lambda t, m: listener(f"{label} {t}", m))
-        result = runner.run(kind, calls)
+        result = runner.run(title or kind, calls)
         results = [result]
         applied = any(c.status == APPLIED for t in result.targets for c in t.changes)
-        if settings.apply and applied:
+        if notify and settings.apply and applied:
             results.append(runner.run("notify", {"high-topic": [StepCall("sns.notify", {
                 "severity": "high",
                 "subject": f"[{session.ctx.case_id}] contained {kind} in {label}: "
@@ -89,7 +133,7 @@ def run_across(settings: Settings, kind: str,
                 "message": summary_message(session, [result])})]}))
         return results
 
-    with progress(settings, f"contain {kind}") as listener:
+    with progress(settings, title or f"contain {kind}") as listener:
         with ThreadPoolExecutor(max_workers=min(MAX_SCOPES_IN_FLIGHT, len(scopes))) as pool:
             futures = [(scope, pool.submit(run_scope, scope, listener)) for scope in scopes]
             by_scope = [(scope, future.result()) for scope, future in futures]

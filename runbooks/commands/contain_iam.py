@@ -112,12 +112,26 @@ def role(settings: Settings, role_names: tuple[str, ...]) -> None:
     Examples:
       irctl contain role web-app-role --apply
       irctl release role web-app-role --case CASE --apply
+      irctl contain role 111122223333:web-app-role 444455556666:web-app-role --apply
+
+    A role written ACCOUNT:NAME (or ACCOUNT:REGION:NAME) is contained in that account
+    through its member responder role; IAM is global, so the region only picks which
+    regional manifest and session act. All accounts run concurrently under one case.
     """
+    from runbooks.commands._fleet import run_across, split_targets
     from runbooks.core.runner import StepCall
     from runbooks.steps.iam import validate_iam_name
 
-    names = list(dict.fromkeys(role_names))
-    for name in names:
-        validate_iam_name("role", name)
-    run_containment(settings, "role", {
-        name: [StepCall("iam.revoke-role-sessions", {"role_name": name})] for name in names})
+    groups, single = split_targets(settings, role_names, account_only=True, what="role")
+    for names in groups.values():
+        for name in names:
+            validate_iam_name("role", name)
+
+    def pipelines(names: list[str]) -> dict[str, list[object]]:
+        return {name: [StepCall("iam.revoke-role-sessions", {"role_name": name})]
+                for name in names}
+
+    if single:
+        run_containment(settings, "role", pipelines(next(iter(groups.values()))))
+        return
+    run_across(settings, "role", {scope: pipelines(names) for scope, names in groups.items()})

@@ -34,12 +34,27 @@ def bucket(settings: Settings, buckets: tuple[str, ...]) -> None:
     Examples:
       irctl contain bucket customer-exports            # plan only
       irctl contain bucket customer-exports --apply
+      irctl contain bucket 111122223333:exports-a 444455556666:eu-west-1:exports-b --apply
+
+    A bucket written ACCOUNT:NAME or ACCOUNT:REGION:NAME is contained in that account
+    through its member responder role (--role-name, --external-id); the region (default:
+    --region, else the manifest's) picks which regional manifest and session act, the
+    bucket itself is wherever S3 keeps it. All accounts run concurrently under one case.
     """
+    from runbooks.commands._fleet import run_across, split_targets
     from runbooks.core.runner import StepCall
     from runbooks.steps.s3 import BucketStep
 
-    names = list(dict.fromkeys(buckets))
-    for name in names:
-        BucketStep.validate_name(name)
-    run_containment(settings, "bucket", {
-        name: [StepCall(step, {"bucket": name}) for step in BUCKET_STEPS] for name in names})
+    groups, single = split_targets(settings, buckets, account_only=True, what="bucket")
+    for names in groups.values():
+        for name in names:
+            BucketStep.validate_name(name)
+
+    def pipelines(names: list[str]) -> dict[str, list[object]]:
+        return {name: [StepCall(step, {"bucket": name}) for step in BUCKET_STEPS]
+                for name in names}
+
+    if single:
+        run_containment(settings, "bucket", pipelines(next(iter(groups.values()))))
+        return
+    run_across(settings, "bucket", {scope: pipelines(names) for scope, names in groups.items()})

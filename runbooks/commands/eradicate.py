@@ -64,26 +64,41 @@ def patch(settings: Settings, instance_ids: tuple[str, ...], tag: str | None, op
     Examples:
       irctl eradicate patch --instance i-0123456789abcdef0 --apply
       irctl eradicate patch --tag app=web --apply
+      irctl eradicate patch --instance 111122223333:eu-west-1:i-0aa... \\
+                            --instance 444455556666:us-east-1:i-0bb... --apply
+
+    --instance ACCOUNT:REGION:ID patches in that account and region through its member
+    responder role; all accounts and regions run concurrently under one case (the SSM
+    precondition is checked per account and region). --tag acts in one account and region.
     """
+    from runbooks.commands._fleet import run_across, split_targets
     from runbooks.core.runner import StepCall
 
     if bool(instance_ids) == bool(tag):
         raise InvalidInput("give --instance ID (one or more) or --tag KEY=VALUE, not both")
-    for instance_id in instance_ids:
+    groups, single = split_targets(settings, instance_ids, what="--instance")
+    for instance_id in (i for ids in groups.values() for i in ids):
         if not _INSTANCE_ID.match(instance_id):
             raise InvalidInput(f"--instance {instance_id!r} is not an EC2 instance id "
-                               "(i- followed by 8 or 17 hex digits)")
+                               "(i- followed by 8 or 17 hex digits, optionally as "
+                               "ACCOUNT:REGION:ID)")
     match = _TAG.match(tag) if tag else None
     if tag and not match:
         raise InvalidInput(f"--tag {tag!r}: use KEY=VALUE, e.g. --tag app=web")
+    params = {"operation": operation, "reboot": "NoReboot" if no_reboot else "RebootIfNeeded",
+              "timeout_minutes": timeout_minutes}
+    if not single:
+        run_across(settings, "patch", {scope: {
+            iid: [StepCall("ssm.run-patch-baseline", {"instance_id": iid, **params})]
+            for iid in sorted(ids)} for scope, ids in groups.items()},
+            title="eradicate patch", notify=False)
+        return
     session = open_session(settings)
-    targets = sorted(set(instance_ids))
+    targets = sorted({i for ids in groups.values() for i in ids})
     if match:
         targets = instances_with_tag(session.ctx.client("ec2"), match.group(1), match.group(2))
         if not targets:
             raise InvalidInput(f"no running instance in {session.ctx.region} has tag {tag}")
-    params = {"operation": operation, "reboot": "NoReboot" if no_reboot else "RebootIfNeeded",
-              "timeout_minutes": timeout_minutes}
     pipelines = {iid: [StepCall("ssm.run-patch-baseline", {"instance_id": iid, **params})]
                  for iid in targets}
     with progress(settings, "patch") as listener:

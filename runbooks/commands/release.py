@@ -45,15 +45,24 @@ def release(settings: Settings, kind: str, target: str) -> None:
     changes still in place are restored, newest first; evidence (captured metadata,
     snapshots, the audit log) is never touched. Plans by default; --apply acts.
 
+    A target contained in another account is written as it was at containment,
+    ACCOUNT:REGION:ID (or ACCOUNT:ID for account-wide targets: roles, buckets), or given
+    with --account: release acts there through the member responder role, and restores
+    only what the case recorded in that account.
+
     \b
-    Example:
+    Examples:
       irctl release instance i-0123456789abcdef0 --case ir-20261128-031500-1a2b3c --apply
+      irctl release bucket 111122223333:exports-a --case ir-20261128-031500-1a2b3c --apply
     """
     if not settings.case_id:
         raise PreconditionFailed("release needs --case ID: the case whose log recorded "
                                  "the containment (see `irctl case show ID`)")
+    from runbooks.commands._fleet import scope_of
+
+    scoped, target = scope_of(settings, target)
     target = canonical_target(kind, target)
-    session = open_session(settings, new_case=False)
+    session = open_session(scoped, new_case=False)
     if not session.audit.exists():
         raise PreconditionFailed(f"no audit log for case {settings.case_id} at "
                                  f"{session.audit.path}; set IR_CASE_DIR or check the id")

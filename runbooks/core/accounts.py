@@ -174,9 +174,12 @@ class ScopedTarget:
     target: str
 
 
-def parse_target(text: str, default: Scope) -> ScopedTarget:
+def parse_target(text: str, default: Scope, *, account_only: bool = False) -> ScopedTarget:
     """`ACCOUNT:REGION:ID`, `REGION:ID` or `ID` (the default scope fills the rest).
 
+    `account_only`: also accept `ACCOUNT:ID`, in the default region (--region, else the
+    manifest's). For account-wide targets (IAM roles, S3 buckets) the region only picks
+    which regional manifest and session act; the change itself is account-wide.
     Only the first two `:`-separated fields are read as scope, so ids are passed whole.
     """
     parts = text.split(":", 2)
@@ -189,17 +192,20 @@ def parse_target(text: str, default: Scope) -> ScopedTarget:
         return ScopedTarget(Scope(account, region), target)
     if len(parts) >= 2 and REGION.match(parts[0]):
         return ScopedTarget(Scope(default.account, parts[0]), text.split(":", 1)[1])
+    if len(parts) == 2 and ACCOUNT_ID.match(parts[0]) and account_only:
+        return ScopedTarget(Scope(parts[0], default.region), parts[1])
     if len(parts) >= 2 and ACCOUNT_ID.match(parts[0]):
         raise InvalidInput(f"target {text!r} names an account but no region; "
                            "write ACCOUNT:REGION:ID")
     return ScopedTarget(default, text)
 
 
-def group_targets(texts: Iterable[str], default: Scope) -> dict[Scope, list[str]]:
+def group_targets(texts: Iterable[str], default: Scope, *,
+                  account_only: bool = False) -> dict[Scope, list[str]]:
     """Targets grouped by scope, in first-seen order, duplicates dropped."""
     groups: dict[Scope, list[str]] = {}
     for text in texts:
-        scoped = parse_target(text, default)
+        scoped = parse_target(text, default, account_only=account_only)
         bucket = groups.setdefault(scoped.scope, [])
         if scoped.target not in bucket:
             bucket.append(scoped.target)

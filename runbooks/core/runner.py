@@ -309,7 +309,8 @@ class Runner:
                     continue
                 self.listener(target, change.summary)
                 record = {"kind": kind, "target": target, "step": call.name,
-                          "params": dict(call.params), "change": change.to_dict()}
+                          "params": dict(call.params), "change": change.to_dict(),
+                          "account": self.ctx.account_id}
                 self.audit.append("applying", **record)
                 try:
                     details = dict(step.apply(change))
@@ -347,7 +348,8 @@ class Runner:
                 continue  # evidence, snapshots and one-way safety measures stay
             self.listener(target, f"rolling back: {change_outcome.change.summary}")
             record = {"kind": kind, "target": target, "step": call.name,
-                      "params": dict(call.params), "change": change_outcome.change.to_dict()}
+                      "params": dict(call.params), "change": change_outcome.change.to_dict(),
+                      "account": self.ctx.account_id}
             try:
                 step.rollback(change_outcome.change, change_outcome.result)
             except _handled_errors() as err:
@@ -388,6 +390,8 @@ class Runner:
         for record in self.audit.records():
             if record.get("kind") != kind or record.get("target") != target:
                 continue
+            if record.get("account", self.ctx.account_id) != self.ctx.account_id:
+                continue  # a case spanning accounts: a same-named target elsewhere
             key = _change_key(record)
             if record["event"] == "applied":
                 if key not in live:
@@ -434,7 +438,8 @@ class Runner:
                 continue
             change_outcome.status = RELEASED
             self.audit.append("released", kind=kind, target=target, step=record["step"],
-                              params=record.get("params", {}), change=record["change"])
+                              params=record.get("params", {}), change=record["change"],
+                              account=self.ctx.account_id)
         if self.apply and outcome.error is not None:
             # Changes that were not restored are still applied: report them as such.
             for change_outcome in outcome.changes:

@@ -9,6 +9,7 @@ below has its own VPC, quarantine groups, manifest (SSM) and instances.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,133 @@ def test_a_malformed_scoped_target_changes_nothing(members: dict[str, Readiness]
     assert result.exit_code == 2
     assert "not-an-instance" in result.output
     assert eni_groups(a, in_a) == before
+
+
+# -- every command with several targets: buckets, roles, patching ------------------------
+
+def public_bucket(world: Readiness) -> str:
+    s3 = world.client("s3")
+    name = f"exports-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{name}/*"}]}))
+    return name
+
+
+def bucket_state(world: Readiness, name: str) -> dict[str, Any]:
+    s3 = world.client("s3")
+    try:
+        bpa = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    except s3.exceptions.ClientError:
+        bpa = None
+    try:
+        sids = [s.get("Sid") for s in json.loads(
+            s3.get_bucket_policy(Bucket=name)["Policy"])["Statement"]]
+    except s3.exceptions.ClientError:
+        sids = []
+    return {"bpa": bpa, "sids": sids,
+            "versioning": s3.get_bucket_versioning(Bucket=name).get("Status")}
+
+
+def test_contain_buckets_in_two_accounts_then_release_one(
+        members: dict[str, Readiness]) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    in_a, in_b = public_bucket(a), public_bucket(b)
+    before_a, before_b = bucket_state(a, in_a), bucket_state(b, in_b)
+    # ACCOUNT:NAME (the default region) and ACCOUNT:REGION:NAME both work for buckets.
+    targets = (f"{MEMBER_A}:{in_a}", f"{MEMBER_B}:{REGION}:{in_b}")
+
+    plan = irctl("--output", "json", "--external-id", EXTERNAL_ID, "contain", "bucket",
+                 *targets)
+    assert plan.exit_code == 0, plan.output
+    assert (bucket_state(a, in_a), bucket_state(b, in_b)) == (before_a, before_b)
+
+    result = irctl("--output", "json", "--external-id", EXTERNAL_ID, "contain", "bucket",
+                   *targets, "--apply")
+    assert result.exit_code == 0, result.output
+    blocked = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+               "RestrictPublicBuckets": True}
+    for world, name in ((a, in_a), (b, in_b)):
+        state = bucket_state(world, name)
+        assert state["bpa"] == blocked and state["sids"] == [], state
+        assert state["versioning"] == "Enabled"
+    document = json.loads(result.stdout)
+    scopes = {(s["account"], s["region"]): s["targets"] for s in document["scopes"]}
+    assert scopes == {(MEMBER_A, REGION): [in_a], (MEMBER_B, REGION): [in_b]}
+
+    released = irctl("--external-id", EXTERNAL_ID, "release", "bucket", f"{MEMBER_A}:{in_a}",
+                     "--case", document["case"], "--apply")
+    assert released.exit_code == 0, released.output
+    assert bucket_state(a, in_a) == {**before_a, "versioning": "Suspended"}
+    assert bucket_state(b, in_b)["bpa"] == blocked
+
+
+def revoke_policies(world: Readiness, role: str) -> list[str]:
+    names: list[str] = world.client("iam").list_role_policies(RoleName=role)["PolicyNames"]
+    return names
+
+
+def test_same_named_roles_in_two_accounts_are_contained_and_released_apart(
+        members: dict[str, Readiness]) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    role = f"web-{uuid.uuid4().hex[:8]}"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"Service": "ec2.amazonaws.com"}}]})
+    for world in (a, b):
+        world.client("iam").create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+
+    result = irctl("--output", "json", "--external-id", EXTERNAL_ID, "contain", "role",
+                   f"{MEMBER_A}:{role}", f"{MEMBER_B}:{role}", "--apply")
+    assert result.exit_code == 0, result.output
+    assert revoke_policies(a, role) == ["AWSRevokeOlderSessions"]
+    assert revoke_policies(b, role) == ["AWSRevokeOlderSessions"]
+    case = json.loads(result.stdout)["case"]
+
+    # One case log holds both accounts' changes to "the same" role: releasing it in A
+    # restores only A's record.
+    released = irctl("--output", "json", "--external-id", EXTERNAL_ID, "release", "role",
+                     f"{MEMBER_A}:{role}", "--case", case, "--apply")
+    assert released.exit_code == 0, released.output
+    [target] = json.loads(released.stdout)["runs"][0]["targets"]
+    assert len(target["changes"]) == 1
+    assert revoke_policies(a, role) == []
+    assert revoke_policies(b, role) == ["AWSRevokeOlderSessions"]
+    again = irctl("--external-id", EXTERNAL_ID, "release", "role", f"{MEMBER_A}:{role}",
+                  "--case", case, "--apply")
+    assert again.exit_code == 2 and "no change still in place" in again.output
+
+
+def test_a_manifest_naming_another_account_refuses_every_bucket(
+        members: dict[str, Readiness]) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    in_a, in_b = public_bucket(a), public_bucket(b)
+    before = bucket_state(a, in_a), bucket_state(b, in_b)
+    wrong = {**b.manifest, "accountId": MEMBER_A}
+    b.client("ssm").put_parameter(Name=MANIFEST_PARAMETER, Value=json.dumps(wrong),
+                                  Type="String", Overwrite=True)
+    result = irctl("contain", "bucket", f"{MEMBER_A}:{in_a}", f"{MEMBER_B}:{in_b}", "--apply")
+    assert result.exit_code == 2
+    assert f"--account is {MEMBER_B} but the manifest" in result.output
+    assert (bucket_state(a, in_a), bucket_state(b, in_b)) == before
+
+
+def test_cross_account_buckets_refuse_a_manifest_file(
+        members: dict[str, Readiness], tmp_path: Path) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    in_a, in_b = public_bucket(a), public_bucket(b)
+    before = bucket_state(a, in_a), bucket_state(b, in_b)
+    manifest = a.write_manifest_file(tmp_path / "manifest.json")
+    result = irctl("--manifest", str(manifest), "contain", "bucket", f"{MEMBER_A}:{in_a}",
+                   f"{MEMBER_B}:{in_b}", "--apply")
+    assert result.exit_code == 2 and "drop --manifest" in result.output
+    assert (bucket_state(a, in_a), bucket_state(b, in_b)) == before
+
+
+def test_account_only_targets_are_for_account_wide_kinds() -> None:
+    default = Scope(None, "eu-west-1")
+    assert group_targets([f"{MEMBER_A}:exports"], default, account_only=True) == {
+        Scope(MEMBER_A, "eu-west-1"): ["exports"]}
+    with pytest.raises(InvalidInput, match="names an account but no region"):
+        group_targets([f"{MEMBER_A}:i-0123456789abcdef0"], default)
