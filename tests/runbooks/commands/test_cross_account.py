@@ -396,3 +396,68 @@ def test_account_only_targets_are_for_account_wide_kinds() -> None:
         Scope(MEMBER_A, "eu-west-1"): ["exports"]}
     with pytest.raises(InvalidInput, match="names an account but no region"):
         group_targets([f"{MEMBER_A}:i-0123456789abcdef0"], default)
+
+
+def managed_instance(world: Readiness) -> str:
+    """A running instance whose profile lets the SSM agent register (the emulator's test
+    for `managed`), launched in `world`'s account."""
+    iam, ec2 = world.client("iam"), world.client("ec2")
+    name = f"app-{uuid.uuid4().hex[:8]}"
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    iam.put_role_policy(RoleName=name, PolicyName="ssm-agent", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*",
+                                                "Action": ["ssm:UpdateInstanceInformation"]}]}))
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [world.vpc_id]}])[
+        "Subnets"][0]["SubnetId"]
+    instance = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        SubnetId=subnet, IamInstanceProfile={"Name": name})["Instances"][0]
+    return str(instance["InstanceId"])
+
+
+def patched(world: Readiness) -> list[str]:
+    return sorted(i for c in world.client("ssm").list_commands()["Commands"]
+                  if c["DocumentName"] == "AWS-RunPatchBaseline" for i in c["InstanceIds"])
+
+
+@pytest.fixture
+def ssm_emulator() -> None:
+    from runbooks.drill.emulator import ssm
+
+    ssm.install()
+
+
+def test_patch_instances_in_two_accounts_in_one_command(
+        ssm_emulator: None, members: dict[str, Readiness]) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    in_a, in_b = managed_instance(a), managed_instance(b)
+    result = irctl("--output", "json", "--external-id", EXTERNAL_ID, "eradicate", "patch",
+                   "--instance", f"{MEMBER_A}:{REGION}:{in_a}",
+                   "--instance", f"{MEMBER_B}:{REGION}:{in_b}", "--apply")
+    assert result.exit_code == 0, result.output
+    # Each account's SSM ran the patch baseline on its own instance, and only there.
+    assert patched(a) == [in_a]
+    assert patched(b) == [in_b]
+    document = json.loads(result.stdout)
+    assert {r["kind"] for r in document["runs"]} == {"eradicate patch"}  # no notify run
+    statuses = {t["target"]: t["changes"][0]["result"]["status"]
+                for r in document["runs"] for t in r["targets"]}
+    assert statuses == {in_a: "Success", in_b: "Success"}
+
+
+def test_patch_refused_in_one_account_sends_nothing_anywhere(
+        ssm_emulator: None, members: dict[str, Readiness]) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    in_a, in_b = managed_instance(a), managed_instance(b)
+    wrong = {**b.manifest, "accountId": MEMBER_A}
+    b.client("ssm").put_parameter(Name=MANIFEST_PARAMETER, Value=json.dumps(wrong),
+                                  Type="String", Overwrite=True)
+    result = irctl("eradicate", "patch", "--instance", f"{MEMBER_A}:{REGION}:{in_a}",
+                   "--instance", f"{MEMBER_B}:{REGION}:{in_b}", "--apply")
+    assert result.exit_code == 2
+    assert f"is for account {MEMBER_A}" in result.output
+    assert patched(a) == [] and patched(b) == []
