@@ -7,7 +7,7 @@ account: a refusal anywhere changes nothing anywhere. Then each scope's pipeline
 through its own runner, concurrently, under one case (the audit log serialises appends),
 and each scope's high topic hears about what was applied there.
 
-Commands with several targets (`contain instance|bucket|role`, `eradicate patch
+Commands with several targets (`contain instance|bucket|role|access-key`, `eradicate patch
 --instance`) call `split_targets` then `run_across` when the targets leave the default
 scope; `release` calls `scope_of` for its one target.
 """
@@ -32,10 +32,10 @@ from runbooks.commands._shared import (
 from runbooks.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from runbooks.core.accounts import Scope
-    from runbooks.core.runner import RunResult
+    from runbooks.core.runner import Runner, RunResult
 
 MAX_SCOPES_IN_FLIGHT = 8
 
@@ -63,7 +63,7 @@ def split_targets(settings: Settings, texts: Iterable[str], *, account_only: boo
         groups = group_targets(texts, default, account_only=account_only)
     except InvalidInput as err:
         raise InvalidInput(f"{what}: {err}") from err
-    return groups, list(groups) == [default]
+    return groups, list(groups) in ([], [default])
 
 
 def scope_of(settings: Settings, text: str, *, account_only: bool = True) -> tuple[
@@ -93,11 +93,14 @@ def open_sessions(settings: Settings, scopes: Sequence[Scope]) -> dict[Scope, Se
 
 def run_across(settings: Settings, kind: str,
                pipelines_by_scope: Mapping[Scope, Mapping[str, Sequence[object]]], *,
-               title: str | None = None, notify: bool = True) -> None:
+               title: str | None = None, notify: bool = True,
+               after: Callable[[Runner, RunResult], list[RunResult]] | None = None) -> None:
     """Plan (or apply) every scope's pipelines, notify per scope (`notify`: containment
     tells the high topic; eradication does not), render, exit.
 
-    `title`: the run's kind in the audit log and output (default `kind`)."""
+    `title`: the run's kind in the audit log and output (default `kind`). `after`: runs
+    of its own each scope makes after its main run (evidence capture), before notifying;
+    they are reported with the rest but never roll the main run back."""
     from runbooks.commands.contain import summary_message
     from runbooks.core.audit import new_case_id, validate_case_id
     from runbooks.core.runner import APPLIED, StepCall
@@ -124,13 +127,15 @@ def run_across(settings: Settings, kind: str,
         runner = make_runner(session, lambda t, m: listener(f"{label} {t}", m))
         result = runner.run(title or kind, calls)
         results = [result]
+        if after is not None:
+            results += after(runner, result)
         applied = any(c.status == APPLIED for t in result.targets for c in t.changes)
         if notify and settings.apply and applied:
             results.append(runner.run("notify", {"high-topic": [StepCall("sns.notify", {
                 "severity": "high",
                 "subject": f"[{session.ctx.case_id}] contained {kind} in {label}: "
                            f"{', '.join(list(calls)[:3])}{' ...' if len(calls) > 3 else ''}",
-                "message": summary_message(session, [result])})]}))
+                "message": summary_message(session, list(results))})]}))
         return results
 
     with progress(settings, title or f"contain {kind}") as listener:

@@ -51,18 +51,41 @@ def access_key(settings: Settings, key_ids: tuple[str, ...], days: int,
       irctl contain access-key AKIAIOSFODNN7EXAMPLE            # plan only
       irctl contain access-key AKIAIOSFODNN7EXAMPLE --apply    # act
       irctl release access-key AKIAIOSFODNN7EXAMPLE --case CASE --apply
+      irctl contain access-key 111122223333:AKIA... 444455556666:AKIA... --apply
+
+    A key written ACCOUNT:KEY_ID (or ACCOUNT:REGION:KEY_ID) is contained in that account
+    through its member responder role; IAM is global, the region picks the regional
+    manifest, session and the CloudTrail history searched. Accounts run concurrently
+    under one case, each containing then capturing its own keys' evidence.
     """
-    from runbooks.core.runner import StepCall
+    from runbooks.commands._fleet import run_across, split_targets
+    from runbooks.core.runner import Runner, RunResult, StepCall
     from runbooks.steps.iam import validate_key_id
 
-    ids = list(dict.fromkeys(key_ids))
-    for key_id in ids:
-        validate_key_id(key_id)  # bad input fails before any AWS call
-    containment = {key_id: [StepCall(name, {"access_key_id": key_id})
-                            for name in ACCESS_KEY_STEPS] for key_id in ids}
-    evidence = {key_id: [StepCall("cloudtrail.capture-key-activity", {
-        "access_key_id": key_id, "days": days, "max_events": max_events})] for key_id in ids}
-    sys.exit(_contain_then_capture(settings, containment, evidence))
+    groups, single = split_targets(settings, key_ids, account_only=True, what="access key")
+    for ids in groups.values():
+        for key_id in ids:
+            validate_key_id(key_id)  # bad input fails before any AWS call
+
+    def containment(ids: list[str]) -> dict[str, list[Any]]:
+        return {key_id: [StepCall(name, {"access_key_id": key_id})
+                         for name in ACCESS_KEY_STEPS] for key_id in ids}
+
+    def evidence(ids: list[str]) -> dict[str, list[Any]]:
+        return {key_id: [StepCall("cloudtrail.capture-key-activity", {
+            "access_key_id": key_id, "days": days, "max_events": max_events})]
+            for key_id in ids}
+
+    if single:
+        ids = next(iter(groups.values()))
+        sys.exit(_contain_then_capture(settings, containment(ids), evidence(ids)))
+
+    def capture(runner: Runner, contained: RunResult) -> list[RunResult]:
+        planned = [t.target for t in contained.targets if t.error is None]
+        return [runner.run("evidence", evidence(planned))] if planned else []
+
+    run_across(settings, "access-key",
+               {scope: containment(ids) for scope, ids in groups.items()}, after=capture)
 
 
 def _contain_then_capture(settings: Settings, containment: dict[str, list[Any]],
