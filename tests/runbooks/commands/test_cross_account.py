@@ -461,3 +461,44 @@ def test_patch_refused_in_one_account_sends_nothing_anywhere(
     assert result.exit_code == 2
     assert f"is for account {MEMBER_A}" in result.output
     assert patched(a) == [] and patched(b) == []
+
+
+def user_with_key(world: Readiness) -> tuple[str, str]:
+    iam = world.client("iam")
+    user = f"ci-bot-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key: str = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    return user, key
+
+
+def key_state(world: Readiness, user: str) -> tuple[str, list[str]]:
+    iam = world.client("iam")
+    status: str = iam.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"]
+    return status, iam.list_user_policies(UserName=user)["PolicyNames"]
+
+
+def test_contain_access_keys_in_two_accounts_in_one_command(
+        members: dict[str, Readiness]) -> None:
+    from runbooks.drill.emulator import cloudtrail
+
+    cloudtrail.install()  # moto has no LookupEvents; the evidence run needs it
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    (user_a, key_a), (user_b, key_b) = user_with_key(a), user_with_key(b)
+    result = irctl("--output", "json", "--external-id", EXTERNAL_ID, "contain", "access-key",
+                   f"{MEMBER_A}:{key_a}", f"{MEMBER_B}:{key_b}", "--apply")
+    assert result.exit_code == 0, result.output
+    assert key_state(a, user_a) == ("Inactive", ["IrctlDenyAll"])
+    assert key_state(b, user_b) == ("Inactive", ["IrctlDenyAll"])
+    document = json.loads(result.stdout)
+    kinds = [r["kind"] for r in document["runs"]]
+    assert kinds.count("access-key") == 2 and kinds.count("evidence") == 2
+    # Each account's evidence went to that account's own evidence bucket.
+    for world, key in ((a, key_a), (b, key_b)):
+        world.client("s3").head_object(
+            Bucket=world.manifest["evidenceBucket"],
+            Key=f"cases/{document['case']}/evidence/access-key-{key}/cloudtrail-events.json")
+    released = irctl("--external-id", EXTERNAL_ID, "release", "access-key",
+                     f"{MEMBER_B}:{key_b}", "--case", document["case"], "--apply")
+    assert released.exit_code == 0, released.output
+    assert key_state(b, user_b) == ("Active", [])
+    assert key_state(a, user_a) == ("Inactive", ["IrctlDenyAll"])
