@@ -60,7 +60,9 @@ def release(settings: Settings, kind: str, target: str) -> None:
                                  "the containment (see `irctl case show ID`)")
     from runbooks.commands._fleet import scope_of
 
-    scoped, target = scope_of(settings, target)
+    # Account-wide kinds may be written ACCOUNT:ID; regional ones need their region.
+    scoped, target = scope_of(settings, target,
+                              account_only=kind in ("bucket", "role", "access-key"))
     target = canonical_target(kind, target)
     session = open_session(scoped, new_case=False)
     if not session.audit.exists():

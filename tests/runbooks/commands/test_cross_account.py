@@ -502,3 +502,9 @@ def test_contain_access_keys_in_two_accounts_in_one_command(
     assert released.exit_code == 0, released.output
     assert key_state(b, user_b) == ("Active", [])
     assert key_state(a, user_a) == ("Inactive", ["IrctlDenyAll"])
+
+
+def test_release_of_a_regional_target_needs_its_region() -> None:
+    result = irctl("release", "instance", f"{MEMBER_A}:i-0123456789abcdef0", "--case",
+                   "ir-20261128-031500-1a2b3c")
+    assert result.exit_code == 2 and "names an account but no region" in result.output
