@@ -4,8 +4,10 @@
 via its member responder role, region) concurrently and checks every precondition
 (role assumable, manifest present and describing that account) BEFORE any change in any
 account: a refusal anywhere changes nothing anywhere. Then each scope's pipelines run
-through its own runner, concurrently, under one case (the audit log serialises appends),
-and each scope's high topic hears about what was applied there.
+through its own runner, concurrently, under one case (the audit log serialises appends);
+with --apply every scope plans first and waits for the others (a barrier), and a target
+that cannot be planned in any scope refuses every scope's run, as one target does in a
+single runner. Each scope's high topic hears about what was applied there.
 
 Commands with several targets (`contain instance|bucket|role|access-key`, `eradicate patch
 --instance`) call `split_targets` then `run_across` when the targets leave the default
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -29,7 +32,7 @@ from runbooks.commands._shared import (
     render_results,
     stderr_console,
 )
-from runbooks.core.errors import InvalidInput
+from runbooks.core.errors import EXIT_BAD_INPUT, InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -118,14 +121,40 @@ def run_across(settings: Settings, kind: str,
                                f"{settings.case_id} to continue it)", highlight=False)
     scopes = list(pipelines_by_scope)
     sessions = open_sessions(settings, scopes)
+    # Applying: every scope plans, then waits for the others; a target that cannot be
+    # planned anywhere refuses every scope's run before anything is changed.
+    barrier = threading.Barrier(len(scopes))
+    refused: dict[Scope, int] = {}
+
+    def gate_for(scope: Scope) -> Callable[[RunResult], int | None]:
+        def gate(result: RunResult) -> int | None:
+            codes = [o.error_code or EXIT_BAD_INPUT for o in result.targets if o.error]
+            if codes:
+                refused[scope] = max(codes)
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                return EXIT_BAD_INPUT  # another scope stopped before planning
+            elsewhere = [code for other, code in refused.items() if other != scope]
+            return max(elsewhere) if elsewhere else None
+
+        return gate
 
     def run_scope(scope: Scope, listener: Any) -> list[RunResult]:
+        try:
+            return scope_runs(scope, listener)
+        except BaseException:
+            barrier.abort()  # the others must not wait for a plan that will not come
+            raise
+
+    def scope_runs(scope: Scope, listener: Any) -> list[RunResult]:
         session = sessions[scope]
         calls = {t: [c for c in p if isinstance(c, StepCall)]
                  for t, p in pipelines_by_scope[scope].items()}
         label = f"{session.ctx.account_id}/{session.ctx.region}"
         runner = make_runner(session, lambda t, m: listener(f"{label} {t}", m))
-        result = runner.run(title or kind, calls)
+        result = runner.run(title or kind, calls,
+                            gate=gate_for(scope) if settings.apply else None)
         results = [result]
         if after is not None:
             results += after(runner, result)
@@ -139,7 +168,8 @@ def run_across(settings: Settings, kind: str,
         return results
 
     with progress(settings, title or f"contain {kind}") as listener:
-        with ThreadPoolExecutor(max_workers=min(MAX_SCOPES_IN_FLIGHT, len(scopes))) as pool:
+        # One thread per scope: the plan barrier needs every scope running at once.
+        with ThreadPoolExecutor(max_workers=len(scopes)) as pool:
             futures = [(scope, pool.submit(run_scope, scope, listener)) for scope in scopes]
             by_scope = [(scope, future.result()) for scope, future in futures]
     results = [r for _, rs in by_scope for r in rs]

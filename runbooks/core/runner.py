@@ -205,8 +205,14 @@ class Runner:
 
     # -- run ---------------------------------------------------------------------------
 
-    def run(self, kind: str, pipelines: Mapping[str, Sequence[StepCall]]) -> RunResult:
-        """Plan (and with `apply`, apply) `pipelines`: target -> ordered step calls."""
+    def run(self, kind: str, pipelines: Mapping[str, Sequence[StepCall]], *,
+            gate: Callable[[RunResult], int | None] | None = None) -> RunResult:
+        """Plan (and with `apply`, apply) `pipelines`: target -> ordered step calls.
+
+        `gate`: called once every target is planned, before anything is applied (also when
+        this run's own planning failed); an exit code refuses the run, as a target that
+        could not be planned does. Runs of one command in several accounts and regions
+        use it to wait for each other's plans (`runbooks.commands._fleet`)."""
         targets = list(pipelines)
         steps: dict[str, list[tuple[StepCall, Step]]] = {}
         for target in targets:
@@ -252,6 +258,16 @@ class Runner:
 
         self._map(plan_target, targets)
         result.targets = [outcomes[t] for t in targets]
+        refused_elsewhere = gate(result) if gate is not None else None
+        if refused_elsewhere is not None and not any(o.error for o in result.targets):
+            for outcome in result.targets:
+                for change_outcome in outcome.changes:
+                    change_outcome.status = NOT_ATTEMPTED
+                outcome.error = ("not attempted: a target in another account or region "
+                                 "could not be planned")
+                outcome.error_code = refused_elsewhere
+            self.audit.append("run-refused", kind=kind)
+            return result
         if any(o.error for o in result.targets):
             # Refuse the whole run: nothing has been changed yet.
             for outcome in result.targets:

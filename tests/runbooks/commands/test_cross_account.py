@@ -508,3 +508,33 @@ def test_release_of_a_regional_target_needs_its_region() -> None:
     result = irctl("release", "instance", f"{MEMBER_A}:i-0123456789abcdef0", "--case",
                    "ir-20261128-031500-1a2b3c")
     assert result.exit_code == 2 and "names an account but no region" in result.output
+
+
+def test_a_target_that_cannot_be_planned_in_one_account_refuses_every_account(
+        ssm_emulator: None, members: dict[str, Readiness]) -> None:
+    a, b = members[MEMBER_A], members[MEMBER_B]
+    in_a = managed_instance(a)
+    subnet = b.client("ec2").describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [b.vpc_id]}])["Subnets"][0]["SubnetId"]
+    unmanaged = b.client("ec2").run_instances(  # no instance profile: no SSM agent
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        SubnetId=subnet)["Instances"][0]["InstanceId"]
+    result = irctl("--output", "json", "eradicate", "patch",
+                   "--instance", f"{MEMBER_A}:{REGION}:{in_a}",
+                   "--instance", f"{MEMBER_B}:{REGION}:{unmanaged}", "--apply")
+    assert result.exit_code != 0, result.output
+    assert patched(a) == [] and patched(b) == []  # nothing sent in either account
+    targets = {t["target"]: t for r in json.loads(result.stdout)["runs"] for t in r["targets"]}
+    assert "not managed by SSM" in targets[unmanaged]["error"]
+    assert "another account or region" in targets[in_a]["error"]
+
+
+def test_an_unknown_instance_in_one_account_leaves_the_other_uncontained(
+        members: dict[str, Readiness]) -> None:
+    a = members[MEMBER_A]
+    [in_a] = launch_instances(a, volumes=1)
+    before = eni_groups(a, in_a)
+    result = irctl("contain", "instance", f"{MEMBER_A}:{REGION}:{in_a}",
+                   f"{MEMBER_B}:{REGION}:i-0123456789abcdef0", "--apply")
+    assert result.exit_code != 0, result.output
+    assert eni_groups(a, in_a) == before
