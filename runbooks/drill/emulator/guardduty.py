@@ -111,14 +111,51 @@ def _sample(finding_type: str) -> dict[str, Any]:
     }
 
 
+def _to_api_shape(value: Any, shape: Any) -> Any:
+    """Keys as the model's member names, whatever the document used: the wire's
+    (and EventBridge `detail`'s) camelCase locationNames or the members' PascalCase.
+    Keys the model does not know are kept as they are."""
+    if shape is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, Mapping):
+        by_wire = {m.serialization.get("name", n): n for n, m in shape.members.items()}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = key if key in shape.members else by_wire.get(key)
+            if name is None:
+                out[key] = item
+            else:
+                out[name] = _to_api_shape(item, shape.members[name])
+        return out
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_to_api_shape(item, shape.member) for item in value]
+    if shape.type_name == "map" and isinstance(value, Mapping):
+        return {k: _to_api_shape(v, shape.value) for k, v in value.items()}
+    return value
+
+
+def _finding_shape() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("guardduty").shape_for("Finding")
+
+
 def inject_finding(
     document: Mapping[str, Any],
     detector_id: str,
     account_id: str = "123456789012",
     region: str = "us-east-1",
 ) -> dict[str, Any]:
-    """Store a full finding (GetFindings shape); returns it with defaults filled in."""
-    finding = _complete(document, account_id, region, detector_id)
+    """Store a full finding; returns it (GetFindings shape) with defaults filled in.
+
+    `document` is a finding as GetFindings returns it (boto3's PascalCase), as it is on
+    the wire and in an EventBridge event's `detail` (camelCase), or the whole EventBridge
+    event (its `detail` is taken).
+    """
+    if "detail" in document and "detail-type" in document:
+        document = document["detail"]
+    finding = _complete(_to_api_shape(document, _finding_shape()), account_id, region,
+                        detector_id)
     _findings(account_id, region, detector_id)[finding["Id"]] = finding
     return finding
 

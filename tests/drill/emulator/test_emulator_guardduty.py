@@ -131,3 +131,71 @@ def test_list_findings_sorts_severity_as_a_number(client) -> None:
         DetectorId=detector, SortCriteria={"AttributeName": "severity", "OrderBy": "DESC"}
     )["FindingIds"]
     assert ranked == [ids[10.0], ids[5.0], ids[2.0]]
+
+
+def test_eventbridge_detail_and_api_shape_inject_the_same_finding(client) -> None:
+    gd = client("guardduty")
+    detector = gd.create_detector(Enable=True)["DetectorId"]
+    instance_id = f"i-{uuid.uuid4().hex[:17]}"
+    api_shape = {
+        "Id": "api-" + uuid.uuid4().hex,
+        "Type": "UnauthorizedAccess:EC2/SSHBruteForce",
+        "Severity": 5.0,
+        "CreatedAt": "2026-11-27T22:00:00.000Z",
+        "UpdatedAt": "2026-11-27T22:05:00.000Z",
+        "Resource": {
+            "ResourceType": "Instance",
+            "InstanceDetails": {
+                "InstanceId": instance_id,
+                "NetworkInterfaces": [{"PrivateIpAddress": "10.0.0.5",
+                                       "SecurityGroups": [{"GroupId": "sg-0123456789abcdef0"}]}],
+                "Tags": [{"Key": "env", "Value": "prod"}],
+            },
+        },
+        "Service": {
+            "Action": {"ActionType": "NETWORK_CONNECTION",
+                       "NetworkConnectionAction": {"ConnectionDirection": "INBOUND"}},
+            "Count": 7,
+        },
+    }
+    detail = {
+        "id": "eb-" + uuid.uuid4().hex,
+        "type": "UnauthorizedAccess:EC2/SSHBruteForce",
+        "severity": 5,
+        "createdAt": "2026-11-27T22:00:00.000Z",
+        "updatedAt": "2026-11-27T22:05:00.000Z",
+        "resource": {
+            "resourceType": "Instance",
+            "instanceDetails": {
+                "instanceId": instance_id,
+                "networkInterfaces": [{"privateIpAddress": "10.0.0.5",
+                                       "securityGroups": [{"groupId": "sg-0123456789abcdef0"}]}],
+                "tags": [{"key": "env", "value": "prod"}],
+            },
+        },
+        "service": {
+            "action": {"actionType": "NETWORK_CONNECTION",
+                       "networkConnectionAction": {"connectionDirection": "INBOUND"}},
+            "count": 7,
+        },
+    }
+    event = {"version": "0", "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+             "detail": detail}
+    inject_finding(api_shape, detector_id=detector)
+    inject_finding(event, detector_id=detector)
+
+    found = gd.list_findings(
+        DetectorId=detector,
+        FindingCriteria={
+            "Criterion": {"resource.instanceDetails.instanceId": {"Eq": [instance_id]}}
+        },
+    )["FindingIds"]
+    assert sorted(found) == sorted([api_shape["Id"], detail["id"]])
+    got = {f["Id"]: f for f in gd.get_findings(DetectorId=detector, FindingIds=found)["Findings"]}
+    from_api, from_eb = got[api_shape["Id"]], got[detail["id"]]
+    for finding in (from_api, from_eb):
+        del finding["Id"], finding["Arn"]
+    assert from_eb == from_api
+    assert from_eb["Resource"]["InstanceDetails"]["NetworkInterfaces"][0]["SecurityGroups"] == [
+        {"GroupId": "sg-0123456789abcdef0"}]
+    assert from_eb["Service"]["Count"] == 7
