@@ -23,6 +23,8 @@ FEATURE = "aws:guardduty/detectorFeature:DetectorFeature"
 #: Slowest last: AWS defaults to SIX_HOURS when the argument is omitted.
 FREQUENCIES = ("FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS")
 #: Either runtime-monitoring feature satisfies a requirement for the other.
+REQUIRED_FEATURES = ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS",
+                     "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING")
 EQUIVALENT = {"RUNTIME_MONITORING": {"RUNTIME_MONITORING", "EKS_RUNTIME_MONITORING"},
               "EKS_RUNTIME_MONITORING": {"RUNTIME_MONITORING", "EKS_RUNTIME_MONITORING"}}
 
@@ -67,8 +69,7 @@ def finding_frequency(ctx: ResourceContext) -> Iterator[str]:
                 "status='ENABLED') for each missing feature (they bill per usage; see README).",
     config={"requiredFeatures": {
         "type": "array", "items": {"type": "string"}, "uniqueItems": True,
-        "default": ["S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS",
-                    "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING"],
+        "default": list(REQUIRED_FEATURES),
         "description": "DetectorFeature names that must be ENABLED on every detector."}},
 )
 def required_features(index: StackIndex, config: Mapping[str, Any]) -> Findings:

@@ -111,9 +111,33 @@ MEMBER_SEEDS = [
     OrgSeed("readiness-manifest-per-region", "aws:ssm/parameter:Parameter",
             lambda name: "eu-west-1" in name, _to("name", "/somewhere/else"),
             "region eu-west-1 has no /ir-readiness/manifest"),
+    # us-east-1 forwards to the member's own default bus (the mocks' account), which
+    # reaches nobody in the security account
+    OrgSeed("findings-routed-per-region", "aws:cloudwatch/eventTarget:EventTarget",
+            lambda name: "forward-us-east-1" in name,
+            _to("arn", "arn:aws:events:us-east-1:123456789012:event-bus/default"),
+            "a bus in the member account itself (123456789012)"),
+]
+SECURITY_SEEDS = [
+    # us-east-1 auto-enables GuardDuty only for accounts that join from now on
+    OrgSeed("guardduty-organization-auto-enable",
+            "aws:guardduty/organizationConfiguration:OrganizationConfiguration",
+            lambda name: name.endswith("us-east-1"), _to("autoEnableOrganizationMembers", "NEW"),
+            "region us-east-1 has no GuardDuty organization configuration auto-enabling ALL"),
+    # S3 protection in us-east-1 only for new accounts
+    OrgSeed("guardduty-organization-features",
+            "aws:guardduty/organizationConfigurationFeature:OrganizationConfigurationFeature",
+            lambda name: name.endswith("us-east-1-s3-data-events"), _to("autoEnable", "NEW"),
+            "region us-east-1 does not auto-enable these GuardDuty protection plans for ALL "
+            "member accounts: S3_DATA_EVENTS"),
+    # central configuration swapped for LOCAL without auto-enable
+    OrgSeed("securityhub-organization-configuration",
+            "aws:securityhub/organizationConfiguration:OrganizationConfiguration",
+            lambda name: True, _to("organizationConfiguration", {"configurationType": "LOCAL"}),
+            "region us-east-1: Security Hub is not enabled for member accounts"),
 ]
 #: rules whose org-mode behaviour is seeded here (test_policy_preview checks coverage)
-ORG_SEEDED_RULES = frozenset(s.rule for s in MANAGEMENT_SEEDS + MEMBER_SEEDS)
+ORG_SEEDED_RULES = frozenset(s.rule for s in MANAGEMENT_SEEDS + MEMBER_SEEDS + SECURITY_SEEDS)
 
 
 def _seeded_program(seeds: list[OrgSeed], touched: dict[str, list[str]]) -> Callable[[], None]:
@@ -137,7 +161,8 @@ def _seeded_program(seeds: list[OrgSeed], touched: dict[str, list[str]]) -> Call
 def seeded(pack_process: PolicyPackProcess, shipped_config: dict[str, Any],
            ) -> dict[str, tuple[PreviewResult, dict[str, list[str]]]]:
     out = {}
-    for stack, seeds in ((MANAGEMENT, MANAGEMENT_SEEDS), (MEMBER, MEMBER_SEEDS)):
+    for stack, seeds in ((MANAGEMENT, MANAGEMENT_SEEDS), (MEMBER, MEMBER_SEEDS),
+                         (SECURITY, SECURITY_SEEDS)):
         touched: dict[str, list[str]] = {}
         result = run_preview(stack, pack=pack_process, policy_config=shipped_config,
                              program=_seeded_program(seeds, touched))
@@ -147,7 +172,8 @@ def seeded(pack_process: PolicyPackProcess, shipped_config: dict[str, Any],
 
 @pytest.mark.parametrize(
     ("stack", "seed"),
-    [(MANAGEMENT, s) for s in MANAGEMENT_SEEDS] + [(MEMBER, s) for s in MEMBER_SEEDS],
+    [(MANAGEMENT, s) for s in MANAGEMENT_SEEDS] + [(MEMBER, s) for s in MEMBER_SEEDS]
+    + [(SECURITY, s) for s in SECURITY_SEEDS],
     ids=lambda v: getattr(v, "rule", getattr(v, "name", "")))
 def test_seeded_org_misconfiguration_is_caught(
         stack: Any, seed: OrgSeed, seeded: dict[str, tuple[PreviewResult, dict]],
@@ -253,3 +279,18 @@ def test_preview_graph_keeps_given_arns_and_property_dependencies(
         topics = [by_urn[u] for u in target.property_dependencies["arn"]]
         assert {t.type for t in topics} == {"aws:sns/topic:Topic"}
         assert set(target.property_dependencies["arn"]) <= set(target.dependencies)
+
+
+def test_member_routing_checks_the_configured_security_account(
+        pack_process: PolicyPackProcess, shipped_config: dict[str, Any]) -> None:
+    """`securityAccountId` on findings-routed-per-region: the member example forwards to
+    222222222222's bus, so naming that account passes and naming another fails for every
+    forwarding target, through the real preview."""
+    rule = "findings-routed-per-region"
+    right = {**shipped_config, rule: {"securityAccountId": "222222222222"}}
+    assert run_preview(MEMBER, pack=pack_process, policy_config=right).mandatory == []
+    wrong = {**shipped_config, rule: {"securityAccountId": "444444444444"}}
+    result = run_preview(MEMBER, pack=pack_process, policy_config=wrong)
+    caught = [v for v in result.mandatory if v.policy == rule
+              and "not the security account 444444444444" in v.message]
+    assert caught and result.exit_code == 1

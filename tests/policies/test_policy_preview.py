@@ -190,9 +190,11 @@ CONFIG_SEEDS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
 
 def test_every_rule_has_a_seeded_misconfiguration() -> None:
     # organization-only rules are seeded on the org example stacks
-    seeded = {r for s in SEEDS for r in s.rules} | set(CONFIG_SEEDS) | {"organization-trail"}
+    org_only = {"organization-trail", "guardduty-organization-auto-enable",
+                "guardduty-organization-features", "securityhub-organization-configuration"}
+    seeded = {r for s in SEEDS for r in s.rules} | set(CONFIG_SEEDS) | org_only
     assert sorted(seeded) == sorted(REGISTRY)
-    assert "organization-trail" in ORG_SEEDED_RULES
+    assert org_only <= ORG_SEEDED_RULES
 
 
 def _seeded_program(seeds: list[Seed], touched: dict[int, list[str]]) -> Callable[[], None]:

@@ -186,6 +186,53 @@ def regional(region: str, *, manifest: bool = True, gd: bool = True, sh: bool = 
     return out
 
 
+GD_FEATURES = ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS",
+               "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING")
+
+
+def security_admin(regions: tuple[str, ...] = ("eu-west-1", "us-east-1"), *,
+                   auto_enable: dict[str, str] | None = None,
+                   features: dict[str, tuple[str, ...]] | None = None,
+                   feature_mode: str = "ALL", hub: str = "CENTRAL",
+                   linked: tuple[str, ...] | None = None,
+                   service_enabled: bool = True) -> list[AnalyzerResource]:
+    """A delegated administrator's organization configuration (security mode, detected
+    from these resources): GuardDuty auto-enable and plans per region, Security Hub
+    central configuration from the first region with an aggregator linking the others."""
+    out: list[AnalyzerResource] = []
+    for region in regions:
+        mode = (auto_enable or {}).get(region, "ALL")
+        if mode:
+            out.append(res("aws:guardduty/organizationConfiguration:OrganizationConfiguration",
+                           f"gd-org-{region}", {"detectorId": f"det-{region}",
+                                                "autoEnableOrganizationMembers": mode}, region))
+        for f in (features or {}).get(region, GD_FEATURES):
+            out.append(res("aws:guardduty/organizationConfigurationFeature:"
+                           "OrganizationConfigurationFeature", f"gd-org-{region}-{f.lower()}",
+                           {"detectorId": f"det-{region}", "name": f,
+                            "autoEnable": feature_mode}, region))
+    home = regions[0]
+    if hub == "CENTRAL":
+        out += [
+            res("aws:securityhub/organizationConfiguration:OrganizationConfiguration", "hub-org",
+                {"autoEnable": False, "autoEnableStandards": "NONE",
+                 "organizationConfiguration": {"configurationType": "CENTRAL"}}, home),
+            res("aws:securityhub/configurationPolicy:ConfigurationPolicy", "hub-policy",
+                {"id": "policy-1", "name": "org",
+                 "configurationPolicy": {"serviceEnabled": service_enabled,
+                                         "enabledStandardArns": ["arn:std"]}}, home),
+            res("aws:securityhub/configurationPolicyAssociation:ConfigurationPolicyAssociation",
+                "hub-root", {"policyId": "policy-1", "targetId": "r-ab12"}, home),
+            res("aws:securityhub/findingAggregator:FindingAggregator", "hub-aggregator",
+                {"linkingMode": "SPECIFIED_REGIONS",
+                 "specifiedRegions": list(regions[1:] if linked is None else linked)}, home),
+        ]
+    elif hub == "LOCAL":
+        out += [res("aws:securityhub/organizationConfiguration:OrganizationConfiguration",
+                    f"hub-org-{region}", {"autoEnable": True}, region) for region in regions]
+    return out
+
+
 # --------------------------------------------------------------------------- cases
 
 
@@ -291,6 +338,13 @@ CASES = [
           res("aws:cloudtrail/trail:Trail", "org", {"isOrganizationTrail": True,
                                                     "isMultiRegionTrail": False}, "eu-west-1")],
          "org"),
+    # Organization mode (security stack, detected from the organization configuration)
+    Case("guardduty-organization-auto-enable", security_admin(),
+         security_admin(auto_enable={"us-east-1": "NEW"}), "gd-org-us-east-1"),
+    Case("guardduty-organization-features", security_admin(),
+         security_admin(features={"us-east-1": GD_FEATURES[:2]}), ""),
+    Case("securityhub-organization-configuration", security_admin(),
+         security_admin(linked=()), ""),
 ]
 
 
@@ -608,3 +662,109 @@ def test_member_accounts_may_forward_findings_to_a_security_bus(
     assert found and "to SNS" in found[0].message
     configured.configure({rule: {"targetServices": ["sns", "events"]}})
     assert violations(configured, forwarding, rule) == []
+
+
+def test_security_mode_reports_every_gap_of_the_organization_configuration(
+        pack: PolicyPackProcess) -> None:
+    gd, feat, hub = ("guardduty-organization-auto-enable", "guardduty-organization-features",
+                     "securityhub-organization-configuration")
+    # a region without any organization configuration: named, stack-level
+    missing = security_admin(auto_enable={"us-east-1": ""})
+    found = violations(pack, missing, gd)
+    assert len(found) == 1 and not found[0].urn
+    assert ("region us-east-1 has no GuardDuty organization configuration auto-enabling ALL "
+            "member accounts: new and existing accounts there get no detector"
+            in found[0].message)
+    # NONE is reported on the resource and for the region
+    found = violations(pack, security_admin(auto_enable={"eu-west-1": "NONE"}), gd)
+    assert {d.urn for d in found} == {"", res(
+        "aws:guardduty/organizationConfiguration:OrganizationConfiguration",
+        "gd-org-eu-west-1", {}).urn}
+    # plans only for NEW accounts are not auto-enabled for ALL
+    found = violations(pack, security_admin(feature_mode="NEW"), feat)
+    assert len(found) == 2 and "RUNTIME_MONITORING" in found[0].message
+    # the runtime-monitoring equivalence of guardduty-required-features holds here too
+    eks = tuple(f if f != "RUNTIME_MONITORING" else "EKS_RUNTIME_MONITORING"
+                for f in GD_FEATURES)
+    assert violations(pack, security_admin(features={"eu-west-1": eks, "us-east-1": eks}),
+                      feat) == []
+    # central configuration with a policy that does not enable Security Hub
+    found = violations(pack, security_admin(service_enabled=False), hub)
+    assert any("no ConfigurationPolicy with service_enabled=True" in d.message for d in found)
+    # LOCAL auto-enable per region counts; none at all is reported per region
+    assert violations(pack, security_admin(hub="LOCAL"), hub) == []
+    found = violations(pack, security_admin(hub="NONE"), hub)
+    assert len(found) == 2
+    assert all(f"region {r}: Security Hub is not enabled for member accounts" in d.message
+               for d, r in zip(found, ("eu-west-1", "us-east-1"), strict=True))
+    # the same graph without organization resources is a single stack: no check
+    assert violations(pack, regional("eu-west-1"), gd) == []
+    assert violations(pack, regional("eu-west-1"), hub) == []
+
+
+def test_security_component_alone_means_security_mode(pack: PolicyPackProcess) -> None:
+    """The DelegatedSecurityAdmin component without any organization configuration (the
+    whole thing forgotten): security mode, every region reported."""
+    component = res("ir-readiness:index:DelegatedSecurityAdmin", "admin", {})
+    graph = [component, *regional("eu-west-1"), *regional("us-east-1")]
+    for rule in ("guardduty-organization-auto-enable", "guardduty-organization-features",
+                 "securityhub-organization-configuration"):
+        found = violations(pack, graph, rule)
+        assert found, rule
+        for region in ("eu-west-1", "us-east-1"):
+            assert any(f"region {region}" in d.message for d in found), (rule, region)
+
+
+MEMBER_COMPONENT = res("ir-readiness:index:MemberBaseline", "member", {})
+SECURITY_ACCOUNT = "222222222222"
+
+
+def forwarding(region: str, bus_account: str, *, role_account: str = ACCOUNT,
+               bus: str = "ir-readiness-org") -> list[AnalyzerResource]:
+    """A member's findings rules forwarding to `bus_account`'s bus with a role of the
+    member account (the account of the rule)."""
+    out: list[AnalyzerResource] = []
+    for source in ("aws.guardduty", "aws.securityhub"):
+        name = f"{source}-{region}"
+        out.append(res("aws:cloudwatch/eventRule:EventRule", name,
+                       {"name": name, "eventPattern": json.dumps({"source": [source]})},
+                       region))
+        out.append(res("aws:cloudwatch/eventTarget:EventTarget", f"{name}-target", {
+            "rule": name, "arn": f"arn:aws:events:{region}:{bus_account}:event-bus/{bus}",
+            "roleArn": f"arn:aws:iam::{role_account}:role/forwarder"}, region))
+    return out
+
+
+def test_member_forwarding_must_reach_another_account(configured: PolicyPackProcess) -> None:
+    rule = "findings-routed-per-region"
+    good = [MEMBER_COMPONENT, *forwarding("eu-west-1", SECURITY_ACCOUNT)]
+    assert violations(configured, good, rule) == []
+    # the member's own default bus (same account as the target's role): not routed
+    own = [MEMBER_COMPONENT, *forwarding("eu-west-1", ACCOUNT, bus="default")]
+    found = violations(configured, own, rule)
+    by_target = [d for d in found if d.urn]
+    assert len(by_target) == 2
+    assert all(f"a bus in the member account itself ({ACCOUNT})" in d.message
+               for d in by_target)
+    assert any("no EventBridge rule routing aws.guardduty findings to the security "
+               "account's event bus" in d.message for d in found if not d.urn)
+    # own account known from the manifest instead of the role
+    manifest = res("aws:ssm/parameter:Parameter", "manifest", {
+        "name": "/ir-readiness/manifest", "type": "String",
+        "value": json.dumps({"version": 1, "region": "eu-west-1", "accountId": ACCOUNT})},
+        "eu-west-1")
+    no_role = [MEMBER_COMPONENT, manifest,
+               *forwarding("eu-west-1", ACCOUNT, role_account="x")]
+    assert [d for d in violations(configured, no_role, rule) if d.urn]
+    # a bus the member stack declares itself: its own account, whatever the ARN
+    bus = res("aws:cloudwatch/eventBus:EventBus", "local-bus",
+              {"name": "local", "arn": f"arn:aws:events:eu-west-1:{SECURITY_ACCOUNT}:"
+                                       "event-bus/ir-readiness-org"}, "eu-west-1")
+    found = violations(configured, [*good, bus], rule)
+    assert any("an event bus this stack declares" in d.message for d in found)
+    # with the security account configured, a third account's bus does not count
+    configured.configure({rule: {"securityAccountId": SECURITY_ACCOUNT}})
+    assert violations(configured, good, rule) == []
+    third = [MEMBER_COMPONENT, *forwarding("eu-west-1", "333333333333")]
+    found = violations(configured, third, rule)
+    assert any(f"not the security account {SECURITY_ACCOUNT}" in d.message for d in found)
