@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import json
 import re
 import threading
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
+from xml.etree import ElementTree as ET  # noqa: N817 - parses moto's own responses
 
 from moto.cloudtrail.responses import CloudTrailResponse
 from moto.core.responses import ActionResult
@@ -56,12 +58,12 @@ RESOURCE_PARAMS = {
     "SubnetId": "AWS::EC2::Subnet",
     "UserName": "AWS::IAM::User",
     "RoleName": "AWS::IAM::Role",
+    "RoleArn": "AWS::IAM::Role",
     "PolicyArn": "AWS::IAM::Policy",
     "AccessKeyId": "AWS::IAM::AccessKey",
     "InstanceProfileName": "AWS::IAM::InstanceProfile",
     "Bucket": "AWS::S3::Bucket",
     "BucketName": "AWS::S3::Bucket",
-    "bucketName": "AWS::S3::Bucket",
     "TopicArn": "AWS::SNS::Topic",
     "DetectorId": "AWS::GuardDuty::Detector",
     "TrailName": "AWS::CloudTrail::Trail",
@@ -90,6 +92,11 @@ EC2_PREFIX_TYPE = {
     "subnet": "AWS::EC2::Subnet",
     "acl": "AWS::EC2::NetworkAcl",
 }
+# EC2 lists of ids as CloudTrail names them (InstanceId.N -> instancesSet.items[].instanceId).
+EC2_ID_SETS = {"instanceId": "instancesSet", "resourceId": "resourcesSet", "groupId": "groupSet"}
+SENSITIVE = "HIDDEN_DUE_TO_SECURITY_REASONS"
+# Secrets a response carries that CloudTrail never writes into responseElements.
+SECRET_RESPONSE_KEYS = {"secretAccessKey", "keyMaterial", "password", "sessionToken"}
 ERROR_CODE = re.compile(r'<Code>([^<]+)</Code>|"__type"\s*:\s*"(?:[^"#]*#)?([^"]+)"')
 
 
@@ -162,46 +169,253 @@ def _identity(account_id: str, access_key: str) -> dict[str, Any]:
     }
 
 
-def _flat_params(response: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {}
+def _lower_camel(key: str) -> str:
+    """CloudTrail's key for a parameter: the member name with its first letter lowered."""
+    return key[:1].lower() + key[1:]
+
+
+@functools.lru_cache(maxsize=64)
+def _service_model(service: str) -> Any:
+    import botocore.session
+
+    try:
+        return botocore.session.get_session().get_service_model(service)
+    except Exception:  # noqa: BLE001 - a service botocore does not know: no model
+        return None
+
+
+def _operation(service: str, action: str) -> Any:
+    model = _service_model(service)
+    if model is None or action not in model.operation_names:
+        return None
+    return model.operation_model(action)
+
+
+def _tree(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """`IpPermissions.1.IpRanges.1.CidrIp=...` -> nested dicts keyed by the dotted parts."""
+    root: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = key.split(".")
+        node = root
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return root
+
+
+def _indexed(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return [node[k] for k in sorted((k for k in node if k.isdigit()), key=int)]
+    return node if isinstance(node, list) else [node]
+
+
+def _scalar(value: Any, shape: Any) -> Any:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if shape.serialization.get("sensitive") or getattr(shape, "metadata", {}).get("sensitive"):
+        return SENSITIVE
+    if shape.type_name == "blob":
+        return "<sensitiveDataRemoved>"
+    if not isinstance(value, str):
+        return value
+    try:
+        if shape.type_name in ("integer", "long"):
+            return int(value)
+        if shape.type_name in ("float", "double"):
+            return float(value)
+    except ValueError:
+        return value
+    if shape.type_name == "boolean":
+        return value.lower() == "true"
+    return value
+
+
+def _from_query(node: Any, shape: Any, ec2: bool) -> Any:
+    """A query/EC2-protocol request, parsed back with the operation's model into the
+    structure CloudTrail records (lowerCamel keys, EC2 lists as {"items": [...]})."""
+    if shape.type_name == "structure":
+        if not isinstance(node, dict):
+            return None
+        out: dict[str, Any] = {}
+        for name, member in shape.members.items():
+            location = member.serialization.get("name")
+            if ec2:
+                wire = member.serialization.get("queryName") or (
+                    location[:1].upper() + location[1:] if location else name)
+            else:
+                wire = location or name
+            if wire not in node:
+                continue
+            key = _lower_camel(location or name)
+            value = _from_query(node[wire], member, ec2)
+            if ec2 and member.type_name == "list" and member.member.type_name != "structure":
+                single = key[:-1] if key.endswith("s") and key[:-1] in EC2_ID_SETS else key
+                key = EC2_ID_SETS.get(single, single + "Set")
+                value = {"items": [{single: v} for v in value["items"]]}
+            out[key] = value
+        return out
+    if shape.type_name == "list":
+        if not ec2 and not shape.serialization.get("flattened") and isinstance(node, dict):
+            node = node.get("member", {})
+        items = [_from_query(item, shape.member, ec2) for item in _indexed(node)]
+        return {"items": items} if ec2 else items
+    if shape.type_name == "map":
+        entries = node.get("entry", node) if isinstance(node, dict) else {}
+        key_name = shape.key.serialization.get("name", "key")
+        value_name = shape.value.serialization.get("name", "value")
+        return {
+            str(entry.get(key_name)): _from_query(entry.get(value_name), shape.value, ec2)
+            for entry in _indexed(entries)
+            if isinstance(entry, dict)
+        }
+    return _scalar(node, shape)
+
+
+def _from_json(value: Any, shape: Any) -> Any:
+    """A JSON body with CloudTrail's lowerCamel keys; map keys are data and kept."""
+    if isinstance(value, dict):
+        if shape is not None and shape.type_name == "map":
+            return {k: _from_json(v, shape.value) for k, v in value.items()}
+        members = shape.members if shape is not None and shape.type_name == "structure" else {}
+        by_wire = {m.serialization.get("name", n): n for n, m in members.items()}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = key if key in members else by_wire.get(key)
+            member = members.get(name) if name else None
+            if member is not None and (
+                member.serialization.get("sensitive") or member.metadata.get("sensitive")
+            ):
+                out[_lower_camel(key)] = SENSITIVE
+            else:
+                out[_lower_camel(key)] = _from_json(item, member)
+        return out
+    if isinstance(value, list):
+        inner = shape.member if shape is not None and shape.type_name == "list" else None
+        return [_from_json(item, inner) for item in value]
+    return value
+
+
+def _generic(node: Any) -> Any:
+    """No model for the call: nested, lowerCamel keys, numbered parts as lists."""
+    if isinstance(node, dict):
+        if node and all(k.isdigit() for k in node):
+            return [_generic(v) for v in _indexed(node)]
+        if set(node) == {"member"}:
+            return _generic(node["member"])
+        return {_lower_camel(k): _generic(v) for k, v in node.items()}
+    return node
+
+
+def _request_parameters(response: Any, service: str, action: str) -> dict[str, Any] | None:
+    """requestParameters as CloudTrail writes them for the call."""
+    flat: dict[str, Any] = {}
     for key, values in parse_qs(response.parsed_url.query).items():
-        params[key] = values[0] if len(values) == 1 else values
+        flat[key] = values[0] if len(values) == 1 else values
     body = response.body
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     content_type = response.headers.get("Content-Type", "") or ""
+    decoded: Any = None
     if content_type.startswith("application/x-www-form-urlencoded"):
         # moto has already parsed the form (and consumed the body) into querystring.
         for key, values in (response.querystring or {}).items():
             if isinstance(values, list):
-                params[key] = values[0] if len(values) == 1 else values
+                flat[key] = values[0] if len(values) == 1 else values
     elif body:
         try:
             decoded = json.loads(body)
         except ValueError:
             decoded = None
-        if isinstance(decoded, dict):
-            params.update(decoded)
-    params.update(response.uri_match or {})
     for noise in ("Action", "Version"):
-        params.pop(noise, None)
-    return params
+        flat.pop(noise, None)
+    operation = _operation(service, action)
+    shape = operation.input_shape if operation is not None else None
+    params: dict[str, Any] = {}
+    if flat:
+        if shape is not None and operation.metadata["protocol"] in ("query", "ec2"):
+            params.update(_from_query(_tree(flat), shape, operation.metadata["protocol"] == "ec2"))
+        else:
+            params.update(_from_json(_generic(_tree(flat)), shape))
+    if isinstance(decoded, dict):
+        params.update(_from_json(decoded, shape))
+    params.update(_from_json(dict(response.uri_match or {}), shape))
+    return params or None
+
+
+def _element(node: ET.Element) -> Any:
+    children = list(node)
+    if not children:
+        return node.text
+    tags = {child.tag.rsplit("}", 1)[-1] for child in children}
+    if tags == {"item"}:
+        return {"items": [_element(child) for child in children]}
+    if tags == {"member"}:
+        return [_element(child) for child in children]
+    out: dict[str, Any] = {}
+    for child in children:
+        key = _lower_camel(child.tag.rsplit("}", 1)[-1])
+        if key not in SECRET_RESPONSE_KEYS:
+            out[key] = _element(child)
+    return out
+
+
+def _response_elements(text: str, service: str, action: str) -> dict[str, Any] | None:
+    """responseElements of a successful write call, as CloudTrail records them."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.startswith("<"):
+        try:
+            root = ET.fromstring(text)  # noqa: S314 - moto's own response, not input
+        except ET.ParseError:
+            return None
+        result = next((c for c in root if c.tag.endswith("Result")), root)
+        value = _element(result)
+        if not isinstance(value, dict):
+            return None
+        for noise in ("requestId", "responseMetadata"):
+            value.pop(noise, None)
+        return value or None
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    operation = _operation(service, action)
+    value = _from_json(decoded, operation.output_shape if operation is not None else None)
+    for key in SECRET_RESPONSE_KEYS & set(value):
+        del value[key]
+    return value or None
+
+
+def _walk(value: Any, key: str = "") -> Iterable[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        for child_key, child in value.items():
+            yield from _walk(child, child_key)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item, key)
+    elif isinstance(value, str) and value:
+        yield key, value
 
 
 def _resources(params: Mapping[str, Any], response_body: str, read_only: bool) -> list[dict]:
+    """The `Resources` LookupEvents lists for a call: identifiers in its parameters
+    (at any depth, lowerCamel as recorded or PascalCase) and, for a write call, the ids it
+    created."""
     found: dict[tuple[str, str], None] = {}
-    for raw_key, value in params.items():
+    for raw_key, item in _walk(params):
         key = re.sub(r"(\.\d+)+$", "", raw_key).split(".")[-1]
-        rtype = RESOURCE_PARAMS.get(key)
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if not isinstance(item, str) or not item:
-                continue
-            ec2_id = EC2_ID.match(item)
-            if ec2_id:
-                found[(EC2_PREFIX_TYPE[ec2_id.group(1)], item)] = None
-            elif rtype:
-                found[(rtype, item)] = None
+        rtype = RESOURCE_PARAMS.get(key[:1].upper() + key[1:])
+        ec2_id = EC2_ID.match(item)
+        if ec2_id:
+            found[(EC2_PREFIX_TYPE[ec2_id.group(1)], item)] = None
+        elif rtype:
+            found[(rtype, item)] = None
     if not read_only and response_body:
         for rtype, pattern in CREATED_ID_PATTERNS.items():
             for match in pattern.findall(response_body):
@@ -265,7 +479,10 @@ def record_call(
     region = GLOBAL_SERVICES.get(service, response.region)
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
     read_only = action.startswith(READ_ONLY_PREFIXES)
-    params = params if params is not None else _flat_params(response)
+    request = params if params is not None else _request_parameters(response, service, action)
+    response_elements = (
+        _response_elements(text, service, action) if status < 400 and not read_only else None
+    )
     source = f"{EVENT_SOURCE.get(service, service)}.amazonaws.com"
     error_code = None
     if status >= 400:
@@ -281,8 +498,8 @@ def record_call(
         "awsRegion": region,
         "sourceIPAddress": "127.0.0.1",
         "userAgent": response.headers.get("User-Agent", ""),
-        "requestParameters": params or None,
-        "responseElements": None,
+        "requestParameters": request or None,
+        "responseElements": response_elements,
         "requestID": str(uuid.uuid4()),
         "eventID": str(uuid.uuid4()),
         "readOnly": read_only,
@@ -358,6 +575,8 @@ def inject_events(
             resources += _resources(
                 record.get("requestParameters") or {}, _resources_from, read_only
             )
+            unique = {(r["ResourceType"], r["ResourceName"]): r for r in resources}
+            resources = list(unique.values())
             event = _lookup_event_from_record(record, resources)
         store.add(event)
 

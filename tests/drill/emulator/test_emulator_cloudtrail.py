@@ -182,3 +182,86 @@ def test_bucket_level_s3_calls_are_management_events(client) -> None:
     )
     assert [e["EventName"] for e in events] == ["PutBucketPolicy", "CreateBucket"]
     assert all(e["EventSource"] == "s3.amazonaws.com" for e in events)
+
+
+def test_recorded_events_have_cloudtrails_record_format(client) -> None:
+    """requestParameters/responseElements keyed as CloudTrail writes them (lowerCamel,
+    EC2 lists as {"items": [...]}, typed values, secrets left out), and Resources named."""
+    iam, ec2, ct = client("iam"), client("ec2"), client("cloudtrail")
+    user = f"svc-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    iam.create_login_profile(UserName=user, Password="Corr3ct-Horse-Battery!")
+    group = ec2.create_security_group(GroupName=f"g-{uuid.uuid4().hex[:8]}", Description="x")[
+        "GroupId"
+    ]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+             "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+        ],
+    )
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0][
+        "InstanceId"
+    ]
+    ec2.modify_instance_attribute(InstanceId=instance, DisableApiTermination={"Value": True})
+    ec2.stop_instances(InstanceIds=[instance])
+
+    def last(name: str) -> tuple[dict, dict]:
+        event = _events(
+            ct, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}]
+        )[0]
+        return event, json.loads(event["CloudTrailEvent"])
+
+    event, record = last("CreateAccessKey")
+    assert record["requestParameters"] == {"userName": user}
+    assert record["responseElements"]["accessKey"]["accessKeyId"] == key["AccessKeyId"]
+    assert key["SecretAccessKey"] not in event["CloudTrailEvent"]
+    assert {"ResourceType": "AWS::IAM::AccessKey", "ResourceName": key["AccessKeyId"]} in event[
+        "Resources"
+    ]
+    event, record = last("CreateLoginProfile")
+    assert record["requestParameters"]["password"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert "Corr3ct-Horse-Battery!" not in event["CloudTrailEvent"]
+    assert event["Resources"] == [{"ResourceType": "AWS::IAM::User", "ResourceName": user}]
+    event, record = last("AuthorizeSecurityGroupIngress")
+    assert record["requestParameters"] == {
+        "groupId": group,
+        "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                                     "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]},
+    }
+    assert event["Resources"] == [{"ResourceType": "AWS::EC2::SecurityGroup",
+                                   "ResourceName": group}]
+    event, record = last("RunInstances")
+    assert record["requestParameters"]["imageId"] == "ami-12c6146b"
+    assert record["requestParameters"]["minCount"] == 1
+    items = record["responseElements"]["instancesSet"]["items"]
+    assert [i["instanceId"] for i in items] == [instance]
+    event, record = last("ModifyInstanceAttribute")
+    assert record["requestParameters"] == {"instanceId": instance,
+                                           "disableApiTermination": {"value": True}}
+    assert event["Resources"] == [{"ResourceType": "AWS::EC2::Instance",
+                                   "ResourceName": instance}]
+    event, record = last("StopInstances")
+    assert record["requestParameters"] == {
+        "instancesSet": {"items": [{"instanceId": instance}]}}
+    assert event["Resources"] == [{"ResourceType": "AWS::EC2::Instance",
+                                   "ResourceName": instance}]
+
+
+def test_seeded_camel_case_parameters_name_resources(client) -> None:
+    role = f"arn:aws:iam::123456789012:role/r-{uuid.uuid4().hex[:8]}"
+    inject_events([{
+        "eventTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRole",
+        "userIdentity": {"type": "IAMUser", "userName": "mallory"},
+        "requestParameters": {"roleArn": role, "roleSessionName": "pivot"},
+    }])
+    found = _events(
+        client("cloudtrail"),
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": role}],
+    )
+    assert [e["EventName"] for e in found] == ["AssumeRole"]
+    assert found[0]["Resources"] == [{"ResourceType": "AWS::IAM::Role", "ResourceName": role}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -141,3 +142,46 @@ def test_role_sessions_are_found_through_assume_role(world: World) -> None:
     assert code == 0, out
     assert [p["target"] for p in out["persistence"]] == [
         f"arn:aws:iam::{ACCOUNT}:user/backdoor"]
+
+
+def test_finds_what_the_principal_did_through_the_emulator(world: World) -> None:
+    """No seeded history: real calls, recorded by the emulator as CloudTrail records them."""
+    import boto3
+
+    iam = world.client("iam")
+    attacker = f"intruder-{uuid4().hex[:8]}"
+    arn = iam.create_user(UserName=attacker)["User"]["Arn"]
+    creds = iam.create_access_key(UserName=attacker)["AccessKey"]
+    as_attacker = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                                aws_secret_access_key=creds["SecretAccessKey"],
+                                region_name=REGION)
+    a_iam, a_ec2 = as_attacker.client("iam"), as_attacker.client("ec2")
+    backdoor = f"backdoor-{uuid4().hex[:8]}"
+    a_iam.create_user(UserName=backdoor)
+    created = a_iam.create_access_key(UserName=backdoor)["AccessKey"]
+    new_key = created["AccessKeyId"]
+    group = a_ec2.create_security_group(GroupName=f"g-{uuid4().hex[:8]}",
+                                        Description="x")["GroupId"]
+    rule = a_ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}])["SecurityGroupRules"][0]
+    instance = a_ec2.run_instances(ImageId="ami-12c6146b", MinCount=1,
+                                   MaxCount=1)["Instances"][0]["InstanceId"]
+
+    code, out = world.irctl_json("investigate", "principal", arn, "--since", "1h")
+    assert code == 0, out
+    found = {p["eventName"]: p for p in out["persistence"]}
+    assert found["CreateUser"]["target"] == f"arn:aws:iam::{ACCOUNT}:user/{backdoor}"
+    assert found["CreateAccessKey"]["recommendation"] == \
+        f"irctl contain access-key {new_key} --apply"
+    assert found["CreateAccessKey"]["summary"] == \
+        f"created access key {new_key} for user {backdoor}"
+    ingress = found["AuthorizeSecurityGroupIngress"]
+    assert ingress["summary"] == f"opened ingress on {group} to 203.0.113.0/24"
+    assert rule["SecurityGroupRuleId"] in ingress["recommendation"]
+    assert found["RunInstances"]["recommendation"] == \
+        f"irctl contain instance {instance} --apply"
+    # The new key's secret is never written into the recorded events.
+    records = [e["CloudTrailEvent"] for e in world.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": attacker}])["Events"]]
+    assert records and not any(created["SecretAccessKey"] in r for r in records)
