@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -12,7 +13,12 @@ from typing import Any
 import click
 
 from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
-from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_OK, PreconditionFailed
+from runbooks.core.errors import (
+    EXIT_ACTION_FAILED,
+    EXIT_OK,
+    InvalidInput,
+    PreconditionFailed,
+)
 
 # Applied records undone by these events no longer need to hold.
 UNDONE = ("rolled-back", "released")
@@ -33,10 +39,12 @@ class Check:
     expected: str
     actual: str
     holds: bool
+    account: str = ""  # the account the check was made in
 
     def to_dict(self) -> dict[str, Any]:
-        return {"area": self.area, "target": self.target, "what": self.what,
-                "expected": self.expected, "actual": self.actual, "holds": self.holds}
+        return {"area": self.area, "account": self.account, "target": self.target,
+                "what": self.what, "expected": self.expected, "actual": self.actual,
+                "holds": self.holds}
 
 
 def _key(record: Mapping[str, Any]) -> str:
@@ -276,6 +284,84 @@ def new_security_hub_findings(client: Any, resources: dict[str, set[str]],
     return list(found.values())
 
 
+def records_by_account(records: Iterable[Mapping[str, Any]],
+                       own: str) -> dict[str, list[Mapping[str, Any]]]:
+    """The case's records per account they were made in (`own` when not recorded), the
+    caller's own account first, then by account id."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        grouped.setdefault(str(record.get("account") or own), []).append(record)
+    order = sorted(grouped, key=lambda account: (account != own, account))
+    return {account: grouped[account] for account in order
+            if any(r.get("event") == "applied" for r in grouped[account])}
+
+
+def account_settings(settings: Settings, account: str, own: str) -> Settings:
+    """Settings that read `account`: the caller's own, or its member responder role
+    (as `release` and the cross-account commands reach it)."""
+    if account == own:
+        return settings
+    from runbooks.commands._fleet import scoped_settings
+    from runbooks.core.accounts import Scope
+
+    return scoped_settings(settings, Scope(account, settings.region))
+
+
+def _since(record: Mapping[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(record["time"]).replace("Z", "+00:00"))
+
+
+def verify_account(settings: Settings, account: str,
+                   records: list[Mapping[str, Any]]) -> list[Check]:
+    """Every check of one account's part of the case, made in that account."""
+    from runbooks.commands._analysis import read_session
+
+    session = read_session(settings)
+    if session.manifest["accountId"] != account:
+        raise PreconditionFailed(
+            f"the case changed account {account}, but the session opened for it reads "
+            f"account {session.manifest['accountId']}'s manifest; check --account/--role-name")
+    verifier = Verifier(session.client)
+    checks: list[Check] = []
+    for record in in_place(records):
+        check = verifier.check(record)
+        if check is not None:
+            checks.append(dataclasses.replace(check, account=account))
+
+    since = min(_since(r) for r in records if r.get("event") == "applied")
+    resources = resources_of(records)
+    manifest = session.manifest
+    gd = new_guardduty_findings(session.client("guardduty"), manifest["guardDutyDetectorId"],
+                                resources, since)
+    gd_arns = {f.get("Arn") for f in gd}
+    found: list[Check] = []
+    for finding in gd:
+        found.append(Check("findings", finding.get("Id", ""), "GuardDuty finding since "
+                           f"containment ({since:%Y-%m-%d %H:%M}Z)", "none",
+                           f"{finding.get('Type')} updated {finding.get('UpdatedAt')}", False,
+                           account))
+    if manifest.get("securityHubEnabled"):
+        for finding in new_security_hub_findings(session.client("securityhub"), resources,
+                                                 since):
+            if finding["Id"] in gd_arns:
+                continue  # the same GuardDuty finding, imported
+            found.append(Check("findings", finding["Id"], "Security Hub finding since "
+                               "containment", "none",
+                               f"{finding.get('Title')} updated {finding.get('UpdatedAt')}",
+                               False, account))
+    if not found:
+        searched = sum(len(v) for v in resources.values())
+        found.append(Check("findings", f"{searched} resource(s)", "findings since "
+                           f"containment ({since:%Y-%m-%d %H:%M}Z)", "none", "none", True,
+                           account))
+    checks += found
+    status = session.client("cloudtrail").get_trail_status(Name=manifest["trail"]["arn"])
+    logging = bool(status.get("IsLogging"))
+    checks.append(Check("trail", manifest["trail"]["arn"], "trail logging", "logging",
+                        "logging" if logging else "STOPPED", logging, account))
+    return checks
+
+
 @click.group(name="verify")
 def verify() -> None:
     """Re-check that what was done still holds (read-only)."""
@@ -296,7 +382,7 @@ def verify_case(settings: Settings, case_id: str) -> None:
     containment; the manifest's trail must still be logging. Exit code 1 when anything
     no longer holds.
     """
-    from runbooks.commands._analysis import read_session
+    from runbooks.commands._shared import caller_identity, make_sessions
     from runbooks.core.audit import AuditLog, validate_case_id
 
     validate_case_id(case_id)
@@ -309,49 +395,27 @@ def verify_case(settings: Settings, case_id: str) -> None:
     applied = [r for r in records if r.get("event") == "applied"]
     if not applied:
         raise PreconditionFailed(f"case {case_id} applied nothing yet: nothing to verify")
-    session = read_session(settings)
     if {r.get("case") for r in records} != {case_id}:
         raise PreconditionFailed(f"audit log {log.path} holds records of another case")
-    verifier = Verifier(session.client)
+    # A record without `account` was made in the account these credentials act in.
+    own = str(caller_identity(make_sessions(settings), settings.region)["Account"])
+    by_account = records_by_account(records, own)
+    others = [a for a in by_account if a != own]
+    if others and settings.manifest_path:
+        raise InvalidInput(
+            f"--manifest describes one account, but case {case_id} changed accounts "
+            f"{', '.join(sorted(by_account))}; drop --manifest so each account's manifest is "
+            "read from SSM there")
     checks: list[Check] = []
-    for record in in_place(records):
-        check = verifier.check(record)
-        if check is not None:
-            checks.append(check)
-
-    since = datetime.fromisoformat(str(applied[0]["time"]).replace("Z", "+00:00"))
-    resources = resources_of(records)
-    manifest = session.manifest
-    gd = new_guardduty_findings(session.client("guardduty"), manifest["guardDutyDetectorId"],
-                                resources, since)
-    gd_arns = {f.get("Arn") for f in gd}
-    for finding in gd:
-        checks.append(Check("findings", finding.get("Id", ""), "GuardDuty finding since "
-                            f"containment ({since:%Y-%m-%d %H:%M}Z)", "none",
-                            f"{finding.get('Type')} updated {finding.get('UpdatedAt')}", False))
-    if manifest.get("securityHubEnabled"):
-        for finding in new_security_hub_findings(session.client("securityhub"), resources,
-                                                 since):
-            if finding["Id"] in gd_arns:
-                continue  # the same GuardDuty finding, imported
-            checks.append(Check("findings", finding["Id"], "Security Hub finding since "
-                                "containment", "none",
-                                f"{finding.get('Title')} updated {finding.get('UpdatedAt')}",
-                                False))
-    if not any(c.area == "findings" for c in checks):
-        searched = sum(len(v) for v in resources.values())
-        checks.append(Check("findings", f"{searched} resource(s)", "findings since "
-                            f"containment ({since:%Y-%m-%d %H:%M}Z)", "none", "none", True))
-    status = session.client("cloudtrail").get_trail_status(Name=manifest["trail"]["arn"])
-    logging = bool(status.get("IsLogging"))
-    checks.append(Check("trail", manifest["trail"]["arn"], "trail logging", "logging",
-                        "logging" if logging else "STOPPED", logging))
-
+    for account, account_records in by_account.items():
+        checks += verify_account(account_settings(settings, account, own), account,
+                                 account_records)
     ok = all(c.holds for c in checks)
     code = EXIT_OK if ok else EXIT_ACTION_FAILED
     if settings.json:
+        since = min(_since(r) for r in applied)
         click.echo(json.dumps({"case": case_id, "ok": ok, "exitCode": code,
-                               "since": since.isoformat(),
+                               "since": since.isoformat(), "accounts": list(by_account),
                                "checks": [c.to_dict() for c in checks]}, indent=2))
         sys.exit(code)
     from rich.console import Console
@@ -359,10 +423,10 @@ def verify_case(settings: Settings, case_id: str) -> None:
 
     out = Console()
     table = Table(title=f"case {case_id}: verification", title_justify="left")
-    for column in ("Area", "Target", "Check", "Expected", "Actual", ""):
+    for column in ("Area", "Account", "Target", "Check", "Expected", "Actual", ""):
         table.add_column(column, overflow="fold")
     for c in checks:
-        table.add_row(c.area, c.target, c.what, c.expected, c.actual,
+        table.add_row(c.area, c.account, c.target, c.what, c.expected, c.actual,
                       "[green]holds[/]" if c.holds else "[bold red]NO LONGER HOLDS[/]")
     out.print(table)
     broken = sum(not c.holds for c in checks)
