@@ -16,7 +16,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -392,6 +392,15 @@ def _response_elements(text: str, service: str, action: str) -> dict[str, Any] |
     return value or None
 
 
+def _recorded(build: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """A part of the record; a request the model cannot parse back is recorded without
+    it rather than failing the call it records."""
+    try:
+        return build()
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError):
+        return None
+
+
 def _walk(value: Any, key: str = "") -> Iterable[tuple[str, str]]:
     if isinstance(value, Mapping):
         for child_key, child in value.items():
@@ -479,9 +488,12 @@ def record_call(
     region = GLOBAL_SERVICES.get(service, response.region)
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
     read_only = action.startswith(READ_ONLY_PREFIXES)
-    request = params if params is not None else _request_parameters(response, service, action)
+    request = params if params is not None else _recorded(
+        lambda: _request_parameters(response, service, action))
     response_elements = (
-        _response_elements(text, service, action) if status < 400 and not read_only else None
+        _recorded(lambda: _response_elements(text, service, action))
+        if status < 400 and not read_only
+        else None
     )
     source = f"{EVENT_SOURCE.get(service, service)}.amazonaws.com"
     error_code = None
