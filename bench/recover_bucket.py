@@ -37,30 +37,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runbooks.drill.emulator.server import EmulatorServer, start_server  # noqa: E402
-from tests.runbooks.conftest import ACCOUNT, REGION, Readiness, seed_readiness  # noqa: E402
+from bench._emulator import environment, world_on  # noqa: E402
+from runbooks.drill.emulator.server import start_server  # noqa: E402
+from tests.runbooks.conftest import ACCOUNT, Readiness  # noqa: E402
 
 TARGET_CALLS_PER_OBJECT = 1.2
-
-
-def environment(endpoint: str, case_dir: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": endpoint,
-                "IR_CASE_DIR": case_dir, "PYTHONPATH": str(REPO)})
-    return env
-
-
-def world_on(server: EmulatorServer) -> Readiness:
-    import boto3
-
-    def clients(service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=server.endpoint_url,
-                            aws_access_key_id="bench", aws_secret_access_key="bench")
-
-    world = seed_readiness(clients)
-    world.endpoint_url = server.endpoint_url
-    return world
 
 
 def body(key: str, version: int) -> bytes:
