@@ -16,19 +16,16 @@ from runbooks.commands._shared import (
     progress,
     render_results,
 )
-from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.errors import PreconditionFailed
 
 
 def canonical_target(kind: str, target: str) -> str:
     """The form a kind's targets are recorded in, so `release ip 203.0.113.7` finds the
     `203.0.113.7/32` that `contain ip 203.0.113.7` recorded."""
     if kind == "ip":
-        import ipaddress
+        from runbooks.steps.network import parse_cidr
 
-        try:
-            return str(ipaddress.ip_network(target, strict=True))
-        except ValueError as err:
-            raise InvalidInput(f"ip {target!r} is not a valid address or CIDR: {err}") from err
+        return str(parse_cidr(target))  # the same canonical form contain ip records
     return target
 
 
