@@ -158,6 +158,23 @@ def granted_unscoped(doc: Mapping[str, Any] | None, action: str) -> bool:
     return False
 
 
+def granted_on(doc: Mapping[str, Any] | None, action: str, kind: str) -> bool:
+    """Whether `doc` allows `action` on every resource of `kind` (`document`,
+    `instance`): Resource `*` or `...:<kind>/*`, not narrowed by a tag condition."""
+    if _denied(doc, action):
+        return False
+    for stmt in statements(doc):
+        if not allows(stmt) or not any(_matches(p, action) for p in actions(stmt)):
+            continue
+        if any(k.startswith(_COMMAND_SCOPE_KEYS) for k in _positive_condition_keys(stmt)):
+            continue
+        for value in as_list(stmt.get("Resource")):
+            tail = str(value).split(":", 5)[-1]
+            if str(value) == "*" or tail in ("*", f"{kind}/*"):
+                return True
+    return False
+
+
 def admin_actions(doc: Mapping[str, Any] | None) -> list[str]:
     """`*` or `iam:*` allowed on `*`."""
     return sorted({a for s in statements(doc) if allows(s) and unscoped(s.get("Resource"))
@@ -331,8 +348,13 @@ def escalation_paths(docs: list[Mapping[str, Any] | None]) -> list[str]:
     if any_grants("iam:PassRole"):
         paths += [f"iam:PassRole on any role with {a}" for a in sorted(PASS_ROLE_COMPUTE)
                   if any_grants(a)]
-    paths += [f"{a} on any instance or document" for a in sorted(REMOTE_COMMAND)
-              if any_grants(a)]
+    if any_grants("ssm:StartSession"):
+        paths.append("ssm:StartSession on any instance")
+    # SendCommand authorises the document and the instance separately: arbitrary code
+    # needs both open (a named document such as AWS-RunPatchBaseline runs only itself).
+    if all(any(granted_on(d, "ssm:SendCommand", kind) for d in docs)
+           for kind in ("document", "instance")):
+        paths.append("ssm:SendCommand with any document on any instance")
     return paths
 
 

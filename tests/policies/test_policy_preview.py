@@ -128,7 +128,7 @@ ALL_TRAFFIC = {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["
 
 #: Advisory rules that report the example stack's own responder role until issue #15
 #: point 0 removes its escalation paths (iam:CreateAccessKey, iam:PassRole on any role
-#: with ec2:RunInstances, ssm:SendCommand on any instance, ...).
+#: with ec2:RunInstances, ...).
 FIRES_ON_EXAMPLE = frozenset({"iam-passrole-scoped", "iam-no-privilege-escalation"})
 
 TRAIL = "aws:cloudtrail/trail:Trail"

@@ -1004,6 +1004,11 @@ ESCALATING = {
     "passrole-with-run-instances": grant("iam:PassRole", "ec2:RunInstances", StringEquals={
         "iam:PassedToService": "ec2.amazonaws.com"}),
     "send-command-anywhere": grant("ssm:SendCommand"),
+    "send-command-any-document": doc(
+        {"Effect": "Allow", "Action": "ssm:SendCommand",
+         "Resource": "arn:aws:ssm:eu-west-1:123456789012:document/*"},
+        {"Effect": "Allow", "Action": "ssm:SendCommand",
+         "Resource": f"arn:aws:ec2:*:{ACCOUNT}:instance/*"}),
 }
 NOT_ESCALATING = {
     "create-access-key-own-user": grant("iam:CreateAccessKey",
@@ -1016,6 +1021,10 @@ NOT_ESCALATING = {
     "passrole-without-compute": PASS_ANY,
     "send-command-tagged": grant("ssm:SendCommand", StringEquals={
         "ssm:resourceTag/ir-readiness:case": "case-1"}),
+    # the responder's shape: any instance, but only the patch baseline document
+    "send-command-patch-baseline-only": grant("ssm:SendCommand", resource=[
+        "arn:aws:ssm:*:*:document/AWS-RunPatchBaseline",
+        f"arn:aws:ec2:*:{ACCOUNT}:instance/*"]),
     "denied-outright": doc(json.loads(grant("iam:PutRolePolicy"))["Statement"][0],
                            {"Effect": "Deny", "Action": "iam:PutRolePolicy", "Resource": "*"}),
 }
