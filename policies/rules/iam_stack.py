@@ -238,8 +238,8 @@ class Grants:
         found: list[Grant] = []
         for inline in as_list(known(principal.props, "inlinePolicies")):
             if isinstance(inline, Mapping):
-                found.append(Grant(f"inline policy {inline.get('name')!r}",
-                                   parse_document(inline.get("policy")), principal.urn))
+                found.append(Grant(f"inline policy {known(inline, 'name')!r}",
+                                   parse_document(known(inline, "policy")), principal.urn))
         prop = PRINCIPAL_PROP[kind]
         for rp in self.index.of_type(INLINE[kind]):
             if self.index.references(rp, prop, [principal], ("name", "id")):

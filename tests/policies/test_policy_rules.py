@@ -1059,3 +1059,20 @@ def test_escalation_combines_policies_of_one_principal(pack: PolicyPackProcess) 
     other = app_role("other")
     assert violations(pack, [role_, other, pieces[0], role_policy("other", grant(
         "ec2:RunInstances"))], "iam-no-privilege-escalation") == []
+
+
+@pytest.mark.parametrize("policy", ["iam-no-public-trust", "iam-no-admin-actions",
+                                    "iam-passrole-scoped", "iam-no-privilege-escalation",
+                                    "iam-admin-not-trusted-outside", "iam-no-admin-user-keys"])
+def test_iam_documents_unknown_during_preview_are_skipped(pack: PolicyPackProcess,
+                                                          policy: str) -> None:
+    """In `pulumi preview` a policy built from other new resources' ARNs is unknown: the
+    IAM rules have nothing to judge, and must neither flag it nor fail."""
+    unknown = [app_role(trust=UNKNOWN, inlinePolicies=[{"name": "x", "policy": UNKNOWN}]),
+               role_policy("app", UNKNOWN), attach("app", "AdministratorAccess"),
+               user("ops"), res("aws:iam/userPolicy:UserPolicy", "ops-inline",
+                                {"user": "ops", "policy": UNKNOWN}), access_key("ops")]
+    found = violations(pack, unknown, policy)
+    assert found == [] or policy == "iam-no-admin-actions", found
+    if policy == "iam-no-admin-actions":  # the attached AdministratorAccess is known
+        assert [d.urn for d in found] == [unknown[2].urn]
