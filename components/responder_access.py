@@ -78,7 +78,7 @@ def send_command_statement(partition: str, account_id: str) -> dict[str, Any]:
     }
 
 
-_ROLE_TAMPERING = (
+ROLE_TAMPERING = (
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
     "iam:AttachRolePolicy",
@@ -304,7 +304,7 @@ def responder_policy(
             {
                 "Sid": "NeverWidenResponderRoles",
                 "Effect": "Deny",
-                "Action": list(_ROLE_TAMPERING),
+                "Action": list(ROLE_TAMPERING),
                 "Resource": f"arn:{partition}:iam::{account_id}:role/{role_name_prefix}-*",
             },
         ],
