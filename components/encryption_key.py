@@ -93,8 +93,11 @@ def key_policy(
                 "kms:GenerateDataKeyWithoutPlaintext",
             ],
             "Resource": "*",
+            # Encryption-context values are strings to IAM (String operators; Arn ones
+            # are a type mismatch an IAM linter rejects), and every action here carries
+            # the context, so the condition holds for each of them.
             "Condition": {
-                "ArnLike": {
+                "StringLike": {
                     "kms:EncryptionContext:aws:logs:arn": (
                         f"arn:{partition}:logs:{region}:{account_id}:log-group:"
                         f"{log_group_prefix}/*"

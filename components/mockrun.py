@@ -278,8 +278,13 @@ class ReadinessMocks(pulumi.runtime.Mocks):
             out["ownerId"] = acct
         elif typ == "aws:ssm/parameter:Parameter":
             arn = f"arn:aws:ssm:{region}:{acct}:parameter{physical}"
-        elif typ == "aws:events/rule:Rule":
-            arn = f"arn:aws:events:{region}:{acct}:rule/{physical}"
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            # EventBridge ARNs are in the `events` service; rules on a custom bus carry it.
+            bus = inputs.get("eventBusName")
+            path = f"{bus}/{physical}" if bus and bus != "default" else physical
+            arn = f"arn:aws:events:{region}:{acct}:rule/{path}"
+        elif typ == "aws:cloudwatch/eventBus:EventBus":
+            arn = f"arn:aws:events:{region}:{acct}:event-bus/{physical}"
         if "name" not in inputs and module not in ("s3",):
             out["name"] = physical
         if arn is not None:

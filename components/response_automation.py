@@ -36,6 +36,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.regional_validation import check_account, check_region, check_tags, invalid
+from components.responder_access import ROLE_TAMPERING
 from components.settings import LOG_RETENTION_DAYS
 from runbooks.automation.handler import DEFAULT_OPT_OUT_TAG, MODES
 from runbooks.automation.policy import (
@@ -200,7 +201,8 @@ def security_hub_pattern(control_ids: Sequence[str], min_severity: float,
 
 
 def role_policy_document(actions: Sequence[str], log_group_arn: str, dlq_arn: str,
-                         key_arns: Sequence[str]) -> str:
+                         key_arns: Sequence[str], *, partition: str = "aws",
+                         account_id: str = "*", name_prefix: str = "ir-readiness") -> str:
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -228,6 +230,16 @@ def role_policy_document(actions: Sequence[str], log_group_arn: str, dlq_arn: st
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": sorted(set(key_arns)),
+            },
+            {
+                # iam.revoke-role-sessions writes an inline policy (its session cutoff
+                # carries a time, so no managed policy can stand in for it) on any role a
+                # finding names; never on the stack's own roles, this one included, or
+                # the function could write itself any permission.
+                "Sid": "NeverWidenStackRoles",
+                "Effect": "Deny",
+                "Action": list(ROLE_TAMPERING),
+                "Resource": f"arn:{partition}:iam::{account_id}:role/{name_prefix}-*",
             },
         ],
     })
@@ -300,9 +312,11 @@ class ResponseAutomation(pulumi.ComponentResource):
             tags=tags, opts=child)
         policy = aws.iam.RolePolicy(
             f"{name}-policy", role=role.id,
-            policy=pulumi.Output.all(log_group.arn, dlq.arn, *args.key_arns).apply(
+            policy=pulumi.Output.all(log_group.arn, dlq.arn, args.account_id,
+                                     *args.key_arns).apply(
                 lambda values: role_policy_document(
-                    automation_actions(), values[0], values[1], values[2:])),
+                    automation_actions(), values[0], values[1], values[3:],
+                    partition=args.partition, account_id=values[2], name_prefix=prefix)),
             opts=child)
 
         layer = aws.lambda_.LayerVersion(
