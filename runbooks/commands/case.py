@@ -64,12 +64,12 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
         chain_ok = not problems
         if log.exists() and copy.scan is not None:
             local = log.check()
-            notes += [f"local log: {p}" for p in local.problems]
             problem, note = compare_copies(local.scan, copy.scan, f"the local log {log.path}")
             if problem is not None:
                 notes.append(f"the local log DOES NOT match the evidence copy: {problem}")
             else:
                 notes.append(f"the local log matches the evidence copy: {note}")
+            notes += [f"local log: {p}" for p in local.problems]
             ok = chain_ok and local.ok and problem is None
         else:
             ok = chain_ok
@@ -118,9 +118,10 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
     if chain_ok:
         out.print(f"[green]hash chain verified[/] ({verified} records, {escape(source)})")
     for problem in problems:
-        out.print(f"[bold red]hash chain BROKEN:[/] {escape(problem)} ({escape(source)})")
+        out.print(f"[bold red]hash chain BROKEN:[/] {escape(problem)} ({escape(source)})",
+                  soft_wrap=True)
     for note in notes:
-        out.print(escape(note), highlight=False)
+        out.print(escape(note), highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
