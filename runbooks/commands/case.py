@@ -183,12 +183,18 @@ def _evidence_copy(settings: Settings, case_id: str) -> EvidenceCopy:
 
 
 def require_intact_case(settings: Settings, log: AuditLog) -> None:
-    """Refuse (exit 2) unless the case's log is whole, locally and against the evidence
-    bucket copy of the caller's account: the check commands run before acting on it."""
+    """Refuse (exit 2) unless the case's log is whole: locally, then against the evidence
+    bucket copy of every account the case changed (each run copies the log to the bucket
+    of the account it acted in), read there as `verify case` reads that account."""
     from runbooks.commands._analysis import read_session
+    from runbooks.commands._shared import caller_identity, make_sessions
+    from runbooks.commands.verify import account_settings, records_by_account
 
-    session = read_session(settings)
-    log.require_intact(session.client("s3"), session.manifest["evidenceBucket"])
+    log.require_intact()  # no AWS call for a log that is already known not to be whole
+    own = str(caller_identity(make_sessions(settings), settings.region)["Account"])
+    for account in records_by_account(log.records(), own):
+        session = read_session(account_settings(settings, account, own))
+        log.require_intact(session.client("s3"), session.manifest["evidenceBucket"])
 
 
 COMMANDS = [case]

@@ -243,10 +243,13 @@ def test_release_refuses_a_before_state_edited_to_the_conversion_group(
     assert AuditLog("c-forged", root=world.case_dir).verify().ok  # locally consistent
 
     result = world.irctl("release", "instance", iid, "--case", "c-forged", "--apply")
+    checked = world.irctl("verify", "case", "c-forged")
 
     assert result.returncode == 2
     assert_clean_refusal(result, f"record {index} differs between the local log")
     assert eni_groups(world, iid) == [[isolation]]
+    assert checked.returncode == 2
+    assert_clean_refusal(checked, f"record {index} differs between the local log")
 
 
 def test_release_proceeds_when_the_local_log_is_ahead_of_the_bucket_copy(
