@@ -275,12 +275,23 @@ def read_evidence_copy(s3: Any, bucket: str, case_id: str) -> EvidenceCopy:
     """The bucket copy's latest version, checked against its own `chain-head` metadata and
     against the copy's earlier versions (immutable under Object Lock): the log only grows,
     so a latest version smaller than an earlier one lost records."""
+    from botocore.exceptions import ClientError
+
     key = evidence_key(case_id)
     copy = EvidenceCopy(f"s3://{bucket}/{key}")
     versions, markers = [], []
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
-        versions += [v for v in page.get("Versions", []) if v["Key"] == key]
-        markers += [m for m in page.get("DeleteMarkers", []) if m["Key"] == key]
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket,
+                                                                       Prefix=key):
+            versions += [v for v in page.get("Versions", []) if v["Key"] == key]
+            markers += [m for m in page.get("DeleteMarkers", []) if m["Key"] == key]
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") not in ("AccessDenied", "403"):
+            raise
+        raise PreconditionFailed(
+            f"cannot check the audit log's copy {copy.location}: ListObjectVersions was "
+            "denied; the responder role needs s3:ListBucketVersions and s3:GetObjectVersion "
+            "on the evidence bucket (`pulumi up` the readiness stack to grant them)") from err
     latest = next((v for v in versions if v.get("IsLatest")), None)
     if latest is None:
         if versions or markers:
@@ -543,7 +554,8 @@ class AuditLog:
         try:
             value = json.loads(raw.decode("utf-8"))
             head = Head(value["seq"], value["sha256"])
-            if not isinstance(head.seq, int) or not isinstance(head.sha256, str):
+            if not isinstance(head.seq, int) or head.seq < 0 or not isinstance(
+                    head.sha256, str):
                 raise TypeError(head)
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
             return None, (f"the head record {self.head_path} is unreadable ({err!r}); it is "

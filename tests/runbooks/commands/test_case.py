@@ -266,3 +266,16 @@ def test_release_proceeds_when_the_local_log_is_ahead_of_the_bucket_copy(
     assert eni_groups(world, iid) == original
     checked = world.irctl("verify", "case", "c-ahead")
     assert "refusing" not in checked.stderr
+
+
+def test_release_without_permission_to_read_the_copy_s_versions_says_which(
+        fault_readiness: Readiness) -> None:
+    world = fault_readiness
+    iid, _, isolation = contained(world, "c-denied")
+    world.faults.deny("ListObjectVersions")
+
+    result = world.irctl("release", "instance", iid, "--case", "c-denied", "--apply")
+
+    assert result.returncode == 2
+    assert_clean_refusal(result, "s3:ListBucketVersions", "s3:GetObjectVersion")
+    assert eni_groups(world, iid) == [[isolation]]
