@@ -65,6 +65,7 @@ def release(settings: Settings, kind: str, target: str) -> None:
     if not session.audit.exists():
         raise PreconditionFailed(f"no audit log for case {settings.case_id} at "
                                  f"{session.audit.path}; set IR_CASE_DIR or check the id")
+    session.audit.require_intact(session.ctx.client("s3"), session.ctx.manifest["evidenceBucket"])
     with progress(settings, f"release {kind}") as listener:
         runner = make_runner(session, listener)
         if not runner.in_place_changes(kind, target):

@@ -383,6 +383,7 @@ def verify_case(settings: Settings, case_id: str) -> None:
     no longer holds.
     """
     from runbooks.commands._shared import caller_identity, make_sessions
+    from runbooks.commands.case import require_intact_case
     from runbooks.core.audit import AuditLog, validate_case_id
 
     validate_case_id(case_id)
@@ -391,6 +392,7 @@ def verify_case(settings: Settings, case_id: str) -> None:
         raise PreconditionFailed(
             f"no audit log for case {case_id} at {log.path}; set IR_CASE_DIR to where the "
             "case was run (or copy cases/<case>/audit.jsonl from the evidence bucket there)")
+    require_intact_case(settings, log)
     records = log.records()
     applied = [r for r in records if r.get("event") == "applied"]
     if not applied:
