@@ -29,7 +29,8 @@ class EvidenceStoreArgs:
     """Given the bucket ARN, statements appended to the bucket policy (values may be
     Outputs), e.g. the GuardDuty findings-export grant; the TLS-only deny stays first."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        # Validated once, at construction, the same way as every other Args.
         if self.object_lock.mode not in ("GOVERNANCE", "COMPLIANCE"):
             raise ValueError(
                 f"EvidenceStoreArgs.object_lock.mode = {self.object_lock.mode!r}: "
@@ -56,7 +57,6 @@ class EvidenceStore(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: EvidenceStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        args.validate()
         super().__init__(TYPE, name, None, opts)
         store = locked_bucket(
             f"{name}-bucket",

@@ -272,6 +272,10 @@ class ReadinessMocks(pulumi.runtime.Mocks):
             rid = _uuid(typ, name, region)
             arn = f"arn:aws:backup:{region}:{acct}:backup-plan:{rid}"
             out["version"] = _digest(typ, name, "v", length=24)
+        elif typ == "aws:ec2/vpc:Vpc":
+            rid = f"vpc-{_digest(typ, name, region, length=17)}"
+            arn = f"arn:aws:ec2:{region}:{acct}:vpc/{rid}"
+            out["ownerId"] = acct
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
             rid = f"sg-{_digest(typ, name, region, length=17)}"
             arn = f"arn:aws:ec2:{region}:{acct}:security-group/{rid}"

@@ -90,7 +90,8 @@ class ResponderAccessArgs:
     responder_role_name: str | None = None
     """Physical name of the responder role (default `<prefix>-responder`)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        # Validated once, at construction, the same way as every other Args.
         if not self.trusted_principals:
             raise ValueError("ResponderAccessArgs.trusted_principals is empty; trust someone")
         for principal in self.trusted_principals:
@@ -290,7 +291,6 @@ class ResponderAccess(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ResponderAccessArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        args.validate()
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         trust = json.dumps(trust_policy(args.trusted_principals, args.external_id),

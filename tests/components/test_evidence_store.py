@@ -123,4 +123,4 @@ def test_additional_statements_get_the_bucket_arn_and_follow_the_tls_deny() -> N
 )
 def test_invalid_args_are_rejected(lock: ObjectLock, archive: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        EvidenceStoreArgs(kms_key_arn=KEY, object_lock=lock, archive_after_days=archive).validate()
+        EvidenceStoreArgs(kms_key_arn=KEY, object_lock=lock, archive_after_days=archive)

@@ -45,10 +45,12 @@ class CountingMocks(ReadinessMocks):
     def __init__(self) -> None:
         super().__init__(default_region="eu-west-1")
         self.registrations = 0
+        self.types: list[str] = []
         self.vpc_lookups: list[str] = []
 
     def new_resource(self, args: Any) -> Any:
         self.registrations += 1
+        self.types.append(args.typ)
         return super().new_resource(args)
 
     def call(self, args: Any) -> Any:
@@ -318,9 +320,10 @@ def test_region_without_vpcs_still_gets_a_valid_manifest() -> None:
     assert doc["quarantine"] == {} and manifest_errors(doc) == []
 
 
-def test_component_checks_run_before_anything_is_registered() -> None:
-    """Even a value that bypassed the settings layer is refused by the components'
-    own Args checks (the preflight) before the first registration."""
+def test_a_value_that_bypassed_the_settings_is_refused_by_its_component() -> None:
+    """Args are validated once, when built: a value that slipped past the settings layer
+    (a Settings edited by hand) is refused by the component it reaches, naming the
+    field, before that component registers anything."""
     import dataclasses
 
     from components.readiness import IncidentResponseReadiness, IncidentResponseReadinessArgs
@@ -343,4 +346,5 @@ def test_component_checks_run_before_anything_is_registered() -> None:
                 "ir", IncidentResponseReadinessArgs(settings=bad)
             ),
         )
-    assert mocks.registrations == 0
+    assert not [t for t in mocks.types if t.startswith("aws:backup/")]
+    assert "ir-readiness:index:BackupProtection" not in mocks.types
