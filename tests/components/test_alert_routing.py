@@ -286,9 +286,9 @@ def test_subscriptions_go_to_their_severity_topic_with_the_dead_letter_queue(rou
 
 def test_webhook_endpoint_is_stored_as_a_secret_and_addresses_are_not(routed):
     by_protocol = {s.inputs["protocol"]: s for s in routed.of_type(SUBSCRIPTION)}
-    assert by_protocol["https"].secret_inputs == ["endpoint"]
+    assert by_protocol["https"].secret_inputs == {"endpoint"}
     for protocol in ("email", "sqs", "lambda"):
-        assert by_protocol[protocol].secret_inputs == []
+        assert by_protocol[protocol].secret_inputs == set()
 
 
 def test_dead_letter_queue_is_encrypted_and_accepts_only_these_topics_and_rules(routed):
