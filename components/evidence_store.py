@@ -31,16 +31,7 @@ class EvidenceStoreArgs:
 
     def __post_init__(self) -> None:
         # Validated once, at construction, the same way as every other Args.
-        if self.object_lock.mode not in ("GOVERNANCE", "COMPLIANCE"):
-            raise ValueError(
-                f"EvidenceStoreArgs.object_lock.mode = {self.object_lock.mode!r}: "
-                "must be GOVERNANCE or COMPLIANCE"
-            )
-        if self.object_lock.retention_days < 1:
-            raise ValueError(
-                f"EvidenceStoreArgs.object_lock.retention_days = "
-                f"{self.object_lock.retention_days}: must be at least 1"
-            )
+        # object_lock is an ObjectLock, which validated its mode and retention when built.
         if self.archive_after_days < 1:
             raise ValueError(
                 f"EvidenceStoreArgs.archive_after_days = {self.archive_after_days}: "

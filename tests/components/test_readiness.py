@@ -320,31 +320,30 @@ def test_region_without_vpcs_still_gets_a_valid_manifest() -> None:
     assert doc["quarantine"] == {} and manifest_errors(doc) == []
 
 
-def test_a_value_that_bypassed_the_settings_is_refused_by_its_component() -> None:
-    """Args are validated once, when built: a value that slipped past the settings layer
-    (a Settings edited by hand) is refused by the component it reaches, naming the
-    field, before that component registers anything."""
+def test_a_value_the_settings_refuse_cannot_be_put_into_settings_by_hand() -> None:
+    """Settings are validated whenever they are built (field checks and cross-field
+    rules), so no invalid value reaches a component, not even from a Settings edited in
+    code; the components' own Args checks remain for programs that use them directly."""
     import dataclasses
 
-    from components.readiness import IncidentResponseReadiness, IncidentResponseReadinessArgs
+    from components.backup_protection import BackupProtectionArgs
+    from components.backup_protection import BackupRule as VaultRule
     from components.settings import BackupRule, Settings
 
     valid = Settings.from_mapping(
         {"regions": ["eu-west-1"],
          "responderPrincipals": ["arn:aws:iam::123456789012:role/SecurityOnCall"]}
     )
-    bad_backup = dataclasses.replace(
-        valid.backup, daily=BackupRule("rate(1 day)", 35)
-    )
-    bad = dataclasses.replace(valid, backup=bad_backup)
-    mocks = CountingMocks()
+    with pytest.raises(ValueError, match=r"schedule[\s\S]*rate\(1 day\)"):
+        dataclasses.replace(valid.backup, daily=BackupRule("rate(1 day)", 35))
+    too_long = dataclasses.replace(valid.backup, daily=BackupRule("cron(0 5 * * ? *)", 1000))
+    with pytest.raises(ValueError, match=r"ir:backup.daily.deleteAfterDays = 1000: must lie "
+                                         r"within the vault lock retention \[7, 400\]"):
+        dataclasses.replace(valid, backup=too_long)
     with pytest.raises(ValueError, match=r"daily.schedule='rate\(1 day\)' is invalid"):
-        evaluate(
-            {},
-            mocks=mocks,
-            program=lambda: IncidentResponseReadiness(
-                "ir", IncidentResponseReadinessArgs(settings=bad)
-            ),
+        BackupProtectionArgs(
+            region="eu-west-1", account_id="123456789012",
+            kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
+            alert_topic_arn="arn:aws:sns:eu-west-1:123456789012:t",
+            daily=VaultRule("rate(1 day)", 35),
         )
-    assert not [t for t in mocks.types if t.startswith("aws:backup/")]
-    assert "ir-readiness:index:BackupProtection" not in mocks.types
