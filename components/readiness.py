@@ -17,9 +17,11 @@ The component's constructor only orders the calls: keys and alert routing first 
 global parts encrypt with the home key and alarm to the home topics), then the global
 parts, then the rest of every region.
 
-Every Args is validated when it is built (the components' own checks); the settings
-were validated as a whole before (`components.settings`), so a value from the stack
-config that a component would refuse is refused there first, before any registration.
+Every Args is validated when it is built (the components' own checks). Nothing invalid
+gets that far: the settings are validated as a whole when read (`components.settings`),
+and what they cannot know (names derived from the stack name, the automation layer on
+this machine) is checked by `check_before_registering`, with the components' own checks,
+before the first registration.
 """
 
 from __future__ import annotations
@@ -43,8 +45,16 @@ from components.readiness_manifest import (
     ReadinessManifest,
     ReadinessManifestArgs,
 )
-from components.responder_access import ResponderAccess, ResponderAccessArgs
-from components.response_automation import ResponseAutomation, ResponseAutomationArgs
+from components.responder_access import (
+    ResponderAccess,
+    ResponderAccessArgs,
+    check_role_name_prefix,
+)
+from components.response_automation import (
+    ResponseAutomation,
+    ResponseAutomationArgs,
+    check_deployable,
+)
 from components.security_findings import SecurityFindings, SecurityFindingsArgs
 from components.settings import DISCOVER, SEVERITIES, BackupRule, Settings, partition_for
 from components.threat_detection import (
@@ -69,6 +79,31 @@ class IncidentResponseReadinessArgs:
     (explicit ids, or discovered through `aws:ec2/getVpcs` in that region)."""
 
 
+def name_prefix(stack: str) -> str:
+    """Name prefix of trail, roles and functions: `ir-readiness-<stack>`."""
+    return f"ir-readiness-{stack}"
+
+
+def log_group_prefix(stack: str) -> str:
+    """Every log group lies under it; the KMS keys admit exactly this prefix."""
+    return f"/ir-readiness/{stack}"
+
+
+def check_before_registering(settings: Settings, stack: str) -> None:
+    """What the settings cannot know, checked before the first registration (so a bad
+    value never leaves a half-created stack): the names derived from the stack name and,
+    with automation on, its code and layer on this machine. The checks are the
+    components' own (their Args run them again when built)."""
+    check_role_name_prefix(name_prefix(stack))
+    if settings.automation.enabled:
+        for region in settings.regions:
+            check_deployable(
+                region=region, name_prefix=name_prefix(stack),
+                log_group_name=f"{log_group_prefix(stack)}/automation",
+                layer_path=settings.automation.layer_path,
+            )
+
+
 @dataclass(frozen=True)
 class Stack:
     """What every builder needs: settings, names, account and one provider per region."""
@@ -90,13 +125,11 @@ class Stack:
 
     @property
     def prefix(self) -> str:
-        """Name prefix of trail, roles and functions: `ir-readiness-<stack>`."""
-        return f"ir-readiness-{self.name}"
+        return name_prefix(self.name)
 
     @property
     def log_group_prefix(self) -> str:
-        """Every log group lies under it; the KMS keys admit exactly this prefix."""
-        return f"/ir-readiness/{self.name}"
+        return log_group_prefix(self.name)
 
     def in_region(
         self, region: str, depends_on: list[pulumi.Resource] | None = None
@@ -429,8 +462,9 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             unknown = sorted(set(args.vpc_ids) - set(settings.regions))
             if unknown:
                 raise ValueError(f"vpc_ids names regions that are not covered: {unknown}")
-        super().__init__(TYPE, name, None, opts)
         stack_name = pulumi.get_stack()
+        check_before_registering(settings, stack_name)
+        super().__init__(TYPE, name, None, opts)
         tags = {**BASE_TAGS, "ir-readiness:stack": stack_name, **settings.tags}
         self.providers: dict[str, aws.Provider] = {
             region: aws.Provider(

@@ -347,3 +347,40 @@ def test_a_value_the_settings_refuse_cannot_be_put_into_settings_by_hand() -> No
             alert_topic_arn="arn:aws:sns:eu-west-1:123456789012:t",
             daily=VaultRule("rate(1 day)", 35),
         )
+
+
+@pytest.mark.parametrize(
+    ("stack", "automation", "message"),
+    [
+        ("s" * 40, {}, "use a shorter stack name"),
+        ("prod", {"enabled": True, "layerPath": "/nonexistent/layer"},
+         "make automation-layer"),
+        ("p" * 35, {"enabled": True, "layerPath": "/nonexistent/layer"},
+         "longer than 64 characters"),
+    ],
+)
+def test_what_the_settings_cannot_know_fails_before_any_registration(
+    stack: str, automation: dict[str, Any], message: str
+) -> None:
+    """Names from the stack name and the automation layer on disk are not in the config;
+    the components' checks for them run before anything is registered, so a bad one never
+    leaves a half-created stack."""
+    from components.readiness import IncidentResponseReadiness, IncidentResponseReadinessArgs
+    from components.settings import Settings
+
+    settings = Settings.from_mapping(
+        {"regions": ["eu-west-1"],
+         "responderPrincipals": ["arn:aws:iam::123456789012:role/SecurityOnCall"],
+         "automation": automation}
+    )
+    mocks = CountingMocks()
+    with pytest.raises(ValueError, match=message):
+        evaluate(
+            {},
+            mocks=mocks,
+            program=lambda: IncidentResponseReadiness(
+                "ir", IncidentResponseReadinessArgs(settings=settings)
+            ),
+            stack=stack,
+        )
+    assert mocks.registrations == 0
