@@ -139,6 +139,13 @@ def _unique(values: tuple[T, ...]) -> tuple[T, ...]:
     return values
 
 
+def _integral(value: Any) -> Any:
+    # JSON Schema (which this model replaces) counts 365.0 as an integer; so does this.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _frozen(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(value))
 
@@ -161,6 +168,7 @@ def _vpcs(value: Any) -> str | tuple[str, ...]:
     raise ValueError('must be "discover" or a list of unique VPC ids (vpc-xxxxxxxx)')
 
 
+Int = Annotated[StrictInt, BeforeValidator(_integral)]
 Region = Annotated[StrictStr, Field(pattern=_REGION)]
 VpcId = Annotated[StrictStr, Field(pattern=_VPC_ID)]
 SecurityGroupId = Annotated[StrictStr, Field(pattern=_SG_ID)]
@@ -170,7 +178,7 @@ Severity = Annotated[
     StrictStr, AfterValidator(_one_of(SEVERITIES)), WithJsonSchema({"enum": list(SEVERITIES)})
 ]
 LogRetention = Annotated[
-    StrictInt, AfterValidator(_one_of(LOG_RETENTION_DAYS)),
+    Int, AfterValidator(_one_of(LOG_RETENTION_DAYS)),
     WithJsonSchema({"enum": list(LOG_RETENTION_DAYS)}),
 ]
 GuardDutyFeature = Annotated[
@@ -182,7 +190,7 @@ SecurityHubStandard = Annotated[
     WithJsonSchema({"enum": list(SECURITY_HUB_STANDARDS)}),
 ]
 TagKey = Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_no_aws_prefix)]
-Days = Annotated[StrictInt, Field(ge=1)]
+Days = Annotated[Int, Field(ge=1)]
 QuarantineVpcs = Annotated[
     str | tuple[str, ...], BeforeValidator(_vpcs),
     WithJsonSchema({"oneOf": [{"const": DISCOVER},
@@ -241,7 +249,7 @@ class ObjectLock:
     mode: Literal["GOVERNANCE", "COMPLIANCE"]
     """GOVERNANCE lets principals with s3:BypassGovernanceRetention delete; COMPLIANCE
     lets nobody, not even the root user, until retention ends."""
-    retention_days: Annotated[StrictInt, Field(ge=1, le=36500)]
+    retention_days: Annotated[Int, Field(ge=1, le=36500)]
     """Default retention applied to every new object version."""
 
 
@@ -250,7 +258,7 @@ class TrailObjectLock(ObjectLock):
     """The trail log bucket's Object Lock; a key left out keeps this default."""
 
     mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
-    retention_days: Annotated[StrictInt, Field(ge=1, le=36500)] = 365
+    retention_days: Annotated[Int, Field(ge=1, le=36500)] = 365
 
 
 @_model
@@ -258,7 +266,7 @@ class EvidenceObjectLock(ObjectLock):
     """The evidence bucket's Object Lock; a key left out keeps this default."""
 
     mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
-    retention_days: Annotated[StrictInt, Field(ge=1, le=36500)] = 365
+    retention_days: Annotated[Int, Field(ge=1, le=36500)] = 365
 
 
 @_model
@@ -279,7 +287,7 @@ class TrailSettings:
 class EvidenceSettings:
     object_lock: EvidenceObjectLock = field(default_factory=EvidenceObjectLock)
     """Object Lock default retention on the evidence bucket."""
-    archive_after_days: Annotated[StrictInt, Field(ge=1, le=3650)] = 90
+    archive_after_days: Annotated[Int, Field(ge=1, le=3650)] = 90
     """Days after which evidence moves to Glacier Flexible Retrieval."""
 
 
@@ -330,9 +338,9 @@ class SelectionTag:
 class VaultLock:
     min_retention_days: Days = 7
     """Shortest retention a recovery point may have."""
-    max_retention_days: Annotated[StrictInt, Field(ge=1, le=36500)] = 400
+    max_retention_days: Annotated[Int, Field(ge=1, le=36500)] = 400
     """Longest retention a recovery point may have."""
-    changeable_for_days: Annotated[StrictInt, Field(ge=3)] = 3
+    changeable_for_days: Annotated[Int, Field(ge=3)] = 3
     """Grace period; after it the lock is immutable (compliance mode)."""
 
 
@@ -344,7 +352,7 @@ class BackupSettings:
     """Weekly snapshot rule (None: no weekly rule)."""
     monthly: BackupRule | None = BackupRule("cron(0 5 1 * ? *)", 365, 90)
     """Monthly snapshot rule (None: no monthly rule)."""
-    continuous_backup_days: Annotated[StrictInt, Field(ge=1, le=35)] | None = None
+    continuous_backup_days: Annotated[Int, Field(ge=1, le=35)] | None = None
     """Continuous backup (point-in-time restore) kept this many days (None: off)."""
     selection_tag: SelectionTag = SelectionTag("ir-readiness:backup", "true")
     """The tag that selects the resources to back up."""
@@ -371,7 +379,7 @@ class ForensicAccess:
     ] = field(default_factory=lambda: MappingProxyType({}))
     """Per VPC id, a source security group admitted by the forensic-access group."""
     ports: Annotated[
-        tuple[Annotated[StrictInt, Field(ge=1, le=65535)], ...], Field(min_length=1)
+        tuple[Annotated[Int, Field(ge=1, le=65535)], ...], Field(min_length=1)
     ] = (22, 3389)
     """TCP ports the forensic-access group opens to those sources."""
 
@@ -401,9 +409,9 @@ class AutomationSettings:
         "ir-readiness:automation"
     )
     """A resource tagged `<tag>=off` is never contained by automation (plan only)."""
-    max_actions_per_hour: Annotated[StrictInt, Field(ge=0, le=1000)] = 10
+    max_actions_per_hour: Annotated[Int, Field(ge=0, le=1000)] = 10
     """Automated containments per region and hour; beyond it, plan only."""
-    reserved_concurrency: Annotated[StrictInt, Field(ge=1, le=50)] = 2
+    reserved_concurrency: Annotated[Int, Field(ge=1, le=50)] = 2
     """Reserved (and maximum) concurrent executions of the function."""
     log_retention_days: LogRetention = 365
     """Retention of the function's encrypted log group."""
@@ -489,7 +497,7 @@ class Settings:
     """Security Hub options."""
     backup: BackupSettings = field(default_factory=BackupSettings)
     """AWS Backup options."""
-    max_session_duration: Annotated[StrictInt, Field(ge=3600, le=14400)] = 3600
+    max_session_duration: Annotated[Int, Field(ge=3600, le=14400)] = 3600
     """Maximum session (seconds) of the responder roles."""
     automation: AutomationSettings = field(default_factory=AutomationSettings)
     """Event-driven response automation (off by default)."""
@@ -616,9 +624,9 @@ def _allowed(
     if kind == "string_pattern_mismatch":
         return f"must match {ctx['pattern']}"
     if kind == "greater_than_equal":
-        return f"is less than the minimum of {ctx['ge']}"
+        return f"is less than the minimum of {_number(ctx['ge'])}"
     if kind == "less_than_equal":
-        return f"is greater than the maximum of {ctx['le']}"
+        return f"is greater than the maximum of {_number(ctx['le'])}"
     if kind == "too_short":
         n = ctx.get("min_length", 1)
         return "should be non-empty" if n == 1 else f"should have at least {n} items"
@@ -627,8 +635,28 @@ def _allowed(
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
         known = sorted(attributes) if attributes and len(loc) == 1 else _known_keys(loc[:-1])
         return "is not an allowed key" + (f"; allowed keys: {', '.join(known)}" if known else "")
+    if kind in _TYPE_NAMES:
+        return "must be " + _TYPE_NAMES[kind]
+    if kind in ("string_too_short", "string_too_long"):
+        n = ctx.get("min_length", ctx.get("max_length"))
+        if kind == "string_too_short" and n == 1:
+            return "should be non-empty"
+        return f"must have at {'least' if kind == 'string_too_short' else 'most'} {n} characters"
     message = str(err["msg"])
     return message[:1].lower() + message[1:]
+
+
+# What a config value of the wrong type should have been, in YAML/JSON terms.
+_TYPE_NAMES: Mapping[str, str] = MappingProxyType({
+    "tuple_type": "a list", "list_type": "a list", "dict_type": "an object (key: value)",
+    "dataclass_type": "an object (key: value)", "dataclass_args_type": "an object (key: value)",
+    "string_type": "a string", "int_type": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "bool_type": "true or false",
+})
+
+
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _known_keys(loc: Sequence[Any]) -> list[str]:
