@@ -44,7 +44,8 @@ class EncryptionKeyArgs:
     deletion_window_days: int = 30
     """Waiting period before a scheduled deletion takes effect (7-30)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        # Validated once, at construction, the same way as every other Args.
         if not 7 <= self.deletion_window_days <= 30:
             raise ValueError(
                 f"EncryptionKeyArgs.deletion_window_days = {self.deletion_window_days}: "
@@ -191,7 +192,6 @@ class EncryptionKey(pulumi.ComponentResource):
         args: EncryptionKeyArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        args.validate()
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 

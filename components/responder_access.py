@@ -118,7 +118,8 @@ class ResponderAccessArgs:
     responder_role_name: str | None = None
     """Physical name of the responder role (default `<prefix>-responder`)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        # Validated once, at construction, the same way as every other Args.
         if not self.trusted_principals:
             raise ValueError("ResponderAccessArgs.trusted_principals is empty; trust someone")
         for principal in self.trusted_principals:
@@ -135,19 +136,25 @@ class ResponderAccessArgs:
                     f"ResponderAccessArgs.responder_actions: {action!r} is not a single "
                     "service:Action (wildcards are not allowed)"
                 )
-        longest = f"{self.role_name_prefix}-investigator"
-        if len(longest) > 64 or not re.match(r"^[\w+=,.@-]+$", longest):
-            raise ValueError(
-                f"ResponderAccessArgs.role_name_prefix = {self.role_name_prefix!r}: role "
-                f"name {longest!r} must be at most 64 characters of letters, digits and "
-                "+=,.@_- (use a shorter stack name)"
-            )
+        check_role_name_prefix(self.role_name_prefix)
         # IAM accepts 3600-43200; responders get at most 4 hours.
         if not 3600 <= self.max_session_duration <= 14400:
             raise ValueError(
                 f"ResponderAccessArgs.max_session_duration = {self.max_session_duration}: "
                 "must be between 3600 (IAM's minimum) and 14400 seconds"
             )
+
+
+def check_role_name_prefix(prefix: str) -> None:
+    """The roles' names fit IAM. Also called by the composition before it registers
+    anything, since the prefix comes from the stack name, which the settings do not hold."""
+    longest = f"{prefix}-investigator"
+    if len(longest) > 64 or not re.match(r"^[\w+=,.@-]+$", longest):
+        raise ValueError(
+            f"ResponderAccessArgs.role_name_prefix = {prefix!r}: role "
+            f"name {longest!r} must be at most 64 characters of letters, digits and "
+            "+=,.@_- (use a shorter stack name)"
+        )
 
 
 def trust_policy(principals: Sequence[str], external_id: str | None = None) -> dict[str, Any]:
@@ -320,7 +327,6 @@ class ResponderAccess(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ResponderAccessArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        args.validate()
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         trust = json.dumps(trust_policy(args.trusted_principals, args.external_id),

@@ -110,4 +110,4 @@ def test_bad_deletion_window_fails_before_any_resource(days: int) -> None:
         EncryptionKeyArgs(
             region="eu-west-1", account_id=ACCOUNT, partition="aws",
             log_group_prefix="/ir", deletion_window_days=days,
-        ).validate()
+        )

@@ -151,7 +151,7 @@ def test_investigator_is_read_only() -> None:
 )
 def test_invalid_args_fail_before_any_resource(overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _args(**overrides).validate()
+        _args(**overrides)
 
 
 def test_policies_are_plain_json() -> None:

@@ -164,7 +164,7 @@ def test_function_guardrails(stack: Run) -> None:
     assert log_group.inputs["kmsKeyId"] == KEY and log_group.inputs["retentionInDays"] == 365
     assert stack.outputs["mode"] == "plan"
     component = stack.one("ir-readiness:index:ResponseAutomation")
-    assert component.typ == TYPE
+    assert component.type == TYPE
     assert all(descends_from(stack, r, component.urn) for r in stack.aws_resources())
 
 
