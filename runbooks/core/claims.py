@@ -74,7 +74,8 @@ class TargetClaims:
     account: str
     region: str
     case_id: str
-    owner: str = "irctl"
+    owner: str = field(default_factory=lambda: "automation " + os.environ[
+        "AWS_LAMBDA_FUNCTION_NAME"] if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "irctl")
     ttl: float = DEFAULT_TTL_SECONDS
     wait: float = DEFAULT_WAIT_SECONDS
     listener: Listener = field(default=lambda target, message: None)
