@@ -17,6 +17,10 @@ Imported`); the handler
    hourly cap of automated containments is reached (both reported in the message);
 5. runs the playbook's containment phase through the runner (`run_playbook`: audit log
    copied to the evidence bucket, rollback on failure, the playbook's own notification);
+   the runner claims each target first (`runbooks.core.claims`, the same per-target claim
+   `irctl` takes), so racing a responder the function waits, then plans against what the
+   responder left (nothing to do: no change reported as its own); still held after the
+   wait, the target is refused (exit code 2: reported, not retried);
 6. posts a summary (the plan, or what was done) to the manifest's high topic; moves the
    Security Hub finding's workflow NEW -> NOTIFIED after a containment;
 7. prints time-to-detect and time-to-contain in CloudWatch embedded metric format.

@@ -85,6 +85,8 @@ class TargetClaims:
     held: dict[str, str] = field(default_factory=dict)
     """target -> ETag of our claim."""
     warnings: list[str] = field(default_factory=list)
+    mapper: Callable[[Callable[[str], None], Sequence[str]], None] | None = None
+    """Runs a function over targets (the runner's bounded pool); None: one by one."""
 
     def _document(self) -> dict[str, Any]:
         now = self.clock()
@@ -154,6 +156,7 @@ class TargetClaims:
         First one concurrent attempt each; if any is held elsewhere, give back what was
         taken and claim one by one in sorted order, waiting for each: two runs never wait
         on each other while each holds what the other needs."""
+        self.mapper = mapper
         busy: dict[str, str] = {}
 
         def attempt(target: str) -> None:
@@ -189,10 +192,12 @@ class TargetClaims:
         """Give back every claim held (best effort: an expired claim fades by itself)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        for target, etag in list(self.held.items()):
+        held, self.held = dict(self.held), {}
+
+        def give_back(target: str) -> None:
             key = claim_key(self.account, self.region, target)
             try:
-                self._put(key, {**self._document(), "released": True}, IfMatch=etag)
+                self._put(key, {**self._document(), "released": True}, IfMatch=held[target])
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in HELD_CODES:
                     self.warnings.append(f"{target}: claim not given back ({err}); it "
@@ -200,4 +205,9 @@ class TargetClaims:
             except BotoCoreError as err:
                 self.warnings.append(f"{target}: claim not given back ({err}); it "
                                      f"expires by itself within {int(self.ttl)} s")
-            del self.held[target]
+
+        if self.mapper is not None:
+            self.mapper(give_back, list(held))
+        else:
+            for target in held:
+                give_back(target)
