@@ -550,6 +550,9 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
     _notify(finding, outcome, sessions, manifest, warnings, code)
     _emit_times(finding, outcome, received, now, bool(applied))
     status = ("contained" if applied and code == EXIT_OK else
+              # another run (a responder, an earlier delivery) had contained it: say so
+              # rather than claim this run did
+              "already-contained" if code == EXIT_OK and outcome.mode == "apply" else
               "planned" if code == EXIT_OK else
               "refused" if code == EXIT_BAD_INPUT else "failed")
     summary = {"case": outcome.case_id, "findingId": finding.id, "playbook": outcome.playbook,
@@ -609,6 +612,8 @@ def _notify(finding: Finding, outcome: Outcome, sessions: SessionFactory,
             manifest: Mapping[str, Any], warnings: list[str], code: int) -> None:
     changes = outcome.changes()
     verb = {"apply": "CONTAINED", "plan": "PLAN"}[outcome.mode]
+    if outcome.mode == "apply" and not outcome.changes("applied"):
+        verb = "ALREADY CONTAINED"
     if outcome.error or code not in (0,):
         verb = "FAILED" if not outcome.error else "REFUSED"
     target = next(iter(outcome.params.values()), "")
