@@ -48,6 +48,16 @@ def claim_key(account: str, region: str, target: str) -> str:
     return f"{PREFIX}/{account}/{region}/{quote(target, safe='')}.json"
 
 
+def this_host() -> str:
+    """The host name, plus the kernel's boot id where there is one: Lambda sandboxes (one
+    micro-VM each) may share a host name, and a pid is only meaningful on its own boot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
+            return f"{socket.gethostname()} boot {boot.read().strip()}"
+    except OSError:
+        return socket.gethostname()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -93,7 +103,7 @@ class TargetClaims:
         iso = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime(  # noqa: E731
             "%Y-%m-%dT%H:%M:%SZ")
         return {"token": self.token, "owner": self.owner, "case": self.case_id,
-                "host": socket.gethostname(), "pid": os.getpid(), "since": iso(now),
+                "host": this_host(), "pid": os.getpid(), "since": iso(now),
                 "expiresAt": now + self.ttl, "expires": iso(now + self.ttl)}
 
     def _put(self, key: str, document: Mapping[str, Any], **condition: str) -> str:
@@ -109,7 +119,7 @@ class TargetClaims:
         if float(document.get("expiresAt", 0)) <= self.clock():
             return True
         pid = document.get("pid")
-        return (document.get("host") == socket.gethostname() and isinstance(pid, int)
+        return (document.get("host") == this_host() and isinstance(pid, int)
                 and pid != os.getpid() and not _pid_alive(pid))
 
     def try_claim(self, target: str) -> str | None:

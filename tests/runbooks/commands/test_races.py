@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -195,7 +194,7 @@ def test_the_cli_racing_the_automation_handler(fault_readiness: Readiness,
 
 def test_a_target_held_by_a_live_run_is_refused_naming_the_holder(
         fault_readiness: Readiness) -> None:
-    from runbooks.core.claims import claim_key
+    from runbooks.core.claims import claim_key, this_host
 
     world = fault_readiness
     [iid] = launch_instances(world, 1, volumes=1)
@@ -204,7 +203,7 @@ def test_a_target_held_by_a_live_run_is_refused_naming_the_holder(
     world.client("s3").put_object(
         Bucket=world.manifest["evidenceBucket"], Key=claim_key(ACCOUNT, REGION, iid),
         Body=json.dumps({"owner": "irctl", "case": "holder-case", "pid": os.getpid(),
-                         "host": socket.gethostname(), "since": "now",
+                         "host": this_host(), "since": "now",
                          "expiresAt": time.time() + 600}).encode())
     proc = world.irctl("contain", "instance", iid, "--apply", "--case", "waiter",
                        env={"IR_CLAIM_WAIT_SECONDS": "2"})
