@@ -17,6 +17,10 @@ Imported`); the handler
    hourly cap of automated containments is reached (both reported in the message);
 5. runs the playbook's containment phase through the runner (`run_playbook`: audit log
    copied to the evidence bucket, rollback on failure, the playbook's own notification);
+   the runner claims each target first (`runbooks.core.claims`, the same per-target claim
+   `irctl` takes), so racing a responder the function waits, then plans against what the
+   responder left (nothing to do: no change reported as its own); still held after the
+   wait, the target is refused (exit code 2: reported, not retried);
 6. posts a summary (the plan, or what was done) to the manifest's high topic; moves the
    Security Hub finding's workflow NEW -> NOTIFIED after a containment;
 7. prints time-to-detect and time-to-contain in CloudWatch embedded metric format.
@@ -546,6 +550,9 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
     _notify(finding, outcome, sessions, manifest, warnings, code)
     _emit_times(finding, outcome, received, now, bool(applied))
     status = ("contained" if applied and code == EXIT_OK else
+              # another run (a responder, an earlier delivery) had contained it: say so
+              # rather than claim this run did
+              "already-contained" if code == EXIT_OK and outcome.mode == "apply" else
               "planned" if code == EXIT_OK else
               "refused" if code == EXIT_BAD_INPUT else "failed")
     summary = {"case": outcome.case_id, "findingId": finding.id, "playbook": outcome.playbook,
@@ -605,6 +612,8 @@ def _notify(finding: Finding, outcome: Outcome, sessions: SessionFactory,
             manifest: Mapping[str, Any], warnings: list[str], code: int) -> None:
     changes = outcome.changes()
     verb = {"apply": "CONTAINED", "plan": "PLAN"}[outcome.mode]
+    if outcome.mode == "apply" and not outcome.changes("applied"):
+        verb = "ALREADY CONTAINED"
     if outcome.error or code not in (0,):
         verb = "FAILED" if not outcome.error else "REFUSED"
     target = next(iter(outcome.params.values()), "")

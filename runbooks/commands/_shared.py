@@ -234,7 +234,26 @@ def make_runner(session: Session, listener: Callable[[str, str], None]) -> Runne
 
     s = session.settings
     return Runner(session.ctx, session.audit, apply=s.apply, keep_going=s.keep_going,
-                  max_workers=s.max_workers, listener=listener)
+                  max_workers=s.max_workers, listener=listener,
+                  claim_wait=claim_wait_seconds())
+
+
+def claim_wait_seconds() -> float | None:
+    """`IR_CLAIM_WAIT_SECONDS`: how long a run waits for another run's claim on a target
+    before refusing it (default `runbooks.core.claims.DEFAULT_WAIT_SECONDS`)."""
+    import os
+
+    raw = os.environ.get("IR_CLAIM_WAIT_SECONDS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise PreconditionFailed(f"IR_CLAIM_WAIT_SECONDS = {raw!r}: must be a number of "
+                                 "seconds, 0 or more")
+    return value
 
 
 STATUS_STYLE = {

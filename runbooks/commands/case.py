@@ -34,6 +34,46 @@ def _describe(record: dict) -> str:
     return text
 
 
+STATE_NOTES = {
+    "applied": "applied",
+    "applying": "applying: outcome unknown (interrupted)",
+    "apply-failed": "failed part-way: may be partly applied",
+    "rollback-failed": "rollback failed: still applied",
+    "rollback-skipped": "not rolled back: changed since",
+    "release-failed": "release failed: still applied",
+}
+
+
+def in_place_changes(records: list[dict]) -> list[dict]:
+    """The case's changes still (or possibly still) in place, with their recorded state,
+    as the runner, `release` and `verify case` see them."""
+    from runbooks.core.runner import recorded_changes
+
+    own = next((str(r["account"]) for r in records if r.get("account")), "")
+    return [e.to_dict() for e in recorded_changes(records, own)]
+
+
+def _print_in_place(out: object, changes: list[dict], case_id: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    assert isinstance(out, Console)
+    if not changes:
+        out.print("nothing recorded in place (all released or rolled back)")
+        return
+    table = Table(title=f"case {case_id}: changes in place (`irctl release` restores them)",
+                  title_justify="left")
+    for column in ("Account", "Kind", "Target", "Step", "Change", "State"):
+        table.add_column(column, overflow="fold")
+    for c in changes:
+        style = "green" if c["state"] == "applied" else "bold red"
+        table.add_row(*(escape(str(c[k])) for k in ("account", "kind", "target", "step",
+                                                    "summary")),
+                      f"[{style}]{escape(STATE_NOTES.get(c['state'], c['state']))}[/]")
+    out.print(table)
+
+
 @case.command("show")
 @common_options
 @click.argument("case_id")
@@ -96,6 +136,7 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
             "problem": problems[0] if problems else None,
             "problems": problems,
             "notes": notes,
+            "inPlace": in_place_changes(records),
             "records": records,
         }, indent=2, default=str))
         sys.exit(code)
@@ -115,6 +156,7 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
             record.get("seq"), record.get("time", ""), record.get("event", ""),
             record.get("target", ""), record.get("step", ""), _describe(record))))
     out.print(table)
+    _print_in_place(out, in_place_changes(records), case_id)
     if chain_ok:
         out.print(f"[green]hash chain verified[/] ({verified} records, {escape(source)})")
     for problem in problems:
