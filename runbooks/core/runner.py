@@ -119,6 +119,9 @@ class RunResult:
     targets: list[TargetOutcome] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     audit_key: str | None = None
+    evidence_queued: list[dict[str, Any]] = field(default_factory=list)
+    """Evidence of the case still queued locally, not in the evidence bucket (see
+    `runbooks.core.evidence_queue`); the CLI exits EXIT_EVIDENCE_QUEUED for it."""
 
     @property
     def exit_code(self) -> int:
@@ -138,6 +141,7 @@ class RunResult:
             "exitCode": self.exit_code,
             "auditLog": self.audit_key,
             "warnings": self.warnings,
+            "evidenceQueued": self.evidence_queued,
             "targets": [t.to_dict() for t in self.targets],
         }
 
@@ -192,6 +196,7 @@ class Runner:
         self.listener = listener or (lambda target, message: None)
         self.upload_audit = upload_audit
         self._lock = threading.Lock()
+        self._queued_now: list[dict[str, Any]] = []
 
     # -- building ---------------------------------------------------------------------
 
@@ -282,6 +287,7 @@ class Runner:
             return result
         if self.apply:
             self._map(lambda t: self._apply_target(kind, t, plans[t], outcomes[t]), targets)
+            self._settle_evidence(result)
         self.audit.append("run-finished", kind=kind, exit_code=result.exit_code,
                           mode="apply" if self.apply else "plan")
         if self.apply:
@@ -317,16 +323,21 @@ class Runner:
     ) -> None:
         by_change = {id(c.change): c for c in outcome.changes}
         applied: list[tuple[StepCall, Step, ChangeOutcome]] = []
+        out_of_time: str | None = None  # once out of time, every later change is refused too
         for call, step, changes in planned:
             for change in changes:
                 change_outcome = by_change[id(change)]
+                record = {"kind": kind, "target": target, "step": call.name,
+                          "params": dict(call.params), "change": change.to_dict(),
+                          "account": self.ctx.account_id}
+                out_of_time = out_of_time or self._out_of_time(step)
+                if out_of_time is not None:
+                    self._not_attempted(record, change_outcome, outcome, out_of_time)
+                    continue
                 if outcome.error is not None and not self.keep_going:
                     change_outcome.status = NOT_ATTEMPTED
                     continue
                 self.listener(target, change.summary)
-                record = {"kind": kind, "target": target, "step": call.name,
-                          "params": dict(call.params), "change": change.to_dict(),
-                          "account": self.ctx.account_id}
                 self.audit.append("applying", **record)
                 try:
                     details = dict(step.apply(change))
@@ -352,9 +363,62 @@ class Runner:
                     raise
                 change_outcome.status, change_outcome.result = APPLIED, details
                 self.audit.append("applied", **record, result=details)
+                if isinstance(details.get("queued"), dict):
+                    self._evidence_queued(record, details["queued"])
                 applied.append((call, step, change_outcome))
-        if outcome.error is not None and not self.keep_going:
+        # Out of time: what was applied stays (recorded, reversible with release); a
+        # rollback would itself need the time that is not there.
+        if outcome.error is not None and not self.keep_going and out_of_time is None:
             self._roll_back(kind, target, applied)
+
+    # -- time budget and queued evidence ------------------------------------------------
+    # (A budget is set by the automation Lambda; evidence is queued by
+    # runbooks.core.evidence_queue when S3 cannot take it.)
+
+    RECORD_SECONDS = 1.0
+    """Allowance for writing a change's outcome record (an fsync'd append)."""
+
+    def _out_of_time(self, step: Step) -> str | None:
+        """Why a change of `step` must not start now, or None: the context's deadline
+        leaves less than the worst case of its calls (a hung endpoint) plus its record.
+        Starting it anyway could leave it cut off mid-change with no outcome recorded."""
+        left = self.ctx.seconds_left()
+        if left is None:
+            return None
+        calls = 2 if step.multi_call else 1
+        needed = calls * self.ctx.sessions.hung_call_seconds() + self.RECORD_SECONDS
+        if left >= needed:
+            return None
+        return (f"not attempted: time budget exhausted ({max(left, 0):.0f} s left, a change "
+                f"of {step.name} needs up to {needed:.0f} s); re-run to resume")
+
+    def _not_attempted(self, record: dict[str, Any], change_outcome: ChangeOutcome,
+                       outcome: TargetOutcome, reason: str) -> None:
+        change_outcome.status, change_outcome.error = NOT_ATTEMPTED, reason
+        if outcome.error is None:
+            outcome.error, outcome.error_code = reason, EXIT_ACTION_FAILED
+        self.audit.append("not-attempted", **record, reason=reason)
+
+    def _evidence_queued(self, record: dict[str, Any], queued: dict[str, Any]) -> None:
+        self.audit.append("evidence-queued", kind=record["kind"], target=record["target"],
+                          step=record["step"], account=record["account"], **queued)
+        with self._lock:
+            self._queued_now.append(queued)
+
+    def _settle_evidence(self, result: RunResult) -> None:
+        """Upload evidence earlier runs of the case queued (after this run's changes: a
+        bucket that is still down must not delay them), unless this run just found S3
+        unable to take evidence; then report everything still queued."""
+        from runbooks.core.evidence_queue import pending, sync
+
+        if not self._queued_now and pending(self.ctx.case_id):
+            sync(self.ctx, self.audit, stop_on_failure=True)
+        result.evidence_queued = [q.to_dict() for q in pending(self.ctx.case_id)]
+        for queued in result.evidence_queued:
+            result.warnings.append(
+                f"evidence NOT in the evidence bucket: {queued['s3Uri']} is queued at "
+                f"{queued['path']} (sha256 {queued['sha256'][:16]}..., {queued['error']}); "
+                f"upload it with `irctl case sync {self.ctx.case_id}`")
 
     def _roll_back(
         self, kind: str, target: str, applied: list[tuple[StepCall, Step, ChangeOutcome]]
@@ -385,7 +449,7 @@ class Runner:
 
         try:
             result.audit_key = self.audit.upload(
-                self.ctx.client("s3"),
+                self.ctx.evidence_client(),
                 self.ctx.manifest["evidenceBucket"],
                 self.ctx.evidence_encryption().get("SSEKMSKeyId"),
             )
