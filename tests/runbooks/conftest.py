@@ -15,6 +15,10 @@ Reuse:
   running `python -m runbooks` as a subprocess with AWS_ENDPOINT_URL set.
 * `launch_instances(readiness, count, ...)` -- instances with one ENI (groups set on the
   ENI, see the moto notes in the brief) and `volumes` EBS volumes each.
+* `fault_readiness` -- `seed_readiness()` against a moto server behind the fault-injecting
+  WSGI layer (`tests/fault_server.py`); `.faults` is its `FaultPlan` (fail the Nth call of
+  an operation with 500/503/throttling/403, reset the connection, hang, or hold a response
+  while the test kills the client), `.irctl_popen(*args)` starts the CLI without waiting.
 * `FaultInjector` -- register on a `SessionFactory` (`event_hooks`) to answer the Nth call
   of an operation with an error (throttling, 5xx, AccessDenied) before it reaches moto.
 """
@@ -38,6 +42,7 @@ from moto import mock_aws
 
 from runbooks.core.context import Context, SessionFactory
 from runbooks.core.manifest_schema import MANIFEST_PARAMETER
+from tests.fault_server import FaultPlan
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -69,6 +74,7 @@ class Readiness:
     endpoint_url: str | None = None
     case_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    faults: FaultPlan | None = None
 
     def client(self, service: str) -> Any:
         return self.clients(service)
@@ -88,6 +94,18 @@ class Readiness:
     def irctl(self, *args: str, env: dict[str, str] | None = None,
               timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `python -m runbooks ARGS` as a user would, against this account."""
+        return subprocess.run([sys.executable, "-m", "runbooks", *args],
+                              env=self.irctl_env(env), capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO)
+
+    def irctl_popen(self, *args: str, env: dict[str, str] | None = None
+                    ) -> subprocess.Popen[str]:
+        """Start `python -m runbooks ARGS` without waiting (to race it, or kill it)."""
+        return subprocess.Popen([sys.executable, "-m", "runbooks", *args],
+                                env=self.irctl_env(env), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+    def irctl_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
         environment = {k: v for k, v in os.environ.items()
                        if not k.startswith("AWS_") and k != "IR_CASE_DIR"}
         environment.update({
@@ -98,8 +116,7 @@ class Readiness:
         if self.endpoint_url:
             environment["AWS_ENDPOINT_URL"] = self.endpoint_url
         environment.update(env or {})
-        return subprocess.run([sys.executable, "-m", "runbooks", *args], env=environment,
-                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        return environment
 
 
 def quarantine_vpc(clients: ClientFactory, cidr: str = "10.0.0.0/16") -> tuple[str, str,
@@ -204,6 +221,27 @@ def server_readiness(moto_server: str, fake_aws_env: Path) -> Readiness:
     world.endpoint_url = moto_server
     world.case_dir = fake_aws_env
     return world
+
+
+@pytest.fixture
+def fault_readiness(fake_aws_env: Path) -> Iterator[Readiness]:
+    from tests.fault_server import FaultPlan, start_fault_server
+
+    plan = FaultPlan()
+    server = start_fault_server(plan)
+    try:
+        def clients(service: str) -> Any:
+            return boto3.client(service, region_name=REGION,
+                                endpoint_url=server.endpoint_url)
+
+        world = seed_readiness(clients)
+        world.endpoint_url = server.endpoint_url
+        world.case_dir = fake_aws_env
+        world.faults = plan
+        yield world
+    finally:
+        plan.clear()
+        server.stop()
 
 
 def launch_instances(world: Readiness, count: int = 1, *, volumes: int = 2,

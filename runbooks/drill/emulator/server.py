@@ -130,10 +130,15 @@ def _quiet_handler() -> type:
 class EmulatorServer:
     """A moto server on 127.0.0.1 with the emulator installed. Use as a context manager."""
 
-    def __init__(self, latency_ms: float = 0, port: int = 0) -> None:
+    def __init__(self, latency_ms: float = 0, port: int = 0,
+                 middleware: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+                 ) -> None:
+        """`middleware` wraps the WSGI app in front of moto (outermost, before the latency
+        and counting layer): tests inject faults with it, benchmarks model rate limits."""
         if latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")
         self._port = port
+        self._wrap = middleware
         self._recorder = CallRecorder()
         self._middleware: LatencyAndCountMiddleware | None = None
         self._latency_ms = latency_ms
@@ -165,10 +170,13 @@ class EmulatorServer:
         install()
         app = DomainDispatcherApplication(create_backend_app)
         self._middleware = LatencyAndCountMiddleware(app, self._recorder, self._latency_ms)
+        served: Callable[..., Any] = self._middleware
+        if self._wrap is not None:
+            served = self._wrap(served)
         self._server = make_server(
             "127.0.0.1",
             self._port,
-            self._middleware,
+            served,
             threaded=True,
             request_handler=_quiet_handler(),
         )
