@@ -226,7 +226,10 @@ class Context:
     cache: RunCache = field(default_factory=RunCache)
     deadline: float | None = None
     """`time.monotonic()` after which no change may start (the automation Lambda sets it
-    from its remaining time); None: no limit. See `Runner` and `change_reserve()`."""
+    from its remaining time); None: no limit. See `Runner._out_of_time()`."""
+    evidence_unavailable: bool = False
+    """Set once S3 could not take an evidence write in this session (it was queued
+    locally): later runs of the session do not wait on the bucket again."""
 
     def client(self, service: str) -> Any:
         return self.sessions.client(service, self.region)

@@ -166,6 +166,7 @@ def put_evidence(ctx: Context, bucket: str, key: str, body: bytes,
     except (ClientError, BotoCoreError) as err:
         if not is_queueable(err):
             raise
+        ctx.evidence_unavailable = True
         queued = enqueue(ctx.case_id, bucket, key, body, args, describe(err))
         return {"key": key, "sha256": digest, "bytes": len(body), "queued": queued.to_dict()}
     return {"key": key, "sha256": digest, "bytes": len(body),
@@ -243,6 +244,7 @@ def sync(ctx: Context, audit: AuditLog, *, stop_on_failure: bool = False) -> Syn
                 raise
             summary["error"] = describe(err)
             report.still_queued.append(summary)
+            ctx.evidence_unavailable = True
             if stop_on_failure:
                 report.still_queued += [q.to_dict() for q in remaining]
                 break

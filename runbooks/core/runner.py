@@ -229,6 +229,7 @@ class Runner:
         # have changed what the cache holds.
         self.ctx.cache.clear()
         self.ctx.targets = tuple(targets)
+        self._queued_now = []
         result = RunResult(self.ctx.case_id, kind, self.apply)
         self.audit.append(
             "run-started",
@@ -407,14 +408,16 @@ class Runner:
 
     def _settle_evidence(self, result: RunResult) -> None:
         """Upload evidence earlier runs of the case queued (after this run's changes: a
-        bucket that is still down must not delay them), unless this run just found S3
-        unable to take evidence; then report everything still queued."""
+        bucket that is still down must not delay them), unless S3 already failed to take
+        evidence in this session; report what this run queued or could not upload, and
+        (`evidence_queued`, for the exit code) everything the case still has queued."""
         from runbooks.core.evidence_queue import pending, sync
 
-        if not self._queued_now and pending(self.ctx.case_id):
-            sync(self.ctx, self.audit, stop_on_failure=True)
+        unsent: list[dict[str, Any]] = list(self._queued_now)
+        if not self.ctx.evidence_unavailable and pending(self.ctx.case_id):
+            unsent += sync(self.ctx, self.audit, stop_on_failure=True).still_queued
         result.evidence_queued = [q.to_dict() for q in pending(self.ctx.case_id)]
-        for queued in result.evidence_queued:
+        for queued in unsent:
             result.warnings.append(
                 f"evidence NOT in the evidence bucket: {queued['s3Uri']} is queued at "
                 f"{queued['path']} (sha256 {queued['sha256'][:16]}..., {queued['error']}); "
@@ -446,6 +449,13 @@ class Runner:
         if not self.upload_audit:
             return
         from botocore.exceptions import BotoCoreError, ClientError
+
+        if self.ctx.evidence_unavailable:  # S3 just failed an evidence write: do not wait on it
+            result.warnings.append(
+                f"audit log NOT copied to the evidence bucket (it could not take evidence in "
+                f"this run); it is kept at {self.audit.path}: `irctl case sync "
+                f"{self.ctx.case_id}` copies it")
+            return
 
         try:
             result.audit_key = self.audit.upload(
