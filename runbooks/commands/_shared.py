@@ -127,7 +127,10 @@ def handle_errors(fn: F) -> F:
             fail(settings, f"{err.operation_name} failed: {error.get('Code')}: "
                  f"{error.get('Message', '')}", EXIT_ACTION_FAILED)
         except BotoCoreError as err:
-            fail(settings, f"AWS call failed: {err}", EXIT_ACTION_FAILED)
+            from runbooks.core.context import is_timeout, timeout_message
+
+            fail(settings, timeout_message(err) if is_timeout(err) else
+                 f"AWS call failed: {err}", EXIT_ACTION_FAILED)
 
     return cast(F, wrapper)
 

@@ -21,6 +21,8 @@ DEFAULT_TIMEOUT_ATTEMPTS = 2
 EVIDENCE_MAX_ATTEMPTS = 3
 """Attempts of an evidence write before it is queued locally (`runbooks.core.evidence_queue`):
 containment must not wait on evidence storage."""
+RETRY_MODES = ("standard", "adaptive")
+DEFAULT_RETRY_MODE = "adaptive"
 CONNECT_TIMEOUT_ENV = "IR_AWS_CONNECT_TIMEOUT"
 READ_TIMEOUT_ENV = "IR_AWS_READ_TIMEOUT"
 
@@ -45,6 +47,19 @@ def _seconds_from_env(name: str, default: float) -> float:
     return value
 
 
+def _retry_mode_from_env() -> str:
+    """botocore's own `AWS_RETRY_MODE`, if set (standard or adaptive), else the default."""
+    import os
+
+    from runbooks.core.errors import InvalidInput
+
+    mode = os.environ.get("AWS_RETRY_MODE", "").strip().lower() or DEFAULT_RETRY_MODE
+    if mode not in RETRY_MODES:
+        raise InvalidInput(f"AWS_RETRY_MODE = {mode!r}: irctl supports "
+                           f"{' or '.join(RETRY_MODES)} (default {DEFAULT_RETRY_MODE})")
+    return mode
+
+
 def is_timeout(err: BaseException | None) -> bool:
     """A connection that could not be made or an answer that did not come in time."""
     from botocore.exceptions import (
@@ -56,6 +71,14 @@ def is_timeout(err: BaseException | None) -> bool:
 
     return isinstance(err, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError,
                             ConnectionClosedError))
+
+
+def timeout_message(err: BaseException) -> str:
+    """What a responder reads when AWS did not answer: what happened and what to do."""
+    return (f"AWS did not answer ({err}) within the client timeouts ({CONNECT_TIMEOUT_ENV}, "
+            f"{READ_TIMEOUT_ENV}: {DEFAULT_CONNECT_TIMEOUT:g} + {DEFAULT_READ_TIMEOUT:g} s "
+            f"by default, {DEFAULT_TIMEOUT_ATTEMPTS} attempts); check the network, endpoint "
+            "and AWS Health, then re-run: a run resumes where it stopped")
 
 
 class TimeoutRetryBound:
@@ -101,7 +124,7 @@ class SessionFactory:
     profile: str | None = None
     endpoint_url: str | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    retry_mode: str = "adaptive"
+    retry_mode: str = field(default_factory=_retry_mode_from_env)
     event_hooks: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
     max_pool_connections: int = 50
     connect_timeout: float = field(
@@ -131,14 +154,14 @@ class SessionFactory:
                max_attempts: int | None = None) -> Any:
         """A client of `service`; `max_attempts` lowers the attempts of this client's calls
         (the evidence writer's short, bounded retry)."""
-        attempts = max_attempts or self.max_attempts
+        attempts = min(max_attempts, self.max_attempts) if max_attempts else self.max_attempts
         key = (service, region, attempts)
         with self._lock:
             if key not in self._clients:
                 from botocore.config import Config
 
                 config = Config(
-                    retries={"mode": self.retry_mode, "max_attempts": attempts},
+                    retries={"mode": self.retry_mode, "total_max_attempts": attempts},
                     max_pool_connections=self.max_pool_connections,
                     connect_timeout=self.connect_timeout,
                     read_timeout=self.read_timeout,

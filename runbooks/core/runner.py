@@ -164,6 +164,10 @@ def _describe_error(err: BaseException) -> tuple[str, int]:
             msg += " (the caller lacks this permission; use the responder role)"
         return msg, EXIT_ACTION_FAILED
     if isinstance(err, BotoCoreError):
+        from runbooks.core.context import is_timeout, timeout_message
+
+        if is_timeout(err):
+            return timeout_message(err), EXIT_ACTION_FAILED
         return f"AWS call failed: {err}", EXIT_ACTION_FAILED
     return repr(err), EXIT_ACTION_FAILED
 
