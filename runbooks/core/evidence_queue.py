@@ -11,10 +11,12 @@ cut that follow destroy no evidence. The runner records the queued object in the
 log (`evidence-queued`, not `applied` alone) and reports it per object; the CLI exits 4.
 
 `sync()` uploads what is queued (`irctl case sync CASE`, and every later `--apply` run of
-the case after its changes): an object the bucket already holds with the same SHA-256
-(object metadata `sha256`) is not sent again, a body whose SHA-256 no longer matches its
-entry is refused (never uploaded as evidence), each upload is recorded in the audit log
-(`evidence-uploaded`), and a sent entry is removed from the queue.
+the case after its changes), each object with the credentials of the account it was
+captured in (a case may span accounts: `irctl --account ID case sync CASE`): an object
+the bucket already holds with the same SHA-256 (object metadata `sha256`) is not sent
+again, a body whose SHA-256 no longer matches its entry is refused (never uploaded as
+evidence), each upload is recorded in the audit log (`evidence-uploaded`), and a sent
+entry is removed from the queue.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class QueuedObject:
     put_args: dict[str, Any] = field(default_factory=dict)
     queued_at: str = ""
     error: str = ""
+    account: str = ""
+    """The account whose credentials are to upload it (a case may span accounts)."""
 
     @property
     def body_path(self) -> Path:
@@ -97,14 +101,14 @@ class QueuedObject:
     def to_dict(self) -> dict[str, Any]:
         return {"bucket": self.bucket, "key": self.key, "s3Uri": self.uri,
                 "sha256": self.sha256, "bytes": self.size, "path": str(self.body_path),
-                "queuedAt": self.queued_at, "error": self.error}
+                "queuedAt": self.queued_at, "error": self.error, "account": self.account}
 
     @classmethod
     def load(cls, entry: Path) -> QueuedObject:
         data = json.loads(entry.read_text(encoding="utf-8"))
         return cls(entry, data["bucket"], data["key"], data["sha256"], int(data["bytes"]),
                    dict(data.get("putArgs", {})), data.get("queuedAt", ""),
-                   data.get("error", ""))
+                   data.get("error", ""), data.get("account", ""))
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -120,7 +124,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def enqueue(case_id: str, bucket: str, key: str, body: bytes, put_args: Mapping[str, Any],
-            error: str) -> QueuedObject:
+            error: str, account: str = "") -> QueuedObject:
     """Keep `body` for `s3://bucket/key` in the case's queue (body first, then its entry:
     an entry always names a complete body)."""
     directory = pending_dir(case_id)
@@ -132,20 +136,23 @@ def enqueue(case_id: str, bucket: str, key: str, body: bytes, put_args: Mapping[
     _write_private(entry.with_suffix(".body"), body)
     queued = QueuedObject(entry, bucket, key, digest, len(body),
                           {k: put_args[k] for k in _KEPT_ARGS if k in put_args},
-                          datetime.now(timezone.utc).isoformat(timespec="seconds"), error)
+                          datetime.now(timezone.utc).isoformat(timespec="seconds"), error,
+                          account)
     _write_private(entry, json.dumps({
         "bucket": bucket, "key": key, "sha256": digest, "bytes": len(body),
         "putArgs": queued.put_args, "queuedAt": queued.queued_at, "error": error,
+        "account": account,
     }, indent=2, sort_keys=True).encode("utf-8"))
     return queued
 
 
-def pending(case_id: str) -> list[QueuedObject]:
-    """The case's queued objects, oldest first."""
+def pending(case_id: str, account: str | None = None) -> list[QueuedObject]:
+    """The case's queued objects (of `account`, when given), oldest first."""
     directory = pending_dir(case_id)
     if not directory.is_dir():
         return []
-    found = [QueuedObject.load(p) for p in directory.glob("*.json")]
+    found = [q for q in map(QueuedObject.load, directory.glob("*.json"))
+             if account is None or q.account in ("", account)]
     return sorted(found, key=lambda q: (q.queued_at, q.key))
 
 
@@ -167,7 +174,7 @@ def put_evidence(ctx: Context, bucket: str, key: str, body: bytes,
         if not is_queueable(err):
             raise
         ctx.evidence_unavailable = True
-        queued = enqueue(ctx.case_id, bucket, key, body, args, describe(err))
+        queued = enqueue(ctx.case_id, bucket, key, body, args, describe(err), ctx.account_id)
         return {"key": key, "sha256": digest, "bytes": len(body), "queued": queued.to_dict()}
     return {"key": key, "sha256": digest, "bytes": len(body),
             "versionId": response.get("VersionId")}
@@ -214,7 +221,7 @@ def sync(ctx: Context, audit: AuditLog, *, stop_on_failure: bool = False) -> Syn
 
     report = SyncReport()
     s3 = ctx.evidence_client()
-    remaining = pending(ctx.case_id)
+    remaining = pending(ctx.case_id, ctx.account_id)
     while remaining:
         queued = remaining.pop(0)
         summary = queued.to_dict()
@@ -261,7 +268,7 @@ def already_held(ctx: Context, bucket: str, key: str, sha256: str | None = None)
     S3 still cannot take it (a plan must not fail on the evidence bucket either)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    for queued in pending(ctx.case_id):
+    for queued in pending(ctx.case_id, ctx.account_id):
         if (queued.bucket, queued.key) == (bucket, key) and sha256 in (None, queued.sha256):
             return True
     try:

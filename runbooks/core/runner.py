@@ -405,8 +405,9 @@ class Runner:
         self.audit.append("not-attempted", **record, reason=reason)
 
     def _evidence_queued(self, record: dict[str, Any], queued: dict[str, Any]) -> None:
-        self.audit.append("evidence-queued", kind=record["kind"], target=record["target"],
-                          step=record["step"], account=record["account"], **queued)
+        self.audit.append("evidence-queued", **{
+            **queued, "kind": record["kind"], "target": record["target"],
+            "step": record["step"], "account": record["account"]})
         with self._lock:
             self._queued_now.append(queued)
 
@@ -418,9 +419,10 @@ class Runner:
         from runbooks.core.evidence_queue import pending, sync
 
         unsent: list[dict[str, Any]] = list(self._queued_now)
-        if not self.ctx.evidence_unavailable and pending(self.ctx.case_id):
+        account = self.ctx.account_id
+        if not self.ctx.evidence_unavailable and pending(self.ctx.case_id, account):
             unsent += sync(self.ctx, self.audit, stop_on_failure=True).still_queued
-        result.evidence_queued = [q.to_dict() for q in pending(self.ctx.case_id)]
+        result.evidence_queued = [q.to_dict() for q in pending(self.ctx.case_id, account)]
         for queued in unsent:
             result.warnings.append(
                 f"evidence NOT in the evidence bucket: {queued['s3Uri']} is queued at "
