@@ -36,6 +36,17 @@ A failed containment (exit code 1 or 3 from the runner) releases the claim and r
 so Lambda's retry policy and the dead-letter queue take over and the Errors alarm pages.
 A refused one (exit code 2: unknown instance, no quarantine group) is reported and not
 retried: retrying would not change the answer.
+
+Time budget: the handler reads `context.get_remaining_time_in_millis()` on arrival and
+keeps `FINISH_CALLS` worst-case calls (`SessionFactory.hung_call_seconds()`) for its own
+ending (claim, notification); the runner starts no change that could not finish, record
+included, before that (`Context.deadline`). A change refused for time is recorded
+`not-attempted` with the reason, the applied ones stay (exit code 3), the summary and
+the notification say what was left, and Lambda's retry resumes (plans are empty for
+what is done). Lambda never kills the function mid-change without a record, short of a
+single call taking longer than its worst case (one throttled past its backoff).
+Evidence queued locally (S3 could not take it) is reported too; the queue lives in the
+sandbox's /tmp and is lost with it, so the notification says so.
 """
 
 from __future__ import annotations
@@ -73,6 +84,8 @@ OPT_OUT_VALUES = frozenset({"off", "false", "no", "disabled", "opt-out"})
 CLAIM_PREFIX = "automation/claims"
 APPLIED_PREFIX = "automation/applied"
 AUTOMATED_PHASES = ("containment",)
+FINISH_CALLS = 2
+"""Worst-case calls kept in reserve after the last change: the claim and the notification."""
 
 # Playbooks automation may run. Ransomware needs a human-chosen restore point, and its
 # containment disables a key that may be the only way to the data: never automated.
@@ -409,6 +422,9 @@ class Outcome:
     results: list[RunResult] = field(default_factory=list)
     stopped_at: str | None = None
     error: str | None = None
+    deadline: float | None = None
+    """`time.monotonic()` the runner must start no change after (from the Lambda's
+    remaining time, less the reserve for finishing)."""
 
     def changes(self, status: str | None = None) -> list[dict[str, Any]]:
         return [{"target": t.target, "step": c.change.step, "summary": c.change.summary,
@@ -418,16 +434,28 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        from runbooks.core.errors import EXIT_OK, EXIT_PARTIAL
+        from runbooks.core.errors import combine_exit_codes
 
-        codes = [r.exit_code for r in self.results]
-        return EXIT_PARTIAL if EXIT_PARTIAL in codes else max(codes, default=EXIT_OK)
+        return combine_exit_codes([r.exit_code for r in self.results])
+
+    def evidence_queued(self) -> list[dict[str, Any]]:
+        return list(self.results[-1].evidence_queued) if self.results else []
+
+
+def lambda_deadline(context: Any) -> float | None:
+    """`time.monotonic()` when Lambda stops the function, from its context (None outside
+    Lambda, or a context without `get_remaining_time_in_millis`)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + float(remaining()) / 1000.0
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
     """Lambda entry point (`runbooks.automation.handler`)."""
     from runbooks.analysis.findings import parse_findings
 
+    ends_at = lambda_deadline(context)
     received = datetime.now(timezone.utc)
     config = AutomationConfig.from_env()  # a bad deployment raises: alarm + DLQ
     try:
@@ -437,11 +465,11 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     except (TypeError, ValueError, AttributeError, KeyError) as err:
         return _drop("Malformed", f"unreadable finding ({type(err).__name__}: {err})")
     return {"status": "processed",
-            "findings": [process_finding(f, config, received) for f in findings]}
+            "findings": [process_finding(f, config, received, ends_at) for f in findings]}
 
 
 def process_finding(finding: Finding, config: AutomationConfig,
-                    received: datetime) -> dict[str, Any]:
+                    received: datetime, ends_at: float | None = None) -> dict[str, Any]:
     from runbooks.core.manifest import load_manifest
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
@@ -476,8 +504,11 @@ def process_finding(finding: Finding, config: AutomationConfig,
     if claim is None:
         return _skip("Duplicate", finding, f"case {case_id} already handled in "
                      f"{config.mode} mode (at-least-once delivery)")
+    deadline = (None if ends_at is None else
+                ends_at - FINISH_CALLS * sessions.hung_call_seconds())
     try:
-        outcome = _run(finding, config, sessions, manifest, region, case_id, playbook, params)
+        outcome = _run(finding, config, sessions, manifest, region, case_id, playbook, params,
+                       deadline)
         return _finish(finding, outcome, claim, sessions, manifest, received)
     except AutomationFailed:
         raise  # _finish recorded the failed claim with the run's summary
@@ -491,11 +522,11 @@ def process_finding(finding: Finding, config: AutomationConfig,
 
 def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
          manifest: Mapping[str, Any], region: str, case_id: str, playbook: str,
-         params: dict[str, str]) -> Outcome:
+         params: dict[str, str], deadline: float | None = None) -> Outcome:
     from runbooks.commands._shared import Settings, open_session
     from runbooks.commands.playbook import run_playbook
 
-    outcome = Outcome(case_id, playbook, params, config.mode)
+    outcome = Outcome(case_id, playbook, params, config.mode, deadline=deadline)
     if config.mode == "apply":
         reason = opt_out_reason(sessions, region, playbook, params, finding,
                                 config.opt_out_tag)
@@ -517,6 +548,7 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
                         apply=outcome.mode == "apply")
     try:
         session = open_session(settings, sessions=sessions)
+        session.ctx.deadline = deadline
         outcome.results, extra = run_playbook(settings, playbook, params, AUTOMATED_PHASES,
                                               session=session)
     except PreconditionFailed as err:  # e.g. wrong account for the manifest
@@ -547,6 +579,18 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
         if warning:
             warnings.append(warning)
     code = EXIT_BAD_INPUT if outcome.error else outcome.exit_code
+    left = outcome.changes("not-attempted")
+    timed_out = [c for c in left if "time budget" in str(c["error"])]
+    if timed_out:
+        warnings.append(f"{len(timed_out)} change(s) NOT attempted: the function's time "
+                        "budget ran out before them (recorded as not-attempted; Lambda's "
+                        "retry resumes where this stopped)")
+    queued = outcome.evidence_queued()
+    for item in queued:
+        warnings.append(f"evidence NOT in the evidence bucket: {item['s3Uri']} (sha256 "
+                        f"{item['sha256'][:16]}...) is queued in this sandbox at "
+                        f"{item['path']} and is lost when the sandbox is recycled; "
+                        f"{item['error']}")
     _notify(finding, outcome, sessions, manifest, warnings, code)
     _emit_times(finding, outcome, received, now, bool(applied))
     status = ("contained" if applied and code == EXIT_OK else
@@ -559,6 +603,7 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
                "params": outcome.params, "mode": outcome.mode, "status": status,
                "reasons": outcome.reasons, "error": outcome.error, "exitCode": code,
                "changes": outcome.changes(), "warnings": warnings,
+               "notAttempted": len(left), "evidenceQueued": queued,
                "time": now.isoformat()}
     if status == "failed":
         claim.write({**summary, "status": "failed"})

@@ -1,5 +1,6 @@
 """`irctl case show ID`: a case's timeline and whether its audit log is whole;
-`irctl case repair ID`: set aside a record whose write never finished."""
+`irctl case repair ID`: set aside a record whose write never finished; `irctl case sync ID`:
+upload the evidence the case queued locally (`runbooks.core.evidence_queue`)."""
 
 from __future__ import annotations
 
@@ -209,6 +210,83 @@ def repair(settings: Settings, case_id: str) -> None:
                f"(sha256 {record['removedSha256'][:12]}...); recorded as seq {record['seq']}. "
                f"Now check what the interrupted run left: irctl verify case {case_id}")
     sys.exit(EXIT_OK)
+
+
+@case.command("sync")
+@common_options
+@click.argument("case_id")
+@pass_settings
+@handle_errors
+def sync_command(settings: Settings, case_id: str) -> None:
+    """Upload CASE_ID's evidence queued in its local case directory, and its audit log.
+
+    Evidence a run could not write to the evidence bucket (S3 failing, throttling,
+    AccessDenied, no answer) waits in `<case dir>/pending/`. Each object is uploaded with
+    the arguments it was meant to have (SSE-KMS key, metadata) and its SHA-256 as object
+    metadata; one already there with the same SHA-256 is not sent again; a local copy
+    whose SHA-256 no longer matches is refused. Each upload is recorded in the audit
+    log, which is then copied to the bucket.
+
+    Exit code 0 when nothing is left queued; 1 naming what is still queued (re-run
+    when the bucket is reachable; every `--apply` run of the case also retries).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from runbooks.commands._shared import open_session
+    from runbooks.core.audit import AuditLog, validate_case_id
+    from runbooks.core.evidence_queue import describe, is_queueable, sync
+
+    validate_case_id(case_id)
+    log = AuditLog(case_id)
+    if not log.exists():
+        raise InvalidInput(
+            f"no audit log for case {case_id} at {log.path}; check the id, or set "
+            "IR_CASE_DIR to where the case was run (its queued evidence is there)")
+    settings.case_id = case_id
+    session = open_session(settings, new_case=False)
+    report = sync(session.ctx, log)
+    audit_key: str | None = None
+    audit_error: str | None = None
+    if report.ok:
+        try:
+            audit_key = log.upload(session.ctx.evidence_client(),
+                                   session.ctx.manifest["evidenceBucket"],
+                                   session.ctx.evidence_encryption().get("SSEKMSKeyId"))
+        except (ClientError, BotoCoreError) as err:
+            if not is_queueable(err):
+                raise
+            audit_error = describe(err)
+    code = EXIT_OK if report.ok and audit_error is None else EXIT_ACTION_FAILED
+    if settings.json:
+        click.echo(json.dumps({"case": case_id, **report.to_dict(), "auditLog": audit_key,
+                               "auditLogError": audit_error, "exitCode": code},
+                              indent=2, default=str))
+        sys.exit(code)
+    from rich.console import Console
+    from rich.markup import escape
+
+    out = Console()
+    for item in report.uploaded:
+        out.print(f"[green]uploaded[/] {escape(item['s3Uri'])} (sha256 {item['sha256']})",
+                  highlight=False, soft_wrap=True)
+    for item in report.already_there:
+        out.print(f"[green]already there[/] {escape(item['s3Uri'])} (same sha256, not "
+                  "sent again)", highlight=False, soft_wrap=True)
+    for item in report.still_queued:
+        out.print(f"[bold red]STILL QUEUED[/] {escape(item['s3Uri'])} at "
+                  f"{escape(item['path'])}: {escape(str(item['error']))}", highlight=False,
+                  soft_wrap=True)
+    if audit_key:
+        out.print(f"audit log copied to s3://{session.ctx.manifest['evidenceBucket']}/"
+                  f"{audit_key}", highlight=False)
+    elif audit_error:
+        out.print(f"[bold red]audit log NOT copied[/]: {escape(audit_error)}",
+                  highlight=False, soft_wrap=True)
+    if not (report.uploaded or report.already_there or report.still_queued):
+        out.print("nothing queued", highlight=False)
+    out.print(f"case {case_id}; {len(report.still_queued)} object(s) still queued; "
+              f"exit code {code}", highlight=False)
+    sys.exit(code)
 
 
 def _evidence_copy(settings: Settings, case_id: str) -> EvidenceCopy:

@@ -142,6 +142,9 @@ class RunResult:
     targets: list[TargetOutcome] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     audit_key: str | None = None
+    evidence_queued: list[dict[str, Any]] = field(default_factory=list)
+    """Evidence of the case still queued locally, not in the evidence bucket (see
+    `runbooks.core.evidence_queue`); the CLI exits EXIT_EVIDENCE_QUEUED for it."""
 
     @property
     def exit_code(self) -> int:
@@ -163,6 +166,7 @@ class RunResult:
             "exitCode": self.exit_code,
             "auditLog": self.audit_key,
             "warnings": self.warnings,
+            "evidenceQueued": self.evidence_queued,
             "targets": [t.to_dict() for t in self.targets],
         }
 
@@ -185,6 +189,10 @@ def _describe_error(err: BaseException) -> tuple[str, int]:
             msg += " (the caller lacks this permission; use the responder role)"
         return msg, EXIT_ACTION_FAILED
     if isinstance(err, BotoCoreError):
+        from runbooks.core.context import is_timeout, timeout_message
+
+        if is_timeout(err):
+            return timeout_message(err), EXIT_ACTION_FAILED
         return f"AWS call failed: {err}", EXIT_ACTION_FAILED
     return repr(err), EXIT_ACTION_FAILED
 
@@ -221,6 +229,7 @@ class Runner:
         self.claim_targets = claim_targets
         self.claim_wait = claim_wait
         self._lock = threading.Lock()
+        self._queued_now: list[dict[str, Any]] = []
 
     # -- building ---------------------------------------------------------------------
 
@@ -253,6 +262,7 @@ class Runner:
         # have changed what the cache holds.
         self.ctx.cache.clear()
         self.ctx.targets = tuple(targets)
+        self._queued_now = []
         result = RunResult(self.ctx.case_id, kind, self.apply)
         self.audit.append(
             "run-started",
@@ -359,11 +369,11 @@ class Runner:
             return
         if self.apply:
             self._map(lambda t: self._apply_target(kind, t, plans[t], outcomes[t]), targets)
+            self._settle_evidence(result)
         self.audit.append("run-finished", kind=kind, exit_code=result.exit_code,
                           mode="apply" if self.apply else "plan")
         if self.apply:
             self._upload(result)
-
 
     def _prefetch(self, classes: set[type[Step]]) -> None:
         def warm(cls: type[Step]) -> None:
@@ -394,16 +404,21 @@ class Runner:
     ) -> None:
         by_change = {id(c.change): c for c in outcome.changes}
         applied: list[tuple[StepCall, Step, ChangeOutcome]] = []
+        out_of_time: str | None = None  # once out of time, every later change is refused too
         for call, step, changes in planned:
             for change in changes:
                 change_outcome = by_change[id(change)]
+                record = {"kind": kind, "target": target, "step": call.name,
+                          "params": dict(call.params), "change": change.to_dict(),
+                          "account": self.ctx.account_id}
+                out_of_time = out_of_time or self._out_of_time(step)
+                if out_of_time is not None:
+                    self._not_attempted(record, change_outcome, outcome, out_of_time)
+                    continue
                 if outcome.error is not None and not self.keep_going:
                     change_outcome.status = NOT_ATTEMPTED
                     continue
                 self.listener(target, change.summary)
-                record = {"kind": kind, "target": target, "step": call.name,
-                          "params": dict(call.params), "change": change.to_dict(),
-                          "account": self.ctx.account_id}
                 self.audit.append("applying", **record)
                 try:
                     details = dict(step.apply(change))
@@ -435,8 +450,12 @@ class Runner:
                     raise
                 change_outcome.status, change_outcome.result = APPLIED, details
                 self.audit.append("applied", **record, result=details)
+                if isinstance(details.get("queued"), dict):
+                    self._evidence_queued(record, details["queued"])
                 applied.append((call, step, change_outcome))
-        if outcome.error is not None and not self.keep_going:
+        # Out of time: what was applied stays (recorded, reversible with release); a
+        # rollback would itself need the time that is not there.
+        if outcome.error is not None and not self.keep_going and out_of_time is None:
             self._roll_back(kind, target, applied)
 
     def _assess(self, step: Step, change: Change) -> tuple[str, Mapping[str, Any] | None]:
@@ -450,6 +469,59 @@ class Runner:
         if same_state(live, change.before):
             return "before", live
         return "drift", live
+
+    # -- time budget and queued evidence ------------------------------------------------
+    # (A budget is set by the automation Lambda; evidence is queued by
+    # runbooks.core.evidence_queue when S3 cannot take it.)
+
+    RECORD_SECONDS = 1.0
+    """Allowance for writing a change's outcome record (an fsync'd append)."""
+
+    def _out_of_time(self, step: Step) -> str | None:
+        """Why a change of `step` must not start now, or None: the context's deadline
+        leaves less than the worst case of its calls (a hung endpoint) plus its record.
+        Starting it anyway could leave it cut off mid-change with no outcome recorded."""
+        left = self.ctx.seconds_left()
+        if left is None:
+            return None
+        calls = 2 if step.multi_call else 1
+        needed = calls * self.ctx.sessions.hung_call_seconds() + self.RECORD_SECONDS
+        if left >= needed:
+            return None
+        return (f"not attempted: time budget exhausted ({max(left, 0):.0f} s left, a change "
+                f"of {step.name} needs up to {needed:.0f} s); re-run to resume")
+
+    def _not_attempted(self, record: dict[str, Any], change_outcome: ChangeOutcome,
+                       outcome: TargetOutcome, reason: str) -> None:
+        change_outcome.status, change_outcome.error = NOT_ATTEMPTED, reason
+        if outcome.error is None:
+            outcome.error, outcome.error_code = reason, EXIT_ACTION_FAILED
+        self.audit.append("not-attempted", **record, reason=reason)
+
+    def _evidence_queued(self, record: dict[str, Any], queued: dict[str, Any]) -> None:
+        self.audit.append("evidence-queued", **{
+            **queued, "kind": record["kind"], "target": record["target"],
+            "step": record["step"], "account": record["account"]})
+        with self._lock:
+            self._queued_now.append(queued)
+
+    def _settle_evidence(self, result: RunResult) -> None:
+        """Upload evidence earlier runs of the case queued (after this run's changes: a
+        bucket that is still down must not delay them), unless S3 already failed to take
+        evidence in this session; report what this run queued or could not upload, and
+        (`evidence_queued`, for the exit code) everything the case still has queued."""
+        from runbooks.core.evidence_queue import pending, sync
+
+        unsent: list[dict[str, Any]] = list(self._queued_now)
+        account = self.ctx.account_id
+        if not self.ctx.evidence_unavailable and pending(self.ctx.case_id, account):
+            unsent += sync(self.ctx, self.audit, stop_on_failure=True).still_queued
+        result.evidence_queued = [q.to_dict() for q in pending(self.ctx.case_id, account)]
+        for queued in unsent:
+            result.warnings.append(
+                f"evidence NOT in the evidence bucket: {queued['s3Uri']} is queued at "
+                f"{queued['path']} (sha256 {queued['sha256'][:16]}..., {queued['error']}); "
+                f"upload it with `irctl case sync {self.ctx.case_id}`")
 
     def _roll_back(
         self, kind: str, target: str, applied: list[tuple[StepCall, Step, ChangeOutcome]]
@@ -491,9 +563,16 @@ class Runner:
             return
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if self.ctx.evidence_unavailable:  # S3 just failed an evidence write: do not wait on it
+            result.warnings.append(
+                f"audit log NOT copied to the evidence bucket (it could not take evidence in "
+                f"this run); it is kept at {self.audit.path}: `irctl case sync "
+                f"{self.ctx.case_id}` copies it")
+            return
+
         try:
             result.audit_key = self.audit.upload(
-                self.ctx.client("s3"),
+                self.ctx.evidence_client(),
                 self.ctx.manifest["evidenceBucket"],
                 self.ctx.evidence_encryption().get("SSEKMSKeyId"),
             )

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from runbooks.core.context import Context
 from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.evidence_queue import put_evidence
 from runbooks.core.step import Change, Step, register
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -185,11 +186,10 @@ class CaptureMetadata(InstanceStep):
             "tags": tags_of(described), "consoleOutputBase64": console,
         }
         body = json.dumps(document, indent=2, default=str).encode()
-        response = self.ctx.client("s3").put_object(
-            Bucket=self.ctx.manifest["evidenceBucket"], Key=change.after["key"], Body=body,
-            ContentType="application/json", **self.ctx.evidence_encryption())
-        return {"key": change.after["key"], "versionId": response.get("VersionId"),
-                "bytes": len(body)}
+        # S3 failing must not hold up the cut that follows: queued locally if it does
+        return put_evidence(self.ctx, self.ctx.manifest["evidenceBucket"],
+                            change.after["key"], body, ContentType="application/json",
+                            **self.ctx.evidence_encryption())
 
 
 def volumes_of(ctx: Context, volume_ids: list[str]) -> list[dict[str, Any]]:
