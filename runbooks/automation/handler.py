@@ -62,13 +62,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from runbooks.analysis.playbooks import (
     COMPROMISED_EC2,
     COMPROMISED_IAM,
     EXPOSED_S3,
     MALICIOUS_IP,
 )
+from runbooks.core.audit import AuditLog
+from runbooks.core.context import EVIDENCE_MAX_ATTEMPTS
 from runbooks.core.errors import ActionFailed, InvalidInput, IrError, PreconditionFailed
+from runbooks.core.evidence_queue import describe, is_queueable
 
 if TYPE_CHECKING:
     from runbooks.analysis.findings import Finding
@@ -225,12 +230,31 @@ class Claim:
     key: str
     etag: str | None = None
 
+    unrecorded: str | None = None
+    """Why the claim could not be written (the evidence bucket failing): the finding is
+    acted on unclaimed, since containment never waits on evidence storage."""
+
     def write(self, document: Mapping[str, Any], **conditions: str) -> None:
         response = self.s3.put_object(
             Bucket=self.bucket, Key=self.key, ContentType="application/json",
             Body=json.dumps(document, default=str, sort_keys=True).encode("utf-8"),
             **conditions)
         self.etag = response.get("ETag")
+
+    def record(self, document: Mapping[str, Any]) -> str | None:
+        """Write the claim's outcome; when the bucket cannot take it, say so instead of
+        failing a containment that was made (a redelivery then re-plans: nothing to do)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from runbooks.core.evidence_queue import describe, is_queueable
+
+        try:
+            self.write(document)
+        except (ClientError, BotoCoreError) as err:
+            if not is_queueable(err):
+                raise
+            return f"claim {self.key} NOT recorded in the evidence bucket ({describe(err)})"
+        return None
 
 
 def claim_case(s3: Any, bucket: str, case_id: str, mode: str,
@@ -422,6 +446,8 @@ class Outcome:
     results: list[RunResult] = field(default_factory=list)
     stopped_at: str | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What this run could not do besides containment (evidence bucket failing)."""
     deadline: float | None = None
     """`time.monotonic()` the runner must start no change after (from the Lambda's
     remaining time, less the reserve for finishing)."""
@@ -494,13 +520,24 @@ def process_finding(finding: Finding, config: AutomationConfig,
 
     sessions = session_factory(region)
     manifest = load_manifest(sessions, region)  # missing manifest: raise, it is a deploy bug
-    s3 = sessions.client("s3")
+    # The evidence client's short, bounded retry: a failing bucket must not hold up
+    # containment (Lambda's own timeout is the budget).
+    s3 = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)
     bucket = manifest["evidenceBucket"]
     case_id = case_id_for(finding)
-    claim = claim_case(s3, bucket, case_id, config.mode, {
-        "case": case_id, "findingId": finding.id, "findingType": finding.type,
-        "playbook": playbook, "params": params, "mode": config.mode,
-        "time": received.isoformat()})
+    try:
+        claim = claim_case(s3, bucket, case_id, config.mode, {
+            "case": case_id, "findingId": finding.id, "findingType": finding.type,
+            "playbook": playbook, "params": params, "mode": config.mode,
+            "time": received.isoformat()})
+    except (ClientError, BotoCoreError) as err:
+        if not is_queueable(err):
+            raise
+        # Duplicate deliveries cannot be told apart now; they stay harmless (a contained
+        # target plans nothing, per-target claims or not), while waiting would not be.
+        claim = Claim(s3, bucket, f"{CLAIM_PREFIX}/{config.mode}/{case_id}.json",
+                      unrecorded=f"the evidence bucket could not take the case claim "
+                                 f"({describe(err)}); acting unclaimed")
     if claim is None:
         return _skip("Duplicate", finding, f"case {case_id} already handled in "
                      f"{config.mode} mode (at-least-once delivery)")
@@ -515,8 +552,8 @@ def process_finding(finding: Finding, config: AutomationConfig,
     except BaseException as err:
         # e.g. throttled past the retries, or the notification failed: let the retry run
         # again (the runner's plans are empty for what is already done)
-        claim.write({"case": case_id, "status": "failed", "error": repr(err),
-                     "time": received.isoformat()})
+        claim.record({"case": case_id, "status": "failed", "error": repr(err),
+                      "time": received.isoformat()})
         raise
 
 
@@ -527,6 +564,15 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
     from runbooks.commands.playbook import run_playbook
 
     outcome = Outcome(case_id, playbook, params, config.mode, deadline=deadline)
+    evidence = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)
+    try:
+        # A retry in a fresh sandbox continues the case's chain from the bucket copy.
+        AuditLog(case_id).seed_from_evidence(evidence, manifest["evidenceBucket"])
+    except (ClientError, BotoCoreError) as err:
+        if not is_queueable(err):
+            raise
+        outcome.warnings.append(f"the case's audit log could not be read from the evidence "
+                                f"bucket ({describe(err)}); this run starts a local one")
     if config.mode == "apply":
         reason = opt_out_reason(sessions, region, playbook, params, finding,
                                 config.opt_out_tag)
@@ -534,8 +580,18 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
             outcome.reasons.append(reason)
             emit_metrics({"OptedOut": (1, "Count")}, {"Playbook": playbook}, case=case_id)
         else:
-            done = actions_in_last_hour(sessions.client("s3"), manifest["evidenceBucket"],
-                                        datetime.now(timezone.utc))
+            try:
+                done = actions_in_last_hour(evidence, manifest["evidenceBucket"],
+                                            datetime.now(timezone.utc))
+            except (ClientError, BotoCoreError) as err:
+                if not is_queueable(err):
+                    raise
+                # The cap guards against runaway automation; it cannot be counted while
+                # the bucket fails. Containment goes ahead and the message says so.
+                done = 0
+                outcome.warnings.append(
+                    f"hourly cap NOT checked: the evidence bucket could not be read "
+                    f"({describe(err)})")
             if done >= config.max_actions_per_hour:
                 outcome.reasons.append(
                     f"hourly cap reached: {done} automated containment(s) in the last hour "
@@ -568,13 +624,22 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
     now = datetime.now(timezone.utc)
     applied = outcome.changes("applied")
     warnings: list[str] = [w for r in outcome.results for w in r.warnings]
+    if claim.unrecorded:
+        warnings.append(claim.unrecorded)
+    warnings += outcome.warnings
     if applied:
-        s3 = sessions.client("s3")
-        s3.put_object(Bucket=manifest["evidenceBucket"],
-                      Key=f"{APPLIED_PREFIX}/{now:%Y-%m-%dT%H}/{outcome.case_id}.json",
-                      Body=json.dumps({"case": outcome.case_id, "findingId": finding.id,
-                                       "changes": len(applied)}).encode("utf-8"),
-                      ContentType="application/json")
+        try:
+            claim.s3.put_object(
+                Bucket=manifest["evidenceBucket"],
+                Key=f"{APPLIED_PREFIX}/{now:%Y-%m-%dT%H}/{outcome.case_id}.json",
+                Body=json.dumps({"case": outcome.case_id, "findingId": finding.id,
+                                 "changes": len(applied)}).encode("utf-8"),
+                ContentType="application/json")
+        except (ClientError, BotoCoreError) as err:
+            if not is_queueable(err):
+                raise
+            warnings.append(f"this containment is NOT counted towards the hourly cap: its "
+                            f"marker could not be written ({describe(err)})")
         warning = _mark_notified(finding, outcome, sessions)
         if warning:
             warnings.append(warning)
@@ -606,11 +671,13 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
                "notAttempted": len(left), "evidenceQueued": queued,
                "time": now.isoformat()}
     if status == "failed":
-        claim.write({**summary, "status": "failed"})
+        claim.record({**summary, "status": "failed"})
         raise AutomationFailed(
             f"automated {outcome.playbook} containment of case {outcome.case_id} failed "
             f"(exit code {code}); see `irctl case show {outcome.case_id} --from-evidence`")
-    claim.write(summary)
+    problem = claim.record(summary)
+    if problem:
+        summary["warnings"] = [*warnings, problem]
     return summary
 
 

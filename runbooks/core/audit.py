@@ -634,6 +634,37 @@ class AuditLog:
                               f"whole: {'; '.join(report.problems)}. {report.advice()}")
         return report
 
+    def seed_from_evidence(self, s3: Any, bucket: str) -> bool:
+        """Start a case with no local log from its copy in the evidence bucket, so a run on
+        another machine (a fresh Lambda sandbox retrying a failed containment) continues
+        the case's chain instead of starting a second one that would overwrite the copy.
+        True when seeded; False when there is a local log already or no copy yet. A copy
+        that is not whole is refused (`ChainBroken`), as a broken local log is."""
+        if self.exists():
+            return False
+        copy = read_evidence_copy(s3, bucket, self.case_id)
+        if copy.problems:
+            raise ChainBroken(f"refusing to continue case {self.case_id} from its copy in "
+                              f"the evidence bucket: {'; '.join(copy.problems)}")
+        if copy.scan is None or copy.scan.last is None:
+            return False
+        data = s3.get_object(Bucket=bucket, Key=evidence_key(self.case_id))["Body"].read()
+        if not scan_bytes(data).ok:  # a newer copy than the one checked, and not whole
+            raise ChainBroken(f"refusing to continue case {self.case_id} from its copy in "
+                              "the evidence bucket: it changed while it was read and is "
+                              "not whole; run again")
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False  # another process of this machine started it meanwhile
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+
     def records(self) -> list[dict[str, Any]]:
         """Every record; `ChainBroken` naming the line when one is not a whole record."""
         if not self.path.exists():

@@ -97,6 +97,9 @@ class TargetClaims:
     warnings: list[str] = field(default_factory=list)
     mapper: Callable[[Callable[[str], None], Sequence[str]], None] | None = None
     """Runs a function over targets (the runner's bounded pool); None: one by one."""
+    unavailable: str | None = None
+    """Why the bucket could not take a claim: once set, the run's other targets go ahead
+    unclaimed at once instead of each waiting through the same failing retries."""
 
     def _document(self) -> dict[str, Any]:
         now = self.clock()
@@ -128,6 +131,9 @@ class TargetClaims:
         from botocore.exceptions import BotoCoreError, ClientError
 
         key = claim_key(self.account, self.region, target)
+        if self.unavailable is not None:
+            self.warnings.append(f"{target}: not claimed ({self.unavailable})")
+            return None
         try:
             try:
                 self.held[target] = self._put(key, self._document(), IfNoneMatch="*")
@@ -152,9 +158,9 @@ class TargetClaims:
                     raise
                 return "another run that took over a stale claim"
         except (ClientError, BotoCoreError) as err:
-            self.warnings.append(
-                f"{target}: not claimed ({err}); the evidence bucket could not be written, "
-                "so a concurrent run on this target is not excluded")
+            self.unavailable = (f"the evidence bucket could not take the claim: {err}; a "
+                                "concurrent run on this target is not excluded")
+            self.warnings.append(f"{target}: not claimed ({self.unavailable})")
             return None
 
     def claim_all(self, targets: Sequence[str],

@@ -297,8 +297,10 @@ class Runner:
     def _claims(self) -> TargetClaims | _NoClaims:
         from runbooks.core.claims import DEFAULT_WAIT_SECONDS, TargetClaims
 
+        # The evidence client's short, bounded retry: a failing bucket must not hold up
+        # containment (the run then goes ahead unclaimed, with a warning).
         return TargetClaims(
-            self.ctx.client("s3"), self.ctx.manifest["evidenceBucket"],
+            self.ctx.evidence_client(), self.ctx.manifest["evidenceBucket"],
             self.ctx.evidence_encryption(), self.ctx.account_id, self.ctx.region,
             self.ctx.case_id, wait=DEFAULT_WAIT_SECONDS if self.claim_wait is None
             else self.claim_wait, listener=self.listener) if self.claim_targets \

@@ -271,3 +271,46 @@ def test_upload_records_the_head_in_the_copy_s_metadata(moto_aws: Any) -> None:
 
     metadata = s3.head_object(Bucket="evidence", Key=key)["Metadata"]
     assert metadata == {"chain-head": log.head(), "chain-seq": "2"}
+
+
+def test_a_run_on_another_machine_continues_the_chain_from_the_bucket_copy(
+        moto_aws: Any, tmp_path: Path) -> None:
+    """A Lambda retry in a fresh sandbox (no local log) must continue the case's chain:
+    starting a second chain would upload over the copy and read as records dropped."""
+    s3 = moto_aws("s3")
+    s3.create_bucket(Bucket="evidence")
+    s3.put_bucket_versioning(Bucket="evidence", VersioningConfiguration={"Status": "Enabled"})
+    first = AuditLog("case-seed", root=tmp_path / "sandbox-a")
+    for n in range(3):
+        first.append("applied", n=n)
+    first.upload(s3, "evidence")
+
+    fresh = AuditLog("case-seed", root=tmp_path / "sandbox-b")
+    assert fresh.seed_from_evidence(s3, "evidence")
+    assert fresh.append("applied", n=3)["seq"] == 3
+    fresh.upload(s3, "evidence")
+
+    assert fresh.check(s3, "evidence").ok, fresh.check(s3, "evidence").problems
+    assert not fresh.seed_from_evidence(s3, "evidence")  # a local log already exists
+    assert [r["seq"] for r in AuditLog("case-seed", root=tmp_path / "sandbox-b").records()] \
+        == [0, 1, 2, 3]
+
+
+def test_without_a_copy_there_is_nothing_to_seed_and_a_broken_copy_is_refused(
+        moto_aws: Any, tmp_path: Path) -> None:
+    s3 = moto_aws("s3")
+    s3.create_bucket(Bucket="evidence")
+    s3.put_bucket_versioning(Bucket="evidence", VersioningConfiguration={"Status": "Enabled"})
+    assert not AuditLog("case-none", root=tmp_path / "x").seed_from_evidence(s3, "evidence")
+    assert not (tmp_path / "x" / "case-none").exists()
+
+    log = AuditLog("case-cut", root=tmp_path / "a")
+    for n in range(3):
+        log.append("applied", n=n)
+    log.upload(s3, "evidence")
+    lines = log.path.read_bytes().splitlines(keepends=True)
+    s3.put_object(Bucket="evidence", Key="cases/case-cut/audit.jsonl", Body=b"".join(lines[:2]),
+                  Metadata={"chain-head": log.head(), "chain-seq": "2"})
+    with pytest.raises(ChainBroken):
+        AuditLog("case-cut", root=tmp_path / "b").seed_from_evidence(s3, "evidence")
+    assert not (tmp_path / "b" / "case-cut" / "audit.jsonl").exists()
