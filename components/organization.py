@@ -205,6 +205,7 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 evidence_object_lock=s.evidence.object_lock,
                 max_session_duration=s.max_session_duration,
                 partition=self.partition,
+                recording=s.recording,
             ),
             opts=pulumi.ResourceOptions(parent=self))
         self.stack_outputs.update({
