@@ -252,7 +252,9 @@ def test_every_documented_option_on_provisions_into_moto(endpoint: str) -> None:
     config["aws:region"] = region
     config["ir:quarantineVpcs"] = json.dumps({region: [vpc_id]})
     config["ir:alertSubscriptions"] = json.dumps({})
-    config.pop("ir:backup", None)  # the example copies backups to a region not covered here
+    backup = json.loads(config["ir:backup"])
+    backup.update(continuousBackupDays=14, copyToRegion=None)  # one region: nothing to copy to
+    config["ir:backup"] = json.dumps(backup)
     config["ir:trail"] = json.dumps({"s3DataEvents": True, "lambdaDataEvents": True,
                                      "insights": True})
     config["ir:recording"] = json.dumps({"resolverQueryLogs": True})
