@@ -36,6 +36,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.access_log_store import AccessLogStore, AccessLogStoreArgs
 from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
 from components.backup_protection import BackupProtection, BackupProtectionArgs
 from components.backup_protection import BackupRule as VaultRule
@@ -358,6 +359,16 @@ class MemberBaseline(pulumi.ComponentResource):
                 opts=in_region(region)).flow_log_group_name
             for region in args.regions
         }
+        # Who read or deleted evidence: S3 server access logs of the evidence bucket.
+        if args.recording.access_logs:
+            AccessLogStore(
+                f"{name}-access-logs",
+                AccessLogStoreArgs(
+                    account_id=args.account_id, partition=p,
+                    sources={"evidence": evidence.bucket_name},
+                    retention_days=args.recording.access_log_retention_days,
+                    source_depends_on=(evidence.bucket_policy,)),
+                opts=in_region(home))
         self.responder_role_arn = access.responder_role_arn
         self.investigator_role_arn = access.investigator_role_arn
         self.evidence_bucket = evidence.bucket_name

@@ -302,3 +302,30 @@ def test_organizations_filter_matches_the_cis_v3_events() -> None:
     (control,) = [c for c in CIS_CONTROLS if c.key == "organizations-changes"]
     for event in ("CancelHandshake", "CreateOrganization", "EnableAllFeatures"):
         assert f"($.eventName = {event})" in control.pattern
+
+
+@pytest.mark.parametrize(("example", "logged"), [
+    ("Pulumi.org-member.example.yaml", "evidence-bucket"),
+    ("Pulumi.org-management.example.yaml", "org-trail-logs"),
+])
+def test_organization_log_buckets_log_access_too(example: str, logged: str) -> None:
+    """Member: the evidence bucket; management: the organization trail's bucket, with its
+    access-log bucket in the log-archive account (the trail bucket's provider)."""
+    ev = stack(example)
+    (logging,) = ev.of_type("aws:s3/bucketLogging:BucketLogging")
+    source = referenced(ev, logging, "bucket")
+    target = referenced(ev, logging, "targetBucket")
+    assert source.name.endswith(logged)
+    assert target.provider == source.provider
+    (policy,) = [p for p in ev.of_type("aws:s3/bucketPolicy:BucketPolicy")
+                 if target.urn in p.property_dependencies.get("bucket", ())]
+    delivery = by_sid(policy.inputs["policy"])["S3ServerAccessLogDelivery"]
+    account = ("333333333333" if "management" in example else ACCOUNT)
+    assert delivery["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    assert as_list(delivery["Condition"]["ArnEquals"]["aws:SourceArn"]) == [
+        f"arn:aws:s3:::{source.outputs['bucket']}"]
+    (sse,) = [r for r in ev.of_type("aws:s3/bucketServerSideEncryptionConfiguration:"
+                                    "BucketServerSideEncryptionConfiguration")
+              if target.urn in r.property_dependencies.get("bucket", ())]
+    assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "AES256"}
