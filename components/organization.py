@@ -170,6 +170,9 @@ class OrganizationReadiness(pulumi.ComponentResource):
             "guardDutyDetectorIds": readiness.guardduty_detector_ids,
             "backupVaultArns": readiness.backup_vault_arns,
             "automationFunctionArns": readiness.automation_function_arns,
+            "flowLogGroups": readiness.flow_log_groups,
+            **({"accessLogBucket": readiness.access_log_bucket}
+               if readiness.access_log_bucket is not None else {}),
             "securityEventBusArns": {r: b.bus_arn for r, b in buses.items()},
             "securityHubConfigurationPolicyId": admin.configuration_policy_id,
         })

@@ -270,7 +270,8 @@ def test_security_mode_keeps_the_single_account_urns(security: Evaluation) -> No
     single_outputs = {"homeRegion", "regions", "manifests", "evidenceBucket", "trailArn",
                       "trailBucket", "trailLogGroup", "investigatorRoleArn",
                       "responderRoleArn", "kmsKeyArns", "topicArns", "guardDutyDetectorIds",
-                      "backupVaultArns", "automationFunctionArns"}
+                      "backupVaultArns", "automationFunctionArns", "flowLogGroups",
+                      "accessLogBucket"}
     assert single_outputs <= set(security.outputs)
     assert set(security.outputs["securityEventBusArns"]) == set(REGIONS)
 
