@@ -150,6 +150,8 @@ class ConfigRecording(pulumi.ComponentResource):
             role_ready = [managed, delivery]
         else:
             role_arn = pulumi.Output.from_input(args.role_arn)
+        # The home region's recorder, channel and status only once the role may deliver
+        # (PutDeliveryChannel checks the bucket with it).
         recorder = aws.cfg.Recorder(
             f"{name}-recorder",
             name=RECORDER_NAME,

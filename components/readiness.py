@@ -430,9 +430,11 @@ class RegionalBuilder:
 
     def config_recording(
         self, region: str, global_parts: GlobalParts, home_key: EncryptionKey,
-        role_arn: pulumi.Input[str] | None,
+        role_arn: pulumi.Input[str] | None, after: list[pulumi.Resource] | None = None,
     ) -> ConfigRecording:
-        """`role_arn`: None in the home region (it creates the role), else the home's."""
+        """`role_arn`: None in the home region (it creates the role), else the home's;
+        `after`: the home recording, whose role policies must exist before another
+        region's PutDeliveryChannel checks the bucket with that role."""
         s = self.stack
         trail = global_parts.trail
         return ConfigRecording(
@@ -447,7 +449,7 @@ class RegionalBuilder:
                 role_arn=role_arn,
                 bucket_depends_on=tuple(trail.bucket_ready),
             ),
-            opts=s.in_region(region),
+            opts=s.in_region(region, depends_on=after),
         )
 
     def manifest(
@@ -624,7 +626,8 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             config_recorders[home] = regional.config_recording(home, global_parts, keys[home], None)
             for region in regions[1:]:
                 config_recorders[region] = regional.config_recording(
-                    region, global_parts, keys[home], config_recorders[home].role_arn)
+                    region, global_parts, keys[home], config_recorders[home].role_arn,
+                    after=[config_recorders[home]])
         access_logs = global_builder.access_logs(global_parts)
         protection = global_builder.account_protection(global_parts)
         manifests = {
