@@ -53,6 +53,9 @@ class ConfigRecordingArgs:
     (which creates it)."""
     bucket_depends_on: tuple[pulumi.Resource, ...] = ()
     """The bucket's configuration resources: the channel is created after them."""
+    role_depends_on: tuple[pulumi.Resource, ...] = ()
+    """Outside the home region: the home recording's `role_ready` (the role's policies),
+    which the recorder waits for (a component's depends_on does not hold its children)."""
 
     def __post_init__(self) -> None:
         check_region("region", self.region)
@@ -150,8 +153,10 @@ class ConfigRecording(pulumi.ComponentResource):
             role_ready = [managed, delivery]
         else:
             role_arn = pulumi.Output.from_input(args.role_arn)
-        # The home region's recorder, channel and status only once the role may deliver
-        # (PutDeliveryChannel checks the bucket with it).
+        # Recorder, channel and status only once the role may deliver (PutDeliveryChannel
+        # checks the bucket with it).
+        self.role_ready: list[pulumi.Resource] = [*role_ready, *args.role_depends_on]
+        """The role's policies (another region's recording waits for them)."""
         recorder = aws.cfg.Recorder(
             f"{name}-recorder",
             name=RECORDER_NAME,
@@ -161,7 +166,7 @@ class ConfigRecording(pulumi.ComponentResource):
                 # IAM and other global types once, in the home region.
                 include_global_resource_types=home,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=role_ready),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role_ready),
         )
         channel = aws.cfg.DeliveryChannel(
             f"{name}-channel",

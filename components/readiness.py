@@ -430,11 +430,11 @@ class RegionalBuilder:
 
     def config_recording(
         self, region: str, global_parts: GlobalParts, home_key: EncryptionKey,
-        role_arn: pulumi.Input[str] | None, after: list[pulumi.Resource] | None = None,
+        role_arn: pulumi.Input[str] | None, home: ConfigRecording | None = None,
     ) -> ConfigRecording:
         """`role_arn`: None in the home region (it creates the role), else the home's;
-        `after`: the home recording, whose role policies must exist before another
-        region's PutDeliveryChannel checks the bucket with that role."""
+        `home`: the home region's recording, whose role policies must exist before
+        another region's PutDeliveryChannel checks the bucket with that role."""
         s = self.stack
         trail = global_parts.trail
         return ConfigRecording(
@@ -448,8 +448,9 @@ class RegionalBuilder:
                 kms_key_arn=home_key.key_arn,
                 role_arn=role_arn,
                 bucket_depends_on=tuple(trail.bucket_ready),
+                role_depends_on=tuple(home.role_ready) if home else (),
             ),
-            opts=s.in_region(region, depends_on=after),
+            opts=s.in_region(region),
         )
 
     def manifest(
@@ -627,7 +628,7 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             for region in regions[1:]:
                 config_recorders[region] = regional.config_recording(
                     region, global_parts, keys[home], config_recorders[home].role_arn,
-                    after=[config_recorders[home]])
+                    home=config_recorders[home])
         access_logs = global_builder.access_logs(global_parts)
         protection = global_builder.account_protection(global_parts)
         manifests = {

@@ -169,6 +169,8 @@ def test_config_records_every_region_and_global_types_only_at_home(example: str)
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     (policy,) = [p for p in ev.of_type("aws:iam/rolePolicy:RolePolicy")
                  if role.urn in p.property_dependencies.get("role", ())]
+    # Every region's recorder (and so its channel) waits until the role may deliver.
+    assert all(policy.urn in r.dependencies for r in recorders.values())
     sids = by_sid(policy.inputs["policy"])
     assert sids["DeliverConfigurationItems"]["Resource"] == (
         f"arn:aws:s3:::{trail_bucket.outputs['bucket']}/config/AWSLogs/{ACCOUNT}/*")
