@@ -32,3 +32,6 @@ else:
     pulumi.export("guardDutyDetectorIds", readiness.guardduty_detector_ids)
     pulumi.export("backupVaultArns", readiness.backup_vault_arns)
     pulumi.export("automationFunctionArns", readiness.automation_function_arns)
+    pulumi.export("flowLogGroups", readiness.flow_log_groups)
+    if readiness.access_log_bucket is not None:
+        pulumi.export("accessLogBucket", readiness.access_log_bucket)

@@ -23,6 +23,7 @@ from components.settings import SEVERITIES, ObjectLock
 
 TYPE = "ir-readiness:index:AuditTrail"
 METRIC_NAMESPACE = "ir-readiness/CIS"
+MANAGEMENT_SELECTOR_NAME = "Management events selector"
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,9 @@ CIS_CONTROLS: tuple[MonitoringControl, ...] = (
             "EnablePolicyType", "InviteAccountToOrganization", "LeaveOrganization",
             "MoveAccount", "RemoveAccountFromOrganization", "UpdatePolicy",
             "UpdateOrganizationalUnit",
+            # CIS v3.0 4.15 lists these too: an invitation withdrawn, a new organization,
+            # and the switch to all features (which lets SCPs be attached).
+            "CancelHandshake", "CreateOrganization", "EnableAllFeatures",
         )
         + ")}",
     ),
@@ -377,7 +381,8 @@ class AuditTrail(pulumi.ComponentResource):
         advanced = (
             [
                 aws.cloudtrail.TrailAdvancedEventSelectorArgs(
-                    name="Management events",
+                    # AWS's own name for its default selector: scanners look for it.
+                    name=MANAGEMENT_SELECTOR_NAME,
                     field_selectors=[
                         aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs(
                             field="eventCategory", equals=["Management"]
@@ -448,6 +453,10 @@ class AuditTrail(pulumi.ComponentResource):
 
         self.trail_arn = trail.arn
         self.bucket_name = store.bucket.bucket
+        self.bucket_id = store.bucket.id
+        """The log bucket's id (its name), for resources that configure the bucket."""
+        self.bucket_ready = store.ready
+        """The log bucket's configuration resources (its policy among them)."""
         self.log_group_name = log_group.name
         self.log_group_arn = log_group.arn
         self.register_outputs(

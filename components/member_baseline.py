@@ -36,11 +36,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.access_log_store import AccessLogStore, AccessLogStoreArgs
 from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
 from components.backup_protection import BackupProtection, BackupProtectionArgs
 from components.backup_protection import BackupRule as VaultRule
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from components.evidence_store import EvidenceStore, EvidenceStoreArgs
+from components.network_recording import NetworkRecording, NetworkRecordingArgs
 from components.quarantine_network import QuarantineNetwork, QuarantineNetworkArgs
 from components.readiness_manifest import (
     QuarantineGroups,
@@ -49,7 +51,7 @@ from components.readiness_manifest import (
 )
 from components.responder_access import ResponderAccess, ResponderAccessArgs
 from components.security_event_bus import RULES
-from components.settings import BackupRule, BackupSettings, ObjectLock
+from components.settings import BackupRule, BackupSettings, ObjectLock, RecordingSettings
 
 TYPE = "ir-readiness:index:MemberBaseline"
 
@@ -141,6 +143,8 @@ class MemberBaselineArgs:
     """Default retention of the evidence bucket."""
     max_session_duration: int = 3600
     """Maximum session of the roles, seconds."""
+    recording: RecordingSettings = RecordingSettings()
+    """ir:recording: the quarantine VPCs' flow logs (and opt-in Resolver query logs)."""
     partition: str = "aws"
     """ARN partition."""
 
@@ -176,6 +180,7 @@ class MemberBaseline(pulumi.ComponentResource):
     evidence_bucket: pulumi.Output[str]
     manifests: dict[str, pulumi.Output[Any]]
     topic_arns: dict[str, dict[str, pulumi.Output[str]]]
+    flow_log_groups: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: MemberBaselineArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -336,6 +341,34 @@ class MemberBaseline(pulumi.ComponentResource):
                 opts=in_region(region))
             manifests[region] = manifest.document
 
+        # The quarantine VPCs' flow logs, as in a single-account stack (the playbooks
+        # read them after containing an instance of this account).
+        flow = args.recording.flow_logs
+        self.flow_log_groups = {
+            region: NetworkRecording(
+                f"{name}-network-recording-{region}",
+                NetworkRecordingArgs(
+                    region=region, account_id=args.account_id, partition=p,
+                    vpc_ids=tuple(args.vpc_ids.get(region, ())),
+                    kms_key_arn=keys[region].key_arn,
+                    log_group_prefix=f"/ir-readiness/{args.name_prefix}",
+                    name_prefix=args.name_prefix,
+                    flow_logs=flow.enabled, traffic_type=flow.traffic_type,
+                    log_retention_days=flow.log_retention_days,
+                    resolver_query_logs=args.recording.resolver_query_logs),
+                opts=in_region(region)).flow_log_group_name
+            for region in args.regions
+        }
+        # Who read or deleted evidence: S3 server access logs of the evidence bucket.
+        if args.recording.access_logs:
+            AccessLogStore(
+                f"{name}-access-logs",
+                AccessLogStoreArgs(
+                    account_id=args.account_id, partition=p,
+                    sources={"evidence": evidence.bucket_name},
+                    retention_days=args.recording.access_log_retention_days,
+                    source_depends_on=(evidence.bucket_policy,)),
+                opts=in_region(home))
         self.responder_role_arn = access.responder_role_arn
         self.investigator_role_arn = access.investigator_role_arn
         self.evidence_bucket = evidence.bucket_name

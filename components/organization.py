@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.access_log_store import AccessLogStore, AccessLogStoreArgs
 from components.alert_routing import AlertSubscription
 from components.delegated_security_admin import DelegatedSecurityAdmin, DelegatedSecurityAdminArgs
 from components.member_baseline import MemberBaseline, MemberBaselineArgs
@@ -107,6 +108,17 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 log_retention_days=s.trail.log_retention_days,
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"aws": log_archive}))
+        if s.recording.access_logs:
+            # CIS 3.4: S3 server access logs of the organization trail's bucket, next to
+            # it in the log-archive account (the same provider as the trail's bucket).
+            AccessLogStore(
+                f"{name}-org-trail-access-logs",
+                AccessLogStoreArgs(
+                    account_id=str(org.log_archive_account_id), partition=self.partition,
+                    sources={"org-trail": trail.bucket_name},
+                    retention_days=s.recording.access_log_retention_days,
+                    source_depends_on=(trail,)),
+                opts=pulumi.ResourceOptions(parent=self, providers={"aws": log_archive}))
         DelegatedSecurityAdmin(
             f"{name}-delegated-admin",
             DelegatedSecurityAdminArgs(side="management",
@@ -158,6 +170,9 @@ class OrganizationReadiness(pulumi.ComponentResource):
             "guardDutyDetectorIds": readiness.guardduty_detector_ids,
             "backupVaultArns": readiness.backup_vault_arns,
             "automationFunctionArns": readiness.automation_function_arns,
+            "flowLogGroups": readiness.flow_log_groups,
+            **({"accessLogBucket": readiness.access_log_bucket}
+               if readiness.access_log_bucket is not None else {}),
             "securityEventBusArns": {r: b.bus_arn for r, b in buses.items()},
             "securityHubConfigurationPolicyId": admin.configuration_policy_id,
         })
@@ -205,6 +220,7 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 evidence_object_lock=s.evidence.object_lock,
                 max_session_duration=s.max_session_duration,
                 partition=self.partition,
+                recording=s.recording,
             ),
             opts=pulumi.ResourceOptions(parent=self))
         self.stack_outputs.update({

@@ -33,12 +33,16 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.access_log_store import AccessLogStore, AccessLogStoreArgs
+from components.account_protection import AccountProtection, AccountProtectionArgs
 from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
 from components.audit_trail import AuditTrail, AuditTrailArgs, trail_arn
 from components.backup_protection import BackupProtection, BackupProtectionArgs
 from components.backup_protection import BackupRule as VaultRule
+from components.config_recording import ConfigRecording, ConfigRecordingArgs
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from components.evidence_store import EvidenceStore, EvidenceStoreArgs
+from components.network_recording import NetworkRecording, NetworkRecordingArgs
 from components.quarantine_network import QuarantineNetwork, QuarantineNetworkArgs
 from components.readiness_manifest import (
     QuarantineGroups,
@@ -206,6 +210,45 @@ class GlobalBuilder:
             opts=s.in_region(s.home),
         )
 
+    def access_logs(self, parts: GlobalParts) -> AccessLogStore | None:
+        """S3 server access logs of the trail's log bucket and the evidence bucket."""
+        s, recording = self.stack, self.stack.settings.recording
+        if not recording.access_logs:
+            return None
+        return AccessLogStore(
+            "access-logs",
+            AccessLogStoreArgs(
+                account_id=s.account_id,
+                partition=s.partition,
+                sources={"trail-logs": parts.trail.bucket_id,
+                         "evidence": parts.evidence.bucket_name},
+                retention_days=recording.access_log_retention_days,
+                source_depends_on=(*parts.trail.bucket_ready, parts.evidence.bucket_policy),
+            ),
+            opts=s.in_region(s.home),
+        )
+
+    def account_protection(self, parts: GlobalParts) -> AccountProtection:
+        s, p = self.stack, self.stack.settings.account_protection
+        scanned: list[pulumi.Input[str]] = []
+        if p.malware_protection.enabled:
+            scanned = [parts.evidence.bucket_name, *p.malware_protection.buckets]
+        return AccountProtection(
+            "account-protection",
+            AccountProtectionArgs(
+                home_region=s.home,
+                providers=s.providers,
+                account_id=s.account_id,
+                partition=s.partition,
+                block_public_access=p.block_public_access,
+                access_analyzer=p.access_analyzer,
+                analyzer_name=s.prefix,
+                malware_scanned_buckets=scanned,
+                malware_kms_key_arn=self.home_key.key_arn if scanned else None,
+            ),
+            opts=pulumi.ResourceOptions(parent=s.parent),
+        )
+
     def responder_access(self, evidence: EvidenceStore, trail: AuditTrail) -> ResponderAccess:
         s, settings = self.stack, self.stack.settings
         partition = s.partition
@@ -363,6 +406,53 @@ class RegionalBuilder:
             opts=self.stack.in_region(region),
         )
 
+    def network_recording(
+        self, region: str, key: EncryptionKey, vpc_ids: tuple[str, ...]
+    ) -> NetworkRecording:
+        s, recording = self.stack, self.settings.recording
+        return NetworkRecording(
+            f"network-recording-{region}",
+            NetworkRecordingArgs(
+                region=region,
+                account_id=s.account_id,
+                partition=s.partition,
+                vpc_ids=vpc_ids,
+                kms_key_arn=key.key_arn,
+                log_group_prefix=s.log_group_prefix,
+                name_prefix=s.prefix,
+                flow_logs=recording.flow_logs.enabled,
+                traffic_type=recording.flow_logs.traffic_type,
+                log_retention_days=recording.flow_logs.log_retention_days,
+                resolver_query_logs=recording.resolver_query_logs,
+            ),
+            opts=s.in_region(region),
+        )
+
+    def config_recording(
+        self, region: str, global_parts: GlobalParts, home_key: EncryptionKey,
+        role_arn: pulumi.Input[str] | None, home: ConfigRecording | None = None,
+    ) -> ConfigRecording:
+        """`role_arn`: None in the home region (it creates the role), else the home's;
+        `home`: the home region's recording, whose role policies must exist before
+        another region's PutDeliveryChannel checks the bucket with that role."""
+        s = self.stack
+        trail = global_parts.trail
+        return ConfigRecording(
+            f"config-{region}",
+            ConfigRecordingArgs(
+                region=region,
+                home_region=s.home,
+                account_id=s.account_id,
+                partition=s.partition,
+                bucket_name=trail.bucket_id,
+                kms_key_arn=home_key.key_arn,
+                role_arn=role_arn,
+                bucket_depends_on=tuple(trail.bucket_ready),
+                role_depends_on=tuple(home.role_ready) if home else (),
+            ),
+            opts=s.in_region(region),
+        )
+
     def manifest(
         self, region: str, *, key: EncryptionKey, topics: Mapping[str, pulumi.Output[str]],
         global_parts: GlobalParts, quarantine: Mapping[str, QuarantineNetwork],
@@ -448,6 +538,10 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
     backup_vault_arns: dict[str, pulumi.Output[str]]
     manifests: dict[str, pulumi.Output[Any]]
     automation_function_arns: dict[str, pulumi.Output[str]]
+    flow_log_groups: dict[str, pulumi.Output[str]]
+    config_recorder_names: dict[str, pulumi.Output[str]]
+    access_log_bucket: pulumi.Output[str] | None
+    access_analyzer_arns: dict[str, pulumi.Output[str]]
 
     def __init__(
         self,
@@ -502,7 +596,8 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             }
             for region, a in alerts.items()
         }
-        global_parts = GlobalBuilder(stack, keys, topics[home]).build()
+        global_builder = GlobalBuilder(stack, keys, topics[home])
+        global_parts = global_builder.build()
 
         detection = {
             region: regional.threat_detection(region, global_parts, keys[home])
@@ -522,6 +617,20 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             region: {vpc: regional.quarantine(region, vpc) for vpc in vpc_ids.get(region, ())}
             for region in regions
         }
+        # What responders will need recorded (issue 19, section 4).
+        network_recording = {
+            region: regional.network_recording(region, keys[region], vpc_ids.get(region, ()))
+            for region in regions
+        }
+        config_recorders: dict[str, ConfigRecording] = {}
+        if settings.recording.config_recorder:
+            config_recorders[home] = regional.config_recording(home, global_parts, keys[home], None)
+            for region in regions[1:]:
+                config_recorders[region] = regional.config_recording(
+                    region, global_parts, keys[home], config_recorders[home].role_arn,
+                    home=config_recorders[home])
+        access_logs = global_builder.access_logs(global_parts)
+        protection = global_builder.account_protection(global_parts)
         manifests = {
             region: regional.manifest(
                 region, key=keys[region], topics=topics[region], global_parts=global_parts,
@@ -552,6 +661,10 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
         self.guardduty_detector_ids = {r: d.detector_id for r, d in detection.items()}
         self.backup_vault_arns = {r: bp.vault_arn for r, bp in backups.items()}
         self.manifests = {r: m.document for r, m in manifests.items()}
+        self.flow_log_groups = {r: n.flow_log_group_name for r, n in network_recording.items()}
+        self.config_recorder_names = {r: c.recorder_name for r, c in config_recorders.items()}
+        self.access_log_bucket = access_logs.bucket_name if access_logs else None
+        self.access_analyzer_arns = protection.analyzer_arns
         self.register_outputs(
             {
                 "evidenceBucket": self.evidence_bucket,
@@ -562,6 +675,8 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
                 "topicArns": self.topic_arns,
                 "manifests": self.manifests,
                 "automationFunctionArns": self.automation_function_arns,
+                "flowLogGroups": self.flow_log_groups,
+                "accessLogBucket": self.access_log_bucket,
             }
         )
 

@@ -291,6 +291,66 @@ class EvidenceSettings:
     """Days after which evidence moves to Glacier Flexible Retrieval."""
 
 
+@_model
+class FlowLogSettings:
+    """`ir:recording.flowLogs`: VPC Flow Logs of every quarantine VPC."""
+
+    enabled: StrictBool = True
+    """Record the VPC's traffic into an encrypted log group of its region (billed per GB
+    ingested as vended logs)."""
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    """Which flows to record; responders need ALL (accepted exfiltration is the question)."""
+    log_retention_days: LogRetention = 365
+    """Retention of the flow-log log group."""
+
+
+@_model
+class RecordingSettings:
+    """`ir:recording`: what the stack records for responders besides the trail."""
+
+    flow_logs: FlowLogSettings = field(default_factory=FlowLogSettings)
+    """VPC Flow Logs of the quarantine VPCs (on by default)."""
+    config_recorder: StrictBool = True
+    """AWS Config recorder + delivery channel in every covered region (global resources
+    recorded in the home region only); billed per configuration item recorded."""
+    resolver_query_logs: StrictBool = False
+    """Route 53 Resolver query logging of the quarantine VPCs (billed per GB ingested)."""
+    access_logs: StrictBool = True
+    """S3 server access logging of the trail log bucket and the evidence bucket into a
+    dedicated access-log bucket (storage only)."""
+    access_log_retention_days: Annotated[Int, Field(ge=1, le=3650)] = 365
+    """Days an access-log object (and a noncurrent version) is kept."""
+
+
+@_model
+class MalwareProtectionSettings:
+    """`ir:accountProtection.malwareProtection`: GuardDuty Malware Protection for S3."""
+
+    enabled: StrictBool = False
+    """Scan new objects of the evidence bucket (and `buckets`) for malware (billed per GB
+    scanned and per object)."""
+    buckets: Annotated[
+        tuple[Annotated[StrictStr, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")], ...],
+        AfterValidator(_unique),
+    ] = ()
+    """Further bucket names, in the home region, to scan."""
+
+
+@_model
+class AccountProtectionSettings:
+    """`ir:accountProtection`: account-wide guard rails."""
+
+    block_public_access: StrictBool = True
+    """Account-level S3 Block Public Access (all four settings)."""
+    access_analyzer: Literal["account", "organization", "off"] = "account"
+    """IAM Access Analyzer (external access) in every covered region: `account`, or
+    `organization` (security stack, delegated administrator of access-analyzer)."""
+    malware_protection: MalwareProtectionSettings = field(
+        default_factory=MalwareProtectionSettings
+    )
+    """GuardDuty Malware Protection for S3 (off by default)."""
+
+
 def _with_default_features(value: Mapping[str, bool]) -> Mapping[str, bool]:
     # A feature left out keeps its default (on), in the documented order.
     return MappingProxyType({**DEFAULT_GUARDDUTY_FEATURES, **value})
@@ -503,6 +563,12 @@ class Settings:
     """Event-driven response automation (off by default)."""
     organization: OrganizationSettings = field(default_factory=OrganizationSettings)
     """Organization mode (single-account by default)."""
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
+    """Flow logs, AWS Config, Resolver query logs, S3 access logs."""
+    account_protection: AccountProtectionSettings = field(
+        default_factory=AccountProtectionSettings
+    )
+    """Account-level S3 Block Public Access, IAM Access Analyzer, S3 malware scanning."""
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Settings:
@@ -851,7 +917,19 @@ def _rule_problems(s: Settings, aws_region: str | None) -> list[str]:
     _check_subscriptions(s, bad)
     _check_automation(s.automation, bad)
     _check_organization(s, bad)
+    _check_account_protection(s, bad)
     return problems
+
+
+def _check_account_protection(s: Settings, bad: Any) -> None:
+    p = s.account_protection
+    if p.access_analyzer == "organization" and s.organization.mode != "security":
+        bad("accountProtection.accessAnalyzer", "organization",
+            "needs ir:organization.mode security (the delegated administrator of "
+            "access-analyzer.amazonaws.com); use account here")
+    if p.malware_protection.buckets and not p.malware_protection.enabled:
+        bad("accountProtection.malwareProtection.buckets", list(p.malware_protection.buckets),
+            "are scanned only with malwareProtection.enabled true; enable it or remove them")
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")

@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (each import registers its module's rules)
     kms,
     logs,
     quarantine,
+    recording,
     s3,
     securityhub,
     sns,

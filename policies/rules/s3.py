@@ -98,6 +98,16 @@ def denies_insecure_transport(doc: Mapping[str, Any]) -> bool:
     return False
 
 
+BUCKET_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+
+
+def server_access_log_targets(index: StackIndex) -> set[str]:
+    """URNs of the buckets some BucketLogging delivers S3 server access logs into."""
+    buckets = index.of_type(*BUCKETS)
+    return {t.urn for logging in index.of_type(*BUCKET_LOGGING)
+            for t in index.references(logging, "targetBucket", buckets, ("bucket",))}
+
+
 @stack_rule(
     name="s3-block-public-access", area=AREA, severity=Severity.CRITICAL, mandatory=True,
     description="Every S3 bucket must have a BucketPublicAccessBlock with all four settings on.",
@@ -118,14 +128,25 @@ def block_public_access(index: StackIndex, config: Mapping[str, Any]) -> Finding
 
 @stack_rule(
     name="s3-sse-kms", area=AREA, severity=Severity.HIGH, mandatory=True,
-    description="Every S3 bucket must default to SSE-KMS with a customer-managed key.",
+    description="Every S3 bucket must default to SSE-KMS with a customer-managed key; a "
+                "server-access-log destination (target of a BucketLogging) must default to "
+                "SSE-S3 instead, the only default encryption S3 log delivery writes into.",
     remediation="Add aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm='aws:kms', "
-                "kms_master_key_id=<your CMK> and bucket_key_enabled=True.",
+                "kms_master_key_id=<your CMK> and bucket_key_enabled=True (sse_algorithm="
+                "'AES256' for a server-access-log destination).",
 )
 def sse_kms(index: StackIndex, config: Mapping[str, Any]) -> Findings:
+    access_log_targets = server_access_log_targets(index)
     for view in bucket_views(index):
         rules = _sse_rules(view)
         defaults = [r.get("applyServerSideEncryptionByDefault") for r in rules]
+        if view.bucket.urn in access_log_targets:
+            if not any(isinstance(d, Mapping) and d.get("sseAlgorithm") == "AES256"
+                       for d in defaults):
+                yield (f"{describe(view.bucket)} receives S3 server access logs but does not "
+                       "default to SSE-S3 (AES256): S3 does not deliver logs to an SSE-KMS "
+                       "bucket"), view.bucket.urn
+            continue
         kms = [d for d in defaults
                if isinstance(d, Mapping) and d.get("sseAlgorithm") in KMS_ALGORITHMS]
         if not kms:

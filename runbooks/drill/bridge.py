@@ -69,6 +69,18 @@ aws:backup/vaultNotifications:VaultNotifications       recorded only: moto has n
                                                        PutBackupVaultNotifications
 aws:backup/vaultPolicy:VaultPolicy                     recorded only: moto has no
                                                        PutBackupVaultAccessPolicy
+aws:ec2/flowLog:FlowLog                                API ec2 CreateFlowLogs
+aws:cfg/recorder:Recorder                              API config PutConfigurationRecorder
+aws:cfg/deliveryChannel:DeliveryChannel                API config PutDeliveryChannel
+aws:cfg/recorderStatus:RecorderStatus                  API config StartConfigurationRecorder
+aws:s3/accountPublicAccessBlock:...                    API s3control PutPublicAccessBlock
+aws:route53/resolverQueryLogConfig:...                API route53resolver
+                                                       CreateResolverQueryLogConfig
+aws:route53/resolverQueryLogConfigAssociation:...     API route53resolver
+                                                       AssociateResolverQueryLogConfig
+aws:accessanalyzer/analyzer:Analyzer                   recorded only: moto has no CreateAnalyzer
+aws:guardduty/malwareProtectionPlan:...                recorded only: moto has no
+                                                       CreateMalwareProtectionPlan
 aws:ec2/securityGroup:SecurityGroup                    API ec2 CreateSecurityGroup, default egress
                                                        revoked (as the provider does), rules
                                                        authorized from ingress/egress inputs
@@ -282,6 +294,10 @@ def _policy_text(policy: Any) -> str:
     return policy if isinstance(policy, str) else json.dumps(policy)
 
 
+def _account_host_stripped(request: Any, **_: Any) -> None:
+    request.url = re.sub(r"^(https?://)[0-9]{12}\.", r"\1", request.url)
+
+
 class MotoBridge(pulumi.runtime.Mocks):
     """Pulumi mocks that provision every declared `aws:*` resource into a moto server."""
 
@@ -324,6 +340,11 @@ class MotoBridge(pulumi.runtime.Mocks):
                 self._clients[key] = self._session.client(
                     service, region_name=region, endpoint_url=self.endpoint_url
                 )
+                if service == "s3control":
+                    # S3 Control's endpoint rules put the account id in front of the
+                    # host (`<account>.<endpoint>`), which an emulator's address is not.
+                    self._clients[key].meta.events.register(
+                        "before-sign.s3-control.*", _account_host_stripped)
             return self._clients[key]
 
     def keyed_lock(self, key: str) -> threading.Lock:
@@ -652,7 +673,8 @@ def _trail(r: _Request) -> tuple[str, dict[str, Any]]:
         ct.start_logging(Name=arn)
     if r.get("advancedEventSelectors"):
         ct.put_event_selectors(
-            TrailName=arn, AdvancedEventSelectors=_pascal(r.get("advancedEventSelectors"))
+            TrailName=arn,
+            AdvancedEventSelectors=_advanced_selectors(r.get("advancedEventSelectors")),
         )
     elif r.get("eventSelectors"):
         ct.put_event_selectors(TrailName=arn, EventSelectors=_pascal(r.get("eventSelectors")))
@@ -661,6 +683,36 @@ def _trail(r: _Request) -> tuple[str, dict[str, Any]]:
             TrailName=arn, InsightSelectors=_pascal(r.get("insightSelectors"))
         )
     return arn, {"arn": arn, "name": name, "homeRegion": r.region}
+
+
+# Pulumi names the operator lists of a field selector in the plural (`startsWiths`,
+# `notStartsWiths`, ...); the CloudTrail API names them in the singular (`StartsWith`,
+# `NotStartsWith`, ...), and rejects the plural as an unknown parameter.
+_FIELD_SELECTOR_KEYS = {
+    "field": "Field", "equals": "Equals", "notEquals": "NotEquals",
+    "startsWiths": "StartsWith", "notStartsWiths": "NotStartsWith",
+    "endsWiths": "EndsWith", "notEndsWiths": "NotEndsWith",
+}
+
+
+def _advanced_selectors(selectors: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pulumi advanced event selectors -> the PutEventSelectors shape."""
+    converted: list[dict[str, Any]] = []
+    for selector in selectors:
+        fields = []
+        for field_selector in selector.get("fieldSelectors") or []:
+            unknown = set(field_selector) - set(_FIELD_SELECTOR_KEYS)
+            if unknown:
+                raise BridgeError(
+                    f"advanced event selector field keys {sorted(unknown)} are not mapped "
+                    "to the CloudTrail API; add them to _FIELD_SELECTOR_KEYS"
+                )
+            fields.append({
+                _FIELD_SELECTOR_KEYS[k]: v for k, v in field_selector.items()
+                if v is not None and v != []
+            })
+        converted.append(_clean({"Name": selector.get("name"), "FieldSelectors": fields}))
+    return converted
 
 
 @handles("aws:cloudwatch/logGroup:LogGroup", api="logs:CreateLogGroup")
@@ -794,6 +846,124 @@ def _event_target(r: _Request) -> tuple[str, dict[str, Any]]:
     if result.get("FailedEntryCount"):
         raise BridgeError(f"events PutTargets failed for {r.name}: {result['FailedEntries']}")
     return f"{r.get('rule')}-{target_id}", {"targetId": target_id}
+
+
+# ---------------------------------------------------------------------------------
+# Recording: VPC Flow Logs, AWS Config, Route 53 Resolver query logs, account guard rails
+@handles("aws:ec2/flowLog:FlowLog", api="ec2:CreateFlowLogs")
+def _flow_log(r: _Request) -> tuple[str, dict[str, Any]]:
+    resource_id = r.get("vpcId") or r.get("subnetId") or r.get("eniId")
+    kind = "VPC" if r.get("vpcId") else "Subnet" if r.get("subnetId") else "NetworkInterface"
+    kwargs = _clean({
+        "ResourceIds": [resource_id],
+        "ResourceType": kind,
+        "TrafficType": r.get("trafficType"),
+        "LogDestinationType": r.get("logDestinationType", "cloud-watch-logs"),
+        "LogDestination": r.get("logDestination"),
+        "DeliverLogsPermissionArn": r.get("iamRoleArn"),
+        "MaxAggregationInterval": r.get("maxAggregationInterval"),
+        "TagSpecifications": [{"ResourceType": "vpc-flow-log",
+                               "Tags": _tag_list(r.get("tags"))}] if r.get("tags") else None,
+    })
+    result = r.client("ec2").create_flow_logs(**kwargs)
+    if result.get("Unsuccessful"):
+        raise BridgeError(f"ec2 CreateFlowLogs failed for {r.name}: {result['Unsuccessful']}")
+    flow_log_id = result["FlowLogIds"][0]
+    return flow_log_id, {"arn": r.arn("ec2", f"vpc-flow-log/{flow_log_id}")}
+
+
+@handles("aws:cfg/recorder:Recorder", api="config:PutConfigurationRecorder")
+def _config_recorder(r: _Request) -> tuple[str, dict[str, Any]]:
+    name = r.get("name", "default")
+    group = r.get("recordingGroup") or {}
+    r.client("config").put_configuration_recorder(ConfigurationRecorder=_clean({
+        "name": name,
+        "roleARN": r.get("roleArn"),
+        "recordingGroup": _clean({
+            "allSupported": group.get("allSupported", True),
+            "includeGlobalResourceTypes": group.get("includeGlobalResourceTypes", False),
+            "resourceTypes": group.get("resourceTypes"),
+        }),
+    }))
+    return str(name), {"name": name}
+
+
+@handles("aws:cfg/deliveryChannel:DeliveryChannel", api="config:PutDeliveryChannel")
+def _config_delivery_channel(r: _Request) -> tuple[str, dict[str, Any]]:
+    name = r.get("name", "default")
+    snapshot = r.get("snapshotDeliveryProperties") or {}
+    r.client("config").put_delivery_channel(DeliveryChannel=_clean({
+        "name": name,
+        "s3BucketName": r.get("s3BucketName"),
+        "s3KeyPrefix": r.get("s3KeyPrefix"),
+        "s3KmsKeyArn": r.get("s3KmsKeyArn"),
+        "snsTopicARN": r.get("snsTopicArn"),
+        "configSnapshotDeliveryProperties": _clean(
+            {"deliveryFrequency": snapshot.get("deliveryFrequency")}) or None,
+    }))
+    return str(name), {"name": name}
+
+
+@handles("aws:cfg/recorderStatus:RecorderStatus", api="config:StartConfigurationRecorder")
+def _config_recorder_status(r: _Request) -> tuple[str, dict[str, Any]]:
+    name = str(r.get("name"))
+    config = r.client("config")
+    if r.get("isEnabled"):
+        config.start_configuration_recorder(ConfigurationRecorderName=name)
+    else:
+        config.stop_configuration_recorder(ConfigurationRecorderName=name)
+    return name, {}
+
+
+@handles("aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock",
+         api="s3control:PutPublicAccessBlock")
+def _account_public_access_block(r: _Request) -> tuple[str, dict[str, Any]]:
+    account = str(r.get("accountId") or r.account)
+    r.client("s3control").put_public_access_block(
+        AccountId=account,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": bool(r.get("blockPublicAcls", False)),
+            "IgnorePublicAcls": bool(r.get("ignorePublicAcls", False)),
+            "BlockPublicPolicy": bool(r.get("blockPublicPolicy", False)),
+            "RestrictPublicBuckets": bool(r.get("restrictPublicBuckets", False)),
+        },
+    )
+    return account, {"accountId": account}
+
+
+@handles("aws:route53/resolverQueryLogConfig:ResolverQueryLogConfig",
+         api="route53resolver:CreateResolverQueryLogConfig")
+def _resolver_query_log_config(r: _Request) -> tuple[str, dict[str, Any]]:
+    config = r.client("route53resolver").create_resolver_query_log_config(**_clean({
+        "Name": r.autoname(max_len=64),
+        "DestinationArn": r.get("destinationArn"),
+        "CreatorRequestId": uuid.uuid4().hex,
+        "Tags": _tag_list(r.get("tags")) or None,
+    }))["ResolverQueryLogConfig"]
+    return str(config["Id"]), {"arn": config["Arn"], "name": config["Name"]}
+
+
+@handles("aws:route53/resolverQueryLogConfigAssociation:ResolverQueryLogConfigAssociation",
+         api="route53resolver:AssociateResolverQueryLogConfig")
+def _resolver_query_log_association(r: _Request) -> tuple[str, dict[str, Any]]:
+    association = r.client("route53resolver").associate_resolver_query_log_config(
+        ResolverQueryLogConfigId=r.get("resolverQueryLogConfigId"),
+        ResourceId=r.get("resourceId"),
+    )["ResolverQueryLogConfigAssociation"]
+    return str(association["Id"]), {}
+
+
+@handles("aws:accessanalyzer/analyzer:Analyzer", recorded_only="moto has no CreateAnalyzer")
+def _access_analyzer(r: _Request) -> tuple[str, dict[str, Any]]:
+    name = r.autoname("analyzerName", max_len=255)
+    return name, {"arn": r.arn("access-analyzer", f"analyzer/{name}")}
+
+
+@handles("aws:guardduty/malwareProtectionPlan:MalwareProtectionPlan",
+         recorded_only="moto has no CreateMalwareProtectionPlan")
+def _malware_protection_plan(r: _Request) -> tuple[str, dict[str, Any]]:
+    plan_id = uuid.uuid4().hex[:20]
+    return plan_id, {"arn": r.arn("guardduty", f"malware-protection-plan/{plan_id}")}
 
 
 # ---------------------------------------------------------------------------------

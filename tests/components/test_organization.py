@@ -106,7 +106,9 @@ def test_trail_bucket_and_key_live_in_the_log_archive_account(management: Evalua
 
 def test_bucket_policy_admits_only_the_org_trail_on_its_two_prefixes(
         management: Evaluation) -> None:
-    policy = one(management, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"]
+    # The trail bucket's policy (the access-log bucket next to it has its own).
+    (policy,) = [p.inputs["policy"] for p in management.of_type("aws:s3/bucketPolicy:BucketPolicy")
+                 if p.name == "ir-org-trail-logs-policy"]
     sids = by_sid(policy)
     bucket_arn = f"arn:aws:s3:::ir-readiness-org-trail-{ORG}"
     assert sids["DenyInsecureTransport"]["Effect"] == "Deny"
@@ -268,7 +270,8 @@ def test_security_mode_keeps_the_single_account_urns(security: Evaluation) -> No
     single_outputs = {"homeRegion", "regions", "manifests", "evidenceBucket", "trailArn",
                       "trailBucket", "trailLogGroup", "investigatorRoleArn",
                       "responderRoleArn", "kmsKeyArns", "topicArns", "guardDutyDetectorIds",
-                      "backupVaultArns", "automationFunctionArns"}
+                      "backupVaultArns", "automationFunctionArns", "flowLogGroups",
+                      "accessLogBucket"}
     assert single_outputs <= set(security.outputs)
     assert set(security.outputs["securityEventBusArns"]) == set(REGIONS)
 

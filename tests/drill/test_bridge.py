@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
+    from runbooks.drill.emulator import s3_policy
+
+    # As the drill does: bucket policies (and the access-logging grant) evaluated as
+    # S3 does; plain moto fails PutBucketLogging into a bucket with a TLS-only policy.
+    s3_policy.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
@@ -31,6 +36,7 @@ def endpoint() -> Iterator[str]:
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()
+    s3_policy.uninstall()
 
 
 def client(endpoint: str, service: str, region: str):  # type: ignore[no-untyped-def]
@@ -233,3 +239,63 @@ def test_example_stack_with_automation_enabled_provisions_into_moto(
     assert any("automation" in f["FunctionName"] for f in functions)
     assert {r.type for r in mocks.records} >= {"aws:lambda/function:Function",
                                                "aws:lambda/layerVersion:LayerVersion"}
+
+
+def test_every_documented_option_on_provisions_into_moto(endpoint: str) -> None:
+    """Data events, Insights, Resolver query logs and S3 malware protection on: the trail's
+    selectors reach CloudTrail in its API's shape (`NotStartsWith`, not Pulumi's plural),
+    and the recording resources land in the emulator."""
+    region = "ap-southeast-2"  # a region no other test of this module provisions into
+    ec2 = client(endpoint, "ec2", region)
+    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    config = _example_config([region])
+    config["aws:region"] = region
+    config["ir:quarantineVpcs"] = json.dumps({region: [vpc_id]})
+    config["ir:alertSubscriptions"] = json.dumps({})
+    backup = json.loads(config["ir:backup"])
+    backup.update(continuousBackupDays=14, copyToRegion=None)  # one region: nothing to copy to
+    config["ir:backup"] = json.dumps(backup)
+    config["ir:trail"] = json.dumps({"s3DataEvents": True, "lambdaDataEvents": True,
+                                     "insights": True})
+    config["ir:recording"] = json.dumps({"resolverQueryLogs": True})
+    config["ir:accountProtection"] = json.dumps({"malwareProtection": {"enabled": True}})
+    mocks = MotoBridge(endpoint, region)
+    # Its own stack name: IAM role names are account-wide and another test provisions
+    # the example stack into the same emulator.
+    outputs = evaluate(config, mocks=mocks, stack="alloptions").outputs
+    assert mocks.errors == []
+
+    trail_bucket = outputs["trailBucket"]
+    selectors = client(endpoint, "cloudtrail", region).get_event_selectors(
+        TrailName=outputs["trailArn"])["AdvancedEventSelectors"]
+    assert selectors[0]["Name"] == "Management events selector"
+    s3_fields = {f["Field"]: f for f in selectors[1]["FieldSelectors"]}
+    assert s3_fields["resources.ARN"]["NotStartsWith"] == [f"arn:aws:s3:::{trail_bucket}/"]
+
+    flow_logs = ec2.describe_flow_logs(
+        Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["FlowLogs"]
+    assert [(f["TrafficType"], f["LogDestinationType"]) for f in flow_logs] == [
+        ("ALL", "cloud-watch-logs")]
+    assert flow_logs[0]["LogDestination"].endswith("/flow-logs")
+    config_svc = client(endpoint, "config", region)
+    (recorder,) = config_svc.describe_configuration_recorders()["ConfigurationRecorders"]
+    assert recorder["recordingGroup"]["includeGlobalResourceTypes"] is True
+    (status,) = config_svc.describe_configuration_recorder_status()[
+        "ConfigurationRecordersStatus"]
+    assert status["recording"] is True
+    (channel,) = config_svc.describe_delivery_channels()["DeliveryChannels"]
+    assert channel["s3BucketName"] == trail_bucket
+    s3 = client(endpoint, "s3", region)
+    for bucket in (trail_bucket, outputs["evidenceBucket"]):
+        logging = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
+        assert logging["TargetBucket"] == outputs["accessLogBucket"]
+    account_block = mocks.client("s3control", region).get_public_access_block(
+        AccountId=mocks.account_id)["PublicAccessBlockConfiguration"]
+    assert all(account_block.values())
+    resolver = client(endpoint, "route53resolver", region)
+    associations = resolver.list_resolver_query_log_config_associations()[
+        "ResolverQueryLogConfigAssociations"]
+    assert vpc_id in [a["ResourceId"] for a in associations]
+    recorded = {r.type for r in mocks.records if r.recorded_only}
+    assert {"aws:accessanalyzer/analyzer:Analyzer",
+            "aws:guardduty/malwareProtectionPlan:MalwareProtectionPlan"} <= recorded

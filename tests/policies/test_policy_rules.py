@@ -136,6 +136,41 @@ def conversion(vpc: str = "vpc-1") -> AnalyzerResource:
                 "tags": {PURPOSE: "conversion"}})
 
 
+def recorders(regions: tuple[str, ...] = ("eu-west-1", "us-east-1"), *,
+              on: dict[str, bool] | None = None) -> list[AnalyzerResource]:
+    """A Config recorder (global types in the first region) and its status per region."""
+    out: list[AnalyzerResource] = []
+    for i, region in enumerate(regions):
+        out.append(res("aws:cfg/recorder:Recorder", f"cfg-{region}", {
+            "name": "ir-readiness", "recordingGroup": {
+                "allSupported": True, "includeGlobalResourceTypes": i == 0}}, region))
+        out.append(res("aws:cfg/recorderStatus:RecorderStatus", f"cfg-status-{region}",
+                       {"name": "ir-readiness", "isEnabled": (on or {}).get(region, True)},
+                       region))
+    return out
+
+
+def flow_log(vpc: str, traffic: str = "ALL") -> AnalyzerResource:
+    return res("aws:ec2/flowLog:FlowLog", f"flow-log-{vpc}",
+               {"vpcId": vpc, "trafficType": traffic, "logDestinationType": "cloud-watch-logs"})
+
+
+def access_log_bucket(*sources: str, name: str = "access", sse: str = "AES256"
+                      ) -> list[AnalyzerResource]:
+    """An access-log bucket (SSE-S3, as S3 log delivery needs) and logging of `sources`."""
+    out = [
+        res("aws:s3/bucket:Bucket", name, {"bucket": name}),
+        res("aws:s3/bucketServerSideEncryptionConfiguration:"
+            "BucketServerSideEncryptionConfiguration", f"{name}-sse",
+            {"bucket": name, "rules": [{"applyServerSideEncryptionByDefault": {
+                "sseAlgorithm": sse}}]}),
+    ]
+    out += [res("aws:s3/bucketLogging:BucketLogging", f"{source}-logging",
+                {"bucket": source, "targetBucket": name, "targetPrefix": f"{source}/"})
+            for source in sources]
+    return out
+
+
 SNS_POLICY_OK = doc({"Sid": "EventBridge", "Effect": "Allow",
                      "Principal": {"Service": "events.amazonaws.com"}, "Action": "sns:Publish",
                      "Resource": "*",
@@ -350,6 +385,13 @@ CASES = [
          [isolation(egress=[ALL_TRAFFIC]), conversion()], "vpc-1-isolation"),
     Case("quarantine-isolation-per-vpc", [isolation("vpc-1"), conversion("vpc-1")],
          [isolation("vpc-1"), conversion("vpc-1"), conversion("vpc-2")], "vpc-2-conversion"),
+    # Recording (issue 19, section 4)
+    Case("config-recorder-per-region", recorders(), recorders(on={"us-east-1": False}),
+         "cfg-status-us-east-1"),
+    Case("flow-logs-quarantine-vpcs", [isolation("vpc-1"), flow_log("vpc-1")],
+         [isolation("vpc-1"), flow_log("vpc-1", traffic="REJECT")], "flow-log-vpc-1"),
+    Case("s3-access-logging-log-buckets",
+         bucket_set("ev") + access_log_bucket("ev"), bucket_set("ev"), "ev"),
     # SNS
     Case("sns-topic-cmk", [res(TOPIC, "alerts", {"kmsMasterKeyId": KEY_ARN})],
          [res(TOPIC, "alerts", {"kmsMasterKeyId": "alias/aws/sns"})], "alerts"),
@@ -1076,3 +1118,46 @@ def test_iam_documents_unknown_during_preview_are_skipped(pack: PolicyPackProces
     assert found == [] or policy == "iam-no-admin-actions", found
     if policy == "iam-no-admin-actions":  # the attached AdministratorAccess is known
         assert [d.urn for d in found] == [unknown[2].urn]
+
+
+def test_an_access_log_destination_must_be_sse_s3_not_kms(pack: PolicyPackProcess) -> None:
+    """S3 delivers server access logs only into SSE-S3 buckets: there KMS loses the logs."""
+    ok = bucket_set("ev") + access_log_bucket("ev")
+    assert [d for d in violations(pack, ok, "s3-sse-kms") if "access" in d.urn] == []
+    kms = bucket_set("ev") + access_log_bucket("ev", sse="aws:kms")
+    found = violations(pack, kms, "s3-sse-kms")
+    assert [d.urn for d in found] == ["urn:pulumi:test::proj::aws:s3/bucket:Bucket::access"]
+    assert "SSE-S3" in found[0].message
+
+
+def test_a_bucket_logging_into_itself_is_flagged(pack: PolicyPackProcess) -> None:
+    looped = bucket_set("ev") + [res("aws:s3/bucketLogging:BucketLogging", "ev-logging",
+                                     {"bucket": "ev", "targetBucket": "ev"})]
+    found = violations(pack, looped, "s3-access-logging-log-buckets")
+    assert any("into itself" in d.message for d in found)
+
+
+def test_global_resource_types_recorded_twice_or_never_are_flagged(
+    pack: PolicyPackProcess,
+) -> None:
+    def with_global(region: str, include: bool) -> list[AnalyzerResource]:
+        return [res("aws:cfg/recorder:Recorder", f"cfg-{region}", {
+                    "name": "ir-readiness", "recordingGroup": {
+                        "allSupported": True, "includeGlobalResourceTypes": include}}, region),
+                res("aws:cfg/recorderStatus:RecorderStatus", f"cfg-status-{region}",
+                    {"name": "ir-readiness", "isEnabled": True}, region)]
+
+    twice = with_global("eu-west-1", True) + with_global("us-east-1", True)
+    assert any("recorded in 2 regions" in d.message
+               for d in violations(pack, twice, "config-recorder-per-region"))
+    never = with_global("eu-west-1", False) + with_global("us-east-1", False)
+    assert any("records global resource types" in d.message
+               for d in violations(pack, never, "config-recorder-per-region"))
+    once = with_global("eu-west-1", True) + with_global("us-east-1", False)
+    assert violations(pack, once, "config-recorder-per-region") == []
+
+
+def test_quarantine_vpc_without_any_flow_log_is_flagged(pack: PolicyPackProcess) -> None:
+    found = violations(pack, [isolation("vpc-1"), isolation("vpc-2"), flow_log("vpc-1")],
+                       "flow-logs-quarantine-vpcs")
+    assert len(found) == 1 and "quarantine VPC vpc-2 has no flow log" in found[0].message

@@ -20,6 +20,14 @@ IAM principal of the account:
   so the statement does not apply;
 - an applicable `Deny` denies, an applicable `Allow` permits, otherwise neutral.
 
+The same goes for the check moto makes when server access logging is turned on
+(PutBucketLogging): moto reads the target bucket's policy for an Allow of `s3:PutObject`
+to `logging.s3.amazonaws.com`, but fails with a server error on the first statement
+whose `Principal` is the string `*` (as the TLS-only deny is) and only accepts `Action`
+as a list. The extension checks the grant the way S3 documents it: an Allow to the
+logging service principal of `s3:PutObject` (string or list, or `s3:*`) on the target
+bucket, its prefix or every object.
+
 Used by the drill (`runbooks.drill.world`), which provisions the real stack's bucket
 policies into the emulator. `install()` is idempotent; `uninstall()` restores moto's
 check (the drill does so when it finishes, since moto's state is per process).
@@ -35,6 +43,8 @@ from typing import Any
 _lock = threading.Lock()
 _installed = False
 _original: Any = None
+_original_logging_check: Any = None
+LOGGING_SERVICE = "logging.s3.amazonaws.com"
 
 REQUEST_CONTEXT: dict[str, str] = {"aws:SecureTransport": "true"}
 
@@ -90,6 +100,23 @@ def statement_applies(statement: Mapping[str, Any], account_id: str,
     return all(_condition_matches(op, values, context) for op, values in conditions.items())
 
 
+def log_delivery_allowed(policy: Mapping[str, Any], bucket_arn: str,
+                         target_prefix: str | None) -> bool:
+    """Whether a target bucket's policy lets S3 server access logging write to it."""
+    accepted = {f"{bucket_arn}/{target_prefix or ''}*", f"{bucket_arn}/*", bucket_arn}
+    for statement in _as_list(policy.get("Statement", [])):
+        principal = statement.get("Principal")
+        services = _as_list(principal.get("Service", [])) if isinstance(
+            principal, Mapping) else []
+        if statement.get("Effect") != "Allow" or LOGGING_SERVICE not in services:
+            continue
+        if not {"s3:PutObject", "s3:*"} & set(_as_list(statement.get("Action", []))):
+            continue
+        if accepted & set(_as_list(statement.get("Resource", []))):
+            return True
+    return False
+
+
 def install() -> None:
     """Replace moto's bucket policy check on object operations (idempotent)."""
     global _installed
@@ -119,9 +146,20 @@ def install() -> None:
                 permitted = True
             return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
 
-        global _original
+        def log_permissions_enabled_policy(target_bucket: Any, target_prefix: str | None
+                                           ) -> bool:
+            if not target_bucket.policy:
+                return False
+            return log_delivery_allowed(
+                json.loads(target_bucket.policy.decode()),
+                f"arn:{target_bucket.partition}:s3:::{target_bucket.name}", target_prefix)
+
+        global _original, _original_logging_check
         _original = FakeBucket.get_permission
+        _original_logging_check = FakeBucket.__dict__["_log_permissions_enabled_policy"]
         FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+        FakeBucket._log_permissions_enabled_policy = staticmethod(  # type: ignore[method-assign]
+            log_permissions_enabled_policy)
         _installed = True
 
 
@@ -134,4 +172,6 @@ def uninstall() -> None:
         from moto.s3.models import FakeBucket
 
         FakeBucket.get_permission = _original  # type: ignore[method-assign]
+        FakeBucket._log_permissions_enabled_policy = (  # type: ignore[method-assign]
+            _original_logging_check)
         _installed = False

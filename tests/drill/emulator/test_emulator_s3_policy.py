@@ -66,3 +66,30 @@ def test_objects_are_writable_under_a_tls_only_policy_and_an_explicit_deny_still
     with pytest.raises(ClientError) as denied:
         s3.get_object(Bucket=bucket, Key="cases/c/audit.jsonl")
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_access_logging_is_accepted_into_a_tls_only_bucket_granting_the_logging_service(
+    client: Callable[..., Any], policy_extension: None,
+) -> None:
+    """Plain moto 5.2 fails PutBucketLogging with a 500 on the `Principal: "*"` statement."""
+    s3 = client("s3")
+    source, target = (f"{n}-{uuid.uuid4().hex[:10]}" for n in ("trail", "access-logs"))
+    for bucket in (source, target):
+        s3.create_bucket(Bucket=bucket)
+    grant = {"Sid": "S3ServerAccessLogDelivery", "Effect": "Allow",
+             "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+             "Resource": f"arn:aws:s3:::{target}/*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}
+    tls = {**TLS_ONLY, "Resource": [f"arn:aws:s3:::{target}", f"arn:aws:s3:::{target}/*"]}
+    logging = {"LoggingEnabled": {"TargetBucket": target, "TargetPrefix": "trail/"}}
+
+    s3.put_bucket_policy(Bucket=target, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": [tls]}))
+    with pytest.raises(ClientError) as refused:
+        s3.put_bucket_logging(Bucket=source, BucketLoggingStatus=logging)
+    assert refused.value.response["Error"]["Code"] == "InvalidTargetBucketForLogging"
+
+    s3.put_bucket_policy(Bucket=target, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": [tls, grant]}))
+    s3.put_bucket_logging(Bucket=source, BucketLoggingStatus=logging)
+    assert s3.get_bucket_logging(Bucket=source)["LoggingEnabled"]["TargetBucket"] == target
