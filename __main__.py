@@ -32,3 +32,6 @@ else:
     pulumi.export("guardDutyDetectorIds", readiness.guardduty_detector_ids)
     pulumi.export("backupVaultArns", readiness.backup_vault_arns)
     pulumi.export("automationFunctionArns", readiness.automation_function_arns)
+    pulumi.export("alertPathTopicArns", readiness.alert_path_topic_arns)
+    # Subscriptions AWS still waits to see confirmed: until then they deliver nothing.
+    pulumi.export("pendingSubscriptions", readiness.pending_subscriptions)

@@ -167,7 +167,9 @@ def test_org_trail_copies_to_an_encrypted_log_group_in_the_management_account(
               if r.outputs["arn"] == trail.inputs["cloudWatchLogsRoleArn"]]
     [trust] = statements(role.inputs["assumeRolePolicy"])
     assert trust["Condition"] == {"StringEquals": {"aws:SourceArn": TRAIL_ARN}}
-    [write] = statements(one(management, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    [delivery] = [p for p in management.of_type("aws:iam/rolePolicy:RolePolicy")
+                  if p.name.endswith("-delivery-policy")]
+    [write] = statements(delivery.inputs["policy"])
     assert write["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert write["Resource"] == f"{group.outputs['arn']}:log-stream:*"
 
