@@ -610,6 +610,7 @@ def alert_path_topic_policy(
 def watch_dead_letter_queue(
     name: str, *, alarm_name: str, queue_name: pulumi.Input[str],
     topic_arn: pulumi.Input[str], what: str, opts: pulumi.ResourceOptions,
+    tags: Mapping[str, str] | None = None,
 ) -> aws.cloudwatch.MetricAlarm:
     """An alarm as soon as one message waits in a dead-letter queue: each one is an alert
     (or an event) that reached nobody."""
@@ -633,6 +634,7 @@ def watch_dead_letter_queue(
         treat_missing_data="notBreaching",
         alarm_actions=[topic_arn],
         ok_actions=[topic_arn],
+        tags=dict(tags) if tags else None,
         opts=opts,
     )
 
@@ -789,6 +791,7 @@ class AlertRouting(pulumi.ComponentResource):
             topic_arn=alert_path.arn,
             what="an alert (SNS delivery or EventBridge rule target)",
             opts=child,
+            tags=tags,
         )
 
         rules: list[aws.cloudwatch.EventRule] = []
@@ -840,6 +843,7 @@ class AlertRouting(pulumi.ComponentResource):
         self.dead_letter_queue_url = dlq.url
         self.rule_names = pulumi.Output.all(*[r.name for r in rules]).apply(list)
         self.rule_name_prefix = prefix
+        self.tags = tags
         self.alert_path_topic_arn = alert_path.arn
         self.dead_letter_alarm_name = dlq_alarm.name
         self.pending_subscriptions = pulumi.Output.all(*pending).apply(
@@ -941,7 +945,7 @@ def watch_readiness_changes(
             description=description,
             event_pattern=pattern,
             state="ENABLED",
-            tags={"ir-readiness:severity": "high"},
+            tags={**routing.tags, "ir-readiness:severity": "high"},
             opts=opts,
         )
         paths = dict(_API_CALL_PATHS)
