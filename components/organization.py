@@ -104,7 +104,10 @@ class OrganizationReadiness(pulumi.ComponentResource):
                          f"{org.log_archive_role_name}",
                 session_name="ir-readiness-org-trail")],
             opts=pulumi.ResourceOptions(parent=self))
-        management = str(org.management_account_id)
+        # The account the providers act in (the management account), as the topic ARNs
+        # will name it.
+        management = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(provider=providers[home])).account_id
         in_home = pulumi.ResourceOptions(parent=self, provider=providers[home])
         key = EncryptionKey(
             f"{name}-kms-{home}",
@@ -155,7 +158,7 @@ class OrganizationReadiness(pulumi.ComponentResource):
                              "alertPathTopicArns": {home: alerts.alert_path_topic_arn},
                              "pendingSubscriptions": {home: alerts.pending_subscriptions}})
 
-    def _forward_alarms(self, name: str, account_id: str, region: str,
+    def _forward_alarms(self, name: str, account_id: pulumi.Output[str], region: str,
                         provider: aws.Provider) -> None:
         """Alarm state changes of the management account (the organization trail's CIS
         alarms, the alert dead-letter queue's) to the security account's bus, so the
@@ -169,8 +172,8 @@ class OrganizationReadiness(pulumi.ComponentResource):
             name="ir-readiness-management-event-forwarder",
             description="ir-readiness: EventBridge forwards the management account's alarms "
                         "to the security account's event bus",
-            assume_role_policy=json.dumps(forwarding_trust_policy(account_id, self.partition),
-                                          sort_keys=True),
+            assume_role_policy=account_id.apply(lambda acct: json.dumps(
+                forwarding_trust_policy(acct, self.partition), sort_keys=True)),
             opts=opts)
         policy = aws.iam.RolePolicy(
             f"{name}-forwarder-put-events",
