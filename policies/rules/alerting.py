@@ -110,8 +110,8 @@ def cis_alarms(index: StackIndex, config: Mapping[str, Any]) -> Iterator[tuple[s
         if group.urn not in checked and any(
                 _signature_of(f) for f in _filters_on(index, group)):
             checked[group.urn] = (group, None)
-    for group, trail in checked.values():
-        subject = trail if trail is not None else group
+    for group, delivering in checked.values():
+        subject = delivering if delivering is not None else group
         filters = _filters_on(index, group)
         missing: list[str] = []
         silent: list[str] = []
