@@ -371,7 +371,9 @@ def collect(
         for key in log_keys(s3, location, start, end):
             try:
                 records = read_log_file(s3, location.bucket, key)
-            except ValueError as err:
+            except (ValueError, ArchivedLogFile) as err:
+                # One unreadable file must not hide the others' events; the note says which
+                # file was left out and why (an archived one: how to restore it).
                 notes.append(f"skipped {err}")
                 continue
             for event in _matching(records, f"s3://{location.bucket}/{key}", subjects,
