@@ -355,7 +355,7 @@ class MemberBaseline(pulumi.ComponentResource):
                 ),
                 opts=in_region(region))
             manifests[region] = manifest.document
-            watch_readiness_changes(
+            watched = watch_readiness_changes(
                 f"{name}-watch-{region}", routing=alerts[region],
                 parameter_name=MANIFEST_PARAMETER,
                 group_ids=[g for q in quarantine.values()
@@ -363,6 +363,15 @@ class MemberBaseline(pulumi.ComponentResource):
                                      q.conversion_security_group_id,
                                      q.forensic_security_group_id)],
                 opts=in_region(region, [manifest]))
+            for index, rule in enumerate(watched):
+                # The security account hears them too (the bus's org-readiness-changes).
+                aws.cloudwatch.EventTarget(
+                    f"{name}-watch-{region}-{index}-forward",
+                    rule=rule.name,
+                    target_id="security-bus",
+                    arn=bus_arns[region],
+                    role_arn=forwarder.arn,
+                    opts=in_region(region, [forwarder_policy]))
 
         self.responder_role_arn = access.responder_role_arn
         self.investigator_role_arn = access.investigator_role_arn

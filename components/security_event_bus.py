@@ -15,6 +15,10 @@ org-securityhub       high       Security Hub finding imported, HIGH or CRITICAL
 org-alarms            high       CloudWatch alarm entering ALARM (readiness alarms)
 org-tampering         critical   CloudTrail / GuardDuty / Security Hub / Backup API
                                  calls that weaken detection or backups
+org-readiness-changes high       a member's readiness manifest written or one of its
+                                 quarantine groups changed (only the members' change
+                                 watch forwards these: members have no forwarding rule
+                                 for them, see ``BUS_ONLY_RULES``)
 ====================  =========  =================================================
 
 Each target renders one readable sentence (the same input transformers as the account's
@@ -45,6 +49,8 @@ from components.alert_routing import (
     _GUARDDUTY_PATHS,
     _SECURITYHUB_PATHS,
     DLQ_RETENTION_SECONDS,
+    PARAMETER_CHANGES,
+    SECURITY_GROUP_CHANGES,
     watch_dead_letter_queue,
 )
 
@@ -111,6 +117,20 @@ TRANSFORMERS: dict[str, tuple[dict[str, str], str]] = {
         "possible attempt to blind incident response; see the ir-readiness playbooks.")),
 }
 """Per rule: input paths and the sentence on-call reads (placeholders are the paths)."""
+
+
+BUS_ONLY_RULES: dict[str, tuple[str, dict[str, Any]]] = {
+    "org-readiness-changes": ("high", {
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventName": sorted({*SECURITY_GROUP_CHANGES, *PARAMETER_CHANGES,
+                                        "ModifySecurityGroupRules", "DeleteParameters"})}}),
+}
+"""Rules on the bus that no member forwarding rule mirrors: what reaches them is already
+filtered by the member (its change watch names its own parameter and groups)."""
+TRANSFORMERS["org-readiness-changes"] = (_API_CALL_PATHS, (
+    "Readiness changed in member account <account>: <actor> called <event> in region "
+    "<region> from <ip> at <time>. Severity: high. A manifest or quarantine group that "
+    "differs from the stack misleads responders; compare with the member's stack."))
 
 
 def dead_letter_policy(queue_arn: str, rule_arns: list[str]) -> dict[str, Any]:
@@ -211,7 +231,7 @@ class SecurityEventBus(pulumi.ComponentResource):
                 opts=child,
             )
         rules: list[aws.cloudwatch.EventRule] = []
-        for rule_name, (severity, pattern) in RULES.items():
+        for rule_name, (severity, pattern) in {**RULES, **BUS_ONLY_RULES}.items():
             paths, template = TRANSFORMERS[rule_name]
             rule = aws.cloudwatch.EventRule(
                 f"{name}-{rule_name}",

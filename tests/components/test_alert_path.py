@@ -125,7 +125,10 @@ def test_manifest_and_quarantine_group_changes_raise_a_high_alert(
     ev = stacks[mode]
     rules = {(r.region, r.inputs["name"]): r for r in ev.of_type(RULE)
              if "-watch-" in r.inputs.get("name", "")}
-    targets = {(t.region, t.inputs["rule"]): t for t in ev.of_type(TARGET)}
+    targets = {(t.region, t.inputs["rule"]): t for t in ev.of_type(TARGET)
+               if t.inputs.get("targetId") == "high-topic"}
+    forwarded = {(t.region, t.inputs["rule"]): t for t in ev.of_type(TARGET)
+                 if t.inputs.get("targetId") == "security-bus"}
     groups = {g.region: set() for g in ev.of_type("aws:ec2/securityGroup:SecurityGroup")}
     for group in ev.of_type("aws:ec2/securityGroup:SecurityGroup"):
         groups[group.region].add(group.outputs["id"])
@@ -139,6 +142,12 @@ def test_manifest_and_quarantine_group_changes_raise_a_high_alert(
         target = targets[region, name].inputs
         assert target["arn"] in high
         assert target["deadLetterConfig"]["arn"] and target["retryPolicy"]
+        if mode == "member":  # the security account hears it too
+            assert forwarded[region, name].inputs["arn"] == (
+                f"arn:aws:events:{region}:{SECURITY}:event-bus/ir-readiness-org")
+            assert forwarded[region, name].inputs["roleArn"]
+        else:
+            assert (region, name) not in forwarded
         transformer = target["inputTransformer"]
         assert placeholders(json.loads(transformer["inputTemplate"])) <= set(
             transformer["inputPaths"])
@@ -218,7 +227,7 @@ def test_organization_bus_targets_are_readable_retried_and_dead_lettered(
     buses = ev.of_type("aws:cloudwatch/eventBus:EventBus")
     assert buses
     bus_targets = [t for t in ev.of_type(TARGET) if t.inputs.get("eventBusName")]
-    assert len(bus_targets) == 5 * len(buses)
+    assert len(bus_targets) == 6 * len(buses)
     queues = {q.outputs["arn"]: q for q in ev.of_type(QUEUE)}
     policies = {(p.region, p.inputs["queueUrl"]): p
                 for p in ev.of_type("aws:sqs/queuePolicy:QueuePolicy")}
@@ -240,7 +249,7 @@ def test_organization_bus_targets_are_readable_retried_and_dead_lettered(
             writers["Condition"]["ArnEquals"]["aws:SourceArn"])
     for _region, name in rules:
         assert name in {"org-guardduty-crit", "org-guardduty-high", "org-securityhub",
-                        "org-alarms", "org-tampering"}
+                        "org-alarms", "org-tampering", "org-readiness-changes"}
 
 
 def test_alarm_events_render_a_sentence() -> None:
@@ -298,3 +307,24 @@ def test_stack_outputs_list_pending_confirmations_and_the_alert_path(
     assert set(outputs["pendingSubscriptions"]) == set(outputs["alertPathTopicArns"])
     for pending in outputs["pendingSubscriptions"].values():
         assert pending == []  # the mocks confirm every subscription
+
+
+def test_a_forwarded_member_change_reaches_the_high_topic_as_a_sentence() -> None:
+    from components.alert_routing import group_change_pattern, manifest_change_pattern
+    from components.security_event_bus import BUS_ONLY_RULES, RULES, TRANSFORMERS
+
+    severity, pattern = BUS_ONLY_RULES["org-readiness-changes"]
+    assert severity == "high" and "org-readiness-changes" not in RULES  # no member mirror
+    widened = _api_event("aws.ec2", "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress",
+                         {"groupId": "sg-0123456789abcdef0"})
+    manifest = _api_event("aws.ssm", "ssm.amazonaws.com", "PutParameter",
+                          {"name": MANIFEST_PARAMETER})
+    # whatever a member's watch forwards, the bus rule takes
+    assert pattern_matches(group_change_pattern(["sg-0123456789abcdef0"]), widened)
+    assert pattern_matches(manifest_change_pattern(MANIFEST_PARAMETER), manifest)
+    for event in (widened, manifest):
+        assert pattern_matches(pattern, event)
+        paths, template = TRANSFORMERS["org-readiness-changes"]
+        assert placeholders(template) <= set(paths)
+        for path in paths.values():
+            resolve(path, event)

@@ -249,7 +249,7 @@ def test_security_bus_rules_reach_that_regions_topics(security: Evaluation) -> N
               for t in security.of_type("aws:sns/topic:Topic")}
     targets = [t for t in security.of_type("aws:cloudwatch/eventTarget:EventTarget")
                if t.inputs.get("eventBusName") == "ir-readiness-org"]
-    assert len(targets) == 5 * len(REGIONS)
+    assert len(targets) == 6 * len(REGIONS)  # five mirrored rules + org-readiness-changes
     for target in targets:
         assert target.inputs["arn"] in {arn for (region, _), arn in topics.items()
                                         if region == target.region}
@@ -313,7 +313,8 @@ def test_member_forwards_to_the_security_bus_through_a_narrow_role(member: Evalu
     assert sorted(grant["Resource"]) == sorted(buses.values())
     targets = [t for t in member.of_type("aws:cloudwatch/eventTarget:EventTarget")
                if t.inputs["arn"].startswith("arn:aws:events:")]
-    assert len(targets) == 5 * len(REGIONS)
+    # five forwarding rules and the two change-watch rules, per region
+    assert len(targets) == 7 * len(REGIONS)
     for target in targets:
         assert target.inputs["arn"] == buses[target.region]
         assert target.inputs["roleArn"] == forwarder.outputs["arn"]
