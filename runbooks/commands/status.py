@@ -132,8 +132,10 @@ def _subscriptions(sns: Any, topic_arn: str) -> tuple[list[str], list[str]]:
         for sub in page.get("Subscriptions", []):
             endpoint = f"{sub.get('Protocol')} {_shown(sub.get('Endpoint', '?'))}"
             arn = sub.get("SubscriptionArn", "")
-            if arn in ("PendingConfirmation", "Deleted") or not arn.startswith("arn:"):
-                (pending if arn == "PendingConfirmation" else []).append(endpoint)
+            if arn == "PendingConfirmation":
+                pending.append(endpoint)
+                continue
+            if not arn.startswith("arn:"):  # "Deleted": being removed, delivers nothing
                 continue
             try:
                 attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
