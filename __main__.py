@@ -35,3 +35,6 @@ else:
     pulumi.export("flowLogGroups", readiness.flow_log_groups)
     if readiness.access_log_bucket is not None:
         pulumi.export("accessLogBucket", readiness.access_log_bucket)
+    pulumi.export("alertPathTopicArns", readiness.alert_path_topic_arns)
+    # Subscriptions AWS still waits to see confirmed: until then they deliver nothing.
+    pulumi.export("pendingSubscriptions", readiness.pending_subscriptions)

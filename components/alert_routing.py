@@ -71,6 +71,15 @@ Physical names (topics, queue, rules) are fixed per region from ``topic_name_pre
 so responders and runbooks find them by name; two stacks in one account must use
 different prefixes. Cost: SNS, SQS and EventBridge charges at alert volumes are cents.
 
+The alert path itself is watched: an alarm on the dead-letter queue
+(``ApproximateNumberOfMessagesVisible`` > 0, ``<prefix>-alerts-dlq-not-empty``) notifies
+``<prefix>-alert-path``, a topic outside the failed path: its policy admits only
+CloudWatch alarms (no EventBridge rule, no rule target), its subscriptions are the
+critical topic's endpoints (or ``alert_path_subscriptions``) with no redrive to the queue
+it watches. ``pending_subscriptions`` lists the subscriptions still waiting for their
+endpoint's confirmation (an email subscription delivers nothing until confirmed).
+``watch_dead_letter_queue`` adds the same alarm for another queue (the organization bus's).
+
 Subscribed SQS queues and Lambda functions are owned by their teams: their queue policy
 or function resource policy must allow ``sns.amazonaws.com`` from the topic ARN.
 """
@@ -432,6 +441,10 @@ class AlertRoutingArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the topics, the queue and the rules."""
 
+    alert_path_subscriptions: tuple[AlertSubscription, ...] | None = None
+    """Endpoints told when alerts stop being delivered (the dead-letter queue alarm);
+    None: the critical topic's endpoints."""
+
     def __post_init__(self) -> None:
         check_region("region", self.region)
         check_account("account_id", self.account_id)
@@ -477,6 +490,17 @@ class AlertRoutingArgs:
         if self.partition not in ("aws", "aws-cn", "aws-us-gov"):
             raise invalid("partition", self.partition, "allowed values are aws, aws-cn, aws-us-gov")
         check_tags("tags", self.tags)
+        if self.alert_path_subscriptions is not None and not all(
+            isinstance(s, AlertSubscription) for s in self.alert_path_subscriptions
+        ):
+            raise invalid("alert_path_subscriptions", self.alert_path_subscriptions,
+                          "a tuple of AlertSubscription")
+
+    @property
+    def alert_path_endpoints(self) -> tuple[AlertSubscription, ...]:
+        if self.alert_path_subscriptions is not None:
+            return self.alert_path_subscriptions
+        return tuple(self.subscriptions.get("critical", ()))
 
 
 def _source_arn_pattern(
@@ -539,10 +563,87 @@ def topic_policy_document(
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
 
 
+def alert_path_topic_policy(
+    topic_arn: pulumi.Input[str], args: AlertRoutingArgs
+) -> pulumi.Output[str]:
+    """The alert-path topic: the account manages it; only this account's CloudWatch
+    alarms publish (no EventBridge: that is the path it reports on)."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [
+        {
+            "Sid": "AccountManages",
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": pulumi.Output.concat(f"arn:{args.partition}:iam::", args.account_id, ":root")
+            },
+            "Action": [
+                "SNS:GetTopicAttributes",
+                "SNS:SetTopicAttributes",
+                "SNS:DeleteTopic",
+                "SNS:Subscribe",
+                "SNS:ListSubscriptionsByTopic",
+            ],
+            "Resource": topic_arn,
+        },
+        {
+            "Sid": "PublishCloudwatch",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": args.account_id},
+                "ArnLike": {"aws:SourceArn": _source_arn_pattern(
+                    "cloudwatch.amazonaws.com", args.partition, args.region, args.account_id)},
+            },
+        },
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    ]})
+
+
+def watch_dead_letter_queue(
+    name: str, *, alarm_name: str, queue_name: pulumi.Input[str],
+    topic_arn: pulumi.Input[str], what: str, opts: pulumi.ResourceOptions,
+    tags: Mapping[str, str] | None = None,
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm as soon as one message waits in a dead-letter queue: each one is an alert
+    (or an event) that reached nobody."""
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        name=alarm_name,
+        alarm_description=(
+            f"ir-readiness: {what} could not be delivered and waits in this dead-letter "
+            "queue; read it, fix the target (topic policy, KMS key, endpoint) and redrive. "
+            "Alerts are not reaching on-call."
+        ),
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        dimensions={"QueueName": queue_name},
+        statistic="Maximum",
+        period=300,
+        evaluation_periods=1,
+        threshold=0,
+        comparison_operator="GreaterThanThreshold",
+        # SQS stops sending metrics for an idle queue: an idle dead-letter queue is healthy.
+        treat_missing_data="notBreaching",
+        alarm_actions=[topic_arn],
+        ok_actions=[topic_arn],
+        tags=dict(tags) if tags else None,
+        opts=opts,
+    )
+
+
 def _queue_policy_document(
     queue_arn: pulumi.Input[str],
     topic_arns: list[pulumi.Output[str]],
     rule_arns: list[pulumi.Output[str]],
+    later_rules: pulumi.Input[str],
 ) -> pulumi.Output[str]:
     return pulumi.Output.json_dumps({
         "Version": "2012-10-17",
@@ -561,7 +662,9 @@ def _queue_policy_document(
                 "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+                # The alert rules by ARN, plus this stack's later rules by name prefix (the
+                # readiness change watch is created after the groups it watches).
+                "Condition": {"ArnLike": {"aws:SourceArn": [*rule_arns, later_rules]}},
             },
             {
                 "Sid": "DenyInsecureTransport",
@@ -585,6 +688,9 @@ class AlertRouting(pulumi.ComponentResource):
     dead_letter_queue_arn: pulumi.Output[str]
     dead_letter_queue_url: pulumi.Output[str]
     rule_names: pulumi.Output[list[str]]
+    alert_path_topic_arn: pulumi.Output[str]
+    dead_letter_alarm_name: pulumi.Output[str]
+    pending_subscriptions: pulumi.Output[list[str]]
 
     def __init__(
         self,
@@ -629,9 +735,10 @@ class AlertRouting(pulumi.ComponentResource):
         )
         redrive = pulumi.Output.json_dumps({"deadLetterTargetArn": dlq.arn})
 
+        pending: list[pulumi.Output[str | None]] = []
         for severity, subs in args.subscriptions.items():
             for index, sub in enumerate(subs):
-                aws.sns.TopicSubscription(
+                subscription = aws.sns.TopicSubscription(
                     f"{name}-{severity}-{sub.protocol}-{index}",
                     topic=topics[severity].arn,
                     protocol=sub.protocol,
@@ -645,6 +752,47 @@ class AlertRouting(pulumi.ComponentResource):
                     redrive_policy=redrive,
                     opts=child,
                 )
+                pending.append(_pending(subscription, f"{prefix}-{severity}", sub))
+
+        alert_path = aws.sns.Topic(
+            f"{name}-alert-path",
+            name=f"{prefix}-alert-path",
+            display_name="ir-readiness: alerts are not being delivered",
+            kms_master_key_id=args.kms_key_arn,
+            signature_version=2,
+            tags={**tags, "ir-readiness:severity": "alert-path"},
+            opts=child,
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-alert-path-policy",
+            arn=alert_path.arn,
+            policy=alert_path_topic_policy(alert_path.arn, args),
+            opts=child,
+        )
+        for index, sub in enumerate(args.alert_path_endpoints):
+            # No redrive policy: its dead letters would land in the queue it reports on.
+            subscription = aws.sns.TopicSubscription(
+                f"{name}-alert-path-{sub.protocol}-{index}",
+                topic=alert_path.arn,
+                protocol=sub.protocol,
+                endpoint=(
+                    pulumi.Output.secret(sub.endpoint)
+                    if sub.protocol == "https"
+                    else sub.endpoint
+                ),
+                raw_message_delivery=sub.raw_message_delivery or None,
+                opts=child,
+            )
+            pending.append(_pending(subscription, f"{prefix}-alert-path", sub))
+        dlq_alarm = watch_dead_letter_queue(
+            f"{name}-dlq-not-empty",
+            alarm_name=f"{prefix}-alerts-dlq-not-empty",
+            queue_name=dlq.name,
+            topic_arn=alert_path.arn,
+            what="an alert (SNS delivery or EventBridge rule target)",
+            opts=child,
+            tags=tags,
+        )
 
         rules: list[aws.cloudwatch.EventRule] = []
         for spec in ALERT_RULES:
@@ -678,7 +826,9 @@ class AlertRouting(pulumi.ComponentResource):
             f"{name}-dlq-policy",
             queue_url=dlq.url,
             policy=_queue_policy_document(
-                dlq.arn, [t.arn for t in topics.values()], [r.arn for r in rules]
+                dlq.arn, [t.arn for t in topics.values()], [r.arn for r in rules],
+                pulumi.Output.concat(f"arn:{args.partition}:events:{args.region}:",
+                                     args.account_id, f":rule/{prefix}-watch-*"),
             ),
             opts=child,
         )
@@ -692,7 +842,17 @@ class AlertRouting(pulumi.ComponentResource):
         self.dead_letter_queue_arn = dlq.arn
         self.dead_letter_queue_url = dlq.url
         self.rule_names = pulumi.Output.all(*[r.name for r in rules]).apply(list)
+        self.rule_name_prefix = prefix
+        self.tags = tags
+        self.alert_path_topic_arn = alert_path.arn
+        self.dead_letter_alarm_name = dlq_alarm.name
+        self.pending_subscriptions = pulumi.Output.all(*pending).apply(
+            lambda labels: [label for label in labels if label]
+        )
         self.register_outputs({
+            "alert_path_topic_arn": self.alert_path_topic_arn,
+            "dead_letter_alarm_name": self.dead_letter_alarm_name,
+            "pending_subscriptions": self.pending_subscriptions,
             "critical_topic_arn": self.critical_topic_arn,
             "high_topic_arn": self.high_topic_arn,
             "info_topic_arn": self.info_topic_arn,
@@ -706,3 +866,104 @@ class AlertRouting(pulumi.ComponentResource):
 def placeholders(template: str) -> set[str]:
     """The ``<name>`` placeholders an input template uses."""
     return set(_PLACEHOLDER_RE.findall(template))
+
+
+def _pending(
+    subscription: aws.sns.TopicSubscription, topic: str, sub: AlertSubscription
+) -> pulumi.Output[str | None]:
+    """`<topic>: <protocol> <endpoint>` while AWS waits for the endpoint to confirm."""
+    endpoint = redacted(sub.endpoint)
+    shown = endpoint if isinstance(endpoint, str) else "(endpoint computed by the program)"
+    label = f"{topic}: {sub.protocol} {shown}"
+    return subscription.pending_confirmation.apply(lambda waiting: label if waiting else None)
+
+
+SECURITY_GROUP_CHANGES = (
+    "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
+    "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress",
+    "UpdateSecurityGroupRuleDescriptionsIngress", "UpdateSecurityGroupRuleDescriptionsEgress",
+    "DeleteSecurityGroup",
+)
+PARAMETER_CHANGES = ("PutParameter", "DeleteParameter", "LabelParameterVersion",
+                     "UnlabelParameterVersion")
+_WATCH_TEMPLATE = (
+    "{what}: <actor> called <event> in account <account>, region <region>, from <ip> at "
+    "<time>. Severity: high. {why}"
+)
+
+
+def manifest_change_pattern(parameter_name: str) -> dict[str, Any]:
+    """Writes to the readiness manifest parameter (what irctl and the automation trust)."""
+    return _api_call("aws.ssm", "ssm.amazonaws.com", {"$or": [
+        {"eventName": list(PARAMETER_CHANGES), "requestParameters": {"name": [parameter_name]}},
+        {"eventName": ["DeleteParameters"], "requestParameters": {"names": [parameter_name]}},
+    ]})
+
+
+def group_change_pattern(group_ids: list[str]) -> dict[str, Any]:
+    """Rule changes or deletion of the stack's quarantine groups (an isolation group that
+    gains a rule no longer isolates)."""
+    return _api_call("aws.ec2", "ec2.amazonaws.com", {"$or": [
+        {"eventName": list(SECURITY_GROUP_CHANGES), "requestParameters": {"groupId": group_ids}},
+        {"eventName": ["ModifySecurityGroupRules"],
+         "requestParameters": {"ModifySecurityGroupRulesRequest": {"GroupId": group_ids}}},
+    ]})
+
+
+def watch_readiness_changes(
+    name: str, *, routing: AlertRouting, parameter_name: str,
+    group_ids: list[pulumi.Output[str]], opts: pulumi.ResourceOptions,
+) -> list[aws.cloudwatch.EventRule]:
+    """High alerts when the manifest parameter or a quarantine group of this stack
+    changes outside `pulumi up` review (or inside it: every change is worth a look).
+    Rules `<prefix>-watch-manifest` and `<prefix>-watch-quarantine-groups` on the default
+    bus, to the high topic, with retries and the routing's dead-letter queue."""
+    prefix = routing.rule_name_prefix
+    specs: list[tuple[str, str, pulumi.Input[str], str]] = [(
+        "manifest", "Changes to the ir-readiness manifest parameter",
+        json.dumps(manifest_change_pattern(parameter_name)),
+        _WATCH_TEMPLATE.format(
+            what=f"Readiness manifest {parameter_name} changed",
+            why="irctl and the response automation act on what it names; confirm the "
+                "change came from a reviewed `pulumi up`."),
+    )]
+    if group_ids:
+        specs.append((
+            "quarantine-groups", "Rule changes or deletion of the quarantine security groups",
+            pulumi.Output.all(*group_ids).apply(
+                lambda ids: json.dumps(group_change_pattern(sorted(ids)))),
+            _WATCH_TEMPLATE.format(
+                what="Quarantine security group <group> changed",
+                why="An isolation group with a rule no longer isolates; compare it with "
+                    "the stack (`pulumi preview`) and restore it."),
+        ))
+    rules: list[aws.cloudwatch.EventRule] = []
+    for key, description, pattern, template in specs:
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-{key}",
+            name=f"{prefix}-watch-{key}",
+            description=description,
+            event_pattern=pattern,
+            state="ENABLED",
+            tags={**routing.tags, "ir-readiness:severity": "high"},
+            opts=opts,
+        )
+        paths = dict(_API_CALL_PATHS)
+        if key == "quarantine-groups":
+            paths["group"] = "$.detail.requestParameters.groupId"
+        aws.cloudwatch.EventTarget(
+            f"{name}-{key}-target",
+            rule=rule.name,
+            target_id="high-topic",
+            arn=routing.high_topic_arn,
+            input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
+                input_paths=paths, input_template=json.dumps(template),
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
+                arn=routing.dead_letter_queue_arn),
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_event_age_in_seconds=86_400, maximum_retry_attempts=185),
+            opts=opts,
+        )
+        rules.append(rule)
+    return rules

@@ -419,37 +419,9 @@ class AuditTrail(pulumi.ComponentResource):
             ),
         )
 
-        self.alarm_names: list[pulumi.Output[str]] = []
-        for control in CIS_CONTROLS:
-            metric_name = "".join(part.title() for part in control.key.split("-"))
-            metric_filter = aws.cloudwatch.LogMetricFilter(
-                f"{name}-cis-{control.key}",
-                name=f"ir-readiness-{control.key}",
-                log_group_name=log_group.name,
-                pattern=control.pattern,
-                metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
-                    name=metric_name,
-                    namespace=METRIC_NAMESPACE,
-                    value="1",
-                ),
-                opts=child,
-            )
-            alarm = aws.cloudwatch.MetricAlarm(
-                f"{name}-cis-{control.key}",
-                name=f"ir-readiness-{control.key}",
-                alarm_description=f"CIS monitoring: {control.title} (severity {control.severity})",
-                namespace=METRIC_NAMESPACE,
-                metric_name=metric_name,
-                statistic="Sum",
-                period=300,
-                evaluation_periods=1,
-                threshold=1,
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=[args.alarm_topic_arns[control.severity]],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[metric_filter]),
-            )
-            self.alarm_names.append(alarm.name)
+        self.alarm_names: list[pulumi.Output[str]] = cis_alarms(
+            name, parent=self, log_group_name=log_group.name, topic_arns=args.alarm_topic_arns
+        )
 
         self.trail_arn = trail.arn
         self.bucket_name = store.bucket.bucket
@@ -467,6 +439,53 @@ class AuditTrail(pulumi.ComponentResource):
                 "logGroupArn": self.log_group_arn,
             }
         )
+
+
+def cis_alarms(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    log_group_name: pulumi.Input[str],
+    topic_arns: Mapping[str, pulumi.Input[str]],
+    provider: pulumi.ProviderResource | None = None,
+) -> list[pulumi.Output[str]]:
+    """One metric filter + alarm per CIS monitoring control on a trail's log group, each
+    alarm to the topic of its severity; the names of the alarms. Shared by the account
+    trail (AuditTrail) and the organization trail's copy in the management account."""
+    child = pulumi.ResourceOptions(parent=parent, provider=provider)
+    alarm_names: list[pulumi.Output[str]] = []
+    for control in CIS_CONTROLS:
+        metric_name = "".join(part.title() for part in control.key.split("-"))
+        metric_filter = aws.cloudwatch.LogMetricFilter(
+            f"{name}-cis-{control.key}",
+            name=f"ir-readiness-{control.key}",
+            log_group_name=log_group_name,
+            pattern=control.pattern,
+            metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                name=metric_name,
+                namespace=METRIC_NAMESPACE,
+                value="1",
+            ),
+            opts=child,
+        )
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-cis-{control.key}",
+            name=f"ir-readiness-{control.key}",
+            alarm_description=f"CIS monitoring: {control.title} (severity {control.severity})",
+            namespace=METRIC_NAMESPACE,
+            metric_name=metric_name,
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic_arns[control.severity]],
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[metric_filter])),
+        )
+        alarm_names.append(alarm.name)
+    return alarm_names
 
 
 def _data_selector(

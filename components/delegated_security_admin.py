@@ -19,6 +19,10 @@ Two sides, one component (``Args.side``):
   finding aggregator links (the security account's own readiness stack creates that
   aggregator, passed in ``security_hub_depends_on``).
 
+With ``inspector`` on, Amazon Inspector the same way: ``inspector2.DelegatedAdminAccount``
+(management side) and ``inspector2.OrganizationConfiguration`` auto-enabling EC2, ECR and
+Lambda scanning for members (security side), in every covered region.
+
 Each region's resources use that region's provider from ``Args.providers``.
 """
 
@@ -63,6 +67,9 @@ class DelegatedSecurityAdminArgs:
     """ARN partition."""
     security_hub_depends_on: Sequence[pulumi.Resource] = ()
     """security side: the finding aggregator (central configuration requires it)."""
+    inspector: bool = False
+    """Amazon Inspector administered by the security account too: delegated (management
+    side) and auto-enabled for every member's EC2, ECR and Lambda (security side)."""
 
     def __post_init__(self) -> None:
         if self.side not in ("management", "security"):
@@ -128,6 +135,10 @@ class DelegatedSecurityAdmin(pulumi.ComponentResource):
             aws.securityhub.OrganizationAdminAccount(
                 f"{name}-securityhub-{region}", admin_account_id=args.security_account_id,
                 opts=self._in(args, region))
+            if args.inspector:
+                aws.inspector2.DelegatedAdminAccount(
+                    f"{name}-inspector-{region}", account_id=args.security_account_id,
+                    opts=self._in(args, region))
 
     def _security(self, name: str, args: DelegatedSecurityAdminArgs) -> None:
         for region in args.regions:
@@ -154,6 +165,15 @@ class DelegatedSecurityAdmin(pulumi.ComponentResource):
                     auto_enable="ALL",
                     additional_configurations=additional,
                     opts=self._in(args, region, [config]))
+
+            if args.inspector:
+                # New members are enabled on joining; the readiness stack of the security
+                # account enables its own scanning (ThreatDetection's Enabler).
+                aws.inspector2.OrganizationConfiguration(
+                    f"{name}-inspector-{region}",
+                    auto_enable=aws.inspector2.OrganizationConfigurationAutoEnableArgs(
+                        ec2=True, ecr=True, lambda_=True),
+                    opts=self._in(args, region))
 
         home = args.regions[0]
         central = aws.securityhub.OrganizationConfiguration(

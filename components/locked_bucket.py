@@ -50,11 +50,17 @@ def locked_bucket(
     archive_after_days: int,
     extra_statements: StatementBuilder | None = None,
     bucket_name: str | None = None,
+    archive_prefixes: Sequence[str] | None = None,
 ) -> LockedBucket:
     """Create the bucket and its configuration as children of `parent`.
 
     `bucket_name`: a fixed physical name (others derive it, e.g. the organization trail
     bucket); None lets Pulumi auto-name it.
+
+    `archive_prefixes`: None archives every object to Glacier (log buckets: nothing reads
+    them during response). Otherwise only objects under these key prefixes are archived,
+    one rule each; everything else stays in S3 Standard (an allowlist, so a prefix added
+    later, e.g. for locks, is never archived by accident).
     """
     child = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(
@@ -116,26 +122,7 @@ def locked_bucket(
     lifecycle = aws.s3.BucketLifecycleConfiguration(
         f"{name}-lifecycle",
         bucket=bucket.id,
-        rules=[
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="archive",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                transitions=[
-                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                        days=archive_after_days, storage_class="GLACIER"
-                    )
-                ],
-                noncurrent_version_transitions=[
-                    aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionTransitionArgs(
-                        noncurrent_days=archive_after_days, storage_class="GLACIER"
-                    )
-                ],
-                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(  # noqa: E501
-                    days_after_initiation=7
-                ),
-            )
-        ],
+        rules=_lifecycle_rules(archive_after_days, archive_prefixes),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
     )
 
@@ -159,3 +146,56 @@ def locked_bucket(
         policy=policy,
         ready=[public_access, ownership, versioning, encryption, lock, lifecycle, policy],
     )
+
+
+def _abort_uploads() -> aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+        days_after_initiation=7
+    )
+
+
+def _archive_rule(
+    rule_id: str, prefix: str, days: int, *, abort_uploads: bool
+) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=rule_id,
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+        transitions=[
+            aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                days=days, storage_class="GLACIER"
+            )
+        ],
+        noncurrent_version_transitions=[
+            aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionTransitionArgs(
+                noncurrent_days=days, storage_class="GLACIER"
+            )
+        ],
+        abort_incomplete_multipart_upload=_abort_uploads() if abort_uploads else None,
+    )
+
+
+def _lifecycle_rules(
+    days: int, archive_prefixes: Sequence[str] | None
+) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    if archive_prefixes is None:
+        return [_archive_rule("archive", "", days, abort_uploads=True)]
+    for prefix in archive_prefixes:
+        if not prefix.endswith("/") or prefix == "/":
+            raise ValueError(
+                f"archive prefix {prefix!r}: must be a non-empty key prefix ending in '/' "
+                "(an empty prefix would archive the whole bucket)"
+            )
+    return [
+        *(
+            _archive_rule(f"archive-{prefix.strip('/').replace('/', '-')}", prefix, days,
+                          abort_uploads=False)
+            for prefix in archive_prefixes
+        ),
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="abort-incomplete-uploads",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+            abort_incomplete_multipart_upload=_abort_uploads(),
+        ),
+    ]

@@ -20,7 +20,8 @@ roles (ResponderAccess), named ``<name_prefix>-investigator`` and
 principals and only with ``sts:ExternalId``. Per covered region: a KMS key
 (EncryptionKey), alert topics and rules (AlertRouting), backup vault + plan
 (BackupProtection), quarantine groups per VPC (QuarantineNetwork), the manifest
-(ReadinessManifest), and forwarding rules that send the same findings, alarms and
+(ReadinessManifest), high alerts on changes to the manifest parameter and the quarantine
+groups (``watch_readiness_changes``), and forwarding rules that send the same findings, alarms and
 tampering events the security bus routes to the security account's event bus in the same
 region, through a role that may only ``events:PutEvents`` on those buses.
 """
@@ -37,7 +38,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.access_log_store import AccessLogStore, AccessLogStoreArgs
-from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
+from components.alert_routing import (
+    AlertRouting,
+    AlertRoutingArgs,
+    AlertSubscription,
+    watch_readiness_changes,
+)
 from components.backup_protection import BackupProtection, BackupProtectionArgs
 from components.backup_protection import BackupRule as VaultRule
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
@@ -52,6 +58,7 @@ from components.readiness_manifest import (
 from components.responder_access import ResponderAccess, ResponderAccessArgs
 from components.security_event_bus import RULES
 from components.settings import BackupRule, BackupSettings, ObjectLock, RecordingSettings
+from runbooks.core.manifest_schema import MANIFEST_PARAMETER
 
 TYPE = "ir-readiness:index:MemberBaseline"
 
@@ -64,6 +71,16 @@ def _vault_rule(rule: BackupRule | None) -> VaultRule | None:
     if rule is None:
         return None
     return VaultRule(rule.schedule, rule.delete_after_days, rule.cold_storage_after_days)
+
+
+def organization_log_group_arn(trail_arn: str) -> str:
+    """The organization trail's CloudWatch Logs copy: in the trail's account (management)
+    and region, not in the member (members keep no copy)."""
+    parts = trail_arn.split(":")
+    if len(parts) < 6 or parts[2] != "cloudtrail":
+        raise ValueError(f"MemberBaselineArgs.trail_arn = {trail_arn!r}: not a trail ARN")
+    partition, region, account = parts[1], parts[3], parts[4]
+    return f"arn:{partition}:logs:{region}:{account}:log-group:{ORGANIZATION_TRAIL_LOG_GROUP}"
 
 
 def security_bus_arn(partition: str, region: str, security_account_id: str,
@@ -181,6 +198,8 @@ class MemberBaseline(pulumi.ComponentResource):
     manifests: dict[str, pulumi.Output[Any]]
     topic_arns: dict[str, dict[str, pulumi.Output[str]]]
     flow_log_groups: dict[str, pulumi.Output[str]]
+    alert_path_topic_arns: dict[str, pulumi.Output[str]]
+    pending_subscriptions: dict[str, pulumi.Output[list[str]]]
 
     def __init__(self, name: str, args: MemberBaselineArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -231,9 +250,10 @@ class MemberBaseline(pulumi.ComponentResource):
                 responder_actions=args.responder_actions,
                 evidence_bucket_arn=evidence.bucket_arn,
                 trail_bucket_arn=trail_bucket_arn,
-                trail_log_group_arn=pulumi.Output.concat(
-                    f"arn:{p}:logs:{home}:", args.account_id,
-                    f":log-group:{ORGANIZATION_TRAIL_LOG_GROUP}"),
+                # The group lives in the management account (the trail's): the member
+                # has none, so a grant on a member ARN named a group that never exists.
+                trail_log_group_arn=pulumi.Output.from_input(args.trail_arn).apply(
+                    organization_log_group_arn),
                 kms_key_arns=[keys[r].key_arn for r in args.regions],
                 regions=args.regions,
                 max_session_duration=args.max_session_duration,
@@ -340,6 +360,23 @@ class MemberBaseline(pulumi.ComponentResource):
                 ),
                 opts=in_region(region))
             manifests[region] = manifest.document
+            watched = watch_readiness_changes(
+                f"{name}-watch-{region}", routing=alerts[region],
+                parameter_name=MANIFEST_PARAMETER,
+                group_ids=[g for q in quarantine.values()
+                           for g in (q.isolation_security_group_id,
+                                     q.conversion_security_group_id,
+                                     q.forensic_security_group_id)],
+                opts=in_region(region, [manifest]))
+            for index, rule in enumerate(watched):
+                # The security account hears them too (the bus's org-readiness-changes).
+                aws.cloudwatch.EventTarget(
+                    f"{name}-watch-{region}-{index}-forward",
+                    rule=rule.name,
+                    target_id="security-bus",
+                    arn=bus_arns[region],
+                    role_arn=forwarder.arn,
+                    opts=in_region(region, [forwarder_policy]))
 
         # The quarantine VPCs' flow logs, as in a single-account stack (the playbooks
         # read them after containing an instance of this account).
@@ -374,6 +411,8 @@ class MemberBaseline(pulumi.ComponentResource):
         self.evidence_bucket = evidence.bucket_name
         self.manifests = manifests
         self.topic_arns = topics
+        self.alert_path_topic_arns = {r: a.alert_path_topic_arn for r, a in alerts.items()}
+        self.pending_subscriptions = {r: a.pending_subscriptions for r, a in alerts.items()}
         self.register_outputs({"responderRoleArn": self.responder_role_arn,
                                "investigatorRoleArn": self.investigator_role_arn,
                                "evidenceBucket": self.evidence_bucket,

@@ -2,8 +2,12 @@
 (`ir:organization.mode`; `single` never gets here, it is IncidentResponseReadiness).
 
 * ``management``: OrganizationTrail (trail here; bucket + key in the log-archive account
-  through a provider that assumes ``ir:organization.logArchiveRoleName`` there) and the
-  management side of DelegatedSecurityAdmin (GuardDuty + Security Hub admin = security).
+  through a provider that assumes ``ir:organization.logArchiveRoleName`` there) with the
+  15 CIS metric filters and alarms on its log group copy (every account's events) to
+  home-region alert topics (EncryptionKey + AlertRouting, subscriptions from
+  ``ir:alertSubscriptions``), whose alarm state changes are also forwarded to the
+  security account's bus (``org-alarms``), and the management side of
+  DelegatedSecurityAdmin (GuardDuty + Security Hub + Inspector admin = security).
 * ``security``: the full single-account readiness of the security account
   (IncidentResponseReadiness), SecurityEventBus in every covered region (to its topics),
   and the security side of DelegatedSecurityAdmin (auto-enable ALL, protection plans,
@@ -17,15 +21,23 @@ Every regional resource uses an explicit provider per region whose default tags 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.access_log_store import AccessLogStore, AccessLogStoreArgs
-from components.alert_routing import AlertSubscription
+from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
 from components.delegated_security_admin import DelegatedSecurityAdmin, DelegatedSecurityAdminArgs
-from components.member_baseline import MemberBaseline, MemberBaselineArgs
+from components.encryption_key import EncryptionKey, EncryptionKeyArgs
+from components.member_baseline import (
+    MemberBaseline,
+    MemberBaselineArgs,
+    forwarding_policy,
+    forwarding_trust_policy,
+    security_bus_arn,
+)
 from components.organization_trail import (
     ORG_TRAIL_NAME,
     OrganizationTrail,
@@ -38,7 +50,7 @@ from components.readiness import (
     IncidentResponseReadiness,
     IncidentResponseReadinessArgs,
 )
-from components.security_event_bus import SecurityEventBus, SecurityEventBusArgs
+from components.security_event_bus import RULES, SecurityEventBus, SecurityEventBusArgs
 from components.settings import DISCOVER, SEVERITIES, Settings, partition_for
 from runbooks.core.permissions import responder_actions
 
@@ -93,6 +105,25 @@ class OrganizationReadiness(pulumi.ComponentResource):
                          f"{org.log_archive_role_name}",
                 session_name="ir-readiness-org-trail")],
             opts=pulumi.ResourceOptions(parent=self))
+        # The account the providers act in (the management account), as the topic ARNs
+        # will name it.
+        management = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(provider=providers[home])).account_id
+        in_home = pulumi.ResourceOptions(parent=self, provider=providers[home])
+        key = EncryptionKey(
+            f"{name}-kms-{home}",
+            EncryptionKeyArgs(region=home, account_id=management, partition=self.partition,
+                              log_group_prefix="/ir-readiness/management"),
+            opts=in_home)
+        alerts = AlertRouting(
+            f"{name}-alerts-{home}",
+            AlertRoutingArgs(region=home, account_id=management, kms_key_arn=key.key_arn,
+                             subscriptions={sev: tuple(AlertSubscription(x.protocol, x.endpoint)
+                                                       for x in s.alert_subscriptions.get(sev, ()))
+                                            for sev in SEVERITIES},
+                             partition=self.partition),
+            opts=in_home)
+        self._forward_alarms(name, management, home, providers[home])
         trail = OrganizationTrail(
             f"{name}-org-trail",
             OrganizationTrailArgs(
@@ -106,6 +137,8 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 object_lock=s.trail.object_lock,
                 archive_after_days=s.evidence.archive_after_days,
                 log_retention_days=s.trail.log_retention_days,
+                alarm_topic_arns={"critical": alerts.critical_topic_arn,
+                                  "high": alerts.high_topic_arn, "info": alerts.info_topic_arn},
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"aws": log_archive}))
         if s.recording.access_logs:
@@ -124,12 +157,54 @@ class OrganizationReadiness(pulumi.ComponentResource):
             DelegatedSecurityAdminArgs(side="management",
                                        security_account_id=str(org.security_account_id),
                                        regions=s.regions, providers=providers,
-                                       partition=self.partition),
+                                       partition=self.partition,
+                                       inspector=s.guardduty.inspector),
             opts=pulumi.ResourceOptions(parent=self))
         self.stack_outputs.update({"organizationTrailArn": trail.trail_arn,
                              "organizationTrailBucket": trail.bucket_name,
                              "organizationTrailKeyArn": trail.kms_key_arn,
-                             "organizationTrailLogGroup": trail.log_group_name})
+                             "organizationTrailLogGroup": trail.log_group_name,
+                             "topicArns": {home: {"critical": alerts.critical_topic_arn,
+                                                  "high": alerts.high_topic_arn,
+                                                  "info": alerts.info_topic_arn}},
+                             "alertPathTopicArns": {home: alerts.alert_path_topic_arn},
+                             "pendingSubscriptions": {home: alerts.pending_subscriptions}})
+
+    def _forward_alarms(self, name: str, account_id: pulumi.Output[str], region: str,
+                        provider: aws.Provider) -> None:
+        """Alarm state changes of the management account (the organization trail's CIS
+        alarms, the alert dead-letter queue's) to the security account's bus, so the
+        security account hears them whoever subscribed here."""
+        org = self.settings.organization
+        bus = security_bus_arn(self.partition, region, str(org.security_account_id),
+                               org.security_event_bus_name)
+        opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        role = aws.iam.Role(
+            f"{name}-forwarder",
+            name="ir-readiness-management-event-forwarder",
+            description="ir-readiness: EventBridge forwards the management account's alarms "
+                        "to the security account's event bus",
+            assume_role_policy=account_id.apply(lambda acct: json.dumps(
+                forwarding_trust_policy(acct, self.partition), sort_keys=True)),
+            opts=opts)
+        policy = aws.iam.RolePolicy(
+            f"{name}-forwarder-put-events",
+            role=role.id,
+            policy=json.dumps(forwarding_policy([bus]), sort_keys=True),
+            opts=opts)
+        _severity, pattern = RULES["org-alarms"]
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-forward-{region}-org-alarms",
+            name="ir-readiness-forward-org-alarms",
+            description="ir-readiness: forward alarms to the security account's event bus",
+            event_pattern=json.dumps(pattern, sort_keys=True),
+            opts=opts)
+        aws.cloudwatch.EventTarget(
+            f"{name}-forward-{region}-org-alarms-target",
+            rule=rule.name,
+            arn=bus,
+            role_arn=role.arn,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]))
 
     def _security(self, name: str) -> None:
         s, org = self.settings, self.settings.organization
@@ -142,7 +217,9 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 f"{name}-org-bus-{region}",
                 SecurityEventBusArgs(organization_id=str(org.organization_id),
                                      topic_arns=readiness.topic_arns[region],
-                                     bus_name=org.security_event_bus_name),
+                                     bus_name=org.security_event_bus_name,
+                                     kms_key_arn=readiness.kms_key_arns[region],
+                                     alert_path_topic_arn=readiness.alert_path_topic_arns[region]),
                 opts=pulumi.ResourceOptions(parent=self, provider=readiness.providers[region]))
             for region in s.regions
         }
@@ -154,7 +231,8 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 detector_ids=readiness.guardduty_detector_ids,
                 guardduty_features=tuple(f for f, on in s.guardduty.features.items() if on),
                 root_id=org.root_id, standards=s.security_hub_standards,
-                partition=self.partition, security_hub_depends_on=[readiness]),
+                partition=self.partition, security_hub_depends_on=[readiness],
+                inspector=s.guardduty.inspector),
             opts=pulumi.ResourceOptions(parent=self))
         self.stack_outputs.update({
             # Every single-mode output, so switching modes keeps what scripts read.
@@ -175,6 +253,8 @@ class OrganizationReadiness(pulumi.ComponentResource):
                if readiness.access_log_bucket is not None else {}),
             "securityEventBusArns": {r: b.bus_arn for r, b in buses.items()},
             "securityHubConfigurationPolicyId": admin.configuration_policy_id,
+            "alertPathTopicArns": readiness.alert_path_topic_arns,
+            "pendingSubscriptions": readiness.pending_subscriptions,
         })
 
     def _member(self, name: str) -> None:
@@ -229,4 +309,6 @@ class OrganizationReadiness(pulumi.ComponentResource):
             "responderRoleArn": baseline.responder_role_arn,
             "investigatorRoleArn": baseline.investigator_role_arn,
             "topicArns": baseline.topic_arns,
+            "alertPathTopicArns": baseline.alert_path_topic_arns,
+            "pendingSubscriptions": baseline.pending_subscriptions,
         })

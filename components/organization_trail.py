@@ -11,7 +11,9 @@ Resources and where they live:
   organization-wide, multi-region, global service events, log file validation, KMS, and
   its CloudWatch Logs copy (log group ``/ir-readiness/organization-trail`` encrypted with a
   management-account key usable by CloudWatch Logs for that group only; a delivery role
-  CloudTrail may assume only for this trail, writing only that group's streams).
+  CloudTrail may assume only for this trail, writing only that group's streams), and on
+  that copy the same 15 CIS metric filters and alarms as the account trail
+  (``alarm_topic_arns``): the copy holds every account's events, so they watch them all.
 
 Organization trails write the management account's own events under
 ``AWSLogs/<management account>/`` and every member's under ``AWSLogs/<org id>/``. The
@@ -28,13 +30,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.audit_trail import cis_alarms
 from components.locked_bucket import locked_bucket
 from components.settings import ObjectLock
 
@@ -82,6 +85,10 @@ class OrganizationTrailArgs:
     """Retention of the trail's CloudWatch Logs copy (management account)."""
     log_group_name: str = "/ir-readiness/organization-trail"
     """Log group of that copy, in the management account, home region."""
+    alarm_topic_arns: Mapping[str, pulumi.Input[str]] | None = None
+    """Management-account topics (home region) per severity: the 15 CIS metric filters and
+    alarms on the log group copy notify them (every account's events flow through it);
+    None: no alarms."""
 
     def __post_init__(self) -> None:
         if not _ORG_ID.match(self.organization_id or ""):
@@ -325,6 +332,11 @@ class OrganizationTrail(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=args.trail_provider,
                                         depends_on=[*bucket.ready, key, delivery_policy]),
         )
+        self.alarm_names: list[pulumi.Output[str]] = []
+        if args.alarm_topic_arns is not None:
+            self.alarm_names = cis_alarms(name, parent=self, log_group_name=log_group.name,
+                                          topic_arns=args.alarm_topic_arns,
+                                          provider=args.trail_provider)
         self.trail_arn = trail.arn
         self.bucket_name = bucket.bucket.id
         self.kms_key_arn = key.arn

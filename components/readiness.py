@@ -35,7 +35,12 @@ import pulumi_aws as aws
 
 from components.access_log_store import AccessLogStore, AccessLogStoreArgs
 from components.account_protection import AccountProtection, AccountProtectionArgs
-from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
+from components.alert_routing import (
+    AlertRouting,
+    AlertRoutingArgs,
+    AlertSubscription,
+    watch_readiness_changes,
+)
 from components.audit_trail import AuditTrail, AuditTrailArgs, trail_arn
 from components.backup_protection import BackupProtection, BackupProtectionArgs
 from components.backup_protection import BackupRule as VaultRule
@@ -66,6 +71,7 @@ from components.threat_detection import (
     ThreatDetectionArgs,
     guardduty_bucket_policy_statements,
 )
+from runbooks.core.manifest_schema import MANIFEST_PARAMETER
 from runbooks.core.permissions import responder_actions
 
 TYPE = "ir-readiness:index:IncidentResponseReadiness"
@@ -492,6 +498,25 @@ class RegionalBuilder:
             opts=s.in_region(region),
         )
 
+    def change_watch(
+        self, region: str, alerts: AlertRouting, quarantine: Mapping[str, QuarantineNetwork],
+        manifest: ReadinessManifest,
+    ) -> list[aws.cloudwatch.EventRule]:
+        """High alerts on changes to this region's manifest parameter and quarantine groups."""
+        return watch_readiness_changes(
+            f"watch-{region}",
+            routing=alerts,
+            parameter_name=MANIFEST_PARAMETER,
+            group_ids=[
+                group
+                for q in quarantine.values()
+                for group in (q.isolation_security_group_id, q.conversion_security_group_id,
+                              q.forensic_security_group_id)
+            ],
+            # After the manifest: its own creation is the reviewed change, not an alert.
+            opts=self.stack.in_region(region, depends_on=[manifest]),
+        )
+
     def automation(
         self, region: str, *, key: EncryptionKey, home_key: EncryptionKey,
         alerts: AlertRouting, global_parts: GlobalParts, manifest: ReadinessManifest,
@@ -542,6 +567,8 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
     config_recorder_names: dict[str, pulumi.Output[str]]
     access_log_bucket: pulumi.Output[str] | None
     access_analyzer_arns: dict[str, pulumi.Output[str]]
+    alert_path_topic_arns: dict[str, pulumi.Output[str]]
+    pending_subscriptions: dict[str, pulumi.Output[list[str]]]
 
     def __init__(
         self,
@@ -639,6 +666,8 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             )
             for region in regions
         }
+        for region in regions:
+            regional.change_watch(region, alerts[region], quarantine[region], manifests[region])
         automation = {
             region: regional.automation(
                 region, key=keys[region], home_key=keys[home], alerts=alerts[region],
@@ -665,8 +694,12 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
         self.config_recorder_names = {r: c.recorder_name for r, c in config_recorders.items()}
         self.access_log_bucket = access_logs.bucket_name if access_logs else None
         self.access_analyzer_arns = protection.analyzer_arns
+        self.alert_path_topic_arns = {r: a.alert_path_topic_arn for r, a in alerts.items()}
+        self.pending_subscriptions = {r: a.pending_subscriptions for r, a in alerts.items()}
         self.register_outputs(
             {
+                "alertPathTopicArns": self.alert_path_topic_arns,
+                "pendingSubscriptions": self.pending_subscriptions,
                 "evidenceBucket": self.evidence_bucket,
                 "trailArn": self.trail_arn,
                 "investigatorRoleArn": self.investigator_role_arn,

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from . import (  # noqa: F401  (each import registers its module's rules)
+    alerting,
     backup,
     cloudtrail,
     guardduty,

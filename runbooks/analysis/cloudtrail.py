@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from runbooks.analysis.findings import Finding, parse_time
+from runbooks.core.errors import PreconditionFailed
 
 LOOKUP_RETENTION = timedelta(days=90)
 # CloudTrail delivers a file about every 5 minutes; allow generous lateness.
@@ -275,8 +276,23 @@ def log_keys(client: Any, location: LogLocation, start: datetime, end: datetime)
         day += timedelta(days=1)
 
 
+class ArchivedLogFile(PreconditionFailed):
+    """A trail log file moved to Glacier by the bucket's lifecycle rule."""
+
+
 def read_log_file(client: Any, bucket: str, key: str) -> list[Mapping[str, Any]]:
-    body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    from botocore.exceptions import ClientError
+
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "InvalidObjectState":
+            raise
+        raise ArchivedLogFile(
+            f"s3://{bucket}/{key} is archived in Glacier (the log bucket archives files "
+            "after the configured days) and cannot be read until restored: aws s3api "
+            f"restore-object --bucket {bucket} --key {key} --restore-request Days=7, or "
+            "query a window the CloudWatch Logs copy still holds") from err
     try:
         document = json.loads(gzip.decompress(body))
     except (OSError, ValueError) as err:
@@ -355,7 +371,9 @@ def collect(
         for key in log_keys(s3, location, start, end):
             try:
                 records = read_log_file(s3, location.bucket, key)
-            except ValueError as err:
+            except (ValueError, ArchivedLogFile) as err:
+                # One unreadable file must not hide the others' events; the note says which
+                # file was left out and why (an archived one: how to restore it).
                 notes.append(f"skipped {err}")
                 continue
             for event in _matching(records, f"s3://{location.bucket}/{key}", subjects,

@@ -275,7 +275,21 @@ def claim_case(s3: Any, bucket: str, case_id: str, mode: str,
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
             raise
-    existing = s3.get_object(Bucket=bucket, Key=claim.key)
+    try:
+        existing = s3.get_object(Bucket=bucket, Key=claim.key)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "InvalidObjectState":
+            raise
+        # Archived by a lifecycle rule (buckets deployed before claims were kept out of
+        # the Glacier transition): the finding was claimed long ago. Raising would make
+        # Lambda retry this delivery into the dead-letter queue and page; say what
+        # happened and treat the case as handled instead.
+        LOG.warning("claim s3://%s/%s is archived (%s, InvalidObjectState): case %s was "
+                    "claimed before it was archived; not acting on it again. Restore the "
+                    "object (aws s3api restore-object) to read its status.", bucket,
+                    claim.key, err.response.get("Error", {}).get("StorageClass", "Glacier"),
+                    case_id)
+        return None
     previous = json.loads(existing["Body"].read() or b"{}")
     if previous.get("status") != "failed":
         return None

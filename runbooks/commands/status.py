@@ -99,13 +99,63 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
 
     def topics() -> tuple[bool, str]:
         sns = client("sns")
-        for arn in sorted(manifest["topics"].values()):
+        unheard: list[str] = []
+        waiting: list[str] = []
+        for severity, arn in sorted(manifest["topics"].items()):
             sns.get_topic_attributes(TopicArn=arn)
-        return True, f"{len(manifest['topics'])} topics reachable"
+            confirmed, pending = _subscriptions(sns, arn)
+            if not confirmed:
+                unheard.append(f"{severity} ({arn})")
+            waiting += [f"{severity}: {endpoint}" for endpoint in pending]
+        if unheard:
+            note = f"; pending confirmation: {', '.join(waiting)}" if waiting else ""
+            return False, (f"no confirmed subscription on {', '.join(unheard)}: its alerts "
+                           f"(CIS alarms included) reach nobody{note}. Subscribe an endpoint "
+                           "(ir:alertSubscriptions, `pulumi up`) and confirm it")
+        detail = f"{len(manifest['topics'])} topics, each with a confirmed subscription"
+        return True, detail + (f" (still pending: {', '.join(waiting)})" if waiting else "")
 
     return [run("CloudTrail trail", trail), run("GuardDuty detector", detector),
             run("Security Hub", security_hub), run("Quarantine groups", quarantine),
             run("Alert topics", topics)]
+
+
+def _subscriptions(sns: Any, topic_arn: str) -> tuple[list[str], list[str]]:
+    """(confirmed, pending) endpoints of a topic. AWS lists a subscription waiting for its
+    endpoint's confirmation with the SubscriptionArn `PendingConfirmation`; a listed ARN
+    is checked once more through its `PendingConfirmation` attribute."""
+    from botocore.exceptions import ClientError
+
+    confirmed: list[str] = []
+    pending: list[str] = []
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+        for sub in page.get("Subscriptions", []):
+            endpoint = f"{sub.get('Protocol')} {_shown(sub.get('Endpoint', '?'))}"
+            arn = sub.get("SubscriptionArn", "")
+            if arn == "PendingConfirmation":
+                pending.append(endpoint)
+                continue
+            if not arn.startswith("arn:"):  # "Deleted": being removed, delivers nothing
+                continue
+            try:
+                attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") == "NotFound":
+                    continue  # unsubscribed since it was listed
+                raise
+            if str(attributes.get("PendingConfirmation", "false")).lower() == "true":
+                pending.append(endpoint)
+            else:
+                confirmed.append(endpoint)
+    return confirmed, pending
+
+
+def _shown(endpoint: str) -> str:
+    """Webhook URLs carry tokens: only their scheme and host are printed."""
+    if "://" in endpoint:
+        scheme, rest = endpoint.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0].rsplit('@', 1)[-1]}/..."
+    return endpoint
 
 
 @click.command()

@@ -299,7 +299,17 @@ def read_evidence_copy(s3: Any, bucket: str, case_id: str) -> EvidenceCopy:
                 f"the bucket copy {copy.location} was deleted (a delete marker hides it); "
                 f"its {len(versions)} earlier version(s) remain under Object Lock")
         return copy
-    obj = s3.get_object(Bucket=bucket, Key=key, VersionId=latest["VersionId"])
+    try:
+        obj = s3.get_object(Bucket=bucket, Key=key, VersionId=latest["VersionId"])
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "InvalidObjectState":
+            raise
+        raise PreconditionFailed(
+            f"the audit log's copy {copy.location} (version {latest['VersionId']}) is "
+            f"archived in {latest.get('StorageClass', 'Glacier')} and cannot be read until "
+            f"restored: aws s3api restore-object --bucket {bucket} --key {key} "
+            f"--version-id {latest['VersionId']} --restore-request Days=7, then run this "
+            "again when the restore completes (minutes to hours)") from err
     copy.scan = scan_bytes(obj["Body"].read())
     problem = copy.scan.first_problem
     if problem is not None:

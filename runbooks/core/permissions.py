@@ -18,6 +18,9 @@ CLI_READ_ACTIONS: frozenset[str] = frozenset(
         "guardduty:GetDetector",
         "securityhub:DescribeHub",
         "sns:GetTopicAttributes",
+        # status: does each severity topic have a confirmed subscription?
+        "sns:ListSubscriptionsByTopic",
+        "sns:GetSubscriptionAttributes",
         "ec2:DescribeInstances",
         "ec2:DescribeSecurityGroups",
         # triage / investigate: findings and CloudTrail (API and the trail's log files)

@@ -22,6 +22,8 @@ from components.alert_routing import (
     AlertSubscription,
     placeholders,
 )
+from components.mockrun import ReadinessMocks, evaluate
+from tests.components.conftest import as_list
 from tests.components.event_matching import pattern_matches, resolve
 from tests.components.regional_mocks import ACCOUNT_ID, descends_from, provider, run
 
@@ -69,6 +71,8 @@ def routed():
             "critical": routing.critical_topic_arn,
             "dlq": routing.dead_letter_queue_arn,
             "rules": routing.rule_names,
+            "alert_path": routing.alert_path_topic_arn,
+            "pending": routing.pending_subscriptions,
         }
 
     return run(program)
@@ -216,7 +220,7 @@ SAMPLES = [
 def test_one_kms_encrypted_topic_per_severity(routed):
     topics = routed.of_type(TOPIC)
     assert sorted(t.inputs["name"] for t in topics) == [f"ir-readiness-{s}" for s in
-                                                        sorted(SEVERITIES)]
+                                                        sorted([*SEVERITIES, "alert-path"])]
     for topic in topics:
         assert topic.inputs["kmsMasterKeyId"] == KEY_ARN
         assert topic.inputs["signatureVersion"] == 2
@@ -234,7 +238,8 @@ def test_topic_policies_admit_only_the_account_and_service_publishers_with_sourc
     routed,
 ):
     policies = _policies(routed)
-    assert set(policies) == set(routed.outputs["topics"].values())
+    assert set(policies) == {*routed.outputs["topics"].values(), routed.outputs["alert_path"]}
+    del policies[routed.outputs["alert_path"]]  # its own test below
     for topic_arn, policy in policies.items():
         allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
         services = {}
@@ -271,7 +276,8 @@ def test_topic_policies_admit_only_the_account_and_service_publishers_with_sourc
 def test_subscriptions_go_to_their_severity_topic_with_the_dead_letter_queue(routed):
     topics = routed.outputs["topics"]
     dlq_arn = routed.outputs["dlq"]
-    subscriptions = routed.of_type(SUBSCRIPTION)
+    subscriptions = [s for s in routed.of_type(SUBSCRIPTION)
+                     if s.inputs["topic"] != routed.outputs["alert_path"]]
     expected = {(topics[sev], s.protocol, s.endpoint)
                 for sev, subs in SUBSCRIPTIONS.items() for s in subs}
     assert {(s.inputs["topic"], s.inputs["protocol"], s.inputs["endpoint"])
@@ -285,7 +291,8 @@ def test_subscriptions_go_to_their_severity_topic_with_the_dead_letter_queue(rou
 
 
 def test_webhook_endpoint_is_stored_as_a_secret_and_addresses_are_not(routed):
-    by_protocol = {s.inputs["protocol"]: s for s in routed.of_type(SUBSCRIPTION)}
+    by_protocol = {s.inputs["protocol"]: s for s in routed.of_type(SUBSCRIPTION)
+                   if s.inputs["topic"] != routed.outputs["alert_path"]}
     assert by_protocol["https"].secret_inputs == {"endpoint"}
     for protocol in ("email", "sqs", "lambda"):
         assert by_protocol[protocol].secret_inputs == set()
@@ -304,10 +311,12 @@ def test_dead_letter_queue_is_encrypted_and_accepts_only_these_topics_and_rules(
     assert sorted(allows["sns.amazonaws.com"]["Condition"]["ArnEquals"]["aws:SourceArn"]) == (
         sorted(routed.outputs["topics"].values())
     )
-    rule_arns = allows["events.amazonaws.com"]["Condition"]["ArnEquals"]["aws:SourceArn"]
-    assert sorted(rule_arns) == sorted(
-        f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{n}" for n in routed.outputs["rules"]
-    )
+    rule_arns = allows["events.amazonaws.com"]["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert sorted(rule_arns) == sorted([
+        *(f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{n}" for n in routed.outputs["rules"]),
+        # the readiness change watch, created after the quarantine groups it names
+        f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/ir-readiness-watch-*",
+    ])
 
 
 # ---------------------------------------------------------------- rules
@@ -471,3 +480,68 @@ def test_subscribes_a_queue_of_the_same_program_by_its_output_arn():
 def test_a_plain_endpoint_is_still_checked_when_outputs_are_allowed():
     with pytest.raises(ValueError, match="expected an sqs ARN"):
         AlertSubscription("sqs", "soc-intake")
+
+
+# ---------------------------------------------------------------- the alert path is watched
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def test_dead_letter_queue_alarm_fires_on_one_message_to_the_alert_path_topic(routed):
+    alarm = routed.one(ALARM)
+    queue = routed.one(QUEUE)
+    assert alarm.inputs["namespace"] == "AWS/SQS"
+    assert alarm.inputs["metricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm.inputs["dimensions"] == {"QueueName": queue.inputs["name"]}
+    assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+    assert alarm.inputs["threshold"] == 0
+    assert alarm.inputs["treatMissingData"] == "notBreaching"
+    # not a severity topic: those deliver through the path that failed
+    assert alarm.inputs["alarmActions"] == [routed.outputs["alert_path"]]
+    assert routed.outputs["alert_path"] not in routed.outputs["topics"].values()
+
+
+def test_alert_path_topic_is_encrypted_admits_only_alarms_and_reaches_the_critical_endpoints(
+        routed):
+    topic = next(t for t in routed.of_type(TOPIC) if t.inputs["name"].endswith("-alert-path"))
+    assert topic.inputs["kmsMasterKeyId"] == KEY_ARN and topic.inputs["signatureVersion"] == 2
+    policy = _policies(routed)[routed.outputs["alert_path"]]
+    publishers = [s for s in policy["Statement"]
+                  if s["Effect"] == "Allow" and "SNS:Publish" in as_list(s["Action"])]
+    assert [s["Principal"] for s in publishers] == [{"Service": "cloudwatch.amazonaws.com"}]
+    condition = publishers[0]["Condition"]
+    assert condition["StringEquals"]["aws:SourceAccount"] == ACCOUNT_ID
+    assert condition["ArnLike"]["aws:SourceArn"] == (
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:*")
+    assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+               for s in policy["Statement"])
+    subscriptions = [s for s in routed.of_type(SUBSCRIPTION)
+                     if s.inputs["topic"] == routed.outputs["alert_path"]]
+    assert {(s.inputs["protocol"], s.inputs["endpoint"]) for s in subscriptions} == {
+        (s.protocol, s.endpoint) for s in SUBSCRIPTIONS["critical"]}
+    # a redrive into the queue it reports on would hide its own failures
+    assert all(not s.inputs.get("redrivePolicy") for s in subscriptions)
+
+
+def test_pending_confirmations_are_listed_in_the_outputs():
+    class Pending(ReadinessMocks):
+        """AWS answers an email subscription with PendingConfirmation until confirmed."""
+
+        def new_resource(self, args):
+            rid, outputs = super().new_resource(args)
+            if args.typ == SUBSCRIPTION and args.inputs["protocol"] == "email":
+                outputs = {**outputs, "pendingConfirmation": True}
+            return rid, outputs
+
+    def program():
+        routing = AlertRouting(
+            f"alerts-{REGION}", _args(),
+            opts=pulumi.ResourceOptions(providers={"aws": provider(REGION)}))
+        return {"pending": routing.pending_subscriptions}
+
+    evaluation = evaluate({"aws:region": REGION}, mocks=Pending(default_region=REGION),
+                          program=program, stack="test")
+    assert sorted(evaluation.result["pending"]) == [
+        "ir-readiness-alert-path: email soc@example.com",
+        "ir-readiness-critical: email soc@example.com",
+    ]

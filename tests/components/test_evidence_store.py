@@ -60,11 +60,15 @@ def assert_locked_private_bucket(ev: Evaluation, bucket_name: str, mode: str, da
     assert lock["objectLockEnabled"] == "Enabled"
     assert lock["rule"]["defaultRetention"] == {"mode": mode, "days": days}
     lifecycle = config("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-    (lc,) = lifecycle["rules"]
-    assert lc["status"] == "Enabled"
-    assert lc["transitions"][0]["storageClass"] == "GLACIER"
-    assert lc["noncurrentVersionTransitions"][0]["storageClass"] == "GLACIER"
-    assert "expiration" not in lc, "evidence and logs must never expire by lifecycle"
+    archiving = [lc for lc in lifecycle["rules"] if lc.get("transitions")]
+    assert archiving, "objects never archived"
+    for lc in archiving:
+        assert lc["status"] == "Enabled"
+        assert lc["transitions"][0]["storageClass"] == "GLACIER"
+        assert lc["noncurrentVersionTransitions"][0]["storageClass"] == "GLACIER"
+    for lc in lifecycle["rules"]:
+        assert "expiration" not in lc, "evidence and logs must never expire by lifecycle"
+    assert any(lc.get("abortIncompleteMultipartUpload") for lc in lifecycle["rules"])
     policy = config("aws:s3/bucketPolicy:BucketPolicy")
     tls = by_sid(policy["policy"])["DenyInsecureTransport"]
     assert tls["Effect"] == "Deny" and tls["Principal"] == "*"
@@ -129,3 +133,38 @@ def test_invalid_args_are_rejected(build: Callable[[], object], message: str) ->
     """An Object Lock is checked when it is built; the Args check what is their own."""
     with pytest.raises(ValueError, match=message):
         build()
+
+
+# Keys response reads back or rewrites (claims, case audit logs and their evidence, the
+# per-target locks, queued uploads): an archived one answers InvalidObjectState.
+RESPONSE_KEYS = (
+    "automation/claims/apply/ir-auto-0123456789abcdef0123.json",
+    "automation/applied/2026-01-01T00/ir-auto-0123.json",
+    "cases/case-1/audit.jsonl",
+    "cases/case-1/instances/i-0123/metadata.json",
+    "locks/i-0123456789abcdef0.json",
+    "queued/case-1/memory.lime",
+)
+
+
+def _archived(rules: list[dict], key: str) -> bool:
+    return any(rule.get("transitions") and key.startswith(rule["filter"]["prefix"])
+               for rule in rules if rule["status"] == "Enabled")
+
+
+def test_only_guardduty_exports_are_archived_never_what_response_reads() -> None:
+    ev = _store()
+    rules = only(ev, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+                 ).inputs["rules"]
+    assert _archived(rules, "guardduty/AWSLogs/123456789012/GuardDuty/eu-west-1/f.jsonl.gz")
+    for key in RESPONSE_KEYS:
+        assert not _archived(rules, key), key
+    (abort,) = [r for r in rules if r.get("abortIncompleteMultipartUpload")]
+    assert abort["filter"]["prefix"] == "" and not abort.get("transitions")
+
+
+@pytest.mark.parametrize("prefix", ["", "cases/", "automation/claims/", "locks/x/", "c"])
+def test_an_archive_prefix_overlapping_what_response_reads_is_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="archive_prefixes"):
+        EvidenceStoreArgs(kms_key_arn=KEY, object_lock=ObjectLock("COMPLIANCE", 400),
+                          archive_prefixes=(prefix,))

@@ -169,7 +169,9 @@ def test_org_trail_copies_to_an_encrypted_log_group_in_the_management_account(
               if r.outputs["arn"] == trail.inputs["cloudWatchLogsRoleArn"]]
     [trust] = statements(role.inputs["assumeRolePolicy"])
     assert trust["Condition"] == {"StringEquals": {"aws:SourceArn": TRAIL_ARN}}
-    [write] = statements(one(management, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    [delivery] = [p for p in management.of_type("aws:iam/rolePolicy:RolePolicy")
+                  if p.name.endswith("-delivery-policy")]
+    [write] = statements(delivery.inputs["policy"])
     assert write["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert write["Resource"] == f"{group.outputs['arn']}:log-stream:*"
 
@@ -249,7 +251,7 @@ def test_security_bus_rules_reach_that_regions_topics(security: Evaluation) -> N
               for t in security.of_type("aws:sns/topic:Topic")}
     targets = [t for t in security.of_type("aws:cloudwatch/eventTarget:EventTarget")
                if t.inputs.get("eventBusName") == "ir-readiness-org"]
-    assert len(targets) == 5 * len(REGIONS)
+    assert len(targets) == 6 * len(REGIONS)  # five mirrored rules + org-readiness-changes
     for target in targets:
         assert target.inputs["arn"] in {arn for (region, _), arn in topics.items()
                                         if region == target.region}
@@ -314,7 +316,8 @@ def test_member_forwards_to_the_security_bus_through_a_narrow_role(member: Evalu
     assert sorted(grant["Resource"]) == sorted(buses.values())
     targets = [t for t in member.of_type("aws:cloudwatch/eventTarget:EventTarget")
                if t.inputs["arn"].startswith("arn:aws:events:")]
-    assert len(targets) == 5 * len(REGIONS)
+    # five forwarding rules and the two change-watch rules, per region
+    assert len(targets) == 7 * len(REGIONS)
     for target in targets:
         assert target.inputs["arn"] == buses[target.region]
         assert target.inputs["roleArn"] == forwarder.outputs["arn"]

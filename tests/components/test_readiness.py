@@ -188,7 +188,7 @@ def test_topics_and_queues_are_encrypted_with_their_region_key(
     ev, _ = three
     keys = {k.region: k.outputs["arn"] for k in ev.of_type("aws:kms/key:Key")}
     topics = ev.of_type("aws:sns/topic:Topic")
-    assert len(topics) == 9
+    assert len(topics) == 12  # three severities and the alert path, per region
     for topic in topics:
         assert topic.inputs["kmsMasterKeyId"] == keys[topic.region]
     for queue in ev.of_type("aws:sqs/queue:Queue"):
@@ -272,6 +272,7 @@ def test_stack_outputs_expose_the_main_arns(three: tuple[Evaluation, CountingMoc
         "trailLogGroup", "investigatorRoleArn", "responderRoleArn", "kmsKeyArns",
         "topicArns", "guardDutyDetectorIds", "backupVaultArns", "automationFunctionArns",
         "flowLogGroups", "accessLogBucket",
+        "alertPathTopicArns", "pendingSubscriptions",
     }
     assert out["regions"] == list(THREE)
     assert out["automationFunctionArns"] == {}  # automation is off in the example

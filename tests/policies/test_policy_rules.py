@@ -330,6 +330,65 @@ def security_admin(regions: tuple[str, ...] = ("eu-west-1", "us-east-1"), *,
     return out
 
 
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+TOPIC = "aws:sns/topic:Topic"
+KEY = "aws:kms/key:Key"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def cis_monitoring(*, skip: str = "", silent: str = "",
+                   group_name: str = "t") -> list[AnalyzerResource]:
+    """A trail, its log group and the CIS filters + alarms on it (the project's own
+    patterns), less the control `skip`; the alarm of `silent` notifies nobody."""
+    from components.audit_trail import CIS_CONTROLS
+
+    out = trail() + [res(LOG_GROUP, "trail-logs", {
+        "name": group_name, "arn": f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:{group_name}"})]
+    for control in CIS_CONTROLS:
+        if control.key == skip:
+            continue
+        metric = control.key.title().replace("-", "")
+        out.append(res("aws:cloudwatch/logMetricFilter:LogMetricFilter", f"cis-{control.key}", {
+            "logGroupName": group_name, "pattern": control.pattern,
+            "metricTransformation": {"name": metric, "namespace": "ir-readiness/CIS",
+                                     "value": "1"}}))
+        out.append(res(ALARM, f"cis-{control.key}-alarm", {
+            "namespace": "ir-readiness/CIS", "metricName": metric, "threshold": 1,
+            "comparisonOperator": "GreaterThanOrEqualToThreshold",
+            "alarmActions": [] if control.key == silent else [HIGH_TOPIC]}))
+    return out
+
+
+HIGH_TOPIC = f"arn:aws:sns:eu-west-1:{ACCOUNT}:ir-readiness-high"
+ALERT_PATH_TOPIC = f"arn:aws:sns:eu-west-1:{ACCOUNT}:ir-readiness-alert-path"
+DLQ_ARN = f"arn:aws:sqs:eu-west-1:{ACCOUNT}:ir-readiness-alerts-dlq"
+
+
+def alert_dlq(*, alarm_to: str | None = ALERT_PATH_TOPIC, threshold: float = 0
+              ) -> list[AnalyzerResource]:
+    """A rule target and a subscription dead-lettering into a queue, and the queue's alarm
+    (`alarm_to` None: no alarm)."""
+    out = [
+        res("aws:sqs/queue:Queue", "dlq", {"name": "ir-readiness-alerts-dlq", "arn": DLQ_ARN},
+            HOME_REGION),
+        res(TOPIC, "high", {"arn": HIGH_TOPIC, "kmsMasterKeyId": KEY_ARN}, HOME_REGION),
+        res(TOPIC, "alert-path", {"arn": ALERT_PATH_TOPIC, "kmsMasterKeyId": KEY_ARN},
+            HOME_REGION),
+        res("aws:cloudwatch/eventTarget:EventTarget", "rule-target", {
+            "rule": "r", "arn": HIGH_TOPIC, "deadLetterConfig": {"arn": DLQ_ARN}}, HOME_REGION),
+        res("aws:sns/topicSubscription:TopicSubscription", "sub", {
+            "topic": HIGH_TOPIC, "protocol": "email", "endpoint": "soc@example.com",
+            "redrivePolicy": json.dumps({"deadLetterTargetArn": DLQ_ARN})}, HOME_REGION),
+    ]
+    if alarm_to is not None:
+        out.append(res(ALARM, "dlq-not-empty", {
+            "namespace": "AWS/SQS", "metricName": "ApproximateNumberOfMessagesVisible",
+            "dimensions": {"QueueName": "ir-readiness-alerts-dlq"}, "threshold": threshold,
+            "comparisonOperator": "GreaterThanThreshold", "alarmActions": [alarm_to]},
+            HOME_REGION))
+    return out
+
+
 # --------------------------------------------------------------------------- cases
 
 
@@ -343,9 +402,6 @@ class Case:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-TOPIC = "aws:sns/topic:Topic"
-KEY = "aws:kms/key:Key"
 
 CASES = [
     # CloudTrail
@@ -464,6 +520,10 @@ CASES = [
          security_admin(features={"us-east-1": GD_FEATURES[:2]}), ""),
     Case("securityhub-organization-configuration", security_admin(),
          security_admin(linked=()), ""),
+    # Alerting that cannot fail silently
+    Case("alerting-cis-alarms", cis_monitoring(), cis_monitoring(skip="root-account-usage"),
+         "trail"),
+    Case("alerting-dead-letter-alarm", alert_dlq(), alert_dlq(alarm_to=None), "dlq"),
 ]
 
 
@@ -1161,3 +1221,27 @@ def test_quarantine_vpc_without_any_flow_log_is_flagged(pack: PolicyPackProcess)
     found = violations(pack, [isolation("vpc-1"), isolation("vpc-2"), flow_log("vpc-1")],
                        "flow-logs-quarantine-vpcs")
     assert len(found) == 1 and "quarantine VPC vpc-2 has no flow log" in found[0].message
+
+
+def test_a_cis_alarm_that_notifies_nobody_is_flagged(pack: PolicyPackProcess) -> None:
+    found = violations(pack, cis_monitoring(silent="cloudtrail-config-changes"),
+                       "alerting-cis-alarms")
+    assert len(found) == 1 and "CloudTrail configuration changes" in found[0].message
+
+
+def test_cis_alarms_on_another_log_group_do_not_count(pack: PolicyPackProcess) -> None:
+    elsewhere = [r for r in cis_monitoring(group_name="other")
+                 if r.type != LOG_GROUP] + [res(LOG_GROUP, "trail-logs", {"name": "t"})]
+    found = violations(pack, elsewhere, "alerting-cis-alarms")
+    assert len(found) == 1 and "has no metric filter" in found[0].message
+
+
+def test_a_dead_letter_alarm_to_the_failed_path_is_flagged(pack: PolicyPackProcess) -> None:
+    found = violations(pack, alert_dlq(alarm_to=HIGH_TOPIC), "alerting-dead-letter-alarm")
+    assert len(found) == 1 and "outside the failed path" in found[0].message
+
+
+def test_a_dead_letter_alarm_that_waits_for_many_messages_is_flagged(
+        pack: PolicyPackProcess) -> None:
+    found = violations(pack, alert_dlq(threshold=10), "alerting-dead-letter-alarm")
+    assert len(found) == 1

@@ -166,6 +166,9 @@ def test_status_reports_checks(server_readiness: Readiness) -> None:
     uncovered = ec2.create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=uncovered, CidrBlock="10.5.0.0/24")["Subnet"]["SubnetId"]
     launch_instances(world, 1, subnet_id=subnet)
+    for arn in world.manifest["topics"].values():  # a ready account has someone listening
+        world.client("sns").subscribe(TopicArn=arn, Protocol="email",
+                                      Endpoint="oncall@example.com")
 
     result = world.irctl("--output", "json", "status")
 

@@ -145,3 +145,22 @@ def test_organization_trail_layout_is_found(s3) -> None:
                        end=T0 + timedelta(hours=1), s3=client,
                        location=LogLocation(bucket, ACCOUNT, "us-east-1", "org", org))
     assert [e.event_id for e in activity.events] == [event["eventID"]]
+
+
+def test_an_archived_log_file_is_skipped_and_named_with_its_restore_command(s3) -> None:
+    client, bucket = s3
+    early = record("CreateUser", T0 + timedelta(minutes=1))
+    archived = put_log(client, bucket, T0 + timedelta(minutes=5), [early])
+    # what the log bucket's lifecycle rule does after archiveAfterDays
+    client.copy_object(Bucket=bucket, Key=archived, CopySource={"Bucket": bucket,
+                                                                "Key": archived},
+                       StorageClass="GLACIER")
+    good = record("RunInstances", T0 + timedelta(minutes=11))
+    put_log(client, bucket, T0 + timedelta(minutes=15), [good])
+
+    activity = collect(subjects=[], start=T0, end=T0 + timedelta(hours=1), s3=client,
+                       location=LogLocation(bucket, ACCOUNT, "us-east-1"))
+
+    assert [e.event_id for e in activity.events] == [good["eventID"]]
+    (note,) = [n for n in activity.notes if archived in n]
+    assert "archived in Glacier" in note and "restore-object" in note

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from runbooks.analysis.findings import parse_findings
 from runbooks.automation import handler
@@ -628,3 +629,35 @@ def test_a_budget_running_out_mid_run_leaves_no_change_without_an_outcome(
     [message] = [m for m in auto.messages() if "FAILED" in m["Subject"]]
     assert "[applied] ec2.protect" in message["Message"]
     assert "[not-attempted] ec2.isolate" in message["Message"]
+
+
+def test_an_archived_claim_is_reported_not_retried_into_the_dead_letter_queue(
+        auto: World, caplog: pytest.LogCaptureFixture) -> None:
+    """A claim moved to Glacier (a bucket deployed before claims were kept out of the
+    archive rule) answers InvalidObjectState: the second delivery must say so and stop,
+    not raise (Lambda would retry it into the dead-letter queue and page)."""
+    auto.mode("apply")
+    instance_id = auto.instance()
+    event = auto.ec2_event(instance_id)
+    assert handler(event, None)["findings"][0]["status"] == "contained"
+    auto.messages()
+    s3 = auto.client("s3")
+    bucket = auto.readiness.manifest["evidenceBucket"]
+    claims = s3.list_objects_v2(Bucket=bucket, Prefix="automation/claims/")["Contents"]
+    assert len(claims) == 1
+    key = claims[0]["Key"]
+    # what the lifecycle transition does: the claim's current version is now in GLACIER
+    s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
+                   StorageClass="GLACIER")
+    with pytest.raises(ClientError) as archived:
+        s3.get_object(Bucket=bucket, Key=key)
+    assert archived.value.response["Error"]["Code"] == "InvalidObjectState"
+
+    with caplog.at_level("WARNING", logger="runbooks.automation"):
+        again = handler(copy.deepcopy(event), None)["findings"][0]
+
+    assert again["status"] == "skipped" and again["reason"] == "Duplicate"
+    assert f"claim s3://{bucket}/{key} is archived" in caplog.text
+    assert "restore-object" in caplog.text
+    assert len(case_snapshots(auto.client("ec2"))) == 1
+    assert auto.messages() == []

@@ -15,9 +15,10 @@ from runbooks.core.audit import (
     AuditWriteFailed,
     ChainBroken,
     new_case_id,
+    read_evidence_copy,
     validate_case_id,
 )
-from runbooks.core.errors import InvalidInput
+from runbooks.core.errors import InvalidInput, PreconditionFailed
 
 
 def test_records_chain_and_verify(tmp_path: Path) -> None:
@@ -314,3 +315,22 @@ def test_without_a_copy_there_is_nothing_to_seed_and_a_broken_copy_is_refused(
     with pytest.raises(ChainBroken):
         AuditLog("case-cut", root=tmp_path / "b").seed_from_evidence(s3, "evidence")
     assert not (tmp_path / "b" / "case-cut" / "audit.jsonl").exists()
+
+
+def test_an_archived_bucket_copy_says_so_and_how_to_restore_it(moto_aws: Any) -> None:
+    s3 = moto_aws("s3")
+    s3.create_bucket(Bucket="evidence")
+    s3.put_bucket_versioning(Bucket="evidence", VersioningConfiguration={"Status": "Enabled"})
+    log = AuditLog("case-archived")
+    log.append("applied", n=1)
+    key = log.upload(s3, "evidence")
+    # a bucket deployed before case logs were kept out of the Glacier transition
+    s3.copy_object(Bucket="evidence", Key=key, CopySource={"Bucket": "evidence", "Key": key},
+                   StorageClass="GLACIER", MetadataDirective="COPY")
+
+    with pytest.raises(PreconditionFailed) as archived:
+        read_evidence_copy(s3, "evidence", "case-archived")
+
+    message = str(archived.value)
+    assert f"s3://evidence/{key}" in message and "GLACIER" in message
+    assert "restore-object" in message and "--version-id" in message
