@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
@@ -99,8 +100,43 @@ def fail(settings: Settings, message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+# Options whose values are AWS ids or names (arguments always are): checked for
+# whitespace, control and non-ASCII characters before the command runs. Tag values,
+# S3 prefixes, times and file paths may legitimately hold spaces: not listed.
+ID_OPTIONS = frozenset({
+    "vpc_ids", "vault", "subnet", "security_groups", "recovery_point", "instance_type",
+    "availability_zone", "instance_ids", "finding_id", "role_name", "account",
+    "confirm_account",
+})
+ID_SETTINGS = {"case_id": "case id (--case)", "account": "--account",
+               "role_name": "--role-name", "external_id": "--external-id",
+               "region": "--region"}
+
+
+def check_identifiers(ctx: click.Context, settings: Settings) -> None:
+    """Refuse ids, names and case ids holding whitespace, control or non-ASCII
+    characters, before any AWS call or file write (`runbooks.core.ids`)."""
+    from runbooks.core.ids import check_identifier
+
+    for name, what in ID_SETTINGS.items():
+        value = getattr(settings, name)
+        if isinstance(value, str):
+            check_identifier(value, what)
+    for param in ctx.command.params:
+        if not (isinstance(param, click.Argument) or param.name in ID_OPTIONS):
+            continue
+        value = ctx.params.get(param.name or "")
+        label = (param.human_readable_name if isinstance(param, click.Argument)
+                 else (param.opts[0] if param.opts else str(param.name)))
+        for item in value if isinstance(value, (tuple, list)) else [value]:
+            if isinstance(item, str):
+                check_identifier(item, label)
+
+
 def handle_errors(fn: F) -> F:
-    """Turn IrError and unhandled AWS errors into a message and a trustworthy exit code."""
+    """Turn IrError and unhandled AWS errors into a message and a trustworthy exit code.
+
+    Ids and names are checked first (`check_identifiers`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -112,8 +148,10 @@ def handle_errors(fn: F) -> F:
             ProfileNotFound,
         )
 
-        settings = click.get_current_context().ensure_object(Settings)
+        context = click.get_current_context()
+        settings = context.ensure_object(Settings)
         try:
+            check_identifiers(context, settings)
             return fn(*args, **kwargs)
         except IrError as err:
             fail(settings, str(err), err.exit_code)
@@ -141,6 +179,9 @@ class Session:
     ctx: Context
     audit: AuditLog
     identity: dict[str, Any]
+    scratch: Any = None
+    """A plan without --case keeps its audit records here (removed at exit), so plans
+    leave no case directory behind."""
 
 
 def make_sessions(settings: Settings) -> SessionFactory:
@@ -193,6 +234,7 @@ def open_session(settings: Settings, *, new_case: bool = True,
             f"{manifest['accountId']}; switch profile/role, or use that account's manifest"
         )
     case_id = settings.case_id
+    scratch = None
     if case_id is None:
         if not new_case:
             raise PreconditionFailed("this command needs --case ID (see `irctl case show`)")
@@ -200,10 +242,16 @@ def open_session(settings: Settings, *, new_case: bool = True,
         stderr_console().print(f"case: [bold]{case_id}[/] (generated; pass --case "
                                f"{case_id} to continue it)", highlight=False)
         settings.case_id = case_id
-    audit = AuditLog(case_id)
+        if not settings.apply:
+            # Only --apply or an explicit --case opens a case directory: a plan's records
+            # go to a scratch directory, and its printed case id stays free for --apply.
+            import tempfile
+
+            scratch = tempfile.TemporaryDirectory(prefix="irctl-plan-")
+    audit = AuditLog(case_id, Path(scratch.name) if scratch else None)
     ctx = Context(sessions=sessions, manifest=manifest, case_id=case_id,
                   account_id=manifest["accountId"], region=region)
-    return Session(settings, sessions, ctx, audit, identity)
+    return Session(settings, sessions, ctx, audit, identity, scratch)
 
 
 @contextmanager
@@ -253,6 +301,13 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
         code = EXIT_PARTIAL
     else:
         code = max(codes, default=EXIT_OK)
+    # Every refused or failed target also gets one line on stderr (scripts and humans
+    # read stderr for why; the table on stdout has the details).
+    for result in results:
+        for target in result.targets:
+            if target.error:
+                message = " ".join(target.error.split())
+                click.echo(f"error: {result.kind} {target.target}: {message}", err=True)
     if settings.json:
         document = {"case": settings.case_id, "exitCode": code,
                     "runs": [r.to_dict() for r in results], **(extra or {})}

@@ -29,7 +29,7 @@ CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def validate_case_id(case_id: str) -> str:
-    if not CASE_ID_PATTERN.match(case_id):
+    if not CASE_ID_PATTERN.fullmatch(case_id):  # `$` would admit a trailing newline
         raise InvalidInput(
             f"case id {case_id!r} is invalid: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
