@@ -452,8 +452,9 @@ def _asff_resource(res: Mapping[str, Any]) -> Resource:
 def parse_asff(doc: Mapping[str, Any]) -> Finding:
     account = str(doc.get("AwsAccountId", ""))
     product_arn = str(doc.get("ProductArn", ""))
-    region = str(doc.get("Region") or (product_arn.split(":")[3] if product_arn else ""))
-    partition = product_arn.split(":")[1] if product_arn.startswith("arn:") else "aws"
+    arn_parts = product_arn.split(":") if product_arn.startswith("arn:") else []
+    region = str(doc.get("Region") or (arn_parts[3] if len(arn_parts) > 3 else ""))
+    partition = arn_parts[1] if len(arn_parts) > 1 and arn_parts[1] else "aws"
     resources = [_asff_resource(r) for r in doc.get("Resources") or [] if isinstance(r, Mapping)]
     principals: list[Principal] = []
     for res in doc.get("Resources") or []:
