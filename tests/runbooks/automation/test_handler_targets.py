@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from runbooks.automation.handler import handler
-from runbooks.automation.handler import reset_sessions
+from runbooks.automation.handler import handler, reset_sessions
 from tests.runbooks.conftest import REGION, Readiness, launch_instances
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
