@@ -456,3 +456,37 @@ def test_live_finding_on_an_instance_still_isolates_it(auto: World) -> None:
 
     assert result["status"] == "contained", result
     assert auto.eni_groups(instance_id) == [[isolation]]
+
+
+def test_other_account_is_contained_there_through_the_member_role(auto: World) -> None:
+    # Account B has its own readiness manifest; the handler assumes B's member responder
+    # role and revokes the sessions of B's role. A's role of the same name is untouched.
+    import boto3
+
+    member_role = "ir-readiness-member-responder"
+    auto.monkeypatch.setenv("IR_AUTOMATION_MEMBER_ROLE_NAME", member_role)
+    endpoint = auto.readiness.endpoint_url
+    credentials = boto3.client("sts", region_name=REGION, endpoint_url=endpoint).assume_role(
+        RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/{member_role}",
+        RoleSessionName="seed")["Credentials"]
+
+    def member(service: str) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=endpoint,
+                            aws_access_key_id=credentials["AccessKeyId"],
+                            aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials["SessionToken"])
+
+    assert member("sts").get_caller_identity()["Account"] == OTHER_ACCOUNT
+    from tests.runbooks.conftest import seed_readiness
+
+    seed_readiness(member, account=OTHER_ACCOUNT)
+    role = f"ci-deploy-{uuid.uuid4().hex[:6]}"
+    for iam in (member("iam"), auto.client("iam")):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")
+
+    result = deliver(auto.role_event(role, account=OTHER_ACCOUNT))
+
+    assert result["status"] == "contained", result
+    assert member("iam").list_role_policies(RoleName=role)["PolicyNames"] == [
+        "AWSRevokeOlderSessions"]
+    assert auto.client("iam").list_role_policies(RoleName=role)["PolicyNames"] == []
