@@ -479,6 +479,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
 def process_finding(finding: Finding, config: AutomationConfig,
                     received: datetime) -> dict[str, Any]:
     from runbooks.analysis.playbooks import unsupported_reason
+    from runbooks.core.ids import check_identifier
     from runbooks.core.manifest import load_manifest
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
@@ -506,6 +507,10 @@ def process_finding(finding: Finding, config: AutomationConfig,
     assert playbook is not None
     try:
         params = playbook_params(finding)
+        for key, value in params.items():
+            # A finding's fields are attacker-influenced text: no id with a newline,
+            # control or look-alike character reaches an AWS call or the claim's key.
+            check_identifier(value, f"finding {finding.id}: {key}")
     except InvalidInput as err:
         return _skip("NoTarget", finding, str(err))
 

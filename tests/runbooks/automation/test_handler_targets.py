@@ -490,3 +490,16 @@ def test_other_account_is_contained_there_through_the_member_role(auto: World) -
     assert member("iam").list_role_policies(RoleName=role)["PolicyNames"] == [
         "AWSRevokeOlderSessions"]
     assert auto.client("iam").list_role_policies(RoleName=role)["PolicyNames"] == []
+
+
+def test_a_role_name_with_a_look_alike_letter_is_never_acted_on(auto: World) -> None:
+    iam = auto.client("iam")
+    role = f"ci-deploy-{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")
+
+    result = deliver(auto.role_event(role.replace("e", "\u0435", 1)))  # Cyrillic e
+
+    assert result["status"] == "skipped" and result["reason"] == "NoTarget"
+    assert "U+0435" in result["detail"]
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+    assert auto.claims() == [] and auto.messages() == []

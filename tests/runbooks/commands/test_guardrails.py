@@ -188,3 +188,19 @@ def test_recover_instance_without_a_recovery_point_names_instance_and_vault(
     (line,) = error_lines(done.stderr)
     assert iid in line and vault in line
     assert case_dirs(world) == [] and evidence_keys(world) == []
+
+
+def test_playbook_parameters_are_checked_before_any_call(server_readiness: Readiness) -> None:
+    # The playbook's role_name pattern (`\\w`) admits any Unicode letter: the look-alike
+    # Cyrillic "е" must be refused before IAM is asked about a role that is not there.
+    world = server_readiness
+    role = "ci-d\u0435ploy"
+
+    done = world.irctl("playbook", "run", "compromised-iam-credentials", "--param",
+                       "credential_kind=role", "--param", f"role_name={role}",
+                       "--phase", "containment", "--apply")
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = error_lines(done.stderr)
+    assert "role_name" in line and "U+0435" in line
+    assert case_dirs(world) == [] and evidence_keys(world) == []
