@@ -232,6 +232,11 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
     with progress(settings, "triage") as listener:
         result = make_runner(session, listener).run("triage", pipelines)
     result.warnings.extend(warnings + [f"note: {n}" for n in activity.notes])
+    if session.scratch is not None:
+        # A plan without --case keeps no case directory: say so rather than print paths
+        # that are gone when irctl exits.
+        result.warnings.append("plan without --case: the timeline was not kept; pass "
+                               f"--case {ctx.case_id} (or --apply) to keep it")
 
     summary = {
         "findings": [f.to_dict() for f in findings],
@@ -240,7 +245,8 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
             "events": len(activity.events),
             "window": {"start": start.isoformat(), "end": end.isoformat()},
             "sources": activity.sources,
-            "local": {name: str(path) for name, path in local.items()},
+            "local": ({name: str(path) for name, path in local.items()}
+                      if session.scratch is None else None),
             "s3": {name: f"s3://{bucket}/{case_file_key(ctx.case_id, name)}"
                    for name in local},
         },

@@ -88,3 +88,16 @@ def test_triage_shows_record_state_and_workflow_of_asff(server_readiness: Readin
     assert parsed["recordState"] == "ARCHIVED" and parsed["archived"] is True
     assert parsed["workflowStatus"] == "RESOLVED"
     assert parsed["playbook"] == "compromised-ec2-instance"  # still named, for reading
+
+
+def test_triage_plan_without_case_keeps_no_case_directory(server_readiness: Readiness,
+                                                          tmp_path: Path) -> None:
+    world = server_readiness
+    path = finding_file(tmp_path, "guardduty_event_cryptocurrency_ec2.json")
+
+    document = triage_json(world, path)
+
+    root = Path(str(world.case_dir))
+    assert not root.exists() or list(root.iterdir()) == []
+    assert document["timeline"]["local"] is None
+    assert any("--case" in w for w in document["runs"][0]["warnings"])
