@@ -152,6 +152,18 @@ def test_a_plan_leaves_no_case_directory_and_its_case_id_works_for_apply(
     assert eni_groups(world, iid) == [[isolation]]
 
 
+def test_a_scoped_plan_leaves_no_case_directory(server_readiness: Readiness) -> None:
+    # REGION:ID targets run through the multi-scope path, which names the case itself.
+    world = server_readiness
+    (iid,) = launch_instances(world, 1, volumes=1)
+
+    plan = world.irctl("contain", "instance", f"us-east-1:{iid}")
+
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "generated" in plan.stderr
+    assert case_dirs(world) == [] and evidence_keys(world) == []
+
+
 def test_a_plan_with_an_explicit_case_keeps_its_record(server_readiness: Readiness) -> None:
     world = server_readiness
     (iid,) = launch_instances(world, 1, volumes=1)
