@@ -16,7 +16,8 @@ Imported`); the handler
    isolated);
    a finding of another account than the manifest's is acted on only through the
    configured member responder role (`IR_AUTOMATION_MEMBER_ROLE_NAME`), whose account's
-   own manifest must describe that account; without one it is skipped (`OtherAccount`);
+   own manifest must describe that account; without one it is refused (`OtherAccount`:
+   status `refused`, an `EventsRefused` metric, a REFUSED message to the high topic);
 3. derives the case id from the finding (`case_id_for`), so every delivery of one
    finding (EventBridge is at-least-once; GuardDuty re-sends updated findings; Security
    Hub re-imports GuardDuty's) lands in one case, and *claims* it in the evidence bucket
@@ -194,6 +195,28 @@ def _skip(reason: str, finding: Finding | None, message: str) -> dict[str, Any]:
                  findingType=finding.type if finding else None, detail=message)
     return {"status": "skipped", "reason": reason, "detail": message,
             "findingId": finding.id if finding else None}
+
+
+def _refuse(reason: str, finding: Finding, playbook: str, params: Mapping[str, str],
+            sessions: SessionFactory, manifest: Mapping[str, Any],
+            message: str) -> dict[str, Any]:
+    """A finding automation would have acted on, refused before any change: logged,
+    counted, and posted to the high topic so a responder knows nothing was contained."""
+    LOG.error("automation refused (%s): %s", reason, message)
+    emit_metrics({"EventsRefused": (1, "Count")}, {"Reason": reason},
+                 findingId=finding.id, findingType=finding.type, detail=message)
+    target = target_name(playbook, params)
+    sessions.client("sns").publish(
+        TopicArn=manifest["topics"]["high"],
+        Subject=f"[ir-automation] REFUSED {playbook} {target}"[:100],
+        Message="\n".join([
+            f"ir-readiness automation did NOT act on finding {finding.id}",
+            f"type {finding.type}, severity {finding.severity} ({finding.severity_label}), "
+            f"account {finding.account_id}, region {finding.region}",
+            f"playbook {playbook} {json.dumps(dict(params))}", "",
+            f"reason: {message}"]))
+    return {"status": "refused", "reason": reason, "detail": message, "error": message,
+            "findingId": finding.id, "playbook": playbook, "params": dict(params)}
 
 
 def _drop(reason: str, message: str) -> dict[str, Any]:
@@ -520,18 +543,20 @@ def process_finding(finding: Finding, config: AutomationConfig,
     if finding.account_id != manifest["accountId"]:
         # An organisation's security account receives every member's findings: a role
         # or bucket name in account B must never be acted on in this account.
+        reason = (f"finding is for account {finding.account_id}, this function acts in "
+                  f"account {manifest['accountId']}")
         if not config.member_role_name:
-            return _skip("OtherAccount", finding, (
-                f"finding is for account {finding.account_id}, this function acts in "
-                f"account {manifest['accountId']}; no cross-account responder role is "
-                "configured (IR_AUTOMATION_MEMBER_ROLE_NAME), so nothing was done there. "
+            return _refuse("OtherAccount", finding, playbook, params, sessions, manifest, (
+                f"{reason}; no cross-account responder role is configured "
+                "(IR_AUTOMATION_MEMBER_ROLE_NAME), so nothing was done in either account. "
                 f"Respond with `irctl --account {finding.account_id} ...`"))
         try:
-            sessions, manifest = member_sessions(sessions, config, finding.account_id,
-                                                 region)
+            member_factory, member_manifest = member_sessions(
+                sessions, config, finding.account_id, region)
         except PreconditionFailed as err:  # role not assumable, or wrong manifest there
-            return _skip("OtherAccount", finding, f"finding is for account "
-                         f"{finding.account_id}: {err}")
+            return _refuse("OtherAccount", finding, playbook, params, sessions, manifest,
+                           f"{reason} and cannot act there: {err}")
+        sessions, manifest = member_factory, member_manifest
         member = finding.account_id
     s3 = sessions.client("s3")
     bucket = manifest["evidenceBucket"]
@@ -621,8 +646,10 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
         warning = _mark_notified(finding, outcome, sessions)
         if warning:
             warnings.append(warning)
-    code = outcome.exit_code if outcome.results and outcome.exit_code != EXIT_OK else (
-        EXIT_BAD_INPUT if outcome.error else outcome.exit_code)
+    # An error raised before the runner produced results (wrong account for the
+    # manifest, a parameter the playbook refuses) is a refusal; otherwise the runner's
+    # own code says refused (2), failed (1) or partial (3).
+    code = EXIT_BAD_INPUT if outcome.error and not outcome.results else outcome.exit_code
     _notify(finding, outcome, sessions, manifest, warnings, code)
     _emit_times(finding, outcome, received, now, bool(applied))
     status = ("contained" if applied and code == EXIT_OK else
@@ -697,9 +724,9 @@ def target_name(playbook: str, params: Mapping[str, str]) -> str:
 
 def _notify(finding: Finding, outcome: Outcome, sessions: SessionFactory,
             manifest: Mapping[str, Any], warnings: list[str], code: int) -> None:
-    changes = outcome.changes()
     from runbooks.core.errors import EXIT_BAD_INPUT
 
+    changes = outcome.changes()
     verb = {"apply": "CONTAINED", "plan": "PLAN"}[outcome.mode]
     if code != 0:
         verb = "REFUSED" if code == EXIT_BAD_INPUT else "FAILED"

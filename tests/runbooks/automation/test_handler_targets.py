@@ -240,12 +240,15 @@ def test_role_finding_of_another_account_is_refused_without_member_role(
     with caplog.at_level(logging.WARNING, logger="runbooks.automation"):
         result = deliver(auto.role_event(role, account=OTHER_ACCOUNT))
 
-    assert result["status"] == "skipped" and result["reason"] == "OtherAccount"
-    assert OTHER_ACCOUNT in result["detail"]
-    assert "IR_AUTOMATION_MEMBER_ROLE_NAME" in result["detail"]
+    assert result["status"] == "refused" and result["reason"] == "OtherAccount"
+    assert OTHER_ACCOUNT in result["error"]
+    assert "IR_AUTOMATION_MEMBER_ROLE_NAME" in result["error"]
     assert OTHER_ACCOUNT in caplog.text  # the log line carries the reason
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []  # sessions not revoked
     assert auto.claims() == []
+    (message,) = auto.messages()
+    assert message["Subject"] == f"[ir-automation] REFUSED compromised-iam-credentials {role}"
+    assert f"reason: finding is for account {OTHER_ACCOUNT}" in message["Message"]
 
 
 def test_bucket_finding_of_another_account_is_refused(auto: World) -> None:
@@ -253,8 +256,10 @@ def test_bucket_finding_of_another_account_is_refused(auto: World) -> None:
 
     result = deliver(auto.s3_event(bucket, AwsAccountId=OTHER_ACCOUNT))
 
-    assert result["reason"] == "OtherAccount"
+    assert result["status"] == "refused" and result["reason"] == "OtherAccount"
     assert auto.public_access_block(bucket) is None
+    (message,) = auto.messages()
+    assert bucket in message["Subject"] and OTHER_ACCOUNT in message["Message"]
 
 
 def test_other_account_with_a_member_role_acts_only_through_that_role(
@@ -269,8 +274,8 @@ def test_other_account_with_a_member_role_acts_only_through_that_role(
 
     result = deliver(auto.role_event(role, account=OTHER_ACCOUNT))
 
-    assert result["status"] == "skipped" and result["reason"] == "OtherAccount"
-    assert "manifest" in result["detail"]
+    assert result["status"] == "refused" and result["reason"] == "OtherAccount"
+    assert "manifest" in result["error"]
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
 
 
