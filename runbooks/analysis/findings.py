@@ -15,6 +15,7 @@ Anything else is an `InvalidInput` that says which shapes are accepted.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -244,6 +245,23 @@ def _truthy(value: Any) -> bool:
     return value is True
 
 
+def _additional_info(service: Mapping[str, Any]) -> dict[str, Any]:
+    """`service.additionalInfo`: get-findings gives an object (`{"sample": true}`),
+    EventBridge a JSON string under `value` (`{"value": "{\"sample\":true}", ...}`)."""
+    info = service.get("additionalInfo")
+    if not isinstance(info, Mapping):
+        return {}
+    merged = dict(info)
+    if isinstance(info.get("value"), str):
+        try:
+            decoded = json.loads(info["value"])
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, Mapping):
+            merged.update(decoded)
+    return merged
+
+
 def _instance_addresses(instance: Mapping[str, Any]) -> tuple[str, ...]:
     """Every address an instance owns (GuardDuty instanceDetails.networkInterfaces)."""
     found: list[Any] = []
@@ -385,7 +403,7 @@ def parse_guardduty(doc: Mapping[str, Any]) -> Finding:
         playbook=playbook_for(finding_type, role, anonymous_caller=anonymous,
                               resource_type=resource_type),
         resource_role=role,
-        sample=_truthy(_dig(service, "additionalInfo", "sample")),
+        sample=_truthy(_additional_info(service).get("sample")),
         archived=_truthy(service.get("archived")),
         resource_type=str(resource_type) if resource_type else None,
         own_ips=own_ips,

@@ -179,18 +179,23 @@ def deliver(event: dict[str, Any]) -> dict[str, Any]:
 def test_sample_and_archived_guardduty_findings_touch_nothing(auto: World) -> None:
     instance_id = auto.instance()
     before = auto.eni_groups(instance_id)
+    # EventBridge carries additionalInfo as a JSON string under `value`; get-findings
+    # output (also accepted) as an object.
     sample = auto.gd_event("guardduty_event_cryptocurrency_ec2.json", instance_id)
-    sample["detail"]["service"]["additionalInfo"] = {"sample": True, "type": "default",
-                                                     "value": '{"sample":true}'}
+    sample["detail"]["service"]["additionalInfo"] = {"value": '{"sample":true}',
+                                                     "type": "default"}
+    exported = auto.gd_event("guardduty_event_cryptocurrency_ec2.json", instance_id)
+    exported["detail"]["service"]["additionalInfo"] = {"sample": True}
     archived = auto.gd_event("guardduty_event_cryptocurrency_ec2.json", instance_id)
     archived["detail"]["service"]["archived"] = True
 
-    results = [deliver(sample), deliver(archived)]
+    results = [deliver(sample), deliver(exported), deliver(archived)]
 
-    assert [r["status"] for r in results] == ["skipped", "skipped"]
-    assert [r["reason"] for r in results] == ["Inactive", "Inactive"]
+    assert [r["status"] for r in results] == ["skipped"] * 3
+    assert [r["reason"] for r in results] == ["Inactive"] * 3
     assert "sample finding" in results[0]["detail"]
-    assert "archived" in results[1]["detail"]
+    assert "sample finding" in results[1]["detail"]
+    assert "archived" in results[2]["detail"]
     assert auto.eni_groups(instance_id) == before  # not isolated
     assert auto.snapshots() == [] and auto.claims() == [] and auto.messages() == []
 

@@ -64,7 +64,8 @@ def test_triage_shows_a_sample_finding_and_proposes_nothing(server_readiness: Re
                                                             tmp_path: Path) -> None:
     world = server_readiness
     path = finding_file(tmp_path, "guardduty_event_cryptocurrency_ec2.json",
-                        additionalInfo={"sample": True}, archived=True)
+                        additionalInfo={"value": '{"sample":true}', "type": "default"},
+                        archived=True)
 
     (finding,) = triage_json(world, path)["findings"]
     text = world.irctl("triage", "--finding", str(path), "--no-notify")
