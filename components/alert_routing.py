@@ -94,6 +94,7 @@ from components.regional_validation import (
     check_region,
     check_tags,
     invalid,
+    is_unresolved,
 )
 
 COMPONENT_TYPE = "ir-readiness:index:AlertRouting"
@@ -107,7 +108,7 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _PLACEHOLDER_RE = re.compile(r"<([A-Za-z0-9_.-]+)>")
 
 
-def redacted(endpoint: str) -> str:
+def redacted(endpoint: pulumi.Input[str]) -> pulumi.Input[str]:
     """An endpoint safe to print: https URLs often carry a token in the path or query
     (webhook integrations), so only their scheme and host are shown."""
     if isinstance(endpoint, str) and "://" in endpoint:
@@ -123,7 +124,7 @@ class AlertSubscription:
     protocol: str
     """email, https, sqs or lambda (plain http is refused: alerts travel over TLS)."""
 
-    endpoint: str
+    endpoint: pulumi.Input[str]
     """Address, ``https://`` URL (no user:password in it; stored as a Pulumi secret because
     webhook URLs carry tokens), SQS queue ARN or Lambda function ARN."""
 
@@ -137,9 +138,11 @@ class AlertSubscription:
                 f"allowed values are {', '.join(PROTOCOLS)} (http is refused: use https)",
             )
         endpoint = self.endpoint
-        if not isinstance(endpoint, str):
+        if is_unresolved(endpoint):
+            pass  # e.g. queue.arn of a queue in the same program: AWS checks it on create
+        elif not isinstance(endpoint, str):
             raise invalid("subscriptions.endpoint", endpoint, "a string")
-        if self.protocol == "email":
+        elif self.protocol == "email":
             if not isinstance(endpoint, str) or not _EMAIL_RE.match(endpoint):
                 raise invalid("subscriptions.endpoint", endpoint, "an email address")
         elif self.protocol == "https":
@@ -450,7 +453,7 @@ class AlertRoutingArgs:
                         "this endpoint is listed twice",
                     )
             for sub in subs:
-                match = ARN_RE.match(sub.endpoint)
+                match = ARN_RE.match(sub.endpoint) if isinstance(sub.endpoint, str) else None
                 if sub.protocol == "lambda" and match and match.group("region") != self.region:
                     raise invalid(
                         "subscriptions.endpoint", sub.endpoint,

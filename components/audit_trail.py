@@ -228,7 +228,8 @@ class AuditTrailArgs:
     insights: bool = False
     """Enable CloudTrail Insights (API call rate and error rate; billed)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        # Validated once, at construction, the same way as every other Args.
         missing = [s for s in SEVERITIES if s not in self.alarm_topic_arns]
         if missing:
             raise ValueError(
@@ -260,7 +261,6 @@ class AuditTrail(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: AuditTrailArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        args.validate()
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         expected_arn = pulumi.Output.all(args.partition, args.account_id).apply(

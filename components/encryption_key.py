@@ -44,7 +44,8 @@ class EncryptionKeyArgs:
     deletion_window_days: int = 30
     """Waiting period before a scheduled deletion takes effect (7-30)."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        # Validated once, at construction, the same way as every other Args.
         if not 7 <= self.deletion_window_days <= 30:
             raise ValueError(
                 f"EncryptionKeyArgs.deletion_window_days = {self.deletion_window_days}: "
@@ -93,8 +94,11 @@ def key_policy(
                 "kms:GenerateDataKeyWithoutPlaintext",
             ],
             "Resource": "*",
+            # Encryption-context values are strings to IAM (String operators; Arn ones
+            # are a type mismatch an IAM linter rejects), and every action here carries
+            # the context, so the condition holds for each of them.
             "Condition": {
-                "ArnLike": {
+                "StringLike": {
                     "kms:EncryptionContext:aws:logs:arn": (
                         f"arn:{partition}:logs:{region}:{account_id}:log-group:"
                         f"{log_group_prefix}/*"
@@ -188,7 +192,6 @@ class EncryptionKey(pulumi.ComponentResource):
         args: EncryptionKeyArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        args.validate()
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 

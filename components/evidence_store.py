@@ -29,17 +29,9 @@ class EvidenceStoreArgs:
     """Given the bucket ARN, statements appended to the bucket policy (values may be
     Outputs), e.g. the GuardDuty findings-export grant; the TLS-only deny stays first."""
 
-    def validate(self) -> None:
-        if self.object_lock.mode not in ("GOVERNANCE", "COMPLIANCE"):
-            raise ValueError(
-                f"EvidenceStoreArgs.object_lock.mode = {self.object_lock.mode!r}: "
-                "must be GOVERNANCE or COMPLIANCE"
-            )
-        if self.object_lock.retention_days < 1:
-            raise ValueError(
-                f"EvidenceStoreArgs.object_lock.retention_days = "
-                f"{self.object_lock.retention_days}: must be at least 1"
-            )
+    def __post_init__(self) -> None:
+        # Validated once, at construction, the same way as every other Args.
+        # object_lock is an ObjectLock, which validated its mode and retention when built.
         if self.archive_after_days < 1:
             raise ValueError(
                 f"EvidenceStoreArgs.archive_after_days = {self.archive_after_days}: "
@@ -56,7 +48,6 @@ class EvidenceStore(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: EvidenceStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        args.validate()
         super().__init__(TYPE, name, None, opts)
         store = locked_bucket(
             f"{name}-bucket",

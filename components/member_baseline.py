@@ -115,10 +115,10 @@ class MemberBaselineArgs:
     """The responder role's actions (runbooks.core.permissions.responder_actions())."""
     vpc_ids: Mapping[str, Sequence[str]]
     """VPCs to quarantine per region (resolved)."""
-    trail_arn: str
-    """The organization trail's ARN (management account)."""
-    trail_bucket: str
-    """The organization trail's bucket (log-archive account)."""
+    trail_arn: pulumi.Input[str]
+    """The organization trail's ARN (management account); a plain value or an Output."""
+    trail_bucket: pulumi.Input[str]
+    """The organization trail's bucket (log-archive account); a plain value or an Output."""
     name_prefix: str = "ir-readiness-member"
     """Prefix of every role name (`<prefix>-responder` is what `irctl --account` assumes;
     the responder role's deny on widening roles covers `<prefix>-*`) and of log groups."""
@@ -130,8 +130,11 @@ class MemberBaselineArgs:
     """AWS Backup options (ir:backup), as in the single-account stack."""
     forensic_cidrs: Sequence[str] = ()
     """Sources admitted by the forensic-access groups."""
-    forensic_source_security_group_ids: Mapping[str, str] = field(default_factory=dict)
-    """Per VPC id, a source security group the forensic-access group admits."""
+    forensic_source_security_group_ids: Mapping[str, pulumi.Input[str]] = field(
+        default_factory=dict
+    )
+    """Per VPC id, a source security group the forensic-access group admits (plain ids
+    are checked by QuarantineNetworkArgs, Outputs pass through)."""
     forensic_ports: Sequence[int] = (22, 3389)
     """TCP ports the forensic-access groups open to those sources."""
     evidence_object_lock: ObjectLock = ObjectLock("COMPLIANCE", 365)
@@ -214,7 +217,7 @@ class MemberBaseline(pulumi.ComponentResource):
             EvidenceStoreArgs(kms_key_arn=keys[home].key_arn,
                               object_lock=args.evidence_object_lock),
             opts=in_region(home))
-        trail_bucket_arn = f"arn:{p}:s3:::{args.trail_bucket}"
+        trail_bucket_arn = pulumi.Output.concat(f"arn:{p}:s3:::", args.trail_bucket)
         access = ResponderAccess(
             f"{name}-responders",
             ResponderAccessArgs(
@@ -281,11 +284,11 @@ class MemberBaseline(pulumi.ComponentResource):
                     weekly=_vault_rule(b.weekly),
                     monthly=_vault_rule(b.monthly),
                     continuous_backup_days=b.continuous_backup_days,
-                    selection_tag_key=b.selection_tag_key,
-                    selection_tag_value=b.selection_tag_value,
-                    lock_min_retention_days=b.vault_lock_min_retention_days,
-                    lock_max_retention_days=b.vault_lock_max_retention_days,
-                    lock_changeable_for_days=b.vault_lock_changeable_for_days,
+                    selection_tag_key=b.selection_tag.key,
+                    selection_tag_value=b.selection_tag.value,
+                    lock_min_retention_days=b.vault_lock.min_retention_days,
+                    lock_max_retention_days=b.vault_lock.max_retention_days,
+                    lock_changeable_for_days=b.vault_lock.changeable_for_days,
                     copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
                     copy_depends_on=[copy_to] if copy_to else [],
                 ),

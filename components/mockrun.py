@@ -22,6 +22,11 @@ the invokes the program makes (`aws:index/getCallerIdentity`, `aws:index/getPart
 invoke cannot silently return nothing. A program error (e.g. a `SettingsError` for a bad
 config value) propagates to the caller.
 
+This is the project's one mock harness: every other `pulumi.runtime.Mocks` (the drill's
+`runbooks.drill.bridge.MotoBridge`, a test's counting mocks) is passed to `evaluate` as
+`mocks=` and runs under the same recording monitor; secrets are unwrapped in one place
+(`plain`).
+
 Pulumi's runtime keeps global state, so evaluations in one process run one at a time
 (a lock serialises them); separate processes (pytest-xdist) are independent.
 """
@@ -42,7 +47,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc as rpc_base
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -106,6 +111,9 @@ class Evaluation:
 
     resources: list[RegisteredResource]
     outputs: dict[str, Any] = field(default_factory=dict)
+    """The stack outputs (`pulumi.export`), resolved."""
+    result: Any = None
+    """What a callable program returned, resolved (Outputs inside it awaited)."""
 
     def of_type(self, type_token: str) -> list[RegisteredResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -272,14 +280,24 @@ class ReadinessMocks(pulumi.runtime.Mocks):
             rid = _uuid(typ, name, region)
             arn = f"arn:aws:backup:{region}:{acct}:backup-plan:{rid}"
             out["version"] = _digest(typ, name, "v", length=24)
+        elif typ == "aws:ec2/vpc:Vpc":
+            rid = f"vpc-{_digest(typ, name, region, length=17)}"
+            arn = f"arn:aws:ec2:{region}:{acct}:vpc/{rid}"
+            out["ownerId"] = acct
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
             rid = f"sg-{_digest(typ, name, region, length=17)}"
             arn = f"arn:aws:ec2:{region}:{acct}:security-group/{rid}"
             out["ownerId"] = acct
         elif typ == "aws:ssm/parameter:Parameter":
             arn = f"arn:aws:ssm:{region}:{acct}:parameter{physical}"
-        elif typ == "aws:events/rule:Rule":
-            arn = f"arn:aws:events:{region}:{acct}:rule/{physical}"
+        elif typ in ("aws:cloudwatch/eventRule:EventRule", "aws:events/rule:Rule"):
+            # EventBridge ARNs are in the `events` service; a rule on a custom bus is named
+            # in its ARN under that bus, as in AWS.
+            bus = str(inputs.get("eventBusName") or "default").rsplit("event-bus/", 1)[-1]
+            path = physical if bus == "default" else f"{bus}/{physical}"
+            arn = f"arn:aws:events:{region}:{acct}:rule/{path}"
+        elif typ == "aws:cloudwatch/eventBus:EventBus":
+            arn = f"arn:aws:events:{region}:{acct}:event-bus/{physical}"
         if "name" not in inputs and module not in ("s3",):
             out["name"] = physical
         if arn is not None:
@@ -354,27 +372,26 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def _is_secret(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and value.get(rpc_base._special_sig_key) == rpc_base._special_secret_sig
-    )
+def plain(value: Any) -> Any:
+    """`value` as sent over the wire, with every secret envelope removed (at any depth).
 
-
-def _plain(value: Any) -> Any:
-    if _is_secret(value):
-        return _plain(value.get("value"))
+    The one place secrets are unwrapped, for every Mocks of the project (these records,
+    the drill bridge). Pulumi's public `pulumi.runtime.rpc.is_rpc_secret` and
+    `unwrap_rpc_secret` recognise and open one envelope; they do not recurse, so this does.
+    """
+    if rpc.is_rpc_secret(value):
+        return plain(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
-def _unwrap_secrets(inputs: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _unwrap_secrets(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
     """Inputs with secret wrappers removed, and the top-level keys that were secret."""
-    secret = {k for k, v in inputs.items() if _is_secret(v)}
-    return {k: _plain(v) for k, v in inputs.items()}, secret
+    secret = {k for k, v in inputs.items() if rpc.is_rpc_secret(v)}
+    return {k: plain(v) for k, v in inputs.items()}, secret
 
 
 class _quiet_gc:  # noqa: N801 - used as a context manager
@@ -420,7 +437,7 @@ async def _resolve(value: Any) -> Any:
 def evaluate(
     config: Mapping[str, str],
     mocks: pulumi.runtime.Mocks | None = None,
-    program: Path | Callable[[], None] | None = None,
+    program: Path | Callable[[], Any] | None = None,
     stack: str = "mock",
 ) -> Evaluation:
     """Run `program` (default: the project's `__main__.py`) under mocks with `config`.
@@ -442,12 +459,15 @@ def evaluate(
         )
         root = pulumi_settings.get_root_resource()
         resolved: dict[str, Any] = {}
+        returned: dict[str, Any] = {}
 
         async def run() -> None:
             if program is None or isinstance(program, Path):
                 runpy.run_path(str(program or PROGRAM), run_name="__pulumi_program__")
             else:
-                program()
+                result = program()
+                if result is not None:
+                    returned["result"] = await _resolve(result)
             outputs = getattr(root, "outputs", {}) or {}
             for key, value in outputs.items():
                 resolved[key] = await _resolve(value)
@@ -457,13 +477,15 @@ def evaluate(
         finally:
             _reset_runtime()
             pulumi.runtime.set_all_config({}, [])  # no stale config for later callers
-        return Evaluation(resources=list(monitor.recorded), outputs=resolved)
+        return Evaluation(
+            resources=list(monitor.recorded), outputs=resolved, result=returned.get("result")
+        )
 
 
 def evaluate_program(
     config: Mapping[str, str],
     mocks: pulumi.runtime.Mocks | None = None,
-    program: Path | Callable[[], None] | None = None,
+    program: Path | Callable[[], Any] | None = None,
 ) -> list[RegisteredResource]:
     """Every resource the program registers for `config` (see `evaluate`)."""
     return evaluate(config, mocks=mocks, program=program).resources

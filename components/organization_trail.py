@@ -171,10 +171,12 @@ def log_key_policy(args: OrganizationTrailArgs) -> dict[str, Any]:
             "Sid": "CloudWatchLogsForTheTrailLogGroup",
             "Effect": "Allow",
             "Principal": {"Service": f"logs.{args.home_region}.amazonaws.com"},
-            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                       "kms:Describe*"],
+            # Only actions that carry an encryption context: on kms:Describe* (no context)
+            # this condition could never hold, so listing them granted nothing. Context
+            # values are strings to IAM, hence StringEquals rather than ArnEquals.
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
             "Resource": "*",
-            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
+            "Condition": {"StringEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
         },
     ]}
 
@@ -221,15 +223,23 @@ def key_policy(args: OrganizationTrailArgs) -> dict[str, Any]:
         },
     ]
     if args.reader_account_ids:
-        statements.append({
+        readers = {"AWS": [f"arn:{p}:iam::{a}:root" for a in sorted(args.reader_account_ids)]}
+        # kms:DescribeKey carries no encryption context, so it cannot share the Decrypt
+        # statement's context condition (there it would never be granted).
+        statements += [{
             "Sid": "LogReadersDecrypt",
             "Effect": "Allow",
-            "Principal": {"AWS": [f"arn:{p}:iam::{a}:root"
-                                  for a in sorted(args.reader_account_ids)]},
-            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Principal": readers,
+            "Action": "kms:Decrypt",
             "Resource": "*",
             "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trails}},
-        })
+        }, {
+            "Sid": "LogReadersDescribeKey",
+            "Effect": "Allow",
+            "Principal": readers,
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+        }]
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.regional_validation import check_tags, invalid
+from components.regional_validation import check_id, check_tags, invalid
 
 COMPONENT_TYPE = "ir-readiness:index:QuarantineNetwork"
 PURPOSE_TAG = "ir-readiness:purpose"
@@ -58,49 +58,44 @@ _MIN_IPV6_PREFIX = 32
 class QuarantineNetworkArgs:
     """Inputs of one VPC's quarantine security groups."""
 
-    vpc_id: str
-    """The VPC (``vpc-...``) whose instances these groups can contain."""
+    vpc_id: pulumi.Input[str]
+    """The VPC (``vpc-...``) whose instances these groups can contain; a plain id is checked
+    here, an Output (e.g. ``vpc.id`` of a VPC in the same program) passes through."""
 
     forensic_cidrs: tuple[str, ...] = ()
     """CIDRs of the forensic workstations/bastions allowed into a contained instance
     (network address, no host bits; nothing broader than /8 for IPv4 or /32 for IPv6)."""
 
-    forensic_source_security_group_ids: tuple[str, ...] = ()
+    forensic_source_security_group_ids: tuple[pulumi.Input[str], ...] = ()
     """Security groups (``sg-...``, same VPC or a peered one) of forensic hosts allowed in."""
 
     forensic_ports: tuple[int, ...] = (22,)
     """TCP ports the forensic sources may reach: 22 (SSH) by default; 3389 (RDP) and
     5985/5986 (WinRM) for Windows hosts."""
 
-    endpoint_security_group_ids: tuple[str, ...] = ()
+    endpoint_security_group_ids: tuple[pulumi.Input[str], ...] = ()
     """Security groups of VPC interface endpoints (ssm, ssmmessages, ec2messages, s3, logs)
     the contained instance may reach on TCP 443 while the forensic group is attached."""
 
-    endpoint_prefix_list_ids: tuple[str, ...] = ()
+    endpoint_prefix_list_ids: tuple[pulumi.Input[str], ...] = ()
     """Managed prefix lists (``pl-...``, e.g. the S3 gateway endpoint's) reachable on 443."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags applied to every security group (next to Name and the purpose tag)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.vpc_id, str) or not _VPC_RE.match(self.vpc_id):
-            raise invalid("vpc_id", self.vpc_id, "expected a VPC id such as vpc-0abc12345def67890")
+        # Plain ids are checked now; Outputs resolve at deployment and AWS checks them.
+        check_id("vpc_id", self.vpc_id, _VPC_RE, "a VPC id such as vpc-0abc12345def67890")
         for cidr in self.forensic_cidrs:
             _check_forensic_cidr(cidr)
         if len(set(self.forensic_cidrs)) != len(self.forensic_cidrs):
             raise invalid("forensic_cidrs", self.forensic_cidrs, "a CIDR is listed twice")
         for sg in (*self.forensic_source_security_group_ids, *self.endpoint_security_group_ids):
-            if not isinstance(sg, str) or not _SG_RE.match(sg):
-                raise invalid(
-                    "forensic_source_security_group_ids/endpoint_security_group_ids",
-                    sg,
-                    "expected a security group id such as sg-0abc12345def67890",
-                )
+            check_id("forensic_source_security_group_ids/endpoint_security_group_ids", sg,
+                     _SG_RE, "a security group id such as sg-0abc12345def67890")
         for pl in self.endpoint_prefix_list_ids:
-            if not isinstance(pl, str) or not _PREFIX_LIST_RE.match(pl):
-                raise invalid(
-                    "endpoint_prefix_list_ids", pl, "expected a prefix list id such as pl-63a5400a"
-                )
+            check_id("endpoint_prefix_list_ids", pl, _PREFIX_LIST_RE,
+                     "a prefix list id such as pl-63a5400a")
         if not self.forensic_ports:
             raise invalid("forensic_ports", self.forensic_ports, "list at least one TCP port")
         for port in self.forensic_ports:

@@ -5,10 +5,28 @@ in the home region; regional parts (KMS key, alert routing, GuardDuty + Inspecto
 Security Hub, backups, quarantine groups per VPC, manifest) once per covered region,
 each through an explicit `aws.Provider` for that region whose default tags carry
 `ir:tags`, so every taggable resource is tagged and nothing uses an ambient provider.
+
+Three pieces, each readable on its own:
+
+- `Stack`: what every builder needs (settings, stack name, account id, providers, the
+  names derived from the stack name) and the options of a child in a region;
+- `GlobalBuilder`: the home-region parts (evidence store, audit trail, responder access);
+- `RegionalBuilder`: one method per regional part and region.
+
+The component's constructor only orders the calls: keys and alert routing first (the
+global parts encrypt with the home key and alarm to the home topics), then the global
+parts, then the rest of every region.
+
+Every Args is validated when it is built (the components' own checks). Nothing invalid
+gets that far: the settings are validated as a whole when read (`components.settings`),
+and what they cannot know (names derived from the stack name, the automation layer on
+this machine) is checked by `check_before_registering`, with the components' own checks,
+before the first registration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +45,16 @@ from components.readiness_manifest import (
     ReadinessManifest,
     ReadinessManifestArgs,
 )
-from components.responder_access import ResponderAccess, ResponderAccessArgs
-from components.response_automation import ResponseAutomation, ResponseAutomationArgs
+from components.responder_access import (
+    ResponderAccess,
+    ResponderAccessArgs,
+    check_role_name_prefix,
+)
+from components.response_automation import (
+    ResponseAutomation,
+    ResponseAutomationArgs,
+    check_deployable,
+)
 from components.security_findings import SecurityFindings, SecurityFindingsArgs
 from components.settings import DISCOVER, SEVERITIES, BackupRule, Settings, partition_for
 from components.threat_detection import (
@@ -53,155 +79,358 @@ class IncidentResponseReadinessArgs:
     (explicit ids, or discovered through `aws:ec2/getVpcs` in that region)."""
 
 
+def name_prefix(stack: str) -> str:
+    """Name prefix of trail, roles and functions: `ir-readiness-<stack>`."""
+    return f"ir-readiness-{stack}"
+
+
+def log_group_prefix(stack: str) -> str:
+    """Every log group lies under it; the KMS keys admit exactly this prefix."""
+    return f"/ir-readiness/{stack}"
+
+
+def check_before_registering(settings: Settings, stack: str) -> None:
+    """What the settings cannot know, checked before the first registration (so a bad
+    value never leaves a half-created stack): the names derived from the stack name and,
+    with automation on, its code and layer on this machine. The checks are the
+    components' own (their Args run them again when built)."""
+    check_role_name_prefix(name_prefix(stack))
+    if settings.automation.enabled:
+        for region in settings.regions:
+            check_deployable(
+                region=region, name_prefix=name_prefix(stack),
+                log_group_name=f"{log_group_prefix(stack)}/automation",
+                layer_path=settings.automation.layer_path,
+            )
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What every builder needs: settings, names, account and one provider per region."""
+
+    settings: Settings
+    name: str
+    """Pulumi stack name (part of trail, role, log group and function names)."""
+    parent: pulumi.Resource
+    providers: Mapping[str, aws.Provider]
+    account_id: pulumi.Output[str]
+
+    @property
+    def home(self) -> str:
+        return self.settings.home_region
+
+    @property
+    def partition(self) -> str:
+        return partition_for(self.home)
+
+    @property
+    def prefix(self) -> str:
+        return name_prefix(self.name)
+
+    @property
+    def log_group_prefix(self) -> str:
+        return log_group_prefix(self.name)
+
+    def in_region(
+        self, region: str, depends_on: list[pulumi.Resource] | None = None
+    ) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(
+            parent=self.parent, provider=self.providers[region], depends_on=depends_on or []
+        )
+
+
+@dataclass(frozen=True)
+class GlobalParts:
+    evidence: EvidenceStore
+    trail: AuditTrail
+    access: ResponderAccess
+
+
+class GlobalBuilder:
+    """The home-region parts: evidence store, multi-region audit trail, responder roles."""
+
+    def __init__(self, stack: Stack, keys: Mapping[str, EncryptionKey],
+                 home_topics: Mapping[str, pulumi.Output[str]]) -> None:
+        self.stack = stack
+        self.keys = keys
+        self.home_key = keys[stack.home]
+        self.home_topics = home_topics
+
+    def build(self) -> GlobalParts:
+        evidence = self.evidence_store()
+        trail = self.audit_trail()
+        return GlobalParts(evidence, trail, self.responder_access(evidence, trail))
+
+    def evidence_store(self) -> EvidenceStore:
+        s, settings = self.stack, self.stack.settings
+
+        def guardduty_grant(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:
+            # Every region's detector exports findings under one prefix of this bucket.
+            return guardduty_bucket_policy_statements(
+                bucket_arn.apply(lambda arn: f"{arn}/{GUARDDUTY_PREFIX}"),
+                self.home_key.key_arn,
+                s.account_id,
+                s.partition,
+            )
+
+        return EvidenceStore(
+            "evidence",
+            EvidenceStoreArgs(
+                kms_key_arn=self.home_key.key_arn,
+                object_lock=settings.evidence.object_lock,
+                archive_after_days=settings.evidence.archive_after_days,
+                additional_policy_statements=guardduty_grant,
+            ),
+            opts=s.in_region(s.home),
+        )
+
+    def audit_trail(self) -> AuditTrail:
+        s, settings = self.stack, self.stack.settings
+        return AuditTrail(
+            "audit",
+            AuditTrailArgs(
+                trail_name=s.prefix,
+                home_region=s.home,
+                account_id=s.account_id,
+                partition=s.partition,
+                kms_key_arn=self.home_key.key_arn,
+                log_group_name=f"{s.log_group_prefix}/cloudtrail",
+                alarm_topic_arns=self.home_topics,
+                log_retention_days=settings.trail.log_retention_days,
+                object_lock=settings.trail.object_lock,
+                archive_after_days=settings.evidence.archive_after_days,
+                s3_data_events=settings.trail.s3_data_events,
+                lambda_data_events=settings.trail.lambda_data_events,
+                insights=settings.trail.insights,
+            ),
+            opts=s.in_region(s.home),
+        )
+
+    def responder_access(self, evidence: EvidenceStore, trail: AuditTrail) -> ResponderAccess:
+        s, settings = self.stack, self.stack.settings
+        partition = s.partition
+        return ResponderAccess(
+            "responders",
+            ResponderAccessArgs(
+                account_id=s.account_id,
+                partition=partition,
+                role_name_prefix=s.prefix,
+                trusted_principals=settings.responder_principals,
+                responder_actions=responder_actions(),
+                evidence_bucket_arn=evidence.bucket_arn,
+                trail_bucket_arn=trail.bucket_name.apply(lambda b: f"arn:{partition}:s3:::{b}"),
+                trail_log_group_arn=trail.log_group_arn,
+                kms_key_arns=[self.keys[r].key_arn for r in settings.regions],
+                regions=settings.regions,
+                max_session_duration=settings.max_session_duration,
+            ),
+            opts=s.in_region(s.home),
+        )
+
+
 def _vault_rule(rule: BackupRule | None) -> VaultRule | None:
     if rule is None:
         return None
     return VaultRule(rule.schedule, rule.delete_after_days, rule.cold_storage_after_days)
 
 
-# -- the settings-derived part of every component's Args. Used twice: by `_preflight`
-# (with placeholders for values that come from resources) and by the real wiring.
+class RegionalBuilder:
+    """One method per regional part; each builds that part in one region."""
 
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.settings = stack.settings
 
-def _alert_kwargs(settings: Settings, region: str) -> dict[str, Any]:
-    return {
-        "region": region,
-        "subscriptions": {
-            sev: tuple(
-                AlertSubscription(s.protocol, s.endpoint)
-                for s in settings.alert_subscriptions.get(sev, ())
-            )
-            for sev in SEVERITIES
-        },
-        "partition": partition_for(settings.home_region),
-    }
-
-
-def _threat_kwargs(settings: Settings) -> dict[str, Any]:
-    g = settings.guardduty
-    return {
-        "finding_publishing_frequency": g.finding_frequency,
-        "features": tuple(f for f, enabled in g.features.items() if enabled),
-        "enable_inspector": g.inspector,
-    }
-
-
-def _findings_kwargs(settings: Settings, region: str) -> dict[str, Any]:
-    return {
-        "region": region,
-        "home_region": settings.home_region,
-        "covered_regions": settings.regions,
-        "standards": settings.security_hub_standards,
-        "partition": partition_for(settings.home_region),
-    }
-
-
-def _backup_kwargs(settings: Settings, region: str) -> dict[str, Any]:
-    b = settings.backup
-    return {
-        "region": region,
-        "daily": _vault_rule(b.daily),
-        "weekly": _vault_rule(b.weekly),
-        "monthly": _vault_rule(b.monthly),
-        "continuous_backup_days": b.continuous_backup_days,
-        "selection_tag_key": b.selection_tag_key,
-        "selection_tag_value": b.selection_tag_value,
-        "lock_min_retention_days": b.vault_lock_min_retention_days,
-        "lock_max_retention_days": b.vault_lock_max_retention_days,
-        "lock_changeable_for_days": b.vault_lock_changeable_for_days,
-        "partition": partition_for(settings.home_region),
-    }
-
-
-def _quarantine_args(settings: Settings, vpc_id: str) -> QuarantineNetworkArgs:
-    forensic = settings.forensic_access
-    return QuarantineNetworkArgs(
-        vpc_id=vpc_id,
-        forensic_cidrs=forensic.cidrs,
-        forensic_source_security_group_ids=tuple(
-            sg for v, sg in forensic.security_group_ids.items() if v == vpc_id
-        ),
-        forensic_ports=forensic.ports,
-    )
-
-
-def _automation_kwargs(settings: Settings, region: str, stack: str) -> dict[str, Any]:
-    auto = settings.automation
-    return {
-        "region": region,
-        "log_group_name": f"/ir-readiness/{stack}/automation",
-        "name_prefix": f"ir-readiness-{stack}",
-        "mode": auto.mode,
-        "finding_types": auto.finding_types,
-        "min_severity": auto.min_severity,
-        "opt_out_tag": auto.opt_out_tag,
-        "max_actions_per_hour": auto.max_actions_per_hour,
-        "reserved_concurrency": auto.reserved_concurrency,
-        "log_retention_days": auto.log_retention_days,
-        "layer_path": auto.layer_path,
-        "partition": partition_for(settings.home_region),
-    }
-
-
-def _preflight(settings: Settings, stack: str) -> None:
-    """Build every component's Args from `settings` before anything is registered.
-
-    Values that only resources can provide (ARNs, ids) are placeholders here: the Args
-    checks skip Outputs and validate every plain value, so a value the settings schema
-    let through but a component refuses still fails before the first registration,
-    with the component's own message.
-    """
-    pending: pulumi.Output[str] = pulumi.Output.from_input("pending")
-    home = settings.home_region
-    partition = partition_for(home)
-    EncryptionKeyArgs(
-        region=home, account_id=pending, partition=partition,
-        log_group_prefix=f"/ir-readiness/{stack}",
-    ).validate()
-    EvidenceStoreArgs(
-        kms_key_arn=pending,
-        object_lock=settings.evidence.object_lock,
-        archive_after_days=settings.evidence.archive_after_days,
-    ).validate()
-    AuditTrailArgs(
-        trail_name=f"ir-readiness-{stack}", home_region=home, account_id=pending,
-        partition=partition, kms_key_arn=pending,
-        log_group_name=f"/ir-readiness/{stack}/cloudtrail",
-        alarm_topic_arns=dict.fromkeys(SEVERITIES, pending),
-        log_retention_days=settings.trail.log_retention_days,
-        object_lock=settings.trail.object_lock,
-    ).validate()
-    ResponderAccessArgs(
-        account_id=pending, partition=partition, role_name_prefix=f"ir-readiness-{stack}",
-        trusted_principals=settings.responder_principals,
-        responder_actions=responder_actions(), evidence_bucket_arn=pending,
-        trail_bucket_arn=pending, trail_log_group_arn=pending, kms_key_arns=[pending],
-        regions=settings.regions, max_session_duration=settings.max_session_duration,
-    ).validate()
-    ThreatDetectionArgs(
-        account_id=pending, findings_destination_arn=pending, findings_kms_key_arn=pending,
-        **_threat_kwargs(settings),
-    )
-    for region in settings.regions:
-        AlertRoutingArgs(account_id=pending, kms_key_arn=pending, **_alert_kwargs(settings, region))
-        SecurityFindingsArgs(**_findings_kwargs(settings, region))
-        copy = settings.backup.copy_to_region
-        BackupProtectionArgs(
-            account_id=pending, kms_key_arn=pending, alert_topic_arn=pending,
-            copy_to_vault_arn=pending if copy and copy != region else None,
-            **_backup_kwargs(settings, region),
+    def key(self, region: str) -> EncryptionKey:
+        s = self.stack
+        home = region == s.home
+        return EncryptionKey(
+            f"kms-{region}",
+            EncryptionKeyArgs(
+                region=region,
+                account_id=s.account_id,
+                partition=s.partition,
+                log_group_prefix=s.log_group_prefix,
+                # Only the home key encrypts the (home-region) trail and every region's
+                # exported GuardDuty findings.
+                trail_arn=s.account_id.apply(
+                    lambda acct: trail_arn(s.partition, s.home, acct, s.prefix)
+                ) if home else None,
+                findings_from_all_regions=home,
+            ),
+            opts=s.in_region(region),
         )
-        wanted = settings.vpcs_for(region)
-        # Discovered VPCs are known only later; a stand-in id still checks the forensic
-        # access settings every VPC's groups get.
-        for vpc_id in ("vpc-00000000",) if wanted == DISCOVER else wanted:
-            _quarantine_args(settings, vpc_id)
-        if settings.automation.enabled:
+
+    def alerts(self, region: str, key: EncryptionKey) -> AlertRouting:
+        s, settings = self.stack, self.settings
+        return AlertRouting(
+            f"alerts-{region}",
+            AlertRoutingArgs(
+                region=region,
+                account_id=s.account_id,
+                kms_key_arn=key.key_arn,
+                subscriptions={
+                    sev: tuple(
+                        AlertSubscription(sub.protocol, sub.endpoint)
+                        for sub in settings.alert_subscriptions.get(sev, ())
+                    )
+                    for sev in SEVERITIES
+                },
+                partition=s.partition,
+            ),
+            opts=s.in_region(region),
+        )
+
+    def threat_detection(
+        self, region: str, global_parts: GlobalParts, home_key: EncryptionKey
+    ) -> ThreatDetection:
+        s, g = self.stack, self.settings.guardduty
+        evidence = global_parts.evidence
+        return ThreatDetection(
+            f"threats-{region}",
+            ThreatDetectionArgs(
+                account_id=s.account_id,
+                findings_destination_arn=evidence.bucket_arn.apply(
+                    lambda a: f"{a}/{GUARDDUTY_PREFIX}"
+                ),
+                findings_kms_key_arn=home_key.key_arn,
+                destination_depends_on=[evidence.bucket_policy, home_key],
+                finding_publishing_frequency=g.finding_frequency,
+                features=tuple(f for f, enabled in g.features.items() if enabled),
+                enable_inspector=g.inspector,
+            ),
+            opts=s.in_region(region),
+        )
+
+    def security_findings(
+        self, region: str, linked: list[SecurityFindings]
+    ) -> SecurityFindings:
+        """`linked`: the other regions' Security Hub, which the home aggregator waits for."""
+        s, settings = self.stack, self.settings
+        return SecurityFindings(
+            f"findings-{region}",
+            SecurityFindingsArgs(
+                aggregator_depends_on=linked,
+                region=region,
+                home_region=s.home,
+                covered_regions=settings.regions,
+                standards=settings.security_hub_standards,
+                partition=s.partition,
+            ),
+            opts=s.in_region(region),
+        )
+
+    def backup(
+        self, region: str, key: EncryptionKey, alerts: AlertRouting,
+        copy_to: BackupProtection | None,
+    ) -> BackupProtection:
+        s, b = self.stack, self.settings.backup
+        return BackupProtection(
+            f"backup-{region}",
+            BackupProtectionArgs(
+                account_id=s.account_id,
+                kms_key_arn=key.key_arn,
+                alert_topic_arn=alerts.info_topic_arn,  # failures page via rules
+                copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
+                copy_depends_on=[copy_to] if copy_to else [],
+                region=region,
+                daily=_vault_rule(b.daily),
+                weekly=_vault_rule(b.weekly),
+                monthly=_vault_rule(b.monthly),
+                continuous_backup_days=b.continuous_backup_days,
+                selection_tag_key=b.selection_tag.key,
+                selection_tag_value=b.selection_tag.value,
+                lock_min_retention_days=b.vault_lock.min_retention_days,
+                lock_max_retention_days=b.vault_lock.max_retention_days,
+                lock_changeable_for_days=b.vault_lock.changeable_for_days,
+                partition=s.partition,
+            ),
+            opts=s.in_region(region),
+        )
+
+    def quarantine(self, region: str, vpc_id: str) -> QuarantineNetwork:
+        forensic = self.settings.forensic_access
+        return QuarantineNetwork(
+            f"quarantine-{region}-{vpc_id}",
+            QuarantineNetworkArgs(
+                vpc_id=vpc_id,
+                forensic_cidrs=forensic.cidrs,
+                forensic_source_security_group_ids=tuple(
+                    sg for v, sg in forensic.security_group_ids.items() if v == vpc_id
+                ),
+                forensic_ports=forensic.ports,
+            ),
+            opts=self.stack.in_region(region),
+        )
+
+    def manifest(
+        self, region: str, *, key: EncryptionKey, topics: Mapping[str, pulumi.Output[str]],
+        global_parts: GlobalParts, quarantine: Mapping[str, QuarantineNetwork],
+        backup: BackupProtection, detection: ThreatDetection, findings: SecurityFindings,
+    ) -> ReadinessManifest:
+        s = self.stack
+        trail, access = global_parts.trail, global_parts.access
+        return ReadinessManifest(
+            f"manifest-{region}",
+            ReadinessManifestArgs(
+                region=region,
+                home_region=s.home,
+                account_id=s.account_id,
+                kms_key_arn=key.key_arn,
+                evidence_bucket=global_parts.evidence.bucket_name,
+                trail_arn=trail.trail_arn,
+                trail_bucket=trail.bucket_name,
+                trail_log_group=trail.log_group_name,
+                topic_arns=topics,
+                quarantine={
+                    vpc_id: QuarantineGroups(
+                        q.isolation_security_group_id,
+                        q.conversion_security_group_id,
+                        q.forensic_security_group_id,
+                    )
+                    for vpc_id, q in quarantine.items()
+                },
+                backup_vault_name=backup.vault_name,
+                backup_vault_arn=backup.vault_arn,
+                backup_plan_id=backup.plan_id,
+                backup_restore_role_arn=backup.restore_role_arn,
+                guardduty_detector_id=detection.detector_id,
+                security_hub_enabled=findings.enabled,
+                investigator_role_arn=access.investigator_role_arn,
+                responder_role_arn=access.responder_role_arn,
+            ),
+            opts=s.in_region(region),
+        )
+
+    def automation(
+        self, region: str, *, key: EncryptionKey, home_key: EncryptionKey,
+        alerts: AlertRouting, global_parts: GlobalParts, manifest: ReadinessManifest,
+    ) -> ResponseAutomation:
+        s, auto = self.stack, self.settings.automation
+        return ResponseAutomation(
+            f"automation-{region}",
             ResponseAutomationArgs(
-                account_id=pending, kms_key_arn=pending, key_arns=[pending],
-                evidence_bucket_arn=pending, alarm_topic_arn=pending,
-                **_automation_kwargs(settings, region, stack),
-            )
+                account_id=s.account_id,
+                kms_key_arn=key.key_arn,
+                key_arns=[key.key_arn, home_key.key_arn],
+                evidence_bucket_arn=global_parts.evidence.bucket_arn,
+                alarm_topic_arn=alerts.high_topic_arn,
+                region=region,
+                log_group_name=f"{s.log_group_prefix}/automation",
+                name_prefix=s.prefix,
+                mode=auto.mode,
+                finding_types=auto.finding_types,
+                min_severity=auto.min_severity,
+                opt_out_tag=auto.opt_out_tag,
+                max_actions_per_hour=auto.max_actions_per_hour,
+                reserved_concurrency=auto.reserved_concurrency,
+                log_retention_days=auto.log_retention_days,
+                layer_path=auto.layer_path,
+                partition=s.partition,
+            ),
+            # The function reads the manifest on its first finding.
+            opts=s.in_region(region, depends_on=[manifest]),
+        )
 
 
 class IncidentResponseReadiness(pulumi.ComponentResource):
@@ -229,13 +458,14 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
         settings = args.settings
         if not isinstance(settings, Settings):
             raise TypeError("IncidentResponseReadinessArgs.settings must be a Settings")
-        stack = pulumi.get_stack()
-        _preflight(settings, stack)
+        if args.vpc_ids is not None:
+            unknown = sorted(set(args.vpc_ids) - set(settings.regions))
+            if unknown:
+                raise ValueError(f"vpc_ids names regions that are not covered: {unknown}")
+        stack_name = pulumi.get_stack()
+        check_before_registering(settings, stack_name)
         super().__init__(TYPE, name, None, opts)
-        home = settings.home_region
-        partition = partition_for(home)
-        tags = {**BASE_TAGS, "ir-readiness:stack": stack, **settings.tags}
-
+        tags = {**BASE_TAGS, "ir-readiness:stack": stack_name, **settings.tags}
         self.providers: dict[str, aws.Provider] = {
             region: aws.Provider(
                 f"aws-{region}",
@@ -245,56 +475,25 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             )
             for region in settings.regions
         }
-
-        def in_region(region: str, depends_on: list[pulumi.Resource] | None = None) -> Any:
-            return pulumi.ResourceOptions(
-                parent=self, provider=self.providers[region], depends_on=depends_on or []
-            )
-
-        account_id = aws.get_caller_identity_output(
-            opts=pulumi.InvokeOutputOptions(provider=self.providers[home])
-        ).account_id
+        home = settings.home_region
+        stack = Stack(
+            settings=settings,
+            name=stack_name,
+            parent=self,
+            providers=self.providers,
+            account_id=aws.get_caller_identity_output(
+                opts=pulumi.InvokeOutputOptions(provider=self.providers[home])
+            ).account_id,
+        )
         vpc_ids = args.vpc_ids if args.vpc_ids is not None else {
             region: self._vpcs(settings, region) for region in settings.regions
         }
-        unknown = sorted(set(vpc_ids) - set(settings.regions))
-        if unknown:
-            raise ValueError(f"vpc_ids names regions that are not covered: {unknown}")
+        regional = RegionalBuilder(stack)
+        regions = settings.regions
 
-        log_group_prefix = f"/ir-readiness/{stack}"
-        trail_name = f"ir-readiness-{stack}"
-        expected_trail_arn = account_id.apply(
-            lambda acct: trail_arn(partition, home, acct, trail_name)
-        )
-
-        # -- keys (regional), alert routing (regional)
-        keys = {
-            region: EncryptionKey(
-                f"kms-{region}",
-                EncryptionKeyArgs(
-                    region=region,
-                    account_id=account_id,
-                    partition=partition,
-                    log_group_prefix=log_group_prefix,
-                    trail_arn=expected_trail_arn if region == home else None,
-                    findings_from_all_regions=region == home,
-                ),
-                opts=in_region(region),
-            )
-            for region in settings.regions
-        }
-        alerts = {
-            region: AlertRouting(
-                f"alerts-{region}",
-                AlertRoutingArgs(
-                    account_id=account_id,
-                    kms_key_arn=keys[region].key_arn,
-                    **_alert_kwargs(settings, region),
-                ),
-                opts=in_region(region),
-            )
-            for region in settings.regions
-        }
+        # Keys and alert routing first: the global parts use the home ones.
+        keys = {region: regional.key(region) for region in regions}
+        alerts = {region: regional.alerts(region, keys[region]) for region in regions}
         topics = {
             region: {
                 "critical": a.critical_topic_arn,
@@ -303,178 +502,43 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
             }
             for region, a in alerts.items()
         }
+        global_parts = GlobalBuilder(stack, keys, topics[home]).build()
 
-        # -- global parts, home region
-        home_key = keys[home]
-
-        def guardduty_grant(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:
-            return guardduty_bucket_policy_statements(
-                bucket_arn.apply(lambda arn: f"{arn}/{GUARDDUTY_PREFIX}"),
-                home_key.key_arn,
-                account_id,
-                partition,
-            )
-
-        evidence = EvidenceStore(
-            "evidence",
-            EvidenceStoreArgs(
-                kms_key_arn=home_key.key_arn,
-                object_lock=settings.evidence.object_lock,
-                archive_after_days=settings.evidence.archive_after_days,
-                additional_policy_statements=guardduty_grant,
-            ),
-            opts=in_region(home),
-        )
-        trail = AuditTrail(
-            "audit",
-            AuditTrailArgs(
-                trail_name=trail_name,
-                home_region=home,
-                account_id=account_id,
-                partition=partition,
-                kms_key_arn=home_key.key_arn,
-                log_group_name=f"{log_group_prefix}/cloudtrail",
-                alarm_topic_arns=topics[home],
-                log_retention_days=settings.trail.log_retention_days,
-                object_lock=settings.trail.object_lock,
-                archive_after_days=settings.evidence.archive_after_days,
-                s3_data_events=settings.trail.s3_data_events,
-                lambda_data_events=settings.trail.lambda_data_events,
-                insights=settings.trail.insights,
-            ),
-            opts=in_region(home),
-        )
-        access = ResponderAccess(
-            "responders",
-            ResponderAccessArgs(
-                account_id=account_id,
-                partition=partition,
-                role_name_prefix=f"ir-readiness-{stack}",
-                trusted_principals=settings.responder_principals,
-                responder_actions=responder_actions(),
-                evidence_bucket_arn=evidence.bucket_arn,
-                trail_bucket_arn=trail.bucket_name.apply(lambda b: f"arn:{partition}:s3:::{b}"),
-                trail_log_group_arn=trail.log_group_arn,
-                kms_key_arns=[keys[r].key_arn for r in settings.regions],
-                regions=settings.regions,
-                max_session_duration=settings.max_session_duration,
-            ),
-            opts=in_region(home),
-        )
-
-        # -- regional detection and findings
-        guardduty_destination = evidence.bucket_arn.apply(lambda a: f"{a}/{GUARDDUTY_PREFIX}")
         detection = {
-            region: ThreatDetection(
-                f"threats-{region}",
-                ThreatDetectionArgs(
-                    account_id=account_id,
-                    findings_destination_arn=guardduty_destination,
-                    findings_kms_key_arn=home_key.key_arn,
-                    destination_depends_on=[evidence.bucket_policy, home_key],
-                    **_threat_kwargs(settings),
-                ),
-                opts=in_region(region),
-            )
-            for region in settings.regions
+            region: regional.threat_detection(region, global_parts, keys[home])
+            for region in regions
         }
         findings: dict[str, SecurityFindings] = {}
-        for region in [*settings.regions[1:], home]:  # the home aggregator links the others
-            findings[region] = SecurityFindings(
-                f"findings-{region}",
-                SecurityFindingsArgs(
-                    aggregator_depends_on=(
-                        [findings[r] for r in settings.regions[1:]] if region == home else []
-                    ),
-                    **_findings_kwargs(settings, region),
-                ),
-                opts=in_region(region),
-            )
-
-        # -- backups: the copy destination first, so other regions can copy into it
+        for region in [*regions[1:], home]:  # the home aggregator links the others
+            linked = [findings[r] for r in regions[1:]] if region == home else []
+            findings[region] = regional.security_findings(region, linked)
+        # The copy destination first, so other regions can copy into it.
         copy_region = settings.backup.copy_to_region
-        order = sorted(settings.regions, key=lambda r: r != copy_region)
         backups: dict[str, BackupProtection] = {}
-        for region in order:
+        for region in sorted(regions, key=lambda r: r != copy_region):
             copy_to = backups.get(copy_region) if copy_region and region != copy_region else None
-            backups[region] = BackupProtection(
-                f"backup-{region}",
-                BackupProtectionArgs(
-                    account_id=account_id,
-                    kms_key_arn=keys[region].key_arn,
-                    alert_topic_arn=alerts[region].info_topic_arn,  # failures page via rules
-                    copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
-                    copy_depends_on=[copy_to] if copy_to else [],
-                    **_backup_kwargs(settings, region),
-                ),
-                opts=in_region(region),
-            )
-
-        # -- quarantine groups per VPC
-        quarantine: dict[str, dict[str, QuarantineNetwork]] = {}
-        for region in settings.regions:
-            quarantine[region] = {
-                vpc_id: QuarantineNetwork(
-                    f"quarantine-{region}-{vpc_id}",
-                    _quarantine_args(settings, vpc_id),
-                    opts=in_region(region),
-                )
-                for vpc_id in vpc_ids.get(region, ())
-            }
-
-        # -- one manifest per region
+            backups[region] = regional.backup(region, keys[region], alerts[region], copy_to)
+        quarantine = {
+            region: {vpc: regional.quarantine(region, vpc) for vpc in vpc_ids.get(region, ())}
+            for region in regions
+        }
         manifests = {
-            region: ReadinessManifest(
-                f"manifest-{region}",
-                ReadinessManifestArgs(
-                    region=region,
-                    home_region=home,
-                    account_id=account_id,
-                    kms_key_arn=keys[region].key_arn,
-                    evidence_bucket=evidence.bucket_name,
-                    trail_arn=trail.trail_arn,
-                    trail_bucket=trail.bucket_name,
-                    trail_log_group=trail.log_group_name,
-                    topic_arns=topics[region],
-                    quarantine={
-                        vpc_id: QuarantineGroups(
-                            q.isolation_security_group_id,
-                            q.conversion_security_group_id,
-                            q.forensic_security_group_id,
-                        )
-                        for vpc_id, q in quarantine[region].items()
-                    },
-                    backup_vault_name=backups[region].vault_name,
-                    backup_vault_arn=backups[region].vault_arn,
-                    backup_plan_id=backups[region].plan_id,
-                    backup_restore_role_arn=backups[region].restore_role_arn,
-                    guardduty_detector_id=detection[region].detector_id,
-                    security_hub_enabled=findings[region].enabled,
-                    investigator_role_arn=access.investigator_role_arn,
-                    responder_role_arn=access.responder_role_arn,
-                ),
-                opts=in_region(region),
+            region: regional.manifest(
+                region, key=keys[region], topics=topics[region], global_parts=global_parts,
+                quarantine=quarantine[region], backup=backups[region],
+                detection=detection[region], findings=findings[region],
             )
-            for region in settings.regions
+            for region in regions
         }
-
-        # -- event-driven response automation (opt-in), after the manifest it reads
         automation = {
-            region: ResponseAutomation(
-                f"automation-{region}",
-                ResponseAutomationArgs(
-                    account_id=account_id,
-                    kms_key_arn=keys[region].key_arn,
-                    key_arns=[keys[region].key_arn, home_key.key_arn],
-                    evidence_bucket_arn=evidence.bucket_arn,
-                    alarm_topic_arn=alerts[region].high_topic_arn,
-                    **_automation_kwargs(settings, region, stack),
-                ),
-                opts=in_region(region, depends_on=[manifests[region]]),
+            region: regional.automation(
+                region, key=keys[region], home_key=keys[home], alerts=alerts[region],
+                global_parts=global_parts, manifest=manifests[region],
             )
-            for region in (settings.regions if settings.automation.enabled else ())
+            for region in (regions if settings.automation.enabled else ())
         }
 
+        evidence, trail, access = global_parts.evidence, global_parts.trail, global_parts.access
         self.vpc_ids = vpc_ids
         self.automation_function_arns = {r: a.function_arn for r, a in automation.items()}
         self.evidence_bucket = evidence.bucket_name

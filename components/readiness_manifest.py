@@ -77,7 +77,8 @@ class ReadinessManifestArgs:
     responder_role_arn: pulumi.Input[str]
     """Responder role ARN."""
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        # Validated once, at construction, the same way as every other Args.
         missing = sorted({"critical", "high", "info"} - set(self.topic_arns))
         if missing:
             raise ValueError(
@@ -122,7 +123,6 @@ class ReadinessManifest(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ReadinessManifestArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        args.validate()
         super().__init__(TYPE, name, None, opts)
         values: dict[str, Any] = {
             "accountId": args.account_id,

@@ -9,9 +9,12 @@ inspected before deployment; they are skipped here and checked by AWS on create.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import pulumi
 
 ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):"
@@ -44,6 +47,19 @@ def check_arn(field: str, value: Any, service: str, resource_prefix: str = "") -
             f"expected an {service} ARN like arn:aws:{service}:<region>:<account>:"
             f"{resource_prefix or '<resource>'}...",
         )
+
+
+def is_unresolved(value: Any) -> bool:
+    """True for a value only the deployment knows (an Output or awaitable input)."""
+    return isinstance(value, pulumi.Output) or inspect.isawaitable(value)
+
+
+def check_id(field: str, value: Any, pattern: re.Pattern[str], example: str) -> None:
+    """Check a plain AWS resource id against ``pattern``; Outputs pass through unchecked."""
+    if is_unresolved(value):
+        return
+    if not isinstance(value, str) or not pattern.match(value):
+        raise invalid(field, value, f"expected {example}")
 
 
 def check_region(field: str, value: Any) -> None:

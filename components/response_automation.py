@@ -36,6 +36,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.regional_validation import check_account, check_region, check_tags, invalid
+from components.responder_access import ROLE_TAMPERING
 from components.settings import LOG_RETENTION_DAYS
 from runbooks.automation.handler import DEFAULT_OPT_OUT_TAG, MODES
 from runbooks.automation.policy import (
@@ -52,6 +53,8 @@ PACKAGE = "runbooks"
 # Left out of the function's code: the moto-based emulator and build leftovers.
 EXCLUDED_PARTS = frozenset({"__pycache__", "drill"})
 INCLUDED_SUFFIXES = frozenset({".py", ".json", ".yaml", ".yml", ".typed"})
+CODE_ROOT = str(Path(__file__).resolve().parents[1])
+"""The project root: the directory holding the ``runbooks`` package."""
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 EVENT_MAX_AGE_SECONDS = 3600
 TARGET_RETRY_ATTEMPTS = 8
@@ -96,7 +99,7 @@ class ResponseAutomationArgs:
     """Reserved concurrent executions (also the maximum)."""
     log_retention_days: int = 365
     """Retention of the log group."""
-    code_root: str = str(Path(__file__).resolve().parents[1])
+    code_root: str = CODE_ROOT
     """Directory holding the ``runbooks`` package (the project root)."""
     layer_path: str = "build/automation-layer"
     """Dependency layer directory (holds ``python/``), relative to ``code_root`` or absolute."""
@@ -125,27 +128,19 @@ class ResponseAutomationArgs:
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise invalid("log_retention_days", self.log_retention_days,
                           "must be a CloudWatch Logs retention value")
-        if not self.log_group_name.startswith("/"):
-            raise invalid("log_group_name", self.log_group_name, "must start with /")
-        if len(self.role_name) > 64:
-            raise invalid("name_prefix", self.name_prefix,
-                          f"makes the role name {self.role_name!r} longer than 64 characters")
-        if not (Path(self.code_root) / PACKAGE / "automation" / "handler.py").is_file():
-            raise invalid("code_root", self.code_root,
-                          f"holds no {PACKAGE}/automation/handler.py")
-        if not (self.layer_dir / "python").is_dir():
-            raise invalid("layer_path", str(self.layer_dir),
-                          "holds no python/ directory: build the dependency layer with "
-                          "`make automation-layer` before deploying with automation enabled")
+        check_deployable(
+            region=self.region, name_prefix=self.name_prefix,
+            log_group_name=self.log_group_name, layer_path=self.layer_path,
+            code_root=self.code_root,
+        )
 
     @property
     def role_name(self) -> str:
-        return f"{self.name_prefix}-automation-{self.region}"
+        return role_name(self.name_prefix, self.region)
 
     @property
     def layer_dir(self) -> Path:
-        path = Path(self.layer_path)
-        return path if path.is_absolute() else Path(self.code_root) / path
+        return layer_dir(self.layer_path, self.code_root)
 
     @property
     def guardduty_prefixes(self) -> list[str]:
@@ -155,6 +150,37 @@ class ResponseAutomationArgs:
     def control_ids(self) -> list[str]:
         return [t[len(CONTROL_PREFIX):] for t in self.finding_types
                 if t.startswith(CONTROL_PREFIX)]
+
+
+def role_name(name_prefix: str, region: str) -> str:
+    return f"{name_prefix}-automation-{region}"
+
+
+def layer_dir(layer_path: str, code_root: str) -> Path:
+    path = Path(layer_path)
+    return path if path.is_absolute() else Path(code_root) / path
+
+
+def check_deployable(
+    *, region: str, name_prefix: str, log_group_name: str, layer_path: str,
+    code_root: str = CODE_ROOT,
+) -> None:
+    """Names fit AWS and the code and its layer are on this machine. Also called by the
+    composition before it registers anything: the names come from the stack name and the
+    layer from the build, which the settings do not hold."""
+    if not log_group_name.startswith("/"):
+        raise invalid("log_group_name", log_group_name, "must start with /")
+    role = role_name(name_prefix, region)
+    if len(role) > 64:
+        raise invalid("name_prefix", name_prefix,
+                      f"makes the role name {role!r} longer than 64 characters")
+    if not (Path(code_root) / PACKAGE / "automation" / "handler.py").is_file():
+        raise invalid("code_root", code_root, f"holds no {PACKAGE}/automation/handler.py")
+    layer = layer_dir(layer_path, code_root)
+    if not (layer / "python").is_dir():
+        raise invalid("layer_path", str(layer),
+                      "holds no python/ directory: build the dependency layer with "
+                      "`make automation-layer` before deploying with automation enabled")
 
 
 def code_assets(code_root: str | Path) -> dict[str, pulumi.Asset | pulumi.Archive]:
@@ -200,7 +226,8 @@ def security_hub_pattern(control_ids: Sequence[str], min_severity: float,
 
 
 def role_policy_document(actions: Sequence[str], log_group_arn: str, dlq_arn: str,
-                         key_arns: Sequence[str]) -> str:
+                         key_arns: Sequence[str], *, partition: str = "aws",
+                         account_id: str = "*", name_prefix: str = "ir-readiness") -> str:
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -228,6 +255,16 @@ def role_policy_document(actions: Sequence[str], log_group_arn: str, dlq_arn: st
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": sorted(set(key_arns)),
+            },
+            {
+                # iam.revoke-role-sessions writes an inline policy (its session cutoff
+                # carries a time, so no managed policy can stand in for it) on any role a
+                # finding names; never on the stack's own roles, this one included, or
+                # the function could write itself any permission.
+                "Sid": "NeverWidenStackRoles",
+                "Effect": "Deny",
+                "Action": list(ROLE_TAMPERING),
+                "Resource": f"arn:{partition}:iam::{account_id}:role/{name_prefix}-*",
             },
         ],
     })
@@ -300,9 +337,11 @@ class ResponseAutomation(pulumi.ComponentResource):
             tags=tags, opts=child)
         policy = aws.iam.RolePolicy(
             f"{name}-policy", role=role.id,
-            policy=pulumi.Output.all(log_group.arn, dlq.arn, *args.key_arns).apply(
+            policy=pulumi.Output.all(log_group.arn, dlq.arn, args.account_id,
+                                     *args.key_arns).apply(
                 lambda values: role_policy_document(
-                    automation_actions(), values[0], values[1], values[2:])),
+                    automation_actions(), values[0], values[1], values[3:],
+                    partition=args.partition, account_id=values[2], name_prefix=prefix)),
             opts=child)
 
         layer = aws.lambda_.LayerVersion(

@@ -1,15 +1,22 @@
 """Stack settings: the one place that reads Pulumi config (namespace `ir`).
 
-Config is validated in two layers before any resource is registered:
+One typed model (pydantic v2 dataclasses, frozen) is the schema, the defaults and the
+cross-field rules of the stack configuration: building a `Settings` validates it, in one
+pass:
 
-1. a structural JSON Schema (types, enums, ranges, unknown keys rejected), then
-2. cross-field rules (home region first, no duplicate regions, copy region covered,
-   vault lock min <= max, trusted principals are IAM ARNs, ...).
+1. every field's type, range, pattern and allowed values (unknown keys rejected), then,
+   when all fields are valid,
+2. the cross-field rules (home region first, no duplicate regions, copy region covered,
+   vault lock min <= max, trusted principals are IAM ARNs, ...) in `Settings._rules`.
 
-Every failure is a `SettingsError` whose message names the key, the bad value and what
-is allowed, e.g. ``ir:trail.logRetentionDays = 12: must be one of 1, 3, 5, ...``.
+Defaults are written once, on the fields. Through `from_mapping`/`from_config` every
+failure is one `SettingsError` whose lines name the key, the bad value and what is
+allowed, e.g. ``ir:trail.logRetentionDays = 12: must be one of 1, 3, 5, ...``. Building a
+model by hand (`Settings(...)`, `BackupRule(...)`, `dataclasses.replace`) validates the
+same way and raises pydantic's `ValidationError` (a `ValueError`), so no invalid
+`Settings` reaches the components.
 
-Two constructors share the same validation:
+Two constructors:
 
 - `Settings.from_config(pulumi.Config("ir"))` inside a Pulumi program;
 - `Settings.from_mapping({...})` for tests and benchmarks (plain Python values,
@@ -18,16 +25,34 @@ Two constructors share the same validation:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, dataclass_transform
 from urllib.parse import urlparse
 
-import jsonschema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
     import pulumi
@@ -70,232 +95,20 @@ DEFAULT_SECURITY_HUB_STANDARDS: tuple[str, ...] = (
     "cis-aws-foundations-benchmark/v/3.0.0",
 )
 
+BACKUP_RULE_SLOTS: tuple[str, ...] = ("daily", "weekly", "monthly")
+ORGANIZATION_MODES: tuple[str, ...] = ("single", "management", "security", "member")
+DISCOVER = "discover"
+
 _REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"
 _VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
 _SG_ID = r"^sg-[0-9a-f]{8,17}$"
+_ACCOUNT_ID = r"^[0-9]{12}$"
+_ROLE_NAME = r"^[\w+=,.@-]{1,64}$"
 _IAM_PRINCIPAL = re.compile(
     r"^arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):(?P<kind>root|user/.+|role/.+)$"
 )
 # AWS Backup takes six-field cron expressions.
 _SCHEDULE = r"^cron\(\S+( \S+){5}\)$"
-
-_SUBSCRIPTION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["protocol", "endpoint"],
-    "properties": {
-        "protocol": {"enum": ["email", "https", "sqs", "lambda"]},
-        "endpoint": {"type": "string", "minLength": 3},
-    },
-}
-
-BACKUP_RULE_SLOTS: tuple[str, ...] = ("daily", "weekly", "monthly")
-_BACKUP_RULE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["schedule", "deleteAfterDays"],
-    "properties": {
-        "schedule": {"type": "string", "pattern": _SCHEDULE},
-        "deleteAfterDays": {"type": "integer", "minimum": 1},
-        "coldStorageAfterDays": {"type": "integer", "minimum": 1},
-    },
-}
-
-_OBJECT_LOCK_SCHEMA: dict[str, Any] = {
-    "mode": {"enum": ["GOVERNANCE", "COMPLIANCE"]},
-    "retentionDays": {"type": "integer", "minimum": 1, "maximum": 36500},
-}
-
-ORGANIZATION_MODES: tuple[str, ...] = ("single", "management", "security", "member")
-_ACCOUNT_ID = r"^[0-9]{12}$"
-_ORGANIZATION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "description": "Organization mode (see docs/organization.md); single-account by default.",
-    "properties": {
-        "mode": {"enum": list(ORGANIZATION_MODES)},
-        "organizationId": {"type": "string", "pattern": r"^o-[a-z0-9]{10,32}$"},
-        "rootId": {"type": "string", "pattern": r"^r-[0-9a-z]{4,32}$"},
-        "managementAccountId": {"type": "string", "pattern": _ACCOUNT_ID},
-        "securityAccountId": {"type": "string", "pattern": _ACCOUNT_ID},
-        "logArchiveAccountId": {"type": "string", "pattern": _ACCOUNT_ID},
-        "logArchiveRoleName": {"type": "string", "pattern": r"^[\w+=,.@-]{1,64}$"},
-        "memberRoleName": {"type": "string", "pattern": r"^[\w+=,.@-]{1,64}$"},
-        "externalId": {"type": "string", "pattern": r"^[\w+=,.@:/-]{2,1224}$"},
-        "securityEventBusName": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,256}$"},
-    },
-}
-
-SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["regions", "responderPrincipals"],
-    "properties": {
-        "regions": {
-            "type": "array",
-            "minItems": 1,
-            "items": {"type": "string", "pattern": _REGION},
-            "description": "Covered regions, home region first.",
-        },
-        "tags": {
-            "type": "object",
-            "maxProperties": 40,
-            "propertyNames": {"minLength": 1, "maxLength": 128, "not": {"pattern": "^aws:"}},
-            "additionalProperties": {"type": "string", "maxLength": 256},
-        },
-        "alertSubscriptions": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                sev: {"type": "array", "items": _SUBSCRIPTION_SCHEMA} for sev in SEVERITIES
-            },
-        },
-        "quarantineVpcs": {
-            "type": "object",
-            "propertyNames": {"pattern": _REGION},
-            "additionalProperties": {
-                "oneOf": [
-                    {"const": "discover"},
-                    {
-                        "type": "array",
-                        "uniqueItems": True,
-                        "items": {"type": "string", "pattern": _VPC_ID},
-                    },
-                ]
-            },
-        },
-        "forensicAccess": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "cidrs": {"type": "array", "items": {"type": "string"}},
-                "securityGroupIds": {
-                    "type": "object",
-                    "propertyNames": {"pattern": _VPC_ID},
-                    "additionalProperties": {"type": "string", "pattern": _SG_ID},
-                },
-                "ports": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {"type": "integer", "minimum": 1, "maximum": 65535},
-                },
-            },
-        },
-        "trail": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "s3DataEvents": {"type": "boolean"},
-                "lambdaDataEvents": {"type": "boolean"},
-                "insights": {"type": "boolean"},
-                "logRetentionDays": {"enum": list(LOG_RETENTION_DAYS)},
-                "objectLock": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": _OBJECT_LOCK_SCHEMA,
-                },
-            },
-        },
-        "evidence": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "objectLock": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": _OBJECT_LOCK_SCHEMA,
-                },
-                "archiveAfterDays": {"type": "integer", "minimum": 1, "maximum": 3650},
-            },
-        },
-        "guardDuty": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "findingFrequency": {"enum": ["FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS"]},
-                "features": {
-                    "type": "object",
-                    "propertyNames": {"enum": list(GUARDDUTY_FEATURES)},
-                    "additionalProperties": {"type": "boolean"},
-                },
-                "inspector": {"type": "boolean"},
-            },
-        },
-        "securityHub": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "standards": {
-                    "type": "array",
-                    "uniqueItems": True,
-                    "items": {"enum": list(SECURITY_HUB_STANDARDS)},
-                },
-            },
-        },
-        "backup": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                **{
-                    slot: {"oneOf": [{"type": "null"}, _BACKUP_RULE_SCHEMA]}
-                    for slot in BACKUP_RULE_SLOTS
-                },
-                "continuousBackupDays": {
-                    "type": ["integer", "null"], "minimum": 1, "maximum": 35,
-                },
-                "selectionTag": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["key", "value"],
-                    "properties": {
-                        "key": {"type": "string", "pattern": r"^[\w .:/=+\-@]{1,128}$"},
-                        "value": {"type": "string", "pattern": r"^[\w .:/=+\-@]{1,256}$"},
-                    },
-                },
-                "vaultLock": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "minRetentionDays": {"type": "integer", "minimum": 1},
-                        "maxRetentionDays": {"type": "integer", "minimum": 1, "maximum": 36500},
-                        "changeableForDays": {"type": "integer", "minimum": 3},
-                    },
-                },
-                "copyToRegion": {"type": ["string", "null"], "pattern": _REGION},
-            },
-        },
-        "responderPrincipals": {
-            "type": "array",
-            "minItems": 1,
-            "uniqueItems": True,
-            "items": {"type": "string"},
-        },
-        "maxSessionDuration": {"type": "integer", "minimum": 3600, "maximum": 14400},
-        "organization": _ORGANIZATION_SCHEMA,
-        "automation": {
-            "type": "object",
-            "additionalProperties": False,
-            "description": "Event-driven response automation (ResponseAutomation).",
-            "properties": {
-                "enabled": {"type": "boolean"},
-                "mode": {"enum": ["plan", "apply"]},
-                "findingTypes": {
-                    "type": "array",
-                    "minItems": 1,
-                    "uniqueItems": True,
-                    "items": {"type": "string", "minLength": 3, "maxLength": 128},
-                },
-                "minSeverity": {"type": "number", "minimum": 1, "maximum": 10},
-                "optOutTag": {"type": "string", "minLength": 1, "maxLength": 128},
-                "maxActionsPerHour": {"type": "integer", "minimum": 0, "maximum": 1000},
-                "reservedConcurrency": {"type": "integer", "minimum": 1, "maximum": 50},
-                "logRetentionDays": {"enum": list(LOG_RETENTION_DAYS)},
-                "layerPath": {"type": "string", "minLength": 1},
-            },
-        },
-    },
-}
 
 # The keys whose values are strings in Pulumi config; everything else is parsed as JSON.
 _STRING_KEYS: frozenset[str] = frozenset()
@@ -305,66 +118,233 @@ class SettingsError(ValueError):
     """A config value is missing or not allowed. The message says which and what to do."""
 
 
-@dataclass(frozen=True)
+# ------------------------------------------------------------------ field types
+
+T = TypeVar("T")
+
+
+def _one_of(allowed: Sequence[Any]) -> Callable[[T], T]:
+    def check(value: T) -> T:
+        if value not in allowed:  # the field's strict type already refused True for 1
+            raise ValueError("must be one of " + ", ".join(str(a) for a in allowed))
+        return value
+
+    return check
+
+
+def _unique(values: tuple[T, ...]) -> tuple[T, ...]:
+    dupes = sorted({str(v) for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"lists {', '.join(dupes)} more than once; list each once")
+    return values
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema (which this model replaces) counts 365.0 as an integer; so does this.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _frozen(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(dict(value))
+
+
+def _no_aws_prefix(key: str) -> str:
+    if key.startswith("aws:"):
+        raise ValueError("tag keys starting with aws: are reserved by AWS")
+    return key
+
+
+def _vpcs(value: Any) -> str | tuple[str, ...]:
+    if value == DISCOVER:
+        return DISCOVER
+    if (
+        isinstance(value, list | tuple)
+        and all(isinstance(v, str) and re.match(_VPC_ID, v) for v in value)
+        and len(set(value)) == len(value)
+    ):
+        return tuple(value)
+    raise ValueError('must be "discover" or a list of unique VPC ids (vpc-xxxxxxxx)')
+
+
+Int = Annotated[StrictInt, BeforeValidator(_integral)]
+Region = Annotated[StrictStr, Field(pattern=_REGION)]
+VpcId = Annotated[StrictStr, Field(pattern=_VPC_ID)]
+SecurityGroupId = Annotated[StrictStr, Field(pattern=_SG_ID)]
+AccountId = Annotated[StrictStr, Field(pattern=_ACCOUNT_ID)]
+RoleName = Annotated[StrictStr, Field(pattern=_ROLE_NAME)]
+Severity = Annotated[
+    StrictStr, AfterValidator(_one_of(SEVERITIES)), WithJsonSchema({"enum": list(SEVERITIES)})
+]
+LogRetention = Annotated[
+    Int, AfterValidator(_one_of(LOG_RETENTION_DAYS)),
+    WithJsonSchema({"enum": list(LOG_RETENTION_DAYS)}),
+]
+GuardDutyFeature = Annotated[
+    StrictStr, AfterValidator(_one_of(GUARDDUTY_FEATURES)),
+    WithJsonSchema({"enum": list(GUARDDUTY_FEATURES)}),
+]
+SecurityHubStandard = Annotated[
+    StrictStr, AfterValidator(_one_of(SECURITY_HUB_STANDARDS)),
+    WithJsonSchema({"enum": list(SECURITY_HUB_STANDARDS)}),
+]
+TagKey = Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_no_aws_prefix)]
+Days = Annotated[Int, Field(ge=1)]
+QuarantineVpcs = Annotated[
+    str | tuple[str, ...], BeforeValidator(_vpcs),
+    WithJsonSchema({"oneOf": [{"const": DISCOVER},
+                              {"type": "array", "uniqueItems": True,
+                               "items": {"type": "string", "pattern": _VPC_ID}}]}),
+]
+
+# camelCase config keys (ir:maxSessionDuration), snake_case attributes; building by
+# attribute name (Settings(max_session_duration=...)) works too. Unknown keys are errors.
+# Patterns are Python regular expressions (as the JSON Schema they replace used).
+_MODEL = ConfigDict(
+    extra="forbid", alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
+    regex_engine="python-re",
+)
+
+
+C = TypeVar("C", bound=type)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, Field))
+def _model(cls: C) -> C:
+    """A frozen pydantic dataclass whose direct construction (`ObjectLock("LEGAL", 1)`,
+    `dataclasses.replace`) fails with the same kind of message as the config does,
+    naming the class and attribute instead of the `ir:` key."""
+    model: Any = dataclass(frozen=True, config=_MODEL)(cls)
+    names = [f.name for f in dataclasses.fields(model)]
+    validated_init = model.__init__
+
+    @functools.wraps(validated_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        try:
+            validated_init(self, *args, **kwargs)
+        except ValidationError as exc:
+            raise SettingsError(
+                f"invalid {model.__name__}:\n  "
+                + "\n  ".join(_report(exc, f"{model.__name__}.", names))
+            ) from None
+
+    model.__init__ = __init__
+    return model
+
+
+# ------------------------------------------------------------------ the model
+
+
+@_model
 class Subscription:
     protocol: Literal["email", "https", "sqs", "lambda"]
     """SNS protocol."""
-    endpoint: str
+    endpoint: Annotated[StrictStr, Field(min_length=3)]
     """Address, URL or ARN that receives the alert."""
 
 
-@dataclass(frozen=True)
+@_model
 class ObjectLock:
     mode: Literal["GOVERNANCE", "COMPLIANCE"]
     """GOVERNANCE lets principals with s3:BypassGovernanceRetention delete; COMPLIANCE
     lets nobody, not even the root user, until retention ends."""
-    retention_days: int
+    retention_days: Annotated[Int, Field(ge=1, le=36500)]
     """Default retention applied to every new object version."""
 
 
-@dataclass(frozen=True)
+@_model
+class TrailObjectLock(ObjectLock):
+    """The trail log bucket's Object Lock; a key left out keeps this default."""
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    retention_days: Annotated[Int, Field(ge=1, le=36500)] = 365
+
+
+@_model
+class EvidenceObjectLock(ObjectLock):
+    """The evidence bucket's Object Lock; a key left out keeps this default."""
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "COMPLIANCE"
+    retention_days: Annotated[Int, Field(ge=1, le=36500)] = 365
+
+
+@_model
 class TrailSettings:
-    s3_data_events: bool = False
+    s3_data_events: StrictBool = False
     """Log S3 object-level (data) events for all buckets. Billed per 100k events."""
-    lambda_data_events: bool = False
+    lambda_data_events: StrictBool = False
     """Log Lambda Invoke data events for all functions. Billed per 100k events."""
-    insights: bool = False
+    insights: StrictBool = False
     """CloudTrail Insights (API call rate and error rate). Billed per 100k events analysed."""
-    log_retention_days: int = 365
+    log_retention_days: LogRetention = 365
     """Retention of the CloudWatch Logs copy of the trail."""
-    object_lock: ObjectLock = ObjectLock("GOVERNANCE", 365)
+    object_lock: TrailObjectLock = field(default_factory=TrailObjectLock)
     """Object Lock default retention on the trail's log bucket."""
 
 
-@dataclass(frozen=True)
+@_model
 class EvidenceSettings:
-    object_lock: ObjectLock = ObjectLock("COMPLIANCE", 365)
+    object_lock: EvidenceObjectLock = field(default_factory=EvidenceObjectLock)
     """Object Lock default retention on the evidence bucket."""
-    archive_after_days: int = 90
+    archive_after_days: Annotated[Int, Field(ge=1, le=3650)] = 90
     """Days after which evidence moves to Glacier Flexible Retrieval."""
 
 
-@dataclass(frozen=True)
+def _with_default_features(value: Mapping[str, bool]) -> Mapping[str, bool]:
+    # A feature left out keeps its default (on), in the documented order.
+    return MappingProxyType({**DEFAULT_GUARDDUTY_FEATURES, **value})
+
+
+@_model
 class GuardDutySettings:
     finding_frequency: Literal["FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS"] = "FIFTEEN_MINUTES"
     """How often updated findings are published to EventBridge."""
-    features: Mapping[str, bool] = field(default_factory=lambda: DEFAULT_GUARDDUTY_FEATURES)
+    features: Annotated[
+        Mapping[GuardDutyFeature, StrictBool], AfterValidator(_with_default_features)
+    ] = field(default_factory=lambda: DEFAULT_GUARDDUTY_FEATURES)
     """GuardDuty protection plans (DetectorFeature names) and whether each is on."""
-    inspector: bool = True
+    inspector: StrictBool = True
     """Enable Amazon Inspector scanning (EC2, ECR, Lambda) in each covered region."""
 
 
-@dataclass(frozen=True)
+@_model
+class SecurityHubSettings:
+    standards: Annotated[
+        tuple[SecurityHubStandard, ...], AfterValidator(_unique)
+    ] = DEFAULT_SECURITY_HUB_STANDARDS
+    """Security Hub standards subscribed in every covered region."""
+
+
+@_model
 class BackupRule:
-    schedule: str
+    schedule: Annotated[StrictStr, Field(pattern=_SCHEDULE)]
     """Six-field AWS Backup cron() expression (UTC)."""
-    delete_after_days: int
+    delete_after_days: Days
     """Days a recovery point is kept."""
-    cold_storage_after_days: int | None = None
+    cold_storage_after_days: Days | None = None
     """Days after which a recovery point moves to cold storage (None: never)."""
 
 
-@dataclass(frozen=True)
+@_model
+class SelectionTag:
+    key: Annotated[StrictStr, Field(pattern=r"^[\w .:/=+\-@]{1,128}$")]
+    """Resources carrying this tag key ..."""
+    value: Annotated[StrictStr, Field(pattern=r"^[\w .:/=+\-@]{1,256}$")]
+    """... with this value are backed up."""
+
+
+@_model
+class VaultLock:
+    min_retention_days: Days = 7
+    """Shortest retention a recovery point may have."""
+    max_retention_days: Annotated[Int, Field(ge=1, le=36500)] = 400
+    """Longest retention a recovery point may have."""
+    changeable_for_days: Annotated[Int, Field(ge=3)] = 3
+    """Grace period; after it the lock is immutable (compliance mode)."""
+
+
+@_model
 class BackupSettings:
     daily: BackupRule | None = BackupRule("cron(0 5 ? * * *)", 35)
     """Daily snapshot rule (None: no daily rule)."""
@@ -372,8 +352,14 @@ class BackupSettings:
     """Weekly snapshot rule (None: no weekly rule)."""
     monthly: BackupRule | None = BackupRule("cron(0 5 1 * ? *)", 365, 90)
     """Monthly snapshot rule (None: no monthly rule)."""
-    continuous_backup_days: int | None = None
+    continuous_backup_days: Annotated[Int, Field(ge=1, le=35)] | None = None
     """Continuous backup (point-in-time restore) kept this many days (None: off)."""
+    selection_tag: SelectionTag = SelectionTag("ir-readiness:backup", "true")
+    """The tag that selects the resources to back up."""
+    vault_lock: VaultLock = field(default_factory=VaultLock)
+    """Vault Lock retention bounds."""
+    copy_to_region: Region | None = None
+    """Covered region that receives a copy of every recovery point (None: no copy)."""
 
     def rules(self) -> dict[str, BackupRule]:
         """The configured snapshot rules by slot name."""
@@ -382,55 +368,58 @@ class BackupSettings:
             for slot in BACKUP_RULE_SLOTS
             if (rule := getattr(self, slot)) is not None
         }
-    selection_tag_key: str = "ir-readiness:backup"
-    """Resources carrying this tag key ..."""
-    selection_tag_value: str = "true"
-    """... with this value are backed up."""
-    vault_lock_min_retention_days: int = 7
-    """Vault Lock: shortest retention a recovery point may have."""
-    vault_lock_max_retention_days: int = 400
-    """Vault Lock: longest retention a recovery point may have."""
-    vault_lock_changeable_for_days: int = 3
-    """Vault Lock grace period; after it the lock is immutable (compliance mode)."""
-    copy_to_region: str | None = None
-    """Covered region that receives a copy of every recovery point (None: no copy)."""
 
 
-@dataclass(frozen=True)
+@_model
 class ForensicAccess:
-    cidrs: tuple[str, ...] = ()
+    cidrs: tuple[StrictStr, ...] = ()
     """CIDRs admitted by the forensic-access security group (empty: none)."""
-    security_group_ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    security_group_ids: Annotated[
+        Mapping[VpcId, SecurityGroupId], AfterValidator(_frozen)
+    ] = field(default_factory=lambda: MappingProxyType({}))
     """Per VPC id, a source security group admitted by the forensic-access group."""
-    ports: tuple[int, ...] = (22, 3389)
+    ports: Annotated[
+        tuple[Annotated[Int, Field(ge=1, le=65535)], ...], Field(min_length=1)
+    ] = (22, 3389)
     """TCP ports the forensic-access group opens to those sources."""
 
 
-@dataclass(frozen=True)
+def _default_finding_types() -> tuple[str, ...]:
+    from runbooks.automation.policy import DEFAULT_FINDING_TYPES
+
+    return tuple(DEFAULT_FINDING_TYPES)
+
+
+@_model
 class AutomationSettings:
     """`ir:automation`: the ResponseAutomation Lambda (off unless `enabled`)."""
 
-    enabled: bool = False
+    enabled: StrictBool = False
     """Create the function and its EventBridge rules in every covered region."""
     mode: Literal["plan", "apply"] = "plan"
     """plan: post the plan to the high topic and change nothing; apply: contain."""
-    finding_types: tuple[str, ...] = ()
-    """Allow-list: GuardDuty type prefixes, or Security Hub `control/<id>` (empty: defaults)."""
-    min_severity: float = 7.0
+    finding_types: Annotated[
+        tuple[Annotated[StrictStr, Field(min_length=3, max_length=128)], ...],
+        Field(min_length=1), AfterValidator(_unique),
+    ] = field(default_factory=_default_finding_types)
+    """Allow-list: GuardDuty type prefixes, or Security Hub `control/<id>`."""
+    min_severity: Annotated[float, Field(strict=True, ge=1, le=10)] = 7.0
     """Lowest severity (GuardDuty scale 1-10) acted on."""
-    opt_out_tag: str = "ir-readiness:automation"
+    opt_out_tag: Annotated[StrictStr, Field(min_length=1, max_length=128)] = (
+        "ir-readiness:automation"
+    )
     """A resource tagged `<tag>=off` is never contained by automation (plan only)."""
-    max_actions_per_hour: int = 10
+    max_actions_per_hour: Annotated[Int, Field(ge=0, le=1000)] = 10
     """Automated containments per region and hour; beyond it, plan only."""
-    reserved_concurrency: int = 2
+    reserved_concurrency: Annotated[Int, Field(ge=1, le=50)] = 2
     """Reserved (and maximum) concurrent executions of the function."""
-    log_retention_days: int = 365
+    log_retention_days: LogRetention = 365
     """Retention of the function's encrypted log group."""
-    layer_path: str = "build/automation-layer"
+    layer_path: Annotated[StrictStr, Field(min_length=1)] = "build/automation-layer"
     """Directory of the dependency layer (`make automation-layer`), relative to the project."""
 
 
-@dataclass(frozen=True)
+@_model
 class OrganizationSettings:
     """`ir:organization`: which role this stack plays in an AWS Organization."""
 
@@ -438,23 +427,25 @@ class OrganizationSettings:
     """single: one account (default); management: organization trail + delegated admins;
     security: delegated GuardDuty/Security Hub admin + organization event bus; member: the
     workload-account baseline."""
-    organization_id: str | None = None
+    organization_id: Annotated[StrictStr, Field(pattern=r"^o-[a-z0-9]{10,32}$")] | None = None
     """Organization id (o-...): the org trail's log prefix and the event bus condition."""
-    root_id: str | None = None
+    root_id: Annotated[StrictStr, Field(pattern=r"^r-[0-9a-z]{4,32}$")] | None = None
     """Organization root id (r-...): target of the Security Hub configuration policy."""
-    management_account_id: str | None = None
+    management_account_id: AccountId | None = None
     """Management account (the org trail's owner; its own logs land under its id)."""
-    security_account_id: str | None = None
+    security_account_id: AccountId | None = None
     """Security (audit) account: delegated administrator, event bus, responders."""
-    log_archive_account_id: str | None = None
+    log_archive_account_id: AccountId | None = None
     """Log-archive account holding the organization trail's bucket and key."""
-    log_archive_role_name: str = "OrganizationAccountAccessRole"
+    log_archive_role_name: RoleName = "OrganizationAccountAccessRole"
     """Role the management stack assumes in the log-archive account to create the bucket."""
-    member_role_name: str = "ir-readiness-member-responder"
+    member_role_name: RoleName = "ir-readiness-member-responder"
     """Responder role the member baseline creates (`irctl --account` assumes it)."""
-    external_id: str | None = None
+    external_id: Annotated[StrictStr, Field(pattern=r"^[\w+=,.@:/-]{2,1224}$")] | None = None
     """sts:ExternalId the member responder role requires (member mode: required)."""
-    security_event_bus_name: str = "ir-readiness-org"
+    security_event_bus_name: Annotated[
+        StrictStr, Field(pattern=r"^[A-Za-z0-9._-]{1,256}$")
+    ] = "ir-readiness-org"
     """Custom event bus in the security account that member accounts forward to."""
 
     @property
@@ -462,49 +453,75 @@ class OrganizationSettings:
         return self.mode == "single"
 
 
-DISCOVER = "discover"
+def _every_severity(
+    value: Mapping[str, tuple[Subscription, ...]],
+) -> Mapping[str, tuple[Subscription, ...]]:
+    return MappingProxyType({sev: tuple(value.get(sev, ())) for sev in SEVERITIES})
 
 
-@dataclass(frozen=True)
+@_model
 class Settings:
     """Everything the stack needs, validated. Build with `from_config` / `from_mapping`."""
 
-    regions: tuple[str, ...]
+    regions: Annotated[tuple[Region, ...], Field(min_length=1)]
     """Covered regions; `regions[0]` is the home region (global resources live there)."""
-    responder_principals: tuple[str, ...]
+    responder_principals: Annotated[
+        tuple[StrictStr, ...], Field(min_length=1), AfterValidator(_unique)
+    ]
     """IAM ARNs trusted to assume the investigator and responder roles."""
-    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    tags: Annotated[
+        Mapping[TagKey, Annotated[StrictStr, Field(max_length=256)]],
+        Field(max_length=40), AfterValidator(_frozen),
+    ] = field(default_factory=lambda: MappingProxyType({}))
     """Tags applied to every resource (through each provider's default tags)."""
-    alert_subscriptions: Mapping[str, tuple[Subscription, ...]] = field(
-        default_factory=lambda: MappingProxyType({s: () for s in SEVERITIES})
-    )
+    alert_subscriptions: Annotated[
+        Mapping[Severity, tuple[Subscription, ...]],
+        AfterValidator(_every_severity),
+    ] = field(default_factory=lambda: _every_severity({}))
     """Per severity (critical, high, info), the SNS subscriptions of its topic."""
-    quarantine_vpcs: Mapping[str, str | tuple[str, ...]] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    quarantine_vpcs: Annotated[
+        Mapping[Region, QuarantineVpcs], AfterValidator(_frozen)
+    ] = field(default_factory=lambda: MappingProxyType({}))
     """Per covered region: VPC ids to quarantine, or "discover" (all VPCs in the region)."""
-    forensic_access: ForensicAccess = ForensicAccess()
+    forensic_access: ForensicAccess = field(default_factory=ForensicAccess)
     """Sources the forensic-access security group admits."""
-    trail: TrailSettings = TrailSettings()
+    trail: TrailSettings = field(default_factory=TrailSettings)
     """CloudTrail options."""
-    evidence: EvidenceSettings = EvidenceSettings()
+    evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
     """Evidence bucket options."""
-    guardduty: GuardDutySettings = GuardDutySettings()
+    guardduty: GuardDutySettings = Field(
+        default_factory=GuardDutySettings, alias="guardDuty"
+    )
     """GuardDuty and Inspector options."""
-    security_hub_standards: tuple[str, ...] = DEFAULT_SECURITY_HUB_STANDARDS
-    """Security Hub standards subscribed in every covered region."""
-    backup: BackupSettings = BackupSettings()
+    security_hub: SecurityHubSettings = field(default_factory=SecurityHubSettings)
+    """Security Hub options."""
+    backup: BackupSettings = field(default_factory=BackupSettings)
     """AWS Backup options."""
-    max_session_duration: int = 3600
+    max_session_duration: Annotated[Int, Field(ge=3600, le=14400)] = 3600
     """Maximum session (seconds) of the responder roles."""
-    automation: AutomationSettings = AutomationSettings()
+    automation: AutomationSettings = field(default_factory=AutomationSettings)
     """Event-driven response automation (off by default)."""
-    organization: OrganizationSettings = OrganizationSettings()
+    organization: OrganizationSettings = field(default_factory=OrganizationSettings)
     """Organization mode (single-account by default)."""
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> Settings:
+        """Cross-field rules; pydantic runs them once every field is valid."""
+        problems = _rule_problems(self, (info.context or {}).get("aws_region"))
+        if problems:
+            raise PydanticCustomError(
+                "ir_rules", "{summary}", {"summary": "; ".join(problems), "lines": problems}
+            )
+        return self
 
     @property
     def home_region(self) -> str:
         return self.regions[0]
+
+    @property
+    def security_hub_standards(self) -> tuple[str, ...]:
+        """Security Hub standards subscribed in every covered region."""
+        return self.security_hub.standards
 
     def vpcs_for(self, region: str) -> str | tuple[str, ...]:
         """VPC ids to quarantine in `region`, or "discover". Unlisted regions discover."""
@@ -519,10 +536,15 @@ class Settings:
         `aws_region` is the stack's `aws:region`; when given it must be the home region.
         """
         doc = {_strip_namespace(k): v for k, v in values.items()}
-        _check_schema(doc)
-        settings = _build(doc)
-        _check_rules(settings, aws_region)
-        return settings
+        try:
+            # Config keys only (ir:guardDuty, not the attribute name ir:guardduty).
+            return _ADAPTER.validate_python(
+                doc, context={"aws_region": aws_region}, by_alias=True, by_name=False
+            )
+        except ValidationError as exc:
+            raise SettingsError(
+                "invalid stack config:\n  " + "\n  ".join(_report(exc))
+            ) from None
 
     @classmethod
     def from_config(cls, config: pulumi.Config, aws_region: str | None = None) -> Settings:
@@ -540,7 +562,144 @@ class Settings:
         return cls.from_mapping(values, aws_region=aws_region)
 
 
-# -------------------------------------------------------------------- helpers
+_ADAPTER: TypeAdapter[Settings] = TypeAdapter(Settings)
+SCHEMA: dict[str, Any] = _ADAPTER.json_schema(by_alias=True)
+"""The model as JSON Schema (config key names): documentation, and the list of keys."""
+CONFIG_KEYS: tuple[str, ...] = tuple(SCHEMA["properties"])
+
+
+# -------------------------------------------------------------------- errors
+
+
+def _report(
+    exc: ValidationError, prefix: str = NAMESPACE + ":", positional: Sequence[str] = ()
+) -> list[str]:
+    """One line per problem: the key (`ir:` config key, or `Class.attribute` when a model
+    is built in code, `positional` naming its arguments), the value and what is allowed."""
+    errors: list[dict[str, Any]] = [
+        {**e, "loc": (positional[e["loc"][0]], *e["loc"][1:])}
+        if e["loc"] and isinstance(e["loc"][0], int) and e["loc"][0] < len(positional)
+        else dict(e)
+        for e in exc.errors()
+    ]
+    item_errors = {tuple(e["loc"][:-1]) for e in errors if e["loc"] and isinstance(
+        e["loc"][-1], int)}
+    lines: list[str] = []
+    unknown: list[str] = []
+    for err in sorted(errors, key=lambda e: [str(p) for p in e["loc"]]):
+        loc, kind, ctx = tuple(err["loc"]), err["type"], err.get("ctx") or {}
+        if kind == "ir_rules":
+            lines.extend(ctx["lines"])
+            continue
+        if (kind in ("unexpected_keyword_argument", "extra_forbidden") and len(loc) == 1
+                and not positional):
+            unknown.append(str(loc[0]))
+            continue
+        if kind == "too_short" and loc in item_errors:
+            continue  # the items' own errors say why nothing valid is left
+        key = _key_path(loc, prefix)
+        if kind == "missing":
+            lines.append(f"{key} is required but not set")
+        elif loc and loc[-1] == "[key]":
+            lines.append(f"{key}: not an allowed key ({_allowed(kind, ctx, err, loc)})")
+        else:
+            lines.append(f"{key} = {_format_value(err['input'])}: "
+                         f"{_allowed(kind, ctx, err, loc, positional)}")
+    if unknown:
+        lines.insert(0,
+            f"unknown config key(s) {', '.join(NAMESPACE + ':' + k for k in sorted(unknown))}; "
+            f"allowed: {', '.join(NAMESPACE + ':' + k for k in sorted(CONFIG_KEYS))}"
+        )
+    return lines
+
+
+def _allowed(
+    kind: str, ctx: Mapping[str, Any], err: Any, loc: tuple[Any, ...],
+    attributes: Sequence[str] = (),
+) -> str:
+    if kind == "value_error":
+        return str(ctx["error"])
+    if kind == "literal_error":
+        return "must be one of " + str(ctx["expected"]).replace("'", "").replace(" or ", ", ")
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx['pattern']}"
+    if kind == "greater_than_equal":
+        return f"is less than the minimum of {_number(ctx['ge'])}"
+    if kind == "less_than_equal":
+        return f"is greater than the maximum of {_number(ctx['le'])}"
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return "should be non-empty" if n == 1 else f"should have at least {n} items"
+    if kind == "too_long":
+        return f"has more than {ctx.get('max_length')} entries"
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        known = sorted(attributes) if attributes and len(loc) == 1 else _known_keys(loc[:-1])
+        return "is not an allowed key" + (f"; allowed keys: {', '.join(known)}" if known else "")
+    if kind in _TYPE_NAMES:
+        return "must be " + _TYPE_NAMES[kind]
+    if kind in ("string_too_short", "string_too_long"):
+        n = ctx.get("min_length", ctx.get("max_length"))
+        if kind == "string_too_short" and n == 1:
+            return "should be non-empty"
+        return f"must have at {'least' if kind == 'string_too_short' else 'most'} {n} characters"
+    message = str(err["msg"])
+    return message[:1].lower() + message[1:]
+
+
+# What a config value of the wrong type should have been, in YAML/JSON terms.
+_TYPE_NAMES: Mapping[str, str] = MappingProxyType({
+    "tuple_type": "a list", "list_type": "a list", "dict_type": "an object (key: value)",
+    "dataclass_type": "an object (key: value)", "dataclass_args_type": "an object (key: value)",
+    "string_type": "a string", "int_type": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "bool_type": "true or false",
+})
+
+
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _known_keys(loc: Sequence[Any]) -> list[str]:
+    """The config keys allowed at `loc` (from the model's schema)."""
+    node: Any = SCHEMA
+    for part in loc:
+        node = _resolve(node)
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, {})
+    return sorted(_resolve(node).get("properties", {}))
+
+
+def _resolve(node: Any) -> Any:
+    if "$ref" in node:
+        return _resolve(SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[-1]])
+    for option in node.get("anyOf", ()):
+        if "$ref" in option or "properties" in option:
+            return _resolve(option)
+    return node
+
+
+def _key_path(path: Sequence[Any], prefix: str = NAMESPACE + ":") -> str:
+    out = prefix
+    for i, part in enumerate(p for p in path if p != "[key]"):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if i else "") + str(part)
+    return out
+
+
+_URL_USERINFO = re.compile(r"://[^/@\s\"]+@")
+
+
+def _format_value(value: Any) -> str:
+    # Never echo credentials embedded in a URL (user:password@host) into an error.
+    text = _URL_USERINFO.sub("://***@", json.dumps(value, sort_keys=True, default=str))
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# -------------------------------------------------------------------- config
 
 
 def parse_config_value(key: str, raw: str) -> Any:
@@ -550,7 +709,7 @@ def parse_config_value(key: str, raw: str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
-        # A bare word such as `eu-west-1` for `ir:regions` is a plain string; the schema
+        # A bare word such as `eu-west-1` for `ir:regions` is a plain string; the model
         # then reports it with the expected type.
         return raw
 
@@ -564,7 +723,7 @@ def _present_keys(config: pulumi.Config) -> list[str]:
     """Every `ir:` key set in the stack (known or not, so typos are reported)."""
     from pulumi.runtime import config as runtime_config
 
-    keys = set(SCHEMA["properties"])
+    keys = set(CONFIG_KEYS)
     prefix = config.name + ":"
     present: dict[str, Any] = {}
     try:
@@ -576,209 +735,11 @@ def _present_keys(config: pulumi.Config) -> list[str]:
     return sorted(keys)
 
 
-_URL_USERINFO = re.compile(r"://[^/@\s\"]+@")
+# -------------------------------------------------------------------- cross-field rules
 
 
-def _format_value(value: Any) -> str:
-    # Never echo credentials embedded in a URL (user:password@host) into an error.
-    text = _URL_USERINFO.sub("://***@", json.dumps(value, sort_keys=True, default=str))
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _key_path(path: Sequence[Any]) -> str:
-    out = NAMESPACE + ":"
-    for i, part in enumerate(path):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if i else "") + str(part)
-    return out
-
-
-def _allowed(error: jsonschema.ValidationError) -> str:
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    v = error.validator
-    if v == "enum":
-        return "must be one of " + ", ".join(str(x) for x in schema["enum"])
-    if v == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        return error.message + (f"; allowed keys: {', '.join(known)}" if known else "")
-    if v == "oneOf" and "discover" in json.dumps(schema):
-        return 'must be "discover" or a list of unique VPC ids (vpc-xxxxxxxx)'
-    if v == "pattern":
-        return f"must match {schema['pattern']}"
-    if v == "propertyNames":
-        return f"has a key that is not allowed ({error.message})"
-    return error.message
-
-
-def _check_schema(doc: Mapping[str, Any]) -> None:
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return
-    lines = []
-    for err in errors:
-        if err.validator == "oneOf" and err.context and "discover" not in json.dumps(err.schema):
-            # "null or a rule": report why it is not a valid rule, not that it is not null.
-            candidates = [e for e in err.context if e.schema != {"type": "null"}]
-            err = jsonschema.exceptions.best_match(candidates) or err
-        path = list(err.absolute_path)
-        if err.validator == "required":
-            missing = err.message.split("'")[1]
-            lines.append(f"{_key_path([*path, missing])} is required but not set")
-            continue
-        if err.validator == "additionalProperties" and not path:
-            unknown = sorted(set(doc) - set(SCHEMA["properties"]))
-            lines.append(
-                f"unknown config key(s) {', '.join(NAMESPACE + ':' + k for k in unknown)}; "
-                f"allowed: {', '.join(NAMESPACE + ':' + k for k in sorted(SCHEMA['properties']))}"
-            )
-            continue
-        lines.append(f"{_key_path(path)} = {_format_value(err.instance)}: {_allowed(err)}")
-    raise SettingsError("invalid stack config:\n  " + "\n  ".join(lines))
-
-
-def _object_lock(doc: Mapping[str, Any] | None, default: ObjectLock) -> ObjectLock:
-    doc = doc or {}
-    return ObjectLock(
-        mode=doc.get("mode", default.mode),
-        retention_days=doc.get("retentionDays", default.retention_days),
-    )
-
-
-def _build(doc: Mapping[str, Any]) -> Settings:
-    subs_doc = doc.get("alertSubscriptions", {})
-    subscriptions = MappingProxyType(
-        {
-            sev: tuple(Subscription(s["protocol"], s["endpoint"]) for s in subs_doc.get(sev, []))
-            for sev in SEVERITIES
-        }
-    )
-    vpcs = MappingProxyType(
-        {
-            region: (value if value == DISCOVER else tuple(value))
-            for region, value in doc.get("quarantineVpcs", {}).items()
-        }
-    )
-    fa = doc.get("forensicAccess", {})
-    forensic = ForensicAccess(
-        cidrs=tuple(fa.get("cidrs", ())),
-        security_group_ids=MappingProxyType(dict(fa.get("securityGroupIds", {}))),
-        ports=tuple(fa.get("ports", ForensicAccess.ports)),
-    )
-    t = doc.get("trail", {})
-    trail_defaults = TrailSettings()
-    trail = TrailSettings(
-        s3_data_events=t.get("s3DataEvents", trail_defaults.s3_data_events),
-        lambda_data_events=t.get("lambdaDataEvents", trail_defaults.lambda_data_events),
-        insights=t.get("insights", trail_defaults.insights),
-        log_retention_days=t.get("logRetentionDays", trail_defaults.log_retention_days),
-        object_lock=_object_lock(t.get("objectLock"), trail_defaults.object_lock),
-    )
-    e = doc.get("evidence", {})
-    ev_defaults = EvidenceSettings()
-    evidence = EvidenceSettings(
-        object_lock=_object_lock(e.get("objectLock"), ev_defaults.object_lock),
-        archive_after_days=e.get("archiveAfterDays", ev_defaults.archive_after_days),
-    )
-    g = doc.get("guardDuty", {})
-    features = dict(DEFAULT_GUARDDUTY_FEATURES)
-    features.update(g.get("features", {}))
-    guardduty = GuardDutySettings(
-        finding_frequency=g.get("findingFrequency", "FIFTEEN_MINUTES"),
-        features=MappingProxyType(features),
-        inspector=g.get("inspector", True),
-    )
-    b = doc.get("backup", {})
-    bd = BackupSettings()
-    lock = b.get("vaultLock", {})
-    tag = b.get("selectionTag", {})
-    slots: dict[str, BackupRule | None] = {}
-    for slot in BACKUP_RULE_SLOTS:
-        if slot not in b:
-            slots[slot] = getattr(bd, slot)
-        elif b[slot] is None:
-            slots[slot] = None
-        else:
-            r = b[slot]
-            slots[slot] = BackupRule(
-                schedule=r["schedule"],
-                delete_after_days=r["deleteAfterDays"],
-                cold_storage_after_days=r.get("coldStorageAfterDays"),
-            )
-    backup = BackupSettings(
-        daily=slots["daily"],
-        weekly=slots["weekly"],
-        monthly=slots["monthly"],
-        continuous_backup_days=b.get("continuousBackupDays", bd.continuous_backup_days),
-        selection_tag_key=tag.get("key", bd.selection_tag_key),
-        selection_tag_value=tag.get("value", bd.selection_tag_value),
-        vault_lock_min_retention_days=lock.get(
-            "minRetentionDays", bd.vault_lock_min_retention_days
-        ),
-        vault_lock_max_retention_days=lock.get(
-            "maxRetentionDays", bd.vault_lock_max_retention_days
-        ),
-        vault_lock_changeable_for_days=lock.get(
-            "changeableForDays", bd.vault_lock_changeable_for_days
-        ),
-        copy_to_region=b.get("copyToRegion"),
-    )
-    return Settings(
-        regions=tuple(doc["regions"]),
-        responder_principals=tuple(doc["responderPrincipals"]),
-        tags=MappingProxyType(dict(doc.get("tags", {}))),
-        alert_subscriptions=subscriptions,
-        quarantine_vpcs=vpcs,
-        forensic_access=forensic,
-        trail=trail,
-        evidence=evidence,
-        guardduty=guardduty,
-        security_hub_standards=tuple(
-            doc.get("securityHub", {}).get("standards", DEFAULT_SECURITY_HUB_STANDARDS)
-        ),
-        backup=backup,
-        max_session_duration=doc.get("maxSessionDuration", 3600),
-        automation=_automation(doc.get("automation", {})),
-        organization=_organization(doc.get("organization", {})),
-    )
-
-
-def _organization(o: Mapping[str, Any]) -> OrganizationSettings:
-    d = OrganizationSettings()
-    return OrganizationSettings(
-        mode=o.get("mode", d.mode),
-        organization_id=o.get("organizationId"),
-        root_id=o.get("rootId"),
-        management_account_id=o.get("managementAccountId"),
-        security_account_id=o.get("securityAccountId"),
-        log_archive_account_id=o.get("logArchiveAccountId"),
-        log_archive_role_name=o.get("logArchiveRoleName", d.log_archive_role_name),
-        member_role_name=o.get("memberRoleName", d.member_role_name),
-        external_id=o.get("externalId"),
-        security_event_bus_name=o.get("securityEventBusName", d.security_event_bus_name),
-    )
-
-
-def _automation(a: Mapping[str, Any]) -> AutomationSettings:
-    from runbooks.automation.policy import DEFAULT_FINDING_TYPES
-
-    d = AutomationSettings()
-    return AutomationSettings(
-        enabled=a.get("enabled", d.enabled),
-        mode=a.get("mode", d.mode),
-        finding_types=tuple(a.get("findingTypes", DEFAULT_FINDING_TYPES)),
-        min_severity=float(a.get("minSeverity", d.min_severity)),
-        opt_out_tag=a.get("optOutTag", d.opt_out_tag),
-        max_actions_per_hour=a.get("maxActionsPerHour", d.max_actions_per_hour),
-        reserved_concurrency=a.get("reservedConcurrency", d.reserved_concurrency),
-        log_retention_days=a.get("logRetentionDays", d.log_retention_days),
-        layer_path=a.get("layerPath", d.layer_path),
-    )
-
-
-def _check_rules(s: Settings, aws_region: str | None) -> None:
+def _rule_problems(s: Settings, aws_region: str | None) -> list[str]:
+    """The cross-field rules: one line per broken rule (empty: all hold)."""
     problems: list[str] = []
 
     def bad(key: str, value: Any, allowed: str) -> None:
@@ -828,25 +789,25 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
                 "(arn:aws:iam::123456789012:root|user/NAME|role/NAME)",
             )
     b = s.backup
-    if b.vault_lock_min_retention_days > b.vault_lock_max_retention_days:
+    if b.vault_lock.min_retention_days > b.vault_lock.max_retention_days:
         bad(
             "backup.vaultLock.minRetentionDays",
-            b.vault_lock_min_retention_days,
-            f"must not exceed maxRetentionDays ({b.vault_lock_max_retention_days})",
+            b.vault_lock.min_retention_days,
+            f"must not exceed maxRetentionDays ({b.vault_lock.max_retention_days})",
         )
     if not b.rules() and b.continuous_backup_days is None:
         bad("backup", "{}", "needs at least one of daily, weekly, monthly or continuousBackupDays")
     for slot, rule in b.rules().items():
         if not (
-            b.vault_lock_min_retention_days
+            b.vault_lock.min_retention_days
             <= rule.delete_after_days
-            <= b.vault_lock_max_retention_days
+            <= b.vault_lock.max_retention_days
         ):
             bad(
                 f"backup.{slot}.deleteAfterDays",
                 rule.delete_after_days,
                 f"must lie within the vault lock retention "
-                f"[{b.vault_lock_min_retention_days}, {b.vault_lock_max_retention_days}] days, "
+                f"[{b.vault_lock.min_retention_days}, {b.vault_lock.max_retention_days}] days, "
                 "or the vault rejects the recovery point",
             )
         cold = rule.cold_storage_after_days
@@ -858,15 +819,15 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
                 "AWS Backup keeps cold storage for 90 days minimum",
             )
     if b.continuous_backup_days is not None and not (
-        b.vault_lock_min_retention_days
+        b.vault_lock.min_retention_days
         <= b.continuous_backup_days
-        <= b.vault_lock_max_retention_days
+        <= b.vault_lock.max_retention_days
     ):
         bad(
             "backup.continuousBackupDays",
             b.continuous_backup_days,
             f"must lie within the vault lock retention "
-            f"[{b.vault_lock_min_retention_days}, {b.vault_lock_max_retention_days}] days",
+            f"[{b.vault_lock.min_retention_days}, {b.vault_lock.max_retention_days}] days",
         )
     if b.copy_to_region is not None:
         if b.copy_to_region not in s.regions:
@@ -890,8 +851,7 @@ def _check_rules(s: Settings, aws_region: str | None) -> None:
     _check_subscriptions(s, bad)
     _check_automation(s.automation, bad)
     _check_organization(s, bad)
-    if problems:
-        raise SettingsError("invalid stack config:\n  " + "\n  ".join(problems))
+    return problems
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")

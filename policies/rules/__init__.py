@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (each import registers its module's rules)
     cloudtrail,
     guardduty,
     iam,
+    iam_stack,
     kms,
     logs,
     quarantine,

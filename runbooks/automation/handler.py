@@ -27,6 +27,10 @@ Imported`); the handler
    hourly cap of automated containments is reached (both reported in the message);
 5. runs the playbook's containment phase through the runner (`run_playbook`: audit log
    copied to the evidence bucket, rollback on failure, the playbook's own notification);
+   the runner claims each target first (`runbooks.core.claims`, the same per-target claim
+   `irctl` takes), so racing a responder the function waits, then plans against what the
+   responder left (nothing to do: no change reported as its own); still held after the
+   wait, the target is refused (exit code 2: reported, not retried);
 6. posts a summary (the plan, or what was done) to the manifest's high topic; moves the
    Security Hub finding's workflow NEW -> NOTIFIED after a containment;
 7. prints time-to-detect and time-to-contain in CloudWatch embedded metric format.
@@ -47,6 +51,17 @@ A refused one (exit code 2: unknown instance, no quarantine group) is reported a
 retried: retrying would not change the answer. Every refusal and failure carries its
 reason (the runner's error for each target) in the result's `error`, the log line and the
 SNS message, whose subject names the target (instance, role, key, bucket or CIDR).
+
+Time budget: the handler reads `context.get_remaining_time_in_millis()` on arrival and
+keeps `FINISH_CALLS` worst-case calls (`SessionFactory.hung_call_seconds()`) for its own
+ending (claim, notification); the runner starts no change that could not finish, record
+included, before that (`Context.deadline`). A change refused for time is recorded
+`not-attempted` with the reason, the applied ones stay (exit code 3), the summary and
+the notification say what was left, and Lambda's retry resumes (plans are empty for
+what is done). Lambda never kills the function mid-change without a record, short of a
+single call taking longer than its worst case (one throttled past its backoff).
+Evidence queued locally (S3 could not take it) is reported too; the queue lives in the
+sandbox's /tmp and is lost with it, so the notification says so.
 """
 
 from __future__ import annotations
@@ -62,13 +77,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from runbooks.analysis.playbooks import (
     COMPROMISED_EC2,
     COMPROMISED_IAM,
     EXPOSED_S3,
     MALICIOUS_IP,
 )
+from runbooks.core.audit import AuditLog
+from runbooks.core.context import EVIDENCE_MAX_ATTEMPTS
 from runbooks.core.errors import ActionFailed, InvalidInput, IrError, PreconditionFailed
+from runbooks.core.evidence_queue import describe, is_queueable
 
 if TYPE_CHECKING:
     from runbooks.analysis.findings import Finding
@@ -84,6 +104,8 @@ OPT_OUT_VALUES = frozenset({"off", "false", "no", "disabled", "opt-out"})
 CLAIM_PREFIX = "automation/claims"
 APPLIED_PREFIX = "automation/applied"
 AUTOMATED_PHASES = ("containment",)
+FINISH_CALLS = 2
+"""Worst-case calls kept in reserve after the last change: the claim and the notification."""
 
 # Playbooks automation may run. Ransomware needs a human-chosen restore point, and its
 # containment disables a key that may be the only way to the data: never automated.
@@ -256,12 +278,31 @@ class Claim:
     key: str
     etag: str | None = None
 
+    unrecorded: str | None = None
+    """Why the claim could not be written (the evidence bucket failing): the finding is
+    acted on unclaimed, since containment never waits on evidence storage."""
+
     def write(self, document: Mapping[str, Any], **conditions: str) -> None:
         response = self.s3.put_object(
             Bucket=self.bucket, Key=self.key, ContentType="application/json",
             Body=json.dumps(document, default=str, sort_keys=True).encode("utf-8"),
             **conditions)
         self.etag = response.get("ETag")
+
+    def record(self, document: Mapping[str, Any]) -> str | None:
+        """Write the claim's outcome; when the bucket cannot take it, say so instead of
+        failing a containment that was made (a redelivery then re-plans: nothing to do)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from runbooks.core.evidence_queue import describe, is_queueable
+
+        try:
+            self.write(document)
+        except (ClientError, BotoCoreError) as err:
+            if not is_queueable(err):
+                raise
+            return f"claim {self.key} NOT recorded in the evidence bucket ({describe(err)})"
+        return None
 
 
 def claim_case(s3: Any, bucket: str, case_id: str, mode: str,
@@ -468,6 +509,11 @@ class Outcome:
     results: list[RunResult] = field(default_factory=list)
     stopped_at: str | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What this run could not do besides containment (evidence bucket failing)."""
+    deadline: float | None = None
+    """`time.monotonic()` the runner must start no change after (from the Lambda's
+    remaining time, less the reserve for finishing)."""
 
     def changes(self, status: str | None = None) -> list[dict[str, Any]]:
         return [{"target": t.target, "step": c.change.step, "summary": c.change.summary,
@@ -477,16 +523,28 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        from runbooks.core.errors import EXIT_OK, EXIT_PARTIAL
+        from runbooks.core.errors import combine_exit_codes
 
-        codes = [r.exit_code for r in self.results]
-        return EXIT_PARTIAL if EXIT_PARTIAL in codes else max(codes, default=EXIT_OK)
+        return combine_exit_codes([r.exit_code for r in self.results])
+
+    def evidence_queued(self) -> list[dict[str, Any]]:
+        return list(self.results[-1].evidence_queued) if self.results else []
+
+
+def lambda_deadline(context: Any) -> float | None:
+    """`time.monotonic()` when Lambda stops the function, from its context (None outside
+    Lambda, or a context without `get_remaining_time_in_millis`)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + float(remaining()) / 1000.0
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
     """Lambda entry point (`runbooks.automation.handler`)."""
     from runbooks.analysis.findings import parse_findings
 
+    ends_at = lambda_deadline(context)
     received = datetime.now(timezone.utc)
     config = AutomationConfig.from_env()  # a bad deployment raises: alarm + DLQ
     try:
@@ -496,11 +554,11 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     except (TypeError, ValueError, AttributeError, KeyError) as err:
         return _drop("Malformed", f"unreadable finding ({type(err).__name__}: {err})")
     return {"status": "processed",
-            "findings": [process_finding(f, config, received) for f in findings]}
+            "findings": [process_finding(f, config, received, ends_at) for f in findings]}
 
 
 def process_finding(finding: Finding, config: AutomationConfig,
-                    received: datetime) -> dict[str, Any]:
+                    received: datetime, ends_at: float | None = None) -> dict[str, Any]:
     from runbooks.analysis.playbooks import unsupported_reason
     from runbooks.core.ids import check_identifier
     from runbooks.core.manifest import load_manifest
@@ -558,37 +616,60 @@ def process_finding(finding: Finding, config: AutomationConfig,
                            f"{reason} and cannot act there: {err}")
         sessions, manifest = member_factory, member_manifest
         member = finding.account_id
-    s3 = sessions.client("s3")
+    # The evidence client's short, bounded retry: a failing bucket must not hold up
+    # containment (Lambda's own timeout is the budget).
+    s3 = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)
     bucket = manifest["evidenceBucket"]
     case_id = case_id_for(finding)
-    claim = claim_case(s3, bucket, case_id, config.mode, {
-        "case": case_id, "findingId": finding.id, "findingType": finding.type,
-        "playbook": playbook, "params": params, "mode": config.mode,
-        "time": received.isoformat()})
+    try:
+        claim = claim_case(s3, bucket, case_id, config.mode, {
+            "case": case_id, "findingId": finding.id, "findingType": finding.type,
+            "playbook": playbook, "params": params, "mode": config.mode,
+            "time": received.isoformat()})
+    except (ClientError, BotoCoreError) as err:
+        if not is_queueable(err):
+            raise
+        # Duplicate deliveries cannot be told apart now; they stay harmless (a contained
+        # target plans nothing, per-target claims or not), while waiting would not be.
+        claim = Claim(s3, bucket, f"{CLAIM_PREFIX}/{config.mode}/{case_id}.json",
+                      unrecorded=f"the evidence bucket could not take the case claim "
+                                 f"({describe(err)}); acting unclaimed")
     if claim is None:
         return _skip("Duplicate", finding, f"case {case_id} already handled in "
                      f"{config.mode} mode (at-least-once delivery)")
+    deadline = (None if ends_at is None else
+                ends_at - FINISH_CALLS * sessions.hung_call_seconds())
     try:
         outcome = _run(finding, config, sessions, manifest, region, case_id, playbook, params,
-                       member)
+                       deadline, member)
         return _finish(finding, outcome, claim, sessions, manifest, received)
     except AutomationFailed:
         raise  # _finish recorded the failed claim with the run's summary
     except BaseException as err:
         # e.g. throttled past the retries, or the notification failed: let the retry run
         # again (the runner's plans are empty for what is already done)
-        claim.write({"case": case_id, "status": "failed", "error": repr(err),
-                     "time": received.isoformat()})
+        claim.record({"case": case_id, "status": "failed", "error": repr(err),
+                      "time": received.isoformat()})
         raise
 
 
 def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
          manifest: Mapping[str, Any], region: str, case_id: str, playbook: str,
-         params: dict[str, str], member: str | None = None) -> Outcome:
+         params: dict[str, str], deadline: float | None = None,
+         member: str | None = None) -> Outcome:
     from runbooks.commands._shared import Settings, open_session
     from runbooks.commands.playbook import run_playbook
 
-    outcome = Outcome(case_id, playbook, params, config.mode)
+    outcome = Outcome(case_id, playbook, params, config.mode, deadline=deadline)
+    evidence = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)
+    try:
+        # A retry in a fresh sandbox continues the case's chain from the bucket copy.
+        AuditLog(case_id).seed_from_evidence(evidence, manifest["evidenceBucket"])
+    except (ClientError, BotoCoreError) as err:
+        if not is_queueable(err):
+            raise
+        outcome.warnings.append(f"the case's audit log could not be read from the evidence "
+                                f"bucket ({describe(err)}); this run starts a local one")
     if config.mode == "apply":
         reason = opt_out_reason(sessions, region, playbook, params, finding,
                                 config.opt_out_tag)
@@ -596,8 +677,18 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
             outcome.reasons.append(reason)
             emit_metrics({"OptedOut": (1, "Count")}, {"Playbook": playbook}, case=case_id)
         else:
-            done = actions_in_last_hour(sessions.client("s3"), manifest["evidenceBucket"],
-                                        datetime.now(timezone.utc))
+            try:
+                done = actions_in_last_hour(evidence, manifest["evidenceBucket"],
+                                            datetime.now(timezone.utc))
+            except (ClientError, BotoCoreError) as err:
+                if not is_queueable(err):
+                    raise
+                # The cap guards against runaway automation; it cannot be counted while
+                # the bucket fails. Containment goes ahead and the message says so.
+                done = 0
+                outcome.warnings.append(
+                    f"hourly cap NOT checked: the evidence bucket could not be read "
+                    f"({describe(err)})")
             if done >= config.max_actions_per_hour:
                 outcome.reasons.append(
                     f"hourly cap reached: {done} automated containment(s) in the last hour "
@@ -611,6 +702,7 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
                         role_name=config.member_role_name if member else None)
     try:
         session = open_session(settings, sessions=sessions)
+        session.ctx.deadline = deadline
         outcome.results, extra = run_playbook(settings, playbook, params, AUTOMATED_PHASES,
                                               session=session)
     except PreconditionFailed as err:  # e.g. wrong account for the manifest
@@ -636,13 +728,22 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
     now = datetime.now(timezone.utc)
     applied = outcome.changes("applied")
     warnings: list[str] = [w for r in outcome.results for w in r.warnings]
+    if claim.unrecorded:
+        warnings.append(claim.unrecorded)
+    warnings += outcome.warnings
     if applied:
-        s3 = sessions.client("s3")
-        s3.put_object(Bucket=manifest["evidenceBucket"],
-                      Key=f"{APPLIED_PREFIX}/{now:%Y-%m-%dT%H}/{outcome.case_id}.json",
-                      Body=json.dumps({"case": outcome.case_id, "findingId": finding.id,
-                                       "changes": len(applied)}).encode("utf-8"),
-                      ContentType="application/json")
+        try:
+            claim.s3.put_object(
+                Bucket=manifest["evidenceBucket"],
+                Key=f"{APPLIED_PREFIX}/{now:%Y-%m-%dT%H}/{outcome.case_id}.json",
+                Body=json.dumps({"case": outcome.case_id, "findingId": finding.id,
+                                 "changes": len(applied)}).encode("utf-8"),
+                ContentType="application/json")
+        except (ClientError, BotoCoreError) as err:
+            if not is_queueable(err):
+                raise
+            warnings.append(f"this containment is NOT counted towards the hourly cap: its "
+                            f"marker could not be written ({describe(err)})")
         warning = _mark_notified(finding, outcome, sessions)
         if warning:
             warnings.append(warning)
@@ -650,27 +751,45 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
     # manifest, a parameter the playbook refuses) is a refusal; otherwise the runner's
     # own code says refused (2), failed (1) or partial (3).
     code = EXIT_BAD_INPUT if outcome.error and not outcome.results else outcome.exit_code
+    left = outcome.changes("not-attempted")
+    timed_out = [c for c in left if "time budget" in str(c["error"])]
+    if timed_out:
+        warnings.append(f"{len(timed_out)} change(s) NOT attempted: the function's time "
+                        "budget ran out before them (recorded as not-attempted; Lambda's "
+                        "retry resumes where this stopped)")
+    queued = outcome.evidence_queued()
+    for item in queued:
+        warnings.append(f"evidence NOT in the evidence bucket: {item['s3Uri']} (sha256 "
+                        f"{item['sha256'][:16]}...) is queued in this sandbox at "
+                        f"{item['path']} and is lost when the sandbox is recycled; "
+                        f"{item['error']}")
     _notify(finding, outcome, sessions, manifest, warnings, code)
     _emit_times(finding, outcome, received, now, bool(applied))
     status = ("contained" if applied and code == EXIT_OK else
+              # another run (a responder, an earlier delivery) had contained it: say so
+              # rather than claim this run did
+              "already-contained" if code == EXIT_OK and outcome.mode == "apply" else
               "planned" if code == EXIT_OK else
               "refused" if code == EXIT_BAD_INPUT else "failed")
     summary = {"case": outcome.case_id, "findingId": finding.id, "playbook": outcome.playbook,
                "params": outcome.params, "mode": outcome.mode, "status": status,
                "reasons": outcome.reasons, "error": outcome.error, "exitCode": code,
                "changes": outcome.changes(), "warnings": warnings,
+               "notAttempted": len(left), "evidenceQueued": queued,
                "time": now.isoformat()}
     log = LOG.error if status in ("failed", "refused") else LOG.info
     log("automation %s: %s %s, case %s%s", status, outcome.playbook, target_name(
         outcome.playbook, outcome.params), outcome.case_id,
         f": {outcome.error}" if outcome.error else "")
     if status == "failed":
-        claim.write({**summary, "status": "failed"})
+        claim.record({**summary, "status": "failed"})
         raise AutomationFailed(
             f"automated {outcome.playbook} containment of case {outcome.case_id} failed "
             f"(exit code {code}): {outcome.error or 'see the audit log'}; see "
             f"`irctl case show {outcome.case_id} --from-evidence`")
-    claim.write(summary)
+    problem = claim.record(summary)
+    if problem:
+        summary["warnings"] = [*warnings, problem]
     return summary
 
 
@@ -728,6 +847,8 @@ def _notify(finding: Finding, outcome: Outcome, sessions: SessionFactory,
 
     changes = outcome.changes()
     verb = {"apply": "CONTAINED", "plan": "PLAN"}[outcome.mode]
+    if outcome.mode == "apply" and not outcome.changes("applied"):
+        verb = "ALREADY CONTAINED"
     if code != 0:
         verb = "REFUSED" if code == EXIT_BAD_INPUT else "FAILED"
     target = target_name(outcome.playbook, outcome.params)

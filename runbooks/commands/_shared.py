@@ -172,7 +172,10 @@ def handle_errors(fn: F) -> F:
             fail(settings, f"{err.operation_name} failed: {error.get('Code')}: "
                  f"{error.get('Message', '')}", EXIT_ACTION_FAILED)
         except BotoCoreError as err:
-            fail(settings, f"AWS call failed: {err}", EXIT_ACTION_FAILED)
+            from runbooks.core.context import is_timeout, timeout_message
+
+            fail(settings, timeout_message(err) if is_timeout(err) else
+                 f"AWS call failed: {err}", EXIT_ACTION_FAILED)
 
     return cast(F, wrapper)
 
@@ -290,7 +293,26 @@ def make_runner(session: Session, listener: Callable[[str, str], None]) -> Runne
 
     s = session.settings
     return Runner(session.ctx, session.audit, apply=s.apply, keep_going=s.keep_going,
-                  max_workers=s.max_workers, listener=listener)
+                  max_workers=s.max_workers, listener=listener,
+                  claim_wait=claim_wait_seconds())
+
+
+def claim_wait_seconds() -> float | None:
+    """`IR_CLAIM_WAIT_SECONDS`: how long a run waits for another run's claim on a target
+    before refusing it (default `runbooks.core.claims.DEFAULT_WAIT_SECONDS`)."""
+    import os
+
+    raw = os.environ.get("IR_CLAIM_WAIT_SECONDS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise PreconditionFailed(f"IR_CLAIM_WAIT_SECONDS = {raw!r}: must be a number of "
+                                 "seconds, 0 or more")
+    return value
 
 
 STATUS_STYLE = {
@@ -302,13 +324,12 @@ STATUS_STYLE = {
 def render_results(settings: Settings, results: list[RunResult], extra: dict[str, Any]
                    | None = None) -> int:
     """Print results (table or JSON) and return the combined exit code."""
-    from runbooks.core.errors import EXIT_OK, EXIT_PARTIAL
+    from runbooks.core.errors import combine_exit_codes
 
-    codes = [r.exit_code for r in results]
-    if EXIT_PARTIAL in codes:
-        code = EXIT_PARTIAL
-    else:
-        code = max(codes, default=EXIT_OK)
+    # Evidence still queued locally (the last run's view of the case's queue): the
+    # changes were made, but it is not plain success (exit 4).
+    queued = results[-1].evidence_queued if results else []
+    code = combine_exit_codes([r.exit_code for r in results], bool(queued))
     # Every refused or failed target also gets one line on stderr (scripts and humans
     # read stderr for why; the table on stdout has the details).
     for result in results:
@@ -318,7 +339,8 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
                 click.echo(f"error: {result.kind} {target.target}: {message}", err=True)
     if settings.json:
         document = {"case": settings.case_id, "exitCode": code,
-                    "runs": [r.to_dict() for r in results], **(extra or {})}
+                    "runs": [r.to_dict() for r in results], "evidenceQueued": queued,
+                    **(extra or {})}
         click.echo(json.dumps(document, indent=2, default=str))
         return code
     from rich.console import Console
@@ -341,7 +363,9 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
             for change in target.changes:
                 style = STATUS_STYLE.get(change.status, "")
                 detail = escape(change.change.summary) + (
-                    f"\n[red]{escape(change.error)}[/]" if change.error else "")
+                    f"\n[red]{escape(change.error)}[/]" if change.error else "") + (
+                    "\n[bold yellow]NOT in the evidence bucket: queued in the case "
+                    "directory[/]" if isinstance(change.result.get("queued"), dict) else "")
                 table.add_row(name, escape(change.change.step), detail,
                               f"[{style}]{change.status}[/]" if style else change.status)
             if target.error and target.changes:
@@ -349,6 +373,10 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
         out.print(table)
         for warning in result.warnings:
             out.print(f"[yellow]warning:[/] {escape(warning)}")
+    if queued:
+        out.print(f"[bold yellow]{len(queued)} evidence object(s) NOT in the evidence bucket, "
+                  f"queued in the case directory[/]: upload with `irctl case sync "
+                  f"{escape(str(settings.case_id))}` (exit code 4)", highlight=False)
     planned = sum(len(t.changes) for r in results for t in r.targets)
     if not any(r.apply for r in results):
         hint = " Re-run with --apply to act." if planned else ""

@@ -38,7 +38,9 @@ def summary_message(session: Session, results: Sequence[object]) -> str:
     for result in results:
         assert isinstance(result, RunResult)
         for target in result.targets:
-            done = [c.change.summary for c in target.changes if c.status == APPLIED]
+            done = [c.change.summary + (" -- NOT in the evidence bucket: queued locally"
+                                        if isinstance(c.result.get("queued"), dict) else "")
+                    for c in target.changes if c.status == APPLIED]
             lines.append(f"{result.kind} {target.target}: {target.status}")
             lines += [f"  - {summary}" for summary in done]
             if target.error:

@@ -33,14 +33,22 @@ def canonical_target(kind: str, target: str) -> str:
 @common_options
 @click.argument("kind")
 @click.argument("target")
+@click.option("--force", is_flag=True,
+              help="Restore the recorded pre-action state even where the target was "
+                   "changed since it was contained (drift).")
 @pass_settings
 @handle_errors
-def release(settings: Settings, kind: str, target: str) -> None:
+def release(settings: Settings, kind: str, target: str, force: bool) -> None:
     """Undo a containment: restore TARGET's pre-action state recorded in --case.
 
-    KIND is what was contained (instance, access-key, role, ip, bucket, ...). Only
-    changes still in place are restored, newest first; evidence (captured metadata,
-    snapshots, the audit log) is never touched. Plans by default; --apply acts.
+    KIND is what was contained (instance, access-key, role, ip, bucket, ...). Every
+    change the case recorded and did not undo is restored, newest first, whatever its
+    recorded state (applied; or applying, failed or rollback-failed: outcome unknown);
+    one whose live state is already as before is marked done. One changed since it was
+    contained (e.g. someone set the ENI's groups by hand) refuses the release with exit
+    code 2, showing before / recorded after / live; --force restores it anyway. Evidence
+    (captured metadata, snapshots, the audit log) is never touched. Plans by default;
+    --apply acts.
 
     A target contained in another account is written as it was at containment,
     ACCOUNT:REGION:ID (or ACCOUNT:ID for account-wide targets: roles, buckets), or given
@@ -65,13 +73,14 @@ def release(settings: Settings, kind: str, target: str) -> None:
     if not session.audit.exists():
         raise PreconditionFailed(f"no audit log for case {settings.case_id} at "
                                  f"{session.audit.path}; set IR_CASE_DIR or check the id")
+    session.audit.require_intact(session.ctx.client("s3"), session.ctx.manifest["evidenceBucket"])
     with progress(settings, f"release {kind}") as listener:
         runner = make_runner(session, listener)
         if not runner.in_place_changes(kind, target):
             raise PreconditionFailed(
                 f"case {settings.case_id} has no change still in place for {kind} {target}; "
                 "nothing to release (see `irctl case show`)")
-        result = runner.release(kind, target)
+        result = runner.release(kind, target, force=force)
     sys.exit(render_results(settings, [result]))
 
 

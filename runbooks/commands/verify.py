@@ -54,14 +54,29 @@ def _key(record: Mapping[str, Any]) -> str:
 
 
 def in_place(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Applied records of the case not rolled back or released since, in order."""
-    live: dict[str, Mapping[str, Any]] = {}
-    for record in records:
-        if record.get("event") == "applied":
-            live[_key(record)] = record
+    """Records of the case's changes not rolled back or released since, in order: the
+    runner's state model (`recorded_changes`), so a change whose outcome is unknown
+    (applying, failed part-way, rollback failed) is checked too, with `state` set."""
+    from runbooks.core.runner import recorded_changes
+
+    listed = list(records)
+    own = next((str(r["account"]) for r in listed if r.get("account")), "")
+    reversible = [{**e.record, "change": e.change.to_dict(), "state": e.state}
+                  for e in recorded_changes(listed, own)]
+    # Steps the runner does not track (not reversible) but verify checks: applied ones.
+    seen = {_key(r) for r in reversible}
+    others: dict[str, Mapping[str, Any]] = {}
+    for record in listed:
+        key = _key(record)
+        if record.get("event") == "applied" and key not in seen:
+            others[key] = record
         elif record.get("event") in UNDONE:
-            live.pop(_key(record), None)
-    return list(live.values())
+            others.pop(key, None)
+    from runbooks.core.step import REGISTRY
+
+    others = {k: r for k, r in others.items()
+              if not getattr(REGISTRY.get(str(r.get("step"))), "reversible", False)}
+    return sorted([*reversible, *others.values()], key=lambda r: int(r.get("seq") or 0))
 
 
 def _code(err: Any) -> str:
@@ -80,6 +95,10 @@ class Verifier:
         change = record.get("change") or {}
         result: Check = method(change.get("target", ""), change.get("after") or {},
                                change.get("before") or {})
+        state = record.get("state", "applied")
+        if state != "applied":
+            # outcome unknown: says so, so the responder reads the check in that light
+            result = dataclasses.replace(result, what=f"{result.what} [recorded {state}]")
         return result
 
     def _ec2_isolate(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
@@ -293,7 +312,7 @@ def records_by_account(records: Iterable[Mapping[str, Any]],
         grouped.setdefault(str(record.get("account") or own), []).append(record)
     order = sorted(grouped, key=lambda account: (account != own, account))
     return {account: grouped[account] for account in order
-            if any(r.get("event") == "applied" for r in grouped[account])}
+            if any(r.get("event") in ("applied", "applying") for r in grouped[account])}
 
 
 def account_settings(settings: Settings, account: str, own: str) -> Settings:
@@ -328,7 +347,7 @@ def verify_account(settings: Settings, account: str,
         if check is not None:
             checks.append(dataclasses.replace(check, account=account))
 
-    since = min(_since(r) for r in records if r.get("event") == "applied")
+    since = min(_since(r) for r in records if r.get("event") in ("applied", "applying"))
     resources = resources_of(records)
     manifest = session.manifest
     gd = new_guardduty_findings(session.client("guardduty"), manifest["guardDutyDetectorId"],
@@ -383,6 +402,7 @@ def verify_case(settings: Settings, case_id: str) -> None:
     no longer holds.
     """
     from runbooks.commands._shared import caller_identity, make_sessions
+    from runbooks.commands.case import require_intact_case
     from runbooks.core.audit import AuditLog, validate_case_id
 
     validate_case_id(case_id)
@@ -391,8 +411,9 @@ def verify_case(settings: Settings, case_id: str) -> None:
         raise PreconditionFailed(
             f"no audit log for case {case_id} at {log.path}; set IR_CASE_DIR to where the "
             "case was run (or copy cases/<case>/audit.jsonl from the evidence bucket there)")
+    require_intact_case(settings, log)
     records = log.records()
-    applied = [r for r in records if r.get("event") == "applied"]
+    applied = [r for r in records if r.get("event") in ("applied", "applying")]
     if not applied:
         raise PreconditionFailed(f"case {case_id} applied nothing yet: nothing to verify")
     if {r.get("case") for r in records} != {case_id}:

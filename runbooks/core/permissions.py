@@ -27,6 +27,9 @@ CLI_READ_ACTIONS: frozenset[str] = frozenset(
         "cloudtrail:LookupEvents",
         "s3:ListBucket",
         "s3:GetObject",
+        # case show --from-evidence, release, verify case: the audit log copy's versions
+        "s3:ListBucketVersions",
+        "s3:GetObjectVersion",
         # eradicate rotate-key, verify case: re-reading containment state
         "iam:ListAccessKeys",
         "iam:GetUserPolicy",

@@ -11,8 +11,23 @@ A run takes, per target, an ordered pipeline of registered steps with parameters
    rolls back that target's applied changes in reverse order (unless `keep_going`).
 
 Re-runs are idempotent because plans are empty for what is already done. `release()`
-replays the audit log backwards, calling each applied, still-in-place change's step
-`rollback()`; irreversible steps (evidence capture, snapshots) are never touched.
+replays the audit log backwards, calling each still-in-place change's step `rollback()`;
+irreversible steps (evidence capture, snapshots) are never touched.
+
+The state model, which holds under concurrent runs, crashes and failed calls:
+
+* With `apply`, a run first claims each target it may change (`runbooks.core.claims`,
+  shared by the CLI and the automation Lambda, release included), so two runs never
+  change one target at once; the second plans only after the first has finished.
+* A change is "in place" from its `applying` record until a `rolled-back` or `released`
+  record: `applying` with no outcome (a crash), `apply-failed` whose outcome is unknown
+  (a multi-call step, or no answer from AWS), `rollback-failed` and `rollback-skipped`
+  all stay visible to `release`, `verify case` and `case show` (`recorded_changes`).
+* Rollback and release act only where the live state (`Step.current`) is one this change
+  leaves (`Step.ours`); live already equal to `before` is done; anything else is drift,
+  reported as before / recorded after / live and left alone (`release --force` restores).
+* A re-run records the *earliest* `before` still in place for the same subject
+  (`Step.subject`), never a half-applied live state.
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbooks.core.audit import AuditLog
 from runbooks.core.context import Context
@@ -33,7 +48,10 @@ from runbooks.core.errors import (
     InvalidInput,
     IrError,
 )
-from runbooks.core.step import REGISTRY, Change, Step, load_all_steps
+from runbooks.core.step import REGISTRY, Change, Step, load_all_steps, same_state
+
+if TYPE_CHECKING:
+    from runbooks.core.claims import TargetClaims
 
 # Change statuses
 PLANNED = "planned"
@@ -41,6 +59,7 @@ APPLIED = "applied"
 FAILED = "failed"
 ROLLED_BACK = "rolled-back"
 ROLLBACK_FAILED = "rollback-failed"
+ROLLBACK_SKIPPED = "rollback-skipped"
 NOT_ATTEMPTED = "not-attempted"
 RELEASED = "released"
 
@@ -60,11 +79,14 @@ class ChangeOutcome:
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     reversible: bool = True
+    uncertain: bool = False
+    """A failed apply that may have made part of the change (multi-call, or no answer)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.change.to_dict(),
             "status": self.status,
+            "uncertain": self.uncertain,
             "reversible": self.reversible,
             "result": self.result,
             "error": self.error,
@@ -97,8 +119,9 @@ class TargetOutcome:
         return "failed"
 
     def still_applied(self) -> bool:
-        """Containment changes left in place (evidence captured does not count)."""
-        return any(c.status in (APPLIED, ROLLBACK_FAILED) and c.reversible
+        """Containment changes left (or possibly left) in place; evidence does not count."""
+        return any(c.reversible and (c.status in (APPLIED, ROLLBACK_FAILED, ROLLBACK_SKIPPED)
+                                     or (c.status == FAILED and c.uncertain))
                    for c in self.changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,13 +142,18 @@ class RunResult:
     targets: list[TargetOutcome] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     audit_key: str | None = None
+    evidence_queued: list[dict[str, Any]] = field(default_factory=list)
+    """Evidence of the case still queued locally, not in the evidence bucket (see
+    `runbooks.core.evidence_queue`); the CLI exits EXIT_EVIDENCE_QUEUED for it."""
 
     @property
     def exit_code(self) -> int:
         failed = [t for t in self.targets if t.error is not None]
         if not failed:
             return EXIT_OK
-        if any(t.still_applied() for t in self.targets):
+        # 3 only when a target that failed kept something (or a rollback failed): targets
+        # contained in full beside a fully rolled-back one do not make it partial.
+        if any(t.still_applied() for t in failed):
             return EXIT_PARTIAL
         codes = {t.error_code for t in failed}
         return EXIT_BAD_INPUT if codes == {EXIT_BAD_INPUT} else EXIT_ACTION_FAILED
@@ -138,6 +166,7 @@ class RunResult:
             "exitCode": self.exit_code,
             "auditLog": self.audit_key,
             "warnings": self.warnings,
+            "evidenceQueued": self.evidence_queued,
             "targets": [t.to_dict() for t in self.targets],
         }
 
@@ -160,6 +189,10 @@ def _describe_error(err: BaseException) -> tuple[str, int]:
             msg += " (the caller lacks this permission; use the responder role)"
         return msg, EXIT_ACTION_FAILED
     if isinstance(err, BotoCoreError):
+        from runbooks.core.context import is_timeout, timeout_message
+
+        if is_timeout(err):
+            return timeout_message(err), EXIT_ACTION_FAILED
         return f"AWS call failed: {err}", EXIT_ACTION_FAILED
     return repr(err), EXIT_ACTION_FAILED
 
@@ -183,6 +216,8 @@ class Runner:
         max_workers: int = 16,
         listener: Listener | None = None,
         upload_audit: bool = True,
+        claim_targets: bool = True,
+        claim_wait: float | None = None,
     ) -> None:
         self.ctx = ctx
         self.audit = audit
@@ -191,7 +226,10 @@ class Runner:
         self.max_workers = max(1, max_workers)
         self.listener = listener or (lambda target, message: None)
         self.upload_audit = upload_audit
+        self.claim_targets = claim_targets
+        self.claim_wait = claim_wait
         self._lock = threading.Lock()
+        self._queued_now: list[dict[str, Any]] = []
 
     # -- building ---------------------------------------------------------------------
 
@@ -224,6 +262,7 @@ class Runner:
         # have changed what the cache holds.
         self.ctx.cache.clear()
         self.ctx.targets = tuple(targets)
+        self._queued_now = []
         result = RunResult(self.ctx.case_id, kind, self.apply)
         self.audit.append(
             "run-started",
@@ -234,15 +273,65 @@ class Runner:
             region=self.ctx.region,
         )
         outcomes = {t: TargetOutcome(kind, t) for t in targets}
+        claims = None
+        if self.apply:
+            # Claim before planning: a run that waited plans against what the holder left.
+            claims = self._claims()
+            claimable = [t for t in targets if any(s.reversible for _, s in steps[t])]
+            refused = claims.claim_all(claimable, self._map) if claimable else {}
+            for target, holder in refused.items():
+                outcomes[target].error = (
+                    f"{kind} {target} is being changed by another run: {holder}; waited "
+                    f"{int(claims.wait)} s. Check `irctl case show` for that case, then "
+                    "re-run (it plans against what the other run left)")
+                outcomes[target].error_code = EXIT_BAD_INPUT
+                self.audit.append("claim-refused", kind=kind, target=target, holder=holder)
+        try:
+            self._run_claimed(kind, targets, steps, outcomes, result, gate)
+        finally:
+            if claims is not None:
+                claims.release_all()
+                result.warnings += claims.warnings
+        return result
+
+    def _claims(self) -> TargetClaims | _NoClaims:
+        from runbooks.core.claims import DEFAULT_WAIT_SECONDS, TargetClaims
+
+        # The evidence client's short, bounded retry: a failing bucket must not hold up
+        # containment (the run then goes ahead unclaimed, with a warning).
+        return TargetClaims(
+            self.ctx.evidence_client(), self.ctx.manifest["evidenceBucket"],
+            self.ctx.evidence_encryption(), self.ctx.account_id, self.ctx.region,
+            self.ctx.case_id, wait=DEFAULT_WAIT_SECONDS if self.claim_wait is None
+            else self.claim_wait, listener=self.listener) if self.claim_targets \
+            else _NoClaims()
+
+    def _run_claimed(self, kind: str, targets: list[str],
+                     steps: dict[str, list[tuple[StepCall, Step]]],
+                     outcomes: dict[str, TargetOutcome], result: RunResult,
+                     gate: Callable[[RunResult], int | None] | None) -> None:
         plans: dict[str, list[tuple[StepCall, Step, list[Change]]]] = {}
         self._prefetch({type(step) for built in steps.values() for _, step in built})
+        earliest = {(e.kind, e.target, e.step, e.subject): e
+                    for e in recorded_changes(self.audit.records(), self.ctx.account_id)}
+
+        def recorded_before(target: str, step: Step, change: Change) -> Change:
+            # A re-run after a crash sees a half-applied state: keep the pre-action state
+            # recorded first for this subject, still in place.
+            entry = earliest.get((kind, target, step.name, type(step).subject(change)))
+            if entry is None or same_state(change.before, entry.before):
+                return change
+            return step.with_before(change, entry.before)
 
         def plan_target(target: str) -> None:
+            if outcomes[target].error is not None:
+                return  # claimed by another run
             planned: list[tuple[StepCall, Step, list[Change]]] = []
             try:
                 for call, step in steps[target]:
                     self.listener(target, f"planning {call.name}")
-                    planned.append((call, step, step.plan()))
+                    planned.append((call, step, [recorded_before(target, step, c)
+                                                 for c in step.plan()]))
             except _handled_errors() as err:
                 message, code = _describe_error(err)
                 outcomes[target].error, outcomes[target].error_code = message, code
@@ -267,7 +356,7 @@ class Runner:
                                  "could not be planned")
                 outcome.error_code = refused_elsewhere
             self.audit.append("run-refused", kind=kind)
-            return result
+            return
         if any(o.error for o in result.targets):
             # Refuse the whole run: nothing has been changed yet.
             for outcome in result.targets:
@@ -279,14 +368,14 @@ class Runner:
                         o.error_code for o in result.targets if o.error_code
                     )
             self.audit.append("run-refused", kind=kind)
-            return result
+            return
         if self.apply:
             self._map(lambda t: self._apply_target(kind, t, plans[t], outcomes[t]), targets)
+            self._settle_evidence(result)
         self.audit.append("run-finished", kind=kind, exit_code=result.exit_code,
                           mode="apply" if self.apply else "plan")
         if self.apply:
             self._upload(result)
-        return result
 
     def _prefetch(self, classes: set[type[Step]]) -> None:
         def warm(cls: type[Step]) -> None:
@@ -317,27 +406,37 @@ class Runner:
     ) -> None:
         by_change = {id(c.change): c for c in outcome.changes}
         applied: list[tuple[StepCall, Step, ChangeOutcome]] = []
+        out_of_time: str | None = None  # once out of time, every later change is refused too
         for call, step, changes in planned:
             for change in changes:
                 change_outcome = by_change[id(change)]
+                record = {"kind": kind, "target": target, "step": call.name,
+                          "params": dict(call.params), "change": change.to_dict(),
+                          "account": self.ctx.account_id}
+                out_of_time = out_of_time or self._out_of_time(step)
+                if out_of_time is not None:
+                    self._not_attempted(record, change_outcome, outcome, out_of_time)
+                    continue
                 if outcome.error is not None and not self.keep_going:
                     change_outcome.status = NOT_ATTEMPTED
                     continue
                 self.listener(target, change.summary)
-                record = {"kind": kind, "target": target, "step": call.name,
-                          "params": dict(call.params), "change": change.to_dict(),
-                          "account": self.ctx.account_id}
                 self.audit.append("applying", **record)
                 try:
                     details = dict(step.apply(change))
                 except _handled_errors() as err:
                     message, code = _describe_error(err)
                     change_outcome.status, change_outcome.error = FAILED, message
+                    # Part of it may have been made (a multi-call step), or AWS never
+                    # answered (the call may have landed): its outcome is unknown.
+                    change_outcome.uncertain = step.reversible and (
+                        step.multi_call or not _answered(err))
                     if outcome.error is None:
                         outcome.error, outcome.error_code = message, code
-                    self.audit.append("apply-failed", **record, error=message)
-                    if step.multi_call and step.reversible:
-                        # part of it may have been made: undo it first, with the rest
+                    self.audit.append("apply-failed", **record, error=message,
+                                      uncertain=change_outcome.uncertain)
+                    if change_outcome.uncertain:
+                        # undo whatever was made first, with the rest
                         applied.append((call, step, change_outcome))
                     continue
                 except BaseException as err:
@@ -345,6 +444,7 @@ class Runner:
                     # was, then let it propagate; never reported as "contained".
                     self.audit.append("apply-crashed", **record, error=repr(err))
                     change_outcome.status, change_outcome.error = FAILED, repr(err)
+                    change_outcome.uncertain = step.reversible
                     if step.multi_call and step.reversible:
                         applied.append((call, step, change_outcome))
                     if not self.keep_going:
@@ -352,9 +452,78 @@ class Runner:
                     raise
                 change_outcome.status, change_outcome.result = APPLIED, details
                 self.audit.append("applied", **record, result=details)
+                if isinstance(details.get("queued"), dict):
+                    self._evidence_queued(record, details["queued"])
                 applied.append((call, step, change_outcome))
-        if outcome.error is not None and not self.keep_going:
+        # Out of time: what was applied stays (recorded, reversible with release); a
+        # rollback would itself need the time that is not there.
+        if outcome.error is not None and not self.keep_going and out_of_time is None:
             self._roll_back(kind, target, applied)
+
+    def _assess(self, step: Step, change: Change) -> tuple[str, Mapping[str, Any] | None]:
+        """`ours` (live is a state this change leaves: undo it), `before` (nothing to
+        undo), `drift` (changed since by someone else), or `unknown` (cannot tell)."""
+        live = step.current(change)
+        if live is None:
+            return "unknown", None
+        if any(same_state(live, state) for state in step.ours(change)):
+            return "ours", live
+        if same_state(live, change.before):
+            return "before", live
+        return "drift", live
+
+    # -- time budget and queued evidence ------------------------------------------------
+    # (A budget is set by the automation Lambda; evidence is queued by
+    # runbooks.core.evidence_queue when S3 cannot take it.)
+
+    RECORD_SECONDS = 1.0
+    """Allowance for writing a change's outcome record (an fsync'd append)."""
+
+    def _out_of_time(self, step: Step) -> str | None:
+        """Why a change of `step` must not start now, or None: the context's deadline
+        leaves less than the worst case of its calls (a hung endpoint) plus its record.
+        Starting it anyway could leave it cut off mid-change with no outcome recorded."""
+        left = self.ctx.seconds_left()
+        if left is None:
+            return None
+        calls = 2 if step.multi_call else 1
+        needed = calls * self.ctx.sessions.hung_call_seconds() + self.RECORD_SECONDS
+        if left >= needed:
+            return None
+        return (f"not attempted: time budget exhausted ({max(left, 0):.0f} s left, a change "
+                f"of {step.name} needs up to {needed:.0f} s); re-run to resume")
+
+    def _not_attempted(self, record: dict[str, Any], change_outcome: ChangeOutcome,
+                       outcome: TargetOutcome, reason: str) -> None:
+        change_outcome.status, change_outcome.error = NOT_ATTEMPTED, reason
+        if outcome.error is None:
+            outcome.error, outcome.error_code = reason, EXIT_ACTION_FAILED
+        self.audit.append("not-attempted", **record, reason=reason)
+
+    def _evidence_queued(self, record: dict[str, Any], queued: dict[str, Any]) -> None:
+        self.audit.append("evidence-queued", **{
+            **queued, "kind": record["kind"], "target": record["target"],
+            "step": record["step"], "account": record["account"]})
+        with self._lock:
+            self._queued_now.append(queued)
+
+    def _settle_evidence(self, result: RunResult) -> None:
+        """Upload evidence earlier runs of the case queued (after this run's changes: a
+        bucket that is still down must not delay them), unless S3 already failed to take
+        evidence in this session; report what this run queued or could not upload, and
+        (`evidence_queued`, for the exit code) everything the case still has queued."""
+        from runbooks.core.evidence_queue import pending, sync
+
+        unsent: list[dict[str, Any]] = list(self._queued_now)
+        account = self.ctx.account_id
+        if not self.ctx.evidence_unavailable and pending(self.ctx.case_id, account):
+            unsent += sync(self.ctx, self.audit, stop_on_failure=True).still_queued
+        result.evidence_queued = [q.to_dict() for q in pending(self.ctx.case_id, account)]
+        for queued in unsent:
+            result.warnings.append(
+                f"evidence NOT in the evidence bucket: {queued['s3Uri']} is queued at "
+                f"{queued['path']} (sha256 {queued['sha256'][:16]}..., {queued['error']}); "
+                f"upload it with `irctl case sync {self.ctx.case_id}`")
 
     def _roll_back(
         self, kind: str, target: str, applied: list[tuple[StepCall, Step, ChangeOutcome]]
@@ -362,12 +531,23 @@ class Runner:
         for call, step, change_outcome in reversed(applied):
             if not step.reversible:
                 continue  # evidence, snapshots and one-way safety measures stay
-            self.listener(target, f"rolling back: {change_outcome.change.summary}")
+            change = change_outcome.change
+            self.listener(target, f"rolling back: {change.summary}")
             record = {"kind": kind, "target": target, "step": call.name,
-                      "params": dict(call.params), "change": change_outcome.change.to_dict(),
+                      "params": dict(call.params), "change": change.to_dict(),
                       "account": self.ctx.account_id}
             try:
-                step.rollback(change_outcome.change, change_outcome.result)
+                verdict, live = self._assess(step, change)
+                if verdict == "drift":
+                    # Someone (another run, a human) changed it since: reverting would
+                    # undo their change, not ours.
+                    message = f"not rolled back: changed since ({drift_text(change, live)})"
+                    change_outcome.status = ROLLBACK_SKIPPED
+                    change_outcome.error = f"{change_outcome.error or ''} {message}".lstrip()
+                    self.audit.append("rollback-skipped", **record, live=live, error=message)
+                    continue
+                if verdict != "before":
+                    step.rollback(change, change_outcome.result)
             except _handled_errors() as err:
                 message, _ = _describe_error(err)
                 change_outcome.status = ROLLBACK_FAILED
@@ -376,16 +556,25 @@ class Runner:
                 self.audit.append("rollback-failed", **record, error=message)
                 continue
             change_outcome.status = ROLLED_BACK
-            self.audit.append("rolled-back", **record)
+            self.audit.append("rolled-back", **record,
+                              **({"note": "already as before"} if verdict == "before" else {}))
+
 
     def _upload(self, result: RunResult) -> None:
         if not self.upload_audit:
             return
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if self.ctx.evidence_unavailable:  # S3 just failed an evidence write: do not wait on it
+            result.warnings.append(
+                f"audit log NOT copied to the evidence bucket (it could not take evidence in "
+                f"this run); it is kept at {self.audit.path}: `irctl case sync "
+                f"{self.ctx.case_id}` copies it")
+            return
+
         try:
             result.audit_key = self.audit.upload(
-                self.ctx.client("s3"),
+                self.ctx.evidence_client(),
                 self.ctx.manifest["evidenceBucket"],
                 self.ctx.evidence_encryption().get("SSEKMSKeyId"),
             )
@@ -398,80 +587,228 @@ class Runner:
 
     # -- release ----------------------------------------------------------------------
 
-    def in_place_changes(self, kind: str, target: str) -> list[dict[str, Any]]:
-        """Applied, reversible records for (kind, target) not yet rolled back/released."""
-        load_all_steps()
-        live: dict[str, dict[str, Any]] = {}
-        order: list[str] = []
-        for record in self.audit.records():
-            if record.get("kind") != kind or record.get("target") != target:
-                continue
-            if record.get("account", self.ctx.account_id) != self.ctx.account_id:
-                continue  # a case spanning accounts: a same-named target elsewhere
-            key = _change_key(record)
-            if record["event"] == "applied":
-                if key not in live:
-                    order.append(key)
-                live[key] = record
-            elif record["event"] in ("rolled-back", "released"):
-                live.pop(key, None)
-        return [
-            live[k] for k in order
-            if k in live and getattr(REGISTRY.get(live[k]["step"]), "reversible", False)
-        ]
+    def in_place_changes(self, kind: str, target: str) -> list[RecordedChange]:
+        """Reversible changes recorded for (kind, target) in this account and not rolled
+        back or released since, in any state (applied, or outcome unknown), oldest first."""
+        return [e for e in recorded_changes(self.audit.records(), self.ctx.account_id)
+                if e.kind == kind and e.target == target
+                and e.account == self.ctx.account_id]
 
-    def release(self, kind: str, target: str) -> RunResult:
-        """Restore the pre-action state of (kind, target) recorded in this case's log."""
-        records = self.in_place_changes(kind, target)
+    def release(self, kind: str, target: str, *, force: bool = False) -> RunResult:
+        """Restore the pre-action state of (kind, target) recorded in this case's log.
+
+        Each change still in place is compared with the live state first: one already as
+        before is done; one changed since it was contained (drift) refuses the release,
+        showing before / recorded after / live, unless `force`."""
         result = RunResult(self.ctx.case_id, f"release {kind}", self.apply)
         outcome = TargetOutcome(f"release {kind}", target)
         result.targets.append(outcome)
         self.ctx.cache.clear()
         self.ctx.targets = (target,)
+        claims = self._claims() if self.apply else None
+        if claims is not None:
+            refused = claims.claim_all([target], self._map)
+            if refused:
+                outcome.error = (f"{kind} {target} is being changed by another run: "
+                                 f"{refused[target]}; waited {int(claims.wait)} s; retry "
+                                 "when it has finished")
+                outcome.error_code = EXIT_BAD_INPUT
+                result.warnings += claims.warnings
+                return result
+        try:
+            self._release_claimed(kind, target, force, outcome, result)
+        finally:
+            if claims is not None:
+                claims.release_all()
+                result.warnings += claims.warnings
+        return result
+
+    def _release_claimed(self, kind: str, target: str, force: bool, outcome: TargetOutcome,
+                         result: RunResult) -> None:
+        entries = self.in_place_changes(kind, target)
         self.audit.append("release-started", kind=kind, target=target,
-                          mode="apply" if self.apply else "plan", changes=len(records))
-        for record in reversed(records):
-            change = Change.from_dict(record["change"])
-            release_change = Change(change.step, change.target, f"restore: {change.summary}",
-                                    before=change.after, after=change.before)
-            change_outcome = ChangeOutcome(release_change, PLANNED)
-            outcome.changes.append(change_outcome)
-            if not self.apply:
-                continue
-            if outcome.error is not None and not self.keep_going:
-                change_outcome.status = NOT_ATTEMPTED
-                continue
-            step = self._build(StepCall(record["step"], record.get("params", {})))
-            self.listener(target, release_change.summary)
+                          mode="apply" if self.apply else "plan", changes=len(entries))
+        planned: list[tuple[RecordedChange, Step, str, ChangeOutcome]] = []
+        drifted: list[str] = []
+        for entry in reversed(entries):
+            change = entry.change
+            step = self._build(StepCall(entry.step, entry.record.get("params", {})))
+            state = "" if entry.state == APPLIED else f" [recorded {entry.state}]"
             try:
-                step.rollback(change, record.get("result", {}))
+                verdict, live = self._assess(step, change)
             except _handled_errors() as err:
                 message, code = _describe_error(err)
-                change_outcome.status, change_outcome.error = FAILED, message
                 outcome.error, outcome.error_code = outcome.error or message, code
-                self.audit.append("release-failed", kind=kind, target=target,
-                                  step=record["step"], change=record["change"], error=message)
-                continue
-            change_outcome.status = RELEASED
-            self.audit.append("released", kind=kind, target=target, step=record["step"],
-                              params=record.get("params", {}), change=record["change"],
-                              account=self.ctx.account_id)
-        if self.apply and outcome.error is not None:
-            # Changes that were not restored are still applied: report them as such.
-            for change_outcome in outcome.changes:
-                if change_outcome.status in (FAILED, NOT_ATTEMPTED):
-                    change_outcome.status = APPLIED if change_outcome.status == NOT_ATTEMPTED \
-                        else ROLLBACK_FAILED
+                verdict, live = "unknown", None
+            note = {"before": " (already as before: nothing to do)",
+                    "drift": " (CHANGED SINCE containment)"}.get(verdict, "")
+            release_change = Change(change.step, change.target,
+                                    f"restore: {change.summary}{state}{note}",
+                                    before=dict(live) if live is not None else change.after,
+                                    after=change.before)
+            change_outcome = ChangeOutcome(release_change, PLANNED,
+                                           result={"state": entry.state, "live": live})
+            if verdict == "drift":
+                change_outcome.error = drift_text(change, live)
+                drifted.append(f"{change.summary}: {drift_text(change, live)}")
+            outcome.changes.append(change_outcome)
+            planned.append((entry, step, verdict, change_outcome))
+        if drifted and not force and outcome.error is None:
+            outcome.error = (
+                f"{kind} {target} was changed since it was contained; release would undo "
+                "that change: " + "; ".join(drifted) + ". Re-run with --force to restore "
+                "the recorded pre-action state anyway")
+            outcome.error_code = EXIT_BAD_INPUT
+        if outcome.error is not None:
+            for _, _, _, change_outcome in planned:
+                change_outcome.status = NOT_ATTEMPTED
+            self.audit.append("release-refused", kind=kind, target=target,
+                              error=outcome.error)
+            return
+        if self.apply:
+            for entry, step, verdict, change_outcome in planned:
+                self._release_one(kind, target, entry, step, verdict, change_outcome, outcome)
+            if outcome.error is not None:
+                # Changes that were not restored are still applied: report them as such.
+                for _, _, _, change_outcome in planned:
+                    if change_outcome.status == NOT_ATTEMPTED:
+                        change_outcome.status = APPLIED
+                    elif change_outcome.status == FAILED:
+                        change_outcome.status = ROLLBACK_FAILED
         self.audit.append("release-finished", kind=kind, target=target,
                           exit_code=result.exit_code)
         if self.apply:
             self._upload(result)
-        return result
+
+    def _release_one(self, kind: str, target: str, entry: RecordedChange, step: Step,
+                     verdict: str, change_outcome: ChangeOutcome,
+                     outcome: TargetOutcome) -> None:
+        if outcome.error is not None and not self.keep_going:
+            change_outcome.status = NOT_ATTEMPTED
+            return
+        self.listener(target, change_outcome.change.summary)
+        record = {"kind": kind, "target": target, "step": entry.step,
+                  "params": entry.record.get("params", {}), "change": entry.record["change"],
+                  "account": self.ctx.account_id}
+        try:
+            if verdict != "before":
+                step.rollback(entry.change, entry.record.get("result") or {})
+        except _handled_errors() as err:
+            message, code = _describe_error(err)
+            change_outcome.status, change_outcome.error = FAILED, message
+            outcome.error, outcome.error_code = outcome.error or message, code
+            self.audit.append("release-failed", **record, error=message)
+            return
+        change_outcome.status = RELEASED
+        self.audit.append("released", **record, state=entry.state,
+                          **({"note": "already as before"} if verdict == "before" else {}))
 
 
-def _change_key(record: Mapping[str, Any]) -> str:
+class _NoClaims:
+    """Claims turned off (`claim_targets=False`): in-process tests of one runner."""
+
+    wait = 0.0
+    warnings: list[str] = []
+
+    def claim_all(self, targets: Sequence[str], mapper: Any) -> dict[str, str]:
+        return {}
+
+    def release_all(self) -> None:
+        return None
+
+
+def drift_text(change: Change, live: Mapping[str, Any] | None) -> str:
     import json
 
-    change = record.get("change", {})
-    return json.dumps([record.get("step"), change.get("target"), change.get("summary"),
-                       change.get("before"), change.get("after")], sort_keys=True, default=str)
+    def text(state: Mapping[str, Any] | None) -> str:
+        return json.dumps(state, sort_keys=True, default=str)
+
+    return (f"before {text(change.before)} / recorded after {text(change.after)} / live "
+            f"{text(live)}")
+
+
+def _answered(err: BaseException) -> bool:
+    """AWS answered with an error (nothing was made), unlike a lost connection."""
+    from botocore.exceptions import ClientError
+
+    return isinstance(err, (ClientError, IrError))
+
+
+# Events that put a change in (or keep it in) the "in place" state, and the state they mean.
+_STATE_OF_EVENT = {
+    "applying": "applying",  # no outcome recorded: a crash, a killed terminal
+    "apply-crashed": "applying",
+    "applied": APPLIED,
+    "apply-failed": "apply-failed",  # only when `uncertain`
+    "rollback-failed": ROLLBACK_FAILED,
+    "rollback-skipped": ROLLBACK_SKIPPED,
+    "release-failed": "release-failed",
+}
+
+
+@dataclass
+class RecordedChange:
+    """A reversible change of a case still in place (or possibly in place)."""
+
+    account: str
+    kind: str
+    target: str
+    step: str
+    subject: str
+    state: str
+    record: dict[str, Any]
+    """The latest record of it (its params, change and result)."""
+    before: Mapping[str, Any]
+    """The earliest recorded pre-action state of its subject still in place."""
+    previous: RecordedChange | None = None
+
+    @property
+    def change(self) -> Change:
+        change = Change.from_dict(self.record["change"])
+        return Change(change.step, change.target, change.summary, self.before, change.after)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "kind": self.kind, "target": self.target,
+                "step": self.step, "state": self.state, "summary": self.change.summary,
+                "before": dict(self.before), "after": dict(self.change.after)}
+
+
+def recorded_changes(records: Sequence[Mapping[str, Any]], own_account: str
+                     ) -> list[RecordedChange]:
+    """Every reversible change of a case's log still in place, oldest first.
+
+    Keyed by account, kind, target, step and the step's `subject`, so a re-run's change
+    of the same ENI supersedes the crashed one while keeping its `before`. A record
+    without `account` was made in `own_account`."""
+    load_all_steps()
+    live: dict[tuple[str, ...], RecordedChange] = {}
+    for record in records:
+        event = str(record.get("event"))
+        step_name, change_dict = record.get("step"), record.get("change")
+        if not isinstance(change_dict, Mapping) or not isinstance(step_name, str):
+            continue
+        cls = REGISTRY.get(step_name)
+        if cls is None or not cls.reversible or "kind" not in record:
+            continue
+        change = Change.from_dict(change_dict)
+        key = (str(record.get("account") or own_account), str(record["kind"]),
+               str(record.get("target")), step_name, cls.subject(change))
+        existing = live.get(key)
+        if event in ("rolled-back", "released"):
+            live.pop(key, None)
+        elif event == "apply-failed" and not record.get("uncertain"):
+            # AWS answered no: nothing was made; what was in place before still is
+            if existing is not None and existing.previous is not None:
+                live[key] = existing.previous
+            else:
+                live.pop(key, None)
+        elif event in _STATE_OF_EVENT:
+            new = RecordedChange(*key, state=_STATE_OF_EVENT[event], record=dict(record),
+                                 before=existing.before if existing else change.before,
+                                 previous=existing if event == "applying" else
+                                 (existing.previous if existing else None))
+            if event not in ("applying", "apply-crashed") and existing is not None \
+                    and not record.get("result") and existing.record.get("result"):
+                new.record["result"] = existing.record["result"]
+            live[key] = new
+    return sorted(live.values(), key=lambda e: int(e.record.get("seq") or 0))

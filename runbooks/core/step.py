@@ -96,6 +96,48 @@ class Step(ABC):
         """Undo an applied `change` from its recorded `before` state."""
         raise NotImplementedError(f"{self.name} is not reversible")
 
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        """What `change` changes, stable across runs (e.g. one ENI's security groups):
+        a later change of the same subject supersedes an earlier one in the case's state,
+        keeping the earliest `before`. Default: the change itself (nothing merges)."""
+        import json
+
+        return json.dumps([change.target, change.summary, change.before, change.after],
+                          sort_keys=True, default=str)
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        """Live state of what `change` changes, in the shape of its `before`/`after` (only
+        the keys compared), read fresh; None when the step cannot tell (then rollback and
+        release act without comparing)."""
+        return None
+
+    def with_before(self, change: Change, before: Mapping[str, Any]) -> Change:
+        """`change` with the pre-action state recorded earlier for its subject (a re-run
+        after a crash); override when `apply` needs a value of the live `before`."""
+        return Change(change.step, change.target, change.summary, dict(before),
+                      change.after)
+
+    def ours(self, change: Change) -> list[Mapping[str, Any]]:
+        """The states this change (or part of it, for a multi-call step) leaves behind:
+        rollback and release act only when the live state is one of them."""
+        return [change.after]
+
+
+def same_state(live: Mapping[str, Any], recorded: Mapping[str, Any]) -> bool:
+    """`live` equals `recorded` on `live`'s keys (lists compared as sets of values)."""
+    import json
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, list):
+            return sorted((norm(v) for v in value),
+                          key=lambda v: json.dumps(v, sort_keys=True, default=str))
+        if isinstance(value, Mapping):
+            return {k: norm(v) for k, v in value.items()}
+        return value
+
+    return all(norm(value) == norm(recorded.get(key)) for key, value in live.items())
+
 
 REGISTRY: dict[str, type[Step]] = {}
 

@@ -105,6 +105,7 @@ from typing import Any
 
 import pulumi
 
+from components.mockrun import plain
 from runbooks.core.errors import IrError
 
 PROVIDER_TYPE = "pulumi:providers:aws"
@@ -226,26 +227,25 @@ class _Request:
         return f"arn:aws:{service}:{reg}:{self.account}:{resource}"
 
 
-# Pulumi's wire markers for a secret value (not credentials).
-_SECRET_SIG_KEY = pulumi.runtime.rpc._special_sig_key
-_SECRET_SIG = pulumi.runtime.rpc._special_secret_sig
-
-
 def _unsecret(value: Any) -> Any:
     """Plain values: secret envelopes unwrapped, integral numbers as int.
 
-    Pulumi sends every number as a double (365 arrives as 365.0); the AWS APIs
-    validate integers, so integral floats become ints (float parameters such as an
-    alarm threshold are converted back with float() by their handler).
+    Secrets are unwrapped where every Mocks of the project unwraps them
+    (`components.mockrun.plain`). Pulumi sends every number as a double (365 arrives as
+    365.0); the AWS APIs validate integers, so integral floats become ints (float
+    parameters such as an alarm threshold are converted back with float() by their
+    handler).
     """
+    return _integral(plain(value))
+
+
+def _integral(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        if value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
-            return _unsecret(value.get("value"))
-        return {k: _unsecret(v) for k, v in value.items()}
+        return {k: _integral(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_unsecret(v) for v in value]
+        return [_integral(v) for v in value]
     return value
 
 

@@ -59,3 +59,14 @@ class DetachFromAutoScaling(InstanceStep):
         self.ctx.client("autoscaling").attach_instances(
             InstanceIds=[self.instance_id],
             AutoScalingGroupName=change.before["autoScalingGroup"])
+
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return "auto-scaling-group"
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        found = self.ctx.client("autoscaling").describe_auto_scaling_instances(
+            InstanceIds=[self.instance_id])["AutoScalingInstances"]
+        members = [i["AutoScalingGroupName"] for i in found
+                   if i.get("LifecycleState") not in ("Detaching", "Detached")]
+        return {"autoScalingGroup": members[0] if members else None}

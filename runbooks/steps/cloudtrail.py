@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbooks.core.errors import InvalidInput
+from runbooks.core.evidence_queue import already_held, put_evidence
 from runbooks.core.step import Change, Step, register
 from runbooks.steps.iam import error_code, validate_key_id
 
@@ -83,13 +84,8 @@ class CaptureKeyActivity(Step):
         key_id = str(self.params["access_key_id"])
         bucket = str(self.ctx.manifest["evidenceBucket"])
         key = evidence_key(self.ctx.case_id, key_id)
-        try:
-            self.ctx.client("s3").head_object(Bucket=bucket, Key=key,
-                                              ExpectedBucketOwner=self.ctx.account_id)
-            return []  # already captured in this case; evidence is never rewritten
-        except ClientError as err:
-            if error_code(err) not in ("404", "NoSuchKey", "NotFound"):
-                raise
+        if already_held(self.ctx, bucket, key):
+            return []  # already captured (or queued) in this case; never rewritten
         days = int(self.params.get("days", 7))
         return [Change(self.name, key_id,
                        f"Save the last {days} days of CloudTrail events of key {key_id} "
@@ -122,8 +118,8 @@ class CaptureKeyActivity(Step):
         record["available"] = any(r["available"] for r in record["regions"].values())
         record["events"] = events
         body = json.dumps(record, indent=2, sort_keys=True, default=str).encode("utf-8")
-        self.ctx.client("s3").put_object(
-            Bucket=change.after["bucket"], Key=change.after["key"], Body=body,
+        written = put_evidence(
+            self.ctx, change.after["bucket"], change.after["key"], body,
             ContentType="application/json", ChecksumAlgorithm="SHA256",
             **self.ctx.evidence_encryption(),
             ExpectedBucketOwner=self.ctx.account_id)
@@ -132,6 +128,8 @@ class CaptureKeyActivity(Step):
         return {"s3Uri": f"s3://{change.after['bucket']}/{change.after['key']}",
                 "available": record["available"], "events": len(events),
                 "sha256": hashlib.sha256(body).hexdigest(),
+                **({"queued": written["queued"]} if "queued" in written else
+                   {"versionId": written.get("versionId")}),
                 "assumedRoles": assumed_roles(events),
                 **({"notAvailable": unavailable} if unavailable else {})}
 

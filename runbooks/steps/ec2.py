@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from runbooks.core.context import Context
 from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.evidence_queue import put_evidence
 from runbooks.core.step import Change, Step, register
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -105,6 +106,25 @@ def quarantine_groups(ctx: Context, vpc_id: str, instance_id: str) -> dict[str, 
     return dict(groups)
 
 
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def live_instance(ctx: Context, instance_id: str) -> dict[str, Any]:
+    """The instance as it is now (not the run's cached read): rollback and release compare
+    against it."""
+    reservations = ctx.client("ec2").describe_instances(InstanceIds=[instance_id])
+    return dict(reservations["Reservations"][0]["Instances"][0])
+
+
+def live_association(ctx: Context, instance_id: str) -> dict[str, Any] | None:
+    associations = ctx.client("ec2").describe_iam_instance_profile_associations(Filters=[
+        {"Name": "instance-id", "Values": [instance_id]},
+        {"Name": "state", "Values": ["associated", "associating"]}])
+    found = associations["IamInstanceProfileAssociations"]
+    return dict(found[0]) if found else None
+
+
 class InstanceStep(Step):
     """A step whose target is one instance id (param `instance_id`)."""
 
@@ -166,11 +186,10 @@ class CaptureMetadata(InstanceStep):
             "tags": tags_of(described), "consoleOutputBase64": console,
         }
         body = json.dumps(document, indent=2, default=str).encode()
-        response = self.ctx.client("s3").put_object(
-            Bucket=self.ctx.manifest["evidenceBucket"], Key=change.after["key"], Body=body,
-            ContentType="application/json", **self.ctx.evidence_encryption())
-        return {"key": change.after["key"], "versionId": response.get("VersionId"),
-                "bytes": len(body)}
+        # S3 failing must not hold up the cut that follows: queued locally if it does
+        return put_evidence(self.ctx, self.ctx.manifest["evidenceBucket"],
+                            change.after["key"], body, ContentType="application/json",
+                            **self.ctx.evidence_encryption())
 
 
 def volumes_of(ctx: Context, volume_ids: list[str]) -> list[dict[str, Any]]:
@@ -255,6 +274,28 @@ class ProtectInstance(InstanceStep):
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         self._set(change.before)
 
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return ",".join(sorted(change.after))  # one attribute per change
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        ec2, iid = self.ctx.client("ec2"), self.instance_id
+        live: dict[str, Any] = {}
+        if "disableApiTermination" in change.after:
+            live["disableApiTermination"] = ec2.describe_instance_attribute(
+                InstanceId=iid, Attribute="disableApiTermination"
+            )["DisableApiTermination"]["Value"]
+        if "shutdownBehavior" in change.after:
+            live["shutdownBehavior"] = ec2.describe_instance_attribute(
+                InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior"
+            )["InstanceInitiatedShutdownBehavior"]["Value"]
+        if "deleteOnTermination" in change.after:
+            devices = {m["DeviceName"]: bool(m.get("Ebs", {}).get("DeleteOnTermination"))
+                       for m in live_instance(self.ctx, iid).get("BlockDeviceMappings", [])}
+            live["deleteOnTermination"] = {d: devices.get(d)
+                                           for d in change.after["deleteOnTermination"]}
+        return live
+
 
 @register
 class TagInstance(InstanceStep):
@@ -298,6 +339,14 @@ class TagInstance(InstanceStep):
         if restore:
             ec2.create_tags(Resources=[self.instance_id], Tags=restore)
 
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return "tags"
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        tags = tags_of(live_instance(self.ctx, self.instance_id))
+        return {"tags": {k: tags.get(k) for k in change.after["tags"]}}
+
 
 @register
 class IsolateInstance(InstanceStep):
@@ -323,15 +372,31 @@ class IsolateInstance(InstanceStep):
             current = [g["GroupId"] for g in eni.get("Groups", [])]
             if current == [groups["isolationSecurityGroupId"]]:
                 continue
+            before = current
+            if set(current) & {groups["conversionSecurityGroupId"],
+                               groups["isolationSecurityGroupId"]}:
+                # Half-applied by a run that crashed: its pre-action state is in the tag
+                # it wrote first (the runner prefers this case's own earlier record).
+                before = self._pre_action_groups(described, eni["NetworkInterfaceId"]) \
+                    or current
             changes.append(Change(
                 self.name, self.instance_id,
                 f"{eni['NetworkInterfaceId']}: security groups {','.join(current) or '-'} -> "
                 f"{groups['conversionSecurityGroupId']} -> {groups['isolationSecurityGroupId']}",
-                before={"eni": eni["NetworkInterfaceId"], "groups": current},
+                before={"eni": eni["NetworkInterfaceId"], "groups": before},
                 after={"eni": eni["NetworkInterfaceId"],
                        "conversion": groups["conversionSecurityGroupId"],
                        "groups": [groups["isolationSecurityGroupId"]]}))
         return changes
+
+    @staticmethod
+    def _pre_action_groups(described: Mapping[str, Any], eni: str) -> list[str] | None:
+        try:
+            state = json.loads(tags_of(described).get(PRE_ACTION_TAG, ""))
+        except ValueError:
+            return None  # absent, or truncated (too many ENIs for one tag)
+        groups = state.get("sg", {}).get(eni) if isinstance(state, dict) else None
+        return [str(g) for g in groups] if isinstance(groups, list) and groups else None
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         ec2, eni = self.ctx.client("ec2"), change.after["eni"]
@@ -342,8 +407,30 @@ class IsolateInstance(InstanceStep):
         return {}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        groups = list(change.before["groups"])
+        if groups == [change.after["conversion"]]:
+            # The conversion group allows all traffic: never "restore" an ENI into it.
+            raise PreconditionFailed(
+                f"{change.before['eni']}: the recorded pre-action groups are the conversion "
+                f"group {groups[0]} (recorded from a half-applied state); set the ENI's "
+                "original groups by hand (see the instance's ir:pre-action tag or the "
+                "case's earliest record)")
         self.ctx.client("ec2").modify_network_interface_attribute(
-            NetworkInterfaceId=change.before["eni"], Groups=list(change.before["groups"]))
+            NetworkInterfaceId=change.before["eni"], Groups=groups)
+
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return str(change.after["eni"])
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        eni = change.after["eni"]
+        found = self.ctx.client("ec2").describe_network_interfaces(
+            NetworkInterfaceIds=[eni])["NetworkInterfaces"]
+        return {"groups": sorted(g["GroupId"] for g in found[0].get("Groups", []))}
+
+    def ours(self, change: Change) -> list[Mapping[str, Any]]:
+        # after the first call only, the ENI is in the conversion group
+        return [change.after, {"groups": [change.after["conversion"]]}]
 
 
 @register
@@ -369,13 +456,51 @@ class DetachInstanceProfile(InstanceStep):
                        after={"profileArn": None})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
-        self.ctx.client("ec2").disassociate_iam_instance_profile(
-            AssociationId=change.before["associationId"])
+        try:
+            self.ctx.client("ec2").disassociate_iam_instance_profile(
+                AssociationId=change.before["associationId"])
+        except ClientError as err:
+            # Already disassociated (by a retry whose answer was lost, or another run):
+            # done, provided no other association took its place.
+            if _code(err) != "InvalidAssociationID.NotFound":
+                raise
+            other = live_association(self.ctx, self.instance_id)
+            if other is not None:
+                raise PreconditionFailed(
+                    f"{self.instance_id}: association {change.before['associationId']} is "
+                    f"gone but {other['IamInstanceProfile']['Arn']} is associated "
+                    f"({other['AssociationId']}); re-run to plan against it") from err
+            return {"alreadyDone": True}
         return {}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        self.ctx.client("ec2").associate_iam_instance_profile(
-            IamInstanceProfile={"Arn": change.before["profileArn"]}, InstanceId=self.instance_id)
+        try:
+            self.ctx.client("ec2").associate_iam_instance_profile(
+                IamInstanceProfile={"Arn": change.before["profileArn"]},
+                InstanceId=self.instance_id)
+        except ClientError as err:
+            # "There is an existing association": done when it is the same profile.
+            if _code(err) != "IncorrectState":
+                raise
+            other = live_association(self.ctx, self.instance_id)
+            if other is None or other["IamInstanceProfile"]["Arn"] != \
+                    change.before["profileArn"]:
+                raise
+
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return "profile"
+
+    def with_before(self, change: Change, before: Mapping[str, Any]) -> Change:
+        # apply disassociates the live association: keep its id
+        return Change(change.step, change.target, change.summary,
+                      {**before, "associationId": change.before["associationId"]},
+                      change.after)
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        association = live_association(self.ctx, self.instance_id)
+        return {"profileArn": association["IamInstanceProfile"]["Arn"]
+                if association else None}
 
 
 @register
@@ -517,3 +642,12 @@ class StopInstance(InstanceStep):
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         if change.before["state"] == "running":
             self.ctx.client("ec2").start_instances(InstanceIds=[self.instance_id])
+
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return "state"
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        state = live_instance(self.ctx, self.instance_id)["State"]["Name"]
+        # on its way there counts as there
+        return {"state": {"stopping": "stopped", "pending": "running"}.get(state, state)}

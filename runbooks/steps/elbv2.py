@@ -67,3 +67,23 @@ class DeregisterTargets(InstanceStep):
         self.ctx.client("elbv2").register_targets(
             TargetGroupArn=change.before["targetGroupArn"],
             Targets=[self._target(change.before["port"])])
+
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return f"{change.before.get('targetGroupArn')}:{change.before.get('port')}"
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        arn = change.before["targetGroupArn"]
+        try:
+            health = self.ctx.client("elbv2").describe_target_health(
+                TargetGroupArn=arn, Targets=[self._target(change.before["port"])])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("InvalidTarget",
+                                                                  "TargetGroupNotFound"):
+                raise
+            return {"targetGroupArn": None}
+        registered = [d for d in health["TargetHealthDescriptions"]
+                      if d.get("TargetHealth", {}).get("State") not in ("unused", "draining")]
+        return {"targetGroupArn": arn if registered else None}

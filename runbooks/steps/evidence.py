@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.evidence_queue import already_held, put_evidence
 from runbooks.core.step import Change, Step, register
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -55,14 +54,8 @@ class WriteCaseFile(Step):
         bucket = str(self.ctx.manifest["evidenceBucket"])
         key = case_file_key(self.ctx.case_id, str(self.params["name"]))
         digest = str(self.params["sha256"])
-        try:
-            head = self.ctx.client("s3").head_object(
-                Bucket=bucket, Key=key, ExpectedBucketOwner=self.ctx.account_id)
-            if head.get("Metadata", {}).get("sha256") == digest:
-                return []
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                raise
+        if already_held(self.ctx, bucket, key, digest):
+            return []
         size = Path(str(self.params["path"])).stat().st_size
         return [Change(self.name, f"s3://{bucket}/{key}",
                        f"Write {self.params['name']} ({size} bytes, sha256 {digest[:12]}...) "
@@ -77,10 +70,9 @@ class WriteCaseFile(Step):
             raise PreconditionFailed(
                 f"{path} changed since it was planned (sha256 {digest} != "
                 f"{change.after['sha256']}); re-run the command")
-        response = self.ctx.client("s3").put_object(
-            Bucket=change.after["bucket"], Key=change.after["key"], Body=body,
+        written = put_evidence(
+            self.ctx, change.after["bucket"], change.after["key"], body,
             ContentType=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
             Metadata={"sha256": digest, "case": self.ctx.case_id},
             ExpectedBucketOwner=self.ctx.account_id, **self.ctx.evidence_encryption())
-        return {"s3Uri": change.target, "sha256": digest,
-                "versionId": response.get("VersionId")}
+        return {"s3Uri": change.target, **written}

@@ -286,9 +286,9 @@ def test_subscriptions_go_to_their_severity_topic_with_the_dead_letter_queue(rou
 
 def test_webhook_endpoint_is_stored_as_a_secret_and_addresses_are_not(routed):
     by_protocol = {s.inputs["protocol"]: s for s in routed.of_type(SUBSCRIPTION)}
-    assert by_protocol["https"].secret_inputs == ["endpoint"]
+    assert by_protocol["https"].secret_inputs == {"endpoint"}
     for protocol in ("email", "sqs", "lambda"):
-        assert by_protocol[protocol].secret_inputs == []
+        assert by_protocol[protocol].secret_inputs == set()
 
 
 def test_dead_letter_queue_is_encrypted_and_accepts_only_these_topics_and_rules(routed):
@@ -441,3 +441,33 @@ def test_errors_never_echo_a_webhook_token():
                                       AlertSubscription("https", WEBHOOK))})
     assert "0123456789abcdef" not in str(caught.value)
     assert "events.example.com" in str(caught.value)
+
+
+def test_subscribes_a_queue_of_the_same_program_by_its_output_arn():
+    """A platform team's program: the intake queue is a resource of the same program,
+    subscribed by `queue.arn` (an Output), not a plain ARN."""
+    import pulumi_aws as aws
+
+    def program():
+        regional = provider(REGION)
+        queue = aws.sqs.Queue("soc-intake", name="soc-intake",
+                              opts=pulumi.ResourceOptions(provider=regional))
+        routing = AlertRouting(
+            f"alerts-{REGION}",
+            _args(subscriptions={"high": (AlertSubscription("sqs", queue.arn),)}),
+            opts=pulumi.ResourceOptions(providers={"aws": regional}),
+        )
+        return {"queue": queue.arn, "high": routing.high_topic_arn}
+
+    result = run(program)
+    intake = next(q for q in result.of_type(QUEUE) if q.name == "soc-intake")
+    (sub,) = result.of_type(SUBSCRIPTION)
+    assert sub.inputs["endpoint"] == result.outputs["queue"] == intake.outputs["arn"]
+    assert sub.inputs["endpoint"] == f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:soc-intake"
+    assert intake.urn in sub.property_dependencies["endpoint"]
+    assert sub.inputs["topic"] == result.outputs["high"]
+
+
+def test_a_plain_endpoint_is_still_checked_when_outputs_are_allowed():
+    with pytest.raises(ValueError, match="expected an sqs ARN"):
+        AlertSubscription("sqs", "soc-intake")

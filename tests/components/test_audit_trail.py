@@ -180,4 +180,4 @@ def test_every_child_descends_from_the_component() -> None:
 )
 def test_invalid_args_fail_before_any_resource(overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _args(**overrides).validate()
+        _args(**overrides)

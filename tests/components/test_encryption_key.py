@@ -68,7 +68,7 @@ def test_policy_grants_each_service_with_a_scoping_condition() -> None:
         "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{ACCOUNT}:trail/*"
     }
     logs = sids["CloudWatchLogsEncryptOurLogGroups"]
-    assert logs["Condition"]["ArnLike"] == {
+    assert logs["Condition"]["StringLike"] == {
         "kms:EncryptionContext:aws:logs:arn":
             f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/ir-readiness/mock/*"
     }
@@ -110,4 +110,4 @@ def test_bad_deletion_window_fails_before_any_resource(days: int) -> None:
         EncryptionKeyArgs(
             region="eu-west-1", account_id=ACCOUNT, partition="aws",
             log_group_prefix="/ir", deletion_window_days=days,
-        ).validate()
+        )

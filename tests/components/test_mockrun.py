@@ -93,3 +93,13 @@ def test_inputs_win_over_invented_outputs() -> None:
     rule = ev.of_type("aws:cloudwatch/eventRule:EventRule")[0]
     assert target.property_dependencies["rule"] == (rule.urn,)
     assert rule.urn in target.dependencies
+
+
+def test_secrets_are_unwrapped_at_any_depth() -> None:
+    """`plain` is the one place secrets are unwrapped (records and the drill bridge)."""
+    from pulumi.runtime import rpc
+
+    from components.mockrun import plain
+
+    wire = {"a": rpc.wrap_rpc_secret({"b": [rpc.wrap_rpc_secret("s3cr3t"), 1.0]}), "c": "x"}
+    assert plain(wire) == {"a": {"b": ["s3cr3t", 1.0]}, "c": "x"}

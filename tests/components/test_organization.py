@@ -140,7 +140,12 @@ def test_trail_key_encrypts_only_for_the_org_trail(management: Evaluation) -> No
             f"arn:aws:cloudtrail:*:{MANAGEMENT}:trail/*"}
     assert sids["LogArchiveAccountAdministersThroughIam"]["Principal"] == {
         "AWS": f"arn:aws:iam::{LOG_ARCHIVE}:root"}
-    assert sids["LogReadersDecrypt"]["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
+    assert sids["LogReadersDecrypt"]["Action"] == "kms:Decrypt"
+    assert "kms:EncryptionContext:aws:cloudtrail:arn" in (
+        sids["LogReadersDecrypt"]["Condition"]["StringLike"])
+    # DescribeKey carries no encryption context: granted in its own statement, unconditioned
+    assert sids["LogReadersDescribeKey"]["Action"] == "kms:DescribeKey"
+    assert "Condition" not in sids["LogReadersDescribeKey"]
 
 
 def test_org_trail_copies_to_an_encrypted_log_group_in_the_management_account(
@@ -154,7 +159,9 @@ def test_org_trail_copies_to_an_encrypted_log_group_in_the_management_account(
     assert group.inputs["kmsKeyId"] == log_key.outputs["arn"]
     assert "assumeRoles" not in provider_of(management, group)
     logs = by_sid(log_key.inputs["policy"])["CloudWatchLogsForTheTrailLogGroup"]
-    assert logs["Condition"] == {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn":
+    assert logs["Action"] == ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*",
+                              "kms:GenerateDataKey*"]
+    assert logs["Condition"] == {"StringEquals": {"kms:EncryptionContext:aws:logs:arn":
         f"arn:aws:logs:eu-west-1:{MANAGEMENT}:log-group:/ir-readiness/organization-trail"}}
     [role] = [r for r in management.of_type("aws:iam/role:Role")
               if r.outputs["arn"] == trail.inputs["cloudWatchLogsRoleArn"]]

@@ -88,3 +88,39 @@ def test_member_args_refuse_responders_outside_the_security_account() -> None:
     assert "'x'" not in str(err.value)
     with pytest.raises(ValueError, match="name_prefix .* at most 48"):
         MemberBaselineArgs(**{**values, "name_prefix": "p" * 49})
+
+
+def test_member_baseline_composes_with_the_trail_bucket_of_the_same_program() -> None:
+    """trail_bucket / trail_arn may be Outputs of resources in the platform team's own
+    program; the roles' policies and the manifest get the resolved values."""
+    import json
+
+    import pulumi
+    import pulumi_aws as aws
+
+    from components.member_baseline import MemberBaseline
+    from runbooks.core.permissions import responder_actions
+    from tests.components.conftest import run_component
+
+    def program() -> None:
+        regional = aws.Provider("aws-eu-west-1", region="eu-west-1")
+        bucket = aws.s3.Bucket("org-trail", bucket="org-trail-logs",
+                               opts=pulumi.ResourceOptions(provider=regional))
+        trail = pulumi.Output.concat(
+            "arn:aws:cloudtrail:eu-west-1:111111111111:trail/", bucket.bucket)
+        MemberBaseline("member", MemberBaselineArgs(
+            regions=("eu-west-1",), providers={"eu-west-1": regional},
+            account_id="444455556666", security_account_id="222222222222",
+            responder_principals=("arn:aws:iam::222222222222:role/SecurityOnCall",),
+            external_id="ir-2026", responder_actions=tuple(responder_actions()),
+            vpc_ids={}, trail_arn=trail, trail_bucket=bucket.bucket,
+        ))
+
+    ev = run_component(program, {"aws:region": "eu-west-1"})
+    policies = [r.inputs.get("policy") for r in ev.resources if "policy" in r.inputs]
+    texts = [p if isinstance(p, str) else json.dumps(p) for p in policies]
+    assert any("arn:aws:s3:::org-trail-logs/*" in t for t in texts)
+    (manifest,) = [r for r in ev.of_type("aws:ssm/parameter:Parameter")
+                   if r.inputs["name"] == "/ir-readiness/manifest"]
+    assert json.loads(manifest.inputs["value"])["trail"]["arn"] == (
+        "arn:aws:cloudtrail:eu-west-1:111111111111:trail/org-trail-logs")

@@ -172,3 +172,41 @@ def test_descriptions_use_only_characters_ec2_accepts():
     assert len(descriptions) == 3 + 2 + 2 + 1
     for description in descriptions:
         assert _SG_DESCRIPTION.match(description), description
+
+
+def test_composes_with_another_resources_outputs() -> None:
+    """A platform team's program: the VPC and an endpoint group are resources of the same
+    program, passed as Outputs (`vpc.id`), not plain ids; the groups get the resolved ids."""
+    import pulumi_aws as aws
+
+    from tests.components.conftest import run_component
+
+    def program() -> None:
+        vpc = aws.ec2.Vpc("workload", cidr_block="10.0.0.0/16")
+        endpoints = aws.ec2.SecurityGroup("endpoints", vpc_id=vpc.id)
+        QuarantineNetwork("quarantine", QuarantineNetworkArgs(
+            vpc_id=vpc.id,
+            forensic_cidrs=("10.20.0.0/24",),
+            endpoint_security_group_ids=(endpoints.id,),
+        ))
+
+    ev = run_component(program, {"aws:region": "eu-west-1"})
+    (vpc,) = ev.of_type("aws:ec2/vpc:Vpc")
+    assert re.match(r"^vpc-[0-9a-f]{17}$", vpc.id)
+    endpoints = next(r for r in ev.of_type(SG) if r.name == "endpoints")
+    groups = [r for r in ev.of_type(SG) if r.name.startswith("quarantine-")]
+    assert sorted(g.name for g in groups) == [
+        "quarantine-conversion", "quarantine-forensic", "quarantine-isolation"]
+    for group in groups:
+        assert group.inputs["vpcId"] == vpc.id
+        assert vpc.urn in group.property_dependencies["vpcId"]
+    forensic = next(g for g in groups if g.name == "quarantine-forensic")
+    (egress,) = forensic.inputs["egress"]
+    assert egress["securityGroups"] == [endpoints.id]
+
+
+def test_a_plain_id_is_still_checked_when_outputs_are_allowed() -> None:
+    with pytest.raises(ValueError, match=r"vpc_id='vpc-1' is invalid: expected a VPC id"):
+        QuarantineNetworkArgs(vpc_id="vpc-1")
+    with pytest.raises(ValueError, match="endpoint_security_group_ids"):
+        QuarantineNetworkArgs(vpc_id=VPC, endpoint_security_group_ids=("sg-x",))

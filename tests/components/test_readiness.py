@@ -45,10 +45,12 @@ class CountingMocks(ReadinessMocks):
     def __init__(self) -> None:
         super().__init__(default_region="eu-west-1")
         self.registrations = 0
+        self.types: list[str] = []
         self.vpc_lookups: list[str] = []
 
     def new_resource(self, args: Any) -> Any:
         self.registrations += 1
+        self.types.append(args.typ)
         return super().new_resource(args)
 
     def call(self, args: Any) -> Any:
@@ -318,29 +320,67 @@ def test_region_without_vpcs_still_gets_a_valid_manifest() -> None:
     assert doc["quarantine"] == {} and manifest_errors(doc) == []
 
 
-def test_component_checks_run_before_anything_is_registered() -> None:
-    """Even a value that bypassed the settings layer is refused by the components'
-    own Args checks (the preflight) before the first registration."""
+def test_a_value_the_settings_refuse_cannot_be_put_into_settings_by_hand() -> None:
+    """Settings are validated whenever they are built (field checks and cross-field
+    rules), so no invalid value reaches a component, not even from a Settings edited in
+    code; the components' own Args checks remain for programs that use them directly."""
     import dataclasses
 
-    from components.readiness import IncidentResponseReadiness, IncidentResponseReadinessArgs
+    from components.backup_protection import BackupProtectionArgs
+    from components.backup_protection import BackupRule as VaultRule
     from components.settings import BackupRule, Settings
 
     valid = Settings.from_mapping(
         {"regions": ["eu-west-1"],
          "responderPrincipals": ["arn:aws:iam::123456789012:role/SecurityOnCall"]}
     )
-    bad_backup = dataclasses.replace(
-        valid.backup, daily=BackupRule("rate(1 day)", 35)
-    )
-    bad = dataclasses.replace(valid, backup=bad_backup)
-    mocks = CountingMocks()
+    with pytest.raises(ValueError, match=r"schedule[\s\S]*rate\(1 day\)"):
+        dataclasses.replace(valid.backup, daily=BackupRule("rate(1 day)", 35))
+    too_long = dataclasses.replace(valid.backup, daily=BackupRule("cron(0 5 * * ? *)", 1000))
+    with pytest.raises(ValueError, match=r"ir:backup.daily.deleteAfterDays = 1000: must lie "
+                                         r"within the vault lock retention \[7, 400\]"):
+        dataclasses.replace(valid, backup=too_long)
     with pytest.raises(ValueError, match=r"daily.schedule='rate\(1 day\)' is invalid"):
+        BackupProtectionArgs(
+            region="eu-west-1", account_id="123456789012",
+            kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
+            alert_topic_arn="arn:aws:sns:eu-west-1:123456789012:t",
+            daily=VaultRule("rate(1 day)", 35),
+        )
+
+
+@pytest.mark.parametrize(
+    ("stack", "automation", "message"),
+    [
+        ("s" * 40, {}, "use a shorter stack name"),
+        ("prod", {"enabled": True, "layerPath": "/nonexistent/layer"},
+         "make automation-layer"),
+        ("p" * 35, {"enabled": True, "layerPath": "/nonexistent/layer"},
+         "longer than 64 characters"),
+    ],
+)
+def test_what_the_settings_cannot_know_fails_before_any_registration(
+    stack: str, automation: dict[str, Any], message: str
+) -> None:
+    """Names from the stack name and the automation layer on disk are not in the config;
+    the components' checks for them run before anything is registered, so a bad one never
+    leaves a half-created stack."""
+    from components.readiness import IncidentResponseReadiness, IncidentResponseReadinessArgs
+    from components.settings import Settings
+
+    settings = Settings.from_mapping(
+        {"regions": ["eu-west-1"],
+         "responderPrincipals": ["arn:aws:iam::123456789012:role/SecurityOnCall"],
+         "automation": automation}
+    )
+    mocks = CountingMocks()
+    with pytest.raises(ValueError, match=message):
         evaluate(
             {},
             mocks=mocks,
             program=lambda: IncidentResponseReadiness(
-                "ir", IncidentResponseReadinessArgs(settings=bad)
+                "ir", IncidentResponseReadinessArgs(settings=settings)
             ),
+            stack=stack,
         )
     assert mocks.registrations == 0

@@ -82,4 +82,4 @@ def test_invalid_manifest_fails_the_evaluation_and_names_the_field() -> None:
 
 def test_missing_topic_fails_before_any_resource() -> None:
     with pytest.raises(ValueError, match="topic_arns lacks"):
-        _args(topic_arns={"critical": "arn:aws:sns:eu-west-1:1:x"}).validate()
+        _args(topic_arns={"critical": "arn:aws:sns:eu-west-1:1:x"})

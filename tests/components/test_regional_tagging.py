@@ -56,12 +56,12 @@ def test_all_taggable_children_carry_the_args_tags():
         return alerts.rule_names
 
     result = run(program)
-    components = [r for r in result.resources if r.typ.startswith("ir-readiness:index:")]
+    components = [r for r in result.resources if r.type.startswith("ir-readiness:index:")]
     assert len(components) == 5
     children = result.aws_resources()
-    taggable = [r for r in children if _accepts_tags(r.typ)]
-    untaggable = {r.typ for r in children} - {r.typ for r in taggable}
-    assert "aws:sns/topic:Topic" in {r.typ for r in taggable}
+    taggable = [r for r in children if _accepts_tags(r.type)]
+    untaggable = {r.type for r in children} - {r.type for r in taggable}
+    assert "aws:sns/topic:Topic" in {r.type for r in taggable}
     assert "aws:guardduty/detectorFeature:DetectorFeature" in untaggable  # the check discriminates
     for resource in taggable:
         assert {k: resource.inputs.get("tags", {}).get(k) for k in TAGS} == TAGS, resource.name

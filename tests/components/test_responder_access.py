@@ -84,6 +84,14 @@ def test_responder_gets_exactly_the_runbook_actions_and_evidence_write() -> None
                 "iam:PassedToService": ["ec2.amazonaws.com", "backup.amazonaws.com"]
             }
         }
+    if "ssm:SendCommand" in responder_actions():
+        # arbitrary code as an instance's role needs any document: only the patch
+        # baseline (the one document the runbooks send), to the account's instances
+        assert sids["SendOnlyThePatchBaseline"]["Resource"] == [
+            "arn:aws:ssm:*:*:document/AWS-RunPatchBaseline",
+            f"arn:aws:ec2:*:{ACCOUNT}:instance/*"]
+        granted.add(sids["SendOnlyThePatchBaseline"]["Action"])
+    assert "ssm:SendCommand" not in steps["Action"]
     assert granted == set(responder_actions())
     assert sids["WriteEvidence"]["Resource"] == f"{EVIDENCE}/*"
     assert "s3:PutObject" in sids["WriteEvidence"]["Action"]
@@ -143,7 +151,7 @@ def test_investigator_is_read_only() -> None:
 )
 def test_invalid_args_fail_before_any_resource(overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _args(**overrides).validate()
+        _args(**overrides)
 
 
 def test_policies_are_plain_json() -> None:

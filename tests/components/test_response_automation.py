@@ -164,7 +164,7 @@ def test_function_guardrails(stack: Run) -> None:
     assert log_group.inputs["kmsKeyId"] == KEY and log_group.inputs["retentionInDays"] == 365
     assert stack.outputs["mode"] == "plan"
     component = stack.one("ir-readiness:index:ResponseAutomation")
-    assert component.typ == TYPE
+    assert component.type == TYPE
     assert all(descends_from(stack, r, component.urn) for r in stack.aws_resources())
 
 
@@ -216,7 +216,16 @@ def test_role_policy_is_the_automated_steps_actions(stack: Run) -> None:
     assert statements["WriteOwnLogs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert statements["DeadLetterQueue"]["Resource"] == stack.outputs["dlq"]
     assert statements["UseStackKeys"]["Resource"] == sorted([KEY, HOME_KEY])
-    trust = json.loads(stack.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
+    # revoke-role-sessions writes inline role policies: never on the stack's own roles
+    # (its own role included), so the function cannot write itself more permissions
+    deny = statements["NeverWidenStackRoles"]
+    assert deny["Effect"] == "Deny"
+    assert {"iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"} <= set(
+        deny["Action"])
+    assert deny["Resource"] == f"arn:aws:iam::{ACCOUNT_ID}:role/ir-readiness-test-*"
+    role = stack.one("aws:iam/role:Role")
+    assert role.inputs["name"].startswith("ir-readiness-test-")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}

@@ -269,3 +269,37 @@ def test_stack_config_loader_reads_yaml_values_as_pulumi_strings(tmp_path: Path)
     )
     with pytest.raises(ValueError, match="ir:alertSubscriptions is .or holds. an encrypted"):
         load_stack_config(path)
+
+
+@pytest.mark.parametrize(("path", "value", "line"), [
+    ("regions", "eu-west-1", 'ir:regions = "eu-west-1": must be a list'),
+    ("trail.insights", "yes", 'ir:trail.insights = "yes": must be true or false'),
+    ("backup.daily", {"schedule": "cron(0 5 ? * * *)", "deleteAfterDays": 35, "x": 1},
+     "ir:backup.daily.x = 1: is not an allowed key; allowed keys: coldStorageAfterDays, "
+     "deleteAfterDays, schedule"),
+    ("securityHub.standards", ["pci-dss/v/4.0.1", "pci-dss/v/4.0.1"],
+     "lists pci-dss/v/4.0.1 more than once"),
+])
+def test_the_line_says_what_the_value_should_be(path: str, value: Any, line: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_mapping(_with(path, value))
+    assert line in str(info.value)
+
+
+def test_integral_numbers_are_integers_as_before() -> None:
+    """JSON Schema counted 7200.0 as an integer; the model does too."""
+    s = Settings.from_mapping({**BASE, "maxSessionDuration": 7200.0})
+    assert s.max_session_duration == 7200 and isinstance(s.max_session_duration, int)
+
+
+def test_a_model_built_in_code_is_validated_too() -> None:
+    import dataclasses
+
+    from components.settings import ObjectLock
+
+    with pytest.raises(SettingsError, match=r'ObjectLock.mode = "LEGAL": must be one of '
+                                            r"GOVERNANCE, COMPLIANCE"):
+        ObjectLock("LEGAL", 30)  # type: ignore[arg-type]
+    s = Settings.from_mapping(BASE)
+    with pytest.raises(SettingsError, match=r"ir:regions = .*more than once"):
+        dataclasses.replace(s, regions=("eu-west-1", "eu-west-1"))

@@ -162,6 +162,68 @@ def role(name: str = "ir-responder", **overrides: Any) -> AnalyzerResource:
     return res("aws:iam/role:Role", name, props)
 
 
+OTHER_ACCOUNT = "999999999999"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/app"
+OPEN_TRUST = doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"})
+OPEN_TRUST_IN_ORG = doc({"Effect": "Allow", "Principal": {"AWS": "*"},
+                         "Action": "sts:AssumeRole",
+                         "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}})
+OWN_ACCOUNT_TRUST = doc({"Effect": "Allow",
+                         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/Admins"},
+                         "Action": "sts:AssumeRole"})
+OTHER_ACCOUNT_TRUST = doc({"Effect": "Allow",
+                           "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
+                           "Action": "sts:AssumeRole"})
+SERVICE_TRUST = doc({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                     "Action": "sts:AssumeRole",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}})
+
+
+def grant(*actions: str, resource: Any = "*", **condition: Any) -> str:
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": list(actions),
+                                 "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return doc(statement)
+
+
+EXACT = grant("ec2:ModifyInstanceAttribute", "ec2:DescribeInstances")
+ADMIN_DOC = grant("*")
+PASS_ANY = grant("iam:PassRole")
+PASS_NAMED = grant("iam:PassRole", resource=f"arn:aws:iam::{ACCOUNT}:role/app-worker")
+
+
+def app_role(name: str = "app", trust: str = SERVICE_TRUST, **props: Any) -> AnalyzerResource:
+    """A role that is not a responder role (no purpose tag, no hint in its name)."""
+    return res("aws:iam/role:Role", name, {"name": name, "assumeRolePolicy": trust,
+                                           "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+                                           **props})
+
+
+def role_policy(role_name: str, policy: str, name: str = "") -> AnalyzerResource:
+    return res("aws:iam/rolePolicy:RolePolicy", name or f"{role_name}-policy",
+               {"role": role_name, "policy": policy})
+
+
+def attach(role_name: str, managed: str) -> AnalyzerResource:
+    return res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{role_name}-{managed}",
+               {"role": role_name, "policyArn": f"arn:aws:iam::aws:policy/{managed}"})
+
+
+def user(name: str) -> AnalyzerResource:
+    return res("aws:iam/user:User", name, {"name": name})
+
+
+def attach_user(user_name: str, managed: str) -> AnalyzerResource:
+    return res("aws:iam/userPolicyAttachment:UserPolicyAttachment",
+               f"{user_name}-{managed}",
+               {"user": user_name, "policyArn": f"arn:aws:iam::aws:policy/{managed}"})
+
+
+def access_key(user_name: str) -> AnalyzerResource:
+    return res("aws:iam/accessKey:AccessKey", f"{user_name}-key", {"user": user_name})
+
+
 def regional(region: str, *, manifest: bool = True, gd: bool = True, sh: bool = True,
              routes: tuple[str, ...] = ("aws.guardduty", "aws.securityhub"),
              target_arn: str | None = None) -> list[AnalyzerResource]:
@@ -312,6 +374,21 @@ CASES = [
          [role(), res("aws:iam/rolePolicy:RolePolicy", "extra",
                       {"role": "ir-responder", "policy": doc(
                           {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})})], "extra"),
+    # IAM anywhere in the stack (not only responder roles)
+    Case("iam-no-public-trust", [app_role(trust=OPEN_TRUST_IN_ORG)],
+         [app_role(trust=OPEN_TRUST)], "app"),
+    Case("iam-no-admin-actions", [app_role(), role_policy("app", EXACT)],
+         [app_role(), role_policy("app", ADMIN_DOC)], "app-policy"),
+    Case("iam-passrole-scoped", [app_role(), role_policy("app", PASS_NAMED)],
+         [app_role(), role_policy("app", PASS_ANY)], "app-policy"),
+    Case("iam-no-privilege-escalation", [app_role(), role_policy("app", EXACT)],
+         [app_role(), role_policy("app", grant("iam:CreateAccessKey"))], "app"),
+    Case("iam-admin-not-trusted-outside",
+         [app_role(trust=OWN_ACCOUNT_TRUST), attach("app", "AdministratorAccess")],
+         [app_role(trust=OTHER_ACCOUNT_TRUST), attach("app", "AdministratorAccess")], "app"),
+    Case("iam-no-admin-user-keys", [user("ops"), attach_user("ops", "AdministratorAccess")],
+         [user("ops"), attach_user("ops", "AdministratorAccess"), access_key("ops")],
+         "ops-key"),
     # CloudWatch Logs
     Case("logs-retention", [res(LOG_GROUP, "lg", {"retentionInDays": 365, "kmsKeyId": KEY_ARN})],
          [res(LOG_GROUP, "lg", {"retentionInDays": 30, "kmsKeyId": KEY_ARN})], "lg"),
@@ -768,3 +845,234 @@ def test_member_forwarding_must_reach_another_account(configured: PolicyPackProc
     third = [MEMBER_COMPONENT, *forwarding("eu-west-1", "333333333333")]
     found = violations(configured, third, rule)
     assert any(f"not the security account {SECURITY_ACCOUNT}" in d.message for d in found)
+
+
+# --------------------------------------------------------------------------- IAM anywhere
+# Each dangerous shape on a role, user or policy the responder rules do not recognise,
+# bad and good, with the enforcement it must carry: mandatory where it opens the
+# account, advisory where it widens what a principal of the account can do.
+
+
+def _found(pack: PolicyPackProcess, resources: list[AnalyzerResource], policy: str,
+           enforcement: str) -> list[str]:
+    found = violations(pack, resources, policy)
+    assert all(d.enforcement == enforcement for d in found), found
+    return [d.urn for d in found]
+
+
+@pytest.mark.parametrize("trust", [
+    OPEN_TRUST,
+    doc({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}),
+    # a negated or IfExists operator does not narrow: a caller without the key gets in
+    doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+         "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}}}),
+    doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+         "Condition": {"StringEqualsIfExists": {"aws:PrincipalAccount": ACCOUNT}}}),
+    # a condition that names nobody
+    doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+         "Condition": {"Bool": {"aws:SecureTransport": "true"}}}),
+], ids=["aws-star", "bare-star", "negated", "if-exists", "unrelated-condition"])
+def test_role_trusting_anyone_is_mandatory(pack: PolicyPackProcess, trust: str) -> None:
+    bad = app_role(trust=trust)
+    assert _found(pack, [bad], "iam-no-public-trust", "mandatory") == [bad.urn]
+
+
+def test_resource_policies_trusting_anyone_are_caught_too(pack: PolicyPackProcess) -> None:
+    queue = "arn:aws:sqs:eu-west-1:123456789012:q"
+    open_queue = res("aws:sqs/queuePolicy:QueuePolicy", "q-policy", {"policy": doc(
+        {"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": queue})})
+    source_bound = res("aws:sqs/queuePolicy:QueuePolicy", "q-policy", {"policy": doc(
+        {"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": queue,
+         "Condition": {"ArnEquals": {"aws:SourceArn": "arn:aws:events:eu-west-1:1:rule/r"}}})})
+    # a public Deny (the TLS-only statement) opens nothing
+    tls_only = res("aws:s3/bucketPolicy:BucketPolicy", "b-policy", {"policy": TLS_ONLY})
+    assert _found(pack, [open_queue], "iam-no-public-trust", "mandatory") == [open_queue.urn]
+    assert _found(pack, [source_bound, tls_only], "iam-no-public-trust", "mandatory") == []
+
+
+@pytest.mark.parametrize("bad_policy", [grant("*"), grant("iam:*"),
+                                        grant("iam:*", resource=["*"])],
+                         ids=["star", "iam-star", "iam-star-list"])
+def test_admin_actions_in_an_inline_policy_are_advisory(pack: PolicyPackProcess,
+                                                        bad_policy: str) -> None:
+    bad = role_policy("app", bad_policy)
+    assert _found(pack, [app_role(), bad], "iam-no-admin-actions", "advisory") == [bad.urn]
+    inline = app_role(inlinePolicies=[{"name": "break-glass", "policy": bad_policy}])
+    assert _found(pack, [inline], "iam-no-admin-actions", "advisory") == [inline.urn]
+    # iam:* only on the role's own ARN is not administrator of the account
+    scoped = role_policy("app", grant("iam:*", resource=ROLE_ARN))
+    assert _found(pack, [app_role(), scoped], "iam-no-admin-actions", "advisory") == []
+
+
+def test_admin_through_an_attached_policy_is_advisory(pack: PolicyPackProcess) -> None:
+    aws_admin = attach("app", "AdministratorAccess")
+    assert _found(pack, [app_role(), aws_admin], "iam-no-admin-actions",
+                  "advisory") == [aws_admin.urn]
+    # a stack-managed policy is reported once, on the policy itself
+    wide_arn = f"arn:aws:iam::{ACCOUNT}:policy/wide"
+    managed = res("aws:iam/policy:Policy", "wide",
+                  {"name": "wide", "arn": wide_arn, "policy": grant("iam:*")})
+    stack_attach = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "app-wide",
+                       {"role": "app", "policyArn": wide_arn})
+    assert _found(pack, [app_role(), managed, stack_attach], "iam-no-admin-actions",
+                  "advisory") == [managed.urn]
+    # ... and, attached to a role trusted from another account, opens it
+    assert _found(pack, [app_role(trust=OTHER_ACCOUNT_TRUST), managed, stack_attach],
+                  "iam-admin-not-trusted-outside", "mandatory") == [app_role().urn]
+    read_only = attach("app", "ReadOnlyAccess")
+    assert _found(pack, [app_role(), read_only], "iam-no-admin-actions", "advisory") == []
+
+
+def test_passrole_on_any_role_is_advisory(pack: PolicyPackProcess) -> None:
+    for policy in (PASS_ANY, grant("iam:PassRole", resource=f"arn:aws:iam::{ACCOUNT}:role/*"),
+                   # a service condition does not say which roles
+                   grant("iam:PassRole", StringEquals={
+                       "iam:PassedToService": "ec2.amazonaws.com"})):
+        bad = role_policy("app", policy)
+        assert _found(pack, [app_role(), bad], "iam-passrole-scoped", "advisory") == [bad.urn]
+    good = role_policy("app", PASS_NAMED)
+    assert _found(pack, [app_role(), good], "iam-passrole-scoped", "advisory") == []
+
+
+def test_admin_role_trusted_outside_the_account_is_mandatory(
+        pack: PolicyPackProcess) -> None:
+    admin = attach("app", "AdministratorAccess")
+    for trust in (OTHER_ACCOUNT_TRUST, OPEN_TRUST_IN_ORG,
+                  doc({"Effect": "Allow", "Principal": {
+                      "Federated": f"arn:aws:iam::{ACCOUNT}:saml-provider/corp"},
+                      "Action": "sts:AssumeRoleWithSAML"})):
+        bad = app_role(trust=trust)
+        assert _found(pack, [bad, admin], "iam-admin-not-trusted-outside",
+                      "mandatory") == [bad.urn]
+    # inside the account, or trusted by a service: not opened to anyone outside
+    for trust in (OWN_ACCOUNT_TRUST, SERVICE_TRUST):
+        assert _found(pack, [app_role(trust=trust), admin],
+                      "iam-admin-not-trusted-outside", "mandatory") == []
+    # an inline '*' counts as administrator as well
+    inline = app_role(trust=OTHER_ACCOUNT_TRUST,
+                      inlinePolicies=[{"name": "all", "policy": ADMIN_DOC}])
+    assert _found(pack, [inline], "iam-admin-not-trusted-outside",
+                  "mandatory") == [inline.urn]
+    # a non-admin role trusted from another account is the normal cross-account case
+    assert _found(pack, [app_role(trust=OTHER_ACCOUNT_TRUST), role_policy("app", EXACT)],
+                  "iam-admin-not-trusted-outside", "mandatory") == []
+
+
+def test_accounts_listed_in_config_count_as_inside(configured: PolicyPackProcess) -> None:
+    rule = "iam-admin-not-trusted-outside"
+    unknown_arn = res("aws:iam/role:Role", "app", {"name": "app",
+                                                   "assumeRolePolicy": OTHER_ACCOUNT_TRUST})
+    admin = attach("app", "AdministratorAccess")
+    assert _found(configured, [unknown_arn, admin], rule, "mandatory") == [unknown_arn.urn]
+    configured.configure({rule: {"accountIds": [OTHER_ACCOUNT]}})
+    assert _found(configured, [unknown_arn, admin], rule, "mandatory") == []
+
+
+def test_access_key_on_an_admin_user_is_mandatory(pack: PolicyPackProcess) -> None:
+    rule = "iam-no-admin-user-keys"
+    key = access_key("ops")
+    assert _found(pack, [user("ops"), attach_user("ops", "AdministratorAccess"), key],
+                  rule, "mandatory") == [key.urn]
+    inline = res("aws:iam/userPolicy:UserPolicy", "ops-inline",
+                 {"user": "ops", "policy": grant("iam:*")})
+    assert _found(pack, [user("ops"), inline, key], rule, "mandatory") == [key.urn]
+    # administrator through a group
+    group = res("aws:iam/group:Group", "admins", {"name": "admins"})
+    group_admin = res("aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "admins-admin",
+                      {"group": "admins",
+                       "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+    member = res("aws:iam/userGroupMembership:UserGroupMembership", "ops-groups",
+                 {"user": "ops", "groups": ["admins"]})
+    assert _found(pack, [user("ops"), group, group_admin, member, key], rule,
+                  "mandatory") == [key.urn]
+    # no key, or a key on a user without administrator access
+    assert _found(pack, [user("ops"), attach_user("ops", "AdministratorAccess")], rule,
+                  "mandatory") == []
+    assert _found(pack, [user("ops"), attach_user("ops", "ReadOnlyAccess"), key], rule,
+                  "mandatory") == []
+
+
+# The paths of issue #15 point 0, each on its own, then the scoped shape of each.
+ESCALATING = {
+    "create-access-key": grant("iam:CreateAccessKey"),
+    "create-login-profile": grant("iam:CreateLoginProfile"),
+    "put-user-policy": grant("iam:PutUserPolicy",
+                             resource=f"arn:aws:iam::{ACCOUNT}:user/*"),
+    "put-role-policy": grant("iam:PutRolePolicy"),
+    "attach-role-policy": grant("iam:AttachRolePolicy"),
+    "wildcard-action": grant("iam:Put*"),
+    "passrole-with-run-instances": grant("iam:PassRole", "ec2:RunInstances", StringEquals={
+        "iam:PassedToService": "ec2.amazonaws.com"}),
+    "send-command-anywhere": grant("ssm:SendCommand"),
+    "send-command-any-document": doc(
+        {"Effect": "Allow", "Action": "ssm:SendCommand",
+         "Resource": "arn:aws:ssm:eu-west-1:123456789012:document/*"},
+        {"Effect": "Allow", "Action": "ssm:SendCommand",
+         "Resource": f"arn:aws:ec2:*:{ACCOUNT}:instance/*"}),
+}
+NOT_ESCALATING = {
+    "create-access-key-own-user": grant("iam:CreateAccessKey",
+                                        resource=f"arn:aws:iam::{ACCOUNT}:user/app"),
+    "attach-only-named-policies": grant("iam:AttachUserPolicy", ArnEquals={
+        "iam:PolicyARN": "arn:aws:iam::aws:policy/AWSDenyAll"}),
+    "passrole-named-with-run-instances": doc(
+        json.loads(PASS_NAMED)["Statement"][0],
+        {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}),
+    "passrole-without-compute": PASS_ANY,
+    "send-command-tagged": grant("ssm:SendCommand", StringEquals={
+        "ssm:resourceTag/ir-readiness:case": "case-1"}),
+    # the responder's shape: any instance, but only the patch baseline document
+    "send-command-patch-baseline-only": grant("ssm:SendCommand", resource=[
+        "arn:aws:ssm:*:*:document/AWS-RunPatchBaseline",
+        f"arn:aws:ec2:*:{ACCOUNT}:instance/*"]),
+    "denied-outright": doc(json.loads(grant("iam:PutRolePolicy"))["Statement"][0],
+                           {"Effect": "Deny", "Action": "iam:PutRolePolicy", "Resource": "*"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESCALATING))
+def test_escalation_path_is_flagged(pack: PolicyPackProcess, name: str) -> None:
+    role_ = app_role()
+    found = violations(pack, [role_, role_policy("app", ESCALATING[name])],
+                       "iam-no-privilege-escalation")
+    assert [d.urn for d in found] == [role_.urn]
+    # advisory until the stack's own roles lose these paths (issue #15 point 0)
+    assert found[0].enforcement == "advisory"
+    assert "can make itself administrator" in found[0].message
+
+
+@pytest.mark.parametrize("name", sorted(NOT_ESCALATING))
+def test_scoped_shape_is_not_an_escalation(pack: PolicyPackProcess, name: str) -> None:
+    assert violations(pack, [app_role(), role_policy("app", NOT_ESCALATING[name])],
+                      "iam-no-privilege-escalation") == []
+
+
+def test_escalation_combines_policies_of_one_principal(pack: PolicyPackProcess) -> None:
+    """PassRole in one policy, RunInstances in another: still a path."""
+    role_ = app_role()
+    pieces = [role_policy("app", PASS_ANY, "a"),
+              role_policy("app", grant("ec2:RunInstances"), "b")]
+    found = violations(pack, [role_, *pieces], "iam-no-privilege-escalation")
+    assert [d.urn for d in found] == [role_.urn]
+    assert "iam:PassRole on any role with ec2:RunInstances" in found[0].message
+    # the other role's policy does not count for this one
+    other = app_role("other")
+    assert violations(pack, [role_, other, pieces[0], role_policy("other", grant(
+        "ec2:RunInstances"))], "iam-no-privilege-escalation") == []
+
+
+@pytest.mark.parametrize("policy", ["iam-no-public-trust", "iam-no-admin-actions",
+                                    "iam-passrole-scoped", "iam-no-privilege-escalation",
+                                    "iam-admin-not-trusted-outside", "iam-no-admin-user-keys"])
+def test_iam_documents_unknown_during_preview_are_skipped(pack: PolicyPackProcess,
+                                                          policy: str) -> None:
+    """In `pulumi preview` a policy built from other new resources' ARNs is unknown: the
+    IAM rules have nothing to judge, and must neither flag it nor fail."""
+    unknown = [app_role(trust=UNKNOWN, inlinePolicies=[{"name": "x", "policy": UNKNOWN}]),
+               role_policy("app", UNKNOWN), attach("app", "AdministratorAccess"),
+               user("ops"), res("aws:iam/userPolicy:UserPolicy", "ops-inline",
+                                {"user": "ops", "policy": UNKNOWN}), access_key("ops")]
+    found = violations(pack, unknown, policy)
+    assert found == [] or policy == "iam-no-admin-actions", found
+    if policy == "iam-no-admin-actions":  # the attached AdministratorAccess is known
+        assert [d.urn for d in found] == [unknown[2].urn]

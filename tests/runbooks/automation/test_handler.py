@@ -476,7 +476,8 @@ def test_a_failure_after_containment_lets_the_retry_finish(auto: World) -> None:
 
     (retry,) = handler(copy.deepcopy(event), None)["findings"]
 
-    assert retry["status"] in ("contained", "planned") and retry.get("reason") != "Duplicate"
+    assert retry["status"] in ("contained", "already-contained")
+    assert retry.get("reason") != "Duplicate"
     subjects = [m["Subject"] for m in auto.messages()]
     assert any(s.startswith("[ir-automation]") for s in subjects)
     assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
@@ -521,3 +522,109 @@ def test_security_hub_copy_delivered_after_the_guardduty_event_does_nothing(
 
     assert again["reason"] == "Duplicate"
     assert auto.messages() == []
+
+
+# -- the Lambda's time budget ------------------------------------------------------------
+
+
+class LambdaContext:
+    """What Lambda passes the handler, as far as the handler reads it."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def audit_records(case: str) -> list[dict[str, Any]]:
+    from runbooks.core.audit import AuditLog
+
+    return AuditLog(case).records()
+
+
+def unfinished_changes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`applying` records with no outcome after them (what a killed function leaves)."""
+    outcomes = ("applied", "apply-failed", "apply-crashed")
+    open_: list[dict[str, Any]] = []
+    for record in records:
+        if record["event"] == "applying":
+            open_.append(record)
+        elif record["event"] in outcomes:
+            open_ = [r for r in open_ if (r["target"], r["change"]) !=
+                     (record["target"], record["change"])]
+    return open_
+
+
+def test_too_little_time_left_starts_no_change_and_records_why(auto: World) -> None:
+    auto.mode("apply")
+    instance_id = auto.instance()
+    original = auto.eni_groups(instance_id)
+    event = auto.ec2_event(instance_id)
+
+    with pytest.raises(AutomationFailed):
+        handler(event, LambdaContext(remaining_ms=20_000))
+
+    # nothing changed in AWS
+    assert auto.eni_groups(instance_id) == original
+    ec2 = auto.client("ec2")
+    assert ec2.describe_instance_attribute(InstanceId=instance_id,
+                                           Attribute="disableApiTermination"
+                                           )["DisableApiTermination"]["Value"] is False
+    assert case_snapshots(ec2) == []
+    # every planned change is recorded as not attempted, with the reason; none was begun
+    case = case_id_for(parse_findings(event)[0])
+    records = audit_records(case)
+    planned = [r for r in records if r["event"] == "planned"]
+    skipped = [r for r in records if r["event"] == "not-attempted"]
+    assert planned and len(skipped) == len(planned)
+    assert all("time budget" in r["reason"] for r in skipped)
+    assert not any(r["event"] == "applying" for r in records)
+    # the claim and the notification say what was left
+    claim = json.loads(auto.client("s3").get_object(
+        Bucket=auto.readiness.manifest["evidenceBucket"],
+        Key=f"automation/claims/apply/{case}.json")["Body"].read())
+    assert claim["status"] == "failed" and claim["notAttempted"] == len(planned)
+    [message] = [m for m in auto.messages() if "FAILED" in m["Subject"]]
+    assert f"{len(planned)} change(s) NOT attempted" in message["Message"]
+    assert "[not-attempted] ec2.isolate" in message["Message"]
+
+    # Lambda's retry, with its full budget, contains it
+    (finding,) = handler(copy.deepcopy(event), LambdaContext(300_000))["findings"]
+    assert finding["status"] == "contained"
+    assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+
+
+def test_a_budget_running_out_mid_run_leaves_no_change_without_an_outcome(
+        auto: World) -> None:
+    # 1 s connect + 1 s read timeouts: one hung call costs up to 4.5 s, a change of the
+    # isolation step (two calls) 10 s with its record; the finish keeps 2 x 4.5 s
+    auto.monkeypatch.setenv("IR_AWS_CONNECT_TIMEOUT", "1")
+    auto.monkeypatch.setenv("IR_AWS_READ_TIMEOUT", "1")
+    reset_sessions()
+    auto.mode("apply")
+    instance_id = auto.instance()
+    original = auto.eni_groups(instance_id)
+    event = auto.ec2_event(instance_id)
+
+    with pytest.raises(AutomationFailed):  # partially applied: exit code 3, retried
+        handler(event, LambdaContext(remaining_ms=18_000))
+
+    ec2 = auto.client("ec2")
+    # the single-call changes fitted in the budget and were made...
+    assert ec2.describe_instance_attribute(InstanceId=instance_id,
+                                           Attribute="disableApiTermination"
+                                           )["DisableApiTermination"]["Value"] is True
+    case = case_id_for(parse_findings(event)[0])
+    auto.client("s3").head_object(Bucket=auto.readiness.manifest["evidenceBucket"],
+                                  Key=f"cases/{case}/instances/{instance_id}/metadata.json")
+    # ... the isolation did not start, and stays recorded as not attempted
+    assert auto.eni_groups(instance_id) == original
+    records = audit_records(case)
+    assert unfinished_changes(records) == []
+    skipped = {r["step"] for r in records if r["event"] == "not-attempted"}
+    assert "ec2.isolate" in skipped
+    assert not any(r["event"] == "rolled-back" for r in records)  # no time to roll back
+    [message] = [m for m in auto.messages() if "FAILED" in m["Subject"]]
+    assert "[applied] ec2.protect" in message["Message"]
+    assert "[not-attempted] ec2.isolate" in message["Message"]

@@ -87,10 +87,12 @@ class World:
             Bucket=self.readiness.manifest["evidenceBucket"], Prefix="automation/")
         return [o["Key"] for o in listed.get("Contents", [])]
 
-    def snapshots(self) -> list[dict[str, Any]]:
+    def snapshots(self, instance_id: str) -> list[dict[str, Any]]:
+        """Evidence snapshots of `instance_id` (moto's backend outlives one test's server:
+        filter by instance, not by account)."""
         found: list[dict[str, Any]] = self.client("ec2").describe_snapshots(
-            OwnerIds=["self"], Filters=[{"Name": "tag-key", "Values": ["ir:case"]}])[
-            "Snapshots"]
+            OwnerIds=["self"], Filters=[{"Name": "tag:ir:source-instance",
+                                         "Values": [instance_id]}])["Snapshots"]
         return found
 
     def gd_event(self, name: str, instance_id: str | None = None) -> dict[str, Any]:
@@ -197,7 +199,8 @@ def test_sample_and_archived_guardduty_findings_touch_nothing(auto: World) -> No
     assert "sample finding" in results[1]["detail"]
     assert "archived" in results[2]["detail"]
     assert auto.eni_groups(instance_id) == before  # not isolated
-    assert auto.snapshots() == [] and auto.claims() == [] and auto.messages() == []
+    assert auto.snapshots(instance_id) == [] and auto.claims() == []
+    assert auto.messages() == []
 
 
 @pytest.mark.parametrize("changes,expected", [
@@ -451,7 +454,7 @@ def test_rds_lambda_eks_and_container_findings_are_skipped_with_the_reason(
         assert name in result["detail"]
     assert "no playbook yet" in result["detail"]
     assert auto.eni_groups(node) == before
-    assert auto.claims() == [] and auto.snapshots() == []
+    assert auto.claims() == [] and auto.snapshots(node) == []
 
 
 def test_live_finding_on_an_instance_still_isolates_it(auto: World) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -158,16 +159,21 @@ def test_unknown_role_exits_2(server: Readiness):
 
 def test_evidence_failure_is_reported_but_never_undoes_the_containment(server: Readiness,
                                                                        tmp_path):
-    """The evidence bucket is unreachable (here: it does not exist): exit 1, and the key
-    stays contained, because evidence is saved in a run of its own."""
+    """The evidence bucket is unreachable (here: it does not exist): the key stays
+    contained, the key's CloudTrail events are queued in the case directory instead,
+    and the command exits 4 (contained, evidence not in the bucket) naming them."""
     user, key = _user_with_key(server)
     broken = {**server.manifest, "evidenceBucket": f"ir-evidence-gone-{uuid.uuid4().hex[:8]}"}
     manifest = server.write_manifest_file(tmp_path / "manifest.json", broken)
     run = server.irctl("--manifest", str(manifest), "--output", "json", "contain",
                        "access-key", key, "--apply")
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.returncode == 4, run.stdout + run.stderr
     document = as_json(run)
     assert {c["status"] for c in _changes(document)} == {"applied"}
     [capture] = _changes(document, run=1)
-    assert capture["status"] == "failed" and "NoSuchBucket" in capture["error"]
+    assert capture["status"] == "applied" and "NoSuchBucket" in capture["result"]["queued"][
+        "error"]
+    [queued] = document["evidenceQueued"]
+    assert queued["bucket"] == broken["evidenceBucket"]
+    assert server.case_dir is not None and Path(queued["path"]).is_relative_to(server.case_dir)
     assert _state(server, user, key) == ("Inactive", ["IrctlDenyAll"], False)

@@ -22,8 +22,9 @@ def acl_entries(world: Readiness) -> list[tuple[int, bool, str, str]]:
 
 
 def evidence_keys(world: Readiness) -> list[str]:
+    """What the evidence bucket holds besides the runner's per-target claims (`locks/`)."""
     listed = world.client("s3").list_objects_v2(Bucket=world.manifest["evidenceBucket"])
-    return [o["Key"] for o in listed.get("Contents", [])]
+    return [o["Key"] for o in listed.get("Contents", []) if not o["Key"].startswith("locks/")]
 
 
 def case_dirs(world: Readiness) -> list[str]:

@@ -28,13 +28,16 @@ def test_responder_access_component_grants_exactly_that_list() -> None:
         evidence_bucket_arn="arn:aws:s3:::ev", trail_bucket_arn="arn:aws:s3:::tr",
         kms_key_arns=["arn:aws:kms:us-east-1:123456789012:key/k"], role_name_prefix="ir")
     # Resource "*" grants (the steps' statement, plus actions narrowed by a condition such
-    # as iam:PassRole) are exactly the list; other statements are scoped to named buckets
-    # and keys.
+    # as iam:PassRole) and the runbook actions granted on named resources only
+    # (ssm:SendCommand: the patch baseline) are exactly the list; other statements are
+    # scoped to named buckets and keys.
     granted: set[str] = set()
     for statement in policy["Statement"]:
-        if statement["Effect"] == "Allow" and statement["Resource"] == "*":
-            actions = statement["Action"]
-            granted |= {actions} if isinstance(actions, str) else set(actions)
+        actions = statement["Action"]
+        actions = {actions} if isinstance(actions, str) else set(actions)
+        if statement["Effect"] == "Allow" and (
+                statement["Resource"] == "*" or actions <= responder_access.SCOPED_ACTIONS):
+            granted |= actions
     assert sorted(granted) == responder_actions()
     readiness = pytest.importorskip("components.readiness")
     source = open(readiness.__file__).read()

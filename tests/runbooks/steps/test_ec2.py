@@ -401,3 +401,40 @@ def test_runs_sharing_a_context_read_the_world_afresh(readiness: Readiness) -> N
 
     assert first.exit_code == EXIT_OK
     assert [t.changes for t in second.targets] == [[]]
+
+
+def test_a_profile_already_disassociated_counts_as_done_unless_another_took_its_place(
+        readiness: Readiness) -> None:
+    from runbooks.core.errors import PreconditionFailed
+    from runbooks.core.step import REGISTRY, load_all_steps
+
+    load_all_steps()
+    iam = readiness.client("iam")
+    arns = [iam.create_instance_profile(InstanceProfileName=f"p-{uuid.uuid4().hex[:6]}")[
+        "InstanceProfile"]["Arn"] for _ in range(2)]
+    [iid] = launch_instances(readiness, 1, volumes=1, profile_arn=arns[0])
+    ec2 = readiness.client("ec2")
+
+    def planned() -> Any:
+        ctx = readiness.context()
+        ctx.targets = (iid,)
+        step = REGISTRY["ec2.detach-instance-profile"](ctx, {"instance_id": iid})
+        return step, step.plan()[0]
+
+    def association() -> dict[str, Any] | None:
+        found = ec2.describe_iam_instance_profile_associations(Filters=[
+            {"Name": "instance-id", "Values": [iid]},
+            {"Name": "state", "Values": ["associated"]}])["IamInstanceProfileAssociations"]
+        return found[0] if found else None
+
+    # another run (or a lost answer's retry) disassociated it first: done
+    step, change = planned()
+    ec2.disassociate_iam_instance_profile(AssociationId=change.before["associationId"])
+    assert step.apply(change) == {"alreadyDone": True}
+    assert association() is None
+    # the association is gone but another profile was associated meanwhile: refused
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": arns[1]}, InstanceId=iid)
+    with pytest.raises(PreconditionFailed, match=arns[1]):
+        step.apply(change)
+    current = association()
+    assert current is not None and current["IamInstanceProfile"]["Arn"] == arns[1]

@@ -1,0 +1,48 @@
+"""The session factory's client configuration: timeouts, bounded attempts, retry mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbooks.core.context import EVIDENCE_MAX_ATTEMPTS, SessionFactory
+from runbooks.core.errors import InvalidInput
+
+
+def test_clients_have_connect_and_read_timeouts_and_bounded_attempts(
+        fake_aws_env: Path) -> None:
+    sessions = SessionFactory(region="us-east-1")
+    config = sessions.client("ec2").meta.config
+    assert (config.connect_timeout, config.read_timeout) == (5.0, 15.0)
+    assert config.retries == {"mode": "adaptive", "total_max_attempts": 10}
+    # a hung endpoint: 2 timed-out attempts x (5 + 15) s, under a minute per call
+    assert sessions.hung_call_seconds() == pytest.approx(40.5)
+    evidence = sessions.client("s3", max_attempts=EVIDENCE_MAX_ATTEMPTS).meta.config
+    assert evidence.retries["total_max_attempts"] == 3
+    assert sessions.client("s3") is not sessions.client("s3", max_attempts=3)
+
+
+def test_timeouts_and_retry_mode_come_from_the_environment(
+        fake_aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IR_AWS_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("IR_AWS_READ_TIMEOUT", "7.5")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    config = SessionFactory(region="us-east-1").client("sts").meta.config
+    assert (config.connect_timeout, config.read_timeout) == (2.0, 7.5)
+    assert config.retries["mode"] == "standard"
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("IR_AWS_READ_TIMEOUT", "soon", "must be a number of seconds"),
+    ("IR_AWS_CONNECT_TIMEOUT", "0", "more than 0 and at most 300"),
+    ("IR_AWS_READ_TIMEOUT", "900", "more than 0 and at most 300"),
+    ("AWS_RETRY_MODE", "legacy", "standard or adaptive"),
+])
+def test_a_bad_setting_names_the_variable_and_what_is_allowed(
+        fake_aws_env: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+        expected: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(InvalidInput, match=expected) as raised:
+        SessionFactory(region="us-east-1")
+    assert name in str(raised.value)
