@@ -6,8 +6,9 @@ DetectionMechanism!Artifact`. The most specific (longest) matching prefix wins, 
 A few types depend on which side of the traffic the resource was on (GuardDuty's
 `service.resourceRole`): an instance that is the TARGET of SSH brute force is a
 malicious-ip case, the same finding with the instance as ACTOR is a compromised
-instance. Macie policy types and Security Hub control ids are mapped too, since they
-reach `irctl triage` through Security Hub.
+instance; any EC2 finding whose instance is the TARGET is a malicious-ip case. Macie
+policy types and Security Hub control ids are mapped too, since they reach `irctl
+triage` through Security Hub.
 """
 
 from __future__ import annotations
@@ -102,13 +103,52 @@ CONTROL_IDS: Mapping[str, str] = {
 }
 
 
+# GuardDuty resource types (`resource.resourceType`) no playbook acts on yet, and what a
+# responder does instead. Runtime Monitoring findings carry the same `...:Runtime/` type
+# on an EC2 host, an EKS pod or an ECS task: only the EC2 host is an instance to isolate.
+UNSUPPORTED_RESOURCES: Mapping[str, str] = {
+    "RDSDBInstance": "database (RDS/Aurora): no playbook yet; rotate the database user's "
+                     "credentials and restrict the DB security group by hand",
+    "Lambda": "Lambda function: no playbook yet; set its reserved concurrency to 0 and "
+              "review its code, role and triggers by hand",
+    "EKSCluster": "EKS cluster / Kubernetes workload: no playbook yet; cordon the node, "
+                  "isolate the pod with a NetworkPolicy and revoke its service account",
+    "ECSCluster": "ECS task: no playbook yet; stop the task (keeping its logs) and review "
+                  "its task role",
+    "Container": "container: no playbook yet; stop the container (keeping its logs) and "
+                 "review its task or pod role",
+}
+_UNSUPPORTED_TYPES: Mapping[str, str] = {
+    ":RDS/": "RDSDBInstance", ":Lambda/": "Lambda", ":Kubernetes/": "EKSCluster",
+}
+
+
+def unsupported_reason(finding_type: str | None, resource_type: str | None) -> str | None:
+    """Why no playbook acts on this finding's resource (RDS, Lambda, EKS, ECS,
+    container), or None when the resource is one the playbooks handle."""
+    if resource_type in UNSUPPORTED_RESOURCES:
+        return UNSUPPORTED_RESOURCES[str(resource_type)]
+    for marker, kind in _UNSUPPORTED_TYPES.items():
+        if finding_type and marker in finding_type:
+            return UNSUPPORTED_RESOURCES[kind]
+    return None
+
+
 def playbook_for(
     finding_type: str | None,
     resource_role: str | None = None,
     control_id: str | None = None,
     anonymous_caller: bool = False,
+    resource_type: str | None = None,
 ) -> str | None:
-    """The playbook for a finding type, or None when no playbook handles it."""
+    """The playbook for a finding type, or None when no playbook handles it.
+
+    `resource_type` (GuardDuty's `resource.resourceType`): a Runtime finding on an EKS
+    pod, ECS task or container, and RDS / Lambda / Kubernetes findings, have no playbook
+    (`unsupported_reason` says what to do instead).
+    """
+    if unsupported_reason(finding_type, resource_type):
+        return None
     if finding_type:
         if resource_role and resource_role.upper() == "TARGET" and finding_type.startswith(
             _TARGET_IS_VICTIM
@@ -117,6 +157,11 @@ def playbook_for(
         matches = [prefix for prefix in TYPE_PREFIXES if finding_type.startswith(prefix)]
         if matches:
             playbook = TYPE_PREFIXES[max(matches, key=len)]
+            # An instance GuardDuty names as the TARGET was attacked, it did not attack:
+            # isolating the victim helps the attacker; block where the traffic came from.
+            if (playbook == COMPROMISED_EC2 and resource_role
+                    and resource_role.upper() == "TARGET"):
+                return MALICIOUS_IP
             # Data taken by nobody in particular means the bucket itself is open.
             if anonymous_caller and playbook == COMPROMISED_IAM and ":S3/" in finding_type:
                 return EXPOSED_S3

@@ -6,8 +6,18 @@ Imported`); the handler
 1. parses it with `runbooks.analysis.findings` (an unknown shape is logged and dropped
    with an `EventsDropped` metric; the handler returns normally so Lambda never retries
    it);
-2. skips findings of another region, below the minimum severity, of a type outside the
-   allow-list, or without an automated playbook (metric per reason);
+2. skips, with the reason in its result, log line and `EventsSkipped` metric: sample
+   findings (`service.additionalInfo.sample`, ASFF `Sample`), archived ones
+   (`service.archived`, ASFF `RecordState: ARCHIVED`), Security Hub workflow RESOLVED /
+   SUPPRESSED / NOTIFIED, findings of another region, below the minimum severity, of a
+   type outside the allow-list, on a resource no playbook handles yet (RDS, Lambda,
+   EKS/Kubernetes, Runtime on an ECS task or container), or without an automated
+   playbook (an instance that is the TARGET of an attack is a malicious-ip case, never
+   isolated);
+   a finding of another account than the manifest's is acted on only through the
+   configured member responder role (`IR_AUTOMATION_MEMBER_ROLE_NAME`), whose account's
+   own manifest must describe that account; without one it is refused (`OtherAccount`:
+   status `refused`, an `EventsRefused` metric, a REFUSED message to the high topic);
 3. derives the case id from the finding (`case_id_for`), so every delivery of one
    finding (EventBridge is at-least-once; GuardDuty re-sends updated findings; Security
    Hub re-imports GuardDuty's) lands in one case, and *claims* it in the evidence bucket
@@ -30,12 +40,17 @@ Configuration (environment, set by the ResponseAutomation component):
 separated type prefixes, the allow-list; empty allows nothing),
 `IR_AUTOMATION_MIN_SEVERITY` (GuardDuty scale, default 7), `IR_AUTOMATION_OPT_OUT_TAG`
 (default `ir-readiness:automation`; value `off`, `false`, `no` or `disabled` opts a
-resource out), `IR_AUTOMATION_MAX_ACTIONS_PER_HOUR` (default 10), `IR_CASE_DIR`.
+resource out), `IR_AUTOMATION_MAX_ACTIONS_PER_HOUR` (default 10), `IR_CASE_DIR`,
+`IR_AUTOMATION_MEMBER_ROLE_NAME` (the member accounts' responder role to act in another
+account's findings through; unset: never act outside this account) and
+`IR_AUTOMATION_EXTERNAL_ID` (the sts:ExternalId that role requires).
 
 A failed containment (exit code 1 or 3 from the runner) releases the claim and raises,
 so Lambda's retry policy and the dead-letter queue take over and the Errors alarm pages.
 A refused one (exit code 2: unknown instance, no quarantine group) is reported and not
-retried: retrying would not change the answer.
+retried: retrying would not change the answer. Every refusal and failure carries its
+reason (the runner's error for each target) in the result's `error`, the log line and the
+SNS message, whose subject names the target (instance, role, key, bucket or CIDR).
 
 Time budget: the handler reads `context.get_remaining_time_in_millis()` on arrival and
 keeps `FINISH_CALLS` worst-case calls (`SessionFactory.hung_call_seconds()`) for its own
@@ -129,6 +144,8 @@ class AutomationConfig:
     min_severity: float = 7.0
     opt_out_tag: str = DEFAULT_OPT_OUT_TAG
     max_actions_per_hour: int = 10
+    member_role_name: str | None = None
+    external_id: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AutomationConfig:
@@ -152,7 +169,16 @@ class AutomationConfig:
             raise InvalidInput(f"IR_AUTOMATION_MAX_ACTIONS_PER_HOUR = {raw_cap!r}: must be a "
                                "whole number (0 never acts)")
         tag = env.get("IR_AUTOMATION_OPT_OUT_TAG", DEFAULT_OPT_OUT_TAG).strip()
-        return cls(mode, types, min_severity, tag or DEFAULT_OPT_OUT_TAG, int(raw_cap))
+        role = env.get("IR_AUTOMATION_MEMBER_ROLE_NAME", "").strip() or None
+        external_id = env.get("IR_AUTOMATION_EXTERNAL_ID", "").strip() or None
+        if role is not None:
+            from runbooks.core.accounts import ROLE_NAME
+
+            if not ROLE_NAME.fullmatch(role):
+                raise InvalidInput(f"IR_AUTOMATION_MEMBER_ROLE_NAME = {role!r}: must be an "
+                                   "IAM role name (1-64 of letters, digits and +=,.@_-)")
+        return cls(mode, types, min_severity, tag or DEFAULT_OPT_OUT_TAG, int(raw_cap),
+                   role, external_id)
 
     def allows(self, finding_type: str | None) -> bool:
         return bool(finding_type) and any(
@@ -191,6 +217,28 @@ def _skip(reason: str, finding: Finding | None, message: str) -> dict[str, Any]:
                  findingType=finding.type if finding else None, detail=message)
     return {"status": "skipped", "reason": reason, "detail": message,
             "findingId": finding.id if finding else None}
+
+
+def _refuse(reason: str, finding: Finding, playbook: str, params: Mapping[str, str],
+            sessions: SessionFactory, manifest: Mapping[str, Any],
+            message: str) -> dict[str, Any]:
+    """A finding automation would have acted on, refused before any change: logged,
+    counted, and posted to the high topic so a responder knows nothing was contained."""
+    LOG.error("automation refused (%s): %s", reason, message)
+    emit_metrics({"EventsRefused": (1, "Count")}, {"Reason": reason},
+                 findingId=finding.id, findingType=finding.type, detail=message)
+    target = target_name(playbook, params)
+    sessions.client("sns").publish(
+        TopicArn=manifest["topics"]["high"],
+        Subject=f"[ir-automation] REFUSED {playbook} {target}"[:100],
+        Message="\n".join([
+            f"ir-readiness automation did NOT act on finding {finding.id}",
+            f"type {finding.type}, severity {finding.severity} ({finding.severity_label}), "
+            f"account {finding.account_id}, region {finding.region}",
+            f"playbook {playbook} {json.dumps(dict(params))}", "",
+            f"reason: {message}"]))
+    return {"status": "refused", "reason": reason, "detail": message, "error": message,
+            "findingId": finding.id, "playbook": playbook, "params": dict(params)}
 
 
 def _drop(reason: str, message: str) -> dict[str, Any]:
@@ -425,6 +473,21 @@ def opt_out_reason(sessions: SessionFactory, region: str, playbook: str,
     return None
 
 
+def member_sessions(sessions: SessionFactory, config: AutomationConfig, account: str,
+                    region: str) -> tuple[SessionFactory, dict[str, Any]]:
+    """Sessions acting in `account` through the configured member responder role, and
+    that account's own manifest (refused unless it describes `account`)."""
+    from runbooks.core.accounts import assumed_sessions, check_manifest_account
+    from runbooks.core.manifest import load_manifest
+
+    assert config.member_role_name is not None
+    member = assumed_sessions(sessions, account, config.member_role_name, config.external_id,
+                              region)
+    manifest = load_manifest(member, region)
+    check_manifest_account(manifest, account, f"SSM in {account}")
+    return member, manifest
+
+
 # -- the handler ------------------------------------------------------------------------
 
 # One session factory per warm sandbox (made lazily, on the first event): its clients and
@@ -510,15 +573,25 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
 
 def process_finding(finding: Finding, config: AutomationConfig,
                     received: datetime, ends_at: float | None = None) -> dict[str, Any]:
+    from runbooks.analysis.playbooks import unsupported_reason
+    from runbooks.core.ids import check_identifier
     from runbooks.core.manifest import load_manifest
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+    inactive = finding.inactive_reason()
+    if inactive:
+        return _skip("Inactive", finding, f"not acting on finding {finding.id}: {inactive}")
     if finding.region != region:
         return _skip("OtherRegion", finding, f"finding of {finding.region} is handled by the "
                      f"function in that region, not {region}")
     if finding.severity < config.min_severity:
         return _skip("BelowSeverity", finding, f"severity {finding.severity} is below "
                      f"{config.min_severity}")
+    unsupported = unsupported_reason(finding.type, finding.resource_type)
+    if unsupported:
+        names = ", ".join(f"{r.kind} {r.id}" for r in finding.resources) or "none named"
+        return _skip("UnsupportedResource", finding, f"finding {finding.type} is about a "
+                     f"{unsupported} (resources: {names})")
     if not config.allows(finding.type):
         return _skip("NotAllowed", finding, f"finding type {finding.type} is not in the "
                      "allow-list (ir:automation.findingTypes)")
@@ -529,11 +602,34 @@ def process_finding(finding: Finding, config: AutomationConfig,
     assert playbook is not None
     try:
         params = playbook_params(finding)
+        for key, value in params.items():
+            # A finding's fields are attacker-influenced text: no id with a newline,
+            # control or look-alike character reaches an AWS call or the claim's key.
+            check_identifier(value, f"finding {finding.id}: {key}")
     except InvalidInput as err:
         return _skip("NoTarget", finding, str(err))
 
     sessions = session_factory(region)
     manifest = load_manifest(sessions, region)  # missing manifest: raise, it is a deploy bug
+    member: str | None = None
+    if finding.account_id != manifest["accountId"]:
+        # An organisation's security account receives every member's findings: a role
+        # or bucket name in account B must never be acted on in this account.
+        reason = (f"finding is for account {finding.account_id}, this function acts in "
+                  f"account {manifest['accountId']}")
+        if not config.member_role_name:
+            return _refuse("OtherAccount", finding, playbook, params, sessions, manifest, (
+                f"{reason}; no cross-account responder role is configured "
+                "(IR_AUTOMATION_MEMBER_ROLE_NAME), so nothing was done in either account. "
+                f"Respond with `irctl --account {finding.account_id} ...`"))
+        try:
+            member_factory, member_manifest = member_sessions(
+                sessions, config, finding.account_id, region)
+        except PreconditionFailed as err:  # role not assumable, or wrong manifest there
+            return _refuse("OtherAccount", finding, playbook, params, sessions, manifest,
+                           f"{reason} and cannot act there: {err}")
+        sessions, manifest = member_factory, member_manifest
+        member = finding.account_id
     # The evidence client's short, bounded retry: a failing bucket must not hold up
     # containment (Lambda's own timeout is the budget).
     s3 = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)
@@ -559,7 +655,7 @@ def process_finding(finding: Finding, config: AutomationConfig,
                 ends_at - FINISH_CALLS * sessions.hung_call_seconds())
     try:
         outcome = _run(finding, config, sessions, manifest, region, case_id, playbook, params,
-                       deadline)
+                       deadline, member)
         return _finish(finding, outcome, claim, sessions, manifest, received)
     except AutomationFailed:
         raise  # _finish recorded the failed claim with the run's summary
@@ -573,7 +669,8 @@ def process_finding(finding: Finding, config: AutomationConfig,
 
 def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
          manifest: Mapping[str, Any], region: str, case_id: str, playbook: str,
-         params: dict[str, str], deadline: float | None = None) -> Outcome:
+         params: dict[str, str], deadline: float | None = None,
+         member: str | None = None) -> Outcome:
     from runbooks.commands._shared import Settings, open_session
     from runbooks.commands.playbook import run_playbook
 
@@ -615,7 +712,8 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
         if outcome.reasons:
             outcome.mode = "plan"
     settings = Settings(region=region, case_id=case_id, output="json",
-                        apply=outcome.mode == "apply")
+                        apply=outcome.mode == "apply", account=member,
+                        role_name=config.member_role_name if member else None)
     try:
         session = open_session(settings, sessions=sessions)
         session.ctx.deadline = deadline
@@ -628,6 +726,12 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
         outcome.error = str(err)
         return outcome
     outcome.stopped_at = extra.get("stoppedAt")
+    # A target the runner refused or failed carries the reason only inside its result:
+    # lift it, so the handler's result, log line and message all say why.
+    errors = [f"{t.target}: {t.error}" for r in outcome.results for t in r.targets
+              if t.error]
+    if errors:
+        outcome.error = "; ".join(errors)
     return outcome
 
 
@@ -657,7 +761,10 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
         warning = _mark_notified(finding, outcome, sessions)
         if warning:
             warnings.append(warning)
-    code = EXIT_BAD_INPUT if outcome.error else outcome.exit_code
+    # An error raised before the runner produced results (wrong account for the
+    # manifest, a parameter the playbook refuses) is a refusal; otherwise the runner's
+    # own code says refused (2), failed (1) or partial (3).
+    code = EXIT_BAD_INPUT if outcome.error and not outcome.results else outcome.exit_code
     left = outcome.changes("not-attempted")
     timed_out = [c for c in left if "time budget" in str(c["error"])]
     if timed_out:
@@ -684,11 +791,16 @@ def _finish(finding: Finding, outcome: Outcome, claim: Claim, sessions: SessionF
                "changes": outcome.changes(), "warnings": warnings,
                "notAttempted": len(left), "evidenceQueued": queued,
                "time": now.isoformat()}
+    log = LOG.error if status in ("failed", "refused") else LOG.info
+    log("automation %s: %s %s, case %s%s", status, outcome.playbook, target_name(
+        outcome.playbook, outcome.params), outcome.case_id,
+        f": {outcome.error}" if outcome.error else "")
     if status == "failed":
         claim.record({**summary, "status": "failed"})
         raise AutomationFailed(
             f"automated {outcome.playbook} containment of case {outcome.case_id} failed "
-            f"(exit code {code}); see `irctl case show {outcome.case_id} --from-evidence`")
+            f"(exit code {code}): {outcome.error or 'see the audit log'}; see "
+            f"`irctl case show {outcome.case_id} --from-evidence`")
     problem = claim.record(summary)
     if problem:
         summary["warnings"] = [*warnings, problem]
@@ -734,15 +846,26 @@ def _mark_notified(finding: Finding, outcome: Outcome, sessions: SessionFactory)
     return None
 
 
+def target_name(playbook: str, params: Mapping[str, str]) -> str:
+    """What the playbook acts on, by name (not its kind): the instance id, the role or
+    access key, the bucket, the CIDR."""
+    for key in ("instance_id", "role_name", "access_key_id", "bucket", "cidr"):
+        if params.get(key):
+            return str(params[key])
+    return next(iter(params.values()), playbook)
+
+
 def _notify(finding: Finding, outcome: Outcome, sessions: SessionFactory,
             manifest: Mapping[str, Any], warnings: list[str], code: int) -> None:
+    from runbooks.core.errors import EXIT_BAD_INPUT
+
     changes = outcome.changes()
     verb = {"apply": "CONTAINED", "plan": "PLAN"}[outcome.mode]
     if outcome.mode == "apply" and not outcome.changes("applied"):
         verb = "ALREADY CONTAINED"
-    if outcome.error or code not in (0,):
-        verb = "FAILED" if not outcome.error else "REFUSED"
-    target = next(iter(outcome.params.values()), "")
+    if code != 0:
+        verb = "REFUSED" if code == EXIT_BAD_INPUT else "FAILED"
+    target = target_name(outcome.playbook, outcome.params)
     lines = [
         f"ir-readiness automation ({outcome.mode} mode) for finding {finding.id}",
         f"type {finding.type}, severity {finding.severity} ({finding.severity_label}), "
@@ -752,7 +875,9 @@ def _notify(finding: Finding, outcome: Outcome, sessions: SessionFactory,
     ]
     lines += [f"NOT ACTING: {reason}" for reason in outcome.reasons]
     if outcome.error:
-        lines.append(f"error: {outcome.error}")
+        lines.append(f"{'reason' if verb == 'REFUSED' else 'error'}: {outcome.error}")
+    elif code != 0:
+        lines.append(f"error: exit code {code} with no recorded reason; see the audit log")
     if outcome.mode == "plan" and changes:
         lines.append("Planned changes (nothing was changed):")
     elif changes:

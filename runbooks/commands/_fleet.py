@@ -117,6 +117,7 @@ def run_across(settings: Settings, kind: str,
         validate_case_id(settings.case_id)
     else:
         settings.case_id = new_case_id()
+        settings.case_generated = True  # a plan of every scope keeps no case directory
         stderr_console().print(f"case: [bold]{settings.case_id}[/] (generated; pass --case "
                                f"{settings.case_id} to continue it)", highlight=False)
     scopes = list(pipelines_by_scope)

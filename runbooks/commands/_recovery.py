@@ -37,18 +37,33 @@ def parse_time(value: str, option: str, now: datetime | None = None) -> datetime
     return moment
 
 
-def newest_recovery_point(backup: Any, resource_arn: str, before: datetime) -> dict[str, Any]:
-    """The newest COMPLETED recovery point of `resource_arn` created before `before`."""
-    points = [p for page in backup.get_paginator("list_recovery_points_by_resource").paginate(
-        ResourceArn=resource_arn) for p in page.get("RecoveryPoints", [])]
+def newest_recovery_point(backup: Any, resource_arn: str, before: datetime,
+                          vault: str | None = None) -> dict[str, Any]:
+    """The newest COMPLETED recovery point of `resource_arn` created before `before`.
+
+    `vault`: the readiness vault, named in the refusal (points of every vault count)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        points = [p for page in backup.get_paginator(
+            "list_recovery_points_by_resource").paginate(ResourceArn=resource_arn)
+            for p in page.get("RecoveryPoints", [])]
+    except ClientError as err:
+        # AWS Backup answers this for a resource it has never backed up.
+        if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        points = []
     usable = [p for p in points if p.get("Status") == "COMPLETED"
               and p["CreationDate"] < before]
     if not usable:
         known = ", ".join(sorted(f"{p['CreationDate'].isoformat()} {p.get('Status')}"
                                  for p in points)[-3:]) or "none"
+        resource = resource_arn.rsplit("/", 1)[-1]
+        where = f" in backup vault {vault} or any other" if vault else ""
         raise PreconditionFailed(
-            f"no completed recovery point of {resource_arn} before {before.isoformat()} "
-            f"(recovery points: {known}); pick a later --before, or --recovery-point ARN")
+            f"no completed recovery point of {resource}{where} before "
+            f"{before.isoformat()} (recovery points: {known}); back it up first "
+            "(`irctl backup now`), pick a later --before, or pass --recovery-point ARN")
     best: dict[str, Any] = max(usable, key=lambda p: p["CreationDate"])
     return best
 

@@ -15,9 +15,13 @@ from runbooks.commands.contain import contain, run_containment
               help="VPC whose network ACLs get the deny entries (repeat for several).")
 @click.option("--acl-rule-limit", type=click.IntRange(1, 40), default=20, show_default=True,
               help="Your 'Rules per network ACL' quota (per direction; 20 unless raised).")
+@click.option("--allow-broad", is_flag=True,
+              help="Allow a CIDR broader than /8 (IPv4) or /32 (IPv6); the VPC's own "
+                   "ranges are refused regardless.")
 @pass_settings
 @handle_errors
-def ip(settings: Settings, cidr: str, vpc_ids: tuple[str, ...], acl_rule_limit: int) -> None:
+def ip(settings: Settings, cidr: str, vpc_ids: tuple[str, ...], acl_rule_limit: int,
+       allow_broad: bool) -> None:
     """Deny traffic to and from CIDR in every network ACL of the VPC.
 
     Adds one DENY (all protocols) entry per direction to each network ACL, at the lowest
@@ -28,16 +32,23 @@ def ip(settings: Settings, cidr: str, vpc_ids: tuple[str, ...], acl_rule_limit: 
     (or /128 for IPv6). Release deletes exactly the entries added: use the CIDR as
     printed, e.g. `irctl release ip 203.0.113.7/32 --case CASE --apply`.
 
+    Refused with exit 2, nothing changed: a CIDR overlapping the VPC's own CIDR blocks
+    (even with --allow-broad), loopback, link-local (instance metadata), multicast, and
+    anything broader than /8 (IPv4) or /32 (IPv6) without --allow-broad.
+
     \b
     Examples:
       irctl contain ip 203.0.113.7 --vpc vpc-0123456789abcdef0
       irctl contain ip 198.51.100.0/24 --vpc vpc-0aaa... --vpc vpc-0bbb... --apply
     """
     from runbooks.core.runner import StepCall
-    from runbooks.steps.network import parse_cidr
+    from runbooks.steps.network import check_blockable, parse_cidr
 
-    network = str(parse_cidr(cidr))  # canonical form: the target release knows it by
-    params = [{"cidr": network, "vpc_id": vpc, "acl_rule_limit": acl_rule_limit}
+    parsed = parse_cidr(cidr)
+    check_blockable(parsed, allow_broad=allow_broad)  # before any AWS call
+    network = str(parsed)  # canonical form: the target release knows it by
+    params = [{"cidr": network, "vpc_id": vpc, "acl_rule_limit": acl_rule_limit,
+               **({"allow_broad": True} if allow_broad else {})}
               for vpc in dict.fromkeys(vpc_ids)]
     run_containment(settings, "ip", {network: [StepCall("network.deny-cidr", p)
                                                for p in params]})

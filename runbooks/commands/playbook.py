@@ -47,6 +47,10 @@ TARGET_KINDS = {
 }
 
 
+FREE_TEXT_PARAMS = frozenset({"restore_to"})
+"""Playbook parameters that are not ids (a time may be written with a space)."""
+
+
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
     params: dict[str, str] = {}
     for item in values:
@@ -84,9 +88,14 @@ def run_playbook(
     reported as not run). Used by `irctl playbook run`, the drill and the automation
     Lambda (which passes its already opened `session`).
     """
+    from runbooks.core.ids import check_identifier
     from runbooks.core.runner import StepCall
     from runbooks.playbooks import load_playbook, substitute
 
+    for key, value in given.items():
+        if key not in FREE_TEXT_PARAMS and isinstance(value, str):
+            # a schema `pattern` ending in `$` would admit a trailing newline
+            check_identifier(value, f"playbook parameter {key}")
     pb = load_playbook(name)
     params = pb.resolve_params(given)  # bad input before any AWS call
     pb.actions(params, phases)  # refuses a branch whose parameter is missing, no I/O yet

@@ -61,7 +61,8 @@ def _choose_point(session: Session, kind: str, resource_id: str | None,
     if recovery_point:
         return recovery_point, vault or ctx.manifest["backup"]["vaultName"]
     arn = f"arn:aws:ec2:{ctx.region}:{ctx.account_id}:{kind}/{resource_id}"
-    point = newest_recovery_point(ctx.client("backup"), arn, before)
+    point = newest_recovery_point(ctx.client("backup"), arn, before,
+                                  vault or ctx.manifest["backup"]["vaultName"])
     return str(point["RecoveryPointArn"]), str(point["BackupVaultName"])
 
 

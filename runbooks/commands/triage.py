@@ -232,6 +232,11 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
     with progress(settings, "triage") as listener:
         result = make_runner(session, listener).run("triage", pipelines)
     result.warnings.extend(warnings + [f"note: {n}" for n in activity.notes])
+    if session.scratch is not None:
+        # A plan without --case keeps no case directory: say so rather than print paths
+        # that are gone when irctl exits.
+        result.warnings.append("plan without --case: the timeline was not kept; pass "
+                               f"--case {ctx.case_id} (or --apply) to keep it")
 
     summary = {
         "findings": [f.to_dict() for f in findings],
@@ -240,7 +245,8 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
             "events": len(activity.events),
             "window": {"start": start.isoformat(), "end": end.isoformat()},
             "sources": activity.sources,
-            "local": {name: str(path) for name, path in local.items()},
+            "local": ({name: str(path) for name, path in local.items()}
+                      if session.scratch is None else None),
             "s3": {name: f"s3://{bucket}/{case_file_key(ctx.case_id, name)}"
                    for name in local},
         },
@@ -250,24 +256,51 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
     sys.exit(render_results(settings, [result], summary))
 
 
+def finding_state(finding: Finding) -> str:
+    """What a responder needs to know before acting: sample, archived, workflow."""
+    parts = []
+    if finding.sample:
+        parts.append("SAMPLE")
+    if finding.archived:
+        parts.append("ARCHIVED")
+    elif finding.record_state:
+        parts.append(finding.record_state)
+    if finding.workflow_status:
+        parts.append(f"workflow {finding.workflow_status}")
+    if finding.resource_role:
+        parts.append(f"resource is {finding.resource_role}")
+    return "\n".join(parts) or "active"
+
+
 def _print_summary(findings: list[Finding], timeline: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from runbooks.analysis.playbooks import unsupported_reason
 
     out = Console()
     table = Table(title="findings", title_justify="left")
-    for column in ("Type", "Severity", "Resources", "Principals", "Playbook"):
+    for column in ("Type", "Severity", "State", "Resources", "Principals", "Playbook"):
         table.add_column(column, overflow="fold")
     for finding in findings:
+        unsupported = unsupported_reason(finding.type, finding.resource_type)
         table.add_row(
-            finding.type or finding.title,
+            escape(finding.type or finding.title),
             f"{finding.severity_label} {finding.severity:g}",
-            "\n".join(f"{r.kind} {r.id}" for r in finding.resources),
-            "\n".join(p.arn or p.name for p in finding.principals)
-            or "\n".join(finding.remote_ips),
-            finding.playbook or "[yellow]none[/]",
+            escape(finding_state(finding)),
+            escape("\n".join(f"{r.kind} {r.id}" for r in finding.resources)),
+            escape("\n".join(p.arn or p.name for p in finding.principals)
+                   or "\n".join(finding.remote_ips)),
+            escape(finding.playbook) if finding.playbook else
+            f"[yellow]none[/] ({escape(unsupported)})" if unsupported else "[yellow]none[/]",
         )
     out.print(table)
+    for finding in findings:
+        inactive = finding.inactive_reason()
+        if inactive:
+            out.print(f"[yellow]note:[/] finding {escape(finding.id)}: {escape(inactive)}; "
+                      "no playbook should act on it", highlight=False)
     entries = timeline.entries()
     events = Table(title=f"timeline ({len(entries)} entries; last 25 shown)",
                    title_justify="left")
@@ -277,7 +310,7 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
         events.add_row(f"{entry.time:%Y-%m-%d %H:%M:%S}", entry.what, entry.who, entry.where)
     out.print(events)
     for finding in findings:
-        if finding.playbook:
+        if finding.playbook and not finding.inactive_reason():
             out.print(f"next: [bold]irctl playbook run {finding.playbook}[/] "
                       f"(finding {finding.id})", highlight=False)
 

@@ -46,7 +46,7 @@ class AuditWriteFailed(IrError):
 
 
 def validate_case_id(case_id: str) -> str:
-    if not CASE_ID_PATTERN.match(case_id):
+    if not CASE_ID_PATTERN.fullmatch(case_id):  # `$` would admit a trailing newline
         raise InvalidInput(
             f"case id {case_id!r} is invalid: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"

@@ -16,6 +16,12 @@ IPv6 and including the default `*` deny; it can be raised (up to 40), so the lim
 anything changes. Each change records the ACL, direction and rule number it added;
 rollback (and `irctl release ip`) deletes exactly that entry, and only if it is still
 our deny for that CIDR.
+
+Guardrails, checked before anything changes (exit 2): the CIDR may not be loopback,
+link-local (169.254.0.0/16 holds the instance metadata service) or multicast, nor
+broader than /8 (IPv4) or /32 (IPv6) unless `allow_broad`; and it may never overlap one
+of the VPC's own CIDR blocks (a deny there cuts the VPC's own traffic), `allow_broad` or
+not.
 """
 
 from __future__ import annotations
@@ -39,6 +45,49 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
+
+
+BROADEST_PREFIX = {4: 8, 6: 32}
+"""Without `allow_broad`, nothing broader than this prefix length per IP version."""
+
+_NEVER_BLOCK = (
+    ("loopback", (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))),
+    ("link-local (the instance metadata service, DHCP and DNS live there)",
+     (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))),
+    ("multicast", (ipaddress.ip_network("224.0.0.0/4"), ipaddress.ip_network("ff00::/8"))),
+)
+
+
+def check_blockable(network: Network, *, allow_broad: bool = False) -> None:
+    """Refuse CIDRs that are never an attacker's: loopback, link-local, multicast, and
+    (unless `allow_broad`) anything broader than BROADEST_PREFIX. Raises InvalidInput."""
+    for label, ranges in _NEVER_BLOCK:
+        for special in ranges:
+            if network.version == special.version and network.subnet_of(special):  # type: ignore[arg-type]
+                raise InvalidInput(
+                    f"cidr {network} is {label} ({special}); it is never a remote attacker's "
+                    "address: give the address GuardDuty or your logs name as the remote side")
+    broadest = BROADEST_PREFIX[network.version]
+    if network.prefixlen < broadest and not allow_broad:
+        raise InvalidInput(
+            f"cidr {network} covers {network.num_addresses:,} addresses, broader than "
+            f"/{broadest}; give the attacker's address or range, or pass --allow-broad if "
+            "you really mean to deny all of it")
+
+
+def vpc_overlap(network: Network, vpc: Mapping[str, Any]) -> str | None:
+    """The VPC's own CIDR block that `network` overlaps, or None."""
+    blocks = [a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet") or []
+              if (a.get("CidrBlockState") or {}).get("State", "associated") == "associated"]
+    blocks += [vpc.get("CidrBlock")]
+    blocks += [a.get("Ipv6CidrBlock") for a in vpc.get("Ipv6CidrBlockAssociationSet") or []
+               if (a.get("Ipv6CidrBlockState") or {}).get("State", "associated")
+               == "associated"]
+    for block in dict.fromkeys(b for b in blocks if b):
+        own = ipaddress.ip_network(block, strict=False)
+        if own.version == network.version and own.overlaps(network):
+            return str(own)
+    return None
 
 
 def parse_cidr(value: Any) -> Network:
@@ -74,7 +123,10 @@ class DenyCidr(Step):
                          "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry"})
 
     def validate(self) -> None:
-        parse_cidr(self.params.get("cidr"))
+        allow_broad = self.params.get("allow_broad", False)
+        if not isinstance(allow_broad, bool):
+            raise InvalidInput(f"allow_broad={allow_broad!r}: must be true or false")
+        check_blockable(parse_cidr(self.params.get("cidr")), allow_broad=allow_broad)
         vpc = self.params.get("vpc_id")
         if not isinstance(vpc, str) or not VPC_ID.match(vpc):
             raise InvalidInput(f"vpc_id {vpc!r} is malformed: expected vpc- and 8-17 hex digits")
@@ -87,13 +139,20 @@ class DenyCidr(Step):
         vpc = str(self.params["vpc_id"])
         ec2 = self.ctx.client("ec2")
         try:
-            ec2.describe_vpcs(VpcIds=[vpc])
+            vpcs = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]
         except ClientError as err:
             if error_code(err) == "InvalidVpcID.NotFound":
                 raise PreconditionFailed(
                     f"VPC {vpc} was not found in {self.ctx.region} of account "
                     f"{self.ctx.account_id}; check the id and --region") from err
             raise
+        for description in vpcs:
+            own = vpc_overlap(network, description)
+            if own:
+                raise PreconditionFailed(
+                    f"cidr {network} overlaps {vpc}'s own range {own}: denying it would cut "
+                    "traffic inside the VPC (--allow-broad never admits that); give the "
+                    "remote attacker's address, outside the VPC")
         pages = ec2.get_paginator("describe_network_acls").paginate(
             Filters=[{"Name": "vpc-id", "Values": [vpc]}])
         acls = [acl for page in pages for acl in page["NetworkAcls"]]
