@@ -11,11 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from components.mockrun import evaluate, load_stack_config
 from runbooks.core.manifest_schema import MANIFEST_PARAMETER
 from runbooks.drill.bridge import MotoBridge
+from runbooks.drill.emulator import s3_policy
+from runbooks.drill.emulator.server import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
@@ -23,11 +24,15 @@ REGION = "eu-west-1"
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    # the emulator's server: moto plus the extensions the provisioned stack needs (S3
+    # bucket-policy evaluation for the access-logging delivery, ...)
+    s3_policy.install()
+    server = start_server()
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
+        s3_policy.uninstall()
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()  # leave no state for the next module
