@@ -202,6 +202,20 @@ class DeactivateAccessKey(Step):
             UserName=change.after["user"], AccessKeyId=change.target, Status="Inactive")
         return {"status": "Inactive"}
 
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        """The key's live status ("deleted" when it no longer exists): rollback and release
+        reactivate it only while it is still the Inactive key this change left."""
+        try:
+            pages = self.ctx.client("iam").get_paginator("list_access_keys").paginate(
+                UserName=change.before["user"])
+            status = next((k["Status"] for page in pages for k in page["AccessKeyMetadata"]
+                           if k["AccessKeyId"] == change.target), "deleted")
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":
+                raise
+            status = "deleted"  # the user is gone, and its keys with it
+        return {"status": status}
+
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         self.ctx.client("iam").update_access_key(
             UserName=change.before["user"], AccessKeyId=change.target,
@@ -250,6 +264,19 @@ class DenyAllUser(UserStep):
                     "--policy-arn arn:aws:iam::aws:policy/AWSDenyAll") from err
             raise
         return {"policy": DENY_ALL_POLICY_NAME}
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        """The user's live inline policy of that name (None when absent): rollback and
+        release remove or restore it only while it is still the deny this change wrote."""
+        try:
+            document = self.ctx.client("iam").get_user_policy(
+                UserName=change.before["user"], PolicyName=DENY_ALL_POLICY_NAME
+            )["PolicyDocument"]
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":
+                raise
+            document = None
+        return {"document": _document(document)}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         iam = self.ctx.client("iam")

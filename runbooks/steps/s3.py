@@ -273,6 +273,19 @@ class BlockPublicAccess(BucketStep):
             PublicAccessBlockConfiguration=dict(change.after["configuration"]))
         return {"configuration": dict(change.after["configuration"])}
 
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        """The bucket's live Block Public Access settings (None: none set): rollback and
+        release turn them back only while they are still the ones this change set."""
+        try:
+            live: dict[str, bool] | None = dict(self.s3().get_public_access_block(
+                Bucket=self.bucket, ExpectedBucketOwner=self.ctx.account_id
+            )["PublicAccessBlockConfiguration"])
+        except ClientError as err:
+            if error_code(err) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            live = None
+        return {"configuration": live}
+
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         original = change.before["configuration"]
         if original is None:
@@ -307,6 +320,11 @@ class EnableVersioning(BucketStep):
                                         ExpectedBucketOwner=self.ctx.account_id,
                                         VersioningConfiguration={"Status": "Enabled"})
         return {"status": "Enabled"}
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        status = self.s3().get_bucket_versioning(
+            Bucket=self.bucket, ExpectedBucketOwner=self.ctx.account_id).get("Status")
+        return {"status": status or "Unversioned"}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         # An unversioned bucket cannot be made unversioned again: Suspended is the

@@ -177,3 +177,35 @@ def test_evidence_failure_is_reported_but_never_undoes_the_containment(server: R
     assert queued["bucket"] == broken["evidenceBucket"]
     assert server.case_dir is not None and Path(queued["path"]).is_relative_to(server.case_dir)
     assert _state(server, user, key) == ("Inactive", ["IrctlDenyAll"], False)
+
+
+def test_release_of_a_user_changed_since_containment_refuses_then_force_restores(
+        server: Readiness):
+    """Release compares the live state with what containment left (issue #12): someone
+    replaced the deny-all policy by hand, so release shows the difference and waits for
+    --force; a key someone already reactivated is left as it is (already as before)."""
+    from runbooks.steps.iam import DENY_ALL_POLICY_NAME
+
+    user, key = _user_with_key(server)
+    case = f"iam-drift-{uuid.uuid4().hex[:6]}"
+    contained = server.irctl("contain", "access-key", key, "--apply", "--case", case)
+    assert contained.returncode == 0, contained.stdout + contained.stderr
+    assert _state(server, user, key)[:2] == ("Inactive", [DENY_ALL_POLICY_NAME])
+    iam = server.client("iam")
+    own = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
+    iam.put_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME,
+                        PolicyDocument=json.dumps(own))
+    iam.update_access_key(UserName=user, AccessKeyId=key, Status="Active")
+
+    refused = server.irctl("release", "access-key", key, "--case", case, "--apply")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--force" in " ".join((refused.stdout + refused.stderr).split())
+    document = iam.get_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME)[
+        "PolicyDocument"]
+    assert document == own  # the hand-made policy was not clobbered
+
+    forced = server.irctl("release", "access-key", key, "--case", case, "--apply", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    status, policies, _ = _state(server, user, key)
+    assert status == "Active" and DENY_ALL_POLICY_NAME not in policies
