@@ -702,6 +702,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _from_cwd(path: Path) -> Path:
+    """`path` relative to the working directory when under it: what the output names must
+    not depend on where the checkout lives (two CI runners, two reviewers)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def _write(path: Path, doc: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n")
@@ -714,7 +723,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     console = Console(highlight=False, soft_wrap=True, width=width)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        stack = resolve_stack(args.stack)
+        stack = _from_cwd(resolve_stack(args.stack))
         policy_config = load_policy_config(args.policy_config) if args.policy_config else None
         result = run_preview(stack, policy_config=policy_config)
     except (PreviewError, PolicyConfigError) as error:

@@ -211,3 +211,13 @@ def test_unknown_stack_name_lists_the_stacks_there(tmp_path: Path) -> None:
 def test_cli_unknown_stack_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--stack", "no-such-stack"]) == 2
     assert "no-such-stack" in capsys.readouterr().err
+
+
+def test_cli_names_the_stack_file_relative_to_the_checkout(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "p.json"
+    code = main(["--stack", "example", "--no-tree", "--policy-config", str(POLICY_CONFIG),
+                 "--sarif", str(tmp_path / "p.sarif"), "--json", str(out)])
+    assert code == 0
+    assert json.loads(out.read_text())["stack"] == "Pulumi.example.yaml"
+    assert str(ROOT) not in capsys.readouterr().out
