@@ -64,11 +64,16 @@ def one_command(source: Path, command: str, pytest_args: str | None) -> dict[str
             argv.append(f"PYTEST_ARGS={pytest_args}")
         load = os.getloadavg()[0]
         started = time.time()
-        proc = subprocess.run(argv, cwd=clone, capture_output=True, text=True, check=False)
+        proc = subprocess.run(argv, cwd=clone, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, check=False)
         ended = time.time()
         stamp = clone / STAMPS[command]
         installed = stamp.stat().st_mtime if stamp.exists() else None
+        # this machine's pip config names local indexes that do not exist: noise
+        output = [line for line in proc.stdout.splitlines()
+                  if line.strip() and not line.startswith("WARNING: Location")]
         result = {
+            "name": command, "recorded_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "command": shlex.join(argv), "commit": commit, "exit_code": proc.returncode,
             "wall_s": round(ended - started, 1),
             "install_s": round(installed - started, 1) if installed else None,
@@ -76,7 +81,7 @@ def one_command(source: Path, command: str, pytest_args: str | None) -> dict[str
             "venv_mb": round(_size_mb(clone / ".venv"), 0),
             "load_1m_at_start": round(load, 1),
             "subset": bool(command == "test" and pytest_args),
-            "tail": (proc.stdout + proc.stderr).strip().splitlines()[-6:],
+            "tail": output[-6:],
         }
         print(json.dumps(result), flush=True)
         return result
@@ -91,6 +96,12 @@ def main() -> int:
     args = parser.parse_args()
     cache = _pip_cache()
     runs = [one_command(args.source, c, args.pytest_args) for c in args.commands]
+    # a command not run this time keeps its last recorded run (each carries its date)
+    previous = RESULTS / "fresh_machine.json"
+    if previous.exists():
+        kept = [r for r in json.loads(previous.read_text()).get("runs", [])
+                if r.get("name") not in args.commands]
+        runs = sorted(kept + runs, key=lambda r: list(STAMPS).index(r.get("name", "drill")))
     summary = {
         "runs": runs, "pip_cache": cache,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
@@ -103,23 +114,25 @@ def main() -> int:
         f"| `{r['command']}`{' (test subset)' if r['subset'] else ''} | {r['exit_code']} "
         f"| {r['wall_s']:.0f} | {r['install_s'] if r['install_s'] is not None else '-'} "
         f"| {r['run_s'] if r['run_s'] is not None else '-'} | {r['venv_mb']:.0f} "
-        f"| {r['load_1m_at_start']} |" for r in runs)
+        f"| {r['load_1m_at_start']} | {r.get('recorded_at', '-')} | {r['commit']} |"
+        for r in runs)
     (RESULTS / "fresh_machine.md").write_text(f"""# README commands on a fresh machine
 
 `.venv/bin/python bench/fresh_machine.py` on {summary['recorded_at']}
 ({summary['machine']['cpus']} CPUs shared with other work, Python
-{summary['machine']['python']}); each command in its own new clone (commit
-{runs[0]['commit'] if runs else '-'}), no `.venv`; pip's download cache
+{summary['machine']['python']}); each command in its own new clone, no `.venv`; pip's
+download cache
 {'present' if cache['exists'] else 'absent'} ({cache['mb']:.0f} MB), so downloads are
 mostly cache hits: a machine that never ran pip adds the download time.
 
-| command | exit | total (s) | install (s) | run (s) | .venv (MB) | load avg at start |
-|---|--:|--:|--:|--:|--:|--:|
+| command | exit | total (s) | install (s) | run (s) | .venv (MB) | load | recorded | commit |
+|---|--:|--:|--:|--:|--:|--:|---|---|
 {rows}
 
 Install: from `make` start until the command's stamp (`.venv/.installed-drill` for
 `make drill`: the stack and the emulator; `.venv/.installed` for `make test`:
-everything); run: the command itself. Issue #18 measured `make drill` fresh at about
+everything); run: the command itself; load: the 1-minute load average at start (2 CPUs
+shared with other work). Issue #18 measured `make drill` fresh at about
 230 s, 160 of them building a 753 MB environment with the linters and type checkers.
 """)
     return 0 if all(r["exit_code"] == 0 for r in runs) else 1
