@@ -115,12 +115,18 @@ def test_drill_needs_the_stack_and_the_emulator_not_the_dev_tools() -> None:
 def test_the_wheel_ships_the_three_public_packages(tmp_path: Path) -> None:
     """`components`, `policies` (with the pack's PulumiPolicy.yaml) and `runbooks` are what
     README documents as the import names; a wheel built from this tree has all three."""
+    import shutil
     import subprocess
     import sys
     import zipfile
 
+    # a copy of the sources: setuptools leaves build/ behind, and a stale build/lib of the
+    # checkout would put files in the wheel that the tree no longer has
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".*_cache", "drill-reports"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--wheel-dir", str(tmp_path), str(ROOT)],
+                    "--no-build-isolation", "--wheel-dir", str(tmp_path), str(source)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("ir_readiness-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
