@@ -15,7 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _requirements() -> set[str]:
     lines = (ROOT / "requirements.txt").read_text().splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    return {line.strip() for line in lines
+            if line.strip() and not line.startswith(("#", "-c "))}
+
+
+def test_pulumi_toolchain_installs_through_the_lock_too() -> None:
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    assert "-c constraints.txt" in lines
 
 
 def test_requirements_txt_matches_pyproject_runtime_and_stack_ranges() -> None:
