@@ -14,7 +14,7 @@ machine either may be the first one run (CI runs only `make test`).
 the tests) and is recorded as such: the full suite is long on a shared machine.
 
 What "fresh" does not cover: pip's download cache (~/.cache/pip) is whatever this machine
-has (recorded); the Python interpreter and `make` are assumed installed.
+has (its size is recorded); the Python interpreter and `make` are assumed installed.
 Results: bench/results/fresh_machine.md and bench/results/fresh_machine.json.
 """
 
@@ -87,13 +87,51 @@ def one_command(source: Path, command: str, pytest_args: str | None) -> dict[str
         return result
 
 
+def render(summary: dict[str, Any]) -> None:
+    """bench/results/fresh_machine.md from the recorded summary."""
+    runs = summary["runs"]
+    rows = "\n".join(
+        f"| `{r['command']}`{' (test subset)' if r['subset'] else ''} | {r['exit_code']} "
+        f"| {r['wall_s']:.0f} | {r['install_s'] if r['install_s'] is not None else '-'} "
+        f"| {r['run_s'] if r['run_s'] is not None else '-'} | {r['venv_mb']:.0f} "
+        f"| {r['load_1m_at_start']} | {r.get('recorded_at', '-')} | {r['commit']} |"
+        for r in runs)
+    cache = summary["pip_cache"]
+    cache_note = (f"pip's download cache held {cache['mb']:.0f} MB when the run started"
+                  + (", so some downloads were cache hits" if cache["mb"] >= 10 else
+                     ": packages came from this machine's configured indexes, not a local "
+                     "cache"))
+    (RESULTS / "fresh_machine.md").write_text(f"""# README commands on a fresh machine
+
+`.venv/bin/python bench/fresh_machine.py` on {summary['recorded_at']}: each command in its
+own new clone, without `.venv` ({summary['machine']['cpus']} CPUs shared with other work,
+Python {summary['machine']['python']}); {cache_note}.
+
+| command | exit | total (s) | install (s) | run (s) | .venv (MB) | load | recorded | commit |
+|---|--:|--:|--:|--:|--:|--:|---|---|
+{rows}
+
+Install: from `make` start until the command's stamp (`.venv/.installed-drill` for
+`make drill`: the stack and the emulator; `.venv/.installed` for `make test`:
+everything); run: the command itself; load: the 1-minute load average at start (2 CPUs
+shared with other work). A `make test` marked "test subset" ran lint and type checks
+whole and the tests named in its command only. Issue #18 measured `make drill` fresh at
+about 230 s, 160 of them building a 753 MB environment with the linters and type checkers.
+""")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1].strip())
     parser.add_argument("--commands", nargs="+", default=["drill", "test"],
                         choices=sorted(STAMPS))
     parser.add_argument("--source", type=Path, default=ROOT)
     parser.add_argument("--pytest-args", default=None)
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite the Markdown from the recorded JSON, run nothing")
     args = parser.parse_args()
+    if args.render_only:
+        render(json.loads((RESULTS / "fresh_machine.json").read_text()))
+        return 0
     cache = _pip_cache()
     runs = [one_command(args.source, c, args.pytest_args) for c in args.commands]
     # a command not run this time keeps its last recorded run (each carries its date)
@@ -110,31 +148,7 @@ def main() -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "fresh_machine.json").write_text(json.dumps(summary, indent=2) + "\n")
-    rows = "\n".join(
-        f"| `{r['command']}`{' (test subset)' if r['subset'] else ''} | {r['exit_code']} "
-        f"| {r['wall_s']:.0f} | {r['install_s'] if r['install_s'] is not None else '-'} "
-        f"| {r['run_s'] if r['run_s'] is not None else '-'} | {r['venv_mb']:.0f} "
-        f"| {r['load_1m_at_start']} | {r.get('recorded_at', '-')} | {r['commit']} |"
-        for r in runs)
-    (RESULTS / "fresh_machine.md").write_text(f"""# README commands on a fresh machine
-
-`.venv/bin/python bench/fresh_machine.py` on {summary['recorded_at']}
-({summary['machine']['cpus']} CPUs shared with other work, Python
-{summary['machine']['python']}); each command in its own new clone, no `.venv`; pip's
-download cache
-{'present' if cache['exists'] else 'absent'} ({cache['mb']:.0f} MB), so downloads are
-mostly cache hits: a machine that never ran pip adds the download time.
-
-| command | exit | total (s) | install (s) | run (s) | .venv (MB) | load | recorded | commit |
-|---|--:|--:|--:|--:|--:|--:|---|---|
-{rows}
-
-Install: from `make` start until the command's stamp (`.venv/.installed-drill` for
-`make drill`: the stack and the emulator; `.venv/.installed` for `make test`:
-everything); run: the command itself; load: the 1-minute load average at start (2 CPUs
-shared with other work). Issue #18 measured `make drill` fresh at about
-230 s, 160 of them building a 753 MB environment with the linters and type checkers.
-""")
+    render(summary)
     return 0 if all(r["exit_code"] == 0 for r in runs) else 1
 
 
