@@ -37,7 +37,7 @@ def one_run(stack: Path, workdir: Path) -> dict[str, float]:
     load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "policies.preview", "--no-tree", "--stack", str(stack),
+        [sys.executable, "-m", "policies.preview", "--no-tree", "--timings", "--stack", str(stack),
          "--policy-config", str(ROOT / "policy-config.json"),
          "--json", str(out), "--sarif", str(workdir / "preview.sarif")],
         cwd=ROOT, capture_output=True, text=True, check=False)

@@ -39,7 +39,7 @@ import importlib
 import json
 import runpy
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,8 @@ class Evaluation:
     """What one mocked evaluation produced."""
 
     resources: list[RegisteredResource]
+    """Every registered resource in `canonical_order`: the same for the same program and
+    config, whatever order the registrations arrived in."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """The stack outputs (`pulumi.export`), resolved."""
     result: Any = None
@@ -478,8 +480,33 @@ def evaluate(
             _reset_runtime()
             pulumi.runtime.set_all_config({}, [])  # no stale config for later callers
         return Evaluation(
-            resources=list(monitor.recorded), outputs=resolved, result=returned.get("result")
+            resources=canonical_order(monitor.recorded), outputs=resolved,
+            result=returned.get("result"),
         )
+
+
+def canonical_order(resources: Sequence[RegisteredResource]) -> list[RegisteredResource]:
+    """`resources` depth first from the stack, siblings sorted by (type, name).
+
+    The program registers from several threads (every `Output.apply` resolves on the
+    event loop as its inputs arrive), so registration order differs between two runs of
+    the same stack; anything printed or diffed from it would too. This order depends only
+    on the graph, and keeps every parent before its children (as registration does).
+    A resource whose parent is not among `resources` (the stack itself) is a root.
+    """
+    known = {r.urn for r in resources}
+    children: dict[str, list[RegisteredResource]] = {}
+    for r in resources:
+        children.setdefault(r.parent if r.parent in known else "", []).append(r)
+    for siblings in children.values():
+        siblings.sort(key=lambda r: (r.type, r.name, r.urn))
+    ordered: list[RegisteredResource] = []
+    stack = list(reversed(children.get("", [])))
+    while stack:
+        r = stack.pop()
+        ordered.append(r)
+        stack.extend(reversed(children.get(r.urn, [])))
+    return ordered
 
 
 def evaluate_program(

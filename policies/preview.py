@@ -1,15 +1,22 @@
 """Credential-free preview: the program under Pulumi mocks, checked by the policy pack.
 
-    python -m policies.preview --stack Pulumi.example.yaml [--policy-config policy-config.json]
+    python -m policies.preview --stack prod [--policy-config policy-config.json]
+    python -m policies.preview --stack Pulumi.example.yaml
 
 1. Evaluates the Pulumi program (`__main__.py`) for a stack config file under Pulumi's
    official mocks (`components.mockrun`): no AWS credentials, no Pulumi CLI.
 2. Prints a preview-like tree of the resources it would create (type, name, parent).
 3. Starts the policy pack exactly as the CLI does and speaks its gRPC Analyzer service
    (`policies.analyzer`): Analyze for every resource, AnalyzeStack for the whole graph.
-4. Prints each violation with the resource it concerns, writes SARIF 2.1.0 (code-review
-   annotations) and JSON, and exits 1 on any mandatory violation (0 otherwise; 2 when the
-   stack config, the policy config or the program itself is wrong, or the pack failed).
+4. Prints each violation with the resource it concerns and the `ir:` stack-config key
+   behind it, writes SARIF 2.1.0 (code-review annotations on that key's line of
+   Pulumi.<stack>.yaml) and JSON, and exits 1 on any mandatory violation (0 otherwise; 2
+   when the stack config, the policy config or the program itself is wrong, or the pack
+   failed).
+
+The same stack gives byte-identical output (stdout, SARIF, JSON): resources come in a
+canonical order (`components.mockrun.canonical_order`), violations sorted, timings only
+with `--timings`, so a pull request diffs cleanly.
 
 What it cannot see compared with a real `pulumi preview` is in LIMITATIONS (printed on
 every run).
@@ -18,6 +25,7 @@ every run).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -104,6 +112,16 @@ class Violation:
     type: str
     name: str
     phase: str
+    #: The `ir:` key that produced the resource, or that the finding is about ('' when no
+    #: key did: a resource the program adds outside the components).
+    config_key: str = ""
+    #: Whether changing `config_key` is the fix (False: the component's code is).
+    fixed_by_config: bool = False
+    #: Where the key is written in the stack config file (1-based; the nearest enclosing
+    #: key, or `config:`, when the key itself is not written and its default applies).
+    config_line: int = 0
+    config_column: int = 0
+    config_key_set: bool = False
 
 
 @dataclass
@@ -185,12 +203,66 @@ def evaluate_stack(
         raise PreviewError(f"the program failed under mocks: {type(err).__name__}: {err}") from err
 
 
+#: What Pulumi allows in a stack name (`pulumi stack init`).
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def project_dir(start: Path | None = None) -> Path:
+    """The Pulumi project the current directory is in, found as the CLI finds it: the
+    nearest directory upward holding `Pulumi.yaml`; else this repository's root."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    return PROJECT_ROOT
+
+
+def _stack_config_dir(project: Path) -> Path:
+    """Where the project keeps `Pulumi.<stack>.yaml` (Pulumi.yaml's `stackConfigDir`)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((project / "Pulumi.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return project
+    configured = doc.get("stackConfigDir") if isinstance(doc, dict) else None
+    return project / str(configured) if configured else project
+
+
+def resolve_stack(value: str | Path, cwd: Path | None = None) -> Path:
+    """`--stack` as the Pulumi CLI takes it, or a path.
+
+    A stack name (`prod`, or fully qualified `acme/ir-readiness/prod`) means the stack's
+    config file `Pulumi.prod.yaml` of the project (`stackConfigDir` honoured); anything
+    that exists as a file, or ends in .yaml/.yml, is that file.
+    """
+    text = str(value)
+    path = Path(text)
+    if path.is_file() or path.suffix in (".yaml", ".yml"):
+        return path
+    name = text.rsplit("/", 1)[-1]
+    if not _STACK_NAME.match(name):
+        raise PreviewError(
+            f"--stack {text!r} is neither a stack name (letters, digits, '-', '_', '.'; "
+            "optionally org/project/stack) nor a stack config file (Pulumi.<stack>.yaml)")
+    directory = _stack_config_dir(project_dir(cwd))
+    found = directory / f"Pulumi.{name}.yaml"
+    if not found.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")]
+                       for p in directory.glob("Pulumi.*.yaml"))
+        raise PreviewError(
+            f"stack {name!r} has no config file {found} (create it with `pulumi stack init "
+            f"{name}` or copy Pulumi.example.yaml); stacks with a config file there: "
+            f"{', '.join(known) or 'none'}")
+    return found
+
+
 def load_stack(path: Path) -> dict[str, str]:
     from components.mockrun import load_stack_config
 
     if not path.is_file():
-        raise PreviewError(f"stack config {path} does not exist (pass --stack "
-                           "Pulumi.<stack>.yaml)")
+        raise PreviewError(f"stack config {path} does not exist (pass --stack <stack name> "
+                           "or --stack Pulumi.<stack>.yaml)")
     try:
         return load_stack_config(path)
     except ValueError as err:
@@ -228,7 +300,106 @@ def analyze(pack: PolicyPackProcess, nodes: Sequence[GraphNode],
             policy=d.policy, enforcement=d.enforcement, severity=d.severity, message=d.message,
             urn=d.urn, type=concerned.type if concerned else "pulumi:pulumi:Stack",
             name=concerned.name if concerned else STACK, phase=d.phase))
+    # the pack answers concurrent calls in any order: sort so that two runs print the same
+    out.sort(key=lambda v: (v.policy, v.urn, v.phase, v.message))
     return out
+
+
+@dataclass(frozen=True)
+class KeyLocation:
+    """Where a config key is written in a stack config file (1-based line and column)."""
+
+    line: int
+    column: int
+    written: bool
+    """False: the key itself is absent (its default applies); the position is that of the
+    nearest enclosing key that is written, or of `config:`."""
+
+
+def locate_key(text: str, key: str) -> KeyLocation:
+    """The position of `key` (`ir:trail.logRetentionDays`) in a Pulumi.<stack>.yaml text.
+
+    The path after the namespaced top key is followed through nested mappings, as
+    `pulumi config set --path` writes them.
+    """
+    import yaml
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return KeyLocation(1, 1, False)
+
+    def child(node: Any, name: str) -> tuple[Any, Any] | None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == name:
+                    return k, v
+        return None
+
+    found = child(root, "config")
+    if found is None:
+        return KeyLocation(1, 1, False)
+    at, node = found
+    top, _, rest = key.partition(".")
+    parts = [top, *(rest.split(".") if rest else [])]
+    for depth, part in enumerate(parts):
+        nested = child(node, part)
+        if nested is None:
+            return KeyLocation(at.start_mark.line + 1, at.start_mark.column + 1, False)
+        at, node = nested
+        if depth == len(parts) - 1:
+            return KeyLocation(at.start_mark.line + 1, at.start_mark.column + 1, True)
+    return KeyLocation(at.start_mark.line + 1, at.start_mark.column + 1, False)
+
+
+def _components_of(urn: str, by_urn: Mapping[str, GraphNode]) -> list[str]:
+    """Class names of the components enclosing `urn` (itself included), innermost first."""
+    out: list[str] = []
+    seen: set[str] = set()
+    while urn in by_urn and urn not in seen:
+        seen.add(urn)
+        node = by_urn[urn]
+        if node.type.startswith("ir-readiness:index:"):
+            out.append(node.type.rsplit(":", 1)[-1])
+        urn = node.parent
+    return out
+
+
+def attach_config_sources(violations: Sequence[Violation], nodes: Sequence[GraphNode],
+                          stack_file: Path) -> None:
+    """Fill each violation's `ir:` key (components.config_sources) and its position."""
+    from components.config_sources import config_source
+
+    by_urn = {n.urn: n for n in nodes}
+    try:
+        text = stack_file.read_text()
+    except OSError:  # a config handed over in memory (tests): keys, but no lines
+        text = None
+    for v in violations:
+        source = config_source(v.policy, _components_of(v.urn, by_urn))
+        if source is None:
+            continue
+        v.config_key, v.fixed_by_config = source.key, source.fix
+        if text is not None:
+            where = locate_key(text, source.key)
+            v.config_line, v.config_column = where.line, where.column
+            v.config_key_set = where.written
+
+
+def config_remedy(v: Violation, stack_file: str) -> str:
+    """One sentence naming the `ir:` key a reviewer changes (or why none does)."""
+    if not v.config_key:
+        return ("No stack-config key produced this resource: it is declared outside the "
+                "components (see __main__.py).")
+    name = Path(stack_file).name
+    where = (f"{name} line {v.config_line}" if v.config_key_set
+             else f"not set in {name}: its default applies")
+    if v.fixed_by_config:
+        verb = "Change" if v.config_key_set else "Set"
+        return (f"{verb} {v.config_key} ({where}): pulumi config set --path "
+                f"'{v.config_key}' <value>")
+    return (f"Produced by {v.config_key} ({where}); no value of it removes this finding: "
+            "the component's code declares it.")
 
 
 def local_policies() -> list[PolicyInfo]:
@@ -296,6 +467,7 @@ def run_preview(
             violations = analyze(pack, nodes)
         except PackCallError as err:
             raise PreviewError(str(err)) from err
+        attach_config_sources(violations, nodes, Path(stack_file))
         timings["analyze_s"] = time.perf_counter() - t0
         pack_cpu1 = pack.cpu_seconds()
         if pack_cpu0 is not None and pack_cpu1 is not None:
@@ -347,6 +519,7 @@ def print_violations(console: Console, result: PreviewResult) -> None:
                       f"({v.severity}) on {subject}")
         for line in detail:
             console.print(f"    {escape(line)}")
+        console.print(f"    Config: {escape(config_remedy(v, result.stack_file))}")
     table = Table(title="Policy violations")
     table.add_column("enforcement")
     table.add_column("count", justify="right")
@@ -373,25 +546,57 @@ def _source_locations(root: Path = PROJECT_ROOT) -> dict[str, tuple[str, int]]:
     return out
 
 
-def _location(v: Violation, by_urn: Mapping[str, GraphNode], sources: Mapping[str, tuple[str, int]],
-              stack_file: str) -> dict[str, Any]:
-    uri, line = Path(stack_file).name, 1
-    urn = v.urn
-    while urn in by_urn:
-        node = by_urn[urn]
-        if node.type.startswith("ir-readiness:index:"):
-            found = sources.get(node.type.rsplit(":", 1)[-1])
-            if found:
-                uri, line = found
-                break
-        urn = node.parent
-    location: dict[str, Any] = {
-        "physicalLocation": {"artifactLocation": {"uri": uri},
-                             "region": {"startLine": line}}}
+def _artifact_uri(path: str) -> str:
+    """The stack file as code-scanning platforms resolve it: relative to the checkout
+    (the working directory of the CI job), in POSIX form."""
+    given = Path(path)
+    if given.is_absolute():
+        try:
+            given = given.relative_to(Path.cwd())
+        except ValueError:
+            return given.as_posix()
+    return given.as_posix()
+
+
+def _code_location(v: Violation, by_urn: Mapping[str, GraphNode],
+                   sources: Mapping[str, tuple[str, int]]) -> tuple[str, int, str] | None:
+    """(file, line, component) of the component class that declares the resource."""
+    for component in _components_of(v.urn, by_urn):
+        found = sources.get(component)
+        if found:
+            return found[0], found[1], component
+    return None
+
+
+def _locations(v: Violation, by_urn: Mapping[str, GraphNode],
+               sources: Mapping[str, tuple[str, int]],
+               stack_file: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """SARIF `locations` and `relatedLocations` of a violation.
+
+    Primary: the stack config key that produced the resource (or that the finding is
+    about), at its line in Pulumi.<stack>.yaml: what a reviewer changes. Related: the
+    component class declaring the resource. Without a config key, the component class is
+    the primary location (else the stack file's first line).
+    """
+    code = _code_location(v, by_urn, sources)
+    related: list[dict[str, Any]] = []
+    if v.config_key and v.config_line:
+        primary = {"artifactLocation": {"uri": _artifact_uri(stack_file)},
+                   "region": {"startLine": v.config_line, "startColumn": v.config_column}}
+        if code is not None:
+            related.append({"id": 1, "physicalLocation": {
+                "artifactLocation": {"uri": code[0]}, "region": {"startLine": code[1]}},
+                "message": {"text": f"{code[2]} declares {v.type} {v.name}"}})
+    elif code is not None:
+        primary = {"artifactLocation": {"uri": code[0]}, "region": {"startLine": code[1]}}
+    else:
+        primary = {"artifactLocation": {"uri": _artifact_uri(stack_file)},
+                   "region": {"startLine": 1}}
+    location: dict[str, Any] = {"physicalLocation": primary}
     if v.urn:
         location["logicalLocations"] = [{"fullyQualifiedName": v.urn, "name": v.name,
                                          "kind": "resource"}]
-    return location
+    return [location], related
 
 
 def to_sarif(result: PreviewResult) -> dict[str, Any]:
@@ -414,14 +619,25 @@ def to_sarif(result: PreviewResult) -> dict[str, Any]:
     sources = _source_locations()
     results = []
     for v in result.violations:
-        results.append({
+        locations, related = _locations(v, by_urn, sources, result.stack_file)
+        entry: dict[str, Any] = {
             "ruleId": v.policy,
             "ruleIndex": index.get(v.policy, -1),
             "level": "error" if v.enforcement == "mandatory" else "warning",
-            "message": {"text": f"{v.type} {v.name}: {v.message}"},
-            "locations": [_location(v, by_urn, sources, result.stack_file)],
-            "properties": {"urn": v.urn, "severity": v.severity, "phase": v.phase},
-        })
+            "message": {"text": f"{v.type} {v.name}: {v.message}\n"
+                                f"Config: {config_remedy(v, result.stack_file)}"},
+            "locations": locations,
+            # the same finding on the same resource keeps its identity across pushes, so a
+            # review platform shows it as still open rather than as fixed and new again
+            "partialFingerprints": {"irReadinessFinding/v1": hashlib.sha256(
+                f"{v.policy}|{v.urn}|{v.message}".encode()).hexdigest()[:32]},
+            "properties": {"urn": v.urn, "severity": v.severity, "phase": v.phase,
+                           "configKey": v.config_key, "fixedByConfig": v.fixed_by_config,
+                           "configKeySet": v.config_key_set},
+        }
+        if related:
+            entry["relatedLocations"] = related
+        results.append(entry)
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -437,8 +653,10 @@ def to_sarif(result: PreviewResult) -> dict[str, Any]:
     }
 
 
-def to_json(result: PreviewResult) -> dict[str, Any]:
-    return {
+def to_json(result: PreviewResult, timings: bool = False) -> dict[str, Any]:
+    """The report; `timings` (seconds, different on every run) only when asked for, so
+    the same stack gives the same file."""
+    doc: dict[str, Any] = {
         "stack": result.stack_file,
         "resourceCount": len(result.resources),
         "violations": [asdict(v) for v in result.violations],
@@ -447,8 +665,10 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
                     "exitCode": result.exit_code},
         "policies": [asdict(p) for p in result.policies],
         "limitations": list(LIMITATIONS),
-        "timings": {k: round(v, 3) for k, v in result.timings.items()},
     }
+    if timings:
+        doc["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
+    return doc
 
 
 # --------------------------------------------------------------------------- CLI
@@ -462,8 +682,10 @@ def _parser() -> argparse.ArgumentParser:
                     "through its analyzer protocol. Exit 0: no mandatory violation; 1: "
                     "mandatory violations; 2: bad stack config, policy config or program error, "
                     "or the pack failed.")
-    parser.add_argument("--stack", type=Path, default=DEFAULT_STACK, metavar="FILE",
-                        help="stack config file, Pulumi.<stack>.yaml (default: the project's "
+    parser.add_argument("--stack", default=str(DEFAULT_STACK), metavar="STACK",
+                        help="stack name as for `pulumi --stack` (prod, or "
+                             "org/project/prod: reads the project's Pulumi.prod.yaml), or "
+                             "a stack config file (default: the project's "
                              "Pulumi.example.yaml)")
     parser.add_argument("--policy-config", type=Path, metavar="FILE",
                         help="policy pack config JSON, as for --policy-pack-config")
@@ -474,7 +696,19 @@ def _parser() -> argparse.ArgumentParser:
                         metavar="FILE",
                         help="JSON output (default: %(default)s)")
     parser.add_argument("--no-tree", action="store_true", help="do not print the resource tree")
+    parser.add_argument("--timings", action="store_true",
+                        help="add timings to the JSON and print them on stderr (off by "
+                             "default: the same stack then gives byte-identical output)")
     return parser
+
+
+def _from_cwd(path: Path) -> Path:
+    """`path` relative to the working directory when under it: what the output names must
+    not depend on where the checkout lives (two CI runners, two reviewers)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def _write(path: Path, doc: Mapping[str, Any]) -> None:
@@ -489,12 +723,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     console = Console(highlight=False, soft_wrap=True, width=width)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
+        stack = _from_cwd(resolve_stack(args.stack))
         policy_config = load_policy_config(args.policy_config) if args.policy_config else None
-        result = run_preview(args.stack, policy_config=policy_config)
+        result = run_preview(stack, policy_config=policy_config)
     except (PreviewError, PolicyConfigError) as error:
         err.print(f"[bold red]error:[/] {escape(str(error))}")
         return EXIT_USAGE
-    console.print(f"Previewing stack config [bold]{escape(str(args.stack))}[/] under Pulumi "
+    console.print(f"Previewing stack config [bold]{escape(str(stack))}[/] under Pulumi "
                   "mocks (no cloud credentials, no Pulumi CLI)")
     if not args.no_tree:
         print_tree(console, result.resources)
@@ -502,10 +737,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     print_violations(console, result)
     print_limitations(console)
     _write(args.sarif, to_sarif(result))
-    _write(args.json, to_json(result))
-    console.print(f"SARIF: {escape(str(args.sarif))}  JSON: {escape(str(args.json))}  "
-                  f"(evaluate {result.timings.get('evaluate_s', 0):.2f}s, analyze "
-                  f"{result.timings.get('analyze_s', 0):.2f}s)")
+    _write(args.json, to_json(result, timings=args.timings))
+    console.print(f"SARIF: {escape(str(args.sarif))}  JSON: {escape(str(args.json))}")
+    if args.timings:
+        err.print(f"evaluate {result.timings.get('evaluate_s', 0):.2f}s, analyze "
+                  f"{result.timings.get('analyze_s', 0):.2f}s")
     if result.mandatory:
         console.print(f"[bold red]{len(result.mandatory)} mandatory violation(s): failing.[/]")
     return result.exit_code

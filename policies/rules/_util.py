@@ -49,16 +49,88 @@ class RuleInfo:
         return {k: v["default"] for k, v in self.config.items() if "default" in v}
 
 
+Policy = ResourceValidationPolicy | StackValidationPolicy
+#: Builds a rule's policy object with a given enforcement level and config defaults.
+PolicyBuilder = Callable[[EnforcementLevel, Mapping[str, Any]], Policy]
+
 #: Every rule of the pack, by name (filled by the decorators at import time of each module).
 REGISTRY: dict[str, RuleInfo] = {}
 #: The pulumi_policy objects, in registration order.
-POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = []
+POLICIES: list[Policy] = []
+#: Per rule, how to build a fresh policy object (`select` composes packs from these).
+BUILDERS: dict[str, PolicyBuilder] = {}
 
 
-def _register(info: RuleInfo) -> None:
+def _register(info: RuleInfo, build: PolicyBuilder) -> Policy:
     if info.name in REGISTRY:
         raise ValueError(f"duplicate policy name {info.name!r}")
     REGISTRY[info.name] = info
+    BUILDERS[info.name] = build
+    policy = build(EnforcementLevel(info.enforcement), {})
+    POLICIES.append(policy)
+    return policy
+
+
+_JSON_TYPES: Mapping[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "array": (list, tuple), "object": (dict,),
+}
+
+
+def schema_problem(schema: Mapping[str, Any], value: Any) -> str | None:
+    """What is wrong with `value` for one setting's JSON schema, or None.
+
+    The keywords the rules' settings use (type, enum, minimum, maximum, pattern, items,
+    minItems, uniqueItems); the pack depends on pulumi_policy only, which has no schema
+    validator, and the CLI validates the config it is given, not a composed default.
+    """
+    import re
+
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in _JSON_TYPES:
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, _JSON_TYPES[kind]) or (is_bool and kind != "boolean"):
+            return f"must be of type {kind}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"must be one of {list(schema['enum'])}"
+    if "minimum" in schema and value < schema["minimum"]:
+        return f"must be at least {schema['minimum']}"
+    if "maximum" in schema and value > schema["maximum"]:
+        return f"must be at most {schema['maximum']}"
+    if "pattern" in schema and not re.search(str(schema["pattern"]), str(value)):
+        return f"must match {schema['pattern']}"
+    if isinstance(value, list | tuple):
+        if len(value) < int(schema.get("minItems", 0)):
+            return f"must have at least {schema['minItems']} item(s)"
+        if schema.get("uniqueItems") and len({json.dumps(v, sort_keys=True) for v in value}) \
+                != len(value):
+            return "must not repeat an item"
+        items = schema.get("items")
+        if isinstance(items, Mapping):
+            for position, item in enumerate(value):
+                problem = schema_problem(items, item)
+                if problem:
+                    return f"item {position} {problem}"
+    return None
+
+
+def _with_defaults(info: RuleInfo, defaults: Mapping[str, Any]) -> RuleInfo:
+    """`info` whose config schema defaults are `defaults` (validated against it)."""
+    if not defaults:
+        return info
+    unknown = sorted(set(defaults) - set(info.config))
+    if unknown:
+        raise ValueError(
+            f"policy {info.name!r} has no setting {', '.join(unknown)}; its settings: "
+            f"{', '.join(sorted(info.config)) or '(none)'}")
+    config = {k: dict(v) for k, v in info.config.items()}
+    for key, value in defaults.items():
+        problem = schema_problem(config[key], value)
+        if problem:
+            raise ValueError(f"policy {info.name!r} setting {key}={value!r}: {problem}")
+        config[key]["default"] = value
+    return RuleInfo(info.name, info.area, info.description, info.severity, info.enforcement,
+                    info.remediation, info.kind, config)
 
 
 def _schema(config: Mapping[str, Mapping[str, Any]] | None) -> PolicyConfigSchema | None:
@@ -117,21 +189,26 @@ def resource_rule(
                     "resource", dict(config or {}))
 
     def decorate(check: ResourceCheck) -> ResourceValidationPolicy:
-        def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-            if args.resource_type not in type_set:
-                return
-            provider_props = args.provider.props if args.provider is not None else {}
-            ctx = ResourceContext(args.resource_type, args.name, args.urn, args.props,
-                                  provider_props, _merged(info, args.get_config()))
-            for message in check(ctx):
-                report(f"{message}\nRemediation: {remediation}", None)
+        def build(enforcement: EnforcementLevel,
+                  defaults: Mapping[str, Any]) -> ResourceValidationPolicy:
+            built = _with_defaults(info, defaults)
 
-        policy = ResourceValidationPolicy(
-            name=name, description=description, validate=validate, enforcement_level=level,
-            config_schema=_schema(config), severity=severity, remediation_steps=remediation,
-            tags=[area])
-        _register(info)
-        POLICIES.append(policy)
+            def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+                if args.resource_type not in type_set:
+                    return
+                provider_props = args.provider.props if args.provider is not None else {}
+                ctx = ResourceContext(args.resource_type, args.name, args.urn, args.props,
+                                      provider_props, _merged(built, args.get_config()))
+                for message in check(ctx):
+                    report(f"{message}\nRemediation: {remediation}", None)
+
+            return ResourceValidationPolicy(
+                name=name, description=description, validate=validate,
+                enforcement_level=enforcement, config_schema=_schema(built.config),
+                severity=severity, remediation_steps=remediation, tags=[area])
+
+        policy = _register(info, build)
+        assert isinstance(policy, ResourceValidationPolicy)
         return policy
 
     return decorate
@@ -153,17 +230,22 @@ def stack_rule(
                     "stack", dict(config or {}))
 
     def decorate(check: StackCheck) -> StackValidationPolicy:
-        def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-            index = StackIndex(args.resources)
-            for message, urn in check(index, _merged(info, args.get_config())):
-                report(f"{message}\nRemediation: {remediation}", urn)
+        def build(enforcement: EnforcementLevel,
+                  defaults: Mapping[str, Any]) -> StackValidationPolicy:
+            built = _with_defaults(info, defaults)
 
-        policy = StackValidationPolicy(
-            name=name, description=description, validate=validate, enforcement_level=level,
-            config_schema=_schema(config), severity=severity, remediation_steps=remediation,
-            tags=[area])
-        _register(info)
-        POLICIES.append(policy)
+            def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+                index = StackIndex(args.resources)
+                for message, urn in check(index, _merged(built, args.get_config())):
+                    report(f"{message}\nRemediation: {remediation}", urn)
+
+            return StackValidationPolicy(
+                name=name, description=description, validate=validate,
+                enforcement_level=enforcement, config_schema=_schema(built.config),
+                severity=severity, remediation_steps=remediation, tags=[area])
+
+        policy = _register(info, build)
+        assert isinstance(policy, StackValidationPolicy)
         return policy
 
     return decorate

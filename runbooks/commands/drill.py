@@ -12,6 +12,7 @@ input (unknown scenario, unguarded sandbox request).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runbooks.commands._shared import Settings, handle_errors, pass_settings
+from runbooks.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,6 +32,22 @@ if TYPE_CHECKING:
     from runbooks.drill.world import World
 
 DEFAULT_OUT = "drill-reports"
+
+#: What the emulated drill imports beyond irctl's own dependencies: the emulator (moto and
+#: the web server it runs on) and the stack it provisions (the Pulumi program's SDKs). The
+#: `drill` extra installs all of them (it includes `stack`).
+DRILL_EXTRA_MODULES = ("moto", "flask", "flask_cors", "pulumi", "pulumi_aws", "pydantic")
+
+
+def require_drill_extra() -> None:
+    """One line naming the install, not an ImportError traceback from deep in the drill,
+    when irctl was installed without the `drill` extra."""
+    missing = [name for name in DRILL_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InvalidInput(
+            "irctl drill runs the stack on an embedded emulator, which is not installed "
+            f"(missing: {', '.join(missing)}): install ir-readiness[drill], e.g. "
+            "pip install 'ir-readiness[drill]' (in a checkout: make drill)")
 
 
 def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
@@ -41,6 +59,7 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
     `inspect`, when given, is called with the world and the report while the emulator
     still runs (tests use it to read the resulting AWS state themselves).
     """
+    require_drill_extra()
     from runbooks.drill.emulator import events_sns, s3_policy, start_server
     from runbooks.drill.run import DrillReport, run_scenario, write_report
     from runbooks.drill.scenarios import get_scenarios
