@@ -36,6 +36,10 @@ PRODUCED_BY: Mapping[str, str] = MappingProxyType({
     "DelegatedSecurityAdmin": "ir:organization",
     "MemberBaseline": "ir:organization",
     "SecurityEventBus": "ir:organization",
+    "NetworkRecording": "ir:recording",
+    "ConfigRecording": "ir:recording.configRecorder",
+    "AccessLogStore": "ir:recording.accessLogs",
+    "AccountProtection": "ir:accountProtection",
 })
 
 #: (component class, policy) -> the key whose value the policy's finding is about: changing
@@ -68,6 +72,9 @@ STACK_FIXED_BY: Mapping[str, str] = MappingProxyType({
     "guardduty-organization-auto-enable": "ir:organization.mode",
     "guardduty-organization-features": "ir:guardDuty.features",
     "securityhub-organization-configuration": "ir:organization.mode",
+    "config-recorder-per-region": "ir:recording.configRecorder",
+    "flow-logs-quarantine-vpcs": "ir:recording.flowLogs.enabled",
+    "s3-access-logging-log-buckets": "ir:recording.accessLogs",
 })
 
 

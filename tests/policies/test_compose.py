@@ -99,7 +99,7 @@ def test_select_builds_fresh_policies_with_the_levels_asked_for() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"areas": ["cloudtrial"]}, "unknown area cloudtrial; known: backup"),
+    ({"areas": ["cloudtrial"]}, "unknown area cloudtrial; known: .*cloudtrail"),
     ({"names": ["s3-versionning"]}, "unknown policy s3-versionning"),
     ({"levels": {"s3-versioning": "strict"}}, "'strict' for s3-versioning is not one of"),
     ({"settings": {"logs-retention": {"minDays": 1}}}, "has no setting minDays"),
