@@ -582,7 +582,7 @@ class Runner:
             message, _ = _describe_error(err)
             result.warnings.append(
                 f"audit log NOT copied to the evidence bucket ({message}); it is kept at "
-                f"{self.audit.path}: copy it with `irctl case show {self.ctx.case_id}`"
+                f"{self.audit.path}: `irctl case sync {self.ctx.case_id}` copies it"
             )
 
     # -- release ----------------------------------------------------------------------
