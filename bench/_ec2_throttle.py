@@ -26,7 +26,6 @@ to its (capacity, refill) and can be overridden; `calls`/`throttled` count per A
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections import Counter
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from runbooks.drill.emulator.server import EmulatorServer, classify
+from runbooks.drill.emulator.server import EmulatorServer, classify_request
 
 NON_MUTATING = (100.0, 20.0)
 UNFILTERED_NON_MUTATING = (50.0, 10.0)
@@ -132,14 +131,7 @@ class Ec2RequestLimits:
             return False
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        service, operation = classify(environ, body)
-        environ["wsgi.input"] = io.BytesIO(body)
+        service, operation, body = classify_request(environ)
         if not self.enabled or service != "ec2" or self.admit(operation, _filtered(body)):
             return self.app(environ, start_response)
         if self.latency_ms > 0:

@@ -25,7 +25,6 @@ would see from AWS.
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import struct
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from runbooks.drill.emulator.server import EmulatorServer, classify
+from runbooks.drill.emulator.server import EmulatorServer, classify_request
 
 READ_PREFIXES = ("Describe", "Get", "List", "Search", "Lookup")
 
@@ -255,14 +254,7 @@ class FaultMiddleware:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        service, operation = classify(environ, body)
-        environ["wsgi.input"] = io.BytesIO(body)
+        service, operation, _ = classify_request(environ)
         fault = self.plan.match(service, operation)
         if fault is None:
             return self.app(environ, start_response)

@@ -57,6 +57,20 @@ def classify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
     return model_name, _rest_operation(model_name, environ, body)
 
 
+def classify_request(environ: dict[str, Any]) -> tuple[str, str, bytes]:
+    """(service, operation, body) of a WSGI request, leaving the body readable again for
+    the app behind (every layer in front of moto reads it to classify the call)."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    service, operation = classify(environ, body)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return service, operation, body
+
+
 def _rest_operation(model_name: str, environ: dict[str, Any], body: bytes) -> str:
     from moto.core.request import Request
     from moto.core.routing import get_service_router
@@ -102,14 +116,8 @@ class LatencyAndCountMiddleware:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/moto-api") or path == "/favicon.ico":
             return self.app(environ, start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        self.recorder.add(classify(environ, body))
-        environ["wsgi.input"] = io.BytesIO(body)
+        service, operation, _ = classify_request(environ)
+        self.recorder.add((service, operation))
         if self.latency_ms > 0:
             time.sleep(self.latency_ms / 1000.0)
         return self.app(environ, start_response)
