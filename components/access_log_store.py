@@ -32,7 +32,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.locked_bucket import tls_only_statement
+from components.locked_bucket import private_versioned, tls_only_statement
 from components.regional_validation import invalid
 
 TYPE = "ir-readiness:index:AccessLogStore"
@@ -108,29 +108,8 @@ class AccessLogStore(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False, opts=child)
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-bucket-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-bucket-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-bucket-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=child,
-        )
+        public_access, ownership, versioning = private_versioned(f"{name}-bucket", bucket,
+                                                                 child)
         encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-encryption",
             bucket=bucket.id,

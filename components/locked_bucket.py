@@ -41,6 +41,39 @@ class LockedBucket:
     """Every configuration resource; depend on these before writing to the bucket."""
 
 
+def private_versioned(
+    name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions
+) -> tuple[aws.s3.BucketPublicAccessBlock, aws.s3.BucketOwnershipControls,
+           aws.s3.BucketVersioning]:
+    """What every bucket of the stack has: all four Block Public Access settings, ACLs
+    disabled (bucket owner enforced) and versioning on, named `<name>-public-access`,
+    `<name>-ownership` and `<name>-versioning`."""
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=opts,
+    )
+    versioning = aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+            status="Enabled"
+        ),
+        opts=opts,
+    )
+    return public_access, ownership, versioning
+
+
 def locked_bucket(
     name: str,
     *,
@@ -70,29 +103,7 @@ def locked_bucket(
         force_destroy=False,
         opts=child,
     )
-    public_access = aws.s3.BucketPublicAccessBlock(
-        f"{name}-public-access",
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=child,
-    )
-    ownership = aws.s3.BucketOwnershipControls(
-        f"{name}-ownership",
-        bucket=bucket.id,
-        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-        opts=child,
-    )
-    versioning = aws.s3.BucketVersioning(
-        f"{name}-versioning",
-        bucket=bucket.id,
-        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-            status="Enabled"
-        ),
-        opts=child,
-    )
+    public_access, ownership, versioning = private_versioned(name, bucket, child)
     encryption = aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-encryption",
         bucket=bucket.id,
