@@ -58,24 +58,22 @@ def in_place(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     runner's state model (`recorded_changes`), so a change whose outcome is unknown
     (applying, failed part-way, rollback failed) is checked too, with `state` set."""
     from runbooks.core.runner import recorded_changes
+    from runbooks.core.step import REGISTRY
 
     listed = list(records)
     own = next((str(r["account"]) for r in listed if r.get("account")), "")
     reversible = [{**e.record, "change": e.change.to_dict(), "state": e.state}
                   for e in recorded_changes(listed, own)]
     # Steps the runner does not track (not reversible) but verify checks: applied ones.
-    seen = {_key(r) for r in reversible}
     others: dict[str, Mapping[str, Any]] = {}
     for record in listed:
+        if getattr(REGISTRY.get(str(record.get("step"))), "reversible", False):
+            continue  # the runner's state model above has these
         key = _key(record)
-        if record.get("event") == "applied" and key not in seen:
+        if record.get("event") == "applied":
             others[key] = record
         elif record.get("event") in UNDONE:
             others.pop(key, None)
-    from runbooks.core.step import REGISTRY
-
-    others = {k: r for k, r in others.items()
-              if not getattr(REGISTRY.get(str(r.get("step"))), "reversible", False)}
     return sorted([*reversible, *others.values()], key=lambda r: int(r.get("seq") or 0))
 
 
