@@ -45,7 +45,6 @@ from components.alert_routing import (
     watch_readiness_changes,
 )
 from components.backup_protection import BackupProtection, BackupProtectionArgs
-from components.backup_protection import BackupRule as VaultRule
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from components.evidence_store import EvidenceStore, EvidenceStoreArgs
 from components.network_recording import NetworkRecording, NetworkRecordingArgs
@@ -57,7 +56,7 @@ from components.readiness_manifest import (
 )
 from components.responder_access import ResponderAccess, ResponderAccessArgs
 from components.security_event_bus import RULES
-from components.settings import BackupRule, BackupSettings, ObjectLock, RecordingSettings
+from components.settings import BackupSettings, ObjectLock, RecordingSettings
 from runbooks.core.manifest_schema import MANIFEST_PARAMETER
 
 TYPE = "ir-readiness:index:MemberBaseline"
@@ -65,12 +64,6 @@ TYPE = "ir-readiness:index:MemberBaseline"
 ORGANIZATION_TRAIL_LOG_GROUP = "/ir-readiness/organization-trail"
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-
-
-def _vault_rule(rule: BackupRule | None) -> VaultRule | None:
-    if rule is None:
-        return None
-    return VaultRule(rule.schedule, rule.delete_after_days, rule.cold_storage_after_days)
 
 
 def organization_log_group_arn(trail_arn: str) -> str:
@@ -305,15 +298,7 @@ class MemberBaseline(pulumi.ComponentResource):
                     kms_key_arn=keys[region].key_arn,
                     alert_topic_arn=alerts[region].info_topic_arn,
                     partition=p,
-                    daily=_vault_rule(b.daily),
-                    weekly=_vault_rule(b.weekly),
-                    monthly=_vault_rule(b.monthly),
-                    continuous_backup_days=b.continuous_backup_days,
-                    selection_tag_key=b.selection_tag.key,
-                    selection_tag_value=b.selection_tag.value,
-                    lock_min_retention_days=b.vault_lock.min_retention_days,
-                    lock_max_retention_days=b.vault_lock.max_retention_days,
-                    lock_changeable_for_days=b.vault_lock.changeable_for_days,
+                    **b.protection_args(),
                     copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
                     copy_depends_on=[copy_to] if copy_to else [],
                 ),

@@ -43,7 +43,6 @@ from components.alert_routing import (
 )
 from components.audit_trail import AuditTrail, AuditTrailArgs, trail_arn
 from components.backup_protection import BackupProtection, BackupProtectionArgs
-from components.backup_protection import BackupRule as VaultRule
 from components.config_recording import ConfigRecording, ConfigRecordingArgs
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from components.evidence_store import EvidenceStore, EvidenceStoreArgs
@@ -65,7 +64,7 @@ from components.response_automation import (
     check_deployable,
 )
 from components.security_findings import SecurityFindings, SecurityFindingsArgs
-from components.settings import DISCOVER, SEVERITIES, BackupRule, Settings, partition_for
+from components.settings import DISCOVER, SEVERITIES, Settings, partition_for
 from components.threat_detection import (
     ThreatDetection,
     ThreatDetectionArgs,
@@ -277,12 +276,6 @@ class GlobalBuilder:
         )
 
 
-def _vault_rule(rule: BackupRule | None) -> VaultRule | None:
-    if rule is None:
-        return None
-    return VaultRule(rule.schedule, rule.delete_after_days, rule.cold_storage_after_days)
-
-
 class RegionalBuilder:
     """One method per regional part; each builds that part in one region."""
 
@@ -383,15 +376,7 @@ class RegionalBuilder:
                 copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
                 copy_depends_on=[copy_to] if copy_to else [],
                 region=region,
-                daily=_vault_rule(b.daily),
-                weekly=_vault_rule(b.weekly),
-                monthly=_vault_rule(b.monthly),
-                continuous_backup_days=b.continuous_backup_days,
-                selection_tag_key=b.selection_tag.key,
-                selection_tag_value=b.selection_tag.value,
-                lock_min_retention_days=b.vault_lock.min_retention_days,
-                lock_max_retention_days=b.vault_lock.max_retention_days,
-                lock_changeable_for_days=b.vault_lock.changeable_for_days,
+                **b.protection_args(),
                 partition=s.partition,
             ),
             opts=s.in_region(region),

@@ -429,6 +429,29 @@ class BackupSettings:
             if (rule := getattr(self, slot)) is not None
         }
 
+    def protection_args(self) -> dict[str, Any]:
+        """The `BackupProtectionArgs` fields these settings decide (the plan's rules,
+        selection and Vault Lock), for every stack that builds a `BackupProtection`."""
+        from components.backup_protection import BackupRule as VaultRule
+
+        def vault_rule(rule: BackupRule | None) -> VaultRule | None:
+            if rule is None:
+                return None
+            return VaultRule(rule.schedule, rule.delete_after_days,
+                             rule.cold_storage_after_days)
+
+        return {
+            "daily": vault_rule(self.daily),
+            "weekly": vault_rule(self.weekly),
+            "monthly": vault_rule(self.monthly),
+            "continuous_backup_days": self.continuous_backup_days,
+            "selection_tag_key": self.selection_tag.key,
+            "selection_tag_value": self.selection_tag.value,
+            "lock_min_retention_days": self.vault_lock.min_retention_days,
+            "lock_max_retention_days": self.vault_lock.max_retention_days,
+            "lock_changeable_for_days": self.vault_lock.changeable_for_days,
+        }
+
 
 @_model
 class ForensicAccess:
