@@ -35,6 +35,12 @@ else:
     pulumi.export("flowLogGroups", readiness.flow_log_groups)
     if readiness.access_log_bucket is not None:
         pulumi.export("accessLogBucket", readiness.access_log_bucket)
+    # The AWS Support role (CIS 1.17) responders assume to open a case.
+    pulumi.export("supportRoleArn", readiness.support_role_arn)
+    if readiness.evidence_replica_bucket is not None:
+        pulumi.export("evidenceReplicaBucket", readiness.evidence_replica_bucket)
+    if readiness.shield_srt_role_arn is not None:
+        pulumi.export("shieldSrtRoleArn", readiness.shield_srt_role_arn)
     pulumi.export("alertPathTopicArns", readiness.alert_path_topic_arns)
     # Subscriptions AWS still waits to see confirmed: until then they deliver nothing.
     pulumi.export("pendingSubscriptions", readiness.pending_subscriptions)

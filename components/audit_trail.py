@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.backup_protection import report_bucket_statements
 from components.locked_bucket import locked_bucket
 from components.settings import SEVERITIES, ObjectLock
 
@@ -231,6 +232,9 @@ class AuditTrailArgs:
     """Record Lambda Invoke events for all functions (billed)."""
     insights: bool = False
     """Enable CloudTrail Insights (API call rate and error rate; billed)."""
+    backup_reports: bool = False
+    """Let Backup Audit Manager deliver its reports under `backup-reports/` of the log
+    bucket (`backup_protection.report_bucket_statements`)."""
 
     def __post_init__(self) -> None:
         # Validated once, at construction, the same way as every other Args.
@@ -298,9 +302,14 @@ class AuditTrail(pulumi.ComponentResource):
             ]
 
         def statements_for(bucket_arn: pulumi.Output[str]) -> pulumi.Output[Any]:
-            return pulumi.Output.all(bucket_arn, args.account_id, expected_arn).apply(
+            grants = pulumi.Output.all(bucket_arn, args.account_id, expected_arn).apply(
                 cloudtrail_statements
             )
+            if not args.backup_reports:
+                return grants
+            return pulumi.Output.all(grants, bucket_arn, args.account_id,
+                                     args.partition).apply(
+                lambda v: [*v[0], *report_bucket_statements(v[1], v[2], v[3])])
 
         store = locked_bucket(
             f"{name}-logs",

@@ -30,11 +30,26 @@ One per covered region, created with that region's provider in ``opts``.
   FAILED/ABORTED/EXPIRED events to the high topic, and tampering API calls (recovery
   point deletion, lifecycle or lock changes) to the critical topic.
 
+* ``aws.backup.RestoreTestingPlan`` (``restore_testing``): on its schedule, the newest
+  snapshot recovery point of this vault within the selection window is restored, one
+  ``aws.backup.RestoreTestingSelection`` per resource type selecting the same tag as the
+  backup selection, by the same service role; AWS Backup deletes the restored copy when
+  the validation window ends. Each test is a restore job of this vault, so its result
+  reaches the alert topic (the info topic) as ``RESTORE_JOB_COMPLETED`` with its state,
+  required in the notification events while restore testing is on.
+* ``aws.backup.ReportPlan`` x2 (``report_bucket_name``): Backup Audit Manager writes a
+  daily backup-job and restore-job report (CSV and JSON) of this region under
+  ``backup-reports/`` of the log bucket, as its service-linked role; the bucket policy
+  carries ``report_bucket_statements`` and the bucket's key lets that role encrypt.
+
 Cost: AWS Backup bills warm storage per GB-month, cold storage at a lower rate (but for
 at least 90 days), continuous backups as warm storage, restores per GB for some
 services, and cross-region copies per GB transferred plus the copy's storage. Vault Lock
 itself is free, but in compliance mode nobody can delete recovery points early, so the
-retention chosen here is storage you will pay for.
+retention chosen here is storage you will pay for. A restore test is billed per job
+(and per GB restored for some types), plus the restored copy (an instance, a volume, a
+database) while it exists, at most the validation window. Backup Audit Manager bills per
+report and per evaluated recovery point/job; the reports' storage is the log bucket's.
 
 What it needs from the other components (stack-core):
 
@@ -134,6 +149,78 @@ class BackupRule:
     requires ``delete_after_days >= cold_storage_after_days + 90``."""
 
 
+RESTORE_TEST_RESOURCE_TYPES = (
+    "Aurora", "DocumentDB", "DynamoDB", "EBS", "EC2", "EFS", "FSx", "Neptune", "RDS", "S3",
+)
+REPORT_TEMPLATES = ("BACKUP_JOB_REPORT", "RESTORE_JOB_REPORT")
+REPORT_PREFIX = "backup-reports"
+REPORTS_ROLE_NAME = "AWSServiceRoleForBackupReports"
+
+
+def reports_role_arn(partition: str, account_id: str) -> str:
+    """Backup Audit Manager's service-linked role, which writes the reports."""
+    return (f"arn:{partition}:iam::{account_id}:role/aws-service-role/"
+            f"reports.backup.amazonaws.com/{REPORTS_ROLE_NAME}")
+
+
+def report_bucket_statements(bucket_arn: str, account_id: str,
+                             partition: str) -> list[dict[str, Any]]:
+    """The bucket-policy grant Backup Audit Manager needs to deliver reports under
+    ``backup-reports/``. The service-linked role exists only after the first report plan,
+    and a policy naming a missing role is refused, so the principal is matched by
+    ``aws:PrincipalArn`` (a fixed ARN in this account: not a public grant)."""
+    return [{
+        "Sid": "BackupAuditManagerDeliversReports",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:PutObject",
+        "Resource": f"{bucket_arn}/{REPORT_PREFIX}/*",
+        "Condition": {
+            "StringEquals": {
+                "aws:PrincipalArn": reports_role_arn(partition, account_id),
+                "aws:PrincipalAccount": account_id,
+                "s3:x-amz-acl": "bucket-owner-full-control",
+            },
+        },
+    }]
+
+
+def _plan_name(text: str) -> str:
+    """Restore testing and report plan names allow letters, digits and underscores."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)[:50]
+
+
+@dataclass(frozen=True)
+class RestoreTesting:
+    """A restore testing plan over this vault: the newest recovery point of each selected
+    resource is restored on schedule, validated, and the copy deleted."""
+
+    schedule: str = "cron(0 6 ? * MON *)"
+    """Six-field cron expression of the tests."""
+    resource_types: tuple[str, ...] = ("EBS", "EC2", "RDS", "DynamoDB", "EFS", "S3")
+    """Protected resource types tested, one selection each."""
+    selection_window_days: int = 7
+    """Latest recovery point within this many days (1-365)."""
+    validation_window_hours: int = 1
+    """Hours the restored copy is kept before AWS Backup deletes it (1-168)."""
+    start_window_hours: int = 24
+    """Hours a test may wait to start (1-168)."""
+
+    def __post_init__(self) -> None:
+        if not _CRON_RE.match(self.schedule):
+            raise invalid("restore_testing.schedule", self.schedule,
+                          "a six-field AWS cron expression such as cron(0 6 ? * MON *)")
+        if not self.resource_types:
+            raise invalid("restore_testing.resource_types", (), "list at least one type")
+        check_choices("restore_testing.resource_types", self.resource_types,
+                      RESTORE_TEST_RESOURCE_TYPES)
+        for name, value, top in (("selection_window_days", self.selection_window_days, 365),
+                                 ("validation_window_hours", self.validation_window_hours, 168),
+                                 ("start_window_hours", self.start_window_hours, 168)):
+            if not 1 <= value <= top:
+                raise invalid(f"restore_testing.{name}", value, f"1-{top}")
+
+
 @dataclass(frozen=True)
 class BackupProtectionArgs:
     """Inputs of one region's backup protection."""
@@ -204,6 +291,17 @@ class BackupProtectionArgs:
     notification_events: tuple[str, ...] = DEFAULT_VAULT_EVENTS
     """Vault events sent to ``alert_topic_arn`` (supported, non-deprecated events only)."""
 
+    restore_testing: RestoreTesting | None = RestoreTesting()
+    """Scheduled restore tests of this vault's recovery points (None: none)."""
+
+    report_bucket_name: pulumi.Input[str] | None = None
+    """Bucket receiving the Backup Audit Manager backup-job and restore-job reports under
+    ``backup-reports/`` (its policy must carry `report_bucket_statements`); None: no
+    report plans."""
+
+    report_depends_on: Sequence[pulumi.Resource] = ()
+    """The report bucket's policy (and key): the report plans wait for them."""
+
     partition: str = "aws"
     """ARN partition of the AWS managed policies."""
 
@@ -255,6 +353,15 @@ class BackupProtectionArgs:
         check_choices("notification_events", self.notification_events, SUPPORTED_VAULT_EVENTS)
         if not self.notification_events:
             raise invalid("notification_events", (), "list at least one event")
+        if self.restore_testing is not None and not isinstance(
+                self.restore_testing, RestoreTesting):
+            raise invalid("restore_testing", self.restore_testing,
+                          "a RestoreTesting(...) or None")
+        if self.restore_testing is not None and (
+                "RESTORE_JOB_COMPLETED" not in self.notification_events):
+            raise invalid("notification_events", self.notification_events,
+                          "must include RESTORE_JOB_COMPLETED with restore_testing: the "
+                          "restore tests' results reach the alert topic that way")
         check_tags("tags", self.tags)
 
     @property
@@ -455,6 +562,29 @@ class BackupProtection(pulumi.ComponentResource):
             )],
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
+        restore_testing_plan = None
+        if args.restore_testing is not None:
+            restore_testing_plan = self._restore_testing(name, args, vault, role, attachments)
+        report_bucket = args.report_bucket_name
+        report_plans = [] if report_bucket is None else [
+            aws.backup.ReportPlan(
+                f"{name}-report-{template.split('_')[0].lower()}-jobs",
+                name=_plan_name(f"{args.vault_name}_{template.lower()}"),
+                description=f"ir-readiness: {template.replace('_', ' ').lower()} of "
+                            f"{args.region}, daily, into the log bucket",
+                report_delivery_channel=aws.backup.ReportPlanReportDeliveryChannelArgs(
+                    s3_bucket_name=report_bucket,
+                    s3_key_prefix=REPORT_PREFIX,
+                    formats=["CSV", "JSON"],
+                ),
+                report_setting=aws.backup.ReportPlanReportSettingArgs(
+                    report_template=template),
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=list(args.report_depends_on)),
+            )
+            for template in REPORT_TEMPLATES
+        ]
         aws.backup.VaultNotifications(
             f"{name}-notifications",
             backup_vault_name=vault.name,
@@ -469,6 +599,9 @@ class BackupProtection(pulumi.ComponentResource):
         self.plan_arn = plan.arn
         self.restore_role_arn = role.arn
         self.selection_id = selection.id
+        self.restore_testing_plan_name = (
+            restore_testing_plan.name if restore_testing_plan is not None else None)
+        self.report_plan_arns = [plan.arn for plan in report_plans]
         self.register_outputs({
             "vault_name": self.vault_name,
             "vault_arn": self.vault_arn,
@@ -477,6 +610,51 @@ class BackupProtection(pulumi.ComponentResource):
             "restore_role_arn": self.restore_role_arn,
             "selection_id": self.selection_id,
         })
+
+    def _restore_testing(
+        self, name: str, args: BackupProtectionArgs, vault: aws.backup.Vault,
+        role: aws.iam.Role, attachments: Sequence[pulumi.Resource],
+    ) -> aws.backup.RestoreTestingPlan:
+        """The plan (newest snapshot of this vault within the window) and one selection per
+        resource type, matching the backup selection's tag; the service role restores."""
+        testing = args.restore_testing
+        assert testing is not None
+        plan = aws.backup.RestoreTestingPlan(
+            f"{name}-restore-testing",
+            name=_plan_name(f"{args.vault_name}_restore_test"),
+            schedule_expression=testing.schedule,
+            schedule_expression_timezone=args.schedule_timezone,
+            start_window_hours=testing.start_window_hours,
+            recovery_point_selection=aws.backup.RestoreTestingPlanRecoveryPointSelectionArgs(
+                algorithm="LATEST_WITHIN_WINDOW",
+                include_vaults=[vault.arn],
+                recovery_point_types=["SNAPSHOT"],
+                selection_window_days=testing.selection_window_days,
+            ),
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        for resource_type in testing.resource_types:
+            aws.backup.RestoreTestingSelection(
+                f"{name}-restore-testing-{resource_type.lower()}",
+                name=_plan_name(f"tagged_{resource_type.lower()}"),
+                restore_testing_plan_name=plan.name,
+                protected_resource_type=resource_type,
+                iam_role_arn=role.arn,
+                protected_resource_conditions=(
+                    aws.backup.RestoreTestingSelectionProtectedResourceConditionsArgs(
+                        string_equals=[
+                            aws.backup.RestoreTestingSelectionProtectedResourceConditionsStringEqualArgs(  # noqa: E501
+                                key=f"aws:ResourceTag/{args.selection_tag_key}",
+                                value=args.selection_tag_value,
+                            )
+                        ],
+                    )),
+                # The restored copy is deleted when this window ends.
+                validation_window_hours=testing.validation_window_hours,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(attachments)),
+            )
+        return plan
 
     @staticmethod
     def _snapshot_rule(

@@ -21,7 +21,10 @@ Two sides, one component (``Args.side``):
 
 With ``inspector`` on, Amazon Inspector the same way: ``inspector2.DelegatedAdminAccount``
 (management side) and ``inspector2.OrganizationConfiguration`` auto-enabling EC2, ECR and
-Lambda scanning for members (security side), in every covered region.
+Lambda scanning for members that join later (security side), in every covered region;
+the members that already existed (``member_account_ids``, ``ir:organization.memberAccountIds``)
+are associated (``inspector2.MemberAssociation``) and their scanning activated
+(``inspector2.Enabler`` for those accounts).
 
 Each region's resources use that region's provider from ``Args.providers``.
 """
@@ -43,6 +46,8 @@ TYPE = "ir-readiness:index:DelegatedSecurityAdmin"
 
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _ROOT = re.compile(r"^r-[0-9a-z]{4,32}$")
+# What auto-enable turns on for new members; existing members get the same.
+INSPECTOR_MEMBER_TYPES = ("EC2", "ECR", "LAMBDA")
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,10 @@ class DelegatedSecurityAdminArgs:
     inspector: bool = False
     """Amazon Inspector administered by the security account too: delegated (management
     side) and auto-enabled for every member's EC2, ECR and Lambda (security side)."""
+    member_account_ids: Sequence[str] = ()
+    """security side, with ``inspector``: members that existed before the delegation.
+    Auto-enable reaches only accounts that join later; these are associated and their
+    scanning activated by the administrator."""
 
     def __post_init__(self) -> None:
         if self.side not in ("management", "security"):
@@ -103,6 +112,14 @@ class DelegatedSecurityAdminArgs:
             if not self.standards:
                 raise ValueError("DelegatedSecurityAdminArgs.standards is empty: a central "
                                  "policy that enables Security Hub must enable a standard")
+        for member in self.member_account_ids:
+            if not _ACCOUNT.match(member) or member == self.security_account_id:
+                raise ValueError(f"DelegatedSecurityAdminArgs.member_account_ids: {member!r} "
+                                 "must be a 12-digit member account id (not the security "
+                                 "account, which enables its own scanning)")
+        if self.member_account_ids and (self.side != "security" or not self.inspector):
+            raise ValueError("DelegatedSecurityAdminArgs.member_account_ids only applies on "
+                             "the security side with inspector on")
 
 
 class DelegatedSecurityAdmin(pulumi.ComponentResource):
@@ -140,6 +157,25 @@ class DelegatedSecurityAdmin(pulumi.ComponentResource):
                     f"{name}-inspector-{region}", account_id=args.security_account_id,
                     opts=self._in(args, region))
 
+    def _existing_members(self, name: str, args: DelegatedSecurityAdminArgs, region: str,
+                          configuration: pulumi.Resource) -> None:
+        """Auto-enable covers accounts that join later: the members that were already there
+        are associated with the administrator and their scanning activated."""
+        members = sorted(args.member_account_ids)
+        if not members:
+            return
+        associations = [
+            aws.inspector2.MemberAssociation(
+                f"{name}-inspector-{region}-member-{member}", account_id=member,
+                opts=self._in(args, region, [configuration]))
+            for member in members
+        ]
+        aws.inspector2.Enabler(
+            f"{name}-inspector-{region}-members",
+            account_ids=members,
+            resource_types=list(INSPECTOR_MEMBER_TYPES),
+            opts=self._in(args, region, associations))
+
     def _security(self, name: str, args: DelegatedSecurityAdminArgs) -> None:
         for region in args.regions:
             detector = args.detector_ids[region]
@@ -169,11 +205,12 @@ class DelegatedSecurityAdmin(pulumi.ComponentResource):
             if args.inspector:
                 # New members are enabled on joining; the readiness stack of the security
                 # account enables its own scanning (ThreatDetection's Enabler).
-                aws.inspector2.OrganizationConfiguration(
+                inspector = aws.inspector2.OrganizationConfiguration(
                     f"{name}-inspector-{region}",
                     auto_enable=aws.inspector2.OrganizationConfigurationAutoEnableArgs(
                         ec2=True, ecr=True, lambda_=True),
                     opts=self._in(args, region))
+                self._existing_members(name, args, region, inspector)
 
         home = args.regions[0]
         central = aws.securityhub.OrganizationConfiguration(

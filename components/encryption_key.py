@@ -15,6 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.backup_protection import reports_role_arn
+
 TYPE = "ir-readiness:index:EncryptionKey"
 
 # Services that publish to our encrypted SNS topics / SQS dead-letter queues.
@@ -41,6 +43,9 @@ class EncryptionKeyArgs:
     findings_from_all_regions: bool = False
     """Let GuardDuty detectors of every region encrypt exported findings with this key
     (the home key: all regions export to the home evidence bucket)."""
+    backup_reports: bool = False
+    """Let Backup Audit Manager's service-linked role encrypt the reports it writes,
+    through S3 of this region, into a bucket encrypted with this key (the home key)."""
     deletion_window_days: int = 30
     """Waiting period before a scheduled deletion takes effect (7-30)."""
 
@@ -66,6 +71,7 @@ def key_policy(
     log_group_prefix: str,
     trail_arn: str | None,
     findings_from_all_regions: bool = False,
+    backup_reports: bool = False,
 ) -> dict[str, Any]:
     """The key policy document (pure function, so it is unit-testable on its own)."""
     root = f"arn:{partition}:iam::{account_id}:root"
@@ -149,6 +155,23 @@ def key_policy(
             },
         },
     ]
+    if backup_reports:
+        # The service-linked role appears with the first report plan, and a key policy
+        # naming a missing principal is refused: match its ARN instead.
+        statements.append({
+            "Sid": "BackupAuditManagerEncryptsReports",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:GenerateDataKey",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "aws:PrincipalArn": reports_role_arn(partition, account_id),
+                    "kms:CallerAccount": account_id,
+                    "kms:ViaService": f"s3.{region}.amazonaws.com",
+                },
+            },
+        })
     if trail_arn is not None:
         trail_context = {
             "kms:EncryptionContext:aws:cloudtrail:arn": (
@@ -204,6 +227,7 @@ class EncryptionKey(pulumi.ComponentResource):
                     log_group_prefix=args.log_group_prefix,
                     trail_arn=v[2],
                     findings_from_all_regions=args.findings_from_all_regions,
+                    backup_reports=args.backup_reports,
                 ),
                 sort_keys=True,
             )

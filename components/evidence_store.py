@@ -88,6 +88,8 @@ class EvidenceStore(pulumi.ComponentResource):
         )
         self.bucket_policy = store.policy
         """The bucket policy resource (depend on it before delivering to the bucket)."""
+        self.bucket_ready = store.ready
+        """Every configuration resource of the bucket (versioning included)."""
         self.bucket_name = store.bucket.bucket
         self.bucket_arn = store.bucket.arn
         self.register_outputs({"bucketName": self.bucket_name, "bucketArn": self.bucket_arn})

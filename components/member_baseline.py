@@ -44,7 +44,12 @@ from components.alert_routing import (
     AlertSubscription,
     watch_readiness_changes,
 )
-from components.backup_protection import BackupProtection, BackupProtectionArgs
+from components.backup_protection import (
+    BackupProtection,
+    BackupProtectionArgs,
+    report_bucket_statements,
+)
+from components.config_recording import ConfigRecording, ConfigRecordingArgs
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from components.evidence_store import EvidenceStore, EvidenceStoreArgs
 from components.network_recording import NetworkRecording, NetworkRecordingArgs
@@ -57,6 +62,7 @@ from components.readiness_manifest import (
 from components.responder_access import ResponderAccess, ResponderAccessArgs
 from components.security_event_bus import RULES
 from components.settings import BackupSettings, ObjectLock, RecordingSettings
+from components.support_access import SupportAccess, SupportAccessArgs
 from runbooks.core.manifest_schema import MANIFEST_PARAMETER
 
 TYPE = "ir-readiness:index:MemberBaseline"
@@ -193,6 +199,8 @@ class MemberBaseline(pulumi.ComponentResource):
     flow_log_groups: dict[str, pulumi.Output[str]]
     alert_path_topic_arns: dict[str, pulumi.Output[str]]
     pending_subscriptions: dict[str, pulumi.Output[list[str]]]
+    support_role_arn: pulumi.Output[str]
+    config_recorder_names: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: MemberBaselineArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -212,7 +220,9 @@ class MemberBaseline(pulumi.ComponentResource):
                 EncryptionKeyArgs(region=region, account_id=args.account_id, partition=p,
                                   log_group_prefix=f"/ir-readiness/{args.name_prefix}",
                                   # GuardDuty exports go to the administrator, not here.
-                                  findings_from_all_regions=False),
+                                  findings_from_all_regions=False,
+                                  # The evidence bucket (home key) takes the backup reports.
+                                  backup_reports=region == home and args.backup.audit_reports),
                 opts=in_region(region))
             for region in args.regions
         }
@@ -229,10 +239,18 @@ class MemberBaseline(pulumi.ComponentResource):
         }
         topics = {region: {"critical": a.critical_topic_arn, "high": a.high_topic_arn,
                            "info": a.info_topic_arn} for region, a in alerts.items()}
+        def report_grant(bucket_arn: pulumi.Output[str]) -> pulumi.Output[Any]:
+            # A member has no log bucket of its own: its backup reports go to the evidence
+            # bucket, under backup-reports/ (never archived, never read by response).
+            return pulumi.Output.all(bucket_arn, args.account_id).apply(
+                lambda v: report_bucket_statements(v[0], v[1], p))
+
         evidence = EvidenceStore(
             f"{name}-evidence",
             EvidenceStoreArgs(kms_key_arn=keys[home].key_arn,
-                              object_lock=args.evidence_object_lock),
+                              object_lock=args.evidence_object_lock,
+                              additional_policy_statements=(
+                                  report_grant if args.backup.audit_reports else None)),
             opts=in_region(home))
         trail_bucket_arn = pulumi.Output.concat(f"arn:{p}:s3:::", args.trail_bucket)
         access = ResponderAccess(
@@ -252,6 +270,14 @@ class MemberBaseline(pulumi.ComponentResource):
                 max_session_duration=args.max_session_duration,
                 external_id=args.external_id,
             ),
+            opts=in_region(home))
+        # CIS 1.17: the responders open AWS Support cases for this account too.
+        support = SupportAccess(
+            f"{name}-support",
+            SupportAccessArgs(name_prefix=args.name_prefix,
+                              trusted_principals=args.responder_principals,
+                              partition=p, external_id=args.external_id,
+                              max_session_duration=args.max_session_duration),
             opts=in_region(home))
 
         # -- forwarding to the security account's bus, one role for every region
@@ -301,6 +327,9 @@ class MemberBaseline(pulumi.ComponentResource):
                     **b.protection_args(),
                     copy_to_vault_arn=copy_to.vault_arn if copy_to else None,
                     copy_depends_on=[copy_to] if copy_to else [],
+                    report_bucket_name=evidence.bucket_name if b.audit_reports else None,
+                    report_depends_on=([*evidence.bucket_ready, keys[home]]
+                                       if b.audit_reports else []),
                 ),
                 opts=in_region(region))
             backups[region] = backup
@@ -342,6 +371,7 @@ class MemberBaseline(pulumi.ComponentResource):
                     security_hub_enabled=True,  # central configuration enables it here
                     investigator_role_arn=access.investigator_role_arn,
                     responder_role_arn=access.responder_role_arn,
+                    support_role_arn=support.role_arn,
                 ),
                 opts=in_region(region))
             manifests[region] = manifest.document
@@ -381,6 +411,25 @@ class MemberBaseline(pulumi.ComponentResource):
                 opts=in_region(region)).flow_log_group_name
             for region in args.regions
         }
+        # AWS Config in every covered region (Security Hub's controls evaluate from it, as
+        # in a single-account stack), delivering to the evidence bucket under config/:
+        # the member has no log bucket, and the organization trail's is another account's.
+        self.config_recorder_names: dict[str, pulumi.Output[str]] = {}
+        if args.recording.config_recorder:
+            recorders: dict[str, ConfigRecording] = {}
+            for region in args.regions:
+                at_home = region == home
+                recorders[region] = ConfigRecording(
+                    f"{name}-config-{region}",
+                    ConfigRecordingArgs(
+                        region=region, home_region=home, account_id=args.account_id,
+                        partition=p, bucket_name=evidence.bucket_name,
+                        kms_key_arn=keys[home].key_arn,
+                        role_arn=None if at_home else recorders[home].role_arn,
+                        bucket_depends_on=tuple(evidence.bucket_ready),
+                        role_depends_on=() if at_home else tuple(recorders[home].role_ready)),
+                    opts=in_region(region))
+                self.config_recorder_names[region] = recorders[region].recorder_name
         # Who read or deleted evidence: S3 server access logs of the evidence bucket.
         if args.recording.access_logs:
             AccessLogStore(
@@ -393,6 +442,7 @@ class MemberBaseline(pulumi.ComponentResource):
                 opts=in_region(home))
         self.responder_role_arn = access.responder_role_arn
         self.investigator_role_arn = access.investigator_role_arn
+        self.support_role_arn = support.role_arn
         self.evidence_bucket = evidence.bucket_name
         self.manifests = manifests
         self.topic_arns = topics
@@ -401,4 +451,5 @@ class MemberBaseline(pulumi.ComponentResource):
         self.register_outputs({"responderRoleArn": self.responder_role_arn,
                                "investigatorRoleArn": self.investigator_role_arn,
                                "evidenceBucket": self.evidence_bucket,
+                               "supportRoleArn": self.support_role_arn,
                                "manifests": self.manifests})

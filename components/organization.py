@@ -29,6 +29,7 @@ import pulumi_aws as aws
 
 from components.access_log_store import AccessLogStore, AccessLogStoreArgs
 from components.alert_routing import AlertRouting, AlertRoutingArgs, AlertSubscription
+from components.config_recording import ConfigRecording, ConfigRecordingArgs
 from components.delegated_security_admin import DelegatedSecurityAdmin, DelegatedSecurityAdminArgs
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from components.member_baseline import (
@@ -52,6 +53,7 @@ from components.readiness import (
 )
 from components.security_event_bus import RULES, SecurityEventBus, SecurityEventBusArgs
 from components.settings import DISCOVER, SEVERITIES, Settings, partition_for
+from components.support_access import SupportAccess, SupportAccessArgs
 from runbooks.core.permissions import responder_actions
 
 TYPE = "ir-readiness:index:OrganizationReadiness"
@@ -139,8 +141,18 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 log_retention_days=s.trail.log_retention_days,
                 alarm_topic_arns={"critical": alerts.critical_topic_arn,
                                   "high": alerts.high_topic_arn, "info": alerts.info_topic_arn},
+                config_delivery=s.recording.config_recorder,
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"aws": log_archive}))
+        recorders = self._config_recorders(name, providers, management, trail)
+        # CIS 1.17 holds in every account: responders open support cases here too.
+        support = SupportAccess(
+            f"{name}-support",
+            SupportAccessArgs(name_prefix="ir-readiness-management",
+                              trusted_principals=s.responder_principals,
+                              partition=self.partition,
+                              max_session_duration=s.max_session_duration),
+            opts=in_home)
         if s.recording.access_logs:
             # CIS 3.4: S3 server access logs of the organization trail's bucket, next to
             # it in the log-archive account (the same provider as the trail's bucket).
@@ -160,7 +172,10 @@ class OrganizationReadiness(pulumi.ComponentResource):
                                        partition=self.partition,
                                        inspector=s.guardduty.inspector),
             opts=pulumi.ResourceOptions(parent=self))
-        self.stack_outputs.update({"organizationTrailArn": trail.trail_arn,
+        self.stack_outputs.update({"supportRoleArn": support.role_arn,
+                             "configRecorderNames": {r: c.recorder_name
+                                                     for r, c in recorders.items()},
+                             "organizationTrailArn": trail.trail_arn,
                              "organizationTrailBucket": trail.bucket_name,
                              "organizationTrailKeyArn": trail.kms_key_arn,
                              "organizationTrailLogGroup": trail.log_group_name,
@@ -169,6 +184,30 @@ class OrganizationReadiness(pulumi.ComponentResource):
                                                   "info": alerts.info_topic_arn}},
                              "alertPathTopicArns": {home: alerts.alert_path_topic_arn},
                              "pendingSubscriptions": {home: alerts.pending_subscriptions}})
+
+    def _config_recorders(self, name: str, providers: dict[str, aws.Provider],
+                          management: pulumi.Output[str],
+                          trail: OrganizationTrail) -> dict[str, ConfigRecording]:
+        """AWS Config in every covered region of the management account, delivering to the
+        organization trail's bucket (log-archive account) under config/."""
+        s = self.settings
+        if not s.recording.config_recorder:
+            return {}
+        home = s.home_region
+        recorders: dict[str, ConfigRecording] = {}
+        for region in s.regions:
+            at_home = region == home
+            recorders[region] = ConfigRecording(
+                f"{name}-config-{region}",
+                ConfigRecordingArgs(
+                    region=region, home_region=home, account_id=management,
+                    partition=self.partition, bucket_name=trail.bucket_name,
+                    kms_key_arn=trail.kms_key_arn,
+                    role_arn=None if at_home else recorders[home].role_arn,
+                    bucket_depends_on=(trail,),
+                    role_depends_on=() if at_home else tuple(recorders[home].role_ready)),
+                opts=pulumi.ResourceOptions(parent=self, provider=providers[region]))
+        return recorders
 
     def _forward_alarms(self, name: str, account_id: pulumi.Output[str], region: str,
                         provider: aws.Provider) -> None:
@@ -232,7 +271,8 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 guardduty_features=tuple(f for f, on in s.guardduty.features.items() if on),
                 root_id=org.root_id, standards=s.security_hub_standards,
                 partition=self.partition, security_hub_depends_on=[readiness],
-                inspector=s.guardduty.inspector),
+                inspector=s.guardduty.inspector,
+                member_account_ids=org.member_account_ids if s.guardduty.inspector else ()),
             opts=pulumi.ResourceOptions(parent=self))
         self.stack_outputs.update({
             # Every single-mode output, so switching modes keeps what scripts read.
@@ -255,6 +295,11 @@ class OrganizationReadiness(pulumi.ComponentResource):
             "securityHubConfigurationPolicyId": admin.configuration_policy_id,
             "alertPathTopicArns": readiness.alert_path_topic_arns,
             "pendingSubscriptions": readiness.pending_subscriptions,
+            "supportRoleArn": readiness.support_role_arn,
+            **({"evidenceReplicaBucket": readiness.evidence_replica_bucket}
+               if readiness.evidence_replica_bucket is not None else {}),
+            **({"shieldSrtRoleArn": readiness.shield_srt_role_arn}
+               if readiness.shield_srt_role_arn is not None else {}),
         })
 
     def _member(self, name: str) -> None:
@@ -308,6 +353,7 @@ class OrganizationReadiness(pulumi.ComponentResource):
             "evidenceBucket": baseline.evidence_bucket,
             "responderRoleArn": baseline.responder_role_arn,
             "investigatorRoleArn": baseline.investigator_role_arn,
+            "supportRoleArn": baseline.support_role_arn,
             "topicArns": baseline.topic_arns,
             "alertPathTopicArns": baseline.alert_path_topic_arns,
             "pendingSubscriptions": baseline.pending_subscriptions,

@@ -85,6 +85,10 @@ class OrganizationTrailArgs:
     """Retention of the trail's CloudWatch Logs copy (management account)."""
     log_group_name: str = "/ir-readiness/organization-trail"
     """Log group of that copy, in the management account, home region."""
+    config_delivery: bool = False
+    """Let the management account's AWS Config recorders (their role, through its IAM
+    policy) deliver under ``config/AWSLogs/<management account>/`` and encrypt with the
+    key through S3: the management account has no log bucket of its own."""
     alarm_topic_arns: Mapping[str, pulumi.Input[str]] | None = None
     """Management-account topics (home region) per severity: the 15 CIS metric filters and
     alarms on the log group copy notify them (every account's events flow through it);
@@ -148,6 +152,21 @@ def bucket_policy_statements(bucket_arn: str, args: OrganizationTrailArgs) -> li
             "Condition": write_condition,
         },
     ]
+    if args.config_delivery:
+        management = {"AWS": f"arn:{args.partition}:iam::{args.management_account_id}:root"}
+        statements += [{
+            "Sid": "ManagementConfigChecksBucket",
+            "Effect": "Allow",
+            "Principal": management,
+            "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+            "Resource": bucket_arn,
+        }, {
+            "Sid": "ManagementConfigDelivers",
+            "Effect": "Allow",
+            "Principal": management,
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/config/AWSLogs/{args.management_account_id}/*",
+        }]
     if args.reader_account_ids:
         statements.append({
             "Sid": "LogReaders",
@@ -229,6 +248,16 @@ def key_policy(args: OrganizationTrailArgs) -> dict[str, Any]:
             "Condition": {"StringEquals": {"aws:SourceArn": args.trail_arn}},
         },
     ]
+    if args.config_delivery:
+        statements.append({
+            "Sid": "ManagementConfigEncryptsThroughS3",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{p}:iam::{args.management_account_id}:root"},
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {
+                "kms:ViaService": f"s3.{args.home_region}.amazonaws.com"}},
+        })
     if args.reader_account_ids:
         readers = {"AWS": [f"arn:{p}:iam::{a}:root" for a in sorted(args.reader_account_ids)]}
         # kms:DescribeKey carries no encryption context, so it cannot share the Decrypt

@@ -45,6 +45,7 @@ from components.audit_trail import AuditTrail, AuditTrailArgs, trail_arn
 from components.backup_protection import BackupProtection, BackupProtectionArgs
 from components.config_recording import ConfigRecording, ConfigRecordingArgs
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
+from components.evidence_replication import EvidenceReplication, EvidenceReplicationArgs
 from components.evidence_store import EvidenceStore, EvidenceStoreArgs
 from components.network_recording import NetworkRecording, NetworkRecordingArgs
 from components.quarantine_network import QuarantineNetwork, QuarantineNetworkArgs
@@ -65,6 +66,13 @@ from components.response_automation import (
 )
 from components.security_findings import SecurityFindings, SecurityFindingsArgs
 from components.settings import DISCOVER, SEVERITIES, Settings, partition_for
+from components.shield_protection import (
+    SHIELD_REGION,
+    EmergencyContact,
+    ShieldProtection,
+    ShieldProtectionArgs,
+)
+from components.support_access import SupportAccess, SupportAccessArgs
 from components.threat_detection import (
     ThreatDetection,
     ThreatDetectionArgs,
@@ -153,6 +161,7 @@ class GlobalParts:
     evidence: EvidenceStore
     trail: AuditTrail
     access: ResponderAccess
+    support: SupportAccess
 
 
 class GlobalBuilder:
@@ -168,7 +177,64 @@ class GlobalBuilder:
     def build(self) -> GlobalParts:
         evidence = self.evidence_store()
         trail = self.audit_trail()
-        return GlobalParts(evidence, trail, self.responder_access(evidence, trail))
+        return GlobalParts(evidence, trail, self.responder_access(evidence, trail),
+                           self.support_access())
+
+    def support_access(self) -> SupportAccess:
+        """The AWS Support role (CIS 1.17) the responders assume to open a case."""
+        s, settings = self.stack, self.stack.settings
+        return SupportAccess(
+            "support",
+            SupportAccessArgs(
+                name_prefix=s.prefix,
+                trusted_principals=settings.responder_principals,
+                partition=s.partition,
+                max_session_duration=settings.max_session_duration,
+            ),
+            opts=s.in_region(s.home),
+        )
+
+    def evidence_replication(self, parts: GlobalParts) -> EvidenceReplication | None:
+        """The evidence bucket's replica in `ir:evidence.replicationRegion` (None: off)."""
+        s, evidence = self.stack, self.stack.settings.evidence
+        region = evidence.replication_region
+        if region is None:
+            return None
+        return EvidenceReplication(
+            "evidence-replica",
+            EvidenceReplicationArgs(
+                source_region=s.home,
+                destination_region=region,
+                source_provider=s.providers[s.home],
+                account_id=s.account_id,
+                source_bucket_name=parts.evidence.bucket_name,
+                source_bucket_arn=parts.evidence.bucket_arn,
+                source_kms_key_arn=self.home_key.key_arn,
+                destination_kms_key_arn=self.keys[region].key_arn,
+                object_lock=evidence.object_lock,
+                archive_after_days=evidence.archive_after_days,
+                source_depends_on=parts.evidence.bucket_ready,
+            ),
+            opts=s.in_region(region),
+        )
+
+    def shield(self, provider: aws.Provider) -> ShieldProtection:
+        """Shield Advanced (`ir:shield.advanced`), through `provider`, a us-east-1 provider
+        (Shield's API is global and served there)."""
+        s, shield = self.stack, self.stack.settings.shield
+        return ShieldProtection(
+            "shield",
+            ShieldProtectionArgs(
+                name_prefix=s.prefix,
+                protected_resource_arns=shield.protected_resource_arns,
+                srt_access=shield.srt_access,
+                emergency_contacts=tuple(
+                    EmergencyContact(c.email_address, c.phone_number, c.contact_notes)
+                    for c in shield.emergency_contacts),
+                partition=s.partition,
+            ),
+            opts=pulumi.ResourceOptions(parent=s.parent, provider=provider),
+        )
 
     def evidence_store(self) -> EvidenceStore:
         s, settings = self.stack, self.stack.settings
@@ -211,6 +277,7 @@ class GlobalBuilder:
                 s3_data_events=settings.trail.s3_data_events,
                 lambda_data_events=settings.trail.lambda_data_events,
                 insights=settings.trail.insights,
+                backup_reports=settings.backup.audit_reports,
             ),
             opts=s.in_region(s.home),
         )
@@ -299,6 +366,8 @@ class RegionalBuilder:
                     lambda acct: trail_arn(s.partition, s.home, acct, s.prefix)
                 ) if home else None,
                 findings_from_all_regions=home,
+                # The home key encrypts the log bucket the backup reports go to.
+                backup_reports=home and self.settings.backup.audit_reports,
             ),
             opts=s.in_region(region),
         )
@@ -364,9 +433,12 @@ class RegionalBuilder:
 
     def backup(
         self, region: str, key: EncryptionKey, alerts: AlertRouting,
-        copy_to: BackupProtection | None,
+        copy_to: BackupProtection | None, global_parts: GlobalParts, home_key: EncryptionKey,
     ) -> BackupProtection:
+        """`global_parts`: the trail's log bucket receives the Backup Audit Manager reports
+        of every region (encrypted with the home key)."""
         s, b = self.stack, self.settings.backup
+        trail = global_parts.trail
         return BackupProtection(
             f"backup-{region}",
             BackupProtectionArgs(
@@ -377,6 +449,8 @@ class RegionalBuilder:
                 copy_depends_on=[copy_to] if copy_to else [],
                 region=region,
                 **b.protection_args(),
+                report_bucket_name=trail.bucket_id if b.audit_reports else None,
+                report_depends_on=[*trail.bucket_ready, home_key] if b.audit_reports else [],
                 partition=s.partition,
             ),
             opts=s.in_region(region),
@@ -479,6 +553,7 @@ class RegionalBuilder:
                 security_hub_enabled=findings.enabled,
                 investigator_role_arn=access.investigator_role_arn,
                 responder_role_arn=access.responder_role_arn,
+                support_role_arn=global_parts.support.role_arn,
             ),
             opts=s.in_region(region),
         )
@@ -554,6 +629,9 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
     access_analyzer_arns: dict[str, pulumi.Output[str]]
     alert_path_topic_arns: dict[str, pulumi.Output[str]]
     pending_subscriptions: dict[str, pulumi.Output[list[str]]]
+    support_role_arn: pulumi.Output[str]
+    evidence_replica_bucket: pulumi.Output[str] | None
+    shield_srt_role_arn: pulumi.Output[str] | None
 
     def __init__(
         self,
@@ -624,7 +702,8 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
         backups: dict[str, BackupProtection] = {}
         for region in sorted(regions, key=lambda r: r != copy_region):
             copy_to = backups.get(copy_region) if copy_region and region != copy_region else None
-            backups[region] = regional.backup(region, keys[region], alerts[region], copy_to)
+            backups[region] = regional.backup(region, keys[region], alerts[region], copy_to,
+                                              global_parts, keys[home])
         quarantine = {
             region: {vpc: regional.quarantine(region, vpc) for vpc in vpc_ids.get(region, ())}
             for region in regions
@@ -643,6 +722,17 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
                     home=config_recorders[home])
         access_logs = global_builder.access_logs(global_parts)
         protection = global_builder.account_protection(global_parts)
+        # Recovery proven before it is needed, and the engagement protocol's AWS side
+        # (issue 19, sections 5 and 6).
+        replica = global_builder.evidence_replication(global_parts)
+        shield = None
+        if settings.shield.advanced:
+            shield = global_builder.shield(self.providers.get(SHIELD_REGION) or aws.Provider(
+                f"aws-{SHIELD_REGION}-shield",
+                region=SHIELD_REGION,
+                default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            ))
         manifests = {
             region: regional.manifest(
                 region, key=keys[region], topics=topics[region], global_parts=global_parts,
@@ -681,8 +771,13 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
         self.access_analyzer_arns = protection.analyzer_arns
         self.alert_path_topic_arns = {r: a.alert_path_topic_arn for r, a in alerts.items()}
         self.pending_subscriptions = {r: a.pending_subscriptions for r, a in alerts.items()}
+        self.support_role_arn = global_parts.support.role_arn
+        self.evidence_replica_bucket = replica.bucket_name if replica else None
+        self.shield_srt_role_arn = shield.srt_role_arn if shield else None
         self.register_outputs(
             {
+                "supportRoleArn": self.support_role_arn,
+                "evidenceReplicaBucket": self.evidence_replica_bucket,
                 "alertPathTopicArns": self.alert_path_topic_arns,
                 "pendingSubscriptions": self.pending_subscriptions,
                 "evidenceBucket": self.evidence_bucket,

@@ -76,6 +76,9 @@ class ReadinessManifestArgs:
     """Investigator role ARN."""
     responder_role_arn: pulumi.Input[str]
     """Responder role ARN."""
+    support_role_arn: pulumi.Input[str] | None = None
+    """AWS Support role ARN (SupportAccess), when the stack has one (optional key
+    ``responderRoles.support``)."""
 
     def __post_init__(self) -> None:
         # Validated once, at construction, the same way as every other Args.
@@ -155,6 +158,8 @@ class ReadinessManifest(pulumi.ComponentResource):
             "responderRoles": {
                 "investigator": args.investigator_role_arn,
                 "responder": args.responder_role_arn,
+                **({"support": args.support_role_arn}
+                   if args.support_role_arn is not None else {}),
             },
         }
         # Output.from_input resolves the nested Outputs; the apply only produces a value.

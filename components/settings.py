@@ -289,6 +289,9 @@ class EvidenceSettings:
     """Object Lock default retention on the evidence bucket."""
     archive_after_days: Annotated[Int, Field(ge=1, le=3650)] = 90
     """Days after which evidence moves to Glacier Flexible Retrieval."""
+    replication_region: Region | None = None
+    """Another covered region that receives a replica of every evidence object (its own
+    bucket, KMS key, versioning and the same Object Lock retention); None: no replica."""
 
 
 @_model
@@ -351,6 +354,44 @@ class AccountProtectionSettings:
     """GuardDuty Malware Protection for S3 (off by default)."""
 
 
+@_model
+class EmergencyContact:
+    """One Shield Response Team proactive-engagement contact."""
+
+    email_address: Annotated[StrictStr, Field(pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")]
+    """Who the SRT emails."""
+    phone_number: Annotated[StrictStr, Field(pattern=r"^\+[1-9][0-9]{1,14}$")] | None = None
+    """E.164 phone number (+4915112345678) the SRT calls."""
+    contact_notes: Annotated[StrictStr, Field(max_length=1024)] | None = None
+    """When and how to reach this contact."""
+
+
+@_model
+class ShieldSettings:
+    """`ir:shield`: AWS Shield Advanced (opt-in; USD 3,000 a month per organization on a
+    one-year commitment, plus data transfer out of protected resources)."""
+
+    advanced: StrictBool = False
+    """Subscribe to Shield Advanced and protect `protectedResourceArns`."""
+    accept_subscription_cost: StrictBool = False
+    """Must be true with `advanced`: the subscription is a one-year commitment of USD
+    3,000 a month that destroying the stack does not end."""
+    protected_resource_arns: Annotated[
+        tuple[Annotated[StrictStr, Field(pattern=(
+            r"^arn:aws[a-z-]*:(cloudfront|route53|globalaccelerator|elasticloadbalancing|"
+            r"ec2):[a-z0-9-]*:[0-9]{0,12}:.+$"))], ...],
+        AfterValidator(_unique),
+    ] = ()
+    """CloudFront distributions, Route 53 hosted zones, Global Accelerators, load
+    balancers and Elastic IPs to protect."""
+    srt_access: StrictBool = True
+    """Give the Shield Response Team a role (AWSShieldDRTAccessPolicy) to act during an
+    attack."""
+    emergency_contacts: Annotated[tuple[EmergencyContact, ...], Field(max_length=10)] = ()
+    """Proactive engagement: the SRT contacts these when a protected resource's health
+    check turns unhealthy during an event (empty: no proactive engagement)."""
+
+
 def _with_default_features(value: Mapping[str, bool]) -> Mapping[str, bool]:
     # A feature left out keeps its default (on), in the documented order.
     return MappingProxyType({**DEFAULT_GUARDDUTY_FEATURES, **value})
@@ -404,6 +445,39 @@ class VaultLock:
     """Grace period; after it the lock is immutable (compliance mode)."""
 
 
+RESTORE_TEST_RESOURCE_TYPES: tuple[str, ...] = (
+    "Aurora", "DocumentDB", "DynamoDB", "EBS", "EC2", "EFS", "FSx", "Neptune", "RDS", "S3",
+)
+DEFAULT_RESTORE_TEST_RESOURCE_TYPES: tuple[str, ...] = ("EBS", "EC2", "RDS", "DynamoDB", "EFS",
+                                                        "S3")
+RestoreTestResourceType = Annotated[
+    StrictStr, AfterValidator(_one_of(RESTORE_TEST_RESOURCE_TYPES)),
+    WithJsonSchema({"enum": list(RESTORE_TEST_RESOURCE_TYPES)}),
+]
+
+
+@_model
+class RestoreTestingSettings:
+    """`ir:backup.restoreTesting`: AWS Backup restores the newest recovery point of each
+    selected resource type on a schedule, validates it and deletes the restored copy."""
+
+    enabled: StrictBool = True
+    """Create the restore testing plan and one selection per resource type (billed per
+    restore test job, plus the restored copy while it exists)."""
+    schedule: Annotated[StrictStr, Field(pattern=_SCHEDULE)] = "cron(0 6 ? * MON *)"
+    """When restore tests start (six-field cron, UTC): weekly, Mondays 06:00."""
+    resource_types: Annotated[
+        tuple[RestoreTestResourceType, ...], Field(min_length=1), AfterValidator(_unique)
+    ] = DEFAULT_RESTORE_TEST_RESOURCE_TYPES
+    """Protected resource types tested (one selection each, by the backup selection tag)."""
+    selection_window_days: Annotated[Int, Field(ge=1, le=365)] = 7
+    """Restore the latest recovery point created within this many days."""
+    validation_window_hours: Annotated[Int, Field(ge=1, le=168)] = 1
+    """Hours the restored copy is kept for validation before AWS Backup deletes it."""
+    start_window_hours: Annotated[Int, Field(ge=1, le=168)] = 24
+    """A test that has not started within this many hours is cancelled."""
+
+
 @_model
 class BackupSettings:
     daily: BackupRule | None = BackupRule("cron(0 5 ? * * *)", 35)
@@ -420,6 +494,11 @@ class BackupSettings:
     """Vault Lock retention bounds."""
     copy_to_region: Region | None = None
     """Covered region that receives a copy of every recovery point (None: no copy)."""
+    restore_testing: RestoreTestingSettings = field(default_factory=RestoreTestingSettings)
+    """Scheduled restore tests that prove the recovery points restore (on by default)."""
+    audit_reports: StrictBool = True
+    """Backup Audit Manager report plans (backup jobs, restore jobs) delivered daily to the
+    trail's log bucket (the evidence bucket in member accounts) under `backup-reports/`."""
 
     def rules(self) -> dict[str, BackupRule]:
         """The configured snapshot rules by slot name."""
@@ -433,6 +512,7 @@ class BackupSettings:
         """The `BackupProtectionArgs` fields these settings decide (the plan's rules,
         selection and Vault Lock), for every stack that builds a `BackupProtection`."""
         from components.backup_protection import BackupRule as VaultRule
+        from components.backup_protection import RestoreTesting
 
         def vault_rule(rule: BackupRule | None) -> VaultRule | None:
             if rule is None:
@@ -450,6 +530,12 @@ class BackupSettings:
             "lock_min_retention_days": self.vault_lock.min_retention_days,
             "lock_max_retention_days": self.vault_lock.max_retention_days,
             "lock_changeable_for_days": self.vault_lock.changeable_for_days,
+            "restore_testing": RestoreTesting(
+                schedule=t.schedule, resource_types=t.resource_types,
+                selection_window_days=t.selection_window_days,
+                validation_window_hours=t.validation_window_hours,
+                start_window_hours=t.start_window_hours,
+            ) if (t := self.restore_testing).enabled else None,
         }
 
 
@@ -530,6 +616,10 @@ class OrganizationSettings:
         StrictStr, Field(pattern=r"^[A-Za-z0-9._-]{1,256}$")
     ] = "ir-readiness-org"
     """Custom event bus in the security account that member accounts forward to."""
+    member_account_ids: Annotated[tuple[AccountId, ...], AfterValidator(_unique)] = ()
+    """security mode: member accounts that already existed when Inspector was delegated;
+    the security stack activates their Inspector scanning (auto-enable reaches only
+    accounts that join later)."""
 
     @property
     def is_single(self) -> bool:
@@ -592,6 +682,8 @@ class Settings:
         default_factory=AccountProtectionSettings
     )
     """Account-level S3 Block Public Access, IAM Access Analyzer, S3 malware scanning."""
+    shield: ShieldSettings = field(default_factory=ShieldSettings)
+    """AWS Shield Advanced (off by default)."""
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Settings:
@@ -937,6 +1029,17 @@ def _rule_problems(s: Settings, aws_region: str | None) -> list[str]:
                 s.forensic_access.security_group_ids[vpc_id],
                 "names a VPC that is not quarantined; list it in ir:quarantineVpcs",
             )
+    replica = s.evidence.replication_region
+    if replica is not None:
+        if replica not in s.regions:
+            bad("evidence.replicationRegion", replica,
+                f"must be a covered region ({', '.join(regions)}): its KMS key encrypts "
+                "the replica")
+        elif replica == s.home_region:
+            bad("evidence.replicationRegion", replica,
+                "must differ from the home region (the evidence bucket's own); use a "
+                "second covered region")
+    _check_shield(s.shield, bad)
     _check_subscriptions(s, bad)
     _check_automation(s.automation, bad)
     _check_organization(s, bad)
@@ -953,6 +1056,23 @@ def _check_account_protection(s: Settings, bad: Any) -> None:
     if p.malware_protection.buckets and not p.malware_protection.enabled:
         bad("accountProtection.malwareProtection.buckets", list(p.malware_protection.buckets),
             "are scanned only with malwareProtection.enabled true; enable it or remove them")
+
+
+def _check_shield(sh: ShieldSettings, bad: Any) -> None:
+    if sh.advanced and not sh.accept_subscription_cost:
+        bad("shield.acceptSubscriptionCost", False,
+            "must be true with shield.advanced: Shield Advanced costs USD 3,000 a month on a "
+            "one-year commitment that destroying the stack does not end")
+    if not sh.advanced:
+        stray = [k for k, v in (("protectedResourceArns", sh.protected_resource_arns),
+                                ("emergencyContacts", sh.emergency_contacts)) if v]
+        if stray:
+            bad(f"shield.{stray[0]}", "[...]",
+                "applies only with shield.advanced true; enable it or remove the list")
+    elif sh.emergency_contacts and not sh.srt_access:
+        bad("shield.srtAccess", False,
+            "must be true with emergencyContacts: proactive engagement needs the Shield "
+            "Response Team's access role")
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -1034,6 +1154,10 @@ _ORGANIZATION_ATTRS: Mapping[str, str] = MappingProxyType({
 def _check_organization(s: Settings, bad: Any) -> None:
     o = s.organization
     key = "organization"
+    if o.member_account_ids and o.mode != "security":
+        bad(f"{key}.memberAccountIds", list(o.member_account_ids),
+            "only applies in security mode (the delegated Inspector administrator "
+            "activates these existing members)")
     if o.is_single:
         stray = [k for k, attr in _ORGANIZATION_ATTRS.items() if getattr(o, attr) is not None]
         if stray:
