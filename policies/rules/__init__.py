@@ -39,6 +39,7 @@ from . import (  # noqa: F401  (each import registers its module's rules)
     securityhub,
     sns,
     stack,
+    support,
 )
 from ._util import POLICIES, REGISTRY, Policy, RuleInfo, schema_problem
 

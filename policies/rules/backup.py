@@ -11,6 +11,7 @@ from ._util import (
     Findings,
     ResourceContext,
     StackIndex,
+    as_list,
     describe,
     int_or_none,
     present,
@@ -77,3 +78,71 @@ def plan_selection(index: StackIndex, config: Mapping[str, Any]) -> Findings:
     for plan in plans:
         if plan.urn not in selected:
             yield f"{describe(plan)} has no backup selection", plan.urn
+
+
+RESTORE_TESTING_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
+RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+REPORT_PLAN = "aws:backup/reportPlan:ReportPlan"
+REQUIRED_REPORTS = ("BACKUP_JOB_REPORT", "RESTORE_JOB_REPORT")
+
+
+def _tested_vaults(index: StackIndex, vaults: list[Any]) -> set[str]:
+    """Vaults a restore testing plan with at least one selection draws recovery points
+    from (`includeVaults` naming the vault, by reference or ARN, or `*` in its region)."""
+    plans = index.of_type(RESTORE_TESTING_PLAN)
+    selected: set[str] = set()
+    for selection in index.of_type(RESTORE_TESTING_SELECTION):
+        selected.update(p.urn for p in index.references(
+            selection, "restoreTestingPlanName", plans, ("name",)))
+    tested: set[str] = set()
+    for plan in plans:
+        if plan.urn not in selected:
+            continue
+        linked = {d.urn for d in plan.property_dependencies.get("recoveryPointSelection", [])}
+        selection = plan.props.get("recoveryPointSelection")
+        included = selection.get("includeVaults") if isinstance(selection, Mapping) else None
+        names = [str(v) for v in as_list(included)]
+        for vault in vaults:
+            if (vault.urn in linked or vault.props.get("arn") in names
+                    or ("*" in names and index.region(vault) == index.region(plan))):
+                tested.add(vault.urn)
+    return tested
+
+
+@stack_rule(
+    name="backup-restore-testing", area=AREA, severity=Severity.MEDIUM, mandatory=False,
+    description="Every backup vault must be covered by an AWS Backup restore testing plan "
+                "with at least one selection, so recovery is proven before it is needed.",
+    remediation="Add aws.backup.RestoreTestingPlan(recovery_point_selection=include_vaults="
+                "[vault.arn], ...) and an aws.backup.RestoreTestingSelection per protected "
+                "resource type (ir:backup.restoreTesting.enabled).",
+)
+def restore_testing(index: StackIndex, config: Mapping[str, Any]) -> Findings:
+    vaults = index.of_type(VAULT)
+    tested = _tested_vaults(index, vaults)
+    for vault in vaults:
+        if vault.urn not in tested:
+            yield (f"{describe(vault)} has no restore testing plan with a selection: its "
+                   "recovery points are never proven to restore"), vault.urn
+
+
+@stack_rule(
+    name="backup-audit-reports", area=AREA, severity=Severity.LOW, mandatory=False,
+    description="Each region with a backup vault must have Backup Audit Manager report plans "
+                "for backup jobs and restore jobs delivered to S3.",
+    remediation="Add aws.backup.ReportPlan with report_template BACKUP_JOB_REPORT and one with "
+                "RESTORE_JOB_REPORT, delivering to the log bucket (ir:backup.auditReports).",
+)
+def audit_reports(index: StackIndex, config: Mapping[str, Any]) -> Findings:
+    reports: dict[str | None, set[str]] = {}
+    for plan in index.of_type(REPORT_PLAN):
+        setting = plan.props.get("reportSetting")
+        channel = plan.props.get("reportDeliveryChannel")
+        template = setting.get("reportTemplate") if isinstance(setting, Mapping) else None
+        if isinstance(channel, Mapping) and present(channel, "s3BucketName") and template:
+            reports.setdefault(index.region(plan), set()).add(str(template))
+    for vault in index.of_type(VAULT):
+        missing = [t for t in REQUIRED_REPORTS if t not in reports.get(index.region(vault), ())]
+        if missing:
+            yield (f"{describe(vault)}: its region has no {' / '.join(missing)} report plan "
+                   "delivered to S3"), vault.urn

@@ -19,7 +19,7 @@ from pulumi_policy import Severity
 from ._util import REGISTRY, Findings, StackIndex, as_list, describe, purpose_of, stack_rule
 from .quarantine import QUARANTINE_PURPOSES, SECURITY_GROUP
 from .s3 import BUCKET_LOGGING, BUCKETS, locked_buckets
-from .stack import REGIONS, organization_mode
+from .stack import REGIONS
 
 AREA = "recording"
 RECORDER = "aws:cfg/recorder:Recorder"
@@ -38,9 +38,8 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
     config=REGIONS,
 )
 def config_recorder_per_region(index: StackIndex, config: Mapping[str, Any]) -> Findings:
-    # A management stack holds no workload; a member's Config is the organisation's choice.
-    if organization_mode(index, config) in ("management", "member"):
-        return
+    # Every mode: member and management stacks record too (issue 19), so Security Hub
+    # evaluates the controls of every account.
     recorders = index.of_type(RECORDER)
     on: set[str] = set()
     for status in index.of_type(RECORDER_STATUS):

@@ -101,6 +101,11 @@ MANAGEMENT_SEEDS = [
     OrgSeed("organization-trail", "aws:cloudtrail/trail:Trail",
             lambda name: True, _to("isOrganizationTrail", False),
             "declares no organization trail"),
+    # CIS 1.17 in the management account too: its support role loses AWSSupportAccess
+    OrgSeed("support-role-present", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            lambda name: name.endswith("support-support-access"),
+            _to("policyArn", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+            "no role with AWSSupportAccess"),
 ]
 MEMBER_SEEDS = [
     # findings in eu-west-1 go nowhere: every target there delivers to a Lambda instead
@@ -117,6 +122,13 @@ MEMBER_SEEDS = [
             lambda name: "forward-us-east-1" in name,
             _to("arn", "arn:aws:events:us-east-1:123456789012:event-bus/default"),
             "a bus in the member account itself (123456789012)"),
+    # the member's support role is trusted by a service instead of the responders
+    OrgSeed("support-role-present", "aws:iam/role:Role",
+            lambda name: name.endswith("support-role"),
+            _to("assumeRolePolicy", '{"Version": "2012-10-17", "Statement": [{"Effect": '
+                '"Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": '
+                '"sts:AssumeRole"}]}'),
+            "no IAM principal may assume it"),
 ]
 SECURITY_SEEDS = [
     # us-east-1 auto-enables GuardDuty only for accounts that join from now on

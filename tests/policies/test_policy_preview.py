@@ -161,6 +161,20 @@ SEEDS = [
     Seed(("backup-vault-cmk",), "aws:backup/vault:Vault", _set(kms_key_arn=None)),
     Seed(("backup-plan-selection",), "aws:backup/selection:Selection",
          _set(plan_id="plan-that-does-not-exist"), where="stack"),
+    # Recovery proven before it is needed (issue 19, section 5): the us-east-1 restore
+    # testing plan draws from another vault; its report plan reports copy jobs instead
+    Seed(("backup-restore-testing",), "aws:backup/restoreTestingPlan:RestoreTestingPlan",
+         _set(recovery_point_selection={
+             "algorithm": "LATEST_WITHIN_WINDOW", "recovery_point_types": ["SNAPSHOT"],
+             "include_vaults": ["arn:aws:backup:us-east-1:123456789012:backup-vault:other"]}),
+         pick=_named("us-east-1"), where="stack", mentions="backup-us-east-1-vault"),
+    Seed(("backup-audit-reports",), "aws:backup/reportPlan:ReportPlan",
+         _set(report_setting={"report_template": "COPY_JOB_REPORT"}),
+         pick=_named("us-east-1"), where="stack", mentions="backup-us-east-1-vault"),
+    # The AWS Support role (CIS 1.17) loses its policy
+    Seed(("support-role-present",), "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+         _set(policy_arn="arn:aws:iam::aws:policy/ReadOnlyAccess"),
+         pick=_named("support-support-access"), where="stack", mentions="AWSSupportAccess"),
     Seed(("quarantine-isolation-no-rules",), "aws:ec2/securityGroup:SecurityGroup",
          _set(egress=[ALL_TRAFFIC]), pick=_purpose("isolation")),
     Seed(("quarantine-isolation-per-vpc",), "aws:ec2/securityGroup:SecurityGroup",
@@ -234,6 +248,12 @@ CONFIG_SEEDS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         "aws:s3/bucket:Bucket", lambda c: c["ir:evidence"]["objectLock"].update(retentionDays=30)),
     "backup-vault-lock": (
         "aws:backup/vault:Vault", lambda c: c["ir:backup"]["vaultLock"].update(minRetentionDays=1)),
+    # Shield Advanced on, a distribution protected, nobody for the response team to reach
+    "shield-response-team-access": (
+        "aws:shield/protection:Protection",
+        lambda c: c["ir:shield"].update(
+            advanced=True, acceptSubscriptionCost=True, srtAccess=False, emergencyContacts=[],
+            protectedResourceArns=["arn:aws:cloudfront::123456789012:distribution/E1EXAMPLE"])),
 }
 
 

@@ -389,6 +389,65 @@ def alert_dlq(*, alarm_to: str | None = ALERT_PATH_TOPIC, threshold: float = 0
     return out
 
 
+VAULT_ARN = f"arn:aws:backup:{HOME_REGION}:{ACCOUNT}:backup-vault:ir-vault"
+RESTORE_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
+RESTORE_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+REPORT_PLAN = "aws:backup/reportPlan:ReportPlan"
+
+
+def restore_tested(*, include: tuple[str, ...] = (VAULT_ARN,), selection: bool = True,
+                   plan_region: str = HOME_REGION) -> list[AnalyzerResource]:
+    out = [res("aws:backup/vault:Vault", "vault", {"name": "ir-vault", "arn": VAULT_ARN},
+               HOME_REGION),
+           res(RESTORE_PLAN, "restore-test", {
+               "name": "ir_vault_restore_test", "scheduleExpression": "cron(0 6 ? * MON *)",
+               "recoveryPointSelection": {"algorithm": "LATEST_WITHIN_WINDOW",
+                                          "includeVaults": list(include),
+                                          "recoveryPointTypes": ["SNAPSHOT"]}}, plan_region)]
+    if selection:
+        out.append(res(RESTORE_SELECTION, "restore-test-ebs", {
+            "name": "tagged_ebs", "restoreTestingPlanName": "ir_vault_restore_test",
+            "protectedResourceType": "EBS", "validationWindowHours": 1}, plan_region))
+    return out
+
+
+def reports(templates: tuple[str, ...] = ("BACKUP_JOB_REPORT", "RESTORE_JOB_REPORT"),
+            region: str = HOME_REGION) -> list[AnalyzerResource]:
+    return [res("aws:backup/vault:Vault", "vault", {"name": "ir-vault"}, HOME_REGION),
+            *(res(REPORT_PLAN, f"report-{t.lower()}", {
+                "reportSetting": {"reportTemplate": t},
+                "reportDeliveryChannel": {"s3BucketName": "logs", "formats": ["CSV"]}}, region)
+              for t in templates)]
+
+
+PEOPLE_TRUST = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/OnCall"},
+                    "Action": "sts:AssumeRole"})
+SERVICE_TRUST = doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                     "Action": "sts:AssumeRole"})
+SUPPORT_ACCESS = "arn:aws:iam::aws:policy/AWSSupportAccess"
+
+
+def support_role(trust: str = PEOPLE_TRUST, policy: str = SUPPORT_ACCESS
+                 ) -> list[AnalyzerResource]:
+    return [res("aws:iam/role:Role", "support", {"name": "ir-support", "assumeRolePolicy": trust}),
+            res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "support-access",
+                {"role": "ir-support", "policyArn": policy})]
+
+
+def shield(*, association: bool = True, contacts: bool = True) -> list[AnalyzerResource]:
+    out = [res("aws:shield/protection:Protection", "protection", {
+        "name": "site", "resourceArn": "arn:aws:cloudfront::123456789012:distribution/E1"},
+        "us-east-1")]
+    if association:
+        out.append(res("aws:shield/drtAccessRoleArnAssociation:DrtAccessRoleArnAssociation",
+                       "srt", {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/srt"}, "us-east-1"))
+    out.append(res("aws:shield/proactiveEngagement:ProactiveEngagement", "engagement", {
+        "enabled": True,
+        "emergencyContacts": [{"emailAddress": "soc@example.com"}] if contacts else []},
+        "us-east-1"))
+    return out
+
+
 # --------------------------------------------------------------------------- cases
 
 
@@ -436,6 +495,11 @@ CASES = [
     Case("backup-vault-cmk", backup(), backup(kms=False), "vault"),
     Case("backup-vault-lock", backup(), backup(lock_days=None), "vault"),
     Case("backup-plan-selection", backup(), backup(selection=False), "plan"),
+    Case("backup-restore-testing", restore_tested(), restore_tested(selection=False), "vault"),
+    Case("backup-audit-reports", reports(), reports(("BACKUP_JOB_REPORT",)), "vault"),
+    # Support (issue 19, section 6)
+    Case("support-role-present", support_role(), support_role(trust=SERVICE_TRUST), "support"),
+    Case("shield-response-team-access", shield(), shield(contacts=False), "protection"),
     # Quarantine
     Case("quarantine-isolation-no-rules", [isolation(), conversion()],
          [isolation(egress=[ALL_TRAFFIC]), conversion()], "vpc-1-isolation"),
@@ -1245,3 +1309,35 @@ def test_a_dead_letter_alarm_that_waits_for_many_messages_is_flagged(
         pack: PolicyPackProcess) -> None:
     found = violations(pack, alert_dlq(threshold=10), "alerting-dead-letter-alarm")
     assert len(found) == 1
+
+
+def test_a_restore_testing_plan_on_another_vault_or_region_does_not_count(
+        pack: PolicyPackProcess) -> None:
+    other = f"arn:aws:backup:{HOME_REGION}:{ACCOUNT}:backup-vault:elsewhere"
+    assert violations(pack, restore_tested(include=(other,)), "backup-restore-testing")
+    # '*' covers the vaults of the plan's own region only
+    assert violations(pack, restore_tested(include=("*",)), "backup-restore-testing") == []
+    assert violations(pack, restore_tested(include=("*",), plan_region="us-east-1"),
+                      "backup-restore-testing")
+
+
+def test_a_report_plan_in_another_region_does_not_cover_the_vault(
+        pack: PolicyPackProcess) -> None:
+    found = violations(pack, reports(region="us-east-1"), "backup-audit-reports")
+    assert len(found) == 1
+    assert "BACKUP_JOB_REPORT / RESTORE_JOB_REPORT" in found[0].message
+
+
+def test_no_support_role_at_all_is_mandatory(pack: PolicyPackProcess) -> None:
+    found = violations(pack, support_role(policy="arn:aws:iam::aws:policy/ReadOnlyAccess"),
+                       "support-role-present")
+    assert len(found) == 1 and "no role with AWSSupportAccess" in found[0].message
+    assert found[0].enforcement == "mandatory"
+
+
+def test_shield_without_the_response_team_role_is_flagged(pack: PolicyPackProcess) -> None:
+    found = violations(pack, shield(association=False), "shield-response-team-access")
+    assert len(found) == 1 and "DrtAccessRoleArnAssociation" in found[0].message
+    # no protections: nothing to engage the team for
+    assert violations(pack, [r for r in shield(association=False, contacts=False)
+                             if "protection" not in r.type], "shield-response-team-access") == []
