@@ -40,6 +40,9 @@ PRODUCED_BY: Mapping[str, str] = MappingProxyType({
     "ConfigRecording": "ir:recording.configRecorder",
     "AccessLogStore": "ir:recording.accessLogs",
     "AccountProtection": "ir:accountProtection",
+    "SupportAccess": "ir:responderPrincipals",
+    "EvidenceReplication": "ir:evidence.replicationRegion",
+    "ShieldProtection": "ir:shield",
 })
 
 #: (component class, policy) -> the key whose value the policy's finding is about: changing
@@ -58,6 +61,9 @@ FIXED_BY: Mapping[tuple[str, str], str] = MappingProxyType({
     ("ResponderAccess", "iam-responder-trust"): "ir:responderPrincipals",
     ("ResponseAutomation", "logs-retention"): "ir:automation.logRetentionDays",
     ("QuarantineNetwork", "quarantine-isolation-per-vpc"): "ir:quarantineVpcs",
+    ("BackupProtection", "backup-restore-testing"): "ir:backup.restoreTesting.enabled",
+    ("BackupProtection", "backup-audit-reports"): "ir:backup.auditReports",
+    ("ShieldProtection", "shield-response-team-access"): "ir:shield.emergencyContacts",
 })
 
 #: Stack policies reported on the stack as a whole (a region with no detector, no
@@ -75,6 +81,7 @@ STACK_FIXED_BY: Mapping[str, str] = MappingProxyType({
     "config-recorder-per-region": "ir:recording.configRecorder",
     "flow-logs-quarantine-vpcs": "ir:recording.flowLogs.enabled",
     "s3-access-logging-log-buckets": "ir:recording.accessLogs",
+    "support-role-present": "ir:responderPrincipals",
 })
 
 

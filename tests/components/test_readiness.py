@@ -272,7 +272,7 @@ def test_stack_outputs_expose_the_main_arns(three: tuple[Evaluation, CountingMoc
         "trailLogGroup", "investigatorRoleArn", "responderRoleArn", "kmsKeyArns",
         "topicArns", "guardDutyDetectorIds", "backupVaultArns", "automationFunctionArns",
         "flowLogGroups", "accessLogBucket",
-        "alertPathTopicArns", "pendingSubscriptions",
+        "alertPathTopicArns", "pendingSubscriptions", "supportRoleArn",
     }
     assert out["regions"] == list(THREE)
     assert out["automationFunctionArns"] == {}  # automation is off in the example
