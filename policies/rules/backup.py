@@ -99,8 +99,8 @@ def _tested_vaults(index: StackIndex, vaults: list[Any]) -> set[str]:
         if plan.urn not in selected:
             continue
         linked = {d.urn for d in plan.property_dependencies.get("recoveryPointSelection", [])}
-        selection = plan.props.get("recoveryPointSelection")
-        included = selection.get("includeVaults") if isinstance(selection, Mapping) else None
+        points = plan.props.get("recoveryPointSelection")
+        included = points.get("includeVaults") if isinstance(points, Mapping) else None
         names = [str(v) for v in as_list(included)]
         for vault in vaults:
             if (vault.urn in linked or vault.props.get("arn") in names
