@@ -15,15 +15,18 @@ duplicated here:
 
 Created, home region: an evidence bucket (EvidenceStore) and the investigator + responder
 roles (ResponderAccess), named ``<name_prefix>-investigator`` and
-``<name_prefix>-responder`` (the role
-``irctl --account`` assumes), trusted only by the security account's responder
-principals and only with ``sts:ExternalId``. Per covered region: a KMS key
-(EncryptionKey), alert topics and rules (AlertRouting), backup vault + plan
-(BackupProtection), quarantine groups per VPC (QuarantineNetwork), the manifest
-(ReadinessManifest), high alerts on changes to the manifest parameter and the quarantine
-groups (``watch_readiness_changes``), and forwarding rules that send the same findings, alarms and
-tampering events the security bus routes to the security account's event bus in the same
-region, through a role that may only ``events:PutEvents`` on those buses.
+``<name_prefix>-responder`` (the role ``irctl --account`` assumes), trusted only by the
+security account's responder principals and only with ``sts:ExternalId``; the AWS
+Support role ``<name_prefix>-support`` (SupportAccess, CIS 1.17) with the same trust.
+Per covered region: a KMS key (EncryptionKey), alert topics and rules (AlertRouting),
+backup vault + plan with restore testing and Backup Audit Manager reports into the
+evidence bucket (BackupProtection), quarantine groups per VPC (QuarantineNetwork), the
+manifest (ReadinessManifest), high alerts on changes to the manifest parameter and the
+quarantine groups (``watch_readiness_changes``), AWS Config (ConfigRecording, delivering
+into the evidence bucket under ``config/``: a member has no log bucket of its own), and
+forwarding rules that send the same findings, alarms and tampering events the security
+bus routes to the security account's event bus in the same region, through a role that
+may only ``events:PutEvents`` on those buses.
 """
 
 from __future__ import annotations

@@ -7,11 +7,14 @@
   home-region alert topics (EncryptionKey + AlertRouting, subscriptions from
   ``ir:alertSubscriptions``), whose alarm state changes are also forwarded to the
   security account's bus (``org-alarms``), and the management side of
-  DelegatedSecurityAdmin (GuardDuty + Security Hub + Inspector admin = security).
+  DelegatedSecurityAdmin (GuardDuty + Security Hub + Inspector admin = security); AWS
+  Config in every covered region into the organization trail's bucket (``config/``), and
+  the AWS Support role (CIS 1.17).
 * ``security``: the full single-account readiness of the security account
   (IncidentResponseReadiness), SecurityEventBus in every covered region (to its topics),
   and the security side of DelegatedSecurityAdmin (auto-enable ALL, protection plans,
-  Security Hub central configuration).
+  Security Hub central configuration, Inspector for members that join later and for the
+  existing ones in ``ir:organization.memberAccountIds``).
 * ``member``: MemberBaseline (response resources, forwarding to the security bus,
   responder role for ``irctl --account`` with sts:ExternalId).
 
