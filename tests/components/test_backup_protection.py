@@ -14,6 +14,7 @@ from components.backup_protection import (
     BackupProtection,
     BackupProtectionArgs,
     BackupRule,
+    RestoreTesting,
 )
 from tests.components.regional_mocks import ACCOUNT_ID, descends_from, provider, run
 
@@ -220,8 +221,73 @@ def test_children_are_parented_regional_and_tagged_where_taggable():
         ({"notification_events": ("BACKUP_JOB_FAILED",)}, "deprecated by AWS Backup"),
         ({"notification_events": ("JOB_DONE",)}, "notification_events='JOB_DONE'"),
         ({"tags": {"aws:x": "1"}}, "reserved by AWS"),
+        ({"notification_events": ("BACKUP_JOB_COMPLETED",)}, "must include RESTORE_JOB_COMPLETED"),
     ],
 )
 def test_invalid_args_name_the_field_and_value(overrides, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         _args(**overrides)
+
+
+RESTORE_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
+RESTORE_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+REPORT_PLAN = "aws:backup/reportPlan:ReportPlan"
+PLAN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,49}$")
+
+
+def test_restore_testing_draws_from_this_vault_and_tests_each_type_by_the_backup_tag():
+    result = _run(lambda: _args(restore_testing=RestoreTesting(
+        resource_types=("EBS", "RDS"), validation_window_hours=2, selection_window_days=3)))
+    plan = result.one(RESTORE_PLAN)
+    vault = result.one(VAULT)
+    assert PLAN_NAME.match(plan.inputs["name"])  # letters, digits and underscores only
+    points = plan.inputs["recoveryPointSelection"]
+    assert points["includeVaults"] == [vault.outputs["arn"]]
+    assert points["selectionWindowDays"] == 3
+    assert plan.inputs["scheduleExpressionTimezone"] == "Etc/UTC"
+    role = result.one(ROLE)
+    selections = result.of_type(RESTORE_SELECTION)
+    assert sorted(s.inputs["protectedResourceType"] for s in selections) == ["EBS", "RDS"]
+    for selection in selections:
+        assert PLAN_NAME.match(selection.inputs["name"])
+        assert selection.inputs["restoreTestingPlanName"] == plan.outputs["name"]
+        assert selection.inputs["iamRoleArn"] == role.outputs["arn"]
+        assert selection.inputs["validationWindowHours"] == 2
+        assert selection.inputs["protectedResourceConditions"] == {"stringEquals": [
+            {"key": "aws:ResourceTag/ir-readiness:backup", "value": "true"}]}
+        # restores run only once the role holds the restore policies
+        attachments = {a.urn for a in result.of_type(ATTACHMENT)}
+        assert attachments <= set(selection.dependencies)
+
+
+def test_no_restore_testing_and_no_reports_when_not_asked():
+    result = _run(lambda: _args(restore_testing=None))
+    assert result.of_type(RESTORE_PLAN) == [] and result.of_type(RESTORE_SELECTION) == []
+    assert result.of_type(REPORT_PLAN) == []
+
+
+def test_report_plans_for_backup_and_restore_jobs_into_the_given_bucket():
+    result = _run(lambda: _args(report_bucket_name="ir-logs"))
+    plans = result.of_type(REPORT_PLAN)
+    assert sorted(p.inputs["reportSetting"]["reportTemplate"] for p in plans) == [
+        "BACKUP_JOB_REPORT", "RESTORE_JOB_REPORT"]
+    for plan in plans:
+        assert PLAN_NAME.match(plan.inputs["name"])
+        assert plan.inputs["reportDeliveryChannel"] == {
+            "s3BucketName": "ir-logs", "s3KeyPrefix": "backup-reports",
+            "formats": ["CSV", "JSON"]}
+
+
+@pytest.mark.parametrize(
+    ("testing", "message"),
+    [
+        (lambda: RestoreTesting(resource_types=("Redshift",)),
+         "restore_testing.resource_types='Redshift'"),
+        (lambda: RestoreTesting(resource_types=()), "list at least one type"),
+        (lambda: RestoreTesting(schedule="rate(7 days)"), "restore_testing.schedule="),
+        (lambda: RestoreTesting(validation_window_hours=169), "validation_window_hours=169"),
+    ],
+)
+def test_invalid_restore_testing_names_the_field(testing, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        testing()

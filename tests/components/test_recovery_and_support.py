@@ -456,3 +456,47 @@ def test_member_account_ids_only_in_security_mode() -> None:
         Settings.from_mapping(values)
     assert "ir:organization.memberAccountIds" in str(err.value)
     assert "only applies in security mode" in str(err.value)
+
+
+# ------------------------------------------------------------------ Args checks
+
+
+def test_component_args_refuse_what_would_fail_at_apply() -> None:
+    import pulumi
+
+    from components.delegated_security_admin import DelegatedSecurityAdminArgs
+    from components.evidence_replication import EvidenceReplicationArgs
+    from components.settings import ObjectLock
+    from components.shield_protection import EmergencyContact, ShieldProtectionArgs
+    from components.support_access import SupportAccessArgs
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/OnCall"
+    with pytest.raises(ValueError, match="trusted_principals is empty"):
+        SupportAccessArgs(name_prefix="ir", trusted_principals=())
+    with pytest.raises(ValueError, match="not an IAM ARN"):
+        SupportAccessArgs(name_prefix="ir", trusted_principals=("*",))
+    with pytest.raises(ValueError, match="at most 64"):
+        SupportAccessArgs(name_prefix="x" * 60, trusted_principals=(role,))
+    with pytest.raises(ValueError, match="protected_resource_arns='arn:aws:s3:::b'"):
+        ShieldProtectionArgs(name_prefix="ir", protected_resource_arns=("arn:aws:s3:::b",))
+    with pytest.raises(ValueError, match="needs the SRT access role"):
+        ShieldProtectionArgs(name_prefix="ir", srt_access=False,
+                             emergency_contacts=(EmergencyContact("soc@example.com"),))
+    provider: Any = object()  # never used: the checks run before any resource
+    with pytest.raises(ValueError, match="destination_region='eu-west-1'"):
+        EvidenceReplicationArgs(
+            source_region="eu-west-1", destination_region="eu-west-1",
+            source_provider=provider, account_id=ACCOUNT, source_bucket_name="b",
+            source_bucket_arn="arn:aws:s3:::b", source_kms_key_arn="k",
+            destination_kms_key_arn="k", object_lock=ObjectLock("COMPLIANCE", 1))
+    providers: dict[str, pulumi.ProviderResource] = {"eu-west-1": provider}
+    with pytest.raises(ValueError, match="only applies on the security side"):
+        DelegatedSecurityAdminArgs(side="management", security_account_id="222222222222",
+                                   regions=("eu-west-1",), providers=providers,
+                                   inspector=True, member_account_ids=("444444444444",))
+    with pytest.raises(ValueError, match="not the security account"):
+        DelegatedSecurityAdminArgs(side="security", security_account_id="222222222222",
+                                   regions=("eu-west-1",), providers=providers,
+                                   detector_ids={"eu-west-1": "d"}, root_id="r-ab12",
+                                   standards=("cis-aws-foundations-benchmark/v/3.0.0",),
+                                   inspector=True, member_account_ids=("222222222222",))
