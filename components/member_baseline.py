@@ -54,6 +54,7 @@ from components.backup_protection import (
 )
 from components.config_recording import ConfigRecording, ConfigRecordingArgs
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
+from components.evidence_replication import EvidenceReplication, EvidenceReplicationArgs
 from components.evidence_store import EvidenceStore, EvidenceStoreArgs
 from components.network_recording import NetworkRecording, NetworkRecordingArgs
 from components.quarantine_network import QuarantineNetwork, QuarantineNetworkArgs
@@ -65,6 +66,7 @@ from components.readiness_manifest import (
 from components.responder_access import ResponderAccess, ResponderAccessArgs
 from components.security_event_bus import RULES
 from components.settings import BackupSettings, ObjectLock, RecordingSettings
+from components.shield_protection import ShieldProtection, ShieldProtectionArgs
 from components.support_access import SupportAccess, SupportAccessArgs
 from runbooks.core.manifest_schema import MANIFEST_PARAMETER
 
@@ -164,6 +166,13 @@ class MemberBaselineArgs:
     """Maximum session of the roles, seconds."""
     recording: RecordingSettings = RecordingSettings()
     """ir:recording: the quarantine VPCs' flow logs (and opt-in Resolver query logs)."""
+    evidence_replication_region: str | None = None
+    """ir:evidence.replicationRegion: another covered region receiving a replica of the
+    evidence bucket (None: no replica)."""
+    shield: ShieldProtectionArgs | None = None
+    """ir:shield: Shield Advanced for this account's exposed resources (None: off)."""
+    shield_provider: pulumi.ProviderResource | None = None
+    """A us-east-1 provider in this account (Shield's API), needed with `shield`."""
     partition: str = "aws"
     """ARN partition."""
 
@@ -185,6 +194,13 @@ class MemberBaselineArgs:
                                  f"not in the security account {self.security_account_id}")
         if not self.responder_principals:
             raise ValueError("MemberBaselineArgs.responder_principals is empty")
+        replica = self.evidence_replication_region
+        if replica is not None and (replica not in self.regions or replica == self.regions[0]):
+            raise ValueError(f"MemberBaselineArgs.evidence_replication_region = {replica!r}: "
+                             "must be a covered region other than the home region")
+        if self.shield is not None and self.shield_provider is None:
+            raise ValueError("MemberBaselineArgs.shield_provider: give a us-east-1 provider "
+                             "with shield (Shield's API is served there)")
         if not re.match(r"^[\w+=,.@-]{1,48}$", self.name_prefix):
             raise ValueError(f"MemberBaselineArgs.name_prefix = {self.name_prefix!r}: at most 48 "
                              "of letters, digits and +=,.@_- (role names add up to 16 "
@@ -274,6 +290,25 @@ class MemberBaseline(pulumi.ComponentResource):
                 external_id=args.external_id,
             ),
             opts=in_region(home))
+        if args.evidence_replication_region is not None:
+            region = args.evidence_replication_region
+            EvidenceReplication(
+                f"{name}-evidence-replica",
+                EvidenceReplicationArgs(
+                    source_region=home, destination_region=region,
+                    source_provider=args.providers[home], account_id=args.account_id,
+                    source_bucket_name=evidence.bucket_name,
+                    source_bucket_arn=evidence.bucket_arn,
+                    source_kms_key_arn=keys[home].key_arn,
+                    destination_kms_key_arn=keys[region].key_arn,
+                    object_lock=args.evidence_object_lock,
+                    source_depends_on=evidence.bucket_ready),
+                opts=in_region(region))
+        if args.shield is not None:
+            # The workloads (and what a DDoS hits) live in member accounts.
+            ShieldProtection(f"{name}-shield", args.shield,
+                             opts=pulumi.ResourceOptions(parent=self,
+                                                         provider=args.shield_provider))
         # CIS 1.17: the responders open AWS Support cases for this account too.
         support = SupportAccess(
             f"{name}-support",

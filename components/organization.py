@@ -53,9 +53,11 @@ from components.readiness import (
     BASE_TAGS,
     IncidentResponseReadiness,
     IncidentResponseReadinessArgs,
+    shield_args,
 )
 from components.security_event_bus import RULES, SecurityEventBus, SecurityEventBusArgs
 from components.settings import DISCOVER, SEVERITIES, Settings, partition_for
+from components.shield_protection import SHIELD_REGION
 from components.support_access import SupportAccess, SupportAccessArgs
 from runbooks.core.permissions import responder_actions
 
@@ -88,6 +90,13 @@ class OrganizationReadiness(pulumi.ComponentResource):
         else:
             self._member(name)
         self.register_outputs(dict(self.stack_outputs))
+
+    def _shield_provider(self, providers: dict[str, aws.Provider]) -> aws.Provider:
+        """Shield's API is served from us-east-1: that region's provider, or one of its own."""
+        return providers.get(SHIELD_REGION) or aws.Provider(
+            f"aws-{SHIELD_REGION}-shield", region=SHIELD_REGION,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=self.tags),
+            opts=pulumi.ResourceOptions(parent=self))
 
     def _regional_providers(self, prefix: str = "aws") -> dict[str, aws.Provider]:
         return {
@@ -349,6 +358,10 @@ class OrganizationReadiness(pulumi.ComponentResource):
                 max_session_duration=s.max_session_duration,
                 partition=self.partition,
                 recording=s.recording,
+                evidence_replication_region=s.evidence.replication_region,
+                shield=shield_args(s, org.member_role_name.removesuffix(RESPONDER_SUFFIX),
+                                   self.partition),
+                shield_provider=self._shield_provider(providers) if s.shield.advanced else None,
             ),
             opts=pulumi.ResourceOptions(parent=self))
         self.stack_outputs.update({

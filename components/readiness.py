@@ -106,6 +106,23 @@ def log_group_prefix(stack: str) -> str:
     return f"/ir-readiness/{stack}"
 
 
+def shield_args(settings: Settings, name_prefix: str,
+                partition: str) -> ShieldProtectionArgs | None:
+    """`ir:shield` as ShieldProtectionArgs (None: Shield Advanced off)."""
+    shield = settings.shield
+    if not shield.advanced:
+        return None
+    return ShieldProtectionArgs(
+        name_prefix=name_prefix,
+        protected_resource_arns=shield.protected_resource_arns,
+        srt_access=shield.srt_access,
+        emergency_contacts=tuple(
+            EmergencyContact(c.email_address, c.phone_number, c.contact_notes)
+            for c in shield.emergency_contacts),
+        partition=partition,
+    )
+
+
 def check_before_registering(settings: Settings, stack: str) -> None:
     """What the settings cannot know, checked before the first registration (so a bad
     value never leaves a half-created stack): the names derived from the stack name and,
@@ -221,20 +238,11 @@ class GlobalBuilder:
     def shield(self, provider: aws.Provider) -> ShieldProtection:
         """Shield Advanced (`ir:shield.advanced`), through `provider`, a us-east-1 provider
         (Shield's API is global and served there)."""
-        s, shield = self.stack, self.stack.settings.shield
+        s = self.stack
+        args = shield_args(s.settings, s.prefix, s.partition)
+        assert args is not None  # only called with ir:shield.advanced
         return ShieldProtection(
-            "shield",
-            ShieldProtectionArgs(
-                name_prefix=s.prefix,
-                protected_resource_arns=shield.protected_resource_arns,
-                srt_access=shield.srt_access,
-                emergency_contacts=tuple(
-                    EmergencyContact(c.email_address, c.phone_number, c.contact_notes)
-                    for c in shield.emergency_contacts),
-                partition=s.partition,
-            ),
-            opts=pulumi.ResourceOptions(parent=s.parent, provider=provider),
-        )
+            "shield", args, opts=pulumi.ResourceOptions(parent=s.parent, provider=provider))
 
     def evidence_store(self) -> EvidenceStore:
         s, settings = self.stack, self.stack.settings

@@ -1040,6 +1040,16 @@ def _rule_problems(s: Settings, aws_region: str | None) -> list[str]:
                 "must differ from the home region (the evidence bucket's own); use a "
                 "second covered region")
     _check_shield(s.shield, bad)
+    if s.organization.mode == "management":
+        # The management account holds no workload and no evidence bucket of its own.
+        if replica is not None:
+            bad("evidence.replicationRegion", replica,
+                "does not apply in ir:organization.mode management (no evidence bucket "
+                "there); set it in the security and member stacks")
+        if s.shield.advanced:
+            bad("shield.advanced", True,
+                "does not apply in ir:organization.mode management (no workload there); "
+                "enable it in the member stacks whose resources it protects")
     _check_subscriptions(s, bad)
     _check_automation(s.automation, bad)
     _check_organization(s, bad)

@@ -500,3 +500,38 @@ def test_component_args_refuse_what_would_fail_at_apply() -> None:
                                    detector_ids={"eu-west-1": "d"}, root_id="r-ab12",
                                    standards=("cis-aws-foundations-benchmark/v/3.0.0",),
                                    inspector=True, member_account_ids=("222222222222",))
+
+
+def test_member_stacks_replicate_evidence_and_protect_with_shield_too() -> None:
+    example = "Pulumi.org-member.example.yaml"
+    settings = settings_of(example)
+    second = settings.regions[1]
+    evidence = {"objectLock": {"mode": "COMPLIANCE", "retentionDays": 365},
+                "replicationRegion": second}
+    ev = stack(example, **{"ir:evidence": evidence, **SHIELD})
+    (config,) = ev.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    source = referenced(ev, config, "bucket")
+    assert source.name.endswith("evidence-bucket") and source.region == settings.home_region
+    replica = next(b for b in ev.of_type(BUCKET) if b.name.endswith("evidence-replica-bucket"))
+    assert replica.region == second
+    (protection,) = ev.of_type("aws:shield/protection:Protection")
+    assert protection.region == "us-east-1"
+    (association,) = ev.of_type(
+        "aws:shield/drtAccessRoleArnAssociation:DrtAccessRoleArnAssociation")
+    role = referenced(ev, association, "roleArn")
+    # under the member prefix, so the member responder role's deny on <prefix>-* covers it
+    prefix = settings.organization.member_role_name.removesuffix("-responder")
+    assert role.inputs["name"] == f"{prefix}-shield-srt"
+
+
+def test_management_stacks_refuse_replication_and_shield() -> None:
+    values = {k: parse_config_value(k, v)
+              for k, v in _config("Pulumi.org-management.example.yaml").items()
+              if k.startswith("ir:")}
+    values["ir:shield"] = {"advanced": True, "acceptSubscriptionCost": True}
+    values["ir:evidence"] = {"replicationRegion": values["ir:regions"][1]}
+    with pytest.raises(SettingsError) as err:
+        Settings.from_mapping(values)
+    text = str(err.value)
+    assert "ir:shield.advanced = true: does not apply in ir:organization.mode management" in text
+    assert "ir:evidence.replicationRegion" in text and "no evidence bucket there" in text
