@@ -26,11 +26,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.responder_access import trust_policy
-from components.settings import _IAM_PRINCIPAL
 
 TYPE = "ir-readiness:index:SupportAccess"
 SUPPORT_POLICY = "AWSSupportAccess"
 ROLE_SUFFIX = "-support"
+
+
+_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(root|user/.+|role/.+)$")
 
 
 def support_policy_arn(partition: str) -> str:
