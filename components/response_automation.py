@@ -4,7 +4,7 @@ One per covered region (EventBridge delivers a region's findings only in that re
 
 - the function runs the SAME runbook code as `irctl`: its code archive is built from the
   `runbooks/` package directory at deployment (no copy in the repo; the emulator under
-  `runbooks/drill/` and bytecode are left out); handler `runbooks.automation.handler`;
+  `rehearsal/` and bytecode are left out); handler `runbooks.automation.handler`;
 - third-party dependencies (jsonschema, pyyaml, click, rich) come from a layer built by
   `make automation-layer` (`pip install --target build/automation-layer/python` for the
   function's runtime and architecture); boto3 is the runtime's own;

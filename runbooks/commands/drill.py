@@ -28,8 +28,8 @@ from runbooks.core.errors import InvalidInput
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from runbooks.drill.run import DrillReport
-    from runbooks.drill.world import World
+    from rehearsal.run import DrillReport
+    from rehearsal.world import World
 
 DEFAULT_OUT = "drill-reports"
 
@@ -60,10 +60,10 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
     still runs (tests use it to read the resulting AWS state themselves).
     """
     require_drill_extra()
-    from runbooks.drill.emulator import events_sns, s3_policy, start_server
-    from runbooks.drill.run import DrillReport, run_scenario, write_report
-    from runbooks.drill.scenarios import get_scenarios
-    from runbooks.drill.world import (
+    from rehearsal.emulator import events_sns, s3_policy, start_server
+    from rehearsal.run import DrillReport, run_scenario, write_report
+    from rehearsal.scenarios import get_scenarios
+    from rehearsal.world import (
         EMULATOR_CREDENTIALS,
         EXAMPLE_CONFIG,
         provision_world,
@@ -106,7 +106,7 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
 
 
 def _scenario_names() -> list[str]:
-    from runbooks.drill.scenarios import SCENARIOS
+    from rehearsal.scenarios import SCENARIOS
 
     return ["all", *SCENARIOS]
 
@@ -213,8 +213,8 @@ def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sa
 
 def sandbox_scenario_names(scenario: str) -> list[str]:
     """`all` in sandbox mode means every scenario that is safe in a real account."""
-    from runbooks.drill.sandbox import SANDBOX_SCENARIOS
-    from runbooks.drill.scenarios import SCENARIOS, get_scenarios
+    from rehearsal.sandbox import SANDBOX_SCENARIOS
+    from rehearsal.scenarios import SCENARIOS, get_scenarios
 
     if scenario == "all":
         return [name for name in SCENARIOS if name in SANDBOX_SCENARIOS]
@@ -234,10 +234,10 @@ def run_sandbox_drill(settings: Settings, scenario: str, confirm_account: str | 
     tag, listing leftovers in the report.
     """
     from runbooks.commands._shared import caller_identity, make_sessions
-    from runbooks.drill.run import DrillReport, ScenarioReport, run_scenario, write_report
-    from runbooks.drill.sandbox import Cleanup, SandboxGuard, sandbox_world
-    from runbooks.drill.scenarios import SCENARIOS
-    from runbooks.drill.world import scoped_env
+    from rehearsal.run import DrillReport, ScenarioReport, run_scenario, write_report
+    from rehearsal.sandbox import Cleanup, SandboxGuard, sandbox_world
+    from rehearsal.scenarios import SCENARIOS
+    from rehearsal.world import scoped_env
 
     names = sandbox_scenario_names(scenario)  # bad input before any AWS call
     if not sandbox or not confirm_account:

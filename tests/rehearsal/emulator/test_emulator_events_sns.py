@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runbooks.drill.emulator import events_sns
+from rehearsal.emulator import events_sns
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from components.mockrun import evaluate
-from runbooks.drill import bridge
-from runbooks.drill.bridge import HANDLERS, INVOKES, MotoBridge, UnhandledResourceType
+from rehearsal import bridge
+from rehearsal.bridge import HANDLERS, INVOKES, MotoBridge, UnhandledResourceType
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    from runbooks.drill.emulator import s3_policy
+    from rehearsal.emulator import s3_policy
 
     # As the drill does: bucket policies (and the access-logging grant) evaluated as
     # S3 does; plain moto fails PutBucketLogging into a bucket with a TLS-only policy.

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 
 if TYPE_CHECKING:
-    from runbooks.drill.world import World
+    from rehearsal.world import World
 
 DRILL_TAG = "ir-readiness:drill"
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
@@ -108,7 +108,7 @@ def sandbox_world(sessions: Any, guard: SandboxGuard, region: str | None,
     groups (launching into a subnet does not change the subnet).
     """
     from runbooks.core.manifest import load_manifest
-    from runbooks.drill.world import World
+    from rehearsal.world import World
 
     if not region:
         raise InvalidInput("the sandbox drill needs a region: pass --region (the readiness "

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from runbooks.drill.emulator import install, start_server
+from rehearsal.emulator import install, start_server
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -14,7 +14,7 @@ from moto.server import ThreadedMotoServer
 
 from runbooks.cli import main
 from runbooks.core.errors import InvalidInput, PreconditionFailed
-from runbooks.drill.sandbox import DRILL_TAG, SandboxGuard
+from rehearsal.sandbox import DRILL_TAG, SandboxGuard
 
 IDENTITY = {"Account": "210987654321", "Arn": "arn:aws:iam::210987654321:role/drill"}
 
@@ -144,7 +144,7 @@ def _account_state(session: boto3.session.Session, endpoint: str) -> dict[str, o
 def sandbox_account(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         tuple[str, boto3.session.Session]]:
     """An emulator seeded as an account where the readiness stack was deployed."""
-    from runbooks.drill.emulator.server import start_server
+    from rehearsal.emulator.server import start_server
     from tests.runbooks.conftest import REGION, seed_readiness
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -213,7 +213,7 @@ def test_sandbox_drill_acts_verifies_and_removes_everything_it_created(
 
 def test_cleanup_refuses_what_this_run_did_not_tag(
         sandbox_account: tuple[str, boto3.session.Session]) -> None:
-    from runbooks.drill.sandbox import Cleanup
+    from rehearsal.sandbox import Cleanup
 
     endpoint, session = sandbox_account
     ec2, iam = (session.client(s, endpoint_url=endpoint) for s in ("ec2", "iam"))

@@ -14,9 +14,9 @@ import pytest
 
 from components.mockrun import evaluate, load_stack_config
 from runbooks.core.manifest_schema import MANIFEST_PARAMETER
-from runbooks.drill.bridge import MotoBridge
-from runbooks.drill.emulator import s3_policy
-from runbooks.drill.emulator.server import start_server
+from rehearsal.bridge import MotoBridge
+from rehearsal.emulator import s3_policy
+from rehearsal.emulator.server import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"

@@ -399,7 +399,7 @@ class MotoBridge(pulumi.runtime.Mocks):
         if handler is None:
             raise UnhandledResourceType(
                 f"the drill bridge does not handle resource type {args.typ} "
-                f"(resource {args.name!r}); add it to HANDLERS in runbooks/drill/bridge.py "
+                f"(resource {args.name!r}); add it to HANDLERS in rehearsal/bridge.py "
                 "with the moto API that provisions it, or an explicit recorded-only entry"
             )
         region = self._region_of(args.provider, args.inputs)
@@ -434,7 +434,7 @@ class MotoBridge(pulumi.runtime.Mocks):
         if answer is None:
             err = UnhandledInvoke(
                 f"the drill bridge does not answer invoke {args.token}; add it to INVOKES "
-                "in runbooks/drill/bridge.py"
+                "in rehearsal/bridge.py"
             )
             with self._lock:
                 self.errors.append(err)

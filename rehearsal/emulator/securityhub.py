@@ -19,7 +19,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.securityhub.responses import SecurityHubResponse
 
-from runbooks.drill.emulator._util import add_url_paths, reroute, service_error, sort_key
+from rehearsal.emulator._util import add_url_paths, reroute, service_error, sort_key
 
 WORKFLOW_STATUSES = {"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"}
 SEVERITY_LABELS = {"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}

@@ -28,7 +28,7 @@ as a list. The extension checks the grant the way S3 documents it: an Allow to t
 logging service principal of `s3:PutObject` (string or list, or `s3:*`) on the target
 bucket, its prefix or every object.
 
-Used by the drill (`runbooks.drill.world`), which provisions the real stack's bucket
+Used by the drill (`rehearsal.world`), which provisions the real stack's bucket
 policies into the emulator. `install()` is idempotent; `uninstall()` restores moto's
 check (the drill does so when it finishes, since moto's state is per process).
 """

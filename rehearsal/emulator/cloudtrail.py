@@ -26,7 +26,7 @@ from xml.etree import ElementTree as ET  # noqa: N817 - parses moto's own respon
 from moto.cloudtrail.responses import CloudTrailResponse
 from moto.core.responses import ActionResult
 
-from runbooks.drill.emulator._util import backend_state, reroute, service_error
+from rehearsal.emulator._util import backend_state, reroute, service_error
 
 MAX_EVENTS_PER_REGION = 200_000
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Lookup", "Head", "Search", "BatchGet")

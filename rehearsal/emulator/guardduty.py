@@ -16,7 +16,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.guardduty.responses import GuardDutyResponse
 
-from runbooks.drill.emulator._util import (
+from rehearsal.emulator._util import (
     add_url_paths,
     backend_state,
     reroute,

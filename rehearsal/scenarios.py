@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from runbooks.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from runbooks.drill.world import World
+    from rehearsal.world import World
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Scenario(ABC):
         }
         notes = []
         if world.emulated:
-            from runbooks.drill.emulator import inject_events, inject_finding
+            from rehearsal.emulator import inject_events, inject_finding
 
             finding = inject_finding(document, detector, world.account_id, world.home_region)
             history = self.history(world, victim)

@@ -11,7 +11,7 @@ other instance fails with InvalidInstanceId, as in AWS.
 Also fixes moto sending a command to every instance when it names instance ids only.
 
 Added by the analysis engineer (issue 5, `irctl eradicate patch`); hook `install()` into
-`runbooks.drill.emulator.install()` with the other services.
+`rehearsal.emulator.install()` with the other services.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from moto.core.responses import ActionResult
 from moto.ssm.responses import SimpleSystemManagerResponse
 
-from runbooks.drill.emulator._util import reroute, service_error
+from rehearsal.emulator._util import reroute, service_error
 
 SSM_AGENT_POLICY = "AmazonSSMManagedInstanceCore"
 AGENT_ACTION = "ssm:updateinstanceinformation"

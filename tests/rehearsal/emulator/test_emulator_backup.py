@@ -7,7 +7,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from runbooks.drill.emulator.backup import set_job_seconds
+from rehearsal.emulator.backup import set_job_seconds
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

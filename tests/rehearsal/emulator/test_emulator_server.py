@@ -6,7 +6,7 @@ import uuid
 import boto3
 import pytest
 
-from runbooks.drill.emulator import start_server
+from rehearsal.emulator import start_server
 
 
 @pytest.fixture

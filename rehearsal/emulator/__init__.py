@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from runbooks.drill.emulator.server import EmulatorServer, start_server
+from rehearsal.emulator.server import EmulatorServer, start_server
 
 __all__ = [
     "EmulatorServer",
@@ -44,7 +44,7 @@ def install() -> None:
     with _install_lock:
         if _installed:
             return
-        from runbooks.drill.emulator import backup, cloudtrail, guardduty, securityhub, ssm
+        from rehearsal.emulator import backup, cloudtrail, guardduty, securityhub, ssm
 
         for module in (cloudtrail, guardduty, securityhub, backup, ssm):
             module.install()
@@ -57,7 +57,7 @@ def _hook_dispatch() -> None:
     from moto.core.responses import BaseResponse
     from moto.s3.responses import S3Response
 
-    from runbooks.drill.emulator.cloudtrail import record_call, record_s3_bucket_call
+    from rehearsal.emulator.cloudtrail import record_call, record_s3_bucket_call
 
     original = BaseResponse.call_action
 
@@ -88,16 +88,16 @@ def _hook_dispatch() -> None:
 
 
 def inject_events(*args: Any, **kwargs: Any) -> None:
-    """See `runbooks.drill.emulator.cloudtrail.inject_events`."""
+    """See `rehearsal.emulator.cloudtrail.inject_events`."""
     install()
-    from runbooks.drill.emulator.cloudtrail import inject_events as inject
+    from rehearsal.emulator.cloudtrail import inject_events as inject
 
     inject(*args, **kwargs)
 
 
 def inject_finding(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """See `runbooks.drill.emulator.guardduty.inject_finding`."""
+    """See `rehearsal.emulator.guardduty.inject_finding`."""
     install()
-    from runbooks.drill.emulator.guardduty import inject_finding as inject
+    from rehearsal.emulator.guardduty import inject_finding as inject
 
     return inject(*args, **kwargs)

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from runbooks.cli import main
 from runbooks.commands.drill import run_emulated_drill
-from runbooks.drill.run import DrillReport, ScenarioReport
-from runbooks.drill.scenarios import SCENARIOS, Check
-from runbooks.drill.world import World
+from rehearsal.run import DrillReport, ScenarioReport
+from rehearsal.scenarios import SCENARIOS, Check
+from rehearsal.world import World
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from runbooks.core.errors import PreconditionFailed
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = PROJECT_ROOT / "Pulumi.example.yaml"
 DRILL_TAG = "ir-readiness:drill"
 EMULATOR_CREDENTIALS = {
@@ -131,8 +131,8 @@ def provision_world(
 
     from components.mockrun import evaluate, load_stack_config
     from runbooks.core.manifest import load_manifest
-    from runbooks.drill.bridge import MotoBridge
-    from runbooks.drill.emulator import events_sns, s3_policy
+    from rehearsal.bridge import MotoBridge
+    from rehearsal.emulator import events_sns, s3_policy
 
     s3_policy.install()  # bucket policies evaluated with principals and conditions
     events_sns.install()  # EventBridge rules deliver to the alert topics

@@ -173,7 +173,7 @@ class EmulatorServer:
         )
         from werkzeug.serving import make_server
 
-        from runbooks.drill.emulator import install
+        from rehearsal.emulator import install
 
         install()
         app = DomainDispatcherApplication(create_backend_app)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.exceptions import ClientError
 
-from runbooks.drill.emulator import inject_events
+from rehearsal.emulator import inject_events
 
 
 def _events(ct, **kwargs) -> list[dict]:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from runbooks.drill.emulator import s3_policy
-from runbooks.drill.emulator.s3_policy import statement_applies
+from rehearsal.emulator import s3_policy
+from rehearsal.emulator.s3_policy import statement_applies
 
 ACCOUNT = "123456789012"
 TLS_ONLY = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from runbooks.drill.emulator import inject_finding
+from rehearsal.emulator import inject_finding
 
 ACCOUNT = "123456789012"
 

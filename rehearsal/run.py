@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runbooks.drill.scenarios import Check, Scenario
-    from runbooks.drill.world import World
+    from rehearsal.scenarios import Check, Scenario
+    from rehearsal.world import World
 
 
 @dataclass
@@ -210,7 +210,7 @@ def write_report(report: DrillReport, directory: Path) -> tuple[Path, Path]:
     """Write `drill-<run>.json` and `drill-<run>.md` into `directory`."""
     import json
 
-    from runbooks.drill.report import markdown
+    from rehearsal.report import markdown
 
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / f"drill-{report.run_id}.json"

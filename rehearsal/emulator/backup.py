@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from moto.backup.responses import BackupResponse
 from moto.core.responses import ActionResult
 
-from runbooks.drill.emulator._util import add_url_paths, backend_state, reroute, service_error
+from rehearsal.emulator._util import add_url_paths, backend_state, reroute, service_error
 
 _settings_lock = threading.Lock()
 _job_seconds = float(os.environ.get("IR_EMULATOR_BACKUP_JOB_SECONDS", "0.5"))
