@@ -107,8 +107,8 @@ def sandbox_world(sessions: Any, guard: SandboxGuard, region: str | None,
     `pulumi up`. The victims go into a subnet of a VPC the stack covers with quarantine
     groups (launching into a subnet does not change the subnet).
     """
-    from runbooks.core.manifest import load_manifest
     from rehearsal.world import World
+    from runbooks.core.manifest import load_manifest
 
     if not region:
         raise InvalidInput("the sandbox drill needs a region: pass --region (the readiness "

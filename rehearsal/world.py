@@ -130,9 +130,9 @@ def provision_world(
     import boto3
 
     from components.mockrun import evaluate, load_stack_config
-    from runbooks.core.manifest import load_manifest
     from rehearsal.bridge import MotoBridge
     from rehearsal.emulator import events_sns, s3_policy
+    from runbooks.core.manifest import load_manifest
 
     s3_policy.install()  # bucket policies evaluated with principals and conditions
     events_sns.install()  # EventBridge rules deliver to the alert topics

@@ -13,10 +13,10 @@ import boto3
 import pytest
 
 from components.mockrun import evaluate, load_stack_config
-from runbooks.core.manifest_schema import MANIFEST_PARAMETER
 from rehearsal.bridge import MotoBridge
 from rehearsal.emulator import s3_policy
 from rehearsal.emulator.server import start_server
+from runbooks.core.manifest_schema import MANIFEST_PARAMETER
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"

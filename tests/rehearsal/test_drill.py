@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runbooks.cli import main
-from runbooks.commands.drill import run_emulated_drill
 from rehearsal.run import DrillReport, ScenarioReport
 from rehearsal.scenarios import SCENARIOS, Check
 from rehearsal.world import World
+from runbooks.cli import main
+from runbooks.commands.drill import run_emulated_drill
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
+from rehearsal.sandbox import DRILL_TAG, SandboxGuard
 from runbooks.cli import main
 from runbooks.core.errors import InvalidInput, PreconditionFailed
-from rehearsal.sandbox import DRILL_TAG, SandboxGuard
 
 IDENTITY = {"Account": "210987654321", "Arn": "arn:aws:iam::210987654321:role/drill"}
 

@@ -16,8 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from runbooks.core.errors import InvalidInput
 from rehearsal.emulator import inject_events, install
+from runbooks.core.errors import InvalidInput
 from runbooks.steps.cloudtrail import CaptureKeyActivity, evidence_key
 from tests.runbooks.steps.conftest import ACCOUNT, REGION, apply_all
 
