@@ -26,7 +26,8 @@ def _drill_without(*hidden: str, tmp_path: Path) -> subprocess.CompletedProcess[
                           capture_output=True, text=True, check=False, timeout=120)
 
 
-@pytest.mark.parametrize("hidden", [("moto",), ("pulumi", "pulumi_aws"), ("flask",)])
+@pytest.mark.parametrize("hidden", [("rehearsal",), ("moto",), ("pulumi", "pulumi_aws"),
+                                    ("flask",)])
 def test_drill_without_the_extra_says_what_to_install_in_one_line(
         hidden: tuple[str, ...], tmp_path: Path) -> None:
     proc = _drill_without(*hidden, tmp_path=tmp_path)
@@ -36,6 +37,24 @@ def test_drill_without_the_extra_says_what_to_install_in_one_line(
     assert len(lines) == 1, proc.stderr
     assert "ir-readiness[drill]" in lines[0] and hidden[0] in lines[0]
     assert not (tmp_path / "reports").exists()  # nothing started
+
+
+def test_the_sandbox_drill_without_the_rehearsal_package_says_what_to_install(
+        tmp_path: Path) -> None:
+    """--sandbox needs only the package (no emulator, no stack SDKs): with it absent, the
+    same one line and exit 2, before any AWS call (no credentials are configured here)."""
+    code = ("import sys\n"
+            "sys.modules['rehearsal'] = None\n"
+            "from runbooks.cli import main\n"
+            "sys.argv = ['irctl', '--region', 'eu-west-1', 'drill', '--sandbox', "
+            "'--confirm-account', '123456789012', '--out', sys.argv[1]]\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "reports")], cwd=ROOT,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "ir-readiness[drill]" in lines[0] and "missing: rehearsal)" in lines[0]
 
 
 def test_the_drill_extra_provides_every_module_it_checks() -> None:
