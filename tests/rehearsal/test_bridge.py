@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,16 +131,30 @@ def test_api_errors_name_the_resource_and_region(endpoint: str) -> None:
                  program=program)
 
 
-def test_every_handler_is_documented_in_the_module_docstring() -> None:
-    doc = bridge.__doc__ or ""
+def test_every_handler_is_documented_in_its_service_modules_docstring() -> None:
     for type_token, handler in HANDLERS.items():
+        doc = sys.modules[handler.fn.__module__].__doc__ or ""
         # long tokens are abbreviated with '...' after the resource module/name part
         prefix = type_token if len(type_token) <= 52 else type_token[:40]
         assert prefix.split(":")[1].split("/")[1][:20] in doc, type_token
         if handler.recorded_only:
             assert handler.note.startswith("moto has no"), type_token
-    for token in INVOKES:
+    for token, answer in INVOKES.items():
+        doc = sys.modules[answer.__module__].__doc__ or ""
         assert token.rsplit(":", 1)[-1] in doc, token
+
+
+def test_each_service_module_handles_its_own_services_types() -> None:
+    """One module per AWS service: a type is registered in the module of its service."""
+    modules = {handler.fn.__module__.rsplit(".", 1)[-1] for handler in HANDLERS.values()}
+    assert len(modules) >= 15, modules  # split, not one module holding everything
+    for type_token, handler in HANDLERS.items():
+        service = type_token.split(":")[1].split("/")[0]  # aws:<service>/...
+        module = handler.fn.__module__.rsplit(".", 1)[-1]
+        allowed = {"cloudwatch": {"cloudwatch", "logs", "events"}, "vpc": {"ec2"},
+                   "cfg": {"config"}, "route53": {"route53resolver"},
+                   "lambda": {"lambda_"}}.get(service, {service})
+        assert module in allowed, f"{type_token} is handled in {handler.fn.__module__}"
 
 
 def _example_config(regions: list[str] | None = None) -> dict[str, str]:
@@ -299,3 +314,32 @@ def test_every_documented_option_on_provisions_into_moto(endpoint: str) -> None:
     recorded = {r.type for r in mocks.records if r.recorded_only}
     assert {"aws:accessanalyzer/analyzer:Analyzer",
             "aws:guardduty/malwareProtectionPlan:MalwareProtectionPlan"} <= recorded
+
+
+def test_the_bridge_uses_the_one_mock_harness_not_pulumi_internals() -> None:
+    """The bridge is only a `Mocks` (what to create, what to answer): running the program
+    (monitor, `set_mocks`, the event loop) and unwrapping secrets are `components.mockrun`'s,
+    so no module of the rehearsal package reaches into Pulumi's runtime internals."""
+    import ast
+
+    internals = {"pulumi.runtime.rpc", "pulumi.runtime.mocks", "pulumi.runtime.settings",
+                 "pulumi.runtime.stack", "pulumi.runtime.sync_await"}
+    names = {"set_mocks", "MockMonitor", "is_rpc_secret", "unwrap_rpc_secret",
+             "_sync_await", "run_pulumi_func"}
+    modules = sorted((ROOT / "rehearsal").rglob("*.py"))
+    assert ROOT / "rehearsal" / "bridge" / "_core.py" in modules
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module not in internals, f"{path}: from {node.module}"
+                if node.module.startswith("pulumi"):
+                    assert not {a.name for a in node.names} & names, path
+            elif isinstance(node, ast.Import):
+                assert not {a.name for a in node.names} & internals, path
+            elif isinstance(node, ast.Attribute):
+                assert node.attr not in names, f"{path}:{node.lineno}: {node.attr}"
+    # and the bridge does unwrap through the harness's one place
+    from components.mockrun import plain
+    from rehearsal.bridge import _core
+
+    assert _core.plain is plain
