@@ -29,13 +29,14 @@ from rehearsal.drill import (
     sandbox_scenario_names,
     scenario_names,
 )
-from rehearsal.run import DrillReport, ScenarioReport
+from rehearsal.run import DrillReport, Responder, ScenarioReport
 from rehearsal.sandbox import SandboxGuard
 from rehearsal.world import World
 
 __all__ = [
     "DrillReport",
     "Inspect",
+    "Responder",
     "SandboxGuard",
     "ScenarioReport",
     "World",

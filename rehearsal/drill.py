@@ -4,7 +4,9 @@
 into it through the bridge and runs the chosen scenarios; `run_sandbox_drill` runs the
 sandbox-safe scenarios in a real account whose guard already passed, and always cleans
 up what the run created. Both write the Markdown/JSON report and return it with its
-paths. The CLI adapter (`runbooks/commands/drill.py`) parses, guards, renders and exits.
+paths. The CLI adapter (`runbooks/commands/drill.py`) parses, guards, renders and exits,
+and passes irctl itself in as the `Responder` the scenarios' playbooks and follow-up
+commands run through.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rehearsal.run import DrillReport, ScenarioReport, run_scenario, write_report
+from rehearsal.run import DrillReport, Responder, ScenarioReport, run_scenario, write_report
 from rehearsal.sandbox import SANDBOX_SCENARIOS, Cleanup, SandboxGuard, sandbox_world
 from rehearsal.scenarios import SCENARIOS, get_scenarios
 from rehearsal.world import World, scoped_env
@@ -37,9 +39,9 @@ def sandbox_scenario_names(scenario: str) -> list[str]:
     return [s.name for s in get_scenarios(scenario)]
 
 
-def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
-                       latency_ms: float = 0, inspect: Inspect | None = None,
-                       ) -> tuple[DrillReport, Path, Path]:
+def run_emulated_drill(scenario: str, out: Path, responder: Responder,
+                       config: Path | None = None, latency_ms: float = 0,
+                       inspect: Inspect | None = None) -> tuple[DrillReport, Path, Path]:
     """The whole emulated drill; returns the report and the Markdown/JSON paths."""
     from rehearsal.emulator import events_sns, s3_policy, start_server
     from rehearsal.world import EMULATOR_CREDENTIALS, EXAMPLE_CONFIG, provision_world
@@ -61,7 +63,7 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
             # something ran in this process before (the test suite does).
             server.reset_state()
             world = provision_world(server.endpoint_url, run_id, config or EXAMPLE_CONFIG)
-            reports = [run_scenario(world, s) for s in chosen]
+            reports = [run_scenario(world, s, responder) for s in chosen]
             report = DrillReport(run_id=run_id, mode="emulator", account_id=world.account_id,
                                  home_region=world.home_region, regions=world.regions,
                                  provision_seconds=world.provision_seconds,
@@ -81,7 +83,7 @@ def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
 
 def run_sandbox_drill(sessions: Any, guard: SandboxGuard, names: list[str],
                       region: str | None, endpoint_url: str | None, profile: str | None,
-                      out: Path, inspect: Inspect | None = None,
+                      out: Path, responder: Responder, inspect: Inspect | None = None,
                       ) -> tuple[DrillReport, Path, Path]:
     """The drill in a real sandbox account where the readiness stack is deployed.
 
@@ -102,7 +104,7 @@ def run_sandbox_drill(sessions: Any, guard: SandboxGuard, names: list[str],
             for name in names:
                 chosen = SCENARIOS[name]
                 try:
-                    reports.append(run_scenario(world, chosen))
+                    reports.append(run_scenario(world, chosen, responder))
                 except Exception as err:  # noqa: BLE001 - reported in the scenario, then cleaned
                     failed = ScenarioReport(chosen.name, chosen.playbook, "-",
                                             chosen.finding_type, {})

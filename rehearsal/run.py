@@ -10,14 +10,34 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from rehearsal.scenarios import Check, Scenario
     from rehearsal.world import World
+
+
+class Responder(Protocol):
+    """What the drill asks of irctl, the product it rehearses: run a playbook, run one of
+    its commands, in-process and exactly as a responder would. The `irctl drill` adapter
+    provides it, so this package imports neither the CLI nor its commands (the adapter
+    imports this package: the other way round would be a package cycle)."""
+
+    def run_playbook(self, world: World, case: str, playbook: str,
+                     params: Mapping[str, str], phases: Sequence[str],
+                     ) -> tuple[list[Any], dict[str, Any]]:
+        """`irctl playbook run` with --apply under `case`: (results, extra); raises an
+        `IrError` when the playbook refuses to run."""
+        ...
+
+    def run_command(self, world: World, argv: Sequence[str]) -> tuple[int, str, str]:
+        """One irctl command (the words after `irctl`) against the world's region and
+        endpoint, JSON output: (exit code, stdout, stderr)."""
+        ...
 
 
 @dataclass
@@ -84,31 +104,15 @@ def _audit_timeline(case: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _settings(world: World, case: str, apply: bool = True) -> Any:
-    from runbooks.commands._shared import Settings
-
-    return Settings(region=world.home_region, endpoint_url=world.endpoint_url, case_id=case,
-                    output="json", apply=apply)
-
-
-def _run_follow_up(world: World, command: str, case: str) -> dict[str, Any]:
+def _run_follow_up(world: World, responder: Responder, command: str) -> dict[str, Any]:
     """Run one of the playbook's irctl commands in-process, as a responder would."""
-    from click.testing import CliRunner
-
-    from runbooks.cli import main
-
-    argv = shlex.split(command)[1:]  # drop "irctl"
-    args = ["--region", world.home_region, "--output", "json"]
-    if world.endpoint_url:
-        args += ["--endpoint-url", world.endpoint_url]
-    result = CliRunner().invoke(main, [*args, *argv])
-    return {"command": command, "exitCode": result.exit_code,
-            "output": result.stdout[-2000:], "error": result.stderr[-2000:] or None}
+    exit_code, stdout, stderr = responder.run_command(world, shlex.split(command)[1:])
+    return {"command": command, "exitCode": exit_code,
+            "output": stdout[-2000:], "error": stderr[-2000:] or None}
 
 
-def run_scenario(world: World, scenario: Scenario) -> ScenarioReport:
+def run_scenario(world: World, scenario: Scenario, responder: Responder) -> ScenarioReport:
     """Victim, incident, playbook with --apply, follow-ups, verification."""
-    from runbooks.commands.playbook import run_playbook
     from runbooks.core.audit import new_case_id
     from runbooks.core.errors import IrError
     from runbooks.playbooks import load_playbook, substitute
@@ -126,8 +130,8 @@ def run_scenario(world: World, scenario: Scenario) -> ScenarioReport:
     detected = _stamp(timeline, f"incident injected: {scenario.finding_type}",
                       finding=incident.finding.get("Id"), notes=incident.notes)
     try:
-        results, extra = run_playbook(_settings(world, case), scenario.playbook,
-                                      incident.params, scenario.phases)
+        results, extra = responder.run_playbook(world, case, scenario.playbook,
+                                                incident.params, scenario.phases)
     except IrError as err:
         report.error = f"playbook refused: {err}"
         report.exit_code = err.exit_code
@@ -153,7 +157,7 @@ def run_scenario(world: World, scenario: Scenario) -> ScenarioReport:
         values = {**pb.resolve_params(incident.params), "case": case}
         for action_id in scenario.follow_ups:
             command = str(substitute(commands[action_id], values))
-            outcome = _run_follow_up(world, command, case)
+            outcome = _run_follow_up(world, responder, command)
             report.follow_ups.append(outcome)
             _stamp(timeline, f"follow-up `{command}` exited {outcome['exitCode']}")
             if outcome["exitCode"] != 0:

@@ -21,6 +21,7 @@ import importlib.util
 import json
 import sys
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from runbooks.commands._shared import Settings, handle_errors, pass_settings
 from runbooks.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from rehearsal import DrillReport, Inspect
+    from rehearsal import DrillReport, Inspect, World
 
 DEFAULT_OUT = "drill-reports"
 
@@ -54,19 +55,57 @@ def require_drill_extra(modules: tuple[str, ...] = DRILL_EXTRA_MODULES) -> None:
             "checkout: make drill)")
 
 
+class Irctl:
+    """irctl as the drill uses it (`rehearsal.Responder`): playbooks and commands run
+    in-process against the drill's world, exactly as a responder would run them."""
+
+    def __init__(self, cli: click.Command) -> None:
+        self.cli = cli
+        """irctl's root command (global options, every subcommand)."""
+
+    def run_playbook(self, world: World, case: str, playbook: str,
+                     params: Mapping[str, str], phases: Sequence[str],
+                     ) -> tuple[list[Any], dict[str, Any]]:
+        from runbooks.commands.playbook import run_playbook
+
+        settings = Settings(region=world.home_region, endpoint_url=world.endpoint_url,
+                            case_id=case, output="json", apply=True)
+        return run_playbook(settings, playbook, dict(params), tuple(phases))
+
+    def run_command(self, world: World, argv: Sequence[str]) -> tuple[int, str, str]:
+        from click.testing import CliRunner
+
+        args = ["--region", world.home_region, "--output", "json"]
+        if world.endpoint_url:
+            args += ["--endpoint-url", world.endpoint_url]
+        result = CliRunner().invoke(self.cli, [*args, *argv])
+        return result.exit_code, result.stdout, result.stderr
+
+
+def _irctl(cli: click.Command | None) -> Irctl:
+    """`cli`, or the root of the irctl invocation running now (`irctl drill`)."""
+    if cli is None:
+        context = click.get_current_context(silent=True)
+        if context is None:
+            raise TypeError("outside an irctl invocation, pass cli=runbooks.cli.main")
+        cli = context.find_root().command
+    return Irctl(cli)
+
+
 def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
                        latency_ms: float = 0, inspect: Inspect | None = None,
-                       ) -> tuple[DrillReport, Path, Path]:
+                       cli: click.Command | None = None) -> tuple[DrillReport, Path, Path]:
     """The whole emulated drill (`rehearsal.run_emulated_drill`), once the extra is there.
 
     `inspect`, when given, is called with the world and the report while the emulator
-    still runs (tests use it to read the resulting AWS state themselves).
+    still runs (tests use it to read the resulting AWS state themselves). `cli` is irctl's
+    root command (default: the one running now).
     """
     require_drill_extra()
     import rehearsal
 
-    return rehearsal.run_emulated_drill(scenario, out, config=config, latency_ms=latency_ms,
-                                        inspect=inspect)
+    return rehearsal.run_emulated_drill(scenario, out, _irctl(cli), config=config,
+                                        latency_ms=latency_ms, inspect=inspect)
 
 
 def _scenario_names() -> list[str] | None:
@@ -184,7 +223,7 @@ def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sa
 
 def run_sandbox_drill(settings: Settings, scenario: str, confirm_account: str | None,
                       out: Path, *, sandbox: bool = True, inspect: Inspect | None = None,
-                      ) -> tuple[DrillReport, Path, Path]:
+                      cli: click.Command | None = None) -> tuple[DrillReport, Path, Path]:
     """The drill in a real sandbox account where the readiness stack is deployed.
 
     Guard first (flag, account typed back, credentials of that account, safe scenarios
@@ -194,6 +233,8 @@ def run_sandbox_drill(settings: Settings, scenario: str, confirm_account: str | 
     # A real account needs neither the emulator nor the stack's SDKs: only the package.
     require_drill_extra(("rehearsal",))
     import rehearsal
+
+    irctl = _irctl(cli)
     from runbooks.commands._shared import caller_identity, make_sessions
 
     names = rehearsal.sandbox_scenario_names(scenario)  # bad input before any AWS call
@@ -207,7 +248,7 @@ def run_sandbox_drill(settings: Settings, scenario: str, confirm_account: str | 
                                          scenarios=names)
     return rehearsal.run_sandbox_drill(sessions, guard, names, settings.region,
                                        settings.endpoint_url, settings.profile, out,
-                                       inspect=inspect)
+                                       irctl, inspect=inspect)
 
 
 COMMANDS = [drill]

@@ -57,3 +57,30 @@ def test_the_adapter_uses_only_the_public_names_of_the_package() -> None:
 def test_every_public_name_exists() -> None:
     missing = [name for name in rehearsal.__all__ if not hasattr(rehearsal, name)]
     assert not missing
+
+
+def _runbooks_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of a `runbooks` module, also inside functions."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names
+                      if a.name.split(".")[0] == "runbooks"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and node.module.split(".")[0] == "runbooks":
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_the_rehearsal_package_never_imports_the_cli_or_its_commands() -> None:
+    """The adapter (`runbooks.commands.drill`) imports `rehearsal`; `rehearsal` importing
+    the CLI or the commands back would be a package cycle. irctl reaches the drill as a
+    `rehearsal.Responder` the adapter passes in."""
+    modules = sorted((ROOT / "rehearsal").rglob("*.py"))
+    seen = {module for path in modules for _, module in _runbooks_imports(path)}
+    assert "runbooks.core.errors" in seen  # the scan reads the package's imports
+    upward = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+              for path in modules for line, module in _runbooks_imports(path)
+              if module == "runbooks.cli" or module.startswith(("runbooks.commands",
+                                                                "runbooks.automation"))]
+    assert not upward

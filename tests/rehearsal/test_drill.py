@@ -150,7 +150,8 @@ def test_full_drill_contains_every_scenario(tmp_path: Path) -> None:
         topics = {t["TopicArn"] for t in world.client("sns").list_topics()["Topics"]}
         assert set(world.manifest["topics"].values()) <= topics
 
-    report, md_path, json_path = run_emulated_drill("all", tmp_path, inspect=inspect)
+    report, md_path, json_path = run_emulated_drill("all", tmp_path, inspect=inspect,
+                                                    cli=main)
     failures = [f"{s.name}: {s.error or ''} " + "; ".join(
         f"{c.name}: {c.detail}" for c in s.checks if not c.passed)
         for s in report.scenarios if not s.passed]

@@ -185,7 +185,7 @@ def test_sandbox_drill_acts_verifies_and_removes_everything_it_created(
     settings = Settings(region="us-east-1", endpoint_url=endpoint, output="json")
     report, md_path, json_path = run_sandbox_drill(
         settings, "all", "123456789012", tmp_path,
-        inspect=lambda world, r: during.update(r.to_dict()))
+        inspect=lambda world, r: during.update(r.to_dict()), cli=main)
 
     names = [s.name for s in report.scenarios]
     assert names == ["compromised-ec2-instance", "compromised-iam-credentials",
@@ -271,7 +271,7 @@ def test_a_failing_scenario_still_cleans_up(
     monkeypatch.setattr(playbook, "run_playbook", broken)
     report, _, _ = run_sandbox_drill(
         Settings(region="us-east-1", endpoint_url=endpoint, output="json"),
-        "compromised-role-credentials", "123456789012", tmp_path)
+        "compromised-role-credentials", "123456789012", tmp_path, cli=main)
     assert not report.passed
     assert "network gone mid-playbook" in str(report.scenarios[0].error)
     assert report.cleanup is not None and report.cleanup["leftovers"] == []
