@@ -78,7 +78,8 @@ preview: $(STACK_STAMP)
 
 .PHONY: drill
 ## make drill: rehearse every incident scenario end to end on the embedded emulator
-## (no AWS account needed); report in drill-reports/
+## (no AWS account needed); report in drill-reports/. The drill is the rehearsal/ package
+## (emulator, bridge, scenarios), run by `irctl drill` with the drill extra's dependencies.
 drill: $(DRILL_STAMP)
 	$(BIN)/irctl drill --scenario all
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from runbooks.drill.emulator.server import EmulatorServer, classify_request
+from rehearsal.emulator.server import EmulatorServer, classify_request
 
 NON_MUTATING = (100.0, 20.0)
 UNFILTERED_NON_MUTATING = (50.0, 10.0)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runbooks.drill.emulator.server import EmulatorServer
+from rehearsal.emulator.server import EmulatorServer
 from tests.runbooks.conftest import REGION, Readiness, seed_readiness
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Benchmark: the response automation handler's cold start and time to contain.
 
-Against the drill emulator's moto server (`runbooks.drill.emulator.start_server`, with a
+Against the drill emulator's moto server (`rehearsal.emulator.start_server`, with a
 per-call latency standing in for an AWS round trip), each run starts a FRESH Python
 process, as a Lambda cold start does, which
 
@@ -125,7 +125,7 @@ def main() -> None:
 
     import boto3
 
-    from runbooks.drill.emulator.server import start_server
+    from rehearsal.emulator.server import start_server
     from tests.runbooks.conftest import REGION, seed_readiness
 
     server = start_server(latency_ms=0)

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench._emulator import environment, world_on  # noqa: E402
-from runbooks.drill.emulator.server import EmulatorServer, start_server  # noqa: E402
+from rehearsal.emulator.server import EmulatorServer, start_server  # noqa: E402
 from tests.runbooks.conftest import (  # noqa: E402
     REGION,
     Readiness,

@@ -36,7 +36,7 @@ from bench._ec2_throttle import (  # noqa: E402
     start_throttled_server,
 )
 from bench._emulator import environment, world_on  # noqa: E402
-from runbooks.drill.emulator.server import EmulatorServer  # noqa: E402
+from rehearsal.emulator.server import EmulatorServer  # noqa: E402
 from tests.runbooks.conftest import Readiness, launch_instances  # noqa: E402
 
 _subnets = iter(range(1, 250))

@@ -29,7 +29,7 @@ import boto3
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runbooks.drill.emulator.server import start_server  # noqa: E402
+from rehearsal.emulator.server import start_server  # noqa: E402
 from tests.runbooks.conftest import REGION, Readiness, launch_instances, seed_readiness  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "cross_account.md"

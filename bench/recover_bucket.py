@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench._emulator import environment, world_on  # noqa: E402
-from runbooks.drill.emulator.server import start_server  # noqa: E402
+from rehearsal.emulator.server import start_server  # noqa: E402
 from tests.runbooks.conftest import ACCOUNT, Readiness  # noqa: E402
 
 TARGET_CALLS_PER_OBJECT = 1.2

@@ -23,7 +23,7 @@ invoke cannot silently return nothing. A program error (e.g. a `SettingsError` f
 config value) propagates to the caller.
 
 This is the project's one mock harness: every other `pulumi.runtime.Mocks` (the drill's
-`runbooks.drill.bridge.MotoBridge`, a test's counting mocks) is passed to `evaluate` as
+`rehearsal.bridge.MotoBridge`, a test's counting mocks) is passed to `evaluate` as
 `mocks=` and runs under the same recording monitor; secrets are unwrapped in one place
 (`plain`).
 

@@ -3,8 +3,9 @@
 One per covered region (EventBridge delivers a region's findings only in that region):
 
 - the function runs the SAME runbook code as `irctl`: its code archive is built from the
-  `runbooks/` package directory at deployment (no copy in the repo; the emulator under
-  `runbooks/drill/` and bytecode are left out); handler `runbooks.automation.handler`;
+  `runbooks/` package directory at deployment (no copy in the repo; bytecode left out;
+  the rehearsal tooling is a package of its own, `rehearsal/`, never in the archive);
+  handler `runbooks.automation.handler`;
 - third-party dependencies (jsonschema, pyyaml, click, rich) come from a layer built by
   `make automation-layer` (`pip install --target build/automation-layer/python` for the
   function's runtime and architecture); boto3 is the runtime's own;
@@ -50,8 +51,8 @@ HANDLER = "runbooks.automation.handler"
 RUNTIME = "python3.11"
 ARCHITECTURE = "arm64"
 PACKAGE = "runbooks"
-# Left out of the function's code: the moto-based emulator and build leftovers.
-EXCLUDED_PARTS = frozenset({"__pycache__", "drill"})
+# Left out of the function's code: build leftovers.
+EXCLUDED_PARTS = frozenset({"__pycache__"})
 INCLUDED_SUFFIXES = frozenset({".py", ".json", ".yaml", ".yml", ".typed"})
 CODE_ROOT = str(Path(__file__).resolve().parents[1])
 """The project root: the directory holding the ``runbooks`` package."""

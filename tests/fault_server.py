@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from runbooks.drill.emulator.server import EmulatorServer, classify_request
+from rehearsal.emulator.server import EmulatorServer, classify_request
 
 READ_PREFIXES = ("Describe", "Get", "List", "Search", "Lookup")
 

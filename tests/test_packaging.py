@@ -1,7 +1,7 @@
 """Packaging stays consistent: Pulumi's pip toolchain reads requirements.txt, pip reads
 pyproject.toml; the program must get the same ranges from both. constraints.txt (the
 lock make and CI install through) pins everything pyproject declares, within its ranges;
-the wheel ships the three public packages."""
+the wheel ships the three public packages and the rehearsal tooling beside them."""
 
 from __future__ import annotations
 
@@ -138,6 +138,11 @@ def test_the_wheel_ships_the_three_public_packages(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("components/__init__.py", "components/readiness.py",
                      "policies/__init__.py", "policies/rules/__init__.py",
-                     "policies/PulumiPolicy.yaml", "runbooks/__init__.py", "runbooks/cli.py"):
+                     "policies/PulumiPolicy.yaml", "runbooks/__init__.py", "runbooks/cli.py",
+                     # what `irctl drill` loads (its dependencies come with the drill extra)
+                     "rehearsal/__init__.py", "rehearsal/emulator/server.py",
+                     "rehearsal/bridge/s3.py", "rehearsal/scenarios/malicious_ip.py"):
         assert required in names, f"{required} missing from {wheel.name}"
+    # the rehearsal tooling is a package of its own, no longer inside the product's
+    assert not [n for n in names if n.startswith("runbooks/drill/")]
     assert not [n for n in names if n.startswith("tests/")]

@@ -1,13 +1,18 @@
 """`irctl drill`: rehearse the whole response on an embedded emulator (no AWS account).
 
-Starts a moto server with the emulator's extensions on 127.0.0.1, provisions the
-readiness stack into it by running the real Pulumi program through the mocks -> moto
+A thin adapter over the `rehearsal` package (installed with the `drill` extra; never
+part of what responders and the Lambda run): it parses, guards, renders and exits, and
+`rehearsal` does the rest. Without the extra it prints one line saying what to install
+and exits 2.
+
+The drill starts a moto server with the emulator's extensions on 127.0.0.1, provisions
+the readiness stack into it by running the real Pulumi program through the mocks -> moto
 bridge (Pulumi.example.yaml's config), then per scenario creates a victim workload,
 injects the incident (GuardDuty finding, EventBridge event, CloudTrail history), runs
 the matching playbook with --apply, verifies every expected outcome in AWS state and
 reports: timeline, actions, time to contain, pass/fail per check, as Markdown + JSON.
 Exit code 0 only when every check of every scenario passed, 1 otherwise, 2 for bad
-input (unknown scenario, unguarded sandbox request).
+input (unknown scenario, unguarded sandbox request, the extra not installed).
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,89 +31,94 @@ from runbooks.commands._shared import Settings, handle_errors, pass_settings
 from runbooks.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from runbooks.drill.run import DrillReport
-    from runbooks.drill.world import World
+    from rehearsal import DrillReport, Inspect, World
 
 DEFAULT_OUT = "drill-reports"
 
-#: What the emulated drill imports beyond irctl's own dependencies: the emulator (moto and
-#: the web server it runs on) and the stack it provisions (the Pulumi program's SDKs). The
-#: `drill` extra installs all of them (it includes `stack`).
-DRILL_EXTRA_MODULES = ("moto", "flask", "flask_cors", "pulumi", "pulumi_aws", "pydantic")
+#: What the drill imports beyond irctl's own dependencies: the rehearsal package (the
+#: emulator, the bridge, the scenarios; never part of what responders and the Lambda run),
+#: the emulator's moto and the web server it runs on, and the stack it provisions (the
+#: Pulumi program's SDKs). The `drill` extra installs all of them (it includes `stack`).
+DRILL_EXTRA_MODULES = ("rehearsal", "moto", "flask", "flask_cors", "pulumi", "pulumi_aws",
+                       "pydantic")
 
 
-def require_drill_extra() -> None:
+def require_drill_extra(modules: tuple[str, ...] = DRILL_EXTRA_MODULES) -> None:
     """One line naming the install, not an ImportError traceback from deep in the drill,
     when irctl was installed without the `drill` extra."""
-    missing = [name for name in DRILL_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
         raise InvalidInput(
-            "irctl drill runs the stack on an embedded emulator, which is not installed "
-            f"(missing: {', '.join(missing)}): install ir-readiness[drill], e.g. "
-            "pip install 'ir-readiness[drill]' (in a checkout: make drill)")
+            "irctl drill needs the rehearsal tooling (the embedded emulator and the stack "
+            f"it provisions), which is not installed (missing: {', '.join(missing)}): "
+            "install ir-readiness[drill], e.g. pip install 'ir-readiness[drill]' (in a "
+            "checkout: make drill)")
+
+
+class Irctl:
+    """irctl as the drill uses it (`rehearsal.Responder`): playbooks and commands run
+    in-process against the drill's world, exactly as a responder would run them."""
+
+    def __init__(self, cli: click.Command) -> None:
+        self.cli = cli
+        """irctl's root command (global options, every subcommand)."""
+
+    def run_playbook(self, world: World, case: str, playbook: str,
+                     params: Mapping[str, str], phases: Sequence[str],
+                     ) -> tuple[list[Any], dict[str, Any]]:
+        from runbooks.commands.playbook import run_playbook
+
+        settings = Settings(region=world.home_region, endpoint_url=world.endpoint_url,
+                            case_id=case, output="json", apply=True)
+        return run_playbook(settings, playbook, dict(params), tuple(phases))
+
+    def run_command(self, world: World, argv: Sequence[str]) -> tuple[int, str, str]:
+        from click.testing import CliRunner
+
+        args = ["--region", world.home_region, "--output", "json"]
+        if world.endpoint_url:
+            args += ["--endpoint-url", world.endpoint_url]
+        result = CliRunner().invoke(self.cli, [*args, *argv])
+        return result.exit_code, result.stdout, result.stderr
+
+
+def _irctl(cli: click.Command | None) -> Irctl:
+    """`cli`, or the root of the irctl invocation running now (`irctl drill`)."""
+    if cli is None:
+        context = click.get_current_context(silent=True)
+        if context is None:
+            raise TypeError("outside an irctl invocation, pass cli=runbooks.cli.main")
+        cli = context.find_root().command
+    return Irctl(cli)
 
 
 def run_emulated_drill(scenario: str, out: Path, config: Path | None = None,
-                       latency_ms: float = 0,
-                       inspect: Callable[[World, DrillReport], None] | None = None,
-                       ) -> tuple[DrillReport, Path, Path]:
-    """The whole emulated drill; returns the report and the Markdown/JSON paths.
+                       latency_ms: float = 0, inspect: Inspect | None = None,
+                       cli: click.Command | None = None) -> tuple[DrillReport, Path, Path]:
+    """The whole emulated drill (`rehearsal.run_emulated_drill`), once the extra is there.
 
     `inspect`, when given, is called with the world and the report while the emulator
-    still runs (tests use it to read the resulting AWS state themselves).
+    still runs (tests use it to read the resulting AWS state themselves). `cli` is irctl's
+    root command (default: the one running now).
     """
     require_drill_extra()
-    from runbooks.drill.emulator import events_sns, s3_policy, start_server
-    from runbooks.drill.run import DrillReport, run_scenario, write_report
-    from runbooks.drill.scenarios import get_scenarios
-    from runbooks.drill.world import (
-        EMULATOR_CREDENTIALS,
-        EXAMPLE_CONFIG,
-        provision_world,
-        scoped_env,
-    )
+    import rehearsal
 
-    chosen = get_scenarios(scenario)  # bad input before anything starts
-    run_id = uuid.uuid4().hex[:8]
-    started = time.perf_counter()
-    env: dict[str, str | None] = {
-        **EMULATOR_CREDENTIALS,
-        "AWS_PROFILE": None,  # never send the operator's real credentials anywhere
-        "AWS_ENDPOINT_URL": None,
-        "IR_CASE_DIR": str((out / "cases").resolve()),
-        # The stack attaches AWS managed policies; moto only knows them when asked to.
-        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
-    }
-    with scoped_env(env), start_server(latency_ms=latency_ms) as server:
-        try:
-            # moto's backends are per process: start from an empty account even when
-            # something ran in this process before (the test suite does).
-            server.reset_state()
-            world = provision_world(server.endpoint_url, run_id, config or EXAMPLE_CONFIG)
-            reports = [run_scenario(world, s) for s in chosen]
-            report = DrillReport(run_id=run_id, mode="emulator", account_id=world.account_id,
-                                 home_region=world.home_region, regions=world.regions,
-                                 provision_seconds=world.provision_seconds,
-                                 provisioned=world.provisioned, scenarios=reports)
-            if inspect is not None:
-                inspect(world, report)
-        finally:
-            # The emulator's state lives in this process (moto's backends): leave none
-            # behind for whatever runs next in it (tests share a process).
-            server.reset_state()
-            s3_policy.uninstall()
-            events_sns.uninstall()
-    report.seconds_total = time.perf_counter() - started
-    md_path, json_path = write_report(report, out)
-    return report, md_path, json_path
+    return rehearsal.run_emulated_drill(scenario, out, _irctl(cli), config=config,
+                                        latency_ms=latency_ms, inspect=inspect)
 
 
-def _scenario_names() -> list[str]:
-    from runbooks.drill.scenarios import SCENARIOS
+def _scenario_names() -> list[str] | None:
+    """`--scenario`'s choices, or None when the rehearsal package is not installed (the
+    command then says how to install it instead of rejecting the option)."""
+    if importlib.util.find_spec("rehearsal") is None:
+        return None
+    import rehearsal
 
-    return ["all", *SCENARIOS]
+    return rehearsal.scenario_names()
+
+
+_SCENARIOS = _scenario_names()
 
 
 def _print_summary(report: DrillReport, md_path: Path, json_path: Path) -> None:
@@ -155,7 +165,7 @@ def _print_summary(report: DrillReport, md_path: Path, json_path: Path) -> None:
 
 @click.command("drill")
 @click.option("--scenario", default="all", show_default=True,
-              type=click.Choice(_scenario_names(), case_sensitive=True),
+              type=click.Choice(_SCENARIOS, case_sensitive=True) if _SCENARIOS else str,
               help="Which incident to rehearse.")
 @click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True,
               type=click.Path(file_okay=False), help="Where the Markdown/JSON report goes.")
@@ -211,73 +221,34 @@ def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sa
     sys.exit(0 if report.passed else 1)
 
 
-def sandbox_scenario_names(scenario: str) -> list[str]:
-    """`all` in sandbox mode means every scenario that is safe in a real account."""
-    from runbooks.drill.sandbox import SANDBOX_SCENARIOS
-    from runbooks.drill.scenarios import SCENARIOS, get_scenarios
-
-    if scenario == "all":
-        return [name for name in SCENARIOS if name in SANDBOX_SCENARIOS]
-    return [s.name for s in get_scenarios(scenario)]
-
-
 def run_sandbox_drill(settings: Settings, scenario: str, confirm_account: str | None,
-                      out: Path, *, sandbox: bool = True,
-                      inspect: Callable[[World, DrillReport], None] | None = None,
-                      ) -> tuple[DrillReport, Path, Path]:
+                      out: Path, *, sandbox: bool = True, inspect: Inspect | None = None,
+                      cli: click.Command | None = None) -> tuple[DrillReport, Path, Path]:
     """The drill in a real sandbox account where the readiness stack is deployed.
 
     Guard first (flag, account typed back, credentials of that account, safe scenarios
-    only), then the manifest from SSM (refused clearly when missing); per scenario a
-    victim tagged `ir-readiness:drill=<run id>`, the playbook with --apply, checks in
-    AWS state; and in any case (finally) the cleanup of everything carrying the run's
-    tag, listing leftovers in the report.
+    only), then `rehearsal.run_sandbox_drill`: the manifest from SSM, a tagged victim and
+    the playbook per scenario, and in any case the cleanup of what the run created.
     """
-    from runbooks.commands._shared import caller_identity, make_sessions
-    from runbooks.drill.run import DrillReport, ScenarioReport, run_scenario, write_report
-    from runbooks.drill.sandbox import Cleanup, SandboxGuard, sandbox_world
-    from runbooks.drill.scenarios import SCENARIOS
-    from runbooks.drill.world import scoped_env
+    # A real account needs neither the emulator nor the stack's SDKs: only the package.
+    require_drill_extra(("rehearsal",))
+    import rehearsal
 
-    names = sandbox_scenario_names(scenario)  # bad input before any AWS call
+    irctl = _irctl(cli)
+    from runbooks.commands._shared import caller_identity, make_sessions
+
+    names = rehearsal.sandbox_scenario_names(scenario)  # bad input before any AWS call
     if not sandbox or not confirm_account:
-        SandboxGuard.check(sandbox=sandbox, confirm_account=confirm_account, identity={},
-                           run_id="", scenarios=names)
+        rehearsal.SandboxGuard.check(sandbox=sandbox, confirm_account=confirm_account,
+                                     identity={}, run_id="", scenarios=names)
     sessions = make_sessions(settings)
     identity: dict[str, Any] = caller_identity(sessions, settings.region)
-    guard = SandboxGuard.check(sandbox=True, confirm_account=confirm_account,
-                               identity=identity, run_id=uuid.uuid4().hex[:8],
-                               scenarios=names)
-    started = time.perf_counter()
-    world = sandbox_world(sessions, guard, settings.region, settings.endpoint_url)
-    env: dict[str, str | None] = {"IR_CASE_DIR": str((out / "cases").resolve())}
-    if settings.profile:  # the playbook's own sessions use the same credentials
-        env["AWS_PROFILE"] = settings.profile
-    reports: list[ScenarioReport] = []
-    with scoped_env(env):
-        try:
-            for name in names:
-                chosen = SCENARIOS[name]
-                try:
-                    reports.append(run_scenario(world, chosen))
-                except Exception as err:  # noqa: BLE001 - reported in the scenario, then cleaned
-                    failed = ScenarioReport(chosen.name, chosen.playbook, "-",
-                                            chosen.finding_type, {})
-                    failed.error = f"{type(err).__name__}: {err}"
-                    failed.exit_code = getattr(err, "exit_code", 1)
-                    reports.append(failed)
-        finally:
-            cleanup = Cleanup(guard, world.client("ec2"), world.client("iam"),
-                              cases=[r.case for r in reports if r.case != "-"]).run()
-    report = DrillReport(run_id=guard.run_id, mode="sandbox", account_id=world.account_id,
-                         home_region=world.home_region, regions=world.regions,
-                         provision_seconds=0.0, provisioned=[], scenarios=reports,
-                         cleanup=cleanup)
-    if inspect is not None:
-        inspect(world, report)
-    report.seconds_total = time.perf_counter() - started
-    md_path, json_path = write_report(report, out)
-    return report, md_path, json_path
+    guard = rehearsal.SandboxGuard.check(sandbox=True, confirm_account=confirm_account,
+                                         identity=identity, run_id=uuid.uuid4().hex[:8],
+                                         scenarios=names)
+    return rehearsal.run_sandbox_drill(sessions, guard, names, settings.region,
+                                       settings.endpoint_url, settings.profile, out,
+                                       irctl, inspect=inspect)
 
 
 COMMANDS = [drill]

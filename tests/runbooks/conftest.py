@@ -191,7 +191,7 @@ def readiness(moto_aws: ClientFactory, fake_aws_env: Path) -> Readiness:
 @pytest.fixture
 def moto_server(fake_aws_env: Path) -> Iterator[str]:
     try:
-        from runbooks.drill.emulator.server import start_server
+        from rehearsal.emulator.server import start_server
     except ImportError:
         start_server = None
     if start_server is not None:

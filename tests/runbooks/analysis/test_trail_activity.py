@@ -105,7 +105,7 @@ def test_a_corrupt_log_file_is_skipped_and_named(s3) -> None:
 
 
 def test_lookup_events_reads_every_page(s3) -> None:
-    from runbooks.drill.emulator import inject_events, install
+    from rehearsal.emulator import inject_events, install
     from tests.runbooks.analysis.trail_logs import as_lookup_event
 
     install()

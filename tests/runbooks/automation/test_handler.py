@@ -41,7 +41,7 @@ def load(path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def auto(readiness: Readiness, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    from runbooks.drill.emulator import install
+    from rehearsal.emulator import install
 
     install()  # Security Hub GetFindings filters + BatchUpdateFindings in moto
     reset_sessions()  # a warm sandbox's clients belong to its own (emulated) account

@@ -39,7 +39,7 @@ def test_packaged_code_contains_an_instance(server_readiness: Readiness,
         target = package / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(asset.path, target)  # type: ignore[attr-defined]
-    assert not (package / "runbooks" / "drill").exists()
+    assert not (package / "rehearsal").exists()
     (instance_id,) = launch_instances(server_readiness, 1, volumes=1)
     event = json.loads(FIXTURE.read_text())
     event["detail"]["id"] = uuid.uuid4().hex

@@ -62,7 +62,7 @@ def build_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("IR_CASE_DIR", str(tmp_path / "cases"))
     monkeypatch.setenv("COLUMNS", "240")  # rich tables unwrapped in text-output tests
-    from runbooks.drill.emulator import install
+    from rehearsal.emulator import install
 
     install()
     with mock_aws():

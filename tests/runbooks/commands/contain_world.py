@@ -18,7 +18,7 @@ from tests.runbooks.conftest import REGION, Readiness, seed_readiness
 
 
 def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Readiness]:
-    from runbooks.drill.emulator import start_server
+    from rehearsal.emulator import start_server
 
     with start_server() as emu:
         def clients(service: str) -> Any:

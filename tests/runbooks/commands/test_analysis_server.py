@@ -17,7 +17,7 @@ pytestmark = pytest.mark.server
 
 
 def test_triage_over_http_writes_timeline_and_notifies(server_readiness, tmp_path) -> None:
-    from runbooks.drill.emulator import inject_events
+    from rehearsal.emulator import inject_events
 
     world = server_readiness
     seen = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)

@@ -426,7 +426,7 @@ def patched(world: Readiness) -> list[str]:
 
 @pytest.fixture
 def ssm_emulator() -> None:
-    from runbooks.drill.emulator import ssm
+    from rehearsal.emulator import ssm
 
     ssm.install()
 
@@ -479,7 +479,7 @@ def key_state(world: Readiness, user: str) -> tuple[str, list[str]]:
 
 def test_contain_access_keys_in_two_accounts_in_one_command(
         members: dict[str, Readiness]) -> None:
-    from runbooks.drill.emulator import cloudtrail
+    from rehearsal.emulator import cloudtrail
 
     cloudtrail.install()  # moto has no LookupEvents; the evidence run needs it
     a, b = members[MEMBER_A], members[MEMBER_B]

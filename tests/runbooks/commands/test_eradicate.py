@@ -21,7 +21,7 @@ AGENT_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    from runbooks.drill.emulator import ssm
+    from rehearsal.emulator import ssm
 
     ssm.install()
     yield from build_world(tmp_path, monkeypatch)

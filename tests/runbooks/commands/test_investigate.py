@@ -21,7 +21,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def seed(now: datetime) -> dict[str, dict]:
-    from runbooks.drill.emulator import inject_events
+    from rehearsal.emulator import inject_events
 
     t = now - timedelta(hours=5)
     iam = {
@@ -109,7 +109,7 @@ def test_text_output_is_a_table_with_commands(world: World) -> None:
 
 
 def test_role_sessions_are_found_through_assume_role(world: World) -> None:
-    from runbooks.drill.emulator import inject_events
+    from rehearsal.emulator import inject_events
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
     role_arn = f"arn:aws:iam::{ACCOUNT}:role/deploy"

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from rehearsal.emulator.backup import set_job_seconds
 from runbooks.core.manifest_schema import MANIFEST_PARAMETER
-from runbooks.drill.emulator.backup import set_job_seconds
 from tests.runbooks.conftest import ACCOUNT, Readiness, launch_instances
 
 pytestmark = pytest.mark.server

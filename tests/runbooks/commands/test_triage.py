@@ -49,7 +49,7 @@ def workflow_status(world: World, finding_id: str) -> str:
 
 
 def test_triage_asff_writes_timeline_from_lookup_events_and_notifies(world: World) -> None:
-    from runbooks.drill.emulator import inject_events
+    from rehearsal.emulator import inject_events
 
     seen = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=2)
     finding = recent(fixture("asff_guardduty_backdoor_ec2.json"), seen)
@@ -118,7 +118,7 @@ def test_triage_plan_only_changes_nothing(world: World) -> None:
 
 
 def test_triage_guardduty_finding_id_with_s3_logs_and_data_events(world: World) -> None:
-    from runbooks.drill.emulator import inject_finding
+    from rehearsal.emulator import inject_finding
 
     seen = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
     gd = fixture("guardduty_get_findings_iam_user.json")["Findings"][0]

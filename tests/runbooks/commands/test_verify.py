@@ -52,7 +52,7 @@ def test_contained_instance_holds_then_groups_swapped_back_breaks(world: World) 
 
 
 def test_new_guardduty_finding_for_the_instance_breaks(world: World) -> None:
-    from runbooks.drill.emulator import inject_finding
+    from rehearsal.emulator import inject_finding
 
     iid, _, _ = contained_instance(world, "ir-v2")
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -45,7 +45,7 @@ def verify(case: str) -> tuple[int, dict[str, Any]]:
 
 def test_verify_checks_each_accounts_containment_in_that_account(
         members: dict[str, Readiness]) -> None:
-    from runbooks.drill.emulator import install
+    from rehearsal.emulator import install
 
     install()
     a, b = members[MEMBER_A], members[MEMBER_B]

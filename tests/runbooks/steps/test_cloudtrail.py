@@ -1,6 +1,6 @@
 """cloudtrail.capture-key-activity: the evidence object in S3 is what is asserted.
 
-moto lacks LookupEvents; the project's emulator (runbooks/drill/emulator) adds it,
+moto lacks LookupEvents; the project's emulator (rehearsal/emulator) adds it,
 recording every call moto serves as a management event. The error paths use botocore's
 Stubber on the step's own CloudTrail client, because no emulator can be made to answer
 OperationNotPermittedException on demand."""
@@ -16,8 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from rehearsal.emulator import inject_events, install
 from runbooks.core.errors import InvalidInput
-from runbooks.drill.emulator import inject_events, install
 from runbooks.steps.cloudtrail import CaptureKeyActivity, evidence_key
 from tests.runbooks.steps.conftest import ACCOUNT, REGION, apply_all
 

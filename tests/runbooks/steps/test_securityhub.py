@@ -17,7 +17,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "asff_guardduty_bac
 
 @pytest.fixture
 def hub(make_ctx):
-    from runbooks.drill.emulator import install
+    from rehearsal.emulator import install
 
     install()
     ctx = make_ctx()

@@ -15,7 +15,7 @@ from tests.runbooks.steps.conftest import REGION, apply_all
 
 @pytest.fixture
 def ssm_ctx(make_ctx):
-    from runbooks.drill.emulator import install
+    from rehearsal.emulator import install
 
     install()
     return make_ctx()

@@ -1,0 +1,184 @@
+"""The full drill, every scenario, on the embedded emulator: outcomes asserted in AWS state.
+
+One emulator and one provisioned stack serve every scenario (provisioning the real
+program is the expensive part), inside a single test so that no other test's moto reset
+can interleave. The test reads the AWS state itself rather than trusting the drill's
+own checks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from rehearsal.run import DrillReport, ScenarioReport
+from rehearsal.scenarios import SCENARIOS, Check
+from rehearsal.world import World
+from runbooks.cli import main
+from runbooks.commands.drill import run_emulated_drill
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+
+def _by_name(report: DrillReport) -> dict[str, ScenarioReport]:
+    return {s.name: s for s in report.scenarios}
+
+
+def _assert_ec2_contained(world: World, s: ScenarioReport) -> None:
+    ec2 = world.client("ec2")
+    instance_id = s.params["instance_id"]
+    instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+        "Instances"][0]
+    isolation = world.manifest["quarantine"][instance["VpcId"]]["isolationSecurityGroupId"]
+    assert [[g["GroupId"] for g in e["Groups"]] for e in instance["NetworkInterfaces"]] == [
+        [isolation]]
+    group = ec2.describe_security_groups(GroupIds=[isolation])["SecurityGroups"][0]
+    assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == []
+    associations = ec2.describe_iam_instance_profile_associations(Filters=[
+        {"Name": "instance-id", "Values": [instance_id]}])["IamInstanceProfileAssociations"]
+    assert [a for a in associations if a["State"] == "associated"] == []
+    volumes = {m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]}
+    snapshots = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+        {"Name": "tag:ir:case", "Values": [s.case]}])["Snapshots"]
+    assert volumes and volumes <= {snap["VolumeId"] for snap in snapshots}
+    assert instance["State"]["Name"] == "running"
+
+
+def _assert_asg_detached(world: World, s: ScenarioReport) -> None:
+    _assert_ec2_contained(world, s)
+    instance_id = s.params["instance_id"]
+    groups = world.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    (group,) = [g for g in groups if g["AutoScalingGroupName"].startswith("drill-web-")]
+    members = [i["InstanceId"] for i in group["Instances"]]
+    assert instance_id not in members
+    assert group["DesiredCapacity"] == 1 and len(members) == 1  # replacement, not shrink
+
+
+def _assert_key_contained(world: World, s: ScenarioReport) -> None:
+    iam = world.client("iam")
+    key_id = s.params["access_key_id"]
+    user = iam.get_access_key_last_used(AccessKeyId=key_id)["UserName"]
+    statuses = {k["AccessKeyId"]: k["Status"]
+                for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+    assert statuses[key_id] == "Inactive"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName=user)
+
+
+def _assert_workload_key_contained(world: World, s: ScenarioReport) -> None:
+    iam = world.client("iam")
+    key_id = s.params["access_key_id"]
+    user = iam.get_access_key_last_used(AccessKeyId=key_id)["UserName"]
+    statuses = {k["AccessKeyId"]: k["Status"]
+                for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+    assert statuses[key_id] == "Inactive"
+    assert iam.get_login_profile(UserName=user)["LoginProfile"]["UserName"] == user
+
+
+def _assert_role_revoked(world: World, s: ScenarioReport) -> None:
+    iam = world.client("iam")
+    role = s.params["role_name"]
+    documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
+                 for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+    assert any("aws:TokenIssueTime" in json.dumps(d) and '"Deny"' in json.dumps(d)
+               for d in documents)
+
+
+def _assert_bucket_closed(world: World, s: ScenarioReport) -> None:
+    s3 = world.client("s3")
+    bucket = s.params["bucket"]
+    config = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert config == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                      "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert not [g for g in grants if "AllUsers" in g["Grantee"].get("URI", "")]
+
+
+def _assert_data_restored(world: World, s: ScenarioReport) -> None:
+    s3 = world.client("s3")
+    bucket = s.params["bucket"]
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="records/")[
+        "Contents"])
+    assert len(keys) == 12
+    for key in keys:
+        number = int(key.split("/")[1].split(".")[0])
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert json.loads(body) == {"record": number}, key
+
+
+def _assert_ip_denied(world: World, s: ScenarioReport) -> None:
+    acls = world.client("ec2").describe_network_acls(Filters=[
+        {"Name": "vpc-id", "Values": [s.params["vpc_id"]]}])["NetworkAcls"]
+    assert len(acls) >= 2
+    for acl in acls:
+        denies = {e["Egress"] for e in acl["Entries"]
+                  if e.get("CidrBlock") == s.params["cidr"] and e["RuleAction"] == "deny"}
+        assert denies == {True, False}, acl["NetworkAclId"]
+
+
+STATE_ASSERTIONS = {
+    "compromised-ec2-instance": _assert_ec2_contained,
+    "compromised-asg-instance": _assert_asg_detached,
+    "compromised-iam-credentials": _assert_key_contained,
+    "compromised-workload-key": _assert_workload_key_contained,
+    "compromised-role-credentials": _assert_role_revoked,
+    "exposed-s3-bucket": _assert_bucket_closed,
+    "ransomware-data-destruction": _assert_data_restored,
+    "malicious-ip": _assert_ip_denied,
+}
+
+
+def test_every_scenario_has_state_assertions_here() -> None:
+    assert set(STATE_ASSERTIONS) == set(SCENARIOS)
+
+
+def test_full_drill_contains_every_scenario(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def inspect(world: World, report: DrillReport) -> None:
+        scenarios = _by_name(report)
+        for name, assertion in STATE_ASSERTIONS.items():
+            assertion(world, scenarios[name])
+            seen[name] = True
+        # Who was told what: each playbook's notification reached the on-call inbox
+        # (the drill's checks drained it; the SNS topics themselves are real).
+        topics = {t["TopicArn"] for t in world.client("sns").list_topics()["Topics"]}
+        assert set(world.manifest["topics"].values()) <= topics
+
+    report, md_path, json_path = run_emulated_drill("all", tmp_path, inspect=inspect,
+                                                    cli=main)
+    failures = [f"{s.name}: {s.error or ''} " + "; ".join(
+        f"{c.name}: {c.detail}" for c in s.checks if not c.passed)
+        for s in report.scenarios if not s.passed]
+    assert failures == []
+    assert set(seen) == set(SCENARIOS)
+    assert report.passed
+    for s in report.scenarios:
+        assert s.exit_code == 0
+        assert s.seconds_to_contain is not None and s.seconds_to_contain > 0
+        assert any(a["status"] == "applied" for a in s.actions), s.name
+    document = json.loads(json_path.read_text())
+    assert [s["scenario"] for s in document["scenarios"]] == list(SCENARIOS)
+    assert document["provisioning"]["resources"] > 100
+    text = md_path.read_text()
+    assert "PASSED" in text and all(name in text for name in SCENARIOS)
+
+
+def test_a_failed_check_fails_the_drill() -> None:
+    good = ScenarioReport("x", "p", "c", "t", {}, checks=[Check("a", True, "ok")])
+    bad = ScenarioReport("y", "p", "c", "t", {}, checks=[Check("a", True, "ok"),
+                                                        Check("b", False, "not isolated")])
+    assert good.passed and not bad.passed
+    assert not DrillReport("r", "emulator", "1", "eu-west-1", [], 0.0, [], [good, bad]).passed
+    assert not ScenarioReport("z", "p", "c", "t", {}).passed  # no checks is no pass
+
+
+def test_unknown_scenario_is_bad_input() -> None:
+    result = CliRunner().invoke(main, ["drill", "--scenario", "lost-laptop"])
+    assert result.exit_code == 2
+    assert "lost-laptop" in result.output
