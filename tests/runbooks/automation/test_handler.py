@@ -8,7 +8,6 @@ Hub workflow) and what an SQS queue subscribed to the high topic received.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -20,13 +19,11 @@ from botocore.exceptions import ClientError
 
 from runbooks.analysis.findings import parse_findings
 from runbooks.automation import handler
-from runbooks.automation.handler import (
-    AutomationConfig,
-    AutomationFailed,
-    case_id_for,
-    claim_case,
-    reset_sessions,
-)
+from runbooks.automation.config import AutomationConfig
+from runbooks.automation.handler import reset_sessions
+from runbooks.automation.routing import case_id_for
+from runbooks.automation.workflow import AutomationFailed
+from runbooks.core.claims import claim_case
 from runbooks.core.errors import InvalidInput
 from tests.runbooks.conftest import REGION, Readiness, launch_instances
 
@@ -454,25 +451,32 @@ def test_port_probe_blocks_the_address_in_the_vpc_acls(auto: World) -> None:
 def test_a_failure_after_containment_lets_the_retry_finish(auto: World) -> None:
     from botocore.exceptions import ClientError
 
-    # the package re-exports the function under the module's name: fetch the module
-    impl = importlib.import_module("runbooks.automation.handler")
+    from runbooks.steps.sns import Notify
+
     auto.mode("apply")
     instance_id = auto.instance()
     event = auto.ec2_event(instance_id)
-    real_notify = impl._notify
+    real_apply = Notify.apply
     failures: list[int] = []
 
-    def notify_fails_once(*args: Any, **kwargs: Any) -> None:
-        if not failures:
+    def summary_fails_once(self: Notify, change: Any) -> Any:
+        # the playbook's own note goes out; the automation's summary fails, once
+        if str(self.params.get("subject")).startswith("[ir-automation]") and not failures:
             failures.append(1)
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}},
                               "Publish")
-        real_notify(*args, **kwargs)
+        return real_apply(self, change)
 
-    auto.monkeypatch.setattr(impl, "_notify", notify_fails_once)
-    with pytest.raises(ClientError):
+    auto.monkeypatch.setattr(Notify, "apply", summary_fails_once)
+    with pytest.raises(AutomationFailed, match="notification to the high topic failed"):
         handler(event, None)
+    assert failures == [1]
     assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+    case = case_id_for(parse_findings(event)[0])
+    claim = json.loads(auto.client("s3").get_object(
+        Bucket=auto.readiness.manifest["evidenceBucket"],
+        Key=f"automation/claims/apply/{case}.json")["Body"].read())
+    assert claim["status"] == "failed" and "ThrottlingException" in claim["error"]
     auto.messages()  # the playbook's own note went out before the summary failed
 
     (retry,) = handler(copy.deepcopy(event), None)["findings"]
@@ -576,11 +580,12 @@ def test_too_little_time_left_starts_no_change_and_records_why(auto: World) -> N
     # every planned change is recorded as not attempted, with the reason; none was begun
     case = case_id_for(parse_findings(event)[0])
     records = audit_records(case)
-    planned = [r for r in records if r["event"] == "planned"]
+    # (the automation's summary is a planned-and-applied change of its own, kind notify)
+    planned = [r for r in records if r["event"] == "planned" and r["kind"] != "notify"]
     skipped = [r for r in records if r["event"] == "not-attempted"]
     assert planned and len(skipped) == len(planned)
     assert all("time budget" in r["reason"] for r in skipped)
-    assert not any(r["event"] == "applying" for r in records)
+    assert not any(r["event"] == "applying" for r in records if r["kind"] != "notify")
     # the claim and the notification say what was left
     claim = json.loads(auto.client("s3").get_object(
         Bucket=auto.readiness.manifest["evidenceBucket"],
