@@ -202,9 +202,29 @@ def test_apply_mode_contains_the_instance(auto: World,
     subjects = [m["Subject"] for m in auto.messages()]
     assert any(s.startswith("[ir-automation] CONTAINED compromised-ec2-instance")
                for s in subjects)
+    # Security Hub is not enabled here: said, not failed
+    assert finding["warnings"] == [
+        "Security Hub workflow not updated (InvalidAccessException)"], finding["warnings"]
     metrics = metric_names(capsys.readouterr().out)
     assert metrics["TimeToContain"] > metrics["TimeToDetect"] > 0
     assert metrics["HandlerTimeToContain"] >= 0
+
+
+def test_a_finding_security_hub_has_not_imported_yet_is_contained_and_said(
+        auto: World) -> None:
+    auto.mode("apply")
+    auto.client("securityhub").enable_security_hub()
+    instance_id = auto.instance()
+
+    (finding,) = handler(auto.ec2_event(instance_id), None)["findings"]
+
+    assert finding["status"] == "contained", finding
+    assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+    warning = ("Security Hub has not imported the finding yet; its workflow was not moved "
+               "to NOTIFIED")
+    assert finding["warnings"] == [warning]
+    (message,) = [m for m in auto.messages() if m["Subject"].startswith("[ir-automation]")]
+    assert f"warning: {warning}" in message["Message"]
 
 
 def test_duplicate_delivery_contains_once(auto: World) -> None:
@@ -319,6 +339,16 @@ def test_security_hub_control_finding_closes_the_bucket(auto: World) -> None:
                                                       "Comparison": "EQUALS"}]})["Findings"]
     assert found[0]["Workflow"]["Status"] == "NOTIFIED"
     assert finding["case"] in found[0]["Note"]["Text"]
+    # the automation's own writes are changes of the case, in its audit log's bucket copy
+    body = s3.get_object(Bucket=auto.readiness.manifest["evidenceBucket"],
+                         Key=f"cases/{finding['case']}/audit.jsonl")["Body"].read().decode()
+    applied = {json.loads(line)["step"] for line in body.splitlines()
+               if json.loads(line)["event"] == "applied"}
+    assert {"securityhub.notify-finding", "automation.count-containment",
+            "sns.notify"} <= applied, applied
+    (message,) = [m for m in auto.messages() if m["Subject"].startswith("[ir-automation]")]
+    assert "CONTAINED" in message["Subject"] and "warning: Security Hub" not in message[
+        "Message"]
 
 
 # -- what is not acted on ----------------------------------------------------------------
