@@ -141,15 +141,19 @@ class CaseWriter:
     ctx: Context
     audit: AuditLog
 
-    def run(self, kind: str, target: str, call: StepCall) -> RunResult:
+    def run(self, kind: str, target: str, call: StepCall, *, upload: bool = False
+            ) -> RunResult:
+        """One write as a one-step run. `upload`: copy the case's audit log to the
+        evidence bucket afterwards (the last write of a case does, once for all)."""
         # The reserve kept from the containment's deadline is for exactly these writes.
         self.ctx.deadline = None
-        return Runner(self.ctx, self.audit, apply=True).run(kind, {target: [call]})
+        return Runner(self.ctx, self.audit, apply=True, upload_audit=upload).run(
+            kind, {target: [call]})
 
     def publish(self, subject: str, message: str) -> None:
         """The summary to the high topic; raises AutomationFailed when it did not go."""
         result = self.run("notify", "automation-summary", StepCall("sns.notify", {
-            "severity": "high", "subject": subject, "message": message}))
+            "severity": "high", "subject": subject, "message": message}), upload=True)
         [target] = result.targets
         if target.error is not None:
             raise AutomationFailed(f"case {self.ctx.case_id}: the notification to the high "

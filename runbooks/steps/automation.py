@@ -54,7 +54,13 @@ class CountContainment(Step):
     actions = frozenset({"s3:PutObject", "kms:GenerateDataKey"})
     reversible = False
 
+    PARAMS = frozenset({"finding_id", "changes"})
+
     def validate(self) -> None:
+        unknown = sorted(set(self.params) - self.PARAMS)
+        if unknown:
+            raise InvalidInput(f"automation.count-containment: unknown parameter(s) "
+                               f"{', '.join(unknown)}; it takes {', '.join(sorted(self.PARAMS))}")
         finding = self.params.get("finding_id")
         if not isinstance(finding, str) or not _FINDING_ID.match(finding):
             raise InvalidInput(f"automation.count-containment: finding_id {finding!r} must "

@@ -62,6 +62,7 @@ def test_a_write_refused_for_another_reason_raises(make_ctx) -> None:
     {"finding_id": "f-1", "changes": 0},
     {"finding_id": "f-1", "changes": True},
     {"finding_id": "f-1"},
+    {"finding_id": "f-1", "changes": 1, "chnages": 2},
 ])
 def test_bad_parameters_are_refused_before_any_call(make_ctx, params) -> None:
     with pytest.raises(InvalidInput, match="automation.count-containment"):
