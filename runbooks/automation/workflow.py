@@ -145,10 +145,12 @@ class CaseWriter:
             ) -> RunResult:
         """One write as a one-step run. `upload`: copy the case's audit log to the
         evidence bucket afterwards (the last write of a case does, once for all)."""
-        # The reserve kept from the containment's deadline is for exactly these writes.
+        # The reserve kept from the containment's deadline is for exactly these writes;
+        # they do not wait for another run's claim on their target either (a triage
+        # moving the same finding's workflow): refused at once, reported as a warning.
         self.ctx.deadline = None
-        return Runner(self.ctx, self.audit, apply=True, upload_audit=upload).run(
-            kind, {target: [call]})
+        return Runner(self.ctx, self.audit, apply=True, upload_audit=upload,
+                      claim_wait=0.0).run(kind, {target: [call]})
 
     def publish(self, subject: str, message: str) -> None:
         """The summary to the high topic; raises AutomationFailed when it did not go."""

@@ -351,6 +351,45 @@ def test_security_hub_control_finding_closes_the_bucket(auto: World) -> None:
         "Message"]
 
 
+def test_a_finding_held_by_another_run_keeps_its_workflow_and_the_containment_stands(
+        auto: World) -> None:
+    import time
+
+    from runbooks.core.claims import claim_key
+
+    auto.mode("apply")
+    s3 = auto.client("s3")
+    bucket = f"customer-exports-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    event = load(HERE / "fixtures" / "securityhub_event_control_s3_public_read.json")
+    asff = event["detail"]["findings"][0]
+    asff["Id"] = asff["Id"].rsplit("/", 1)[0] + f"/{uuid.uuid4()}"
+    asff["Resources"][0]["Id"] = f"arn:aws:s3:::{bucket}"
+    securityhub = auto.client("securityhub")
+    securityhub.enable_security_hub()
+    securityhub.batch_import_findings(Findings=[asff])
+    manifest = auto.readiness.manifest
+    # a responder's triage holds the finding (its workflow) right now
+    s3.put_object(Bucket=manifest["evidenceBucket"],
+                  Key=claim_key(manifest["accountId"], REGION, asff["Id"]),
+                  Body=json.dumps({"token": "t", "owner": "irctl", "case": "ir-triage",
+                                   "host": "another-host", "pid": 1,
+                                   "expiresAt": time.time() + 600}).encode())
+
+    started = time.monotonic()
+    (finding,) = handler(event, None)["findings"]
+
+    assert time.monotonic() - started < 60  # refused at once, not after the claim wait
+    assert finding["status"] == "contained", finding
+    assert all(s3.get_public_access_block(Bucket=bucket)[
+        "PublicAccessBlockConfiguration"].values())
+    found = securityhub.get_findings(Filters={"Id": [{"Value": asff["Id"],
+                                                      "Comparison": "EQUALS"}]})["Findings"]
+    assert found[0]["Workflow"]["Status"] == "NEW"
+    [warning] = [w for w in finding["warnings"] if "Security Hub" in w]
+    assert "being changed by another run" in warning and "ir-triage" in warning
+
+
 # -- what is not acted on ----------------------------------------------------------------
 
 
