@@ -48,7 +48,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import runbooks.automation
 t_import = time.perf_counter()
-from runbooks.automation.handler import AUTOMATED_PLAYBOOKS
+from runbooks.automation.routing import AUTOMATED_PLAYBOOKS
 from runbooks.core.step import load_all_steps
 from runbooks.playbooks import load_playbook
 load_all_steps()

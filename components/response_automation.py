@@ -39,12 +39,8 @@ import pulumi_aws as aws
 from components.regional_validation import check_account, check_region, check_tags, invalid
 from components.responder_access import ROLE_TAMPERING
 from components.settings import LOG_RETENTION_DAYS
-from runbooks.automation.handler import DEFAULT_OPT_OUT_TAG, MODES
-from runbooks.automation.policy import (
-    CONTROL_PREFIX,
-    automated_playbook_for,
-    automation_actions,
-)
+from runbooks.automation.policy import automated_playbook_for, automation_actions
+from runbooks.core.automation_contract import CONTROL_PREFIX, DEFAULT_OPT_OUT_TAG, MODES
 
 TYPE = "ir-readiness:index:ResponseAutomation"
 HANDLER = "runbooks.automation.handler"

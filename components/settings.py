@@ -554,7 +554,7 @@ class ForensicAccess:
 
 
 def _default_finding_types() -> tuple[str, ...]:
-    from runbooks.automation.policy import DEFAULT_FINDING_TYPES
+    from runbooks.core.automation_contract import DEFAULT_FINDING_TYPES
 
     return tuple(DEFAULT_FINDING_TYPES)
 

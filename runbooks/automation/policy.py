@@ -4,7 +4,8 @@ Used by the handler, by the stack settings (to reject finding types automation c
 handle) and by the ResponseAutomation component (the function role's policy).
 
 The role is granted the actions of the steps the automated playbooks' *containment*
-phase uses (plus `sns.notify`, which the runner uses for the playbook's notification),
+phase uses (plus the steps every case finishes with: `sns.notify`,
+`automation.count-containment`, `securityhub.notify-finding`),
 not every step's: an automated function never terminates, restores, patches or rotates
 anything, so it must not be able to (`responder_actions()` is for humans, who do).
 """
@@ -12,18 +13,12 @@ anything, so it must not be able to (`responder_actions()` is for humans, who do
 from __future__ import annotations
 
 from runbooks.analysis.playbooks import CONTROL_IDS, playbook_for
-from runbooks.automation.handler import AUTOMATED_PHASES, AUTOMATED_PLAYBOOKS, HANDLER_ACTIONS
+from runbooks.automation.handler import HANDLER_ACTIONS
+from runbooks.automation.routing import AUTOMATED_PHASES, AUTOMATED_PLAYBOOKS
+from runbooks.core.automation_contract import CONTROL_PREFIX, DEFAULT_FINDING_TYPES
 
-CONTROL_PREFIX = "control/"
-
-# High-confidence instance compromise: what is safe to contain without a human.
-DEFAULT_FINDING_TYPES: tuple[str, ...] = (
-    "CryptoCurrency:EC2/",
-    "Backdoor:EC2/",
-    "Trojan:EC2/",
-    "CryptoCurrency:Runtime/",
-    "Backdoor:Runtime/",
-)
+__all__ = ["CONTROL_PREFIX", "DEFAULT_FINDING_TYPES", "automated_playbook_for",
+           "automated_steps", "automation_actions"]
 
 
 def automated_playbook_for(entry: str) -> str | None:
@@ -44,7 +39,9 @@ def automated_steps() -> list[str]:
     """Sorted names of the steps automation can run."""
     from runbooks.playbooks import load_playbook
 
-    names = {"sns.notify"}
+    # the finish of every case: its summary, its count towards the hourly cap and the
+    # Security Hub workflow (`runbooks.automation.workflow.finish`)
+    names = {"sns.notify", "automation.count-containment", "securityhub.notify-finding"}
     for name in AUTOMATED_PLAYBOOKS:
         doc = load_playbook(name).doc
         for phase in AUTOMATED_PHASES:

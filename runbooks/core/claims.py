@@ -227,3 +227,102 @@ class TargetClaims:
         else:
             for target in held:
                 give_back(target)
+
+
+# -- the automation Lambda's claim on a whole case ----------------------------------------
+#
+# Written directly, not through the runner: it decides whether this delivery of a finding
+# may open the case at all (EventBridge is at-least-once; GuardDuty re-sends updated
+# findings; Security Hub re-imports GuardDuty's), so it comes before the case's first
+# run and is its own record of the outcome. A conditional put cannot be planned.
+
+CASE_CLAIM_PREFIX = "automation/claims"
+
+
+def case_claim_key(mode: str, case_id: str) -> str:
+    return f"{CASE_CLAIM_PREFIX}/{mode}/{case_id}.json"
+
+
+class ClaimArchived(Exception):  # noqa: N818 - a state, not a failure
+    """The case's claim was moved to an archive storage class: claimed long ago."""
+
+
+@dataclass
+class CaseClaim:
+    """The evidence-bucket object that says a finding is being (or was) handled."""
+
+    s3: Any
+    bucket: str
+    key: str
+    etag: str | None = None
+
+    unrecorded: str | None = None
+    """Why the claim could not be written (the evidence bucket failing): the finding is
+    acted on unclaimed, since containment never waits on evidence storage."""
+
+    def write(self, document: Mapping[str, Any], **conditions: str) -> None:
+        response = self.s3.put_object(
+            Bucket=self.bucket, Key=self.key, ContentType="application/json",
+            Body=json.dumps(document, default=str, sort_keys=True).encode("utf-8"),
+            **conditions)
+        self.etag = response.get("ETag")
+
+    def record(self, document: Mapping[str, Any]) -> str | None:
+        """Write the claim's outcome; when the bucket cannot take it, say so instead of
+        failing a containment that was made (a redelivery then re-plans: nothing to do)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from runbooks.core.evidence_queue import describe, is_queueable
+
+        try:
+            self.write(document)
+        except (ClientError, BotoCoreError) as err:
+            if not is_queueable(err):
+                raise
+            return f"claim {self.key} NOT recorded in the evidence bucket ({describe(err)})"
+        return None
+
+
+def claim_case(s3: Any, bucket: str, case_id: str, mode: str,
+               document: Mapping[str, Any]) -> CaseClaim | None:
+    """Claim a case for `mode`; None when another delivery already has it.
+
+    The put is conditional (`If-None-Match: *`), so of two concurrent deliveries exactly
+    one wins. A claim left `failed` by an earlier attempt is taken over (`If-Match` its
+    ETag), so Lambda's retry of a failed containment runs again. Raises ClaimArchived
+    when the claim was archived by a lifecycle rule (the case was claimed long ago).
+    """
+    from botocore.exceptions import ClientError
+
+    claim = CaseClaim(s3, bucket, case_claim_key(mode, case_id))
+    body = {**document, "status": "in-progress"}
+    try:
+        claim.write(body, IfNoneMatch="*")
+        return claim
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+            raise
+    try:
+        existing = s3.get_object(Bucket=bucket, Key=claim.key)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "InvalidObjectState":
+            raise
+        # Archived by a lifecycle rule (buckets deployed before claims were kept out of
+        # the Glacier transition): the finding was claimed long ago. Raising would make
+        # Lambda retry this delivery into the dead-letter queue and page.
+        raise ClaimArchived(
+            f"claim s3://{bucket}/{claim.key} is archived ("
+            f"{err.response.get('Error', {}).get('StorageClass', 'Glacier')}, "
+            f"InvalidObjectState): case {case_id} was claimed before it was archived; not "
+            "acting on it again. Restore the object (aws s3api restore-object) to read its "
+            "status.") from err
+    previous = json.loads(existing["Body"].read() or b"{}")
+    if previous.get("status") != "failed":
+        return None
+    try:
+        claim.write({**body, "retryOf": previous.get("time")}, IfMatch=existing["ETag"])
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            return None  # another retry took it over first
+        raise
+    return claim

@@ -8,7 +8,6 @@ Hub workflow) and what an SQS queue subscribed to the high topic received.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -20,13 +19,11 @@ from botocore.exceptions import ClientError
 
 from runbooks.analysis.findings import parse_findings
 from runbooks.automation import handler
-from runbooks.automation.handler import (
-    AutomationConfig,
-    AutomationFailed,
-    case_id_for,
-    claim_case,
-    reset_sessions,
-)
+from runbooks.automation.config import AutomationConfig
+from runbooks.automation.handler import reset_sessions
+from runbooks.automation.routing import case_id_for
+from runbooks.automation.workflow import AutomationFailed
+from runbooks.core.claims import claim_case
 from runbooks.core.errors import InvalidInput
 from tests.runbooks.conftest import REGION, Readiness, launch_instances
 
@@ -205,9 +202,29 @@ def test_apply_mode_contains_the_instance(auto: World,
     subjects = [m["Subject"] for m in auto.messages()]
     assert any(s.startswith("[ir-automation] CONTAINED compromised-ec2-instance")
                for s in subjects)
+    # Security Hub is not enabled here: said, not failed
+    assert finding["warnings"] == [
+        "Security Hub workflow not updated (InvalidAccessException)"], finding["warnings"]
     metrics = metric_names(capsys.readouterr().out)
     assert metrics["TimeToContain"] > metrics["TimeToDetect"] > 0
     assert metrics["HandlerTimeToContain"] >= 0
+
+
+def test_a_finding_security_hub_has_not_imported_yet_is_contained_and_said(
+        auto: World) -> None:
+    auto.mode("apply")
+    auto.client("securityhub").enable_security_hub()
+    instance_id = auto.instance()
+
+    (finding,) = handler(auto.ec2_event(instance_id), None)["findings"]
+
+    assert finding["status"] == "contained", finding
+    assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+    warning = ("Security Hub has not imported the finding yet; its workflow was not moved "
+               "to NOTIFIED")
+    assert finding["warnings"] == [warning]
+    (message,) = [m for m in auto.messages() if m["Subject"].startswith("[ir-automation]")]
+    assert f"warning: {warning}" in message["Message"]
 
 
 def test_duplicate_delivery_contains_once(auto: World) -> None:
@@ -322,6 +339,55 @@ def test_security_hub_control_finding_closes_the_bucket(auto: World) -> None:
                                                       "Comparison": "EQUALS"}]})["Findings"]
     assert found[0]["Workflow"]["Status"] == "NOTIFIED"
     assert finding["case"] in found[0]["Note"]["Text"]
+    # the automation's own writes are changes of the case, in its audit log's bucket copy
+    body = s3.get_object(Bucket=auto.readiness.manifest["evidenceBucket"],
+                         Key=f"cases/{finding['case']}/audit.jsonl")["Body"].read().decode()
+    applied = {json.loads(line)["step"] for line in body.splitlines()
+               if json.loads(line)["event"] == "applied"}
+    assert {"securityhub.notify-finding", "automation.count-containment",
+            "sns.notify"} <= applied, applied
+    (message,) = [m for m in auto.messages() if m["Subject"].startswith("[ir-automation]")]
+    assert "CONTAINED" in message["Subject"] and "warning: Security Hub" not in message[
+        "Message"]
+
+
+def test_a_finding_held_by_another_run_keeps_its_workflow_and_the_containment_stands(
+        auto: World) -> None:
+    import time
+
+    from runbooks.core.claims import claim_key
+
+    auto.mode("apply")
+    s3 = auto.client("s3")
+    bucket = f"customer-exports-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    event = load(HERE / "fixtures" / "securityhub_event_control_s3_public_read.json")
+    asff = event["detail"]["findings"][0]
+    asff["Id"] = asff["Id"].rsplit("/", 1)[0] + f"/{uuid.uuid4()}"
+    asff["Resources"][0]["Id"] = f"arn:aws:s3:::{bucket}"
+    securityhub = auto.client("securityhub")
+    securityhub.enable_security_hub()
+    securityhub.batch_import_findings(Findings=[asff])
+    manifest = auto.readiness.manifest
+    # a responder's triage holds the finding (its workflow) right now
+    s3.put_object(Bucket=manifest["evidenceBucket"],
+                  Key=claim_key(manifest["accountId"], REGION, asff["Id"]),
+                  Body=json.dumps({"token": "t", "owner": "irctl", "case": "ir-triage",
+                                   "host": "another-host", "pid": 1,
+                                   "expiresAt": time.time() + 600}).encode())
+
+    started = time.monotonic()
+    (finding,) = handler(event, None)["findings"]
+
+    assert time.monotonic() - started < 60  # refused at once, not after the claim wait
+    assert finding["status"] == "contained", finding
+    assert all(s3.get_public_access_block(Bucket=bucket)[
+        "PublicAccessBlockConfiguration"].values())
+    found = securityhub.get_findings(Filters={"Id": [{"Value": asff["Id"],
+                                                      "Comparison": "EQUALS"}]})["Findings"]
+    assert found[0]["Workflow"]["Status"] == "NEW"
+    [warning] = [w for w in finding["warnings"] if "Security Hub" in w]
+    assert "being changed by another run" in warning and "ir-triage" in warning
 
 
 # -- what is not acted on ----------------------------------------------------------------
@@ -454,25 +520,32 @@ def test_port_probe_blocks_the_address_in_the_vpc_acls(auto: World) -> None:
 def test_a_failure_after_containment_lets_the_retry_finish(auto: World) -> None:
     from botocore.exceptions import ClientError
 
-    # the package re-exports the function under the module's name: fetch the module
-    impl = importlib.import_module("runbooks.automation.handler")
+    from runbooks.steps.sns import Notify
+
     auto.mode("apply")
     instance_id = auto.instance()
     event = auto.ec2_event(instance_id)
-    real_notify = impl._notify
+    real_apply = Notify.apply
     failures: list[int] = []
 
-    def notify_fails_once(*args: Any, **kwargs: Any) -> None:
-        if not failures:
+    def summary_fails_once(self: Notify, change: Any) -> Any:
+        # the playbook's own note goes out; the automation's summary fails, once
+        if str(self.params.get("subject")).startswith("[ir-automation]") and not failures:
             failures.append(1)
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}},
                               "Publish")
-        real_notify(*args, **kwargs)
+        return real_apply(self, change)
 
-    auto.monkeypatch.setattr(impl, "_notify", notify_fails_once)
-    with pytest.raises(ClientError):
+    auto.monkeypatch.setattr(Notify, "apply", summary_fails_once)
+    with pytest.raises(AutomationFailed, match="notification to the high topic failed"):
         handler(event, None)
+    assert failures == [1]
     assert auto.eni_groups(instance_id) == [[auto.isolation_group()]]
+    case = case_id_for(parse_findings(event)[0])
+    claim = json.loads(auto.client("s3").get_object(
+        Bucket=auto.readiness.manifest["evidenceBucket"],
+        Key=f"automation/claims/apply/{case}.json")["Body"].read())
+    assert claim["status"] == "failed" and "ThrottlingException" in claim["error"]
     auto.messages()  # the playbook's own note went out before the summary failed
 
     (retry,) = handler(copy.deepcopy(event), None)["findings"]
@@ -576,11 +649,12 @@ def test_too_little_time_left_starts_no_change_and_records_why(auto: World) -> N
     # every planned change is recorded as not attempted, with the reason; none was begun
     case = case_id_for(parse_findings(event)[0])
     records = audit_records(case)
-    planned = [r for r in records if r["event"] == "planned"]
+    # (the automation's summary is a planned-and-applied change of its own, kind notify)
+    planned = [r for r in records if r["event"] == "planned" and r["kind"] != "notify"]
     skipped = [r for r in records if r["event"] == "not-attempted"]
     assert planned and len(skipped) == len(planned)
     assert all("time budget" in r["reason"] for r in skipped)
-    assert not any(r["event"] == "applying" for r in records)
+    assert not any(r["event"] == "applying" for r in records if r["kind"] != "notify")
     # the claim and the notification say what was left
     claim = json.loads(auto.client("s3").get_object(
         Bucket=auto.readiness.manifest["evidenceBucket"],
