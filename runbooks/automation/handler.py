@@ -671,8 +671,8 @@ def _run(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
          manifest: Mapping[str, Any], region: str, case_id: str, playbook: str,
          params: dict[str, str], deadline: float | None = None,
          member: str | None = None) -> Outcome:
-    from runbooks.commands._shared import Settings, open_session
-    from runbooks.commands.playbook import run_playbook
+    from runbooks.workflows.playbook import run_playbook
+    from runbooks.workflows.session import Settings, open_session
 
     outcome = Outcome(case_id, playbook, params, config.mode, deadline=deadline)
     evidence = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)
