@@ -1,5 +1,8 @@
 """Containment: instances, IAM credentials, buckets and address ranges.
 
+The steps and their order are the playbooks' containment phases (`procedures`), so a
+command and `irctl playbook run` cannot drift apart; `contain ip` is one step per VPC.
+
 Each workflow validates its targets before any AWS call, runs the pipelines in one
 scope (`run_containment`) or across accounts and regions (`fleet.run_across`), and
 tells the high topic what was applied. The adapter renders the `Outcome` and exits.
@@ -13,6 +16,12 @@ from typing import TYPE_CHECKING
 from runbooks.core.errors import InvalidInput
 from runbooks.workflows.fleet import run_across, split_targets
 from runbooks.workflows.notify import containment_notice
+from runbooks.workflows.procedures import (
+    access_key_containment,
+    bucket_containment,
+    instance_containment,
+    role_containment,
+)
 from runbooks.workflows.session import (
     SILENT,
     Feedback,
@@ -27,23 +36,6 @@ if TYPE_CHECKING:
     from runbooks.core.runner import Runner, RunResult, StepCall
 
 Pipelines = Mapping[str, Sequence["StepCall"]]
-
-INSTANCE_STEPS = [
-    "ec2.capture-metadata", "ec2.protect", "ec2.tag-contained", "autoscaling.detach-instance",
-    "elbv2.deregister-instance", "ec2.isolate", "ec2.detach-instance-profile",
-    "ec2.revoke-instance-role-sessions", "ec2.snapshot-volumes",
-]
-"""`contain instance`, in order: evidence first, then leave ASG/target groups (so health
-checks cannot kill or replace it once isolated), isolate, cut credentials, snapshot."""
-
-ACCESS_KEY_STEPS = ("iam.deactivate-access-key", "iam.deny-all-user",
-                    "iam.remove-login-profile")
-
-# The public-access block comes last: release undoes changes newest first, and S3
-# refuses to restore a public policy or ACL while the block is on.
-BUCKET_STEPS = ("s3.remove-public-policy-statements", "s3.remove-public-acl-grants",
-                "s3.block-public-access", "s3.enable-versioning")
-
 
 def run_containment(settings: Settings, kind: str, pipelines: Pipelines,
                     session: Session | None = None, *,
@@ -67,11 +59,8 @@ def run_containment(settings: Settings, kind: str, pipelines: Pipelines,
 
 def instance_pipelines(instance_ids: Sequence[str], stop: bool = False) -> dict[
         str, list[StepCall]]:
-    from runbooks.core.runner import StepCall
-
-    steps = INSTANCE_STEPS + (["ec2.stop"] if stop else [])
-    return {iid: [StepCall(name, {"instance_id": iid}) for name in steps]
-            for iid in dict.fromkeys(instance_ids)}
+    """Per instance, the EC2 playbook's containment phase (`procedures`)."""
+    return {iid: instance_containment(iid, stop=stop) for iid in dict.fromkeys(instance_ids)}
 
 
 def contain_instances(settings: Settings, instance_ids: Sequence[str], *, stop: bool = False,
@@ -108,8 +97,7 @@ def contain_access_keys(settings: Settings, key_ids: Sequence[str], *, days: int
             validate_key_id(key_id)  # bad input fails before any AWS call
 
     def containment(ids: list[str]) -> dict[str, list[StepCall]]:
-        return {key_id: [StepCall(name, {"access_key_id": key_id})
-                         for name in ACCESS_KEY_STEPS] for key_id in ids}
+        return {key_id: access_key_containment(key_id) for key_id in ids}
 
     def evidence(ids: list[str]) -> dict[str, list[StepCall]]:
         return {key_id: [StepCall("cloudtrail.capture-key-activity", {
@@ -155,7 +143,6 @@ def _contain_then_capture(settings: Settings, containment: dict[str, list[StepCa
 def contain_roles(settings: Settings, role_names: Sequence[str], *,
                   feedback: Feedback = SILENT) -> Outcome:
     """Revoke the sessions of IAM roles issued before now."""
-    from runbooks.core.runner import StepCall
     from runbooks.steps.iam import validate_iam_name
 
     groups, single = split_targets(settings, role_names, account_only=True, what="role")
@@ -164,8 +151,7 @@ def contain_roles(settings: Settings, role_names: Sequence[str], *,
             validate_iam_name("role", name)
 
     def pipelines(names: list[str]) -> dict[str, list[StepCall]]:
-        return {name: [StepCall("iam.revoke-role-sessions", {"role_name": name})]
-                for name in names}
+        return {name: role_containment(name) for name in names}
 
     if single:
         return run_containment(settings, "role", pipelines(next(iter(groups.values()))),
@@ -178,7 +164,6 @@ def contain_roles(settings: Settings, role_names: Sequence[str], *,
 def contain_buckets(settings: Settings, buckets: Sequence[str], *,
                     feedback: Feedback = SILENT) -> Outcome:
     """Close exposed S3 buckets to the public, keeping what was there."""
-    from runbooks.core.runner import StepCall
     from runbooks.steps.s3 import BucketStep
 
     groups, single = split_targets(settings, buckets, account_only=True, what="bucket")
@@ -187,8 +172,7 @@ def contain_buckets(settings: Settings, buckets: Sequence[str], *,
             BucketStep.validate_name(name)
 
     def pipelines(names: list[str]) -> dict[str, list[StepCall]]:
-        return {name: [StepCall(step, {"bucket": name}) for step in BUCKET_STEPS]
-                for name in names}
+        return {name: bucket_containment(name) for name in names}
 
     if single:
         return run_containment(settings, "bucket", pipelines(next(iter(groups.values()))),
