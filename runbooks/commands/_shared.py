@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CliFeedback", "Session", "Settings", "caller_identity", "check_identifiers",
     "claim_wait_seconds", "common_options", "exit_with", "fail", "handle_errors",
-    "make_runner", "make_sessions", "open_session", "pass_settings", "progress",
+    "job_progress", "make_runner", "make_sessions", "open_session", "pass_settings", "progress",
     "render_outcome", "render_results", "stderr_console",
 ]
 
@@ -193,6 +193,12 @@ class CliFeedback:
         stderr_console().print(f"case: [bold]{case_id}[/] (generated; pass --case "
                                f"{case_id} to continue it)", highlight=False)
 
+    def job(self, title: str) -> AbstractContextManager[Callable[[float, str], None]]:
+        return job_progress(self.settings, title)
+
+    def notice(self, message: str) -> None:
+        stderr_console().print(message, highlight=False)
+
 
 @contextmanager
 def progress(settings: Settings, title: str) -> Iterator[Callable[[str, str], None]]:
@@ -215,6 +221,32 @@ def progress(settings: Settings, title: str) -> Iterator[Callable[[str, str], No
                 bar.update(task, description=f"{title}: {target}: {message}")
 
         yield listener
+
+
+@contextmanager
+def job_progress(settings: Settings, title: str) -> Iterator[Callable[[float, str], None]]:
+    """A progress bar on stderr (when a terminal and not --output json) for a Backup job."""
+    console = stderr_console()
+    if settings.json or not console.is_terminal:
+        yield lambda percent, state: None
+        return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[state]}"), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(title, total=100.0, state="")
+
+        def update(percent: float, state: str) -> None:
+            bar.update(task, completed=percent, state=state.lower())
+
+        yield update
 
 
 STATUS_STYLE = {

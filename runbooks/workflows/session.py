@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 Listener = Callable[[str, str], None]
 """The runner's progress callback: (target, message)."""
+JobListener = Callable[[float, str], None]
+"""A long job's progress callback: (percent done, state)."""
 
 
 @dataclass
@@ -65,6 +67,14 @@ class Feedback(Protocol):
         """A case id was generated (no --case): the responder needs it to continue."""
         ...
 
+    def job(self, title: str) -> AbstractContextManager[JobListener]:
+        """A listener for a long AWS job (backup, restore): (percent done, state)."""
+        ...
+
+    def notice(self, message: str) -> None:
+        """Something the responder should read now (e.g. a restore job resumed)."""
+        ...
+
 
 class Silent:
     """Feedback that shows nothing (the Lambda, the drill, library callers)."""
@@ -74,6 +84,13 @@ class Silent:
         yield lambda target, message: None
 
     def case_generated(self, case_id: str) -> None:
+        return None
+
+    @contextmanager
+    def job(self, title: str) -> Iterator[JobListener]:
+        yield lambda percent, state: None
+
+    def notice(self, message: str) -> None:
         return None
 
 
