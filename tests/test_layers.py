@@ -48,17 +48,22 @@ ADAPTERS = ("runbooks.cli", "runbooks.commands", "runbooks.automation.handler")
 
 FORBIDDEN = {
     "runbooks.core": ("runbooks.steps", "runbooks.workflows", "runbooks.commands",
-                      "runbooks.cli", "runbooks.automation", "runbooks.drill"),
+                      "runbooks.cli", "runbooks.automation", "runbooks.drill", "click",
+                      "rich"),
     "runbooks.steps": ("runbooks.workflows", "runbooks.commands", "runbooks.cli",
-                       "runbooks.automation", "runbooks.drill"),
+                       "runbooks.automation", "runbooks.drill", "click", "rich"),
     "runbooks.playbooks": ("runbooks.workflows", "runbooks.commands", "runbooks.cli",
                            "runbooks.automation"),
     "runbooks.analysis": ("runbooks.workflows", "runbooks.commands", "runbooks.cli",
                           "runbooks.automation"),
     "runbooks.workflows": ("runbooks.commands", "runbooks.cli", "runbooks.automation",
-                           "runbooks.drill", "click"),
+                           "runbooks.drill", "click", "rich"),
 }
-"""importer layer -> what it must not import (a module or anything under it)."""
+"""importer layer -> what it must not import (a module or anything under it); click and
+rich are how the CLI parses and renders."""
+
+QUIET = ("runbooks.core", "runbooks.steps", "runbooks.workflows")
+"""Layers that never write to the terminal themselves (no print)."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,13 @@ def exits(path: Path) -> list[int]:
     return sorted(lines)
 
 
+def prints(path: Path) -> list[int]:
+    """Lines calling print()."""
+    tree = ast.parse(path.read_text(), str(path))
+    return sorted(node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
+                  and isinstance(node.func, ast.Name) and node.func.id == "print")
+
+
 def exit_violations(root: Path, packages: Iterable[str],
                     adapters: Iterable[str] = ADAPTERS) -> list[str]:
     allowed = tuple(adapters)
@@ -269,6 +281,11 @@ def test_only_the_adapters_exit() -> None:
     assert exit_violations(ROOT, PACKAGES) == []
 
 
+def test_the_engine_steps_and_workflows_do_not_print() -> None:
+    assert [f"{module} line {line}" for module, path in KNOWN.items()
+            if any(_under(module, layer) for layer in QUIET) for line in prints(path)] == []
+
+
 def test_the_allow_lists_name_only_what_still_exists() -> None:
     """An entry whose cycle is gone must be deleted, or it would hide a new one."""
     assert ALLOWED_PACKAGE_CYCLES <= set(cycles(package_graph(EDGES, KNOWN)))
@@ -300,7 +317,8 @@ def planted(tmp_path: Path) -> Path:
         "app/workflows/__init__.py": "",
         "app/workflows/contain.py": (
             "import sys\nimport click\n\n\ndef contain():\n    sys.exit(2)\n\n\n"
-            "def refuse():\n    raise SystemExit(2)\n"),
+            "def refuse():\n    raise SystemExit(2)\n\n\n"
+            "def say():\n    print('contained')\n"),
         "app/tool.py": (
             "import sys\n\n\ndef main():\n    return 0\n\n\n"
             "if __name__ == '__main__':\n    sys.exit(main())\n"),
@@ -336,5 +354,6 @@ def test_planted_layer_breaks_are_found(planted: Path) -> None:
 def test_planted_exits_are_found_outside_entry_blocks(planted: Path) -> None:
     assert exits(planted / "app/workflows/contain.py") == [6, 10]
     assert exits(planted / "app/tool.py") == []
+    assert prints(planted / "app/workflows/contain.py") == [14]
     assert exit_violations(planted, ["app"], adapters=["app.cli"]) == [
         "app.workflows.contain line 6 exits", "app.workflows.contain line 10 exits"]
