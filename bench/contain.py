@@ -128,10 +128,10 @@ class PerApiThrottle:
 def throttled_run(server: EmulatorServer, world: Readiness, n: int, latency_ms: float,
                   rate: float, case_dir: str, retry_mode: str) -> dict[str, Any]:
     """The same containment in-process, through a per-API throttle."""
-    from runbooks.commands.contain import instance_pipelines
     from runbooks.core.audit import AuditLog
     from runbooks.core.context import Context, SessionFactory
     from runbooks.core.runner import Runner
+    from runbooks.workflows.contain import instance_pipelines
 
     server.latency_ms = 0
     ids = launch_instances(world, n, volumes=2, subnet_id=fresh_subnet(world))

@@ -23,9 +23,14 @@ Adding commands (no need to edit this file or anyone else's):
       @pass_settings
       def access_key(settings: Settings, key_id: str) -> None: ...
 
+* A command is a thin adapter: it parses, calls a workflow (`runbooks.workflows.*`:
+  typed inputs, an `Outcome` back, no click, no exit), renders and exits
+  (`exit_with(settings, outcome)`). What it does to AWS belongs in the workflow, so the
+  Lambda and the drill can run it too; a containment procedure is a playbook phase
+  (`runbooks.workflows.procedures`).
 * Keep module top levels cheap: import boto3, botocore and rich inside functions, so
-  `irctl --help` stays fast. Shared helpers (settings, opening a case, rendering results)
-  are in `runbooks.commands._shared`.
+  `irctl --help` stays fast. Shared helpers (click options, errors to exit codes,
+  progress, rendering results) are in `runbooks.commands._shared`.
 
 Exit codes: 0 success or clean plan, 1 an action failed, 2 bad input or refused
 precondition, 3 partially applied (recorded in the case's audit log, reversible).

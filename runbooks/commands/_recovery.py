@@ -1,20 +1,18 @@
-"""Helpers of the recovery commands (`backup now`, `recover ...`): times, ARNs, job waits."""
+"""Helpers of the recovery commands (`backup now`, `recover ...`): reading times.
+
+The recovery procedures are `runbooks.workflows.recover` and `.backup`; the job progress
+bar is `_shared.job_progress`.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from runbooks.commands._shared import Settings, stderr_console
-from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.errors import InvalidInput
 
 _AGO = re.compile(r"^(\d+)\s*([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
-VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 
 def parse_time(value: str, option: str, now: datetime | None = None) -> datetime:
@@ -35,70 +33,3 @@ def parse_time(value: str, option: str, now: datetime | None = None) -> datetime
                            f"{now.isoformat(timespec='seconds')}); give a time before the "
                            "incident")
     return moment
-
-
-def newest_recovery_point(backup: Any, resource_arn: str, before: datetime,
-                          vault: str | None = None) -> dict[str, Any]:
-    """The newest COMPLETED recovery point of `resource_arn` created before `before`.
-
-    `vault`: the readiness vault, named in the refusal (points of every vault count)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        points = [p for page in backup.get_paginator(
-            "list_recovery_points_by_resource").paginate(ResourceArn=resource_arn)
-            for p in page.get("RecoveryPoints", [])]
-    except ClientError as err:
-        # AWS Backup answers this for a resource it has never backed up.
-        if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise
-        points = []
-    usable = [p for p in points if p.get("Status") == "COMPLETED"
-              and p["CreationDate"] < before]
-    if not usable:
-        known = ", ".join(sorted(f"{p['CreationDate'].isoformat()} {p.get('Status')}"
-                                 for p in points)[-3:]) or "none"
-        resource = resource_arn.rsplit("/", 1)[-1]
-        where = f" in backup vault {vault} or any other" if vault else ""
-        raise PreconditionFailed(
-            f"no completed recovery point of {resource}{where} before "
-            f"{before.isoformat()} (recovery points: {known}); back it up first "
-            "(`irctl backup now`), pick a later --before, or pass --recovery-point ARN")
-    best: dict[str, Any] = max(usable, key=lambda p: p["CreationDate"])
-    return best
-
-
-@contextmanager
-def job_progress(settings: Settings, title: str) -> Iterator[Callable[[float, str], None]]:
-    """A progress bar on stderr (when a terminal and not --output json) for a Backup job."""
-    console = stderr_console()
-    if settings.json or not console.is_terminal:
-        yield lambda percent, state: None
-        return
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  TextColumn("{task.fields[state]}"), TimeElapsedColumn(),
-                  console=console) as bar:
-        task = bar.add_task(title, total=100.0, state="")
-
-        def update(percent: float, state: str) -> None:
-            bar.update(task, completed=percent, state=state.lower())
-
-        yield update
-
-
-def earlier_result(records: list[dict[str, Any]], step: str, target: str) -> dict[str, Any]:
-    """The result of an `applied` `step` on `target` already in the case's audit log."""
-    for record in reversed(records):
-        if (record.get("event") == "applied" and record.get("step") == step
-                and record.get("target") == target):
-            result: dict[str, Any] = record.get("result") or {}
-            return result
-    return {}

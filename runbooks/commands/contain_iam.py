@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 import click
 
-from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
-from runbooks.commands.contain import contain, run_containment
-
-ACCESS_KEY_STEPS = ("iam.deactivate-access-key", "iam.deny-all-user",
-                    "iam.remove-login-profile")
+from runbooks.commands._shared import (
+    CliFeedback,
+    Settings,
+    common_options,
+    exit_with,
+    handle_errors,
+    pass_settings,
+)
+from runbooks.commands.contain import contain
 
 
 @contain.command("access-key")
@@ -58,62 +59,11 @@ def access_key(settings: Settings, key_ids: tuple[str, ...], days: int,
     manifest, session and the CloudTrail history searched. Accounts run concurrently
     under one case, each containing then capturing its own keys' evidence.
     """
-    from runbooks.commands._fleet import run_across, split_targets
-    from runbooks.core.runner import Runner, RunResult, StepCall
-    from runbooks.steps.iam import validate_key_id
+    from runbooks.workflows.contain import contain_access_keys
 
-    groups, single = split_targets(settings, key_ids, account_only=True, what="access key")
-    for ids in groups.values():
-        for key_id in ids:
-            validate_key_id(key_id)  # bad input fails before any AWS call
-
-    def containment(ids: list[str]) -> dict[str, list[Any]]:
-        return {key_id: [StepCall(name, {"access_key_id": key_id})
-                         for name in ACCESS_KEY_STEPS] for key_id in ids}
-
-    def evidence(ids: list[str]) -> dict[str, list[Any]]:
-        return {key_id: [StepCall("cloudtrail.capture-key-activity", {
-            "access_key_id": key_id, "days": days, "max_events": max_events})]
-            for key_id in ids}
-
-    if single:
-        ids = next(iter(groups.values()))
-        sys.exit(_contain_then_capture(settings, containment(ids), evidence(ids)))
-
-    def capture(runner: Runner, contained: RunResult) -> list[RunResult]:
-        planned = [t.target for t in contained.targets if t.error is None]
-        return [runner.run("evidence", evidence(planned))] if planned else []
-
-    run_across(settings, "access-key",
-               {scope: containment(ids) for scope, ids in groups.items()}, after=capture)
-
-
-def _contain_then_capture(settings: Settings, containment: dict[str, list[Any]],
-                          evidence: dict[str, list[Any]]) -> int:
-    """Contain first (CloudTrail keeps the events; the key must stop now), then save the
-    evidence in a run of its own: an evidence failure is reported (exit 1) but never
-    rolls the containment back. Then notify the high topic, as every contain does."""
-    from runbooks.commands._shared import make_runner, open_session, progress, render_results
-    from runbooks.commands.contain import summary_message
-    from runbooks.core.runner import APPLIED, StepCall
-
-    session = open_session(settings)
-    with progress(settings, "contain access-key") as listener:
-        runner = make_runner(session, listener)
-        contained = runner.run("access-key", containment)
-        results = [contained]
-        planned_targets = [t.target for t in contained.targets if t.error is None]
-        if planned_targets:
-            results.append(runner.run("evidence", {t: evidence[t] for t in planned_targets}))
-        applied = any(c.status == APPLIED for t in contained.targets for c in t.changes)
-        if settings.apply and applied:
-            keys = list(containment)
-            results.append(runner.run("notify", {"high-topic": [StepCall("sns.notify", {
-                "severity": "high",
-                "subject": f"[{session.ctx.case_id}] contained access-key: "
-                           f"{', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}",
-                "message": summary_message(session, results)})]}))
-    return render_results(settings, results)
+    exit_with(settings, contain_access_keys(settings, key_ids, days=days,
+                                            max_events=max_events,
+                                            feedback=CliFeedback(settings)))
 
 
 @contain.command("role")
@@ -141,20 +91,6 @@ def role(settings: Settings, role_names: tuple[str, ...]) -> None:
     through its member responder role; IAM is global, so the region only picks which
     regional manifest and session act. All accounts run concurrently under one case.
     """
-    from runbooks.commands._fleet import run_across, split_targets
-    from runbooks.core.runner import StepCall
-    from runbooks.steps.iam import validate_iam_name
+    from runbooks.workflows.contain import contain_roles
 
-    groups, single = split_targets(settings, role_names, account_only=True, what="role")
-    for names in groups.values():
-        for name in names:
-            validate_iam_name("role", name)
-
-    def pipelines(names: list[str]) -> dict[str, list[object]]:
-        return {name: [StepCall("iam.revoke-role-sessions", {"role_name": name})]
-                for name in names}
-
-    if single:
-        run_containment(settings, "role", pipelines(next(iter(groups.values()))))
-        return
-    run_across(settings, "role", {scope: pipelines(names) for scope, names in groups.items()})
+    exit_with(settings, contain_roles(settings, role_names, feedback=CliFeedback(settings)))

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
-from runbooks.commands.contain import contain, run_containment
+from runbooks.commands._shared import (
+    CliFeedback,
+    Settings,
+    common_options,
+    exit_with,
+    handle_errors,
+    pass_settings,
+)
+from runbooks.commands.contain import contain
 
 
 @contain.command("ip")
@@ -41,14 +48,7 @@ def ip(settings: Settings, cidr: str, vpc_ids: tuple[str, ...], acl_rule_limit: 
       irctl contain ip 203.0.113.7 --vpc vpc-0123456789abcdef0
       irctl contain ip 198.51.100.0/24 --vpc vpc-0aaa... --vpc vpc-0bbb... --apply
     """
-    from runbooks.core.runner import StepCall
-    from runbooks.steps.network import check_blockable, parse_cidr
+    from runbooks.workflows.contain import contain_cidr
 
-    parsed = parse_cidr(cidr)
-    check_blockable(parsed, allow_broad=allow_broad)  # before any AWS call
-    network = str(parsed)  # canonical form: the target release knows it by
-    params = [{"cidr": network, "vpc_id": vpc, "acl_rule_limit": acl_rule_limit,
-               **({"allow_broad": True} if allow_broad else {})}
-              for vpc in dict.fromkeys(vpc_ids)]
-    run_containment(settings, "ip", {network: [StepCall("network.deny-cidr", p)
-                                               for p in params]})
+    exit_with(settings, contain_cidr(settings, cidr, vpc_ids, acl_rule_limit=acl_rule_limit,
+                                     allow_broad=allow_broad, feedback=CliFeedback(settings)))

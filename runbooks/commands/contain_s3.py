@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
-from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
-from runbooks.commands.contain import contain, run_containment
-
-# The public-access block comes last: release undoes changes newest first, and S3
-# refuses to restore a public policy or ACL while the block is on.
-BUCKET_STEPS = ("s3.remove-public-policy-statements", "s3.remove-public-acl-grants",
-                "s3.block-public-access", "s3.enable-versioning")
+from runbooks.commands._shared import (
+    CliFeedback,
+    Settings,
+    common_options,
+    exit_with,
+    handle_errors,
+    pass_settings,
+)
+from runbooks.commands.contain import contain
 
 
 @contain.command("bucket")
@@ -41,20 +43,6 @@ def bucket(settings: Settings, buckets: tuple[str, ...]) -> None:
     --region, else the manifest's) picks which regional manifest and session act, the
     bucket itself is wherever S3 keeps it. All accounts run concurrently under one case.
     """
-    from runbooks.commands._fleet import run_across, split_targets
-    from runbooks.core.runner import StepCall
-    from runbooks.steps.s3 import BucketStep
+    from runbooks.workflows.contain import contain_buckets
 
-    groups, single = split_targets(settings, buckets, account_only=True, what="bucket")
-    for names in groups.values():
-        for name in names:
-            BucketStep.validate_name(name)
-
-    def pipelines(names: list[str]) -> dict[str, list[object]]:
-        return {name: [StepCall(step, {"bucket": name}) for step in BUCKET_STEPS]
-                for name in names}
-
-    if single:
-        run_containment(settings, "bucket", pipelines(next(iter(groups.values()))))
-        return
-    run_across(settings, "bucket", {scope: pipelines(names) for scope, names in groups.items()})
+    exit_with(settings, contain_buckets(settings, buckets, feedback=CliFeedback(settings)))

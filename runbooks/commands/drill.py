@@ -66,7 +66,7 @@ class Irctl:
     def run_playbook(self, world: World, case: str, playbook: str,
                      params: Mapping[str, str], phases: Sequence[str],
                      ) -> tuple[list[Any], dict[str, Any]]:
-        from runbooks.commands.playbook import run_playbook
+        from runbooks.workflows.playbook import run_playbook
 
         settings = Settings(region=world.home_region, endpoint_url=world.endpoint_url,
                             case_id=case, output="json", apply=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import uuid
 from typing import Any
@@ -10,8 +9,10 @@ from typing import Any
 import click
 
 from runbooks.commands._shared import (
+    CliFeedback,
     Settings,
     common_options,
+    exit_with,
     handle_errors,
     make_runner,
     open_session,
@@ -21,21 +22,10 @@ from runbooks.commands._shared import (
 )
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 
-_TAG = re.compile(r"^([^=]{1,128})=(.{0,256})$")
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
-
 
 @click.group()
 def eradicate() -> None:
     """Remove the cause: patch, terminate with evidence kept, rotate keys (plan; --apply acts)."""
-
-
-def instances_with_tag(ec2: Any, key: str, value: str) -> list[str]:
-    pages = ec2.get_paginator("describe_instances").paginate(Filters=[
-        {"Name": f"tag:{key}", "Values": [value]},
-        {"Name": "instance-state-name", "Values": ["running"]}])
-    return sorted(i["InstanceId"] for page in pages for r in page["Reservations"]
-                  for i in r["Instances"])
 
 
 @eradicate.command("patch")
@@ -71,54 +61,16 @@ def patch(settings: Settings, instance_ids: tuple[str, ...], tag: str | None, op
     responder role; all accounts and regions run concurrently under one case (the SSM
     precondition is checked per account and region). --tag acts in one account and region.
     """
-    from runbooks.commands._fleet import run_across, split_targets
-    from runbooks.core.runner import StepCall
+    from runbooks.workflows.eradicate import patch_instances
 
-    if bool(instance_ids) == bool(tag):
-        raise InvalidInput("give --instance ID (one or more) or --tag KEY=VALUE, not both")
-    groups, single = split_targets(settings, instance_ids, what="--instance")
-    for instance_id in (i for ids in groups.values() for i in ids):
-        if not _INSTANCE_ID.match(instance_id):
-            raise InvalidInput(f"--instance {instance_id!r} is not an EC2 instance id "
-                               "(i- followed by 8 or 17 hex digits, optionally as "
-                               "ACCOUNT:REGION:ID)")
-    match = _TAG.match(tag) if tag else None
-    if tag and not match:
-        raise InvalidInput(f"--tag {tag!r}: use KEY=VALUE, e.g. --tag app=web")
-    params = {"operation": operation, "reboot": "NoReboot" if no_reboot else "RebootIfNeeded",
-              "timeout_minutes": timeout_minutes}
-    if not single:
-        run_across(settings, "patch", {scope: {
-            iid: [StepCall("ssm.run-patch-baseline", {"instance_id": iid, **params})]
-            for iid in sorted(ids)} for scope, ids in groups.items()},
-            title="eradicate patch", notify=False)
-        return
-    session = open_session(settings)
-    targets = sorted({i for ids in groups.values() for i in ids})
-    if match:
-        targets = instances_with_tag(session.ctx.client("ec2"), match.group(1), match.group(2))
-        if not targets:
-            raise InvalidInput(f"no running instance in {session.ctx.region} has tag {tag}")
-    pipelines = {iid: [StepCall("ssm.run-patch-baseline", {"instance_id": iid, **params})]
-                 for iid in targets}
-    with progress(settings, "patch") as listener:
-        result = make_runner(session, listener).run("eradicate patch", pipelines)
-    sys.exit(render_results(settings, [result]))
+    exit_with(settings, patch_instances(settings, instance_ids, tag, operation=operation,
+                                        no_reboot=no_reboot, timeout_minutes=timeout_minutes,
+                                        feedback=CliFeedback(settings)))
 
 
 @eradicate.group("terminate")
 def terminate() -> None:
     """Terminate a resource once the case holds its evidence."""
-
-
-def recorded_snapshots(records: list[dict[str, Any]], instance_id: str) -> dict[str, str]:
-    """volume id -> snapshot id, as the case's audit log recorded ec2.snapshot-volumes."""
-    found: dict[str, str] = {}
-    for record in records:
-        if (record.get("event") == "applied" and record.get("step") == "ec2.snapshot-volumes"
-                and record.get("target") == instance_id):
-            found.update((record.get("result") or {}).get("snapshots") or {})
-    return found
 
 
 @terminate.command("instance")
@@ -138,24 +90,10 @@ def terminate_instance(settings: Settings, instance_id: str) -> None:
     Example:
       irctl eradicate terminate instance i-0123456789abcdef0 --case ir-20261128-1a2b3c --apply
     """
-    from runbooks.core.runner import StepCall
+    from runbooks.workflows.eradicate import terminate_instance
 
-    if not _INSTANCE_ID.match(instance_id):
-        raise InvalidInput(f"{instance_id!r} is not an EC2 instance id")
-    if not settings.case_id:
-        raise PreconditionFailed("terminate needs --case ID: the case that holds the "
-                                 "instance's snapshot evidence")
-    session = open_session(settings, new_case=False)
-    if not session.audit.exists():
-        raise PreconditionFailed(
-            f"no audit log for case {settings.case_id} at {session.audit.path}; without it "
-            "there is no recorded evidence: set IR_CASE_DIR or check the case id")
-    recorded = recorded_snapshots(session.audit.records(), instance_id)
-    pipelines = {instance_id: [StepCall("ec2.terminate-instance", {
-        "instance_id": instance_id, "recorded_snapshots": recorded})]}
-    with progress(settings, "terminate") as listener:
-        result = make_runner(session, listener).run("eradicate terminate", pipelines)
-    sys.exit(render_results(settings, [result]))
+    exit_with(settings, terminate_instance(settings, instance_id,
+                                           feedback=CliFeedback(settings)))
 
 
 @eradicate.command("rotate-key")

@@ -1,54 +1,32 @@
 """`irctl playbook list | show NAME | run NAME --param k=v ...`: the executable playbooks.
 
-`run` executes a playbook's registered steps phase by phase through the runner, with
-the same plan-by-default, audit log, rollback and exit codes as every other command,
-then publishes the playbook's notifications for those phases to the manifest's alert
-topics. Commands and manual actions are listed as follow-ups for the responder.
-
-Changes are recorded under the same kinds the contain commands use (`instance`,
-`access-key`, `role`, `ip`, `bucket`), so `irctl release instance ID --case CASE`
-undoes a playbook's containment exactly like `irctl contain instance`'s.
+`run` is the adapter of `runbooks.workflows.playbook.run_playbook` (phase by phase
+through the runner, then the playbook's notifications); this module parses, renders
+the runs and the follow-ups, and exits.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
 
 import click
 
 from runbooks.commands._shared import (
-    Session,
+    CliFeedback,
     Settings,
     common_options,
     handle_errors,
-    make_runner,
-    open_session,
     pass_settings,
-    progress,
     render_results,
 )
 from runbooks.core.errors import InvalidInput
 
-if TYPE_CHECKING:
-    from runbooks.core.runner import RunResult
-    from runbooks.playbooks import Action, Playbook
+# `run_playbook` stays importable from here for the drill (which calls it in-process)
+# until it imports the workflow layer itself.
+from runbooks.workflows.playbook import PHASE_CHOICES, run_playbook
 
-PHASE_CHOICES = ("analysis", "containment", "eradication", "recovery", "post-incident")
-
-# The parameter a step targets -> the kind `irctl release KIND TARGET` knows it by.
-TARGET_KINDS = {
-    "instance_id": "instance",
-    "access_key_id": "access-key",
-    "role_name": "role",
-    "cidr": "ip",
-    "bucket": "bucket",
-}
-
-
-FREE_TEXT_PARAMS = frozenset({"restore_to"})
-"""Playbook parameters that are not ids (a time may be written with a space)."""
+__all__ = ["COMMANDS", "PHASE_CHOICES", "run_playbook"]
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
@@ -62,104 +40,6 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
             raise InvalidInput(f"--param {key} is given twice")
         params[key] = value
     return params
-
-
-def target_kind(pb: Playbook, action_id: str) -> str:
-    """The release kind of an action's target (`${instance_id}` -> `instance`)."""
-    for phase in pb.doc["phases"].values():
-        for action in phase:
-            if action["id"] == action_id:
-                template = str(action.get("target", ""))
-                param = template.removeprefix("${").removesuffix("}")
-                return TARGET_KINDS.get(param, param.replace("_", "-"))
-    raise KeyError(action_id)
-
-
-def run_playbook(
-    settings: Settings,
-    name: str,
-    given: dict[str, str],
-    phases: tuple[str, ...] = PHASE_CHOICES,
-    session: Session | None = None,
-) -> tuple[list[RunResult], dict[str, Any]]:
-    """Run a playbook's steps (plan, or apply with settings.apply); results and extras.
-
-    Phases run in order; a phase whose run fails stops the playbook (later phases are
-    reported as not run). Used by `irctl playbook run`, the drill and the automation
-    Lambda (which passes its already opened `session`).
-    """
-    from runbooks.core.ids import check_identifier
-    from runbooks.core.runner import StepCall
-    from runbooks.playbooks import load_playbook, substitute
-
-    for key, value in given.items():
-        if key not in FREE_TEXT_PARAMS and isinstance(value, str):
-            # a schema `pattern` ending in `$` would admit a trailing newline
-            check_identifier(value, f"playbook parameter {key}")
-    pb = load_playbook(name)
-    params = pb.resolve_params(given)  # bad input before any AWS call
-    pb.actions(params, phases)  # refuses a branch whose parameter is missing, no I/O yet
-    session = session or open_session(settings)
-    case = session.ctx.case_id
-    actions = pb.actions(params, phases, case=case)
-    results: list[RunResult] = []
-    follow_ups: list[dict[str, str]] = []
-    stopped_at: str | None = None
-    for phase in PHASE_CHOICES:
-        if phase not in phases:
-            continue
-        phase_actions: list[Action] = [a for a in actions if a.phase == phase]
-        follow_ups += [
-            {"phase": phase, "id": a.id, "title": a.title,
-             "command": str(substitute(a.command, {**params, "case": case}))}
-            if a.command else {"phase": phase, "id": a.id, "title": a.title,
-                               "manual": str(a.manual)}
-            for a in phase_actions if not a.step
-        ]
-        if stopped_at is not None:
-            continue
-        by_kind: dict[str, dict[str, list[StepCall]]] = {}
-        for action in phase_actions:
-            if not action.step:
-                continue
-            kind = target_kind(pb, action.id)
-            pipelines = by_kind.setdefault(kind, {})
-            pipelines.setdefault(str(action.target), []).append(
-                StepCall(action.step, dict(action.params)))
-        phase_results: list[RunResult] = []
-        with progress(settings, f"{pb.name}: {phase}") as listener:
-            for kind, pipelines in by_kind.items():
-                result = make_runner(session, listener).run(kind, pipelines)
-                phase_results.append(result)
-                results.append(result)
-                if result.exit_code != 0:
-                    stopped_at = phase
-                    break
-            notes = [n for n in pb.doc["notifications"] if n["phase"] == phase]
-            changed = any(c.status in ("planned", "applied") for r in phase_results
-                          for t in r.targets for c in t.changes)
-            if stopped_at is None and notes and changed:
-                values = {**params, "case": case}
-                calls = {
-                    f"notify:{n['id']}": [StepCall("sns.notify", {
-                        "severity": n["topic"],
-                        "subject": f"[{case}] {pb.title}: {phase}",
-                        "message": str(substitute(n["message"], values)),
-                    })]
-                    for n in notes
-                }
-                result = make_runner(session, listener).run("notify", calls)
-                results.append(result)
-                if result.exit_code != 0:
-                    stopped_at = phase
-    extra = {
-        "playbook": pb.name,
-        "params": params,
-        "phases": list(phases),
-        "stoppedAt": stopped_at,
-        "followUps": follow_ups,
-    }
-    return results, extra
 
 
 @click.group("playbook")
@@ -245,7 +125,7 @@ def run_command(settings: Settings, name: str, params: tuple[str, ...],
     manual actions are printed as follow-ups. A failed phase stops the playbook.
     """
     results, extra = run_playbook(settings, name, _parse_params(params),
-                                  phases or PHASE_CHOICES)
+                                  phases or PHASE_CHOICES, feedback=CliFeedback(settings))
     code = render_results(settings, results, extra)
     if not settings.json:
         from rich.console import Console

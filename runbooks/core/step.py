@@ -157,15 +157,21 @@ def register(cls: S) -> S:
     return cls
 
 
+STEP_PACKAGES: tuple[str, ...] = ("runbooks.steps",)
+"""Packages whose modules register steps, loaded by name as plug-ins (as `irctl` loads
+`runbooks.commands`): steps import the engine, the engine never imports a step, so the
+dependency points one way (`tests/test_layers.py`)."""
+
+
 def load_all_steps() -> dict[str, type[Step]]:
-    """Import every module under runbooks.steps so that all steps are registered."""
+    """Import every module of the step packages so that all steps are registered."""
     import importlib
     import pkgutil
 
-    import runbooks.steps as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"{pkg.__name__}.{info.name}")
+    for name in STEP_PACKAGES:
+        package = importlib.import_module(name)
+        for info in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{name}.{info.name}")
     return REGISTRY
 
 

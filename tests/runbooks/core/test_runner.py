@@ -49,8 +49,8 @@ def test_rollback_leaves_alone_what_someone_changed_since(readiness: Readiness) 
     """Isolation applied, then the profile detach fails; meanwhile someone else moved the
     ENI to the forensic group: the rollback must not revert their change (it reports it,
     exit 3), and release later refuses it as drift."""
-    from runbooks.commands.contain import instance_pipelines
     from runbooks.core.errors import EXIT_BAD_INPUT, EXIT_PARTIAL
+    from runbooks.workflows.contain import instance_pipelines
     from tests.runbooks.conftest import _error_response
 
     iam = readiness.client("iam")

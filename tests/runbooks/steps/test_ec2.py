@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from runbooks.commands.contain import instance_pipelines
 from runbooks.core.audit import AuditLog
 from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL
 from runbooks.core.runner import Runner, RunResult
 from runbooks.core.step import declared_actions
+from runbooks.workflows.contain import instance_pipelines
 from tests.runbooks.conftest import (
     ACCOUNT,
     FaultInjector,

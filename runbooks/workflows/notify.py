@@ -1,0 +1,45 @@
+"""The high-topic message every containment sends once something was applied."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runbooks.core.runner import RunResult, StepCall
+    from runbooks.workflows.session import Session
+
+
+def summary_message(session: Session, results: Sequence[RunResult]) -> str:
+    """What was applied to which target, and how to review and undo it."""
+    from runbooks.core.runner import APPLIED
+
+    ctx = session.ctx
+    lines = [f"ir-readiness case {ctx.case_id}: containment by {session.identity.get('Arn')}",
+             f"account {ctx.account_id}, region {ctx.region}", ""]
+    for result in results:
+        for target in result.targets:
+            done = [c.change.summary + (" -- NOT in the evidence bucket: queued locally"
+                                        if isinstance(c.result.get("queued"), dict) else "")
+                    for c in target.changes if c.status == APPLIED]
+            lines.append(f"{result.kind} {target.target}: {target.status}")
+            lines += [f"  - {summary}" for summary in done]
+            if target.error:
+                lines.append(f"  ! {target.error}")
+    kinds = sorted({t.kind for r in results for t in r.targets})
+    lines += ["", f"Timeline: irctl case show {ctx.case_id}",
+              *[f"Undo: irctl release {k} TARGET --case {ctx.case_id} --apply" for k in kinds]]
+    return "\n".join(lines)
+
+
+def containment_notice(session: Session, what: str, targets: Sequence[str],
+                       results: Sequence[RunResult]) -> dict[str, list[StepCall]]:
+    """The `notify` run's pipeline: one `sns.notify` to the high topic, its subject
+    naming the case, `what` was contained and the first three targets."""
+    from runbooks.core.runner import StepCall
+
+    shown = f"{', '.join(list(targets)[:3])}{' ...' if len(targets) > 3 else ''}"
+    return {"high-topic": [StepCall("sns.notify", {
+        "severity": "high",
+        "subject": f"[{session.ctx.case_id}] contained {what}: {shown}",
+        "message": summary_message(session, results)})]}

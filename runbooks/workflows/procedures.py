@@ -1,0 +1,82 @@
+"""A command's procedure is a view of a playbook phase, never a second list of steps.
+
+`irctl contain instance` runs the containment phase of `compromised-ec2-instance`,
+`contain access-key` and `contain role` that of `compromised-iam-credentials` (for the
+credential kind), `contain bucket` that of `exposed-s3-bucket`: the order and the steps
+are written once, in the playbook YAML, and the command and `irctl playbook run` cannot
+drift apart.
+
+The view takes parameters the command has already validated (with the step's own
+checks, whose messages the responder knows), fills the playbook's defaults and selects
+the phase's step actions whose `when` holds, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runbooks.core.runner import StepCall
+    from runbooks.playbooks import Playbook
+
+INSTANCE_PLAYBOOK = "compromised-ec2-instance"
+CREDENTIALS_PLAYBOOK = "compromised-iam-credentials"
+BUCKET_PLAYBOOK = "exposed-s3-bucket"
+
+
+@cache
+def _playbook(name: str) -> Playbook:
+    from runbooks.playbooks import load_playbook
+
+    return load_playbook(name)
+
+
+def procedure(playbook: str, phase: str, target: str, params: Mapping[str, Any]) -> list[
+        StepCall]:
+    """The step calls of `playbook`'s `phase` for one `target`, in the playbook's order.
+
+    `params` are playbook parameters (defaults filled in); every step action of the
+    phase must act on `target`, since a command's pipeline is per target."""
+    from runbooks.core.runner import StepCall
+
+    pb = _playbook(playbook)
+    unknown = sorted(set(params) - set(pb.parameters))
+    if unknown:
+        raise ValueError(f"playbook {playbook} has no parameter {', '.join(unknown)}")
+    values = {key: spec["default"] for key, spec in pb.parameters.items() if "default" in spec}
+    values.update(params)
+    calls: list[StepCall] = []
+    for action in pb.actions(values, [phase]):
+        if not action.step:
+            continue
+        if action.target != target:
+            raise ValueError(f"playbook {playbook}: {phase} action {action.id} acts on "
+                             f"{action.target!r}, not on the command's target {target!r}")
+        calls.append(StepCall(action.step, dict(action.params)))
+    return calls
+
+
+def instance_containment(instance_id: str, *, stop: bool = False) -> list[StepCall]:
+    """`contain instance`: the EC2 playbook's containment phase (`--stop` answers its
+    stop-or-keep-running decision)."""
+    return procedure(INSTANCE_PLAYBOOK, "containment", instance_id,
+                     {"instance_id": instance_id, "stop_instance": stop})
+
+
+def access_key_containment(access_key_id: str) -> list[StepCall]:
+    """`contain access-key`: the credentials playbook's containment of a (human's) key."""
+    return procedure(CREDENTIALS_PLAYBOOK, "containment", access_key_id,
+                     {"credential_kind": "access-key", "access_key_id": access_key_id})
+
+
+def role_containment(role_name: str) -> list[StepCall]:
+    """`contain role`: the credentials playbook's containment of a role's sessions."""
+    return procedure(CREDENTIALS_PLAYBOOK, "containment", role_name,
+                     {"credential_kind": "role", "role_name": role_name})
+
+
+def bucket_containment(bucket: str) -> list[StepCall]:
+    """`contain bucket`: the exposed-bucket playbook's containment phase."""
+    return procedure(BUCKET_PLAYBOOK, "containment", bucket, {"bucket": bucket})
