@@ -342,6 +342,7 @@ class MemberBaseline(pulumi.ComponentResource):
                     security_hub_enabled=True,  # central configuration enables it here
                     investigator_role_arn=access.investigator_role_arn,
                     responder_role_arn=access.responder_role_arn,
+                    deny_all_policy_arn=access.deny_all_policy_arn,
                 ),
                 opts=in_region(region))
             manifests[region] = manifest.document

@@ -107,12 +107,16 @@ RUN_WITHOUT_PROFILE = Scope(
 # else can own an `AWS-` document), and only on instances a case has tagged.
 PATCH_BASELINE_DOCUMENT = Scope(
     "SendOnlyThePatchBaseline", (f"arn:{{partition}}:ssm:*:*:document/{PATCH_DOCUMENT}",))
+# (The document is listed again so the statement names the action's required resource
+# type; under the tag condition it matches only through the statement above.)
 CASE_INSTANCES = Scope(
-    "OnlyInstancesTaggedByACase", ("arn:{partition}:ec2:*:{account}:instance/*",),
+    "OnlyInstancesTaggedByACase", (f"arn:{{partition}}:ssm:*:*:document/{PATCH_DOCUMENT}",
+                                   "arn:{partition}:ec2:*:{account}:instance/*"),
     {"StringLike": {f"ssm:resourceTag/{CASE_TAG}": "*"}})
 ACCOUNT_BUCKETS = Scope("AccountBuckets", ("arn:{partition}:s3:::*",), _ACCOUNT_RESOURCE)
 ACCOUNT_OBJECTS = Scope("AccountObjects", ("arn:{partition}:s3:::*/*",), _ACCOUNT_RESOURCE)
 EVIDENCE_OBJECTS = Scope("EvidenceObjects", ("{evidence_bucket_arn}/*",))
+EVIDENCE_BUCKET = Scope("EvidenceBucket", ("{evidence_bucket_arn}",))
 EVIDENCE_AND_TRAIL_BUCKETS = Scope(
     "EvidenceAndTrailBuckets", ("{evidence_bucket_arn}", "{trail_bucket_arn}"))
 EVIDENCE_AND_TRAIL_OBJECTS = Scope(
@@ -202,15 +206,25 @@ NON_STEP_SCOPES: dict[str, Scope] = {
     "sns:Publish": ACCOUNT_TOPICS,
 }
 
+# The automation handler reads and writes only the evidence bucket (claims, cap markers,
+# audit logs), never the trail's.
+HANDLER_SCOPES: dict[str, Scope] = {
+    **NON_STEP_SCOPES,
+    "s3:ListBucket": EVIDENCE_BUCKET,
+    "s3:GetObject": EVIDENCE_OBJECTS,
+}
+
 
 def scoped_grants(step_scopes: Mapping[str, Iterable[Scope]],
-                  non_step_actions: Iterable[str] = ()) -> dict[Scope, set[str]]:
+                  non_step_actions: Iterable[str] = (),
+                  non_step_scopes: Mapping[str, Scope] = NON_STEP_SCOPES,
+                  ) -> dict[Scope, set[str]]:
     """Scope -> actions. An action gets the scopes its steps declare, plus its
     `NON_STEP_SCOPES` entry when the CLI or the handler also calls it outside a step
     (`*` when that has none); `*` among them makes the others redundant."""
     wanted: dict[str, set[Scope]] = {a: set(s) for a, s in step_scopes.items()}
     for action in non_step_actions:
-        wanted.setdefault(action, set()).add(NON_STEP_SCOPES.get(action, ANY))
+        wanted.setdefault(action, set()).add(non_step_scopes.get(action, ANY))
     grants: dict[Scope, set[str]] = {}
     for action, scopes in wanted.items():
         for scope in ({ANY} if ANY in scopes or not scopes else scopes):
@@ -221,10 +235,13 @@ def scoped_grants(step_scopes: Mapping[str, Iterable[Scope]],
 def policy_statements(step_scopes: Mapping[str, Iterable[Scope]],
                       non_step_actions: Iterable[str],
                       values: Mapping[str, str | Sequence[str]],
-                      sid_prefix: str = "") -> list[dict[str, Any]]:
+                      sid_prefix: str = "",
+                      non_step_scopes: Mapping[str, Scope] = NON_STEP_SCOPES,
+                      ) -> list[dict[str, Any]]:
     """One Allow statement per scope, actions sorted, statements sorted by Sid."""
     statements = []
-    for scope, granted in scoped_grants(step_scopes, non_step_actions).items():
+    for scope, granted in scoped_grants(step_scopes, non_step_actions,
+                                        non_step_scopes).items():
         resources, condition = scope.render(values)
         statement: dict[str, Any] = {
             "Sid": f"{sid_prefix}{scope.name}",
