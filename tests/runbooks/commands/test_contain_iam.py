@@ -91,7 +91,8 @@ def test_contain_access_key_plan_apply_rerun_and_release(server: Readiness):
     released = server.irctl("--output", "json", "release", "access-key", key,
                      "--case", case, "--apply")
     assert released.returncode == 0, released.stderr
-    assert _state(server, user, key) == ("Active", [], False)  # console: one-way, its owner re-creates it
+    # the console password stays removed: one-way, its owner re-creates it
+    assert _state(server, user, key) == ("Active", [], False)
     # evidence is never touched by release
     server.client("s3").head_object(
         Bucket=server.manifest["evidenceBucket"],
