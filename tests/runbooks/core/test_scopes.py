@@ -85,3 +85,21 @@ def test_scope_constants_match_the_steps() -> None:
     assert scopes.CASE_TAG == ec2.CASE_TAG == eradicate.CASE_TAG == ssm.CASE_TAG
     assert scopes.PATCH_DOCUMENT == ssm.PATCH_DOCUMENT
     assert "ssm.run-patch-baseline" in load_all_steps()
+
+
+def test_no_resource_claims_match_the_iam_action_catalogue() -> None:
+    """An action said to have no resource-level permission has none in the service
+    authorization reference (parliament's copy of the catalogue)."""
+    import json
+    from pathlib import Path
+
+    parliament = pytest.importorskip("parliament")
+    catalogue = json.loads((Path(parliament.__file__).parent / "iam_definition.json")
+                           .read_text())
+    resource_types = {f"{svc['prefix']}:{p['privilege']}":
+                      [r["resource_type"] for r in p["resource_types"] if r["resource_type"]]
+                      for svc in catalogue for p in svc["privileges"]}
+    claimed = sorted(a for a, why in scopes.UNSCOPED_WHY.items()
+                     if why == scopes._NO_RESOURCE)
+    assert claimed and {a: resource_types.get(a) for a in claimed
+                        if resource_types.get(a) != []} == {}
