@@ -6,16 +6,20 @@ Security Labs' list) and the actions that return credentials. Each role's polici
 with `flag_conditional_statements`: by default it skips every statement with a Condition,
 and `iam:PassedToService` does not stop passing an administrator role to EC2. Known blind
 spot: it drops an action from the policy when any Deny names it, whatever the Deny's
-resource (the responder's PutRolePolicy, denied only on its own roles, goes unreported;
-the pack's `iam-no-privilege-escalation` rule reports it). The program is evaluated for
+resource (a PutRolePolicy denied only on some roles goes unreported; the pack's
+`iam-no-privilege-escalation` rule judges it: a write onto other roles is a path when the
+holder can write onto itself or then act as another role). The program is evaluated for
 the example stack with response automation on and for every organisation example config.
 
-Issue #15 point 0: zero findings on every role. cloudsplaining counts an action only
-where a statement grants it on Resource `*`; the runbook actions are granted per resource
-scope (`runbooks.core.scopes`), so what it cannot see is checked here directly:
-`test_scoped_iam_writes_cannot_widen_anyone` (the attach grants name only Deny-only
-policies; inline writes are denied on the stack's own and ir:protected principals) and
-the pack's mandatory `iam-no-privilege-escalation` rule over the same stacks.
+Issue #15 point 0: no credential creation, no policy document written onto a user, no
+PassRole-to-compute or SendCommand-with-any-document path in any generated role; the one
+path left is pinned in OPEN_PATHS (a new one fails the test, and so does a fixed one).
+cloudsplaining counts an action only where a statement grants it on Resource `*`; the
+runbook actions are granted per resource scope (`runbooks.core.scopes`), so what it
+cannot judge is checked here directly (`test_scoped_iam_writes_cannot_widen_anyone`: the
+attach grants name only the Deny-only deny-all policy; the inline role writes of the
+revoke cutoff are denied on the stack's own and ir:protected principals) and by the
+pack's mandatory `iam-no-privilege-escalation` rule over the same stacks.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from components.mockrun import PROJECT_ROOT, Evaluation, evaluate, load_stack_co
 STACKS = sorted(p.name for p in PROJECT_ROOT.glob("Pulumi.*example.yaml"))
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+MANAGED_POLICY = "aws:iam/policy:Policy"
 
 # What remains open, by role kind. Credential creation, policy writes on users, PassRole
 # with RunInstances and SendCommand with any document are gone. One path is left:
@@ -88,10 +93,15 @@ def findings(document: dict[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
 
 
 @pytest.fixture(scope="module")
-def roles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
+def evaluations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Evaluation]:
     layer = tmp_path_factory.mktemp("layer")
     (layer / "python").mkdir()
-    return {stack: role_documents(evaluate(_config(stack, layer))) for stack in STACKS}
+    return {stack: evaluate(_config(stack, layer)) for stack in STACKS}
+
+
+@pytest.fixture(scope="module")
+def roles(evaluations: dict[str, Evaluation]) -> dict[str, dict[str, dict[str, Any]]]:
+    return {stack: role_documents(evaluation) for stack, evaluation in evaluations.items()}
 
 
 def test_every_generated_role_is_analysed(roles: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -133,7 +143,8 @@ def test_the_analyser_sees_a_path_split_over_two_policies() -> None:
 
 
 def test_scoped_iam_writes_cannot_widen_anyone(
-        roles: dict[str, dict[str, dict[str, Any]]]) -> None:
+        roles: dict[str, dict[str, dict[str, Any]]],
+        evaluations: dict[str, Evaluation]) -> None:
     """What the analyser skips because it is resource-scoped: every role that may attach a
     user policy may attach only the stack's deny-all (iam:PolicyARN), which only denies;
     every role that may write an inline role policy (the revoke cutoff) is denied it on
@@ -149,7 +160,12 @@ def test_scoped_iam_writes_cannot_widen_anyone(
             for statement in allows:
                 if "iam:AttachUserPolicy" in statement["Action"]:
                     [arn] = statement["Condition"]["ArnEquals"]["iam:PolicyARN"]
-                    assert arn.endswith("-deny-all"), (stack, name, arn)
+                    [policy] = [p for p in evaluations[stack].of_type(MANAGED_POLICY)
+                                if p.outputs.get("arn") == arn]
+                    attachable = json.loads(policy.inputs["policy"])["Statement"]
+                    # attaching it can widen nobody: it only denies
+                    assert attachable and all(s["Effect"] == "Deny" for s in attachable), \
+                        (stack, name, attachable)
             if "iam:PutRolePolicy" in actions:
                 denies = {s["Sid"] for s in document["Statement"] if s["Effect"] == "Deny"
                           and "iam:PutRolePolicy" in s["Action"]}
