@@ -55,13 +55,16 @@ ROLE_TAMPERING = (
     "iam:UpdateAssumeRolePolicy",
     "iam:UpdateRole",
 )
+# What could widen a user (none of it is granted; denied again on protected users so a
+# future step cannot grant it by accident). Narrowing a user (deactivating a key,
+# removing the console password, attaching the deny-all) stays allowed on every user: a
+# compromised administrator must be containable.
 USER_TAMPERING = (
-    "iam:AttachUserPolicy",
-    "iam:DetachUserPolicy",
     "iam:PutUserPolicy",
     "iam:DeleteUserPolicy",
-    "iam:DeleteLoginProfile",
-    "iam:UpdateAccessKey",
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
 )
 
 
@@ -73,7 +76,8 @@ def never_widen_statements(partition: str, account_id: str, role_name_prefix: st
     `ir:protected=true` (how an account marks its administrators: IAM has no condition
     key for "carries AdministratorAccess"). iam.revoke-role-sessions must write an
     inline document (its cutoff is a time) onto roles a finding names; these are the
-    roles it must never write onto."""
+    roles it must never write onto (it refuses them in its plan and names the
+    administrator's command)."""
     roles = f"arn:{partition}:iam::{account_id}:role/*"
     users = f"arn:{partition}:iam::{account_id}:user/*"
     return [

@@ -38,7 +38,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
-from runbooks.core.scopes import ACCOUNT_ROLES, ACCOUNT_USERS, DENY_ALL_ON_USERS
+from runbooks.core.scopes import (
+    ACCOUNT_ROLES,
+    ACCOUNT_USERS,
+    DENY_ALL_ON_USERS,
+    PROTECTED_TAG,
+    STACK_TAG,
+)
 from runbooks.core.step import Change, Step, register
 
 ACCESS_KEY_ID = re.compile(r"^AKIA[A-Z0-9]{12,124}$")
@@ -425,6 +431,17 @@ class RevokeRoleSessions(Step):
             raise PreconditionFailed(
                 f"IAM role {role} is a service-linked role: AWS does not allow policies on "
                 "it; contain the principal that misused the service instead")
+        tags = {t["Key"]: t["Value"] for t in found.get("Tags", [])}
+        if tags.get(PROTECTED_TAG) == "true" or STACK_TAG in tags:
+            # The generated roles are denied inline writes on these (an inline document
+            # can say anything): an administrator revokes with their own credentials.
+            raise PreconditionFailed(
+                f"IAM role {role} is tagged {PROTECTED_TAG}=true or belongs to the readiness "
+                "stack, so the responder roles may not write policies on it; an "
+                "administrator revokes its sessions with their own credentials: the IAM "
+                "console's 'Revoke active sessions' on the role, or `aws iam put-role-policy "
+                f"--role-name {role} --policy-name {REVOKE_SESSIONS_POLICY_NAME} "
+                "--policy-document <Deny * when aws:TokenIssueTime is before now>`")
         arn = caller_arn(self)
         if ":assumed-role/" in arn and arn.split(":assumed-role/", 1)[1].split("/")[0] == role:
             raise PreconditionFailed(

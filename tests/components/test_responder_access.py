@@ -105,7 +105,11 @@ def test_responder_gets_exactly_the_runbook_actions_and_evidence_write() -> None
                           "iam:PutUserPolicy"}
     for sid in ("NeverTouchStackPrincipals", "NeverTouchProtectedPrincipals"):
         assert sids[sid]["Effect"] == "Deny"
-        assert {"iam:PutRolePolicy", "iam:AttachUserPolicy"} <= set(sids[sid]["Action"])
+        denied = set(sids[sid]["Action"])
+        assert {"iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutUserPolicy"} <= denied
+        # narrowing stays allowed: a compromised administrator must be containable
+        assert not denied & {"iam:UpdateAccessKey", "iam:AttachUserPolicy",
+                             "iam:DeleteLoginProfile"}
     assert sids["WriteEvidence"]["Resource"] == f"{EVIDENCE}/*"
     assert "s3:PutObject" in sids["WriteEvidence"]["Action"]
     assert sids["EncryptEvidence"]["Resource"] == KEYS

@@ -375,3 +375,30 @@ def test_service_linked_role_is_refused(make_ctx):
                          "Principal": {"Service": "test.amazonaws.com"}}]}))
     with pytest.raises(PreconditionFailed, match="service-linked role"):
         RevokeRoleSessions(make_ctx(), {"role_name": name}).plan()
+
+
+@pytest.mark.parametrize("tag", [{"Key": "ir:protected", "Value": "true"},
+                                 {"Key": "ir-readiness:managed-by", "Value": "pulumi"}])
+def test_revoking_a_protected_or_stack_role_is_handed_to_an_administrator(make_ctx, tag):
+    """The generated roles are denied inline writes on these roles; the plan says so and
+    names the administrator's command instead of failing with AccessDenied halfway."""
+    role = _role()
+    iam = boto3.client("iam", region_name=REGION)
+    iam.tag_role(RoleName=role, Tags=[tag])
+    with pytest.raises(PreconditionFailed, match=f"administrator revokes.*--role-name {role}"):
+        RevokeRoleSessions(make_ctx(), {"role_name": role}).plan()
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+
+
+def test_a_protected_user_can_still_be_contained(make_ctx):
+    """Protection stops widening, not containment: a compromised administrator's key is
+    deactivated and the deny-all attached like anyone's."""
+    ctx = make_ctx()
+    user, key = _user_with_key(console=False)
+    boto3.client("iam", region_name=REGION).tag_user(
+        UserName=user, Tags=[{"Key": "ir:protected", "Value": "true"}])
+    params = {"access_key_id": key}
+    for step in (DeactivateAccessKey(ctx, params), DenyAllUser(ctx, params)):
+        assert apply_all(step)
+    assert _key_status(user, key) == "Inactive"
+    assert _attached(user) == [ctx.manifest["containmentPolicies"]["denyAll"]]
