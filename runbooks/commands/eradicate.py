@@ -227,7 +227,8 @@ def rotate_key(settings: Settings, user: str, create_new_key: bool) -> None:
         Console().print(
             f"[bold]replacement key for {user}[/]: irctl creates no credentials; the "
             "user's owner runs, with their own credentials:\n"
-            + "\n".join(f"  {command}" for command in hand_off), highlight=False)
+            + "\n".join(f"  {command}" for command in hand_off),
+            highlight=False, soft_wrap=True)  # never wrap a command someone will paste
     sys.exit(code)
 
 
