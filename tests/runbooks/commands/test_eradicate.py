@@ -217,6 +217,11 @@ def test_rotate_key_at_the_key_limit_hands_off_a_delete_first(world: World) -> N
         f"aws iam delete-access-key --user-name {user} --access-key-id ")
     assert out["handOff"]["commands"][1] == f"aws iam create-access-key --user-name {user}"
     assert keys_of(world, user) == {k: "Inactive" for k in keys}
+    text = world.irctl("eradicate", "rotate-key", user, "--create-new-key", "--apply")
+    # one pasteable line per command, however narrow the terminal
+    assert any(line.strip().startswith(f"aws iam delete-access-key --user-name {user} "
+                                       "--access-key-id AKIA")
+               for line in text.output.splitlines()), text.output
     code, out = world.irctl_json("eradicate", "rotate-key", "nobody-here", "--apply")
     assert code == 2 and "nobody-here was not found" in out["error"]
 
