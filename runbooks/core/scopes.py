@@ -127,7 +127,6 @@ MANIFEST_PARAMETERS = Scope(
     "ManifestParameters", ("arn:{partition}:ssm:*:{account}:parameter/ir-readiness/*",))
 
 
-
 def account_s3_scopes(actions: Iterable[str]) -> dict[str, Scope]:
     """S3 steps act on whatever bucket a finding names, in this account only
     (aws:ResourceAccount): object actions on its objects, the rest on the bucket."""
@@ -135,8 +134,9 @@ def account_s3_scopes(actions: Iterable[str]) -> dict[str, Scope]:
             for a in actions if a.startswith("s3:")}
 
 
-# Why an action stays on `*`. "none" = the service authorization reference lists no
-# resource type for it; the others could be narrowed and are not yet, for the reason given.
+# Why an action stays on `*`: _NO_RESOURCE where the service authorization reference
+# lists no resource type for it (a test checks that against the IAM action catalogue);
+# otherwise it could be narrowed and is not yet, for the reason given.
 _NO_RESOURCE = "AWS supports no resource-level permission for this action"
 UNSCOPED_WHY: dict[str, str] = {
     **{a: _NO_RESOURCE for a in (
@@ -153,24 +153,27 @@ UNSCOPED_WHY: dict[str, str] = {
         "guardduty:ListFindings",
         "s3:ListAllMyBuckets",
     )},
-    # Resource-level permission exists; the resource is whatever the finding or the
-    # responder names in any region of the account, so the scope would be the account's
-    # resources of that type, which the ARN cannot say for these services without
-    # listing regions. Left on `*`, named here so the choice is visible.
-    **{a: "acts on the instance/ENI/volume/ACL a finding names; not narrowed yet "
-          "(EC2 ARNs: arn:aws:ec2:REGION:ACCOUNT:TYPE/ID; issue #15 item 1 follow-up)"
+    # Resource-level permission exists, but these act on whatever instance, ENI, volume
+    # or ACL a finding names: EC2 has no resource policies, so an account-ARN scope would
+    # exclude nothing `*` reaches, and a case-tag condition would refuse the steps that
+    # run before ec2.tag-contained tags the instance. Named here so the choice is visible.
+    **{a: "acts on the EC2 resource a finding names; EC2 has no resource policies, so "
+          "an account scope narrows nothing and a case-tag condition would refuse steps "
+          "that run before the tag (issue #15 item 1 follow-up)"
        for a in ("ec2:ModifyNetworkInterfaceAttribute", "ec2:ModifyInstanceAttribute",
                  "ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances",
                  "ec2:CreateSnapshots", "ec2:CreateTags", "ec2:DeleteTags",
                  "ec2:CreateVolume", "ec2:AssociateIamInstanceProfile",
                  "ec2:DisassociateIamInstanceProfile", "ec2:GetConsoleOutput",
                  "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry")},
-    **{a: "acts on the Auto Scaling group / target group the instance is in; not "
-          "narrowed yet (issue #15 item 1 follow-up)"
+    **{a: "acts on the Auto Scaling group / target group the instance is in (no "
+          "resource policies: an account scope narrows nothing; issue #15 item 1 "
+          "follow-up)"
        for a in ("autoscaling:AttachInstances", "autoscaling:DetachInstances",
                  "elasticloadbalancing:DeregisterTargets",
                  "elasticloadbalancing:RegisterTargets")},
-    **{a: "the vault and recovery point of any covered region; not narrowed yet"
+    **{a: "the manifest's vault and its recovery points in any covered region; could "
+          "be narrowed to the stack's vaults, not yet (issue #15 item 1 follow-up)"
        for a in ("backup:DescribeBackupVault", "backup:StartBackupJob",
                  "backup:DescribeRecoveryPoint", "backup:StartRestoreJob",
                  "backup:GetRecoveryPointRestoreMetadata")},
