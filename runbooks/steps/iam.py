@@ -52,11 +52,15 @@ TEMPORARY_KEY_ID = re.compile(r"^ASIA[A-Z0-9]{12,124}$")
 # IAM user / role names: 1-64 characters of [\w+=,.@-] (role names max 64 as well).
 IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 
+# The inline policy an irctl before issue #15 wrote onto users; only read now (verify
+# and release of older cases name the administrator's command to remove it).
 DENY_ALL_POLICY_NAME = "IrctlDenyAll"
 # The name the IAM console uses for "Revoke active sessions": one policy per role,
 # whichever tool wrote it.
 REVOKE_SESSIONS_POLICY_NAME = "AWSRevokeOlderSessions"
 
+# The document of the stack's managed deny-all policy (components/responder_access.py
+# creates the policy from it; its ARN is the manifest's containmentPolicies.denyAll).
 DENY_ALL_DOCUMENT: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
