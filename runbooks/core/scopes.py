@@ -204,6 +204,7 @@ NON_STEP_SCOPES: dict[str, Scope] = {
     "ssm:GetParameter": MANIFEST_PARAMETERS,
     "iam:ListAccessKeys": ACCOUNT_USERS,
     "iam:GetUserPolicy": ACCOUNT_USERS,
+    "iam:ListAttachedUserPolicies": ACCOUNT_USERS,
     "iam:GetLoginProfile": ACCOUNT_USERS,
     "iam:ListUserTags": ACCOUNT_USERS,
     "iam:ListRoleTags": ACCOUNT_ROLES,
