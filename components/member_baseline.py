@@ -410,6 +410,7 @@ class MemberBaseline(pulumi.ComponentResource):
                     investigator_role_arn=access.investigator_role_arn,
                     responder_role_arn=access.responder_role_arn,
                     support_role_arn=support.role_arn,
+                    deny_all_policy_arn=access.deny_all_policy_arn,
                 ),
                 opts=in_region(region))
             manifests[region] = manifest.document

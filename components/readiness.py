@@ -562,6 +562,7 @@ class RegionalBuilder:
                 investigator_role_arn=access.investigator_role_arn,
                 responder_role_arn=access.responder_role_arn,
                 support_role_arn=global_parts.support.role_arn,
+                deny_all_policy_arn=access.deny_all_policy_arn,
             ),
             opts=s.in_region(region),
         )
@@ -610,6 +611,7 @@ class RegionalBuilder:
                 log_retention_days=auto.log_retention_days,
                 layer_path=auto.layer_path,
                 partition=s.partition,
+                deny_all_policy_arn=global_parts.access.deny_all_policy_arn,
             ),
             # The function reads the manifest on its first finding.
             opts=s.in_region(region, depends_on=[manifest]),

@@ -79,6 +79,8 @@ class ReadinessManifestArgs:
     support_role_arn: pulumi.Input[str] | None = None
     """AWS Support role ARN (SupportAccess), when the stack has one (optional key
     ``responderRoles.support``)."""
+    deny_all_policy_arn: pulumi.Input[str] | None = None
+    """The stack's managed deny-all policy (``containmentPolicies.denyAll``)."""
 
     def __post_init__(self) -> None:
         # Validated once, at construction, the same way as every other Args.
@@ -106,6 +108,8 @@ def build_manifest(values: Mapping[str, Any]) -> str:
         "securityHubEnabled": values["securityHubEnabled"],
         "responderRoles": values["responderRoles"],
     }
+    if values.get("containmentPolicies"):
+        document["containmentPolicies"] = values["containmentPolicies"]
     errors = manifest_errors(document)
     if errors:
         raise ManifestError(
@@ -162,6 +166,8 @@ class ReadinessManifest(pulumi.ComponentResource):
                    if args.support_role_arn is not None else {}),
             },
         }
+        if args.deny_all_policy_arn is not None:
+            values["containmentPolicies"] = {"denyAll": args.deny_all_policy_arn}
         # Output.from_input resolves the nested Outputs; the apply only produces a value.
         text = pulumi.Output.from_input(values).apply(build_manifest)
         parameter = aws.ssm.Parameter(

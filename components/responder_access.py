@@ -3,9 +3,12 @@
 Both are trusted only by the configured principals; IAM users (and account roots,
 which stand for every user of that account) must have authenticated with MFA. Sessions
 are short. The responder's permissions are exactly the actions the runbook steps
-declare (`runbooks.core.permissions.responder_actions()`), never a `*` action, plus
-writing evidence; explicit denies stop it from tampering with the evidence and log
-buckets or widening its own roles.
+declare (`runbooks.core.permissions.responder_actions()`), never a `*` action, each on
+the resource scope its step declares (`runbooks.core.scopes`), plus writing evidence;
+explicit denies stop it from tampering with the evidence and log buckets or writing a
+policy onto the stack's own or `ir:protected` principals. No generated role may create
+credentials for another principal or write a policy document onto a user: users are
+contained by attaching the stack's managed deny-all policy (this component creates it).
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-# The one command document the runbooks send: from the step itself, so the grant cannot
-# drift from it.
-from runbooks.steps.ssm import PATCH_DOCUMENT
+from runbooks.core.permissions import CLI_READ_ACTIONS
+from runbooks.core.scopes import PROTECTED_TAG, STACK_TAG, policy_statements, step_scopes
+from runbooks.steps.iam import DENY_ALL_DOCUMENT
 
 TYPE = "ir-readiness:index:ResponderAccess"
 
@@ -44,40 +47,6 @@ _BUCKET_TAMPERING = (
     "s3:DeleteObjectVersion",
     "s3:BypassGovernanceRetention",
 )
-# Runbook actions granted only under a condition: passing a role is limited to the
-# services the steps pass roles to (an instance profile to EC2, the restore role to
-# AWS Backup), so the responder cannot hand an arbitrary role to, say, Lambda.
-CONDITIONED_ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
-    "iam:PassRole": (
-        "PassRolesOnlyToEc2AndBackup",
-        {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "backup.amazonaws.com"]}},
-    ),
-}
-
-# Runbook actions granted only on named resources: ssm:SendCommand with any document
-# runs arbitrary code as the target instance's role, so the responder may send only the
-# patch baseline (AWS-owned, it installs patches and nothing else). SendCommand
-# authorises the document and each instance; both are listed. The instances stay any of
-# the account's: `irctl eradicate patch --tag Service=...` patches a service's whole
-# fleet, not only the instances a case has tagged (issue #15 point 0 asks for tagged
-# instances only; that needs the fleet tagged first: left open).
-SCOPED_ACTIONS = frozenset({"ssm:SendCommand"})
-
-
-def send_command_statement(partition: str, account_id: str) -> dict[str, Any]:
-    return {
-        "Sid": "SendOnlyThePatchBaseline",
-        "Effect": "Allow",
-        "Action": "ssm:SendCommand",
-        "Resource": [
-            # AWS-owned documents have no account in their ARN; `*` matches the empty
-            # field, and nobody else can own an `AWS-` document (the prefix is reserved).
-            f"arn:{partition}:ssm:*:*:document/{PATCH_DOCUMENT}",
-            f"arn:{partition}:ec2:*:{account_id}:instance/*",
-        ],
-    }
-
-
 ROLE_TAMPERING = (
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
@@ -86,6 +55,63 @@ ROLE_TAMPERING = (
     "iam:UpdateAssumeRolePolicy",
     "iam:UpdateRole",
 )
+# What could widen a user (none of it is granted; denied again on protected users so a
+# future step cannot grant it by accident). Narrowing a user (deactivating a key,
+# removing the console password, attaching the deny-all) stays allowed on every user: a
+# compromised administrator must be containable.
+USER_TAMPERING = (
+    "iam:PutUserPolicy",
+    "iam:DeleteUserPolicy",
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+)
+
+
+def never_widen_statements(partition: str, account_id: str, role_name_prefix: str,
+                           sid: str = "NeverWidenResponderRoles") -> list[dict[str, Any]]:
+    """Denies every generated role carries: no policy written onto, attached to or
+    removed from the stack's own roles (by name, and by the `ir-readiness:managed-by`
+    tag every stack resource carries) or a role or user its owner tagged
+    `ir:protected=true` (how an account marks its administrators: IAM has no condition
+    key for "carries AdministratorAccess"). iam.revoke-role-sessions must write an
+    inline document (its cutoff is a time) onto roles a finding names; these are the
+    roles it must never write onto (it refuses them in its plan and names the
+    administrator's command)."""
+    roles = f"arn:{partition}:iam::{account_id}:role/*"
+    users = f"arn:{partition}:iam::{account_id}:user/*"
+    return [
+        {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Action": list(ROLE_TAMPERING),
+            "Resource": f"arn:{partition}:iam::{account_id}:role/{role_name_prefix}-*",
+        },
+        {
+            "Sid": "NeverTouchStackPrincipals",
+            "Effect": "Deny",
+            "Action": [*ROLE_TAMPERING, *USER_TAMPERING],
+            "Resource": [roles, users],
+            "Condition": {"Null": {f"aws:ResourceTag/{STACK_TAG}": "false"}},
+        },
+        {
+            "Sid": "NeverTouchProtectedPrincipals",
+            "Effect": "Deny",
+            "Action": [*ROLE_TAMPERING, *USER_TAMPERING],
+            "Resource": [roles, users],
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{PROTECTED_TAG}": "true"}},
+        },
+    ]
+
+
+def runbook_statements(actions: Sequence[str], values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runbook grants of a role, one statement per resource scope the steps declare
+    (`runbooks.core.scopes`); `actions` not declared by any step are the CLI's or the
+    handler's own calls, scoped by `NON_STEP_SCOPES` or left on `*`."""
+    wanted = set(actions)
+    declared = {a: s for a, s in step_scopes().items() if a in wanted}
+    return policy_statements(declared, sorted(wanted - set(declared) | (wanted & CLI_READ_ACTIONS)),
+                             values, sid_prefix="Runbook")
 
 
 @dataclass(frozen=True)
@@ -261,31 +287,16 @@ def responder_policy(
     trail_bucket_arn: str,
     kms_key_arns: Sequence[str],
     role_name_prefix: str,
+    deny_all_policy_arn: str = "",
 ) -> dict[str, Any]:
     protected_buckets = [evidence_bucket_arn, trail_bucket_arn]
-    conditional = [
-        {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Action": action,
-            "Resource": "*",
-            "Condition": condition,
-        }
-        for action, (sid, condition) in sorted(CONDITIONED_ACTIONS.items())
-        if action in actions
-    ]
+    values = {"partition": partition, "account": account_id,
+              "evidence_bucket_arn": evidence_bucket_arn, "trail_bucket_arn": trail_bucket_arn,
+              "key_arns": list(kms_key_arns), "deny_all_policy": deny_all_policy_arn}
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "RunbookSteps",
-                "Effect": "Allow",
-                "Action": sorted(set(actions) - set(CONDITIONED_ACTIONS) - SCOPED_ACTIONS),
-                "Resource": "*",
-            },
-            *conditional,
-            *([send_command_statement(partition, account_id)]
-              if "ssm:SendCommand" in actions else []),
+            *runbook_statements(actions, values),
             *_evidence_read([evidence_bucket_arn]),
             {
                 "Sid": "WriteEvidence",
@@ -308,12 +319,7 @@ def responder_policy(
                     *(f"{arn}/*" for arn in protected_buckets),
                 ],
             },
-            {
-                "Sid": "NeverWidenResponderRoles",
-                "Effect": "Deny",
-                "Action": list(ROLE_TAMPERING),
-                "Resource": f"arn:{partition}:iam::{account_id}:role/{role_name_prefix}-*",
-            },
+            *never_widen_statements(partition, account_id, role_name_prefix),
         ],
     }
 
@@ -323,6 +329,8 @@ class ResponderAccess(pulumi.ComponentResource):
 
     investigator_role_arn: pulumi.Output[str]
     responder_role_arn: pulumi.Output[str]
+    deny_all_policy_arn: pulumi.Output[str]
+    """The stack's managed deny-all policy (manifest `containmentPolicies.denyAll`)."""
 
     def __init__(
         self, name: str, args: ResponderAccessArgs, opts: pulumi.ResourceOptions | None = None
@@ -375,6 +383,15 @@ class ResponderAccess(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The one policy the roles may attach to a user (iam.deny-all-user): Deny-only,
+        # so attaching it can widen nobody. Its ARN goes into every region's manifest.
+        deny_all = aws.iam.Policy(
+            f"{name}-deny-all",
+            name=f"{args.role_name_prefix}-deny-all",
+            description="ir-readiness: containment of a compromised IAM user (Deny * on *)",
+            policy=json.dumps(DENY_ALL_DOCUMENT, sort_keys=True),
+            opts=child,
+        )
         responder = aws.iam.Role(
             f"{name}-responder",
             name=args.responder_role_name or f"{args.role_name_prefix}-responder",
@@ -391,6 +408,7 @@ class ResponderAccess(pulumi.ComponentResource):
                 args.account_id,
                 args.evidence_bucket_arn,
                 args.trail_bucket_arn,
+                deny_all.arn,
                 *args.kms_key_arns,
             ).apply(
                 lambda v: json.dumps(
@@ -400,7 +418,8 @@ class ResponderAccess(pulumi.ComponentResource):
                         actions=args.responder_actions,
                         evidence_bucket_arn=v[2],
                         trail_bucket_arn=v[3],
-                        kms_key_arns=v[4:],
+                        deny_all_policy_arn=v[4],
+                        kms_key_arns=v[5:],
                         role_name_prefix=args.role_name_prefix,
                     ),
                     sort_keys=True,
@@ -410,9 +429,11 @@ class ResponderAccess(pulumi.ComponentResource):
         )
         self.investigator_role_arn = investigator.arn
         self.responder_role_arn = responder.arn
+        self.deny_all_policy_arn = deny_all.arn
         self.register_outputs(
             {
                 "investigatorRoleArn": self.investigator_role_arn,
                 "responderRoleArn": self.responder_role_arn,
+                "denyAllPolicyArn": self.deny_all_policy_arn,
             }
         )

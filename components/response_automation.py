@@ -37,10 +37,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.regional_validation import check_account, check_region, check_tags, invalid
-from components.responder_access import ROLE_TAMPERING
+from components.responder_access import never_widen_statements
 from components.settings import LOG_RETENTION_DAYS
-from runbooks.automation.policy import automated_playbook_for, automation_actions
+from runbooks.automation.policy import (
+    automated_playbook_for,
+    automated_steps,
+    automation_actions,
+)
 from runbooks.core.automation_contract import CONTROL_PREFIX, DEFAULT_OPT_OUT_TAG, MODES
+from runbooks.core.scopes import HANDLER_SCOPES, policy_statements, step_scopes
 
 TYPE = "ir-readiness:index:ResponseAutomation"
 HANDLER = "runbooks.automation.handler"
@@ -104,11 +109,18 @@ class ResponseAutomationArgs:
     """ARN partition."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on every taggable child."""
+    deny_all_policy_arn: pulumi.Input[str] = ""
+    """The stack's managed deny-all policy (``ResponderAccess.deny_all_policy_arn``): the
+    only policy the function may attach to a user (iam.deny-all-user)."""
 
     def __post_init__(self) -> None:
         check_region("region", self.region)
         check_account("account_id", self.account_id)
         check_tags("tags", self.tags)
+        if not self.deny_all_policy_arn and "iam:AttachUserPolicy" in automation_actions():
+            raise invalid("deny_all_policy_arn", self.deny_all_policy_arn,
+                          "give ResponderAccess.deny_all_policy_arn: automation attaches it "
+                          "to compromised users (iam.deny-all-user)")
         if self.mode not in MODES:
             raise invalid("mode", self.mode, "must be plan or apply")
         if not self.finding_types:
@@ -224,17 +236,21 @@ def security_hub_pattern(control_ids: Sequence[str], min_severity: float,
 
 def role_policy_document(actions: Sequence[str], log_group_arn: str, dlq_arn: str,
                          key_arns: Sequence[str], *, partition: str = "aws",
-                         account_id: str = "*", name_prefix: str = "ir-readiness") -> str:
+                         account_id: str = "*", name_prefix: str = "ir-readiness",
+                         evidence_bucket_arn: str = "", deny_all_policy_arn: str = "") -> str:
+    values = {"partition": partition, "account": account_id, "key_arns": list(key_arns),
+              "evidence_bucket_arn": evidence_bucket_arn,
+              "deny_all_policy": deny_all_policy_arn}
+    wanted = set(actions)
+    declared = {a: s for a, s in step_scopes(automated_steps()).items() if a in wanted}
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
-            {
-                # Steps act on whatever the finding names (any instance, key, bucket).
-                "Sid": "AutomatedContainmentSteps",
-                "Effect": "Allow",
-                "Action": list(actions),
-                "Resource": "*",
-            },
+            # Steps act on whatever the finding names, each action on the resource scope
+            # its step declares (runbooks.core.scopes); the handler's own calls are
+            # scoped by NON_STEP_SCOPES.
+            *policy_statements(declared, sorted(wanted - set(declared)), values,
+                               sid_prefix="Automated", non_step_scopes=HANDLER_SCOPES),
             {
                 "Sid": "WriteOwnLogs",
                 "Effect": "Allow",
@@ -253,16 +269,13 @@ def role_policy_document(actions: Sequence[str], log_group_arn: str, dlq_arn: st
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": sorted(set(key_arns)),
             },
-            {
-                # iam.revoke-role-sessions writes an inline policy (its session cutoff
-                # carries a time, so no managed policy can stand in for it) on any role a
-                # finding names; never on the stack's own roles, this one included, or
-                # the function could write itself any permission.
-                "Sid": "NeverWidenStackRoles",
-                "Effect": "Deny",
-                "Action": list(ROLE_TAMPERING),
-                "Resource": f"arn:{partition}:iam::{account_id}:role/{name_prefix}-*",
-            },
+            # iam.revoke-role-sessions writes an inline policy (its session cutoff
+            # carries a time, so no managed policy can stand in for it) on any role a
+            # finding names; never on the stack's own roles, this one included, nor on
+            # ir:protected principals, or the function could write itself (or an
+            # administrator) any permission.
+            *never_widen_statements(partition, account_id, name_prefix,
+                                    sid="NeverWidenStackRoles"),
         ],
     })
 
@@ -335,10 +348,12 @@ class ResponseAutomation(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-policy", role=role.id,
             policy=pulumi.Output.all(log_group.arn, dlq.arn, args.account_id,
+                                     args.evidence_bucket_arn, args.deny_all_policy_arn,
                                      *args.key_arns).apply(
                 lambda values: role_policy_document(
-                    automation_actions(), values[0], values[1], values[3:],
-                    partition=args.partition, account_id=values[2], name_prefix=prefix)),
+                    automation_actions(), values[0], values[1], values[5:],
+                    partition=args.partition, account_id=values[2], name_prefix=prefix,
+                    evidence_bucket_arn=values[3], deny_all_policy_arn=values[4])),
             opts=child)
 
         layer = aws.lambda_.LayerVersion(

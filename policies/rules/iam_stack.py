@@ -339,15 +339,95 @@ def passrole_scoped(index: StackIndex, config: Mapping[str, Any]) -> Findings:
                        "role"), grant.urn
 
 
-def escalation_paths(docs: list[Mapping[str, Any] | None]) -> list[str]:
-    """How the holder of `docs` can make itself administrator, one phrase per path."""
+#: The service each compute action runs a passed role in.
+_COMPUTE_SERVICE = {
+    "ec2:RunInstances": "ec2.amazonaws.com", "lambda:CreateFunction": "lambda.amazonaws.com",
+    "lambda:UpdateFunctionConfiguration": "lambda.amazonaws.com",
+    "cloudformation:CreateStack": "cloudformation.amazonaws.com",
+    "cloudformation:UpdateStack": "cloudformation.amazonaws.com",
+    "ecs:RunTask": "ecs-tasks.amazonaws.com",
+    "ecs:RegisterTaskDefinition": "ecs-tasks.amazonaws.com",
+    "glue:CreateDevEndpoint": "glue.amazonaws.com",
+    "datapipeline:CreatePipeline": "datapipeline.amazonaws.com",
+    "sagemaker:CreateNotebookInstance": "sagemaker.amazonaws.com",
+    "codebuild:CreateProject": "codebuild.amazonaws.com",
+}
+#: Policy writes on a role: a path only to a role the holder can then act as.
+_ROLE_WRITES = frozenset({"iam:PutRolePolicy", "iam:AttachRolePolicy"})
+
+
+def _passed_to(docs: list[Mapping[str, Any] | None]) -> set[str] | None:
+    """Services any-role PassRole grants are limited to (StringEquals
+    iam:PassedToService); None when one grant passes to any service."""
+    services: set[str] = set()
+    for doc in docs:
+        if _denied(doc, "iam:PassRole"):
+            continue
+        for stmt in statements(doc):
+            if not allows(stmt) or not unscoped(stmt.get("Resource")) or not any(
+                    _matches(p, "iam:PassRole") for p in actions(stmt)):
+                continue
+            condition = stmt.get("Condition") or {}
+            block = condition.get("StringEquals", {}) if isinstance(condition, Mapping) else {}
+            limited = {str(k).lower(): v for k, v in block.items()}.get("iam:passedtoservice")
+            if limited is None:
+                return None
+            services.update(str(v) for v in as_list(limited))
+    return services
+
+
+def _launches_with_role(docs: list[Mapping[str, Any] | None], action: str) -> bool:
+    """`action` granted unscoped, unless every such grant of ec2:RunInstances requires
+    that no instance profile is given (Null ec2:InstanceProfile = true)."""
+    if action != "ec2:RunInstances":
+        return any(granted_unscoped(d, action) for d in docs)
+    for doc in docs:
+        if _denied(doc, action):
+            continue
+        for stmt in statements(doc):
+            if not allows(stmt) or not unscoped(stmt.get("Resource")) or not any(
+                    _matches(p, action) for p in actions(stmt)):
+                continue
+            null = (stmt.get("Condition") or {}).get("Null", {})
+            if str({str(k).lower(): v for k, v in null.items()}.get(
+                    "ec2:instanceprofile", "")).lower() != "true":
+                return True
+    return False
+
+
+def _denied_on_self(docs: list[Mapping[str, Any] | None], action: str, me: str) -> bool:
+    """An unconditional Deny of `action` whose Resource covers `me` (`role/NAME`)."""
+    import fnmatch
+
+    for doc in docs:
+        for stmt in statements(doc):
+            if allows(stmt) or "Condition" in stmt or not any(
+                    _matches(p, action) for p in actions(stmt)):
+                continue
+            for value in as_list(stmt.get("Resource")):
+                tail = str(value).split(":", 5)[-1]
+                if str(value) == "*" or fnmatch.fnmatchcase(me, tail):
+                    return True
+    return False
+
+
+def escalation_paths(docs: list[Mapping[str, Any] | None], me: str | None = None) -> list[str]:
+    """How the holder of `docs` can make itself administrator, one phrase per path.
+
+    `me` (`role/NAME`) is the holder: a policy write on any role is its own escalation
+    only when it can write onto itself, or act as another role afterwards (assume any
+    role, or pass any role to a compute service)."""
     def any_grants(action: str) -> bool:
         return any(granted_unscoped(d, action) for d in docs)
 
-    paths = [f"{a} on any principal" for a in sorted(ESCALATION_ACTIONS) if any_grants(a)]
-    if any_grants("iam:PassRole"):
-        paths += [f"iam:PassRole on any role with {a}" for a in sorted(PASS_ROLE_COMPUTE)
-                  if any_grants(a)]
+    services = _passed_to(docs) if any_grants("iam:PassRole") else set()
+    compute = [a for a in sorted(PASS_ROLE_COMPUTE) if _launches_with_role(docs, a)
+               and (services is None or _COMPUTE_SERVICE.get(a) in services)]
+    becomes_others = any_grants("sts:AssumeRole") or bool(compute)
+    paths = [f"{a} on any principal" for a in sorted(ESCALATION_ACTIONS) if any_grants(a)
+             and not (a in _ROLE_WRITES and me and not becomes_others
+                      and _denied_on_self(docs, a, me))]
+    paths += [f"iam:PassRole on any role with {a}" for a in compute]
     if any_grants("ssm:StartSession"):
         paths.append("ssm:StartSession on any instance")
     # SendCommand authorises the document and the instance separately: arbitrary code
@@ -358,10 +438,9 @@ def escalation_paths(docs: list[Mapping[str, Any] | None]) -> list[str]:
     return paths
 
 
-# Advisory until issue #15 item 0 removes these paths from the stack's own responder and
-# automation roles (they hold several today); then make it mandatory.
+# Mandatory since issue #15 item 0 removed these paths from the stack's own roles.
 @stack_rule(
-    name="iam-no-privilege-escalation", area=AREA, severity=Severity.HIGH, mandatory=False,
+    name="iam-no-privilege-escalation", area=AREA, severity=Severity.HIGH, mandatory=True,
     description="No role, user or group may hold a path to administrator: creating "
                 "credentials for or writing/attaching policies on any principal, new policy "
                 "versions, group membership, trust rewrites, iam:PassRole on any role with "
@@ -375,7 +454,9 @@ def no_privilege_escalation(index: StackIndex, config: Mapping[str, Any]) -> Fin
         docs = [g.doc for g in found]
         if any(admin_actions(d) for d in docs):
             continue  # already administrator: iam-no-admin-actions reports it
-        paths = escalation_paths(docs)
+        name = known(principal.props, "name")
+        me = f"role/{name}" if principal.resource_type == ROLE and name else None
+        paths = escalation_paths(docs, me)
         if paths:
             yield (f"{describe(principal)} can make itself administrator: "
                    f"{'; '.join(paths)}"), principal.urn

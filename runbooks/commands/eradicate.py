@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from typing import Any
 
 import click
@@ -96,21 +95,40 @@ def terminate_instance(settings: Settings, instance_id: str) -> None:
                                            feedback=CliFeedback(settings)))
 
 
+def new_key_hand_off(user: str, keys: list[dict[str, Any]]) -> list[str]:
+    """The commands the user's owner runs, with their own credentials, to give USER a
+    replacement key: irctl never creates credentials (a role that may mint a key for one
+    user may mint one for an administrator). IAM allows two keys per user and a
+    deactivated key still counts, so a user at the limit first loses one that is no
+    longer evidence."""
+    from runbooks.steps.eradicate import KEYS_PER_USER
+
+    commands = []
+    if len(keys) >= KEYS_PER_USER:
+        oldest = min(keys, key=lambda k: str(k.get("CreateDate", "")))
+        commands.append(f"aws iam delete-access-key --user-name {user} --access-key-id "
+                        f"{oldest['AccessKeyId']}   # only once it is no longer evidence")
+    commands.append(f"aws iam create-access-key --user-name {user}")
+    return commands
+
+
 @eradicate.command("rotate-key")
 @common_options
 @click.argument("user")
 @click.option("--create-new-key", is_flag=True,
-              help="Create a replacement key first and print its secret ONCE (it is never "
-                   "written to the audit log or any file). Without it, old keys are only "
-                   "deactivated.")
+              help="Also print the exact command the user's owner runs to create the "
+                   "replacement key (irctl never creates credentials).")
 @pass_settings
 @handle_errors
 def rotate_key(settings: Settings, user: str, create_new_key: bool) -> None:
-    """Deactivate USER's active access keys, optionally creating a replacement first.
+    """Deactivate USER's active access keys; with --create-new-key, hand the replacement
+    to the user's owner.
 
     Old keys are deactivated, never deleted (they are evidence, and reversible with
-    `irctl release rotate-key USER --case ID`). With --create-new-key and --apply, the new
-    secret is printed once to stdout; store it in your secrets manager right away.
+    `irctl release rotate-key USER --case ID`). No role the stack generates may create
+    an access key for another principal, so --create-new-key prints the `aws iam
+    create-access-key` command for the owner of USER to run with their own credentials
+    (and store the secret in their secrets manager); in --json output it is `handOff`.
 
     \b
     Example:
@@ -119,7 +137,7 @@ def rotate_key(settings: Settings, user: str, create_new_key: bool) -> None:
     from botocore.exceptions import ClientError
 
     from runbooks.core.runner import StepCall
-    from runbooks.steps.eradicate import IAM_NAME, claim_secret
+    from runbooks.steps.eradicate import IAM_NAME
 
     if not IAM_NAME.match(user):
         raise InvalidInput(f"user name {user!r} is malformed: 1-64 characters of letters, "
@@ -133,31 +151,22 @@ def rotate_key(settings: Settings, user: str, create_new_key: bool) -> None:
                                      f"{session.ctx.account_id}") from err
         raise
     active = sorted(k["AccessKeyId"] for k in keys if k["Status"] == "Active")
-    handle = uuid.uuid4().hex
-    steps: list[StepCall] = []
-    if create_new_key:
-        steps.append(StepCall("iam.create-replacement-key",
-                              {"user_name": user, "handle": handle, "retiring": active}))
-    steps += [StepCall("iam.deactivate-access-key", {"access_key_id": key}) for key in active]
+    steps = [StepCall("iam.deactivate-access-key", {"access_key_id": key}) for key in active]
     with progress(settings, "rotate-key") as listener:
         result = make_runner(session, listener).run("rotate-key", {user: steps})
-    created = claim_secret(handle)  # None unless applied; popped: it exists only here now
-    kept = any(c.change.step == "iam.create-replacement-key" and c.status == "applied"
-               for t in result.targets for c in t.changes)
-    if created and not kept:
-        created = None  # rolled back: the key was deleted again, its secret is useless
+    hand_off = new_key_hand_off(user, keys) if create_new_key else []
     extra: dict[str, Any] = {}
-    if created and settings.json:
-        extra["newAccessKey"] = {"UserName": user, "AccessKeyId": created[0],
-                                 "SecretAccessKey": created[1]}
+    if hand_off and settings.json:
+        extra["handOff"] = {"UserName": user, "commands": hand_off}
     code = render_results(settings, [result], extra)
-    if created and not settings.json:
+    if hand_off and not settings.json:
         from rich.console import Console
 
         Console().print(
-            f"[bold]new access key for {user}[/] (shown once, not recorded anywhere; store it "
-            f"now):\n  AccessKeyId:     {created[0]}\n  SecretAccessKey: {created[1]}",
-            highlight=False)
+            f"[bold]replacement key for {user}[/]: irctl creates no credentials; the "
+            "user's owner runs, with their own credentials:\n"
+            + "\n".join(f"  {command}" for command in hand_off),
+            highlight=False, soft_wrap=True)  # never wrap a command someone will paste
     sys.exit(code)
 
 

@@ -150,7 +150,14 @@ class Verifier:
     def _iam_deny_all_user(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
         from runbooks.steps.iam import DENY_ALL_POLICY_NAME
 
-        return self._inline_policy("user", after["user"], DENY_ALL_POLICY_NAME, target)
+        if "policyArn" not in after:  # recorded by an irctl that wrote an inline policy
+            return self._inline_policy("user", after["user"], DENY_ALL_POLICY_NAME, target)
+        pages = self.client("iam").get_paginator("list_attached_user_policies").paginate(
+            UserName=after["user"])
+        holds = any(p["PolicyArn"] == after["policyArn"]
+                    for page in pages for p in page["AttachedPolicies"])
+        return Check("containment", target, f"user {after['user']} policy {after['policyArn']}",
+                     "attached", "attached" if holds else "detached", holds)
 
     def _iam_revoke_role_sessions(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
         from runbooks.steps.iam import REVOKE_SESSIONS_POLICY_NAME

@@ -36,6 +36,7 @@ CLI_READ_ACTIONS: frozenset[str] = frozenset(
         # eradicate rotate-key, verify case: re-reading containment state
         "iam:ListAccessKeys",
         "iam:GetUserPolicy",
+        "iam:ListAttachedUserPolicies",  # verify case: the deny-all is still attached
         "iam:GetRolePolicy",
         "iam:GetLoginProfile",
         "ec2:DescribeNetworkInterfaces",

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from runbooks.core.scopes import Scope
+
 if TYPE_CHECKING:
     from runbooks.core.context import Context
 
@@ -60,6 +62,9 @@ class Step(ABC):
     """One line a responder reads in plans and playbooks."""
     actions: ClassVar[frozenset[str]]
     """Every IAM action `plan`, `apply` and `rollback` call."""
+    scopes: ClassVar[Mapping[str, Scope | tuple[Scope, ...]]] = {}
+    """Per action, the resources (and condition) it may act on (`runbooks.core.scopes`);
+    an action not listed is granted on `*`, which `UNSCOPED_WHY` must justify."""
     reversible: ClassVar[bool] = True
     """False for evidence (captures, snapshots) and one-way safety measures (revoking
     sessions): never rolled back or released, and not counted as "still applied"."""
@@ -151,6 +156,9 @@ def register(cls: S) -> S:
             raise TypeError(f"step {cls.__qualname__} does not set {attr}")
     if not cls.actions:
         raise TypeError(f"step {cls.name} declares no IAM actions")
+    stray = sorted(set(cls.scopes) - cls.actions)
+    if stray:
+        raise TypeError(f"step {cls.name} scopes actions it does not declare: {stray}")
     if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
         raise TypeError(f"step name {cls.name} is registered twice")
     REGISTRY[cls.name] = cls

@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
+from runbooks.core.scopes import ACCOUNT_ROLES, PASS_TO_BACKUP, PASS_TO_EC2, RUN_WITHOUT_PROFILE
 from runbooks.core.step import Change, Step, register
 
 ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12})?:(.+)$")
@@ -117,6 +118,7 @@ class StartBackup(Step):
     description = "Start an on-demand AWS Backup job into the readiness vault"
     actions = frozenset({"backup:StartBackupJob", "backup:DescribeBackupVault",
                          "iam:GetRole", "iam:PassRole"})
+    scopes = {"iam:GetRole": ACCOUNT_ROLES, "iam:PassRole": PASS_TO_BACKUP}
     reversible = False
 
     def validate(self) -> None:
@@ -160,6 +162,8 @@ class StartRestore(Step):
                          "backup:StartRestoreJob", "iam:GetRole", "iam:PassRole",
                          "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
                          "ec2:RunInstances", "ec2:CreateVolume", "ec2:CreateTags"})
+    scopes = {"iam:GetRole": ACCOUNT_ROLES, "iam:PassRole": (PASS_TO_BACKUP, PASS_TO_EC2),
+              "ec2:RunInstances": RUN_WITHOUT_PROFILE}
     reversible = False
 
     def validate(self) -> None:

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from runbooks.core.errors import InvalidInput
 from runbooks.core.evidence_queue import already_held, put_evidence
+from runbooks.core.scopes import EVIDENCE_OBJECTS, STACK_KEYS
 from runbooks.core.step import Change, Step, register
 from runbooks.steps.iam import error_code, validate_key_id
 
@@ -69,6 +70,8 @@ class CaptureKeyActivity(Step):
     description = "Save an access key's recent CloudTrail events to the evidence bucket"
     actions = frozenset({"cloudtrail:LookupEvents", "s3:PutObject", "s3:GetObject",
                          "kms:GenerateDataKey"})
+    scopes = {"s3:GetObject": EVIDENCE_OBJECTS, "s3:PutObject": EVIDENCE_OBJECTS,
+              "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
 
     def validate(self) -> None:

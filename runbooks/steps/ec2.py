@@ -19,6 +19,13 @@ from botocore.exceptions import ClientError
 from runbooks.core.context import Context
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 from runbooks.core.evidence_queue import put_evidence
+from runbooks.core.scopes import (
+    ACCOUNT_INSTANCE_PROFILES,
+    ACCOUNT_ROLES,
+    EVIDENCE_OBJECTS,
+    PASS_TO_EC2,
+    STACK_KEYS,
+)
 from runbooks.core.step import Change, Step, register
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -155,6 +162,7 @@ class CaptureMetadata(InstanceStep):
         "ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:GetConsoleOutput",
         "ec2:DescribeIamInstanceProfileAssociations", "s3:PutObject", "kms:GenerateDataKey",
     })
+    scopes = {"s3:PutObject": EVIDENCE_OBJECTS, "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
 
     @classmethod
@@ -440,6 +448,7 @@ class DetachInstanceProfile(InstanceStep):
     actions = frozenset({"ec2:DescribeIamInstanceProfileAssociations",
                          "ec2:DisassociateIamInstanceProfile",
                          "ec2:AssociateIamInstanceProfile", "iam:PassRole"})
+    scopes = {"iam:PassRole": PASS_TO_EC2}
 
     @classmethod
     def prefetch(cls, ctx: Context) -> None:
@@ -518,6 +527,9 @@ class RevokeInstanceRoleSessions(InstanceStep):
     reversible = False
     actions = frozenset({"iam:GetInstanceProfile", "iam:GetRole", "iam:GetRolePolicy",
                          "iam:PutRolePolicy", "iam:DeleteRolePolicy"})
+    scopes = {"iam:GetInstanceProfile": ACCOUNT_INSTANCE_PROFILES,
+              **{a: ACCOUNT_ROLES for a in ("iam:GetRole", "iam:GetRolePolicy",
+                                            "iam:PutRolePolicy", "iam:DeleteRolePolicy")}}
 
     def _delegate(self, role: str) -> Step:
         from runbooks.core.step import REGISTRY, load_all_steps

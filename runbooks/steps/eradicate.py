@@ -1,20 +1,19 @@
 """Eradication steps that are not containment: terminating an instance once its evidence
-is safe, and creating a replacement access key.
+is safe.
 
 `ec2.terminate-instance` refuses unless every EBS volume of the instance has a completed
 snapshot tagged with the case (`ir:case`), whose id the case's audit log recorded when
 `irctl contain instance` took it (the command passes those ids). It lifts the termination
 protection containment set, then terminates. Not reversible.
 
-`iam.create-replacement-key` creates a new access key for a user. Its secret is handed to
-the command through a one-time, in-memory slot (`claim_secret`) and never appears in the
-step's result, the audit log or any file. Rollback deletes the new key.
+No step creates credentials: a replacement access key (`irctl eradicate rotate-key
+--create-new-key`) is created by the user's owner with the command irctl prints, since a
+role that may mint keys for other users may mint them for an administrator.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,16 +27,6 @@ SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?$")
 IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 CASE_TAG = "ir:case"  # as runbooks.steps.ec2 tags case snapshots
 KEYS_PER_USER = 2  # IAM's limit
-
-_secrets: dict[str, tuple[str, str]] = {}
-_secrets_lock = threading.Lock()
-
-
-def claim_secret(handle: str) -> tuple[str, str] | None:
-    """(access key id, secret) created under `handle`, once; None afterwards."""
-    with _secrets_lock:
-        return _secrets.pop(handle, None)
-
 
 def _code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
@@ -134,48 +123,3 @@ class TerminateInstance(Step):
         response = ec2.terminate_instances(InstanceIds=[change.target])
         state = response["TerminatingInstances"][0]["CurrentState"]["Name"]
         return {"state": state, "evidence": dict(change.after["evidence"])}
-
-
-@register
-class CreateReplacementKey(Step):
-    name = "iam.create-replacement-key"
-    description = "Create a replacement access key (secret shown once, never recorded)"
-    actions = frozenset({"iam:GetUser", "iam:ListAccessKeys", "iam:CreateAccessKey",
-                         "iam:DeleteAccessKey"})
-
-    def validate(self) -> None:
-        user = self.params.get("user_name")
-        if not isinstance(user, str) or not IAM_NAME.match(user):
-            raise InvalidInput(f"user name {user!r} is malformed: 1-64 characters of "
-                               "letters, digits and +=,.@_-")
-        if not isinstance(self.params.get("handle"), str):
-            raise InvalidInput("iam.create-replacement-key needs a handle")
-
-    def plan(self) -> list[Change]:
-        user = str(self.params["user_name"])
-        keys = self.ctx.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
-        retiring = set(self.params.get("retiring", []))
-        # Keys this run deactivates still count against the limit until deleted.
-        if len(keys) >= KEYS_PER_USER:
-            listed = ", ".join(f"{k['AccessKeyId']} ({k['Status']})" for k in keys)
-            raise PreconditionFailed(
-                f"user {user} already has {len(keys)} access keys ({listed}), IAM's limit; "
-                "delete one that is no longer needed (not evidence you still need) with "
-                f"`aws iam delete-access-key --user-name {user} --access-key-id ID`, or "
-                "rotate without --create-new-key")
-        return [Change(self.name, user,
-                       f"Create a new access key for {user} (secret printed once, never "
-                       f"recorded); {len(retiring)} old key(s) then deactivated",
-                       after={"user": user})]
-
-    def apply(self, change: Change) -> Mapping[str, Any]:
-        key = self.ctx.client("iam").create_access_key(UserName=change.target)["AccessKey"]
-        with _secrets_lock:
-            _secrets[str(self.params["handle"])] = (key["AccessKeyId"], key["SecretAccessKey"])
-        return {"accessKeyId": key["AccessKeyId"]}
-
-    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        key_id = result.get("accessKeyId")
-        if key_id:
-            self.ctx.client("iam").delete_access_key(UserName=change.target,
-                                                     AccessKeyId=str(key_id))

@@ -18,6 +18,7 @@ from typing import Any
 
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 from runbooks.core.evidence_queue import already_held, put_evidence
+from runbooks.core.scopes import EVIDENCE_OBJECTS, STACK_KEYS
 from runbooks.core.step import Change, Step, register
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -37,6 +38,8 @@ class WriteCaseFile(Step):
     name = "evidence.write-case-file"
     description = "Copy a case file (timeline, report) to the evidence bucket"
     actions = frozenset({"s3:PutObject", "s3:GetObject", "kms:GenerateDataKey"})
+    scopes = {"s3:GetObject": EVIDENCE_OBJECTS, "s3:PutObject": EVIDENCE_OBJECTS,
+              "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
 
     def validate(self) -> None:

@@ -4,9 +4,11 @@
 
     iam.deactivate-access-key   the key -> Inactive (never deleted: the key id is evidence
                                 and deactivation is reversible)
-    iam.deny-all-user           inline policy `IrctlDenyAll` on the key's user: Deny * on *
-    iam.remove-login-profile    the user's console password is deleted (recorded; the
-                                password itself cannot come back, see the step)
+    iam.deny-all-user           the stack's managed deny-all policy (manifest
+                                `containmentPolicies.denyAll`: Deny * on *) attached to
+                                the key's user
+    iam.remove-login-profile    the user's console password is deleted (one-way: its owner
+                                re-creates it, see the step)
     cloudtrail.capture-key-activity   (runbooks/steps/cloudtrail.py) the key's recent events
 
 `irctl contain role NAME` runs `iam.revoke-role-sessions`.
@@ -36,6 +38,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
+from runbooks.core.scopes import (
+    ACCOUNT_ROLES,
+    ACCOUNT_USERS,
+    DENY_ALL_ON_USERS,
+    PROTECTED_TAG,
+    STACK_TAG,
+)
 from runbooks.core.step import Change, Step, register
 
 ACCESS_KEY_ID = re.compile(r"^AKIA[A-Z0-9]{12,124}$")
@@ -43,11 +52,15 @@ TEMPORARY_KEY_ID = re.compile(r"^ASIA[A-Z0-9]{12,124}$")
 # IAM user / role names: 1-64 characters of [\w+=,.@-] (role names max 64 as well).
 IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 
+# The inline policy an irctl before issue #15 wrote onto users; only read now (verify
+# and release of older cases name the administrator's command to remove it).
 DENY_ALL_POLICY_NAME = "IrctlDenyAll"
 # The name the IAM console uses for "Revoke active sessions": one policy per role,
 # whichever tool wrote it.
 REVOKE_SESSIONS_POLICY_NAME = "AWSRevokeOlderSessions"
 
+# The document of the stack's managed deny-all policy (components/responder_access.py
+# creates the policy from it; its ARN is the manifest's containmentPolicies.denyAll).
 DENY_ALL_DOCUMENT: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
@@ -176,6 +189,8 @@ class DeactivateAccessKey(Step):
         {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
          "iam:ListAccessKeys", "iam:UpdateAccessKey"}
     )
+    scopes = {action: ACCOUNT_USERS for action in (
+        "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey")}
 
     def validate(self) -> None:
         validate_key_id(self.params.get("access_key_id"))
@@ -224,96 +239,125 @@ class DeactivateAccessKey(Step):
 
 @register
 class DenyAllUser(UserStep):
+    """Attach the stack's managed deny-all policy (manifest `containmentPolicies.denyAll`)
+    to the user. The roles may attach and detach only that policy (an `iam:PolicyARN`
+    condition), never write a policy document onto a user: attaching a Deny-only policy
+    can widen nobody, where PutUserPolicy could grant anything."""
+
     name = "iam.deny-all-user"
-    description = "Attach an inline Deny * policy to an IAM user (cuts its sessions too)"
+    description = "Attach the stack's managed Deny * policy to an IAM user (cuts its sessions too)"
     actions = frozenset(
         {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
-         "iam:GetUser", "iam:GetUserPolicy", "iam:PutUserPolicy", "iam:DeleteUserPolicy"}
+         "iam:GetUser", "iam:ListAttachedUserPolicies", "iam:AttachUserPolicy",
+         "iam:DetachUserPolicy"}
     )
+    scopes = {
+        "iam:GetAccessKeyLastUsed": ACCOUNT_USERS,
+        "iam:GetUser": ACCOUNT_USERS,
+        "iam:ListAttachedUserPolicies": ACCOUNT_USERS,
+        "iam:AttachUserPolicy": DENY_ALL_ON_USERS,
+        "iam:DetachUserPolicy": DENY_ALL_ON_USERS,
+    }
+
+    def policy_arn(self) -> str:
+        arn = (self.ctx.manifest.get("containmentPolicies") or {}).get("denyAll")
+        if not arn:
+            raise PreconditionFailed(
+                "the manifest names no deny-all policy (containmentPolicies.denyAll): the "
+                "stack predates it; run `pulumi up` on the readiness stack, or contain the "
+                "user by hand: aws iam attach-user-policy --user-name USER "
+                "--policy-arn arn:aws:iam::aws:policy/AWSDenyAll")
+        return str(arn)
+
+    def attached(self, user: str) -> bool:
+        pages = self.ctx.client("iam").get_paginator(
+            "list_attached_user_policies").paginate(UserName=user)
+        arn = self.policy_arn()
+        return any(p["PolicyArn"] == arn for page in pages for p in page["AttachedPolicies"])
 
     def plan(self) -> list[Change]:
         user = self.user_name()
         self.require_user(user)
-        try:
-            existing = self.ctx.client("iam").get_user_policy(
-                UserName=user, PolicyName=DENY_ALL_POLICY_NAME)["PolicyDocument"]
-        except ClientError as err:
-            if error_code(err) != "NoSuchEntity":
-                raise
-            existing = None
-        existing = _document(existing)
-        if existing == DENY_ALL_DOCUMENT:
+        arn = self.policy_arn()
+        if self.attached(user):
             return []
         return [Change(self.name, f"user/{user}",
-                       f"Attach inline policy {DENY_ALL_POLICY_NAME} (Deny * on *) to user {user}",
-                       before={"user": user, "document": existing},
-                       after={"user": user, "document": DENY_ALL_DOCUMENT})]
+                       f"Attach the deny-all policy {arn} to user {user}",
+                       before={"user": user, "policyArn": arn, "attached": False},
+                       after={"user": user, "policyArn": arn, "attached": True})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         user = change.after["user"]
         try:
-            self.ctx.client("iam").put_user_policy(
-                UserName=user, PolicyName=DENY_ALL_POLICY_NAME,
-                PolicyDocument=json.dumps(change.after["document"]))
+            self.ctx.client("iam").attach_user_policy(
+                UserName=user, PolicyArn=change.after["policyArn"])
         except ClientError as err:
             if error_code(err) == "LimitExceeded":
                 raise ActionFailed(
-                    f"user {user}'s inline policies are at IAM's size limit, so "
-                    f"{DENY_ALL_POLICY_NAME} cannot be added; attach the AWS managed deny "
-                    f"instead: aws iam attach-user-policy --user-name {user} "
-                    "--policy-arn arn:aws:iam::aws:policy/AWSDenyAll") from err
+                    f"user {user} already has IAM's maximum of attached managed policies, "
+                    "so the deny-all policy cannot be attached; an administrator detaches "
+                    f"one (aws iam list-attached-user-policies --user-name {user}) and "
+                    "re-runs, or adds the user to a group with the deny-all policy") from err
             raise
-        return {"policy": DENY_ALL_POLICY_NAME}
+        return {"policyArn": change.after["policyArn"]}
 
     def current(self, change: Change) -> Mapping[str, Any] | None:
-        """The user's live inline policy of that name (None when absent): rollback and
-        release remove or restore it only while it is still the deny this change wrote."""
-        try:
-            document = self.ctx.client("iam").get_user_policy(
-                UserName=change.before["user"], PolicyName=DENY_ALL_POLICY_NAME
-            )["PolicyDocument"]
-        except ClientError as err:
-            if error_code(err) != "NoSuchEntity":
-                raise
-            document = None
-        return {"document": _document(document)}
+        """Whether the deny-all policy is attached now: rollback and release detach it
+        only while it is (detaching what is not attached fails with NoSuchEntity).
+        Changes recorded before the policy was managed (an inline `IrctlDenyAll`
+        document) cannot be compared: None."""
+        if "attached" not in change.before:
+            return None
+        return {"attached": self.attached(change.before["user"])}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        iam = self.ctx.client("iam")
         user = change.before["user"]
-        if change.before["document"] is None:
-            try:
-                iam.delete_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME)
-            except ClientError as err:
-                if error_code(err) != "NoSuchEntity":  # already gone: nothing to undo
-                    raise
-        else:
-            iam.put_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME,
-                                PolicyDocument=json.dumps(change.before["document"]))
+        if "attached" not in change.before:
+            # Recorded by an irctl that wrote an inline policy; the roles may no longer
+            # write or delete inline user policies, so the account's administrator does.
+            raise ActionFailed(
+                f"user {user} was contained with the inline policy {DENY_ALL_POLICY_NAME} "
+                "(an older irctl); remove it with administrator credentials: aws iam "
+                f"delete-user-policy --user-name {user} --policy-name {DENY_ALL_POLICY_NAME}")
+        if change.before["attached"]:
+            return  # it was attached before this case: leave it
+        try:
+            self.ctx.client("iam").detach_user_policy(
+                UserName=user, PolicyArn=change.before["policyArn"])
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":  # already detached: nothing to undo
+                raise
+
+
+def recreate_login_command(user: str) -> str:
+    """What the user's owner (an administrator) runs to give console access back."""
+    return (f"aws iam create-login-profile --user-name {user} --password-reset-required "
+            "--password 'TEMPORARY-PASSWORD'")
 
 
 @register
 class RemoveLoginProfile(UserStep):
     """Delete the user's console password, recording that it existed.
 
-    The old password cannot come back: IAM never returns it. So rollback (and `irctl
-    release access-key`) re-creates the login profile with `PasswordResetRequired` and a
-    fresh random 128-character password that is never printed, logged or recorded. That
-    is safe: nobody knows the password, so the console stays closed until an
-    administrator sets a new one (`aws iam update-login-profile --user-name U --password
-    ... --password-reset-required`) and hands it to the user out of band; the user must
-    then choose their own. It satisfies any account password policy (IAM's maximum length
-    and every character class). If a login profile exists again at rollback time (an
-    administrator already re-created it), it is left alone.
+    One-way for irctl: IAM never returns the old password, and no role the stack
+    generates may create a login profile (that would let whoever holds the role open
+    the console of any user, an administrator's included). Giving console access back
+    is the user's owner's job, with their own credentials: the plan and the README name
+    the command (`recreate_login_command`); the owner hands the temporary password to
+    the user out of band and the user must choose their own at first sign-in.
     """
 
     name = "iam.remove-login-profile"
-    description = "Delete an IAM user's console password (release needs a password reset)"
+    description = ("Delete an IAM user's console password (one-way: its owner re-creates "
+                   "it)")
+    reversible = False
     actions = frozenset(
         {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
-         "iam:GetUser", "iam:GetLoginProfile", "iam:DeleteLoginProfile",
-         "iam:CreateLoginProfile"}
+         "iam:GetUser", "iam:GetLoginProfile", "iam:DeleteLoginProfile"}
     )
+    scopes = {action: ACCOUNT_USERS for action in (
+        "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:GetLoginProfile",
+        "iam:DeleteLoginProfile")}
 
     def plan(self) -> list[Change]:
         user = self.user_name()
@@ -325,14 +369,14 @@ class RemoveLoginProfile(UserStep):
                 return []
             raise
         return [Change(self.name, f"user/{user}",
-                       f"Delete the console password of user {user} (it cannot be restored: "
-                       "release re-creates console access with an unknown password that an "
-                       "administrator must reset)",
+                       f"Delete the console password of user {user} (one-way: to restore "
+                       f"console access its owner runs `{recreate_login_command(user)}`)",
                        before={"user": user, "loginProfile": True,
                                "createDate": str(profile.get("CreateDate", "")),
                                "passwordResetRequired":
                                    bool(profile.get("PasswordResetRequired", False))},
-                       after={"user": user, "loginProfile": False})]
+                       after={"user": user, "loginProfile": False,
+                              "handOff": recreate_login_command(user)})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         try:
@@ -341,32 +385,7 @@ class RemoveLoginProfile(UserStep):
             if error_code(err) != "NoSuchEntity":
                 raise
             return {"deleted": False, "note": "login profile was already gone"}
-        return {"deleted": True}
-
-    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        if not result.get("deleted", True):
-            return  # we deleted nothing, so there is nothing to restore
-        try:
-            self.ctx.client("iam").create_login_profile(
-                UserName=change.before["user"], Password=unknown_password(),
-                PasswordResetRequired=True)
-        except ClientError as err:
-            if error_code(err) != "EntityAlreadyExists":
-                raise
-
-
-def unknown_password() -> str:
-    """128 random characters with every class IAM password policies can require."""
-    import secrets
-    import string
-
-    symbols = "!@#$%^&*()_+-=[]{}|"
-    alphabet = string.ascii_letters + string.digits + symbols
-    required = [secrets.choice(c) for c in (string.ascii_uppercase, string.ascii_lowercase,
-                                            string.digits, symbols)]
-    chars = required + [secrets.choice(alphabet) for _ in range(128 - len(required))]
-    secrets.SystemRandom().shuffle(chars)
-    return "".join(chars)
+        return {"deleted": True, "handOff": change.after["handOff"]}
 
 
 @register
@@ -387,6 +406,16 @@ class RevokeRoleSessions(Step):
         {"iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
          "sts:GetCallerIdentity"}
     )
+    # Inline, not the stack's managed policy: the document carries this case's cutoff
+    # time, and IAM compares aws:TokenIssueTime only with a literal date (policy
+    # variables work in string conditions only), so one managed document cannot hold a
+    # cutoff per role. A managed policy *version* per revocation was rejected: the role
+    # would need iam:CreatePolicyVersion, which writes any document into a policy
+    # attachable anywhere (no narrower than PutRolePolicy) and moves every attached
+    # role's cutoff at once. The roles deny Put/DeleteRolePolicy on the stack's own roles
+    # and on roles tagged ir:protected (see components/responder_access.py).
+    scopes = {action: ACCOUNT_ROLES for action in (
+        "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy")}
 
     def validate(self) -> None:
         validate_iam_name("role", self.params.get("role_name"))
@@ -406,6 +435,17 @@ class RevokeRoleSessions(Step):
             raise PreconditionFailed(
                 f"IAM role {role} is a service-linked role: AWS does not allow policies on "
                 "it; contain the principal that misused the service instead")
+        tags = {t["Key"]: t["Value"] for t in found.get("Tags", [])}
+        if tags.get(PROTECTED_TAG) == "true" or STACK_TAG in tags:
+            # The generated roles are denied inline writes on these (an inline document
+            # can say anything): an administrator revokes with their own credentials.
+            raise PreconditionFailed(
+                f"IAM role {role} is tagged {PROTECTED_TAG}=true or belongs to the readiness "
+                "stack, so the responder roles may not write policies on it; an "
+                "administrator revokes its sessions with their own credentials: the IAM "
+                "console's 'Revoke active sessions' on the role, or `aws iam put-role-policy "
+                f"--role-name {role} --policy-name {REVOKE_SESSIONS_POLICY_NAME} "
+                "--policy-document <Deny * when aws:TokenIssueTime is before now>`")
         arn = caller_arn(self)
         if ":assumed-role/" in arn and arn.split(":assumed-role/", 1)[1].split("/")[0] == role:
             raise PreconditionFailed(

@@ -34,6 +34,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
+from runbooks.core.scopes import account_s3_scopes
 from runbooks.core.step import Change, Step, register
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -166,6 +167,7 @@ class RemovePublicPolicyStatements(BucketStep):
     description = "Remove statements granting access to everyone from a bucket policy"
     actions = frozenset({"s3:ListBucket", "s3:GetBucketPolicy", "s3:PutBucketPolicy",
                          "s3:DeleteBucketPolicy", "s3:GetBucketPublicAccessBlock"})
+    scopes = account_s3_scopes(actions)
 
     def plan(self) -> list[Change]:
         self.require_bucket()
@@ -212,6 +214,7 @@ class RemovePublicAclGrants(BucketStep):
     description = "Remove bucket ACL grants to AllUsers and AuthenticatedUsers"
     actions = frozenset({"s3:ListBucket", "s3:GetBucketAcl", "s3:PutBucketAcl",
                          "s3:GetBucketPublicAccessBlock"})
+    scopes = account_s3_scopes(actions)
 
     def plan(self) -> list[Change]:
         self.require_bucket()
@@ -248,6 +251,7 @@ class BlockPublicAccess(BucketStep):
     description = "Turn on all four S3 Block Public Access settings of a bucket"
     actions = frozenset({"s3:ListBucket", "s3:GetBucketPublicAccessBlock",
                          "s3:PutBucketPublicAccessBlock"})
+    scopes = account_s3_scopes(actions)
 
     def plan(self) -> list[Change]:
         self.require_bucket()
@@ -302,6 +306,7 @@ class EnableVersioning(BucketStep):
     name = "s3.enable-versioning"
     description = "Enable bucket versioning (rollback can only suspend it)"
     actions = frozenset({"s3:ListBucket", "s3:GetBucketVersioning", "s3:PutBucketVersioning"})
+    scopes = account_s3_scopes(actions)
 
     def plan(self) -> list[Change]:
         self.require_bucket()

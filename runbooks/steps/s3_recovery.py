@@ -30,6 +30,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
+from runbooks.core.scopes import account_s3_scopes
 from runbooks.core.step import Change, Step, register
 
 BATCH = 1000
@@ -213,6 +214,7 @@ class RestoreVersions(_BucketRecoveryStep):
     actions = frozenset({"s3:GetBucketVersioning", "s3:ListBucketVersions",
                          "s3:GetObjectVersion", "s3:GetObjectVersionTagging",
                          "s3:PutObject", "s3:PutObjectTagging"})
+    scopes = account_s3_scopes(actions)
     reversible = False  # a re-run resumes; undoing a recovery is not wanted mid-incident
 
     def plan(self) -> list[Change]:
@@ -287,6 +289,7 @@ class RemoveNewKeys(_BucketRecoveryStep):
     description = "Remove keys created after a time (delete markers, versions kept)"
     actions = frozenset({"s3:GetBucketVersioning", "s3:ListBucketVersions",
                          "s3:DeleteObject", "s3:DeleteObjectVersion"})
+    scopes = account_s3_scopes(actions)
     multi_call = True
 
     def plan(self) -> list[Change]:

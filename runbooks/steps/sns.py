@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runbooks.core.errors import InvalidInput
+from runbooks.core.scopes import ACCOUNT_TOPICS, STACK_KEYS
 from runbooks.core.step import Change, Step, register
 
 SEVERITIES = ("critical", "high", "info")
@@ -21,6 +22,8 @@ class Notify(Step):
     name = "sns.notify"
     description = "Publish a summary to the alert topic of a severity"
     actions = frozenset({"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"})
+    scopes = {"kms:Decrypt": STACK_KEYS, "kms:GenerateDataKey": STACK_KEYS,
+              "sns:Publish": ACCOUNT_TOPICS}
     reversible = False
 
     def validate(self) -> None:

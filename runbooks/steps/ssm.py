@@ -6,6 +6,12 @@ so a run reports per instance whether patching succeeded. Only instances whose S
 is registered and online can run commands: `plan()` checks DescribeInstanceInformation
 (one batched call for all targets of the run) and refuses, before anything is sent, an
 instance SSM does not manage. Patching cannot be undone: not reversible.
+
+The roles may send only that document, and only to instances carrying the case tag
+(`ssm:resourceTag/ir:case`): an instance the case has not yet tagged (a fleet patched by
+`--tag Service=web`) is tagged `ir:case=<case id>` first, so every instance a role ran a
+command on is marked with the case that did it. An instance another case already tagged
+keeps that tag.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from typing import Any
 from botocore.exceptions import WaiterError
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
+from runbooks.core.scopes import CASE_INSTANCES, CASE_TAG, PATCH_BASELINE_DOCUMENT, PATCH_DOCUMENT
 from runbooks.core.step import Change, Step, register
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
-PATCH_DOCUMENT = "AWS-RunPatchBaseline"
+__all__ = ["PATCH_DOCUMENT", "CASE_TAG"]
 OPERATIONS = ("Install", "Scan")
 REBOOT_OPTIONS = ("RebootIfNeeded", "NoReboot")
 FILTER_LIMIT = 50  # values per DescribeInstanceInformation filter
@@ -46,7 +53,10 @@ class RunPatchBaseline(Step):
     name = "ssm.run-patch-baseline"
     description = "Install missing patches with the SSM patch baseline, and wait"
     actions = frozenset({"ssm:DescribeInstanceInformation", "ssm:SendCommand",
-                         "ssm:GetCommandInvocation"})
+                         "ssm:GetCommandInvocation", "ec2:DescribeTags", "ec2:CreateTags"})
+    # SendCommand's document and instance are separate resources of one call: IAM must
+    # allow each, so the action has both scopes.
+    scopes = {"ssm:SendCommand": (PATCH_BASELINE_DOCUMENT, CASE_INSTANCES)}
     reversible = False
 
     def validate(self) -> None:
@@ -84,14 +94,23 @@ class RunPatchBaseline(Step):
                 f"the SSM Agent of instance {self.instance_id} is {info.get('PingStatus')}, "
                 "not Online; it cannot run the patch baseline until it reconnects")
         operation = str(self.params.get("operation", "Install"))
+        tagged = self.ctx.client("ec2").describe_tags(Filters=[
+            {"Name": "resource-id", "Values": [self.instance_id]},
+            {"Name": "key", "Values": [CASE_TAG]}])["Tags"]
         platform = " ".join(str(info.get(k, "")) for k in ("PlatformName", "PlatformVersion"))
         return [Change(self.name, self.instance_id,
                        f"Run {PATCH_DOCUMENT} Operation={operation} on {self.instance_id} "
-                       f"({platform.strip() or info.get('PlatformType', '?')}) and wait",
+                       f"({platform.strip() or info.get('PlatformType', '?')}) and wait"
+                       + ("" if tagged else f"; tags it {CASE_TAG}={self.ctx.case_id} first"),
                        after={"document": PATCH_DOCUMENT, "operation": operation,
-                              "reboot": self.params.get("reboot", "RebootIfNeeded")})]
+                              "reboot": self.params.get("reboot", "RebootIfNeeded"),
+                              "tagCase": not tagged})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
+        if change.after.get("tagCase"):
+            # Before the command: the roles may send it only to case-tagged instances.
+            self.ctx.client("ec2").create_tags(
+                Resources=[self.instance_id], Tags=[{"Key": CASE_TAG, "Value": self.ctx.case_id}])
         ssm = self.ctx.client("ssm")
         timeout = int(self.params.get("timeout_minutes", 60)) * 60
         command = ssm.send_command(

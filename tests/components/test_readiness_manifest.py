@@ -63,6 +63,29 @@ def test_parameter_holds_a_valid_v1_manifest() -> None:
     assert doc["responderRoles"]["responder"].endswith(":role/ir-responder")
 
 
+def test_manifest_carries_the_containment_policies_the_roles_may_attach() -> None:
+    deny_all = f"arn:aws:iam::{ACCOUNT}:policy/ir-readiness-mock-deny-all"
+    doc = json.loads(only(_manifest(deny_all_policy_arn=deny_all),
+                          "aws:ssm/parameter:Parameter").inputs["value"])
+    assert doc["containmentPolicies"] == {"denyAll": deny_all}
+    assert manifest_errors(doc) == []
+    # the schema holds it to an ARN
+    assert manifest_errors({**doc, "containmentPolicies": {"denyAll": "deny-all"}})
+
+
+def test_the_stack_manifest_names_the_deny_all_policy_it_provisions() -> None:
+    from components.mockrun import PROJECT_ROOT, evaluate, load_stack_config
+
+    evaluation = evaluate(load_stack_config(PROJECT_ROOT / "Pulumi.example.yaml"))
+    [policy] = [p for p in evaluation.of_type("aws:iam/policy:Policy")
+                if p.name.endswith("deny-all")]
+    manifests = [json.loads(p.inputs["value"])
+                 for p in evaluation.of_type("aws:ssm/parameter:Parameter")
+                 if p.inputs["name"] == MANIFEST_PARAMETER]
+    assert manifests and all(m["containmentPolicies"]["denyAll"] == policy.outputs["arn"]
+                             for m in manifests)
+
+
 def test_large_manifest_moves_to_the_advanced_tier() -> None:
     many = {
         f"vpc-{i:017x}": QuarantineGroups(f"sg-{i:017x}", f"sg-{i + 1:017x}", f"sg-{i + 2:017x}")

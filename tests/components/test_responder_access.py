@@ -72,27 +72,44 @@ def test_trust_only_configured_principals_and_mfa_for_users(which: str) -> None:
 
 def test_responder_gets_exactly_the_runbook_actions_and_evidence_write() -> None:
     sids = _inline(_access(), "access-responder-actions")
-    steps = sids["RunbookSteps"]
-    granted = set(steps["Action"])
-    assert steps["Action"] == sorted(steps["Action"]) and len(granted) > 10
-    assert "iam:PassRole" not in granted
-    if "iam:PassRole" in responder_actions():
-        pass_role = sids["PassRolesOnlyToEc2AndBackup"]
-        granted.add(pass_role["Action"])
-        assert pass_role["Condition"] == {
-            "StringEquals": {
-                "iam:PassedToService": ["ec2.amazonaws.com", "backup.amazonaws.com"]
-            }
-        }
-    if "ssm:SendCommand" in responder_actions():
-        # arbitrary code as an instance's role needs any document: only the patch
-        # baseline (the one document the runbooks send), to the account's instances
-        assert sids["SendOnlyThePatchBaseline"]["Resource"] == [
-            "arn:aws:ssm:*:*:document/AWS-RunPatchBaseline",
-            f"arn:aws:ec2:*:{ACCOUNT}:instance/*"]
-        granted.add(sids["SendOnlyThePatchBaseline"]["Action"])
-    assert "ssm:SendCommand" not in steps["Action"]
-    assert granted == set(responder_actions())
+    runbook = {sid: s for sid, s in sids.items() if sid.startswith("Runbook")}
+    granted = {a for s in runbook.values() for a in s["Action"]}
+    assert granted == set(responder_actions())  # exactly the list, split by scope
+    on_any = set(runbook["RunbookAnyResource"]["Action"])
+    assert runbook["RunbookAnyResource"]["Resource"] == "*"
+    # the examples: never on `*` any more
+    assert not on_any & {"kms:Decrypt", "kms:GenerateDataKey", "s3:GetObject",
+                         "s3:PutObject", "s3:DeleteObjectVersion", "iam:PassRole",
+                         "ssm:SendCommand", "iam:PutRolePolicy", "iam:AttachUserPolicy"}
+    assert runbook["RunbookAccountObjects"]["Condition"] == {
+        "StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+    assert "s3:DeleteObjectVersion" in runbook["RunbookAccountObjects"]["Action"]
+    assert runbook["RunbookPassRolesOnlyToEc2"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    assert runbook["RunbookPassRolesOnlyToBackup"]["Resource"] == \
+        f"arn:aws:iam::{ACCOUNT}:role/*"
+    assert runbook["RunbookRunInstancesWithoutAProfile"]["Condition"] == {
+        "Null": {"ec2:InstanceProfile": "true"}}
+    # arbitrary code as an instance's role needs any document: only the patch baseline,
+    # and only to instances a case has tagged
+    assert runbook["RunbookSendOnlyThePatchBaseline"]["Resource"] == \
+        "arn:aws:ssm:*:*:document/AWS-RunPatchBaseline"
+    assert runbook["RunbookOnlyInstancesTaggedByACase"]["Condition"] == {
+        "StringLike": {"ssm:resourceTag/ir:case": "*"}}
+    # users: attach/detach only the stack's deny-all policy
+    attach = runbook["RunbookAttachOnlyTheStackDenyAll"]
+    assert attach["Action"] == ["iam:AttachUserPolicy", "iam:DetachUserPolicy"]
+    [deny_all] = attach["Condition"]["ArnEquals"]["iam:PolicyARN"]
+    assert deny_all.endswith(":policy/ir-readiness-mock-deny-all")
+    assert not granted & {"iam:CreateAccessKey", "iam:CreateLoginProfile",
+                          "iam:PutUserPolicy"}
+    for sid in ("NeverTouchStackPrincipals", "NeverTouchProtectedPrincipals"):
+        assert sids[sid]["Effect"] == "Deny"
+        denied = set(sids[sid]["Action"])
+        assert {"iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutUserPolicy"} <= denied
+        # narrowing stays allowed: a compromised administrator must be containable
+        assert not denied & {"iam:UpdateAccessKey", "iam:AttachUserPolicy",
+                             "iam:DeleteLoginProfile"}
     assert sids["WriteEvidence"]["Resource"] == f"{EVIDENCE}/*"
     assert "s3:PutObject" in sids["WriteEvidence"]["Action"]
     assert sids["EncryptEvidence"]["Resource"] == KEYS

@@ -57,7 +57,9 @@ def make_args(layer: Path, **overrides: Any) -> ResponseAutomationArgs:
         "key_arns": [KEY, HOME_KEY], "evidence_bucket_arn": "arn:aws:s3:::ir-evidence",
         "alarm_topic_arn": TOPIC, "log_group_name": "/ir-readiness/test/automation",
         "name_prefix": "ir-readiness-test", "finding_types": TYPES, "mode": "plan",
-        "layer_path": str(layer), "tags": {"team": "security"}, **overrides}
+        "layer_path": str(layer), "tags": {"team": "security"},
+        "deny_all_policy_arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/ir-readiness-test-deny-all",
+        **overrides}
     return ResponseAutomationArgs(**values)
 
 
@@ -204,9 +206,18 @@ def test_role_policy_is_the_automated_steps_actions(stack: Run) -> None:
     registry = load_all_steps()
     expected = set(HANDLER_ACTIONS).union(
         *(registry[name].actions for name in automated_steps()))
-    granted = statements["AutomatedContainmentSteps"]["Action"]
+    granted = sorted({a for sid, s in statements.items() if sid.startswith("Automated")
+                      for a in s["Action"]})
     assert granted == sorted(expected) == automation_actions()
     assert not any("*" in action for action in granted)
+    # scoped per step: users only with the stack's deny-all, S3 in this account only
+    attach = statements["AutomatedAttachOnlyTheStackDenyAll"]
+    assert attach["Condition"] == {"ArnEquals": {"iam:PolicyARN": [
+        f"arn:aws:iam::{ACCOUNT_ID}:policy/ir-readiness-test-deny-all"]}}
+    assert "s3:PutBucketPolicy" in statements["AutomatedAccountBuckets"]["Action"]
+    assert statements["AutomatedAccountBuckets"]["Condition"] == {
+        "StringEquals": {"aws:ResourceAccount": ACCOUNT_ID}}
+    assert "s3:PutBucketPolicy" not in statements["AutomatedAnyResource"]["Action"]
     # what only humans do is not granted: terminate, restore, patch, key rotation
     assert {"ec2:TerminateInstances", "ssm:SendCommand"} <= set(responder_actions())
     for human_only in ("ec2:TerminateInstances", "backup:StartRestoreJob",

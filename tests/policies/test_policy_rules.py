@@ -1170,6 +1170,26 @@ ESCALATING = {
     "passrole-with-run-instances": grant("iam:PassRole", "ec2:RunInstances", StringEquals={
         "iam:PassedToService": "ec2.amazonaws.com"}),
     "send-command-anywhere": grant("ssm:SendCommand"),
+    # what the responder role held before issue #15 point 0, together
+    "item-0-responder": grant("iam:CreateAccessKey", "iam:CreateLoginProfile",
+                              "iam:PutUserPolicy", "iam:PutRolePolicy", "ec2:RunInstances",
+                              "iam:PassRole"),
+    # the revoke shape, but its Deny spares the holder itself
+    "put-role-policy-denied-on-others-only": doc(
+        {"Effect": "Allow", "Action": "iam:PutRolePolicy",
+         "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"},
+        {"Effect": "Deny", "Action": "iam:PutRolePolicy",
+         "Resource": f"arn:aws:iam::{ACCOUNT}:role/stack-*"}),
+    # denied on itself, but it may assume any role it has just widened
+    "put-role-policy-then-assume-any": doc(
+        {"Effect": "Allow", "Action": ["iam:PutRolePolicy", "sts:AssumeRole"],
+         "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"},
+        {"Effect": "Deny", "Action": "iam:PutRolePolicy",
+         "Resource": f"arn:aws:iam::{ACCOUNT}:role/app*"}),
+    "passrole-to-ec2-run-with-profile": doc(
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/*",
+         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+        {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}),
     "send-command-any-document": doc(
         {"Effect": "Allow", "Action": "ssm:SendCommand",
          "Resource": "arn:aws:ssm:eu-west-1:123456789012:document/*"},
@@ -1191,6 +1211,26 @@ NOT_ESCALATING = {
     "send-command-patch-baseline-only": grant("ssm:SendCommand", resource=[
         "arn:aws:ssm:*:*:document/AWS-RunPatchBaseline",
         f"arn:aws:ec2:*:{ACCOUNT}:instance/*"]),
+    # the generated roles' shapes (issue #15 point 0): the revoke cutoff's inline write,
+    # denied on the holder itself, with no way to act as another role
+    "put-role-policy-denied-on-itself": doc(
+        {"Effect": "Allow", "Action": "iam:PutRolePolicy",
+         "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"},
+        {"Effect": "Deny", "Action": "iam:PutRolePolicy",
+         "Resource": f"arn:aws:iam::{ACCOUNT}:role/app*"}),
+    "attach-only-the-deny-all": grant("iam:AttachUserPolicy", "iam:DetachUserPolicy",
+                                      resource=f"arn:aws:iam::{ACCOUNT}:user/*", ArnEquals={
+                                          "iam:PolicyARN": [f"arn:aws:iam::{ACCOUNT}:policy/"
+                                                            "ir-deny-all"]}),
+    "passrole-to-ec2-run-without-profile": doc(
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/*",
+         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+        {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*",
+         "Condition": {"Null": {"ec2:InstanceProfile": "true"}}}),
+    "passrole-to-backup-with-run-instances": doc(
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/*",
+         "Condition": {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}},
+        {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}),
     "denied-outright": doc(json.loads(grant("iam:PutRolePolicy"))["Statement"][0],
                            {"Effect": "Deny", "Action": "iam:PutRolePolicy", "Resource": "*"}),
 }
@@ -1202,8 +1242,8 @@ def test_escalation_path_is_flagged(pack: PolicyPackProcess, name: str) -> None:
     found = violations(pack, [role_, role_policy("app", ESCALATING[name])],
                        "iam-no-privilege-escalation")
     assert [d.urn for d in found] == [role_.urn]
-    # advisory until the stack's own roles lose these paths (issue #15 point 0)
-    assert found[0].enforcement == "advisory"
+    # mandatory since the stack's own roles lost these paths (issue #15 point 0)
+    assert found[0].enforcement == "mandatory"
     assert "can make itself administrator" in found[0].message
 
 

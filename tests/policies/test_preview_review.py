@@ -143,7 +143,8 @@ def test_a_finding_no_setting_fixes_names_the_producing_key_and_says_so(
         review: tuple[PreviewResult, Path]) -> None:
     result, stack = review
     line = _line_of(stack, "ir:responderPrincipals:")
-    for entry in _results(result, "iam-no-privilege-escalation"):
+    # (the responder's PassRole on the account's roles, limited by iam:PassedToService)
+    for entry in _results(result, "iam-passrole-scoped"):
         assert entry["properties"]["configKey"] == "ir:responderPrincipals"
         assert entry["properties"]["fixedByConfig"] is False
         assert entry["locations"][0]["physicalLocation"]["region"]["startLine"] == line

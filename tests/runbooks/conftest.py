@@ -153,6 +153,11 @@ def seed_readiness(clients: ClientFactory, *, account: str = ACCOUNT,
     topics = {s: clients("sns").create_topic(Name=f"ir-{s}-{suffix}")["TopicArn"]
               for s in ("critical", "high", "info")}
     vpc_id, subnet_id, groups = quarantine_vpc(clients)
+    from runbooks.steps.iam import DENY_ALL_DOCUMENT
+
+    deny_all = clients("iam").create_policy(  # as ResponderAccess provisions it
+        PolicyName=f"ir-deny-all-{suffix}",
+        PolicyDocument=json.dumps(DENY_ALL_DOCUMENT))["Policy"]["Arn"]
     manifest = {
         "version": 1, "accountId": account, "region": REGION, "homeRegion": REGION,
         "kmsKeyArn": key_arn, "evidenceBucket": bucket,
@@ -168,6 +173,7 @@ def seed_readiness(clients: ClientFactory, *, account: str = ACCOUNT,
         "securityHubEnabled": True,
         "responderRoles": {"investigator": f"arn:aws:iam::{account}:role/ir-investigator",
                            "responder": f"arn:aws:iam::{account}:role/ir-responder"},
+        "containmentPolicies": {"denyAll": deny_all},
     }
     if put_parameter:
         clients("ssm").put_parameter(Name=MANIFEST_PARAMETER, Value=json.dumps(manifest),

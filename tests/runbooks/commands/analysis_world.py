@@ -16,6 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 from moto import mock_aws
 
+from runbooks.steps.iam import DENY_ALL_DOCUMENT
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -112,6 +114,10 @@ def build_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
             "responderRoles": {
                 "investigator": f"arn:aws:iam::{ACCOUNT}:role/ir-investigator",
                 "responder": f"arn:aws:iam::{ACCOUNT}:role/ir-responder"},
+            # the stack's managed deny-all policy, as ResponderAccess provisions it
+            "containmentPolicies": {"denyAll": boto3.client("iam").create_policy(
+                PolicyName=f"ir-deny-all-{suffix}",
+                PolicyDocument=json.dumps(DENY_ALL_DOCUMENT))["Policy"]["Arn"]},
         }
         path = tmp_path / "manifest.json"
         path.write_text(json.dumps(manifest))

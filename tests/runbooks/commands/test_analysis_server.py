@@ -52,7 +52,9 @@ def test_triage_over_http_writes_timeline_and_notifies(server_readiness, tmp_pat
     assert "ir-http" in stored["Note"]["Text"]
 
 
-def test_rotate_key_secret_only_once_on_stdout(server_readiness) -> None:
+def test_rotate_key_over_http_hands_the_new_key_to_the_owner(server_readiness) -> None:
+    """Over the emulator's HTTP server as a real client: the old key is deactivated, no
+    key is created, and stdout names the owner's command (issue #15 point 0)."""
     world = server_readiness
     iam = world.client("iam")
     user = f"ci-{uuid.uuid4().hex[:6]}"
@@ -65,11 +67,9 @@ def test_rotate_key_secret_only_once_on_stdout(server_readiness) -> None:
     assert done.returncode == 0, done.stderr
     keys = {k["AccessKeyId"]: k["Status"]
             for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
-    [new] = [k for k in keys if k != old]
-    assert keys == {old: "Inactive", new: "Active"}
-    line = next(x for x in done.stdout.splitlines() if "SecretAccessKey:" in x)
-    secret = line.split("SecretAccessKey:", 1)[1].strip()
-    assert len(secret) >= 20 and done.stdout.count(secret) == 1 and secret not in done.stderr
+    assert keys == {old: "Inactive"}
+    assert f"aws iam create-access-key --user-name {user}" in done.stdout
+    assert "SecretAccessKey" not in done.stdout
     audit = world.client("s3").get_object(Bucket=world.manifest["evidenceBucket"],
                                           Key="cases/ir-rot-http/audit.jsonl")["Body"].read()
-    assert new.encode() in audit and secret.encode() not in audit
+    assert old.encode() in audit

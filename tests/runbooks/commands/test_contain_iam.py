@@ -31,10 +31,16 @@ def _user_with_key(server: Readiness) -> tuple[str, str]:
     return user, key
 
 
+DENY = "<stack deny-all>"
+
+
 def _state(server: Readiness, user: str, key: str) -> tuple[str, list[str], bool]:
     iam = server.client("iam")
     status = iam.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"]
-    policies = iam.list_user_policies(UserName=user)["PolicyNames"]
+    # inline policy names, and DENY for the stack's managed deny-all when attached
+    policies = iam.list_user_policies(UserName=user)["PolicyNames"] + [
+        DENY for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
+        if p["PolicyName"].startswith("ir-deny-all-")]
     try:
         iam.get_login_profile(UserName=user)
         console = True
@@ -67,7 +73,7 @@ def test_contain_access_key_plan_apply_rerun_and_release(server: Readiness):
     assert applied.returncode == 0, applied.stderr
     assert {c["status"] for c in _changes(as_json(applied))} == {"applied"}
     assert [c["status"] for c in _changes(as_json(applied), run=1)] == ["applied"]
-    assert _state(server, user, key) == ("Inactive", ["IrctlDenyAll"], False)
+    assert _state(server, user, key) == ("Inactive", [DENY], False)
     evidence = server.client("s3").get_object(
         Bucket=server.manifest["evidenceBucket"],
         Key=f"cases/{case}/evidence/access-key-{key}/cloudtrail-events.json")
@@ -85,7 +91,8 @@ def test_contain_access_key_plan_apply_rerun_and_release(server: Readiness):
     released = server.irctl("--output", "json", "release", "access-key", key,
                      "--case", case, "--apply")
     assert released.returncode == 0, released.stderr
-    assert _state(server, user, key) == ("Active", [], True)
+    # the console password stays removed: one-way, its owner re-creates it
+    assert _state(server, user, key) == ("Active", [], False)
     # evidence is never touched by release
     server.client("s3").head_object(
         Bucket=server.manifest["evidenceBucket"],
@@ -176,36 +183,27 @@ def test_evidence_failure_is_reported_but_never_undoes_the_containment(server: R
     [queued] = document["evidenceQueued"]
     assert queued["bucket"] == broken["evidenceBucket"]
     assert server.case_dir is not None and Path(queued["path"]).is_relative_to(server.case_dir)
-    assert _state(server, user, key) == ("Inactive", ["IrctlDenyAll"], False)
+    assert _state(server, user, key) == ("Inactive", [DENY], False)
 
 
 def test_release_of_a_user_changed_since_containment_refuses_then_force_restores(
         server: Readiness):
     """Release compares the live state with what containment left (issue #12): someone
-    replaced the deny-all policy by hand, so release shows the difference and waits for
-    --force; a key someone already reactivated is left as it is (already as before)."""
-    from runbooks.steps.iam import DENY_ALL_POLICY_NAME
-
+    detached the deny-all policy and reactivated the key by hand; both are already as
+    before, so release leaves them."""
     user, key = _user_with_key(server)
     case = f"iam-drift-{uuid.uuid4().hex[:6]}"
     contained = server.irctl("contain", "access-key", key, "--apply", "--case", case)
     assert contained.returncode == 0, contained.stdout + contained.stderr
-    assert _state(server, user, key)[:2] == ("Inactive", [DENY_ALL_POLICY_NAME])
+    assert _state(server, user, key)[:2] == ("Inactive", [DENY])
     iam = server.client("iam")
-    own = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
-    iam.put_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME,
-                        PolicyDocument=json.dumps(own))
+    [attached] = iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
+    iam.detach_user_policy(UserName=user, PolicyArn=attached["PolicyArn"])
     iam.update_access_key(UserName=user, AccessKeyId=key, Status="Active")
 
-    refused = server.irctl("release", "access-key", key, "--case", case, "--apply")
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "--force" in " ".join((refused.stdout + refused.stderr).split())
-    document = iam.get_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME)[
-        "PolicyDocument"]
-    assert document == own  # the hand-made policy was not clobbered
-
-    forced = server.irctl("release", "access-key", key, "--case", case, "--apply", "--force")
+    # detached and reactivated by hand is exactly the state before containment: release
+    # has nothing to do (no --force needed) and changes nothing
+    forced = server.irctl("release", "access-key", key, "--case", case, "--apply")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     status, policies, _ = _state(server, user, key)
-    assert status == "Active" and DENY_ALL_POLICY_NAME not in policies
+    assert status == "Active" and DENY not in policies

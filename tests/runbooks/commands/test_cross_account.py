@@ -474,7 +474,10 @@ def user_with_key(world: Readiness) -> tuple[str, str]:
 def key_state(world: Readiness, user: str) -> tuple[str, list[str]]:
     iam = world.client("iam")
     status: str = iam.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"]
-    return status, iam.list_user_policies(UserName=user)["PolicyNames"]
+    # inline policy names, and "deny-all" for the stack's managed one when attached
+    return status, iam.list_user_policies(UserName=user)["PolicyNames"] + [
+        "deny-all" for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
+        if p["PolicyArn"] == world.manifest["containmentPolicies"]["denyAll"]]
 
 
 def test_contain_access_keys_in_two_accounts_in_one_command(
@@ -487,8 +490,8 @@ def test_contain_access_keys_in_two_accounts_in_one_command(
     result = irctl("--output", "json", "--external-id", EXTERNAL_ID, "contain", "access-key",
                    f"{MEMBER_A}:{key_a}", f"{MEMBER_B}:{key_b}", "--apply")
     assert result.exit_code == 0, result.output
-    assert key_state(a, user_a) == ("Inactive", ["IrctlDenyAll"])
-    assert key_state(b, user_b) == ("Inactive", ["IrctlDenyAll"])
+    assert key_state(a, user_a) == ("Inactive", ["deny-all"])
+    assert key_state(b, user_b) == ("Inactive", ["deny-all"])
     document = json.loads(result.stdout)
     kinds = [r["kind"] for r in document["runs"]]
     assert kinds.count("access-key") == 2 and kinds.count("evidence") == 2
@@ -501,7 +504,7 @@ def test_contain_access_keys_in_two_accounts_in_one_command(
                      f"{MEMBER_B}:{key_b}", "--case", document["case"], "--apply")
     assert released.exit_code == 0, released.output
     assert key_state(b, user_b) == ("Active", [])
-    assert key_state(a, user_a) == ("Inactive", ["IrctlDenyAll"])
+    assert key_state(a, user_a) == ("Inactive", ["deny-all"])
 
 
 def test_release_of_a_regional_target_needs_its_region() -> None:

@@ -172,7 +172,9 @@ def keys_of(world: World, user: str) -> dict[str, str]:
     return {k["AccessKeyId"]: k["Status"] for k in listed}
 
 
-def test_rotate_key_creates_once_shown_secret_and_deactivates_old(world: World) -> None:
+def test_rotate_key_hands_the_new_key_to_the_owner_and_deactivates_old(world: World) -> None:
+    """No generated role may create credentials: --create-new-key creates nothing and
+    prints the exact command for the user's owner."""
     iam = world.client("iam")
     user = f"build-bot-{uuid.uuid4().hex[:6]}"
     iam.create_user(UserName=user)
@@ -183,16 +185,12 @@ def test_rotate_key_creates_once_shown_secret_and_deactivates_old(world: World) 
 
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    new = out["newAccessKey"]
-    assert keys_of(world, user) == {old: "Inactive", new["AccessKeyId"]: "Active"}
-    secret = new["SecretAccessKey"]
-    assert result.stdout.count(secret) == 1
-    audit = (world.case_dir / "ir-rot" / "audit.jsonl").read_text()
-    assert new["AccessKeyId"] in audit and secret not in audit
-    uploaded = world.evidence("cases/ir-rot/audit.jsonl").decode()
-    assert secret not in uploaded
-    assert all(secret not in p.read_text(errors="ignore")
-               for p in (world.case_dir / "ir-rot").iterdir())
+    assert out["handOff"] == {"UserName": user,
+                              "commands": [f"aws iam create-access-key --user-name {user}"]}
+    assert keys_of(world, user) == {old: "Inactive"}  # nothing created
+    text = world.irctl("eradicate", "rotate-key", user, "--create-new-key", "--apply")
+    assert f"aws iam create-access-key --user-name {user}" in text.output
+    assert keys_of(world, user) == {old: "Inactive"}
 
 
 def test_rotate_key_without_flag_only_deactivates(world: World) -> None:
@@ -206,15 +204,24 @@ def test_rotate_key_without_flag_only_deactivates(world: World) -> None:
     assert "SecretAccessKey" not in result.output
 
 
-def test_rotate_key_at_the_key_limit_or_unknown_user_changes_nothing(world: World) -> None:
+def test_rotate_key_at_the_key_limit_hands_off_a_delete_first(world: World) -> None:
     iam = world.client("iam")
     user = f"full-{uuid.uuid4().hex[:6]}"
     iam.create_user(UserName=user)
     keys = [iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for _ in range(2)]
     code, out = world.irctl_json("eradicate", "rotate-key", user, "--create-new-key",
                                  "--apply")
-    assert code == 2 and "IAM's limit" in json.dumps(out)
-    assert keys_of(world, user) == {k: "Active" for k in keys}
+    # at IAM's two-key limit the owner first deletes one (deactivated keys still count)
+    assert code == 0, out
+    assert out["handOff"]["commands"][0].startswith(
+        f"aws iam delete-access-key --user-name {user} --access-key-id ")
+    assert out["handOff"]["commands"][1] == f"aws iam create-access-key --user-name {user}"
+    assert keys_of(world, user) == {k: "Inactive" for k in keys}
+    text = world.irctl("eradicate", "rotate-key", user, "--create-new-key", "--apply")
+    # one pasteable line per command, however narrow the terminal
+    assert any(line.strip().startswith(f"aws iam delete-access-key --user-name {user} "
+                                       "--access-key-id AKIA")
+               for line in text.output.splitlines()), text.output
     code, out = world.irctl_json("eradicate", "rotate-key", "nobody-here", "--apply")
     assert code == 2 and "nobody-here was not found" in out["error"]
 

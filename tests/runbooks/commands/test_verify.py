@@ -80,15 +80,18 @@ def test_reactivated_key_and_stopped_trail_break(world: World) -> None:
     assert code == 0, out
     code, out = world.irctl_json("verify", "case", "ir-v3")
     assert code == 0, out
+    deny_all = world.manifest["containmentPolicies"]["denyAll"]
     assert {c["what"] for c in out["checks"]} >= {f"access key of {user}",
-                                                  f"user {user} policy IrctlDenyAll"}
+                                                  f"user {user} policy {deny_all}"}
 
     iam.update_access_key(UserName=user, AccessKeyId=key, Status="Active")
+    iam.detach_user_policy(UserName=user, PolicyArn=deny_all)
     world.client("cloudtrail").stop_logging(Name=world.manifest["trail"]["arn"])
     code, out = world.irctl_json("verify", "case", "ir-v3")
     assert code == 1
     assert {(c["what"], c["actual"]) for c in failing(out)} == {
-        (f"access key of {user}", "Active"), ("trail logging", "STOPPED")}
+        (f"access key of {user}", "Active"), (f"user {user} policy {deny_all}", "detached"),
+        ("trail logging", "STOPPED")}
 
 
 def test_released_changes_are_not_expected_to_hold(world: World) -> None:

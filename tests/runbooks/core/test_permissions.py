@@ -27,17 +27,11 @@ def test_responder_access_component_grants_exactly_that_list() -> None:
         partition="aws", account_id="123456789012", actions=responder_actions(),
         evidence_bucket_arn="arn:aws:s3:::ev", trail_bucket_arn="arn:aws:s3:::tr",
         kms_key_arns=["arn:aws:kms:us-east-1:123456789012:key/k"], role_name_prefix="ir")
-    # Resource "*" grants (the steps' statement, plus actions narrowed by a condition such
-    # as iam:PassRole) and the runbook actions granted on named resources only
-    # (ssm:SendCommand: the patch baseline) are exactly the list; other statements are
-    # scoped to named buckets and keys.
+    # the runbook statements (one per resource scope) grant exactly the list
     granted: set[str] = set()
     for statement in policy["Statement"]:
-        actions = statement["Action"]
-        actions = {actions} if isinstance(actions, str) else set(actions)
-        if statement["Effect"] == "Allow" and (
-                statement["Resource"] == "*" or actions <= responder_access.SCOPED_ACTIONS):
-            granted |= actions
+        if statement["Effect"] == "Allow" and statement["Sid"].startswith("Runbook"):
+            granted |= set(statement["Action"])
     assert sorted(granted) == responder_actions()
     readiness = pytest.importorskip("components.readiness")
     source = open(readiness.__file__).read()

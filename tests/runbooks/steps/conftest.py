@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from moto import mock_aws
 
 from runbooks.core.context import Context, SessionFactory
 from runbooks.core.step import Change, Step
+from runbooks.steps.iam import DENY_ALL_DOCUMENT
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -39,6 +41,10 @@ def make_ctx(aws: None) -> Callable[..., Context]:
             "evidenceBucket": f"evidence-{uuid.uuid4().hex[:12]}",
             "kmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}",
         }
+        # The stack's managed deny-all policy, as ResponderAccess provisions it.
+        manifest["containmentPolicies"] = {"denyAll": sessions.client("iam").create_policy(
+            PolicyName=f"ir-deny-all-{uuid.uuid4().hex[:8]}",
+            PolicyDocument=json.dumps(DENY_ALL_DOCUMENT))["Policy"]["Arn"]}
         if evidence:
             key = sessions.client("kms").create_key(Description="evidence")["KeyMetadata"]
             manifest["kmsKeyArn"] = key["Arn"]

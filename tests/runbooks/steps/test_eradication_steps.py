@@ -3,14 +3,12 @@ secret handed over once and the key deleted again on rollback."""
 
 from __future__ import annotations
 
-import uuid
-
 import boto3
 import pytest
 
 from runbooks.core.errors import PreconditionFailed
-from runbooks.steps.eradicate import CreateReplacementKey, TerminateInstance, claim_secret
-from tests.runbooks.steps.conftest import REGION, apply_all, roll_back
+from runbooks.steps.eradicate import TerminateInstance
+from tests.runbooks.steps.conftest import REGION, apply_all
 
 
 def _instance_with_snapshot(ctx, case: str, tag_case: str | None = None):
@@ -46,19 +44,10 @@ def test_terminate_refuses_a_snapshot_of_another_case(make_ctx) -> None:
         step.plan()
 
 
-def test_replacement_key_secret_is_claimed_once_and_rollback_deletes_key(make_ctx) -> None:
-    ctx = make_ctx()
-    iam = boto3.client("iam", region_name=REGION)
-    user = f"svc-{uuid.uuid4().hex[:6]}"
-    iam.create_user(UserName=user)
-    handle = uuid.uuid4().hex
-    step = CreateReplacementKey(ctx, {"user_name": user, "handle": handle})
-    [(change, result)] = apply_all(step)
-    assert set(result) == {"accessKeyId"}
-    key_id, secret = claim_secret(handle)
-    assert key_id == result["accessKeyId"] and secret
-    assert claim_secret(handle) is None
-    keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-    assert [k["AccessKeyId"] for k in keys] == [key_id]
-    roll_back(step, [(change, result)])
-    assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
+def test_no_step_declares_a_credential_creating_action() -> None:
+    """Issue #15 point 0: credentials for other principals are the owner's to create."""
+    from runbooks.core.step import load_all_steps
+
+    creating = {"iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile"}
+    assert {n: sorted(c.actions & creating) for n, c in load_all_steps().items()
+            if c.actions & creating} == {}

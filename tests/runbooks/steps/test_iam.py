@@ -44,6 +44,11 @@ def _inline(user: str) -> list[str]:
     return boto3.client("iam", region_name=REGION).list_user_policies(UserName=user)["PolicyNames"]
 
 
+def _attached(user: str) -> list[str]:
+    return [p["PolicyArn"] for p in boto3.client("iam", region_name=REGION)
+            .list_attached_user_policies(UserName=user)["AttachedPolicies"]]
+
+
 def _has_login_profile(user: str) -> bool:
     try:
         boto3.client("iam", region_name=REGION).get_login_profile(UserName=user)
@@ -73,8 +78,14 @@ def test_contain_access_key_deactivates_key_denies_user_and_closes_console(make_
     keys = boto3.client("iam", region_name=REGION).list_access_keys(UserName=user)
     # never deleted
     assert {k["AccessKeyId"] for k in keys["AccessKeyMetadata"]} == {key, other_key}
-    document = boto3.client("iam", region_name=REGION).get_user_policy(
-        UserName=user, PolicyName=DENY_ALL_POLICY_NAME)["PolicyDocument"]
+    iam = boto3.client("iam", region_name=REGION)
+    deny_all = ctx.manifest["containmentPolicies"]["denyAll"]
+    assert _attached(user) == [deny_all]  # the stack's managed policy, attached
+    assert _inline(user) == []  # no policy document written onto the user
+    version = iam.get_policy(PolicyArn=deny_all)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=deny_all, VersionId=version)[
+        "PolicyVersion"]["Document"]
+    document = json.loads(document) if isinstance(document, str) else document
     assert document["Statement"] == [{"Sid": "IrctlContainmentDenyAll", "Effect": "Deny",
                                       "Action": "*", "Resource": "*"}]
     assert "Condition" not in document["Statement"][0]  # also stops the long-term key itself
@@ -90,7 +101,7 @@ def test_contain_access_key_is_idempotent(make_ctx):
         assert step.plan() == [], f"{step.name} re-plans a change"
 
 
-def test_rollback_restores_key_policy_and_console_access_with_reset(make_ctx):
+def test_rollback_restores_key_and_policies_but_never_creates_a_console_password(make_ctx):
     ctx = make_ctx()
     user, key = _user_with_key()
     iam = boto3.client("iam", region_name=REGION)
@@ -99,36 +110,73 @@ def test_rollback_restores_key_policy_and_console_access_with_reset(make_ctx):
                                                  "Resource": "*"}]}))
     sent: list[dict] = []
     ctx.sessions.session().events.register(
-        "provide-client-params.iam.CreateLoginProfile", lambda params, **_: sent.append(params))
+        "before-call.iam.CreateLoginProfile", lambda **kw: sent.append(kw))
     steps = _contain_steps(ctx, key)
     done = [(step, apply_all(step)) for step in steps]
     for step, changes in reversed(done):
-        roll_back(step, changes)
+        if step.reversible:
+            roll_back(step, changes)
 
     assert _key_status(user, key) == "Active"
-    assert _inline(user) == ["app"]  # our policy gone, theirs untouched
-    assert _has_login_profile(user)
-    # moto 5.2 ignores PasswordResetRequired on CreateLoginProfile (a gap), so check the
-    # request: a reset is required and the password is a fresh unknown one.
-    [request] = sent
-    assert request["PasswordResetRequired"] is True
-    assert len(request["Password"]) == 128 and request["Password"] != "Old-Password-123!"
+    assert _attached(user) == []  # the deny-all policy detached
+    assert _inline(user) == ["app"]  # theirs untouched
+    # One-way: no generated role may create a login profile; the plan names the owner's
+    # command instead.
+    assert not RemoveLoginProfile.reversible
+    assert not _has_login_profile(user) and sent == []
+    [(change, result)] = done[2][1]
+    assert change.after["handOff"] == (
+        f"aws iam create-login-profile --user-name {user} --password-reset-required "
+        "--password 'TEMPORARY-PASSWORD'")
+    assert change.after["handOff"] in change.summary
 
 
-def test_deny_all_rollback_restores_a_previous_document_of_the_same_name(make_ctx):
+def test_deny_all_already_attached_plans_nothing_and_rollback_keeps_a_prior_attachment(
+        make_ctx):
     ctx = make_ctx()
-    user, key = _user_with_key(console=False)
-    iam = boto3.client("iam", region_name=REGION)
-    previous = {"Version": "2012-10-17",
-                "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
-    iam.put_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME,
-                        PolicyDocument=json.dumps(previous))
+    user, _ = _user_with_key(console=False)
+    deny_all = ctx.manifest["containmentPolicies"]["denyAll"]
     step = DenyAllUser(ctx, {"user_name": user})
-    done = apply_all(step)
-    assert done[0][0].before["document"] == previous
-    roll_back(step, done)
-    restored = iam.get_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME)
-    assert restored["PolicyDocument"] == previous
+    [(change, result)] = apply_all(step)
+    assert step.plan() == []
+    assert step.current(change) == {"attached": True}
+    # someone detached it meanwhile: rollback tolerates it
+    boto3.client("iam", region_name=REGION).detach_user_policy(UserName=user,
+                                                               PolicyArn=deny_all)
+    assert step.current(change) == {"attached": False}
+    step.rollback(change, result)
+    assert _attached(user) == []
+
+
+def test_deny_all_change_recorded_as_an_inline_policy_is_handed_to_an_administrator(make_ctx):
+    """A case contained by an older irctl wrote the inline IrctlDenyAll; the roles may no
+    longer delete inline user policies, so rollback names the command and leaves it."""
+    from runbooks.core.errors import ActionFailed
+    from runbooks.core.step import Change
+
+    ctx = make_ctx()
+    user, _ = _user_with_key(console=False)
+    iam = boto3.client("iam", region_name=REGION)
+    iam.put_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*",
+                                                 "Resource": "*"}]}))
+    old = Change("iam.deny-all-user", f"user/{user}", "old", before={"user": user,
+                 "document": None}, after={"user": user, "document": {}})
+    step = DenyAllUser(ctx, {"user_name": user})
+    assert step.current(old) is None
+    with pytest.raises(ActionFailed, match=f"delete-user-policy --user-name {user} "
+                                           f"--policy-name {DENY_ALL_POLICY_NAME}"):
+        step.rollback(old, {})
+    assert _inline(user) == [DENY_ALL_POLICY_NAME]
+
+
+def test_a_manifest_without_the_deny_all_policy_is_refused_with_the_fix(make_ctx):
+    ctx = make_ctx()
+    user, _ = _user_with_key(console=False)
+    del ctx.manifest["containmentPolicies"]
+    with pytest.raises(PreconditionFailed, match="containmentPolicies.denyAll.*pulumi up"):
+        DenyAllUser(ctx, {"user_name": user}).plan()
+    assert _attached(user) == []
 
 
 def test_user_without_console_password_plans_no_console_change(make_ctx):
@@ -241,7 +289,7 @@ def test_role_given_as_arn_is_rejected_in_validate(make_ctx):
 
 
 def test_denied_call_mid_run_rolls_back_to_the_recorded_state(make_ctx, tmp_path):
-    """The runner drives the access-key pipeline; iam:PutUserPolicy is denied, so the
+    """The runner drives the access-key pipeline; iam:AttachUserPolicy is denied, so the
     key deactivation already applied is rolled back: AWS ends as it started."""
     from runbooks.core.audit import AuditLog
     from runbooks.core.errors import EXIT_ACTION_FAILED
@@ -257,7 +305,7 @@ def test_denied_call_mid_run_rolls_back_to_the_recorded_state(make_ctx, tmp_path
                 {"Error": {"Code": "AccessDenied", "Message": "not allowed"},
                  "ResponseMetadata": {"HTTPStatusCode": 403}})
 
-    ctx.sessions.session().events.register("before-call.iam.PutUserPolicy", deny)
+    ctx.sessions.session().events.register("before-call.iam.AttachUserPolicy", deny)
     params = {"access_key_id": key}
     result = Runner(ctx, AuditLog(ctx.case_id, root=tmp_path), apply=True).run(
         "access-key", {key: [StepCall("iam.deactivate-access-key", params),
@@ -267,7 +315,7 @@ def test_denied_call_mid_run_rolls_back_to_the_recorded_state(make_ctx, tmp_path
     assert result.exit_code == EXIT_ACTION_FAILED
     assert "AccessDenied" in (result.targets[0].error or "")
     assert _key_status(user, key) == "Active"  # deactivation rolled back
-    assert _inline(user) == []
+    assert _inline(user) == [] and _attached(user) == []
     assert _has_login_profile(user)  # never reached
     events = [r["event"] for r in AuditLog(ctx.case_id, root=tmp_path).records()]
     assert "apply-failed" in events and "rolled-back" in events
@@ -284,11 +332,11 @@ def test_containing_the_user_irctl_runs_as_is_refused(make_ctx):
     for step in [*_contain_steps(ctx, key), DenyAllUser(ctx, {"user_name": "moto"})]:
         with pytest.raises(PreconditionFailed, match="irctl is running as that user"):
             step.plan()
-    assert _key_status("moto", key) == "Active" and _inline("moto") == []
+    assert _key_status("moto", key) == "Active" and _attached("moto") == []
 
 
-def test_inline_policy_size_limit_gives_a_clear_error(make_ctx):
-    """moto has no inline-policy size quota; real IAM answers LimitExceeded."""
+def test_attached_policy_limit_gives_a_clear_error(make_ctx):
+    """moto has no attached-policy quota; real IAM answers LimitExceeded."""
     from botocore.stub import Stubber
 
     from runbooks.core.errors import ActionFailed
@@ -298,10 +346,10 @@ def test_inline_policy_size_limit_gives_a_clear_error(make_ctx):
     step = DenyAllUser(ctx, {"user_name": user})
     [change] = step.plan()
     with Stubber(ctx.client("iam")) as stub:
-        stub.add_client_error("put_user_policy", "LimitExceeded", "Maximum policy size exceeded")
-        with pytest.raises(ActionFailed, match="AWSDenyAll"):
+        stub.add_client_error("attach_user_policy", "LimitExceeded", "Cannot exceed quota")
+        with pytest.raises(ActionFailed, match="maximum of attached managed policies"):
             step.apply(change)
-    assert _inline(user) == []
+    assert _attached(user) == []
 
 
 def test_revoking_the_role_irctl_runs_in_is_refused(make_ctx, monkeypatch):
@@ -327,3 +375,30 @@ def test_service_linked_role_is_refused(make_ctx):
                          "Principal": {"Service": "test.amazonaws.com"}}]}))
     with pytest.raises(PreconditionFailed, match="service-linked role"):
         RevokeRoleSessions(make_ctx(), {"role_name": name}).plan()
+
+
+@pytest.mark.parametrize("tag", [{"Key": "ir:protected", "Value": "true"},
+                                 {"Key": "ir-readiness:managed-by", "Value": "pulumi"}])
+def test_revoking_a_protected_or_stack_role_is_handed_to_an_administrator(make_ctx, tag):
+    """The generated roles are denied inline writes on these roles; the plan says so and
+    names the administrator's command instead of failing with AccessDenied halfway."""
+    role = _role()
+    iam = boto3.client("iam", region_name=REGION)
+    iam.tag_role(RoleName=role, Tags=[tag])
+    with pytest.raises(PreconditionFailed, match=f"administrator revokes.*--role-name {role}"):
+        RevokeRoleSessions(make_ctx(), {"role_name": role}).plan()
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+
+
+def test_a_protected_user_can_still_be_contained(make_ctx):
+    """Protection stops widening, not containment: a compromised administrator's key is
+    deactivated and the deny-all attached like anyone's."""
+    ctx = make_ctx()
+    user, key = _user_with_key(console=False)
+    boto3.client("iam", region_name=REGION).tag_user(
+        UserName=user, Tags=[{"Key": "ir:protected", "Value": "true"}])
+    params = {"access_key_id": key}
+    for step in (DeactivateAccessKey(ctx, params), DenyAllUser(ctx, params)):
+        assert apply_all(step)
+    assert _key_status(user, key) == "Inactive"
+    assert _attached(user) == [ctx.manifest["containmentPolicies"]["denyAll"]]

@@ -64,3 +64,35 @@ def test_unmanaged_instance_is_refused_before_sending(ssm_ctx) -> None:
 def test_bad_parameters(ssm_ctx, params) -> None:
     with pytest.raises(InvalidInput):
         RunPatchBaseline(ssm_ctx, params).validate()
+
+
+def _case_tags(iid: str) -> list[str]:
+    tags = boto3.client("ec2", region_name=REGION).describe_tags(Filters=[
+        {"Name": "resource-id", "Values": [iid]}, {"Name": "key", "Values": ["ir:case"]}])
+    return [t["Value"] for t in tags["Tags"]]
+
+
+def test_patch_tags_an_untagged_instance_with_its_case_before_sending(ssm_ctx) -> None:
+    """The roles may send the baseline only to instances carrying ir:case
+    (ssm:resourceTag/ir:case), so the step tags the instance first."""
+    iid = _instance(managed=True)
+    sent_to_tagged: list[list[str]] = []
+    ssm_ctx.sessions.session().events.register(
+        "before-call.ssm.SendCommand", lambda **_: sent_to_tagged.append(_case_tags(iid)))
+    step = RunPatchBaseline(ssm_ctx, {"instance_id": iid, "poll_seconds": 1})
+    [change] = step.plan()
+    assert f"tags it ir:case={ssm_ctx.case_id} first" in change.summary
+    step.apply(change)
+    assert sent_to_tagged == [[ssm_ctx.case_id]]  # tagged when the command was sent
+    assert _case_tags(iid) == [ssm_ctx.case_id]
+
+
+def test_patch_keeps_the_case_tag_another_case_set(ssm_ctx) -> None:
+    iid = _instance(managed=True)
+    boto3.client("ec2", region_name=REGION).create_tags(
+        Resources=[iid], Tags=[{"Key": "ir:case", "Value": "ir-earlier-case"}])
+    step = RunPatchBaseline(ssm_ctx, {"instance_id": iid, "poll_seconds": 1})
+    [change] = step.plan()
+    assert "tags it" not in change.summary and change.after["tagCase"] is False
+    step.apply(change)
+    assert _case_tags(iid) == ["ir-earlier-case"]
