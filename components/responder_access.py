@@ -23,7 +23,8 @@ import pulumi
 import pulumi_aws as aws
 
 from runbooks.core.permissions import CLI_READ_ACTIONS
-from runbooks.core.scopes import PROTECTED_TAG, STACK_TAG, policy_statements, step_scopes
+from runbooks.core.scopes import PROTECTED_TAG, STACK_TAG, policy_statements
+from runbooks.core.step import step_scopes
 from runbooks.steps.iam import DENY_ALL_DOCUMENT
 
 TYPE = "ir-readiness:index:ResponderAccess"

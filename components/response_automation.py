@@ -45,7 +45,8 @@ from runbooks.automation.policy import (
     automation_actions,
 )
 from runbooks.core.automation_contract import CONTROL_PREFIX, DEFAULT_OPT_OUT_TAG, MODES
-from runbooks.core.scopes import HANDLER_SCOPES, policy_statements, step_scopes
+from runbooks.core.scopes import HANDLER_SCOPES, policy_statements
+from runbooks.core.step import step_scopes
 
 TYPE = "ir-readiness:index:ResponseAutomation"
 HANDLER = "runbooks.automation.handler"

@@ -259,19 +259,3 @@ def policy_statements(step_scopes: Mapping[str, Iterable[Scope]],
             statement["Condition"] = condition
         statements.append(statement)
     return sorted(statements, key=lambda s: str(s["Sid"]))
-
-
-def step_scopes(step_names: Iterable[str] | None = None) -> dict[str, set[Scope]]:
-    """Action -> the scopes the registered steps (all, or those named) declare for it.
-    An action one step scopes and another leaves open is granted on `*` as well."""
-    from runbooks.core.step import load_all_steps
-
-    registry = load_all_steps()
-    found: dict[str, set[Scope]] = {}
-    for name in (registry if step_names is None else step_names):
-        cls = registry[name]
-        for action in cls.actions:
-            declared = cls.scopes.get(action, ANY)
-            found.setdefault(action, set()).update(
-                declared if isinstance(declared, tuple) else (declared,))
-    return found

@@ -9,10 +9,11 @@ idempotency, retries and rollback on failure live in the runner, never in a step
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from runbooks.core.scopes import ANY as ANY_SCOPE
 from runbooks.core.scopes import Scope
 
 if TYPE_CHECKING:
@@ -189,3 +190,17 @@ def declared_actions() -> frozenset[str]:
 
 
 StepFactory = Callable[["Context", Mapping[str, Any]], Step]
+
+
+def step_scopes(step_names: Iterable[str] | None = None) -> dict[str, set[Scope]]:
+    """Action -> the scopes the registered steps (all, or those named) declare for it.
+    An action one step scopes and another leaves open is granted on `*` as well."""
+    registry = load_all_steps()
+    found: dict[str, set[Scope]] = {}
+    for name in (registry if step_names is None else step_names):
+        cls = registry[name]
+        for action in cls.actions:
+            declared = cls.scopes.get(action, ANY_SCOPE)
+            found.setdefault(action, set()).update(
+                declared if isinstance(declared, tuple) else (declared,))
+    return found

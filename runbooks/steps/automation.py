@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from runbooks.core.errors import InvalidInput
+from runbooks.core.scopes import EVIDENCE_OBJECTS, STACK_KEYS
 from runbooks.core.step import Change, Step, register
 
 APPLIED_PREFIX = "automation/applied"
@@ -52,6 +53,7 @@ class CountContainment(Step):
     name = "automation.count-containment"
     description = "Count an automated containment towards the automation's hourly cap"
     actions = frozenset({"s3:PutObject", "kms:GenerateDataKey"})
+    scopes = {"s3:PutObject": EVIDENCE_OBJECTS, "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
 
     PARAMS = frozenset({"finding_id", "changes"})
