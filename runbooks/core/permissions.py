@@ -7,6 +7,9 @@ toolkit derives it from the registered steps' declared actions (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 # Read-only calls the CLI itself makes outside any step (identity, manifest discovery,
 # readiness checks in `irctl status`).
 CLI_READ_ACTIONS: frozenset[str] = frozenset(
@@ -53,3 +56,94 @@ def responder_actions() -> list[str]:
     from runbooks.core.step import declared_actions  # local: keep import light
 
     return sorted(CLI_READ_ACTIONS | declared_actions())
+
+
+# --- From an API call to the IAM actions that authorise it -------------------------------
+#
+# Most calls are authorised by the IAM action `<service prefix>:<operation>`, the prefix
+# being the botocore signing name. The exceptions below are from the Service Authorization
+# Reference; each is explicit so a call the table does not know reads as what it is.
+
+# Signing names whose IAM service prefix differs.
+_IAM_PREFIX: dict[str, str] = {
+    "monitoring": "cloudwatch",  # CloudWatch signs as `monitoring`, IAM says `cloudwatch`
+}
+
+# Operations authorised by an action of another name.
+_RENAMED: dict[tuple[str, str], str] = {
+    # S3 names most bucket-level actions after the sub-resource, not the operation.
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "DeleteObjects"): "s3:DeleteObject",
+    ("s3", "CopyObject"): "s3:PutObject",  # plus reading the source, see below
+    ("s3", "CreateMultipartUpload"): "s3:PutObject",
+    ("s3", "UploadPart"): "s3:PutObject",
+    ("s3", "CompleteMultipartUpload"): "s3:PutObject",
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "PutPublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3", "DeletePublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",
+    ("s3", "PutBucketEncryption"): "s3:PutEncryptionConfiguration",
+    ("s3", "GetObjectLockConfiguration"): "s3:GetBucketObjectLockConfiguration",
+    ("s3", "PutObjectLockConfiguration"): "s3:PutBucketObjectLockConfiguration",
+    ("s3", "GetBucketLifecycleConfiguration"): "s3:GetLifecycleConfiguration",
+    ("s3", "PutBucketLifecycleConfiguration"): "s3:PutLifecycleConfiguration",
+    ("s3", "GetBucketNotificationConfiguration"): "s3:GetBucketNotification",
+    ("s3", "GetBucketReplication"): "s3:GetReplicationConfiguration",
+    ("lambda", "Invoke"): "lambda:InvokeFunction",
+}
+
+# S3 object operations that, given a `VersionId`, need the version's own action.
+_S3_VERSIONED: dict[str, str] = {
+    "GetObject": "s3:GetObjectVersion",
+    "HeadObject": "s3:GetObjectVersion",
+    "DeleteObject": "s3:DeleteObjectVersion",
+    "GetObjectTagging": "s3:GetObjectVersionTagging",
+    "PutObjectTagging": "s3:PutObjectVersionTagging",
+    "GetObjectAcl": "s3:GetObjectVersionAcl",
+}
+
+# Calls that pass an IAM role to the service (an instance profile's role, a job's role):
+# the caller needs iam:PassRole on it too.
+_PASSES_ROLE: dict[tuple[str, str], str] = {
+    ("ec2", "AssociateIamInstanceProfile"): "IamInstanceProfile",
+    ("ec2", "ReplaceIamInstanceProfileAssociation"): "IamInstanceProfile",
+    ("ec2", "RunInstances"): "IamInstanceProfile",
+    ("backup", "StartBackupJob"): "IamRoleArn",
+    ("backup", "StartRestoreJob"): "IamRoleArn",
+}
+
+
+def iam_actions(service: str, operation: str,
+                params: Mapping[str, Any] | None = None) -> frozenset[str]:
+    """The IAM actions one call needs: `service` is the client's signing name (botocore's
+    `service_model.signing_name`), `operation` the API operation, `params` its arguments
+    (some actions depend on them: an S3 object version, a role passed along, tags set on
+    create). Actions AWS checks on the caller's behalf inside the service (KMS for an
+    encrypted object or topic) are not derived here; steps declare them."""
+    params = params or {}
+    prefix = _IAM_PREFIX.get(service, service)
+    actions = {_RENAMED.get((service, operation), f"{prefix}:{operation}")}
+    if service == "s3":
+        if params.get("VersionId") and operation in _S3_VERSIONED:
+            actions = {_S3_VERSIONED[operation]}
+        if operation == "DeleteObjects" and any(
+                o.get("VersionId") for o in params.get("Delete", {}).get("Objects", [])):
+            actions.add("s3:DeleteObjectVersion")
+        if operation == "CopyObject":
+            source = params.get("CopySource")
+            versioned = (isinstance(source, Mapping) and source.get("VersionId")) or (
+                isinstance(source, str) and "versionId=" in source)
+            actions.add("s3:GetObjectVersion" if versioned else "s3:GetObject")
+        if operation in ("PutObject", "CopyObject", "CreateMultipartUpload") and \
+                params.get("ServerSideEncryption") == "aws:kms":
+            # S3 asks KMS for a data key as the caller
+            actions.add("kms:GenerateDataKey")
+    if (service, operation) in _PASSES_ROLE and params.get(_PASSES_ROLE[service, operation]):
+        actions.add("iam:PassRole")
+    if service == "ec2" and params.get("TagSpecifications"):
+        actions.add("ec2:CreateTags")  # tags set on create are authorised as CreateTags
+    return frozenset(actions)
