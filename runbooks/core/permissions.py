@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 # Read-only calls the CLI itself makes outside any step (identity, manifest discovery,
-# readiness checks in `irctl status`).
+# readiness checks in `irctl status`). Not kept by hand: `tests/runbooks/core/
+# test_cli_actions_measured.py` runs the commands against moto with every call recorded
+# and fails on a call outside steps that is not here (nor on the evidence bucket), and on
+# an entry here that no command calls.
 CLI_READ_ACTIONS: frozenset[str] = frozenset(
     {
         "sts:GetCallerIdentity",
