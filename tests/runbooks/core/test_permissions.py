@@ -42,3 +42,32 @@ def test_responder_access_component_grants_exactly_that_list() -> None:
     readiness = pytest.importorskip("components.readiness")
     source = open(readiness.__file__).read()
     assert "responder_actions=responder_actions()" in source
+
+
+@pytest.mark.parametrize(("service", "operation", "params", "expected"), [
+    ("ec2", "DescribeInstances", {}, {"ec2:DescribeInstances"}),
+    ("monitoring", "PutMetricData", {}, {"cloudwatch:PutMetricData"}),
+    ("s3", "ListObjectsV2", {"Bucket": "b"}, {"s3:ListBucket"}),
+    ("s3", "ListObjectVersions", {"Bucket": "b"}, {"s3:ListBucketVersions"}),
+    ("s3", "HeadObject", {"Bucket": "b", "Key": "k"}, {"s3:GetObject"}),
+    ("s3", "GetObject", {"Bucket": "b", "Key": "k", "VersionId": "v"},
+     {"s3:GetObjectVersion"}),
+    ("s3", "DeleteObjects", {"Delete": {"Objects": [{"Key": "k", "VersionId": "v"}]}},
+     {"s3:DeleteObject", "s3:DeleteObjectVersion"}),
+    ("s3", "CopyObject", {"CopySource": {"Bucket": "b", "Key": "k", "VersionId": "v"}},
+     {"s3:PutObject", "s3:GetObjectVersion"}),
+    ("s3", "PutObject", {"ServerSideEncryption": "aws:kms"},
+     {"s3:PutObject", "kms:GenerateDataKey"}),
+    ("s3", "GetPublicAccessBlock", {}, {"s3:GetBucketPublicAccessBlock"}),
+    ("ec2", "AssociateIamInstanceProfile", {"IamInstanceProfile": {"Arn": "a"}},
+     {"ec2:AssociateIamInstanceProfile", "iam:PassRole"}),
+    ("ec2", "CreateSnapshots", {"TagSpecifications": [{"ResourceType": "snapshot"}]},
+     {"ec2:CreateSnapshots", "ec2:CreateTags"}),
+    ("backup", "StartRestoreJob", {"IamRoleArn": "arn"},
+     {"backup:StartRestoreJob", "iam:PassRole"}),
+])
+def test_a_call_maps_to_the_iam_actions_that_authorise_it(
+        service: str, operation: str, params: dict[str, object], expected: set[str]) -> None:
+    from runbooks.core.permissions import iam_actions
+
+    assert iam_actions(service, operation, params) == expected
