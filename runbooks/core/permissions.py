@@ -50,6 +50,11 @@ CLI_READ_ACTIONS: frozenset[str] = frozenset(
         "s3:GetBucketPublicAccessBlock",
         "s3:GetBucketPolicy",
         "s3:GetBucketVersioning",
+        # backup now / recover: the newest recovery point before a time, and waiting for
+        # the job the step started
+        "backup:ListRecoveryPointsByResource",
+        "backup:DescribeBackupJob",
+        "backup:DescribeRestoreJob",
     }
 )
 

@@ -1,9 +1,10 @@
 """`CLI_READ_ACTIONS` is what irctl itself is measured to call, outside any step.
 
 irctl runs in-process (click) against moto + the emulator with the recording layer on
-(`tests/runbooks/recording.py`): status, triage (plan and --apply), investigate,
-contain + case show (local and --from-evidence) + verify case + release, for an instance
-and an access key. Calls made inside a step's methods are the step's (measured against
+(`tests/runbooks/recording.py`): status, triage (plan, --apply, --finding-id),
+investigate (LookupEvents and the trail's log files), contain + case show (local and
+--from-evidence) + verify case + release of an instance, key, role, bucket and address,
+backup now and recover instance. Calls made inside a step's methods are the step's (measured against
 its own declaration in `test_step_actions_measured.py`); every other call is the
 command's, the runner's (audit copy, claims) or discovery's. Those must be granted by the
 responder role without any step: in `CLI_READ_ACTIONS` or the role's evidence-bucket
@@ -108,6 +109,19 @@ def _role(world: World) -> str:
     return role
 
 
+def _backup_vault_and_role(world: World) -> None:
+    from runbooks.drill.emulator.backup import set_job_seconds
+
+    set_job_seconds(0.2)
+    backup = world.manifest["backup"]
+    world.client("backup").create_backup_vault(BackupVaultName=backup["vaultName"])
+    world.client("iam").create_role(
+        RoleName=backup["restoreRoleArn"].rsplit("/", 1)[-1],
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
+
+
 def _discovered(world: World, *argv: str) -> Result:
     """irctl without --manifest: the manifest comes from SSM, as a responder runs it."""
     from click.testing import CliRunner
@@ -129,6 +143,9 @@ def measure(world: World, recorder: Recorder) -> dict[str, set[str]]:  # noqa: F
         world.client("sns").subscribe(TopicArn=topic, Protocol="email",
                                       Endpoint=f"{severity}@example.com")
     finding, guardduty_finding = _finding(world), _guardduty_finding(world)
+    _backup_vault_and_role(world)
+    victim = launch(world, managed=False)
+    group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
     since_old, bucket, role = _old_trail_log(world), _exposed_bucket(world), _role(world)
     principal = f"arn:aws:iam::{ACCOUNT}:user/{user}"
     commands: dict[str, list[str]] = {
@@ -152,6 +169,9 @@ def measure(world: World, recorder: Recorder) -> dict[str, set[str]]:  # noqa: F
         **{f"verify case {case}": ["verify", "case", case]
            for case in ("c-i", "c-k", "c-r", "c-b", "c-ip")},
         "release instance": ["release", "instance", iid, "--case", "c-i", "--apply"],
+        "backup now": ["backup", "now", victim, "--apply", "--poll-seconds", "0.2"],
+        "recover instance": ["recover", "instance", victim, "--security-group", group,
+                             "--case", "c-rec", "--apply", "--poll-seconds", "0.2"],
         "release access-key": ["release", "access-key", key, "--case", "c-k", "--apply"],
     }
     measured: dict[str, set[str]] = {}
