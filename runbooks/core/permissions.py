@@ -7,6 +7,7 @@ toolkit derives it from the registered steps' declared actions (see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -155,3 +156,75 @@ def iam_actions(service: str, operation: str,
     if service == "ec2" and params.get("TagSpecifications"):
         actions.add("ec2:CreateTags")  # tags set on create are authorised as CreateTags
     return frozenset(actions)
+
+
+# --- When AWS says no: name the permission and the role that has it ---------------------
+
+DENIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+    "AuthorizationError", "AuthorizationErrorException", "UnauthorizedAccess",
+})
+# IAM's denial message, which most services pass on (S3 says only "Access Denied").
+_DENIED = re.compile(r"not authorized to perform:? (?P<action>[a-z0-9-]+:[A-Za-z0-9]+)"
+                     r"(?: on resource:? (?P<resource>[^\s,;]+))?")
+# The services irctl calls: where to look an operation up when the message names no action.
+RUNBOOK_SERVICES = ("s3", "ec2", "iam", "sts", "ssm", "sns", "backup", "securityhub",
+                    "guardduty", "cloudtrail", "autoscaling", "elbv2", "kms", "logs")
+# What the responder role grants on the evidence bucket and keys only, beside
+# `responder_actions()` (components/responder_access.py: read, write and encrypt evidence).
+RESPONDER_EVIDENCE_ACTIONS = frozenset({
+    "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetObject",
+    "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:PutObject", "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold", "kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey",
+})
+
+
+def _actions_of_operation(operation: str) -> list[str]:
+    """IAM actions of `operation` in every service irctl calls that has it (S3's denial
+    names none; an operation two services share, e.g. GetFindings, gives both)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    found: set[str] = set()
+    for service in RUNBOOK_SERVICES:
+        model = session.get_service_model(service)
+        if operation in model.operation_names:
+            found |= iam_actions(model.signing_name, operation)
+    return sorted(found)
+
+
+def denied(err: Any) -> tuple[list[str], str | None] | None:
+    """For an AWS denial (a botocore ClientError with an access-denied code): the IAM
+    action(s) the call needed and the resource, when AWS named it; None for other errors."""
+    response = getattr(err, "response", {})
+    error = response.get("Error", {})
+    match = _DENIED.search(str(error.get("Message", "")))
+    # A 403 whose body botocore could not parse (an XML error to a JSON API: proxies,
+    # emulators) keeps the status as its code; IAM's sentence in it still names the action.
+    unparsed = response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403 and match
+    if error.get("Code") not in DENIED_CODES and not unparsed:
+        return None
+    if match:
+        return [match["action"]], match["resource"]
+    return _actions_of_operation(str(getattr(err, "operation_name", ""))), None
+
+
+def denied_hint(err: Any) -> str | None:
+    """What a responder reads when AWS denied a call: the permission it needs, on what,
+    and which role the stack generates has it. None when `err` is no denial."""
+    found = denied(err)
+    if found is None:
+        return None
+    actions, resource = found
+    if not actions:
+        return ("AWS denied the call; the caller lacks its permission: run the command as "
+                "the responder role (responderRoles.responder in the manifest)")
+    needs = " or ".join(actions) + (f" on {resource}" if resource else "")
+    granted = set(responder_actions()) | RESPONDER_EVIDENCE_ACTIONS
+    if granted & set(actions):
+        return (f"needs {needs}; this command runs as the responder role "
+                "(responderRoles.responder in the manifest), which grants it (the "
+                "investigator role only reads): assume it and re-run, a run resumes. Already "
+                "the responder? Then its grant does not cover this resource")
+    return (f"needs {needs}, which no role the stack generates grants: report it as an "
+            "ir-readiness bug (the responder role must hold every action irctl calls)")

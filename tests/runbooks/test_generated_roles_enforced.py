@@ -118,8 +118,28 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], d
     assert len(responder) == 1 and automation_roles, sorted(documents)
     [manifest_text] = [p.inputs["value"] for p in evaluation.of_type(PARAMETER)
                        if p.inputs.get("name") == "/ir-readiness/manifest"][:1]
-    return json.loads(manifest_text), {"responder": documents[responder[0]],
-                                       "automation": documents[automation_roles[0]]}
+    investigator = [n for n in documents if n.endswith("responders-investigator")]
+    assert len(investigator) == 1, sorted(documents)
+    return json.loads(manifest_text), {
+        "responder": documents[responder[0]], "automation": documents[automation_roles[0]],
+        "investigator": documents[investigator[0]] + _aws_managed(evaluation, investigator[0])}
+
+
+def _aws_managed(evaluation: Evaluation, role: str) -> list[dict[str, Any]]:
+    """Statements of the AWS managed policies the program attaches to `role`, from moto's
+    copy of their documents (SecurityAudit, ViewOnlyAccess for the investigator)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    published = json.loads(aws_managed_policies_data)
+    [found] = [r for r in evaluation.of_type(ROLE) if r.name == role]
+    statements: list[dict[str, Any]] = []
+    for attachment in evaluation.of_type(ATTACHMENT):
+        arn = str(attachment.inputs["policyArn"])
+        if ":aws:policy/" in arn and attachment.inputs["role"] in (found.id,
+                                                                    found.outputs.get("name")):
+            statements += published[arn.rsplit("/", 1)[-1]]["Document"]["Statement"]
+    assert statements, f"{role}: no AWS managed policy found"
+    return statements
 
 
 @pytest.fixture
@@ -190,6 +210,7 @@ def responder_commands(world: World) -> list[list[str]]:
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
     fast = ["--poll-seconds", "0.2"]
     return [
+        ["triage", "--finding", str(finding_file(world)), "--case", "c-t", "--apply"],
         ["contain", "instance", iid, "--case", "c-i", "--apply"],
         ["release", "instance", iid, "--case", "c-i", "--apply"],
         ["contain", "access-key", key, "--case", "c-k", "--apply"],
@@ -205,6 +226,18 @@ def responder_commands(world: World) -> list[list[str]]:
          "--case", "c-i", "--apply"],
         ["eradicate", "terminate", "instance", iid, "--case", "c-i", "--apply"],
     ]
+
+
+def finding_file(world: World) -> Path:
+    """A Security Hub finding (imported, workflow NEW) in a file, for triage."""
+    finding = json.loads((Path(__file__).parent / "fixtures"
+                          / "asff_guardduty_backdoor_ec2.json").read_text())
+    finding["Id"] = f"{finding['Id']}-{uuid.uuid4().hex[:6]}"
+    assert world.client("securityhub").batch_import_findings(
+        Findings=[finding])["FailedCount"] == 0
+    path = world.manifest_path.parent / f"finding-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(finding))
+    return path
 
 
 def run_all(world: World, commands: list[list[str]]) -> dict[str, str]:
@@ -231,6 +264,26 @@ def test_the_responder_role_runs_every_runbook_with_iam_enforced(
            _names(stack_manifest, world))
     failed = run_all(world, commands)
     assert not failed, "\n\n".join(f"{name}:\n{out}" for name, out in failed.items())
+
+
+def test_the_investigator_is_told_triage_apply_needs_the_responder_role(
+        program: tuple[dict[str, Any], dict[str, Any]], world: World,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #15 item 3: triage --apply writes case files to the evidence bucket and moves
+    the Security Hub workflow, which the read-only investigator role cannot; the CLI says
+    which permission was missing and which role has it."""
+    stack_manifest, documents = program
+    path = finding_file(world)
+    assume(world, monkeypatch, "investigator", documents["investigator"],
+           _names(stack_manifest, world))
+    plan = run_all(world, [["triage", "--finding", str(path), "--case", "c-inv"]])
+    assert plan == {}, plan  # the investigator triages; only the writes are the responder's
+    failed = run_all(world, [["triage", "--finding", str(path), "--case", "c-inv",
+                              "--apply"]])
+    assert list(failed) == ["triage --finding"]
+    text = " ".join(failed["triage --finding"].split())
+    assert "this command runs as the responder role" in text, text
+    assert "needs s3:PutObject" in text or "needs securityhub:BatchUpdateFindings" in text, text
 
 
 def test_removing_an_action_the_runbooks_use_is_denied(
