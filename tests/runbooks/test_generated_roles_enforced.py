@@ -274,10 +274,24 @@ def test_the_investigator_is_told_triage_apply_needs_the_responder_role(
     which permission was missing and which role has it."""
     stack_manifest, documents = program
     path = finding_file(world)
+    iid = launch(world, managed=True)
+    for severity, topic in world.manifest["topics"].items():  # status checks them
+        world.client("sns").subscribe(TopicArn=topic, Protocol="email",
+                                      Endpoint=f"{severity}@example.com")
+    contained = world.irctl("contain", "instance", iid, "--case", "c-v", "--apply")
+    assert contained.exit_code == 0, contained.stdout  # as the administrator, unenforced
     assume(world, monkeypatch, "investigator", documents["investigator"],
            _names(stack_manifest, world))
-    plan = run_all(world, [["triage", "--finding", str(path), "--case", "c-inv"]])
-    assert plan == {}, plan  # the investigator triages; only the writes are the responder's
+    # what the README says the investigator runs: the reads
+    reads = run_all(world, [
+        ["status"],
+        ["triage", "--finding", str(path), "--case", "c-inv"],
+        ["investigate", "principal", f"arn:aws:iam::{ACCOUNT}:user/mallory", "--since", "1d"],
+        ["case", "show", "c-v", "--from-evidence"],
+        ["verify", "case", "c-v"],
+        ["release", "instance", iid, "--case", "c-v"],  # a release plan
+    ])
+    assert reads == {}, reads
     failed = run_all(world, [["triage", "--finding", str(path), "--case", "c-inv",
                               "--apply"]])
     assert list(failed) == ["triage --finding"]
