@@ -16,8 +16,11 @@ only here, each way said:
 - moto cannot evaluate conditions (it has no request context) and treats an unmet one as
   an explicit deny of the statement's actions: conditions are dropped from Allow
   statements (a wider grant) and conditioned Deny statements are left out;
-- moto authorises some S3 operations under other names than IAM: MOTO_S3_ACTIONS maps
-  them, granting moto's name wherever the document grants IAM's;
+- moto authorises S3 calls under the operation's name where IAM has another action
+  (s3:ListObjectVersions for s3:ListBucketVersions, s3:GetPublicAccessBlock for
+  s3:GetBucketPublicAccessBlock...): MOTO_S3_ACTIONS, the inverse of
+  `runbooks.core.permissions`' S3 table, grants moto's name wherever a document grants
+  IAM's;
 - the emulator's extensions (CloudTrail LookupEvents, Security Hub workflow, Backup jobs,
   SSM commands) answer without moto's authorisation: those calls are not enforced;
 - moto recomputes SigV4 signatures and gets AWS Backup's wrong (its paths carry vault
@@ -47,17 +50,25 @@ ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 MANAGED = "aws:iam/policy:Policy"
 PARAMETER = "aws:ssm/parameter:Parameter"
 
-# IAM action -> the name moto checks for the same S3 call (moto/s3/responses.py).
-MOTO_S3_ACTIONS: dict[str, tuple[str, ...]] = {
-    "s3:ListBucketVersions": ("s3:ListObjectVersions",),
-    "s3:ListBucket": ("s3:ListObjects", "s3:ListObjectsV2", "s3:HeadBucket"),
-    "s3:GetObject": ("s3:HeadObject",),
-    "s3:GetObjectVersion": ("s3:GetObject", "s3:HeadObject"),
-    "s3:GetBucketPublicAccessBlock": ("s3:GetPublicAccessBlock",),
-    "s3:PutBucketPublicAccessBlock": ("s3:PutPublicAccessBlock",
-                                      "s3:DeletePublicAccessBlock"),
-    "s3:DeleteObjectVersion": ("s3:DeleteObject",),
-}
+
+
+def _moto_s3_names() -> dict[str, tuple[str, ...]]:
+    """IAM action -> the names moto checks for the same S3 calls: moto 5.2 authorises most
+    S3 calls under the API operation's own name (s3:ListObjectVersions, s3:HeadBucket,
+    s3:GetPublicAccessBlock, s3:DeleteObjects...), IAM under the action
+    `runbooks.core.permissions` maps the operation to; so the map is that one, inverted."""
+    from runbooks.core.permissions import _RENAMED, _S3_VERSIONED
+
+    inverted: dict[str, set[str]] = {}
+    for (service, operation), action in _RENAMED.items():
+        if service == "s3":
+            inverted.setdefault(action, set()).add(f"s3:{operation}")
+    for operation, action in _S3_VERSIONED.items():
+        inverted.setdefault(action, set()).add(f"s3:{operation}")
+    return {action: tuple(sorted(names)) for action, names in inverted.items()}
+
+
+MOTO_S3_ACTIONS = _moto_s3_names()
 
 
 def _documents(evaluation: Evaluation) -> dict[str, list[dict[str, Any]]]:
