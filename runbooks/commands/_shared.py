@@ -160,9 +160,12 @@ def handle_errors(fn: F) -> F:
         except NoRegionError:
             fail(settings, "no region: pass --region or set AWS_REGION", EXIT_BAD_INPUT)
         except ClientError as err:
-            error = err.response.get("Error", {})
+            from runbooks.core.permissions import denied_hint
+
+            error, hint = err.response.get("Error", {}), denied_hint(err)
             fail(settings, f"{err.operation_name} failed: {error.get('Code')}: "
-                 f"{error.get('Message', '')}", EXIT_ACTION_FAILED)
+                 f"{error.get('Message', '')}" + (f" ({hint})" if hint else ""),
+                 EXIT_ACTION_FAILED)
         except BotoCoreError as err:
             from runbooks.core.context import is_timeout, timeout_message
 

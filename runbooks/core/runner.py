@@ -185,8 +185,11 @@ def _describe_error(err: BaseException) -> tuple[str, int]:
         code = error.get("Code", "Unknown")
         op = getattr(err, "operation_name", "call")
         msg = f"{op} failed: {code}: {error.get('Message', '')}".rstrip(": ")
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-            msg += " (the caller lacks this permission; use the responder role)"
+        from runbooks.core.permissions import denied_hint
+
+        hint = denied_hint(err)
+        if hint:
+            msg += f" ({hint})"
         return msg, EXIT_ACTION_FAILED
     if isinstance(err, BotoCoreError):
         from runbooks.core.context import is_timeout, timeout_message

@@ -31,7 +31,7 @@ class DetachFromAutoScaling(InstanceStep):
 
     name = "autoscaling.detach-instance"
     description = "Detach the instance from its Auto Scaling group, keeping capacity"
-    actions = frozenset({"autoscaling:DescribeAutoScalingInstances",
+    actions = frozenset({"ec2:DescribeInstances", "autoscaling:DescribeAutoScalingInstances",
                          "autoscaling:DetachInstances", "autoscaling:AttachInstances"})
 
     @classmethod

@@ -235,7 +235,8 @@ def profile_association(ctx: Context, instance_id: str) -> dict[str, Any] | None
 class ProtectInstance(InstanceStep):
     name = "ec2.protect"
     description = "Termination protection on, shutdown behaviour stop, keep volumes"
-    actions = frozenset({"ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute"})
+    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeInstanceAttribute",
+                         "ec2:ModifyInstanceAttribute"})
 
     def plan(self) -> list[Change]:
         ec2, iid, changes = self.ctx.client("ec2"), self.instance_id, []
@@ -309,7 +310,8 @@ class ProtectInstance(InstanceStep):
 class TagInstance(InstanceStep):
     name = "ec2.tag-contained"
     description = "Tag the instance with the case and its pre-action state"
-    actions = frozenset({"ec2:CreateTags", "ec2:DeleteTags"})
+    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeIamInstanceProfileAssociations",
+                         "ec2:CreateTags", "ec2:DeleteTags"})
 
     def plan(self) -> list[Change]:
         described = self.instance()
@@ -362,7 +364,9 @@ class IsolateInstance(InstanceStep):
 
     name = "ec2.isolate"
     description = "Swap every ENI's security groups to the VPC's quarantine groups"
-    actions = frozenset({"ec2:DescribeSecurityGroups", "ec2:ModifyNetworkInterfaceAttribute"})
+    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+                         "ec2:ModifyNetworkInterfaceAttribute",
+                         "ec2:DescribeNetworkInterfaces"})
     multi_call = True  # a failed isolation swap may have left the conversion group on
 
     @classmethod
@@ -445,7 +449,7 @@ class IsolateInstance(InstanceStep):
 class DetachInstanceProfile(InstanceStep):
     name = "ec2.detach-instance-profile"
     description = "Disassociate the instance profile (its role's credentials stop renewing)"
-    actions = frozenset({"ec2:DescribeIamInstanceProfileAssociations",
+    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeIamInstanceProfileAssociations",
                          "ec2:DisassociateIamInstanceProfile",
                          "ec2:AssociateIamInstanceProfile", "iam:PassRole"})
     scopes = {"iam:PassRole": PASS_TO_EC2}
@@ -525,8 +529,9 @@ class RevokeInstanceRoleSessions(InstanceStep):
     name = "ec2.revoke-instance-role-sessions"
     description = "Revoke older sessions of the instance profile's role"
     reversible = False
-    actions = frozenset({"iam:GetInstanceProfile", "iam:GetRole", "iam:GetRolePolicy",
-                         "iam:PutRolePolicy", "iam:DeleteRolePolicy"})
+    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeIamInstanceProfileAssociations",
+                         "iam:GetInstanceProfile", "iam:GetRole", "iam:GetRolePolicy",
+                         "iam:PutRolePolicy", "iam:DeleteRolePolicy", "sts:GetCallerIdentity"})
     scopes = {"iam:GetInstanceProfile": ACCOUNT_INSTANCE_PROFILES,
               **{a: ACCOUNT_ROLES for a in ("iam:GetRole", "iam:GetRolePolicy",
                                             "iam:PutRolePolicy", "iam:DeleteRolePolicy")}}
@@ -585,7 +590,8 @@ class RevokeInstanceRoleSessions(InstanceStep):
 class SnapshotVolumes(InstanceStep):
     name = "ec2.snapshot-volumes"
     description = "Crash-consistent snapshots of all the instance's volumes"
-    actions = frozenset({"ec2:DescribeSnapshots", "ec2:CreateSnapshots", "ec2:CreateTags"})
+    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeSnapshots", "ec2:CreateSnapshots",
+                         "ec2:CreateTags"})
     reversible = False
 
     @classmethod
@@ -638,7 +644,7 @@ def case_snapshots(ctx: Context) -> list[dict[str, Any]]:
 class StopInstance(InstanceStep):
     name = "ec2.stop"
     description = "Stop the instance (after evidence capture; memory is lost)"
-    actions = frozenset({"ec2:StopInstances", "ec2:StartInstances"})
+    actions = frozenset({"ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances"})
 
     def plan(self) -> list[Change]:
         state = self.instance()["State"]["Name"]

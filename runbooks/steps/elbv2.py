@@ -38,7 +38,7 @@ def target_registrations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
 class DeregisterTargets(InstanceStep):
     name = "elbv2.deregister-instance"
     description = "Deregister the instance from every load balancer target group"
-    actions = frozenset({"elasticloadbalancing:DescribeTargetGroups",
+    actions = frozenset({"ec2:DescribeInstances", "elasticloadbalancing:DescribeTargetGroups",
                          "elasticloadbalancing:DescribeTargetHealth",
                          "elasticloadbalancing:DeregisterTargets",
                          "elasticloadbalancing:RegisterTargets"})

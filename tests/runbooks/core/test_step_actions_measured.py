@@ -1,0 +1,341 @@
+"""Every registered step's AWS calls are within its declared `actions`, measured.
+
+Each step runs through validate, prefetch, plan, apply, the live-state read rollback and
+release use (`current`), `verify` where the step has one, and rollback where reversible,
+against a world seeded so that its plan is not empty (moto in-process + the emulator's
+extensions). The recording layer (`tests/runbooks/recording.py`) turns each call into the
+IAM actions that authorise it and attributes it to the step running; the test fails on any
+call the step did not declare, naming the operation. Both generated roles are built from
+the declarations (`responder_actions()`, `automation_actions()`), so a missing one here is
+an AccessDenied in an incident.
+
+A registered step without a scenario fails the test: add one below (or, where no emulator
+can exercise it, name it in UNEXERCISED with the reason).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbooks.core.context import Context, SessionFactory
+from runbooks.core.step import Change, Step, load_all_steps
+from tests.runbooks.commands.analysis_world import ACCOUNT, REGION, World, build_world
+from tests.runbooks.commands.test_eradicate import launch
+from tests.runbooks.recording import Recorder, recorder  # noqa: F401 - fixture
+
+FINDING = Path(__file__).resolve().parents[1] / "fixtures" / "asff_guardduty_backdoor_ec2.json"
+
+# Steps no seeded world exercises, with the reason. Aim for none.
+UNEXERCISED: dict[str, str] = {}
+
+
+@dataclass
+class Scenario:
+    params: dict[str, Any]
+    targets: tuple[str, ...] = ()
+    case_id: str = field(default_factory=lambda: f"ir-meta-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+          recorder: Recorder) -> Iterator[World]:  # noqa: F811 - fixture
+    from rehearsal.emulator import install
+    from rehearsal.emulator.backup import set_job_seconds
+
+    install()
+    set_job_seconds(0.2)
+    yield from build_world(tmp_path, monkeypatch)
+
+
+# --- scenarios: seed the world so the step has something to do -----------------------
+
+def _instance(world: World) -> Scenario:
+    iid = launch(world, managed=True)
+    return Scenario({"instance_id": iid}, (iid,))
+
+
+def _in_auto_scaling_group(world: World) -> Scenario:
+    ec2, autoscaling = world.client("ec2"), world.client("autoscaling")
+    name = f"asg-{uuid.uuid4().hex[:8]}"
+    template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})["LaunchTemplate"]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [world.vpc_id]}])[
+        "Subnets"][0]["SubnetId"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name, MinSize=0, MaxSize=4, DesiredCapacity=1,
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"]},
+        VPCZoneIdentifier=subnet)
+    scenario = _instance(world)
+    autoscaling.attach_instances(InstanceIds=list(scenario.targets), AutoScalingGroupName=name)
+    return scenario
+
+
+def _in_target_group(world: World) -> Scenario:
+    elbv2 = world.client("elbv2")
+    scenario = _instance(world)
+    group = elbv2.create_target_group(Name=f"tg-{uuid.uuid4().hex[:8]}", Protocol="HTTP",
+                                      Port=80, VpcId=world.vpc_id, TargetType="instance")
+    elbv2.register_targets(TargetGroupArn=group["TargetGroups"][0]["TargetGroupArn"],
+                           Targets=[{"Id": scenario.targets[0], "Port": 8080}])
+    return scenario
+
+
+def _with_case_snapshots(world: World) -> Scenario:
+    scenario = _instance(world)
+    ec2, iid = world.client("ec2"), scenario.targets[0]
+    described = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    recorded = {}
+    for mapping in described["BlockDeviceMappings"]:
+        volume = mapping["Ebs"]["VolumeId"]
+        recorded[volume] = ec2.create_snapshot(VolumeId=volume, TagSpecifications=[{
+            "ResourceType": "snapshot",
+            "Tags": [{"Key": "ir:case", "Value": scenario.case_id}]}])["SnapshotId"]
+    ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": True})
+    scenario.params["recorded_snapshots"] = recorded
+    return scenario
+
+
+def _user_with_key(world: World, *, login: bool = False) -> tuple[str, str]:
+    iam = world.client("iam")
+    user = f"mallory-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    if login:
+        iam.create_login_profile(UserName=user, Password="Corr3ct-Horse-Battery!")
+    return user, key
+
+
+def _access_key(world: World) -> Scenario:
+    _, key = _user_with_key(world, login=True)
+    return Scenario({"access_key_id": key}, (key,))
+
+
+def _key_with_activity(world: World) -> Scenario:
+    import boto3
+
+    user, key = _user_with_key(world)
+    secret = world.client("iam").create_access_key(UserName=user)["AccessKey"]
+    boto3.client("ec2", region_name=REGION, aws_access_key_id=secret["AccessKeyId"],
+                 aws_secret_access_key=secret["SecretAccessKey"]).describe_vpcs()
+    return Scenario({"access_key_id": secret["AccessKeyId"], "days": 1},
+                    (secret["AccessKeyId"],))
+
+
+def _user(world: World) -> Scenario:
+    user, _ = _user_with_key(world)
+    return Scenario({"user_name": user, "handle": uuid.uuid4().hex}, (user,))
+
+
+def _role(world: World) -> Scenario:
+    role = f"app-{uuid.uuid4().hex[:8]}"
+    world.client("iam").create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    return Scenario({"role_name": role}, (role,))
+
+
+def _cidr(world: World) -> Scenario:
+    return Scenario({"cidr": "203.0.113.0/24", "vpc_id": world.vpc_id}, ("203.0.113.0/24",))
+
+
+def _exposed_bucket(world: World) -> Scenario:
+    s3 = world.client("s3")
+    bucket = f"exposed-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    return Scenario({"bucket": bucket}, (bucket,))
+
+
+def _tampered_bucket(world: World) -> Scenario:
+    s3 = world.client("s3")
+    bucket = f"victim-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="data/ledger.csv", Body=b"good", Tagging="class=ledger")
+    s3.put_object(Bucket=bucket, Key="data/gone.csv", Body=b"kept")
+    time.sleep(1.1)  # S3 times have a resolution of a second
+    to = datetime.now(timezone.utc).isoformat()
+    time.sleep(1.1)
+    s3.put_object(Bucket=bucket, Key="data/ledger.csv", Body=b"encrypted by the attacker")
+    s3.delete_object(Bucket=bucket, Key="data/gone.csv")
+    s3.put_object(Bucket=bucket, Key="data/README-RANSOM.txt", Body=b"pay up")
+    return Scenario({"bucket": bucket, "to": to}, (bucket,))
+
+
+def _finding(world: World) -> Scenario:
+    hub = world.client("securityhub")
+    finding = json.loads(FINDING.read_text())
+    finding["Id"] = f"{finding['Id']}-{uuid.uuid4().hex[:6]}"
+    assert hub.batch_import_findings(Findings=[finding])["FailedCount"] == 0
+    return Scenario({"finding_id": finding["Id"], "product_arn": finding["ProductArn"],
+                     "note": "meta-test"}, (finding["Id"],))
+
+
+def _notification(world: World) -> Scenario:
+    return Scenario({"severity": "high", "subject": "meta-test", "message": "meta-test"},
+                    (world.manifest["topics"]["high"],))
+
+
+def _managed_instance(world: World) -> Scenario:
+    scenario = _instance(world)
+    scenario.params.update({"operation": "Scan", "reboot": "NoReboot", "poll_seconds": 1})
+    return scenario
+
+
+def _case_file(world: World) -> Scenario:
+    path = world.case_dir / "timeline.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"events": []}')
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Scenario({"name": "timeline.json", "path": str(path), "sha256": digest})
+
+
+def _backup_role_and_vault(world: World) -> None:
+    backup = world.manifest["backup"]
+    world.client("backup").create_backup_vault(BackupVaultName=backup["vaultName"])
+    world.client("iam").create_role(
+        RoleName=backup["restoreRoleArn"].rsplit("/", 1)[-1],
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
+
+
+def _instance_arn(instance_id: str) -> str:
+    return f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance_id}"
+
+
+def _backup_source(world: World) -> Scenario:
+    _backup_role_and_vault(world)
+    iid = launch(world, managed=False)
+    return Scenario({"resource_arn": _instance_arn(iid)}, (iid,))
+
+
+def _recovery_point(world: World) -> Scenario:
+    _backup_role_and_vault(world)
+    backup, vault = world.client("backup"), world.manifest["backup"]["vaultName"]
+    iid = launch(world, managed=False)
+    job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=_instance_arn(iid),
+                                  IamRoleArn=world.manifest["backup"]["restoreRoleArn"])
+    for _ in range(100):
+        if backup.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED":
+            break
+        time.sleep(0.1)
+    group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
+    return Scenario({"recovery_point_arn": job["RecoveryPointArn"], "vault": vault,
+                     "security_group_ids": [group], "resource_type": "EC2"},
+                    (job["RecoveryPointArn"],))
+
+
+def _restored_instance(world: World) -> Scenario:
+    iid = launch(world, managed=False)
+    described = world.client("ec2").describe_instances(InstanceIds=[iid])[
+        "Reservations"][0]["Instances"][0]
+    groups = sorted({g["GroupId"] for eni in described["NetworkInterfaces"]
+                     for g in eni["Groups"]})
+    return Scenario({"resource_arn": _instance_arn(iid), "security_group_ids": groups,
+                     "recovery_point_arn": f"arn:aws:ec2:{REGION}::image/ami-12c6146b",
+                     "poll_seconds": 0.1}, (iid,))
+
+
+SCENARIOS: dict[str, Callable[[World], Scenario]] = {
+    "ec2.capture-metadata": _instance,
+    "ec2.protect": _instance,
+    "ec2.tag-contained": _instance,
+    "ec2.isolate": _instance,
+    "ec2.detach-instance-profile": _instance,
+    "ec2.revoke-instance-role-sessions": _instance,
+    "ec2.snapshot-volumes": _instance,
+    "ec2.stop": _instance,
+    "ec2.terminate-instance": _with_case_snapshots,
+    "autoscaling.detach-instance": _in_auto_scaling_group,
+    "elbv2.deregister-instance": _in_target_group,
+    "iam.deactivate-access-key": _access_key,
+    "iam.deny-all-user": _access_key,
+    "iam.remove-login-profile": _access_key,
+    "iam.revoke-role-sessions": _role,
+    "iam.create-replacement-key": _user,
+    "cloudtrail.capture-key-activity": _key_with_activity,
+    "network.deny-cidr": _cidr,
+    "s3.remove-public-policy-statements": _exposed_bucket,
+    "s3.remove-public-acl-grants": _exposed_bucket,
+    "s3.block-public-access": _exposed_bucket,
+    "s3.enable-versioning": _exposed_bucket,
+    "s3.restore-versions": _tampered_bucket,
+    "s3.remove-new-keys": _tampered_bucket,
+    "securityhub.notify-finding": _finding,
+    "sns.notify": _notification,
+    "ssm.run-patch-baseline": _managed_instance,
+    "evidence.write-case-file": _case_file,
+    "backup.start-backup": _backup_source,
+    "backup.start-restore": _recovery_point,
+    "backup.tag-restored": _restored_instance,
+    "backup.verify-restored": _restored_instance,
+}
+
+
+def _verify(step: Step, change: Change, result: Mapping[str, Any]) -> None:
+    """Call the step's `verify` (added by issue #17) with what it takes."""
+    verify = getattr(step, "verify", None)
+    if verify is None:
+        return
+    arity = len(inspect.signature(verify).parameters)
+    verify(*(change, result)[:arity])
+
+
+def run_step(name: str, world: World) -> int:
+    """Drive `name` through every phase against its scenario; the number of changes."""
+    cls = load_all_steps()[name]
+    scenario = SCENARIOS[name](world)
+    ctx = Context(sessions=SessionFactory(region=REGION, max_attempts=2),
+                  manifest=world.manifest, case_id=scenario.case_id, account_id=ACCOUNT,
+                  region=REGION, targets=scenario.targets)
+    cls.prefetch(ctx)
+    step = cls(ctx, scenario.params)
+    step.validate()
+    changes = step.plan()
+    done = [(change, step.apply(change)) for change in changes]
+    for change, result in done:
+        step.current(change)
+        _verify(step, change, result)
+    if cls.reversible:
+        for change, result in reversed(done):
+            step.rollback(change, result)
+    return len(changes)
+
+
+def test_every_registered_step_has_a_scenario_or_a_reason() -> None:
+    registered = set(load_all_steps())
+    assert registered - set(SCENARIOS) - set(UNEXERCISED) == set(), \
+        "steps no test measures: add a scenario to SCENARIOS"
+    assert set(SCENARIOS) - registered == set(), "scenarios of steps that do not exist"
+    assert set(SCENARIOS) & set(UNEXERCISED) == set()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_step_calls_are_within_its_declared_actions(
+        name: str, world: World, recorder: Recorder) -> None:  # noqa: F811 - fixture
+    recorder.reset()  # the world's seeding is nobody's
+    changes = run_step(name, world)
+    assert changes, f"{name}: the scenario left it nothing to do, so apply was not measured"
+    declared = load_all_steps()[name].actions
+    called = recorder.calls.get(name, set())
+    assert called, f"{name}: no call was attributed to it"
+    undeclared = sorted(called - declared)
+    assert not undeclared, (
+        f"{name} calls {undeclared} but declares only {sorted(declared)} "
+        f"(operations: {sorted(recorder.operations[name])})")
