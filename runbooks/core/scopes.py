@@ -218,6 +218,9 @@ HANDLER_SCOPES: dict[str, Scope] = {
     **NON_STEP_SCOPES,
     "s3:ListBucket": EVIDENCE_BUCKET,
     "s3:GetObject": EVIDENCE_OBJECTS,
+    # the runner's check of the case's audit copy (read_evidence_copy)
+    "s3:ListBucketVersions": EVIDENCE_BUCKET,
+    "s3:GetObjectVersion": EVIDENCE_OBJECTS,
 }
 
 
