@@ -5,8 +5,8 @@ the same plan-by-default, audit log, rollback and exit codes as every other comm
 then publishes the playbook's notifications for those phases to the manifest's alert
 topics. Commands and manual actions are listed as follow-ups for the responder.
 
-Changes are recorded under the same kinds the contain commands use (`instance`,
-`access-key`, `role`, `ip`, `bucket`), so `irctl release instance ID --case CASE`
+Changes are recorded under their step's `release_kind`, the kind the contain commands
+use (`instance`, `access-key`, `role`, `ip`, `bucket`), so `irctl release instance ID --case CASE`
 undoes a playbook's containment exactly like `irctl contain instance`'s.
 """
 
@@ -37,16 +37,6 @@ if TYPE_CHECKING:
 
 PHASE_CHOICES = ("analysis", "containment", "eradication", "recovery", "post-incident")
 
-# The parameter a step targets -> the kind `irctl release KIND TARGET` knows it by.
-TARGET_KINDS = {
-    "instance_id": "instance",
-    "access_key_id": "access-key",
-    "role_name": "role",
-    "cidr": "ip",
-    "bucket": "bucket",
-}
-
-
 FREE_TEXT_PARAMS = frozenset({"restore_to"})
 """Playbook parameters that are not ids (a time may be written with a space)."""
 
@@ -65,13 +55,16 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def target_kind(pb: Playbook, action_id: str) -> str:
-    """The release kind of an action's target (`${instance_id}` -> `instance`)."""
+    """The release kind of an action's target: its step's `release_kind`."""
+    from runbooks.core.step import REGISTRY, load_all_steps
+
     for phase in pb.doc["phases"].values():
         for action in phase:
             if action["id"] == action_id:
-                template = str(action.get("target", ""))
-                param = template.removeprefix("${").removesuffix("}")
-                return TARGET_KINDS.get(param, param.replace("_", "-"))
+                kind = REGISTRY.get(action["step"]) or load_all_steps()[action["step"]]
+                if not kind.release_kind:  # the playbook loader refuses this
+                    raise InvalidInput(f"step {action['step']} declares no release_kind")
+                return kind.release_kind
     raise KeyError(action_id)
 
 

@@ -10,19 +10,18 @@ snapshot, optionally stop. Reads are batched over all targets of the run through
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.context import Context
-from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.errors import PreconditionFailed
 from runbooks.core.evidence_queue import put_evidence
-from runbooks.core.step import Change, Step, register
+from runbooks.core.ids import CASE_TAG, INSTANCE_ID, require_instance_id
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-CASE_TAG = "ir:case"
 PRE_ACTION_TAG = "ir:pre-action"
 CONTAINED_AT_TAG = "ir:contained-at"
 SOURCE_INSTANCE_TAG = "ir:source-instance"
@@ -125,16 +124,16 @@ def live_association(ctx: Context, instance_id: str) -> dict[str, Any] | None:
     return dict(found[0]) if found else None
 
 
+class InstanceParams(StepParams):
+    instance_id: Annotated[str, checked_by(require_instance_id),
+                           Field(description="i- and 8 or 17 hex digits")]
+
+
 class InstanceStep(Step):
     """A step whose target is one instance id (param `instance_id`)."""
 
-    def validate(self) -> None:
-        value = self.params.get("instance_id")
-        if not isinstance(value, str) or not INSTANCE_ID.match(value):
-            raise InvalidInput(
-                f"{value!r} is not an EC2 instance id (expected i- followed by 8 or 17 hex "
-                "digits, e.g. i-0123456789abcdef0)"
-            )
+    Params = InstanceParams
+    release_kind = "instance"
 
     @property
     def instance_id(self) -> str:
@@ -278,6 +277,12 @@ class ProtectInstance(InstanceStep):
     def subject(cls, change: Change) -> str:
         return ",".join(sorted(change.after))  # one attribute per change
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        labels = {"disableApiTermination": "termination protection",
+                  "shutdownBehavior": "shutdown behaviour",
+                  "deleteOnTermination": "delete volumes on termination"}
+        return self.verify_current(change, ", ".join(labels.get(k, k) for k in change.after))
+
     def current(self, change: Change) -> Mapping[str, Any] | None:
         ec2, iid = self.ctx.client("ec2"), self.instance_id
         live: dict[str, Any] = {}
@@ -346,6 +351,9 @@ class TagInstance(InstanceStep):
     def current(self, change: Change) -> Mapping[str, Any] | None:
         tags = tags_of(live_instance(self.ctx, self.instance_id))
         return {"tags": {k: tags.get(k) for k in change.after["tags"]}}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        return self.verify_current(change, f"tags {', '.join(sorted(change.after['tags']))}")
 
 
 @register
@@ -432,6 +440,22 @@ class IsolateInstance(InstanceStep):
         # after the first call only, the ENI is in the conversion group
         return [change.after, {"groups": [change.after["conversion"]]}]
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        eni, wanted = change.after["eni"], list(change.after["groups"])
+        what = f"{eni} security groups"
+        try:
+            found = self.ctx.client("ec2").describe_network_interfaces(
+                NetworkInterfaceIds=[eni])["NetworkInterfaces"]
+        except ClientError as err:
+            if _code(err) != "InvalidNetworkInterfaceID.NotFound":
+                raise
+            # a deleted ENI carries no traffic: the isolation holds
+            return Check("containment", change.target, what, ",".join(wanted),
+                         "ENI no longer exists", True)
+        groups = sorted(g["GroupId"] for g in found[0].get("Groups", []))
+        return Check("containment", change.target, what, ",".join(wanted),
+                     ",".join(groups) or "-", groups == sorted(wanted))
+
 
 @register
 class DetachInstanceProfile(InstanceStep):
@@ -501,6 +525,15 @@ class DetachInstanceProfile(InstanceStep):
         association = live_association(self.ctx, self.instance_id)
         return {"profileArn": association["IamInstanceProfile"]["Arn"]
                 if association else None}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        associations = self.ctx.client("ec2").describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": [change.target]}]
+        )["IamInstanceProfileAssociations"]
+        live = [a["IamInstanceProfile"]["Arn"] for a in associations
+                if a.get("State") in ("associating", "associated")]
+        return Check("containment", change.target, "instance profile", "none",
+                     ",".join(live) or "none", not live)
 
 
 @register
@@ -651,3 +684,6 @@ class StopInstance(InstanceStep):
         state = live_instance(self.ctx, self.instance_id)["State"]["Name"]
         # on its way there counts as there
         return {"state": {"stopping": "stopped", "pending": "running"}.get(state, state)}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        return self.verify_current(change, "instance state")

@@ -16,17 +16,17 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import InvalidInput, PreconditionFailed
-from runbooks.core.step import Change, Step, register
+from runbooks.core.ids import CASE_TAG, require_instance_id
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?$")
 IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-CASE_TAG = "ir:case"  # as runbooks.steps.ec2 tags case snapshots
 KEYS_PER_USER = 2  # IAM's limit
 
 _secrets: dict[str, tuple[str, str]] = {}
@@ -43,6 +43,36 @@ def _code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
 
+def _check_snapshots(recorded: Any) -> None:
+    if not isinstance(recorded, Mapping) or not all(
+            isinstance(s, str) and SNAPSHOT_ID.match(s) for s in recorded.values()):
+        raise InvalidInput("recorded_snapshots must map volume ids to snapshot ids")
+
+
+def _check_user(user: Any) -> None:
+    if not isinstance(user, str) or not IAM_NAME.match(user):
+        raise InvalidInput(f"user name {user!r} is malformed: 1-64 characters of "
+                           "letters, digits and +=,.@_-")
+
+
+def _check_handle(handle: Any) -> None:
+    if not isinstance(handle, str):
+        raise InvalidInput("iam.create-replacement-key needs a handle")
+
+
+class TerminateInstanceParams(StepParams):
+    instance_id: Annotated[str, checked_by(require_instance_id),
+                           Field(description="i- and 8 or 17 hex digits")]
+    recorded_snapshots: Annotated[dict[str, str], checked_by(_check_snapshots)] = {}
+
+
+class CreateReplacementKeyParams(StepParams):
+    user_name: Annotated[str, checked_by(_check_user)]
+    handle: Annotated[str, checked_by(_check_handle),
+                      Field(description="where the command claims the secret")]
+    retiring: Annotated[list[str], Field(strict=False)] = []
+
+
 @register
 class TerminateInstance(Step):
     name = "ec2.terminate-instance"
@@ -51,15 +81,8 @@ class TerminateInstance(Step):
                          "ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute",
                          "ec2:TerminateInstances"})
     reversible = False
-
-    def validate(self) -> None:
-        instance_id = self.params.get("instance_id")
-        if not isinstance(instance_id, str) or not INSTANCE_ID.match(instance_id):
-            raise InvalidInput(f"{instance_id!r} is not an EC2 instance id")
-        recorded = self.params.get("recorded_snapshots", {})
-        if not isinstance(recorded, Mapping) or not all(
-                isinstance(s, str) and SNAPSHOT_ID.match(s) for s in recorded.values()):
-            raise InvalidInput("recorded_snapshots must map volume ids to snapshot ids")
+    Params = TerminateInstanceParams
+    release_kind = "instance"
 
     def plan(self) -> list[Change]:
         instance_id = str(self.params["instance_id"])
@@ -142,14 +165,8 @@ class CreateReplacementKey(Step):
     description = "Create a replacement access key (secret shown once, never recorded)"
     actions = frozenset({"iam:GetUser", "iam:ListAccessKeys", "iam:CreateAccessKey",
                          "iam:DeleteAccessKey"})
-
-    def validate(self) -> None:
-        user = self.params.get("user_name")
-        if not isinstance(user, str) or not IAM_NAME.match(user):
-            raise InvalidInput(f"user name {user!r} is malformed: 1-64 characters of "
-                               "letters, digits and +=,.@_-")
-        if not isinstance(self.params.get("handle"), str):
-            raise InvalidInput("iam.create-replacement-key needs a handle")
+    Params = CreateReplacementKeyParams
+    release_kind = "rotate-key"  # as `irctl eradicate rotate-key` records it
 
     def plan(self) -> list[Change]:
         user = str(self.params["user_name"])
@@ -179,3 +196,17 @@ class CreateReplacementKey(Step):
         if key_id:
             self.ctx.client("iam").delete_access_key(UserName=change.target,
                                                      AccessKeyId=str(key_id))
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        """The replacement key is still the user's, and active."""
+        key_id = str(result.get("accessKeyId") or "")
+        try:
+            keys = self.ctx.client("iam").list_access_keys(
+                UserName=change.target)["AccessKeyMetadata"]
+        except ClientError as err:
+            if _code(err) != "NoSuchEntity":
+                raise
+            keys = []  # the user is gone, and the key with it
+        status = next((k["Status"] for k in keys if k["AccessKeyId"] == key_id), "deleted")
+        return Check("containment", change.target, f"replacement access key {key_id or '?'}",
+                     "Active", status, status == "Active")

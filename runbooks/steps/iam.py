@@ -31,12 +31,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
 ACCESS_KEY_ID = re.compile(r"^AKIA[A-Z0-9]{12,124}$")
 TEMPORARY_KEY_ID = re.compile(r"^ASIA[A-Z0-9]{12,124}$")
@@ -138,18 +139,37 @@ def refuse_caller(step: Step, user: str) -> None:
             "e.g. the responder role in the manifest")
 
 
+AccessKeyId = Annotated[str, checked_by(validate_key_id),
+                        Field(description="AKIA and 12 or more upper-case letters or digits")]
+
+
+class AccessKeyParams(StepParams):
+    access_key_id: AccessKeyId
+
+
+class UserParams(StepParams):
+    """Exactly one of the two (checked by `UserStep.check`)."""
+
+    access_key_id: AccessKeyId | None = None
+    user_name: Annotated[str | None, checked_by(lambda v: validate_iam_name("user", v)),
+                         Field(description="1-64 characters of letters, digits and "
+                                           "+=,.@_-")] = None
+
+
+class RoleParams(StepParams):
+    role_name: Annotated[str, checked_by(lambda v: validate_iam_name("role", v)),
+                         Field(description="the role's name, not its ARN")]
+
+
 class UserStep(Step):
     """A step acting on an IAM user named directly (`user_name`) or by one of its keys."""
 
-    def validate(self) -> None:
-        has_key = "access_key_id" in self.params
-        has_user = "user_name" in self.params
-        if has_key == has_user:
+    Params = UserParams
+    release_kind = "access-key"
+
+    def check(self) -> None:
+        if ("access_key_id" in self.params) == ("user_name" in self.params):
             raise InvalidInput(f"{self.name}: give exactly one of access_key_id or user_name")
-        if has_key:
-            validate_key_id(self.params["access_key_id"])
-        else:
-            validate_iam_name("user", self.params["user_name"])
 
     def user_name(self) -> str:
         if "user_name" in self.params:
@@ -176,9 +196,8 @@ class DeactivateAccessKey(Step):
         {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
          "iam:ListAccessKeys", "iam:UpdateAccessKey"}
     )
-
-    def validate(self) -> None:
-        validate_key_id(self.params.get("access_key_id"))
+    Params = AccessKeyParams
+    release_kind = "access-key"
 
     def plan(self) -> list[Change]:
         key_id = str(self.params["access_key_id"])
@@ -220,6 +239,14 @@ class DeactivateAccessKey(Step):
         self.ctx.client("iam").update_access_key(
             UserName=change.before["user"], AccessKeyId=change.target,
             Status=change.before["status"])
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        user = change.after["user"]
+        keys = self.ctx.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
+        status = next((k["Status"] for k in keys if k["AccessKeyId"] == change.target),
+                      "deleted")
+        return Check("containment", change.target, f"access key of {user}", "Inactive",
+                     status, status in ("Inactive", "deleted"))
 
 
 @register
@@ -291,6 +318,10 @@ class DenyAllUser(UserStep):
             iam.put_user_policy(UserName=user, PolicyName=DENY_ALL_POLICY_NAME,
                                 PolicyDocument=json.dumps(change.before["document"]))
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        return inline_policy_check(self, "user", change.after["user"], DENY_ALL_POLICY_NAME,
+                                   change.target)
+
 
 @register
 class RemoveLoginProfile(UserStep):
@@ -354,6 +385,18 @@ class RemoveLoginProfile(UserStep):
             if error_code(err) != "EntityAlreadyExists":
                 raise
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        user = str(change.before.get("user") or change.after.get("user") or change.target)
+        try:
+            self.ctx.client("iam").get_login_profile(UserName=user)
+            actual, holds = "present", False
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":
+                raise
+            actual, holds = "none", True
+        return Check("containment", change.target, f"console password of {user}", "none",
+                     actual, holds)
+
 
 def unknown_password() -> str:
     """128 random characters with every class IAM password policies can require."""
@@ -387,9 +430,8 @@ class RevokeRoleSessions(Step):
         {"iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
          "sts:GetCallerIdentity"}
     )
-
-    def validate(self) -> None:
-        validate_iam_name("role", self.params.get("role_name"))
+    Params = RoleParams
+    release_kind = "role"
 
     def plan(self) -> list[Change]:
         role = str(self.params["role_name"])
@@ -457,6 +499,27 @@ class RevokeRoleSessions(Step):
         else:
             iam.put_role_policy(RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY_NAME,
                                 PolicyDocument=json.dumps(change.before["document"]))
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        return inline_policy_check(self, "role", change.after["role"],
+                                   REVOKE_SESSIONS_POLICY_NAME, change.target)
+
+
+def inline_policy_check(step: Step, kind: str, name: str, policy: str, target: str) -> Check:
+    """Is inline policy `policy` still on user or role `name`?"""
+    iam = step.ctx.client("iam")
+    try:
+        if kind == "user":
+            iam.get_user_policy(UserName=name, PolicyName=policy)
+        else:
+            iam.get_role_policy(RoleName=name, PolicyName=policy)
+        actual, holds = "present", True
+    except ClientError as err:
+        if error_code(err) != "NoSuchEntity":
+            raise
+        actual, holds = "missing", False
+    return Check("containment", target, f"{kind} {name} policy {policy}", "present",
+                 actual, holds)
 
 
 def _document(document: Any) -> dict[str, Any] | None:
