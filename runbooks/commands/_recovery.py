@@ -10,10 +10,10 @@ from typing import Any
 
 from runbooks.commands._shared import Settings, stderr_console
 from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.ids import INSTANCE_ID as INSTANCE_ID
 
 _AGO = re.compile(r"^(\d+)\s*([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 

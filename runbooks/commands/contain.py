@@ -126,7 +126,7 @@ def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool) -> N
     # Validate ids before any AWS call (the runner validates again; this fails faster).
     from runbooks.core.accounts import Scope, group_targets
     from runbooks.core.errors import InvalidInput
-    from runbooks.steps.ec2 import INSTANCE_ID
+    from runbooks.core.ids import INSTANCE_ID
 
     default = Scope(settings.account, settings.region)
     groups = group_targets(instance_ids, default)

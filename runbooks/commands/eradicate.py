@@ -20,9 +20,9 @@ from runbooks.commands._shared import (
     render_results,
 )
 from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.ids import INSTANCE_ID as _INSTANCE_ID
 
 _TAG = re.compile(r"^([^=]{1,128})=(.{0,256})$")
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 
 @click.group()
