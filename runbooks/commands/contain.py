@@ -80,7 +80,8 @@ def run_containment(
 
 INSTANCE_STEPS = [
     "ec2.capture-metadata", "ec2.protect", "ec2.tag-contained", "autoscaling.detach-instance",
-    "elbv2.deregister-instance", "ec2.isolate", "ec2.detach-instance-profile",
+    "elbv2.deregister-instance", "ec2.isolate", "ec2.disassociate-address",
+    "ec2.detach-instance-profile",
     "ec2.revoke-instance-role-sessions", "ec2.snapshot-volumes",
 ]
 """`contain instance`, in order: evidence first, then leave ASG/target groups (so health
@@ -109,7 +110,8 @@ def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool) -> N
     enable termination protection, shutdown behaviour stop, keep volumes; tag it with
     the case and its pre-action state; detach it from its Auto Scaling group (capacity
     kept) and its load balancer target groups; swap every ENI to the VPC's conversion,
-    then isolation security group; disassociate its instance profile and revoke the
+    then isolation security group; disassociate its Elastic IPs (allocations kept,
+    release puts them back) and its instance profile, and revoke the
     role's older sessions; snapshot all volumes together. Then notify the high topic.
 
     \b

@@ -457,6 +457,126 @@ class IsolateInstance(InstanceStep):
                      ",".join(groups) or "-", groups == sorted(wanted))
 
 
+def instance_addresses(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """instance id -> the Elastic IPs associated with it, for every target (batched)."""
+
+    def load() -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for chunk in _chunks(_instance_targets(ctx), BATCH):
+            response = ctx.client("ec2").describe_addresses(
+                Filters=[{"Name": "instance-id", "Values": chunk}])
+            for address in response["Addresses"]:
+                found.setdefault(str(address.get("InstanceId")), []).append(address)
+        return found
+
+    return ctx.cache.get("ec2.addresses", load)
+
+
+@register
+class DisassociateAddress(InstanceStep):
+    """Take the instance's Elastic IPs off it, keeping each allocation in the account.
+
+    An Elastic IP is the public address the attacker (and every DNS record) knows the
+    instance by; left attached, it reaches the instance again as soon as anything
+    loosens the isolation (a forensic group opened to investigators, a release of the
+    security groups before the host is rebuilt). The allocation is never released (it
+    stays the account's, so nobody else can claim the address): release re-associates
+    the same allocation with the same ENI and private IP, so the address comes back
+    exactly where it was."""
+
+    name = "ec2.disassociate-address"
+    description = "Disassociate the instance's Elastic IPs (allocations kept for release)"
+    actions = frozenset({"ec2:DescribeAddresses", "ec2:DisassociateAddress",
+                         "ec2:AssociateAddress"})
+
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        instance_addresses(ctx)
+
+    def plan(self) -> list[Change]:
+        self.instance()
+        changes = []
+        for address in instance_addresses(self.ctx).get(self.instance_id, []):
+            if not address.get("AssociationId") or not address.get("AllocationId"):
+                continue  # EC2-Classic addresses are gone; nothing else lacks these
+            changes.append(Change(
+                self.name, self.instance_id,
+                f"Disassociate Elastic IP {address['PublicIp']} ({address['AllocationId']}) "
+                f"from {address.get('NetworkInterfaceId')} (allocation kept)",
+                before={"allocationId": address["AllocationId"],
+                        "publicIp": address["PublicIp"],
+                        "associationId": address["AssociationId"],
+                        "networkInterfaceId": address.get("NetworkInterfaceId"),
+                        "privateIpAddress": address.get("PrivateIpAddress")},
+                after={"allocationId": address["AllocationId"],
+                       "networkInterfaceId": None}))
+        return changes
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        try:
+            self.ctx.client("ec2").disassociate_address(
+                AssociationId=change.before["associationId"])
+        except ClientError as err:
+            # Already disassociated (a retry whose answer was lost): done.
+            if _code(err) != "InvalidAssociationID.NotFound":
+                raise
+            return {"alreadyDone": True}
+        return {}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        # The runner and release call this only while the address is still unassociated
+        # (current() == after), so AllowReassociation stays off: never steal it back.
+        try:
+            self.ctx.client("ec2").associate_address(
+                AllocationId=change.before["allocationId"],
+                NetworkInterfaceId=change.before["networkInterfaceId"],
+                PrivateIpAddress=change.before["privateIpAddress"],
+                AllowReassociation=False)
+        except ClientError as err:
+            if _code(err) not in ("InvalidAllocationID.NotFound", "InvalidAddress.NotFound"):
+                raise
+            raise PreconditionFailed(
+                f"Elastic IP {change.before['publicIp']} ({change.before['allocationId']}) "
+                "was released from the account since containment, so it cannot be put "
+                "back; allocate a new address and update whatever named the old one"
+            ) from err
+
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return str(change.after["allocationId"])
+
+    def with_before(self, change: Change, before: Mapping[str, Any]) -> Change:
+        # apply disassociates the live association: keep its id
+        return Change(change.step, change.target, change.summary,
+                      {**before, "associationId": change.before["associationId"]},
+                      change.after)
+
+    def _live(self, allocation: str) -> dict[str, Any] | None:
+        try:
+            found = self.ctx.client("ec2").describe_addresses(
+                AllocationIds=[allocation])["Addresses"]
+        except ClientError as err:
+            if _code(err) not in ("InvalidAllocationID.NotFound", "InvalidAddress.NotFound"):
+                raise
+            return None  # released from the account since
+        return dict(found[0]) if found else None
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        live = self._live(str(change.after["allocationId"]))
+        # an unassociated address may be reported with an empty ENI id
+        return {"networkInterfaceId": (live or {}).get("NetworkInterfaceId") or None}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        eni, ip = change.before["networkInterfaceId"], change.before["publicIp"]
+        live = self._live(str(change.after["allocationId"]))
+        where = None if live is None else live.get("NetworkInterfaceId") or None
+        actual = ("released from the account" if live is None
+                  else f"on {where}" if where else "unassociated")
+        # Holds while the address does not reach this instance's ENI again.
+        return Check("containment", change.target, f"Elastic IP {ip}", f"not on {eni}",
+                     actual, where != eni)
+
+
 @register
 class DetachInstanceProfile(InstanceStep):
     name = "ec2.detach-instance-profile"
