@@ -132,3 +132,18 @@ def test_resolved_playbook_values_are_validated_before_any_call() -> None:
 def test_the_playbook_instance_id_pattern_is_the_one_definition() -> None:
     spec = load_playbook("compromised-ec2-instance").parameters["instance_id"]
     assert spec["pattern"] == INSTANCE_ID_PATTERN
+
+
+def test_a_wrong_type_or_missing_value_names_the_parameter_value_and_what_is_allowed() -> None:
+    patch = STEPS["ssm.run-patch-baseline"]
+    assert patch.Params is not None
+    with pytest.raises(InvalidInput, match=r"ssm.run-patch-baseline: parameter "
+                                           r"poll_seconds='soon': input should be a valid "
+                                           r"number.*\(seconds between polls\)"):
+        parse_params(patch.name, patch.Params, {"instance_id": "i-0123456789abcdef0",
+                                                "poll_seconds": "soon"})
+    with pytest.raises(InvalidInput, match=r"ec2.isolate: parameter instance_id is required "
+                                           r"\(i- and 8 or 17 hex digits\)"):
+        STEPS["ec2.isolate"](None, {}).validate()  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="'i-0123456789' is not an EC2 instance id"):
+        STEPS["ec2.isolate"](None, {"instance_id": "i-0123456789"}).validate()  # type: ignore[arg-type]
