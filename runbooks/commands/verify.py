@@ -23,8 +23,6 @@ if TYPE_CHECKING:  # `irctl --help` imports command modules: keep them light
     from runbooks.core.context import Context
     from runbooks.core.step import Check
 
-# Applied records undone by these events no longer need to hold.
-UNDONE = ("rolled-back", "released")
 SH_FILTER_VALUES = 20  # string filter values per field in one GetFindings request
 GD_FIELDS = {
     "instance": "resource.instanceDetails.instanceId",
@@ -34,34 +32,18 @@ GD_FIELDS = {
 }
 
 
-def _key(record: Mapping[str, Any]) -> str:
-    change = record.get("change") or {}
-    return json.dumps([record.get("step"), change.get("target"), change.get("summary"),
-                       change.get("before"), change.get("after")], sort_keys=True, default=str)
-
-
 def in_place(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Records of the case's changes not rolled back or released since, in order: the
-    runner's state model (`recorded_changes`), so a change whose outcome is unknown
-    (applying, failed part-way, rollback failed) is checked too, with `state` set."""
+    """Records of the case's reversible changes not rolled back or released since, in
+    order: the runner's state model (`recorded_changes`), so a change whose outcome is
+    unknown (applying, failed part-way, rollback failed) is checked too, with `state`
+    set. Changes that are not reversible (evidence, one-way measures) hold nothing."""
     from runbooks.core.runner import recorded_changes
-    from runbooks.core.step import REGISTRY
 
     listed = list(records)
     own = next((str(r["account"]) for r in listed if r.get("account")), "")
-    reversible = [{**e.record, "change": e.change.to_dict(), "state": e.state}
-                  for e in recorded_changes(listed, own)]
-    # Steps the runner does not track (not reversible) but verify checks: applied ones.
-    others: dict[str, Mapping[str, Any]] = {}
-    for record in listed:
-        if getattr(REGISTRY.get(str(record.get("step"))), "reversible", False):
-            continue  # the runner's state model above has these
-        key = _key(record)
-        if record.get("event") == "applied":
-            others[key] = record
-        elif record.get("event") in UNDONE:
-            others.pop(key, None)
-    return sorted([*reversible, *others.values()], key=lambda r: int(r.get("seq") or 0))
+    return sorted([{**e.record, "change": e.change.to_dict(), "state": e.state}
+                   for e in recorded_changes(listed, own)],
+                  key=lambda r: int(r.get("seq") or 0))
 
 
 def check_record(ctx: Context, record: Mapping[str, Any]) -> Check | None:
