@@ -350,9 +350,9 @@ def contain(finding: Finding, config: AutomationConfig, sessions: SessionFactory
             params: dict[str, str], deadline: float | None = None,
             member: str | None = None) -> Outcome:
     """Run the playbook's containment phase (a plan when opted out or capped)."""
+    from runbooks.steps.automation import containments_since
     from runbooks.workflows.playbook import run_playbook
     from runbooks.workflows.session import Settings, open_session
-    from runbooks.steps.automation import containments_since
 
     outcome = Outcome(case_id, playbook, params, config.mode, deadline=deadline)
     evidence = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)

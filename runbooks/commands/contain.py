@@ -36,7 +36,8 @@ def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool) -> N
     enable termination protection, shutdown behaviour stop, keep volumes; tag it with
     the case and its pre-action state; detach it from its Auto Scaling group (capacity
     kept) and its load balancer target groups; swap every ENI to the VPC's conversion,
-    then isolation security group; disassociate its instance profile and revoke the
+    then isolation security group; disassociate its Elastic IPs (allocations kept,
+    release puts them back) and its instance profile, and revoke the
     role's older sessions; snapshot all volumes together. Then notify the high topic.
 
     \b

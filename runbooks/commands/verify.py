@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,8 +19,10 @@ from runbooks.core.errors import (
     PreconditionFailed,
 )
 
-# Applied records undone by these events no longer need to hold.
-UNDONE = ("rolled-back", "released")
+if TYPE_CHECKING:  # `irctl --help` imports command modules: keep them light
+    from runbooks.core.context import Context
+    from runbooks.core.step import Check
+
 SH_FILTER_VALUES = 20  # string filter values per field in one GetFindings request
 GD_FIELDS = {
     "instance": "resource.instanceDetails.instanceId",
@@ -31,216 +32,37 @@ GD_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
-class Check:
-    area: str  # containment | findings | trail
-    target: str
-    what: str
-    expected: str
-    actual: str
-    holds: bool
-    account: str = ""  # the account the check was made in
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"area": self.area, "account": self.account, "target": self.target,
-                "what": self.what, "expected": self.expected, "actual": self.actual,
-                "holds": self.holds}
-
-
-def _key(record: Mapping[str, Any]) -> str:
-    change = record.get("change") or {}
-    return json.dumps([record.get("step"), change.get("target"), change.get("summary"),
-                       change.get("before"), change.get("after")], sort_keys=True, default=str)
-
-
 def in_place(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Records of the case's changes not rolled back or released since, in order: the
-    runner's state model (`recorded_changes`), so a change whose outcome is unknown
-    (applying, failed part-way, rollback failed) is checked too, with `state` set."""
+    """Records of the case's reversible changes not rolled back or released since, in
+    order: the runner's state model (`recorded_changes`), so a change whose outcome is
+    unknown (applying, failed part-way, rollback failed) is checked too, with `state`
+    set. Changes that are not reversible (evidence, one-way measures) hold nothing."""
     from runbooks.core.runner import recorded_changes
-    from runbooks.core.step import REGISTRY
 
     listed = list(records)
     own = next((str(r["account"]) for r in listed if r.get("account")), "")
-    reversible = [{**e.record, "change": e.change.to_dict(), "state": e.state}
-                  for e in recorded_changes(listed, own)]
-    # Steps the runner does not track (not reversible) but verify checks: applied ones.
-    others: dict[str, Mapping[str, Any]] = {}
-    for record in listed:
-        if getattr(REGISTRY.get(str(record.get("step"))), "reversible", False):
-            continue  # the runner's state model above has these
-        key = _key(record)
-        if record.get("event") == "applied":
-            others[key] = record
-        elif record.get("event") in UNDONE:
-            others.pop(key, None)
-    return sorted([*reversible, *others.values()], key=lambda r: int(r.get("seq") or 0))
+    return sorted([{**e.record, "change": e.change.to_dict(), "state": e.state}
+                   for e in recorded_changes(listed, own)],
+                  key=lambda r: int(r.get("seq") or 0))
 
 
-def _code(err: Any) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
+def check_record(ctx: Context, record: Mapping[str, Any]) -> Check | None:
+    """The registered step's own `verify` of one recorded change (None for a step that
+    is not reversible: evidence and one-way measures have nothing to hold)."""
+    from runbooks.core.step import REGISTRY, Change, load_all_steps
 
-
-class Verifier:
-    def __init__(self, client: Callable[[str], Any]) -> None:
-        self.client = client
-
-    def check(self, record: Mapping[str, Any]) -> Check | None:
-        step = str(record.get("step"))
-        method = getattr(self, "_" + step.replace(".", "_").replace("-", "_"), None)
-        if method is None:
-            return None
-        change = record.get("change") or {}
-        result: Check = method(change.get("target", ""), change.get("after") or {},
-                               change.get("before") or {})
-        state = record.get("state", "applied")
-        if state != "applied":
-            # outcome unknown: says so, so the responder reads the check in that light
-            result = dataclasses.replace(result, what=f"{result.what} [recorded {state}]")
-        return result
-
-    def _ec2_isolate(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
-        from botocore.exceptions import ClientError
-
-        eni, wanted = after["eni"], list(after["groups"])
-        try:
-            found = self.client("ec2").describe_network_interfaces(
-                NetworkInterfaceIds=[eni])["NetworkInterfaces"]
-        except ClientError as err:
-            if _code(err) != "InvalidNetworkInterfaceID.NotFound":
-                raise
-            return Check("containment", target, f"{eni} security groups", ",".join(wanted),
-                         "ENI no longer exists", True)
-        groups = sorted(g["GroupId"] for g in found[0].get("Groups", []))
-        return Check("containment", target, f"{eni} security groups", ",".join(wanted),
-                     ",".join(groups) or "-", groups == sorted(wanted))
-
-    def _ec2_detach_instance_profile(self, target: str, after: Any, before: Any) -> Check:
-        associations = self.client("ec2").describe_iam_instance_profile_associations(
-            Filters=[{"Name": "instance-id", "Values": [target]}]
-        )["IamInstanceProfileAssociations"]
-        live = [a["IamInstanceProfile"]["Arn"] for a in associations
-                if a.get("State") in ("associating", "associated")]
-        return Check("containment", target, "instance profile", "none",
-                     ",".join(live) or "none", not live)
-
-    def _iam_deactivate_access_key(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
-        keys = self.client("iam").list_access_keys(UserName=after["user"])["AccessKeyMetadata"]
-        status = next((k["Status"] for k in keys if k["AccessKeyId"] == target), "deleted")
-        return Check("containment", target, f"access key of {after['user']}", "Inactive",
-                     status, status in ("Inactive", "deleted"))
-
-    def _inline_policy(self, kind: str, name: str, policy: str, target: str) -> Check:
-        from botocore.exceptions import ClientError
-
-        iam = self.client("iam")
-        try:
-            if kind == "user":
-                iam.get_user_policy(UserName=name, PolicyName=policy)
-            else:
-                iam.get_role_policy(RoleName=name, PolicyName=policy)
-            actual, holds = "present", True
-        except ClientError as err:
-            if _code(err) != "NoSuchEntity":
-                raise
-            actual, holds = "missing", False
-        return Check("containment", target, f"{kind} {name} policy {policy}", "present",
-                     actual, holds)
-
-    def _iam_deny_all_user(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
-        from runbooks.steps.iam import DENY_ALL_POLICY_NAME
-
-        if "policyArn" not in after:  # recorded by an irctl that wrote an inline policy
-            return self._inline_policy("user", after["user"], DENY_ALL_POLICY_NAME, target)
-        pages = self.client("iam").get_paginator("list_attached_user_policies").paginate(
-            UserName=after["user"])
-        holds = any(p["PolicyArn"] == after["policyArn"]
-                    for page in pages for p in page["AttachedPolicies"])
-        return Check("containment", target, f"user {after['user']} policy {after['policyArn']}",
-                     "attached", "attached" if holds else "detached", holds)
-
-    def _iam_revoke_role_sessions(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
-        from runbooks.steps.iam import REVOKE_SESSIONS_POLICY_NAME
-
-        return self._inline_policy("role", after["role"], REVOKE_SESSIONS_POLICY_NAME, target)
-
-    def _iam_remove_login_profile(self, target: str, after: Any,
-                                  before: Mapping[str, Any]) -> Check:
-        from botocore.exceptions import ClientError
-
-        user = str(before.get("user") or (after or {}).get("user") or target)
-        try:
-            self.client("iam").get_login_profile(UserName=user)
-            actual, holds = "present", False
-        except ClientError as err:
-            if _code(err) != "NoSuchEntity":
-                raise
-            actual, holds = "none", True
-        return Check("containment", target, f"console password of {user}", "none", actual,
-                     holds)
-
-    def _network_deny_cidr(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
-        from botocore.exceptions import ClientError
-
-        what = (f"{after['networkAclId']} {'egress' if after['egress'] else 'ingress'} "
-                f"rule {after['ruleNumber']}")
-        expected = f"deny {after['cidr']}"
-        try:
-            acl = self.client("ec2").describe_network_acls(
-                NetworkAclIds=[after["networkAclId"]])["NetworkAcls"][0]
-        except ClientError as err:
-            if _code(err) != "InvalidNetworkAclID.NotFound":
-                raise
-            return Check("containment", target, what, expected, "ACL deleted", False)
-        entry = next((e for e in acl["Entries"] if e["RuleNumber"] == after["ruleNumber"]
-                      and e["Egress"] == after["egress"]), None)
-        if entry is None:
-            return Check("containment", target, what, expected, "entry removed", False)
-        cidr = entry.get("CidrBlock") or entry.get("Ipv6CidrBlock")
-        actual = f"{entry['RuleAction']} {cidr}"
-        return Check("containment", target, what, expected, actual,
-                     entry["RuleAction"] == "deny" and cidr == after["cidr"])
-
-    def _s3_block_public_access(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
-        from botocore.exceptions import ClientError
-
-        bucket = after["bucket"]
-        try:
-            current = self.client("s3").get_public_access_block(
-                Bucket=bucket)["PublicAccessBlockConfiguration"]
-        except ClientError as err:
-            if _code(err) != "NoSuchPublicAccessBlockConfiguration":
-                raise
-            current = {}
-        off = sorted(k for k, v in dict(after["configuration"]).items()
-                     if v and not current.get(k))
-        return Check("containment", target, f"Block Public Access of {bucket}", "all on",
-                     "all on" if not off else "off: " + ",".join(off), not off)
-
-    def _s3_remove_public_policy_statements(self, target: str, after: Mapping[str, Any],
-                                            _: Any) -> Check:
-        from botocore.exceptions import ClientError
-
-        from runbooks.steps.s3 import is_public_statement
-
-        bucket = after["bucket"]
-        try:
-            text = self.client("s3").get_bucket_policy(Bucket=bucket)["Policy"]
-            statements = json.loads(text).get("Statement", [])
-        except ClientError as err:
-            if _code(err) != "NoSuchBucketPolicy":
-                raise
-            statements = []
-        public = [s for s in (statements if isinstance(statements, list) else [statements])
-                  if is_public_statement(s)]
-        return Check("containment", target, f"bucket policy of {bucket}", "no public statement",
-                     f"{len(public)} public statement(s)", not public)
-
-    def _s3_enable_versioning(self, target: str, after: Mapping[str, Any], _: Any) -> Check:
-        status = self.client("s3").get_bucket_versioning(Bucket=after["bucket"]).get(
-            "Status", "Unversioned")
-        return Check("containment", target, f"versioning of {after['bucket']}", "Enabled",
-                     status, status == "Enabled")
+    load_all_steps()
+    cls = REGISTRY.get(str(record.get("step")))
+    if cls is None or not cls.reversible:
+        return None
+    change = Change.from_dict(record.get("change") or {})
+    step = cls(ctx, record.get("params") or {})
+    result: Check = step.verify(change, record.get("result") or {})
+    state = record.get("state", "applied")
+    if state != "applied":
+        # outcome unknown: says so, so the responder reads the check in that light
+        result = dataclasses.replace(result, what=f"{result.what} [recorded {state}]")
+    return result
 
 
 def resources_of(records: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -345,10 +167,15 @@ def verify_account(settings: Settings, account: str,
         raise PreconditionFailed(
             f"the case changed account {account}, but the session opened for it reads "
             f"account {session.manifest['accountId']}'s manifest; check --account/--role-name")
-    verifier = Verifier(session.client)
+    from runbooks.core.context import Context
+    from runbooks.core.step import Check
+
+    ctx = Context(sessions=session.sessions, manifest=session.manifest,
+                  case_id=str(records[0].get("case", "")), account_id=account,
+                  region=session.region)
     checks: list[Check] = []
     for record in in_place(records):
-        check = verifier.check(record)
+        check = check_record(ctx, record)
         if check is not None:
             checks.append(dataclasses.replace(check, account=account))
 
@@ -399,9 +226,11 @@ def verify() -> None:
 def verify_case(settings: Settings, case_id: str) -> None:
     """Re-check CASE_ID: containment still in place, no new findings, trail logging.
 
-    From the case's audit log: every containment change still applied (ENI security
-    groups, instance profile, access key status, user and role deny policies, console
-    password, network ACL deny entries, bucket settings) is checked against AWS; GuardDuty
+    From the case's audit log: every reversible change still applied is checked against
+    AWS by its step's own verify (ENI security groups, instance profile, protection,
+    tags, state, Auto Scaling and load balancer membership, Elastic IP, access key
+    status, user and role deny policies, console password, network ACL deny entries,
+    bucket policy, ACL, public-access block and versioning, ...); GuardDuty
     and Security Hub are searched for findings on the case's resources updated since the
     containment; the manifest's trail must still be logging. Exit code 1 when anything
     no longer holds.

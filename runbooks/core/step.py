@@ -1,9 +1,12 @@
 """Steps: small registered units of AWS logic that the runner drives.
 
-A step declares the IAM actions it needs, `validate()`s its parameters without I/O,
-`plan()`s read-only (the changes it would make; empty when already in the desired
-state), `apply()`s one change and `rollback()`s it where reversible. Dry-run, audit,
+A registered step is the whole action: a parameter schema (`Params`, a pydantic model
+that refuses unknown keys) from which `validate()` is derived, the IAM actions it needs,
+`plan()` read-only (the changes it would make; empty when already in the desired
+state), `apply()` one change, `rollback()` where reversible, `verify()` that an applied
+change still holds, and the `irctl release` kind of its target. Dry-run, audit,
 idempotency, retries and rollback on failure live in the runner, never in a step.
+`register()` refuses a step that lacks any of these, so forgetting one fails at import.
 """
 
 from __future__ import annotations
@@ -13,11 +16,79 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from runbooks.core.errors import InvalidInput
 from runbooks.core.scopes import ANY as ANY_SCOPE
 from runbooks.core.scopes import Scope
 
 if TYPE_CHECKING:
     from runbooks.core.context import Context
+
+
+class StepParams(BaseModel):
+    """Base of every step's parameter schema: unknown keys are refused, types are strict
+    (no "5" for 5, no "yes" for true). Field validators raise `InvalidInput` with the
+    step's own wording; it propagates through pydantic unchanged."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def checked_by(check: Callable[[Any], object]) -> BeforeValidator:
+    """A schema field validator that runs one of the steps' own checks (which raise
+    `InvalidInput` in their own words) and keeps the value as given:
+    `cidr: Annotated[str, checked_by(parse_cidr)]`."""
+
+    def run(value: Any) -> Any:
+        check(value)
+        return value
+
+    return BeforeValidator(run)
+
+
+def parse_params(step: str, schema: type[StepParams], params: Mapping[str, Any]) -> StepParams:
+    """`params` checked against `schema`, or one `InvalidInput` naming the parameter, the
+    value, what is allowed, and for an unknown key the closest known one."""
+    import difflib
+
+    known = sorted(schema.model_fields)
+    for key in params:
+        if key not in schema.model_fields:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidInput(
+                f"{step}: unknown parameter {key!r}{hint} (its parameters: "
+                f"{', '.join(known) or 'none'}); nothing was called")
+    try:
+        return schema.model_validate(dict(params))
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        field_info = schema.model_fields.get(str(first["loc"][0])) if first["loc"] else None
+        allowed = f" ({field_info.description})" if field_info and field_info.description \
+            else ""
+        if first["type"] == "missing":
+            raise InvalidInput(f"{step}: parameter {where} is required{allowed}") from None
+        raise InvalidInput(f"{step}: parameter {where}={first.get('input')!r}: "
+                           f"{first['msg'].lower()}{allowed}") from None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing `irctl verify case` checked against AWS, and whether it still holds."""
+
+    area: str  # containment | findings | trail
+    target: str
+    what: str
+    expected: str
+    actual: str
+    holds: bool
+    account: str = ""  # the account the check was made in
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"area": self.area, "account": self.account, "target": self.target,
+                "what": self.what, "expected": self.expected, "actual": self.actual,
+                "holds": self.holds}
 
 
 @dataclass(frozen=True)
@@ -59,6 +130,12 @@ class Step(ABC):
 
     name: ClassVar[str]
     """Stable dotted name, e.g. `ec2.isolate`."""
+    Params: ClassVar[type[StepParams] | None] = None
+    """The parameter schema; every registered step declares its own."""
+    release_kind: ClassVar[str | None] = None
+    """The kind `irctl release KIND TARGET` knows this step's target by (`instance`,
+    `access-key`, `role`, `ip`, `bucket`, ...), which a playbook records its changes
+    under; every reversible step, and every step a playbook runs, declares one."""
     description: ClassVar[str]
     """One line a responder reads in plans and playbooks."""
     actions: ClassVar[frozenset[str]]
@@ -87,8 +164,15 @@ class Step(ABC):
         """
         return None
 
-    def validate(self) -> None:  # noqa: B027 - optional hook
-        """Check parameters without I/O; raise `InvalidInput` naming the bad one."""
+    def validate(self) -> None:
+        """Check parameters without I/O against `Params`, then `check()`; raise
+        `InvalidInput` naming the bad one."""
+        if self.Params is not None:
+            parse_params(self.name, self.Params, self.params)
+        self.check()
+
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Cross-field or context rules the schema cannot say (no I/O)."""
 
     @abstractmethod
     def plan(self) -> list[Change]:
@@ -101,6 +185,22 @@ class Step(ABC):
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         """Undo an applied `change` from its recorded `before` state."""
         raise NotImplementedError(f"{self.name} is not reversible")
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        """Read-only, against live AWS state: does applied `change` (whose apply returned
+        `result`) still hold? Every reversible step implements it (`register()` refuses
+        one that does not), so `irctl verify case` checks every change it can release."""
+        raise NotImplementedError(f"{self.name} has no verify()")
+
+    def verify_current(self, change: Change, what: str) -> Check:
+        """A `verify` from `current()`: holds while the live state is `change.after` on
+        the keys `current()` reads."""
+        live = self.current(change)
+        if live is None:
+            raise NotImplementedError(f"{self.name}.current() cannot tell; write verify()")
+        expected = {key: change.after.get(key) for key in live}
+        return Check("containment", change.target, what, show_state(expected),
+                     show_state(live), same_state(live, change.after))
 
     @classmethod
     def subject(cls, change: Change) -> str:
@@ -145,6 +245,20 @@ def same_state(live: Mapping[str, Any], recorded: Mapping[str, Any]) -> bool:
     return all(norm(value) == norm(recorded.get(key)) for key, value in live.items())
 
 
+def show_state(state: Mapping[str, Any]) -> str:
+    """A state as a responder reads it in `verify case`: one key's value alone."""
+    import json
+
+    if len(state) == 1:
+        value = next(iter(state.values()))
+        if value is None:
+            return "none"
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(dict(state), sort_keys=True, default=str)
+
+
 REGISTRY: dict[str, type[Step]] = {}
 
 S = TypeVar("S", bound=type[Step])
@@ -160,6 +274,13 @@ def register(cls: S) -> S:
     stray = sorted(set(cls.scopes) - cls.actions)
     if stray:
         raise TypeError(f"step {cls.name} scopes actions it does not declare: {stray}")
+    if cls.Params is None:
+        raise TypeError(f"step {cls.name} declares no parameter schema (Params)")
+    if cls.reversible and cls.verify is Step.verify:
+        raise TypeError(f"step {cls.name} is reversible but has no verify(): `irctl verify "
+                        "case` could never check that its change still holds")
+    if cls.reversible and not cls.release_kind:
+        raise TypeError(f"step {cls.name} is reversible but declares no release_kind")
     if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
         raise TypeError(f"step name {cls.name} is registered twice")
     REGISTRY[cls.name] = cls

@@ -143,6 +143,9 @@ class Playbook:
                             f"playbook {self.name}: action {action['id']} ({phase}) needs "
                             f"--param {'=..., --param '.join(missing)}=... for these answers"
                         )
+                resolved = substitute(action.get("params", {}), values)
+                if action.get("step"):
+                    _check_step_params(self.name, phase, action, resolved)
                 out.append(
                     Action(
                         phase=phase,
@@ -151,12 +154,27 @@ class Playbook:
                         step=action.get("step"),
                         target=substitute(action["target"], values) if "target" in action
                         else None,
-                        params=substitute(action.get("params", {}), values),
+                        params=resolved,
                         command=action.get("command"),
                         manual=action.get("manual"),
                     )
                 )
         return out
+
+
+def _check_step_params(playbook: str, phase: str, action: Mapping[str, Any],
+                       params: Mapping[str, Any]) -> None:
+    """The resolved parameters against the step's schema, before any AWS call."""
+    from runbooks.core.step import load_all_steps, parse_params
+
+    step = load_all_steps().get(str(action["step"]))
+    if step is None or step.Params is None:
+        return  # the loader already refused an unknown step
+    try:
+        parse_params(step.name, step.Params, params)
+    except InvalidInput as err:
+        raise PlaybookError(f"playbook {playbook}: action {action['id']} ({phase}): "
+                            f"{err}") from None
 
 
 def _whens(action: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -270,6 +288,9 @@ def playbook_errors(
             seen.add(action["id"])
             if steps is not None and "step" in action and action["step"] not in steps:
                 errors.append(f"{where}: step {action['step']!r} is not a registered step")
+            elif isinstance(known_steps, Mapping) and "step" in action:
+                errors += _step_param_errors(where, known_steps[action["step"]],
+                                             action.get("params", {}))
             missing = _references({k: action.get(k) for k in ("target", "params", "command")})
             for ref in sorted(missing - declared):
                 errors.append(f"{where}: ${{{ref}}} is not a parameter of the playbook")
@@ -293,6 +314,30 @@ def playbook_errors(
     ids = [n["id"] for n in doc["notifications"]]
     if len(ids) != len(set(ids)):
         errors.append("notifications: ids must be unique")
+    return errors
+
+
+def _step_param_errors(where: str, step: Any, params: Mapping[str, Any]) -> list[str]:
+    """The action's parameter names against its step's schema (values are checked once
+    the playbook's parameters are known: `Playbook.actions`), and its release kind."""
+    import difflib
+
+    errors: list[str] = []
+    schema = step.Params
+    known = sorted(schema.model_fields) if schema is not None else []
+    for key in params:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            errors.append(f"{where}: step {step.name} has no parameter {key!r}"
+                          + (f"; did you mean {close[0]!r}?" if close else "")
+                          + f" (its parameters: {', '.join(known) or 'none'})")
+    if schema is not None:
+        for key, spec in schema.model_fields.items():
+            if spec.is_required() and key not in params:
+                errors.append(f"{where}: step {step.name} needs parameter {key!r}")
+    if not step.release_kind:
+        errors.append(f"{where}: step {step.name} declares no release_kind, so its "
+                      "changes could not be released")
     return errors
 
 

@@ -19,11 +19,11 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from runbooks.core.errors import InvalidInput
 from runbooks.core.scopes import EVIDENCE_OBJECTS, STACK_KEYS
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Step, StepParams, checked_by, register
 
 APPLIED_PREFIX = "automation/applied"
 _FINDING_ID = re.compile(r"^[\x21-\x7e]{1,512}$")
@@ -46,6 +46,23 @@ def containments_since(s3: Any, bucket: str, now: datetime) -> int:
     return count
 
 
+def _check_finding_id(value: Any) -> None:
+    if not isinstance(value, str) or not _FINDING_ID.match(value):
+        raise InvalidInput(f"automation.count-containment: finding_id {value!r} must "
+                           "be the finding's id (1-512 printable characters)")
+
+
+def _check_changes(value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInput(f"automation.count-containment: changes {value!r} must be "
+                           "the number of changes applied (1 or more)")
+
+
+class CountContainmentParams(StepParams):
+    finding_id: Annotated[str, checked_by(_check_finding_id)]
+    changes: Annotated[int, checked_by(_check_changes)]
+
+
 @register
 class CountContainment(Step):
     """Write the marker that counts this case's containment towards the hourly cap."""
@@ -56,21 +73,7 @@ class CountContainment(Step):
     scopes = {"s3:PutObject": EVIDENCE_OBJECTS, "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
 
-    PARAMS = frozenset({"finding_id", "changes"})
-
-    def validate(self) -> None:
-        unknown = sorted(set(self.params) - self.PARAMS)
-        if unknown:
-            raise InvalidInput(f"automation.count-containment: unknown parameter(s) "
-                               f"{', '.join(unknown)}; it takes {', '.join(sorted(self.PARAMS))}")
-        finding = self.params.get("finding_id")
-        if not isinstance(finding, str) or not _FINDING_ID.match(finding):
-            raise InvalidInput(f"automation.count-containment: finding_id {finding!r} must "
-                               "be the finding's id (1-512 printable characters)")
-        changes = self.params.get("changes")
-        if not isinstance(changes, int) or isinstance(changes, bool) or changes < 1:
-            raise InvalidInput(f"automation.count-containment: changes {changes!r} must be "
-                               "the number of changes applied (1 or more)")
+    Params = CountContainmentParams
 
     def plan(self) -> list[Change]:
         bucket = str(self.ctx.manifest["evidenceBucket"])

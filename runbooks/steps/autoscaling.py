@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runbooks.core.context import Context
-from runbooks.core.step import Change, register
+from runbooks.core.step import Change, Check, register
 from runbooks.steps.ec2 import InstanceStep, _chunks, _instance_targets
 
 
@@ -70,3 +70,6 @@ class DetachFromAutoScaling(InstanceStep):
         members = [i["AutoScalingGroupName"] for i in found
                    if i.get("LifecycleState") not in ("Detaching", "Detached")]
         return {"autoScalingGroup": members[0] if members else None}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        return self.verify_current(change, "Auto Scaling group")

@@ -17,19 +17,20 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
+from runbooks.core.ids import CASE_TAG, INSTANCE_ID
 from runbooks.core.scopes import ACCOUNT_ROLES, PASS_TO_BACKUP, PASS_TO_EC2, RUN_WITHOUT_PROFILE
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
 ARN = re.compile(r"^arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12})?:(.+)$")
-EC2_RESOURCE = re.compile(r"^(instance/i-[0-9a-f]{8,17}|volume/vol-[0-9a-f]{8,17})$")
+VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
 SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-CASE_TAG = "ir:case"  # as runbooks.steps.ec2 tags contained resources
 RESTORED_FROM_TAG = "ir:restored-from"
 FINISHED = {"COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL"}
 
@@ -110,6 +111,50 @@ def _check_region_account(ctx: Any, arn: str, region: str, account: str, what: s
                            f"{ctx.account_id}")
 
 
+def _check_arn(what: str) -> Any:
+    return checked_by(lambda value: parse_arn(value if isinstance(value, str) else "", what))
+
+
+def _check_groups(groups: Any) -> None:
+    for group in groups if isinstance(groups, (list, tuple)) else []:
+        if not isinstance(group, str) or not SG_ID.match(group):
+            raise InvalidInput(f"--security-group {group!r} is not a security group id "
+                               "(sg-...)")
+
+
+def _check_subnet(subnet: Any) -> None:
+    if subnet and not (isinstance(subnet, str) and SUBNET_ID.match(subnet)):
+        raise InvalidInput(f"--subnet {subnet!r} is not a subnet id (subnet-...)")
+
+
+GroupIds = Annotated[list[str], checked_by(_check_groups), Field(strict=False)]
+
+
+class StartBackupParams(StepParams):
+    resource_arn: Annotated[str, _check_arn("resource")]
+
+
+class StartRestoreParams(StepParams):
+    recovery_point_arn: Annotated[str, _check_arn("recovery point")]
+    vault: Annotated[str, Field(min_length=1, description="the recovery point's vault")]
+    resource_type: Annotated[str | None, Field(pattern="^(EC2|EBS)$")] = None
+    security_group_ids: GroupIds | None = None
+    subnet_id: Annotated[str | None, checked_by(_check_subnet)] = None
+    instance_type: str | None = None
+    availability_zone: str | None = None
+
+
+class TagRestoredParams(StepParams):
+    resource_arn: Annotated[str, checked_by(lambda v: _resource_id(str(v or "")))]
+    recovery_point_arn: str | None = None
+
+
+class VerifyRestoredParams(StepParams):
+    resource_arn: Annotated[str, checked_by(lambda v: _resource_id(str(v or "")))]
+    security_group_ids: GroupIds | None = None
+    poll_seconds: Annotated[float, Field(gt=0)] = 5
+
+
 @register
 class StartBackup(Step):
     """On-demand backup of `resource_arn` into the manifest's vault, with its restore role."""
@@ -120,10 +165,10 @@ class StartBackup(Step):
                          "iam:GetRole", "iam:PassRole"})
     scopes = {"iam:GetRole": ACCOUNT_ROLES, "iam:PassRole": PASS_TO_BACKUP}
     reversible = False
+    Params = StartBackupParams
 
-    def validate(self) -> None:
-        _, region, account, _ = parse_arn(str(self.params.get("resource_arn", "")),
-                                          "resource")
+    def check(self) -> None:
+        _, region, account, _ = parse_arn(str(self.params["resource_arn"]), "resource")
         _check_region_account(self.ctx, self.params["resource_arn"], region, account,
                               "resource")
 
@@ -165,22 +210,14 @@ class StartRestore(Step):
     scopes = {"iam:GetRole": ACCOUNT_ROLES, "iam:PassRole": (PASS_TO_BACKUP, PASS_TO_EC2),
               "ec2:RunInstances": RUN_WITHOUT_PROFILE}
     reversible = False
+    Params = StartRestoreParams
 
-    def validate(self) -> None:
-        arn = str(self.params.get("recovery_point_arn", ""))
+    def check(self) -> None:
+        arn = str(self.params["recovery_point_arn"])
         service, region, account, _ = parse_arn(arn, "recovery point")
         if service not in ("ec2", "backup"):
             raise InvalidInput(f"recovery point {arn} is not an EC2/EBS recovery point")
         _check_region_account(self.ctx, arn, region, account, "recovery point")
-        if not self.params.get("vault"):
-            raise InvalidInput("the recovery point's vault is required")
-        for group in self.params.get("security_group_ids") or []:
-            if not SG_ID.match(group):
-                raise InvalidInput(f"--security-group {group!r} is not a security group id "
-                                   "(sg-...)")
-        subnet = self.params.get("subnet_id")
-        if subnet and not SUBNET_ID.match(subnet):
-            raise InvalidInput(f"--subnet {subnet!r} is not a subnet id (subnet-...)")
 
     def plan(self) -> list[Change]:
         backup = self.ctx.client("backup")
@@ -275,9 +312,11 @@ class StartRestore(Step):
 
 def _resource_id(arn: str) -> str:
     _, _, _, resource = parse_arn(arn, "restored resource")
-    if not EC2_RESOURCE.match(resource):
+    kind, _, resource_id = resource.partition("/")
+    if not ((kind == "instance" and INSTANCE_ID.match(resource_id))
+            or (kind == "volume" and VOLUME_ID.match(resource_id))):
         raise InvalidInput(f"{arn} is not an EC2 instance or EBS volume ARN")
-    return resource.split("/", 1)[1]
+    return resource_id
 
 
 @register
@@ -287,9 +326,9 @@ class TagRestored(Step):
     name = "backup.tag-restored"
     description = "Tag a restored instance or volume with the case"
     actions = frozenset({"ec2:DescribeTags", "ec2:CreateTags", "ec2:DeleteTags"})
-
-    def validate(self) -> None:
-        _resource_id(str(self.params.get("resource_arn", "")))
+    Params = TagRestoredParams
+    # as `irctl recover instance` records it (`recover volume` for a restored volume)
+    release_kind = "recover instance"
 
     def plan(self) -> list[Change]:
         resource_id = _resource_id(self.params["resource_arn"])
@@ -321,6 +360,17 @@ class TagRestored(Step):
             ec2.create_tags(Resources=[change.target],
                             Tags=[{"Key": k, "Value": v} for k, v in restore.items()])
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        tags = self.ctx.client("ec2").describe_tags(
+            Filters=[{"Name": "resource-id", "Values": [change.target]}])["Tags"]
+        live = {t["Key"]: t["Value"] for t in tags}
+        wanted = dict(change.after)
+        differs = sorted(k for k, v in wanted.items() if live.get(k) != v)
+        return Check("containment", change.target, f"tags {', '.join(sorted(wanted))}",
+                     "as tagged", "as tagged" if not differs else
+                     "changed: " + ", ".join(f"{k}={live.get(k)}" for k in differs),
+                     not differs)
+
 
 @register
 class VerifyRestored(Step):
@@ -330,9 +380,7 @@ class VerifyRestored(Step):
     description = "Verify a restored instance runs isolated as asked, or a volume is available"
     actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeVolumes"})
     reversible = False
-
-    def validate(self) -> None:
-        _resource_id(str(self.params.get("resource_arn", "")))
+    Params = VerifyRestoredParams
 
     def plan(self) -> list[Change]:
         resource_id = _resource_id(self.params["resource_arn"])

@@ -20,15 +20,15 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
 
 from runbooks.core.errors import InvalidInput
 from runbooks.core.evidence_queue import already_held, put_evidence
 from runbooks.core.scopes import EVIDENCE_OBJECTS, STACK_KEYS
-from runbooks.core.step import Change, Step, register
-from runbooks.steps.iam import error_code, validate_key_id
+from runbooks.core.step import Change, Step, StepParams, checked_by, register
+from runbooks.steps.iam import AccessKeyId, error_code
 
 # Error codes meaning "this account/region cannot answer LookupEvents for us".
 NOT_AVAILABLE_CODES = frozenset(
@@ -64,6 +64,23 @@ def assumed_roles(events: list[dict[str, Any]]) -> list[str]:
     return sorted(roles)
 
 
+def _check_days(days: Any) -> None:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
+        raise InvalidInput(f"days={days!r}: CloudTrail event history covers 1 to 90 days")
+
+
+def _check_max_events(max_events: Any) -> None:
+    if isinstance(max_events, bool) or not isinstance(max_events, int) \
+            or not 1 <= max_events <= 50_000:
+        raise InvalidInput(f"max_events={max_events!r}: give an integer from 1 to 50000")
+
+
+class CaptureKeyActivityParams(StepParams):
+    access_key_id: AccessKeyId
+    days: Annotated[int, checked_by(_check_days)] = 7
+    max_events: Annotated[int, checked_by(_check_max_events)] = 1000
+
+
 @register
 class CaptureKeyActivity(Step):
     name = "cloudtrail.capture-key-activity"
@@ -73,15 +90,8 @@ class CaptureKeyActivity(Step):
     scopes = {"s3:GetObject": EVIDENCE_OBJECTS, "s3:PutObject": EVIDENCE_OBJECTS,
               "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
-
-    def validate(self) -> None:
-        validate_key_id(self.params.get("access_key_id"))
-        days = self.params.get("days", 7)
-        if not isinstance(days, int) or not 1 <= days <= 90:
-            raise InvalidInput(f"days={days!r}: CloudTrail event history covers 1 to 90 days")
-        max_events = self.params.get("max_events", 1000)
-        if not isinstance(max_events, int) or not 1 <= max_events <= 50_000:
-            raise InvalidInput(f"max_events={max_events!r}: give an integer from 1 to 50000")
+    Params = CaptureKeyActivityParams
+    release_kind = "access-key"
 
     def plan(self) -> list[Change]:
         key_id = str(self.params["access_key_id"])

@@ -10,15 +10,16 @@ snapshot, optionally stop. Reads are batched over all targets of the run through
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.context import Context
-from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.errors import PreconditionFailed
 from runbooks.core.evidence_queue import put_evidence
+from runbooks.core.ids import CASE_TAG, INSTANCE_ID, require_instance_id
 from runbooks.core.scopes import (
     ACCOUNT_INSTANCE_PROFILES,
     ACCOUNT_ROLES,
@@ -26,10 +27,8 @@ from runbooks.core.scopes import (
     PASS_TO_EC2,
     STACK_KEYS,
 )
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-CASE_TAG = "ir:case"
 PRE_ACTION_TAG = "ir:pre-action"
 CONTAINED_AT_TAG = "ir:contained-at"
 SOURCE_INSTANCE_TAG = "ir:source-instance"
@@ -132,16 +131,16 @@ def live_association(ctx: Context, instance_id: str) -> dict[str, Any] | None:
     return dict(found[0]) if found else None
 
 
+class InstanceParams(StepParams):
+    instance_id: Annotated[str, checked_by(require_instance_id),
+                           Field(description="i- and 8 or 17 hex digits")]
+
+
 class InstanceStep(Step):
     """A step whose target is one instance id (param `instance_id`)."""
 
-    def validate(self) -> None:
-        value = self.params.get("instance_id")
-        if not isinstance(value, str) or not INSTANCE_ID.match(value):
-            raise InvalidInput(
-                f"{value!r} is not an EC2 instance id (expected i- followed by 8 or 17 hex "
-                "digits, e.g. i-0123456789abcdef0)"
-            )
+    Params = InstanceParams
+    release_kind = "instance"
 
     @property
     def instance_id(self) -> str:
@@ -287,6 +286,12 @@ class ProtectInstance(InstanceStep):
     def subject(cls, change: Change) -> str:
         return ",".join(sorted(change.after))  # one attribute per change
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        labels = {"disableApiTermination": "termination protection",
+                  "shutdownBehavior": "shutdown behaviour",
+                  "deleteOnTermination": "delete volumes on termination"}
+        return self.verify_current(change, ", ".join(labels.get(k, k) for k in change.after))
+
     def current(self, change: Change) -> Mapping[str, Any] | None:
         ec2, iid = self.ctx.client("ec2"), self.instance_id
         live: dict[str, Any] = {}
@@ -356,6 +361,9 @@ class TagInstance(InstanceStep):
     def current(self, change: Change) -> Mapping[str, Any] | None:
         tags = tags_of(live_instance(self.ctx, self.instance_id))
         return {"tags": {k: tags.get(k) for k in change.after["tags"]}}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        return self.verify_current(change, f"tags {', '.join(sorted(change.after['tags']))}")
 
 
 @register
@@ -444,6 +452,142 @@ class IsolateInstance(InstanceStep):
         # after the first call only, the ENI is in the conversion group
         return [change.after, {"groups": [change.after["conversion"]]}]
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        eni, wanted = change.after["eni"], list(change.after["groups"])
+        what = f"{eni} security groups"
+        try:
+            found = self.ctx.client("ec2").describe_network_interfaces(
+                NetworkInterfaceIds=[eni])["NetworkInterfaces"]
+        except ClientError as err:
+            if _code(err) != "InvalidNetworkInterfaceID.NotFound":
+                raise
+            # a deleted ENI carries no traffic: the isolation holds
+            return Check("containment", change.target, what, ",".join(wanted),
+                         "ENI no longer exists", True)
+        groups = sorted(g["GroupId"] for g in found[0].get("Groups", []))
+        return Check("containment", change.target, what, ",".join(wanted),
+                     ",".join(groups) or "-", groups == sorted(wanted))
+
+
+def instance_addresses(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """instance id -> the Elastic IPs associated with it, for every target (batched)."""
+
+    def load() -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for chunk in _chunks(_instance_targets(ctx), BATCH):
+            response = ctx.client("ec2").describe_addresses(
+                Filters=[{"Name": "instance-id", "Values": chunk}])
+            for address in response["Addresses"]:
+                found.setdefault(str(address.get("InstanceId")), []).append(address)
+        return found
+
+    return ctx.cache.get("ec2.addresses", load)
+
+
+@register
+class DisassociateAddress(InstanceStep):
+    """Take the instance's Elastic IPs off it, keeping each allocation in the account.
+
+    An Elastic IP is the public address the attacker (and every DNS record) knows the
+    instance by; left attached, it reaches the instance again as soon as anything
+    loosens the isolation (a forensic group opened to investigators, a release of the
+    security groups before the host is rebuilt). The allocation is never released (it
+    stays the account's, so nobody else can claim the address): release re-associates
+    the same allocation with the same ENI and private IP, so the address comes back
+    exactly where it was."""
+
+    name = "ec2.disassociate-address"
+    description = "Disassociate the instance's Elastic IPs (allocations kept for release)"
+    actions = frozenset({"ec2:DescribeAddresses", "ec2:DisassociateAddress",
+                         "ec2:AssociateAddress"})
+
+    @classmethod
+    def prefetch(cls, ctx: Context) -> None:
+        instance_addresses(ctx)
+
+    def plan(self) -> list[Change]:
+        self.instance()
+        changes = []
+        for address in instance_addresses(self.ctx).get(self.instance_id, []):
+            if not address.get("AssociationId") or not address.get("AllocationId"):
+                continue  # EC2-Classic addresses are gone; nothing else lacks these
+            changes.append(Change(
+                self.name, self.instance_id,
+                f"Disassociate Elastic IP {address['PublicIp']} ({address['AllocationId']}) "
+                f"from {address.get('NetworkInterfaceId')} (allocation kept)",
+                before={"allocationId": address["AllocationId"],
+                        "publicIp": address["PublicIp"],
+                        "associationId": address["AssociationId"],
+                        "networkInterfaceId": address.get("NetworkInterfaceId"),
+                        "privateIpAddress": address.get("PrivateIpAddress")},
+                after={"allocationId": address["AllocationId"],
+                       "networkInterfaceId": None}))
+        return changes
+
+    def apply(self, change: Change) -> Mapping[str, Any]:
+        try:
+            self.ctx.client("ec2").disassociate_address(
+                AssociationId=change.before["associationId"])
+        except ClientError as err:
+            # Already disassociated (a retry whose answer was lost): done.
+            if _code(err) != "InvalidAssociationID.NotFound":
+                raise
+            return {"alreadyDone": True}
+        return {}
+
+    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
+        # The runner and release call this only while the address is still unassociated
+        # (current() == after), so AllowReassociation stays off: never steal it back.
+        try:
+            self.ctx.client("ec2").associate_address(
+                AllocationId=change.before["allocationId"],
+                NetworkInterfaceId=change.before["networkInterfaceId"],
+                PrivateIpAddress=change.before["privateIpAddress"],
+                AllowReassociation=False)
+        except ClientError as err:
+            if _code(err) not in ("InvalidAllocationID.NotFound", "InvalidAddress.NotFound"):
+                raise
+            raise PreconditionFailed(
+                f"Elastic IP {change.before['publicIp']} ({change.before['allocationId']}) "
+                "was released from the account since containment, so it cannot be put "
+                "back; allocate a new address and update whatever named the old one"
+            ) from err
+
+    @classmethod
+    def subject(cls, change: Change) -> str:
+        return str(change.after["allocationId"])
+
+    def with_before(self, change: Change, before: Mapping[str, Any]) -> Change:
+        # apply disassociates the live association: keep its id
+        return Change(change.step, change.target, change.summary,
+                      {**before, "associationId": change.before["associationId"]},
+                      change.after)
+
+    def _live(self, allocation: str) -> dict[str, Any] | None:
+        try:
+            found = self.ctx.client("ec2").describe_addresses(
+                AllocationIds=[allocation])["Addresses"]
+        except ClientError as err:
+            if _code(err) not in ("InvalidAllocationID.NotFound", "InvalidAddress.NotFound"):
+                raise
+            return None  # released from the account since
+        return dict(found[0]) if found else None
+
+    def current(self, change: Change) -> Mapping[str, Any] | None:
+        live = self._live(str(change.after["allocationId"]))
+        # an unassociated address may be reported with an empty ENI id
+        return {"networkInterfaceId": (live or {}).get("NetworkInterfaceId") or None}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        eni, ip = change.before["networkInterfaceId"], change.before["publicIp"]
+        live = self._live(str(change.after["allocationId"]))
+        where = None if live is None else live.get("NetworkInterfaceId") or None
+        actual = ("released from the account" if live is None
+                  else f"on {where}" if where else "unassociated")
+        # Holds while the address does not reach this instance's ENI again.
+        return Check("containment", change.target, f"Elastic IP {ip}", f"not on {eni}",
+                     actual, where != eni)
+
 
 @register
 class DetachInstanceProfile(InstanceStep):
@@ -514,6 +658,15 @@ class DetachInstanceProfile(InstanceStep):
         association = live_association(self.ctx, self.instance_id)
         return {"profileArn": association["IamInstanceProfile"]["Arn"]
                 if association else None}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        associations = self.ctx.client("ec2").describe_iam_instance_profile_associations(
+            Filters=[{"Name": "instance-id", "Values": [change.target]}]
+        )["IamInstanceProfileAssociations"]
+        live = [a["IamInstanceProfile"]["Arn"] for a in associations
+                if a.get("State") in ("associating", "associated")]
+        return Check("containment", change.target, "instance profile", "none",
+                     ",".join(live) or "none", not live)
 
 
 @register
@@ -669,3 +822,6 @@ class StopInstance(InstanceStep):
         state = live_instance(self.ctx, self.instance_id)["State"]["Name"]
         # on its way there counts as there
         return {"state": {"stopping": "stopped", "pending": "running"}.get(state, state)}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        return self.verify_current(change, "instance state")

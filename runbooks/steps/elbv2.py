@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runbooks.core.context import Context
-from runbooks.core.step import Change, register
+from runbooks.core.step import Change, Check, register
 from runbooks.steps.ec2 import InstanceStep, all_instances
 
 
@@ -87,3 +87,8 @@ class DeregisterTargets(InstanceStep):
         registered = [d for d in health["TargetHealthDescriptions"]
                       if d.get("TargetHealth", {}).get("State") not in ("unused", "draining")]
         return {"targetGroupArn": arn if registered else None}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        group = str(change.before.get("targetGroupArn", "")).split(":")[-1]
+        return self.verify_current(
+            change, f"registration in {group} (port {change.before.get('port')})")

@@ -15,21 +15,51 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import InvalidInput, PreconditionFailed
-from runbooks.core.step import Change, Step, register
+from runbooks.core.ids import CASE_TAG, require_instance_id
+from runbooks.core.step import Change, Step, StepParams, checked_by, register
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?$")
 IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-CASE_TAG = "ir:case"  # as runbooks.steps.ec2 tags case snapshots
 KEYS_PER_USER = 2  # IAM's limit
 
 def _code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _check_snapshots(recorded: Any) -> None:
+    if not isinstance(recorded, Mapping) or not all(
+            isinstance(s, str) and SNAPSHOT_ID.match(s) for s in recorded.values()):
+        raise InvalidInput("recorded_snapshots must map volume ids to snapshot ids")
+
+
+def _check_user(user: Any) -> None:
+    if not isinstance(user, str) or not IAM_NAME.match(user):
+        raise InvalidInput(f"user name {user!r} is malformed: 1-64 characters of "
+                           "letters, digits and +=,.@_-")
+
+
+def _check_handle(handle: Any) -> None:
+    if not isinstance(handle, str):
+        raise InvalidInput("iam.create-replacement-key needs a handle")
+
+
+class TerminateInstanceParams(StepParams):
+    instance_id: Annotated[str, checked_by(require_instance_id),
+                           Field(description="i- and 8 or 17 hex digits")]
+    recorded_snapshots: Annotated[dict[str, str], checked_by(_check_snapshots)] = {}
+
+
+class CreateReplacementKeyParams(StepParams):
+    user_name: Annotated[str, checked_by(_check_user)]
+    handle: Annotated[str, checked_by(_check_handle),
+                      Field(description="where the command claims the secret")]
+    retiring: Annotated[list[str], Field(strict=False)] = []
 
 
 @register
@@ -40,15 +70,8 @@ class TerminateInstance(Step):
                          "ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute",
                          "ec2:TerminateInstances"})
     reversible = False
-
-    def validate(self) -> None:
-        instance_id = self.params.get("instance_id")
-        if not isinstance(instance_id, str) or not INSTANCE_ID.match(instance_id):
-            raise InvalidInput(f"{instance_id!r} is not an EC2 instance id")
-        recorded = self.params.get("recorded_snapshots", {})
-        if not isinstance(recorded, Mapping) or not all(
-                isinstance(s, str) and SNAPSHOT_ID.match(s) for s in recorded.values()):
-            raise InvalidInput("recorded_snapshots must map volume ids to snapshot ids")
+    Params = TerminateInstanceParams
+    release_kind = "instance"
 
     def plan(self) -> list[Change]:
         instance_id = str(self.params["instance_id"])

@@ -14,12 +14,12 @@ import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 from runbooks.core.evidence_queue import already_held, put_evidence
 from runbooks.core.scopes import EVIDENCE_OBJECTS, STACK_KEYS
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Step, StepParams, checked_by, register
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CONTENT_TYPES = {".md": "text/markdown; charset=utf-8", ".json": "application/json"}
@@ -33,6 +33,27 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(f"case file name {name!r}: use letters, digits, '.', '_', '-'")
+
+
+def _check_path(path: Any) -> None:
+    if not isinstance(path, str) or not path:
+        raise InvalidInput("case file path is missing")
+
+
+def _check_digest(digest: Any) -> None:
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise InvalidInput(f"sha256 {digest!r} is not a hex SHA-256 digest")
+
+
+class WriteCaseFileParams(StepParams):
+    name: Annotated[str, checked_by(_check_name)]
+    path: Annotated[str, checked_by(_check_path)]
+    sha256: Annotated[str, checked_by(_check_digest)]
+
+
 @register
 class WriteCaseFile(Step):
     name = "evidence.write-case-file"
@@ -41,17 +62,7 @@ class WriteCaseFile(Step):
     scopes = {"s3:GetObject": EVIDENCE_OBJECTS, "s3:PutObject": EVIDENCE_OBJECTS,
               "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
-
-    def validate(self) -> None:
-        name = self.params.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise InvalidInput(f"case file name {name!r}: use letters, digits, '.', '_', '-'")
-        path = self.params.get("path")
-        if not isinstance(path, str) or not path:
-            raise InvalidInput("case file path is missing")
-        digest = self.params.get("sha256")
-        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise InvalidInput(f"sha256 {digest!r} is not a hex SHA-256 digest")
+    Params = WriteCaseFileParams
 
     def plan(self) -> list[Change]:
         bucket = str(self.ctx.manifest["evidenceBucket"])

@@ -33,9 +33,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
 from runbooks.core.scopes import (
@@ -45,7 +46,7 @@ from runbooks.core.scopes import (
     PROTECTED_TAG,
     STACK_TAG,
 )
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
 ACCESS_KEY_ID = re.compile(r"^AKIA[A-Z0-9]{12,124}$")
 TEMPORARY_KEY_ID = re.compile(r"^ASIA[A-Z0-9]{12,124}$")
@@ -151,18 +152,37 @@ def refuse_caller(step: Step, user: str) -> None:
             "e.g. the responder role in the manifest")
 
 
+AccessKeyId = Annotated[str, checked_by(validate_key_id),
+                        Field(description="AKIA and 12 or more upper-case letters or digits")]
+
+
+class AccessKeyParams(StepParams):
+    access_key_id: AccessKeyId
+
+
+class UserParams(StepParams):
+    """Exactly one of the two (checked by `UserStep.check`)."""
+
+    access_key_id: AccessKeyId | None = None
+    user_name: Annotated[str | None, checked_by(lambda v: validate_iam_name("user", v)),
+                         Field(description="1-64 characters of letters, digits and "
+                                           "+=,.@_-")] = None
+
+
+class RoleParams(StepParams):
+    role_name: Annotated[str, checked_by(lambda v: validate_iam_name("role", v)),
+                         Field(description="the role's name, not its ARN")]
+
+
 class UserStep(Step):
     """A step acting on an IAM user named directly (`user_name`) or by one of its keys."""
 
-    def validate(self) -> None:
-        has_key = "access_key_id" in self.params
-        has_user = "user_name" in self.params
-        if has_key == has_user:
+    Params = UserParams
+    release_kind = "access-key"
+
+    def check(self) -> None:
+        if ("access_key_id" in self.params) == ("user_name" in self.params):
             raise InvalidInput(f"{self.name}: give exactly one of access_key_id or user_name")
-        if has_key:
-            validate_key_id(self.params["access_key_id"])
-        else:
-            validate_iam_name("user", self.params["user_name"])
 
     def user_name(self) -> str:
         if "user_name" in self.params:
@@ -191,9 +211,8 @@ class DeactivateAccessKey(Step):
     )
     scopes = {action: ACCOUNT_USERS for action in (
         "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey")}
-
-    def validate(self) -> None:
-        validate_key_id(self.params.get("access_key_id"))
+    Params = AccessKeyParams
+    release_kind = "access-key"
 
     def plan(self) -> list[Change]:
         key_id = str(self.params["access_key_id"])
@@ -235,6 +254,14 @@ class DeactivateAccessKey(Step):
         self.ctx.client("iam").update_access_key(
             UserName=change.before["user"], AccessKeyId=change.target,
             Status=change.before["status"])
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        user = change.after["user"]
+        keys = self.ctx.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
+        status = next((k["Status"] for k in keys if k["AccessKeyId"] == change.target),
+                      "deleted")
+        return Check("containment", change.target, f"access key of {user}", "Inactive",
+                     status, status in ("Inactive", "deleted"))
 
 
 @register
@@ -328,6 +355,20 @@ class DenyAllUser(UserStep):
             if error_code(err) != "NoSuchEntity":  # already detached: nothing to undo
                 raise
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        """The deny-all policy is still attached (or, for a change recorded by an irctl
+        that wrote the inline document, that document is still on the user)."""
+        user = change.after["user"]
+        if "policyArn" not in change.after:
+            return inline_policy_check(self, "user", user, DENY_ALL_POLICY_NAME,
+                                       change.target)
+        arn = change.after["policyArn"]
+        pages = self.ctx.client("iam").get_paginator(
+            "list_attached_user_policies").paginate(UserName=user)
+        holds = any(p["PolicyArn"] == arn for page in pages for p in page["AttachedPolicies"])
+        return Check("containment", change.target, f"user {user} policy {arn}", "attached",
+                     "attached" if holds else "detached", holds)
+
 
 def recreate_login_command(user: str) -> str:
     """What the user's owner (an administrator) runs to give console access back."""
@@ -416,9 +457,8 @@ class RevokeRoleSessions(Step):
     # and on roles tagged ir:protected (see components/responder_access.py).
     scopes = {action: ACCOUNT_ROLES for action in (
         "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy")}
-
-    def validate(self) -> None:
-        validate_iam_name("role", self.params.get("role_name"))
+    Params = RoleParams
+    release_kind = "role"
 
     def plan(self) -> list[Change]:
         role = str(self.params["role_name"])
@@ -497,6 +537,27 @@ class RevokeRoleSessions(Step):
         else:
             iam.put_role_policy(RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY_NAME,
                                 PolicyDocument=json.dumps(change.before["document"]))
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        return inline_policy_check(self, "role", change.after["role"],
+                                   REVOKE_SESSIONS_POLICY_NAME, change.target)
+
+
+def inline_policy_check(step: Step, kind: str, name: str, policy: str, target: str) -> Check:
+    """Is inline policy `policy` still on user or role `name`?"""
+    iam = step.ctx.client("iam")
+    try:
+        if kind == "user":
+            iam.get_user_policy(UserName=name, PolicyName=policy)
+        else:
+            iam.get_role_policy(RoleName=name, PolicyName=policy)
+        actual, holds = "present", True
+    except ClientError as err:
+        if error_code(err) != "NoSuchEntity":
+            raise
+        actual, holds = "missing", False
+    return Check("containment", target, f"{kind} {name} policy {policy}", "present",
+                 actual, holds)
 
 
 def _document(document: Any) -> dict[str, Any] | None:

@@ -29,12 +29,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
 VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 DEFAULT_ACL_RULE_LIMIT = 20
@@ -115,24 +116,41 @@ def _entry_network(entry: Mapping[str, Any]) -> Network | None:
     return ipaddress.ip_network(cidr, strict=False) if cidr else None
 
 
+def _check_vpc_id(vpc: Any) -> None:
+    if not isinstance(vpc, str) or not VPC_ID.match(vpc):
+        raise InvalidInput(f"vpc_id {vpc!r} is malformed: expected vpc- and 8-17 hex digits")
+
+
+def _check_rule_limit(limit: Any) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 40:
+        raise InvalidInput(f"acl_rule_limit={limit!r}: the quota is 20 by default, 40 max")
+
+
+def _check_flag(allow_broad: Any) -> None:
+    if not isinstance(allow_broad, bool):
+        raise InvalidInput(f"allow_broad={allow_broad!r}: must be true or false")
+
+
+class DenyCidrParams(StepParams):
+    cidr: Annotated[str, checked_by(parse_cidr),
+                    Field(description="the attacker's address or range, e.g. 203.0.113.7/32")]
+    vpc_id: Annotated[str, checked_by(_check_vpc_id)]
+    acl_rule_limit: Annotated[int, checked_by(_check_rule_limit)] = DEFAULT_ACL_RULE_LIMIT
+    allow_broad: Annotated[bool, checked_by(_check_flag)] = False
+
+
 @register
 class DenyCidr(Step):
     name = "network.deny-cidr"
     description = "Deny a CIDR (ingress and egress) in every network ACL of a VPC"
     actions = frozenset({"ec2:DescribeVpcs", "ec2:DescribeNetworkAcls",
                          "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry"})
+    Params = DenyCidrParams
+    release_kind = "ip"
 
-    def validate(self) -> None:
-        allow_broad = self.params.get("allow_broad", False)
-        if not isinstance(allow_broad, bool):
-            raise InvalidInput(f"allow_broad={allow_broad!r}: must be true or false")
-        check_blockable(parse_cidr(self.params.get("cidr")), allow_broad=allow_broad)
-        vpc = self.params.get("vpc_id")
-        if not isinstance(vpc, str) or not VPC_ID.match(vpc):
-            raise InvalidInput(f"vpc_id {vpc!r} is malformed: expected vpc- and 8-17 hex digits")
-        limit = self.params.get("acl_rule_limit", DEFAULT_ACL_RULE_LIMIT)
-        if not isinstance(limit, int) or not 1 <= limit <= 40:
-            raise InvalidInput(f"acl_rule_limit={limit!r}: the quota is 20 by default, 40 max")
+    def check(self) -> None:
+        check_blockable(parse_cidr(self.params["cidr"]),
+                        allow_broad=bool(self.params.get("allow_broad", False)))
 
     def plan(self) -> list[Change]:
         network = parse_cidr(self.params["cidr"])
@@ -243,3 +261,25 @@ class DenyCidr(Step):
                 f"{after['cidr']} that irctl added; not deleting someone else's entry")
         ec2.delete_network_acl_entry(NetworkAclId=after["networkAclId"],
                                      RuleNumber=after["ruleNumber"], Egress=after["egress"])
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        after = change.after
+        what = (f"{after['networkAclId']} {'egress' if after['egress'] else 'ingress'} "
+                f"rule {after['ruleNumber']}")
+        expected = f"deny {after['cidr']}"
+        try:
+            acl = self.ctx.client("ec2").describe_network_acls(
+                NetworkAclIds=[after["networkAclId"]])["NetworkAcls"][0]
+        except ClientError as err:
+            if error_code(err) != "InvalidNetworkAclID.NotFound":
+                raise
+            return Check("containment", change.target, what, expected, "ACL deleted", False)
+        entry = next((e for e in acl["Entries"] if e["RuleNumber"] == after["ruleNumber"]
+                      and e["Egress"] == after["egress"]), None)
+        if entry is None:
+            return Check("containment", change.target, what, expected, "entry removed",
+                         False)
+        cidr = entry.get("CidrBlock") or entry.get("Ipv6CidrBlock")
+        return Check("containment", change.target, what, expected,
+                     f"{entry['RuleAction']} {cidr}",
+                     entry["RuleAction"] == "deny" and cidr == after["cidr"])

@@ -29,13 +29,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
 from runbooks.core.scopes import account_s3_scopes
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 PUBLIC_GROUPS = frozenset({
@@ -108,17 +109,23 @@ def is_public_statement(statement: Mapping[str, Any]) -> bool:
     return everyone and not _restricted(statement.get("Condition"))
 
 
-class BucketStep(Step):
-    @staticmethod
-    def validate_name(bucket: Any) -> str:
-        if not isinstance(bucket, str) or not BUCKET_NAME.match(bucket):
-            raise InvalidInput(
-                f"bucket name {bucket!r} is malformed: 3-63 lower-case letters, digits, "
-                "'.' or '-', starting and ending with a letter or digit")
-        return bucket
+def validate_bucket_name(bucket: Any) -> str:
+    if not isinstance(bucket, str) or not BUCKET_NAME.match(bucket):
+        raise InvalidInput(
+            f"bucket name {bucket!r} is malformed: 3-63 lower-case letters, digits, "
+            "'.' or '-', starting and ending with a letter or digit")
+    return bucket
 
-    def validate(self) -> None:
-        self.validate_name(self.params.get("bucket"))
+
+class BucketParams(StepParams):
+    bucket: Annotated[str, checked_by(validate_bucket_name),
+                      Field(description="the bucket's name, 3-63 characters")]
+
+
+class BucketStep(Step):
+    Params = BucketParams
+    release_kind = "bucket"
+    validate_name = staticmethod(validate_bucket_name)
 
     @property
     def bucket(self) -> str:
@@ -207,6 +214,19 @@ class RemovePublicPolicyStatements(BucketStep):
         self.s3().put_bucket_policy(Bucket=self.bucket, Policy=change.before["policy"],
                                     ExpectedBucketOwner=self.ctx.account_id)
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        bucket = change.after["bucket"]
+        try:
+            text = self.s3().get_bucket_policy(Bucket=bucket)["Policy"]
+            statements = json.loads(text).get("Statement", [])
+        except ClientError as err:
+            if error_code(err) != "NoSuchBucketPolicy":
+                raise
+            statements = []
+        public = [s for s in _as_list(statements) if is_public_statement(s)]
+        return Check("containment", change.target, f"bucket policy of {bucket}",
+                     "no public statement", f"{len(public)} public statement(s)", not public)
+
 
 @register
 class RemovePublicAclGrants(BucketStep):
@@ -243,6 +263,14 @@ class RemovePublicAclGrants(BucketStep):
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         self.refuse_while_blocked("BlockPublicAcls", "public ACL grants")
         self._put(change.before["owner"], list(change.before["grants"]))
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        bucket = change.after["bucket"]
+        grants = self.s3().get_bucket_acl(Bucket=bucket).get("Grants", [])
+        public = sorted(f"{g['Grantee']['URI'].rsplit('/', 1)[-1]}:{g['Permission']}"
+                        for g in grants if g.get("Grantee", {}).get("URI") in PUBLIC_GROUPS)
+        return Check("containment", change.target, f"ACL of {bucket}", "no public grant",
+                     ", ".join(public) or "no public grant", not public)
 
 
 @register
@@ -290,6 +318,20 @@ class BlockPublicAccess(BucketStep):
             live = None
         return {"configuration": live}
 
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        bucket = change.after["bucket"]
+        try:
+            current = self.s3().get_public_access_block(
+                Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except ClientError as err:
+            if error_code(err) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            current = {}
+        off = sorted(k for k, v in dict(change.after["configuration"]).items()
+                     if v and not current.get(k))
+        return Check("containment", change.target, f"Block Public Access of {bucket}",
+                     "all on", "all on" if not off else "off: " + ",".join(off), not off)
+
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         original = change.before["configuration"]
         if original is None:
@@ -330,6 +372,12 @@ class EnableVersioning(BucketStep):
         status = self.s3().get_bucket_versioning(
             Bucket=self.bucket, ExpectedBucketOwner=self.ctx.account_id).get("Status")
         return {"status": status or "Unversioned"}
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        status = self.s3().get_bucket_versioning(Bucket=change.after["bucket"]).get(
+            "Status", "Unversioned")
+        return Check("containment", change.target, f"versioning of {change.after['bucket']}",
+                     "Enabled", status, status == "Enabled")
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         # An unversioned bucket cannot be made unversioned again: Suspended is the

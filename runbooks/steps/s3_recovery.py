@@ -25,13 +25,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
 from runbooks.core.scopes import account_s3_scopes
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
 BATCH = 1000
 COPY_WORKERS = 32
@@ -193,12 +194,24 @@ def _human(size: float) -> str:
     return f"{size} B"
 
 
+def _check_bucket(bucket: Any) -> None:
+    if not isinstance(bucket, str) or not BUCKET_NAME.match(bucket):
+        raise InvalidInput(f"{bucket!r} is not a valid S3 bucket name")
+
+
+class BucketRecoveryParams(StepParams):
+    bucket: Annotated[str, checked_by(_check_bucket)]
+    to: Annotated[str | datetime, Field(description="ISO 8601 time before the incident, "
+                                                     "e.g. 2026-11-28T03:00:00Z")]
+    prefix: str | None = None
+
+
 class _BucketRecoveryStep(Step):
-    def validate(self) -> None:
-        bucket = str(self.params.get("bucket", ""))
-        if not BUCKET_NAME.match(bucket):
-            raise InvalidInput(f"{bucket!r} is not a valid S3 bucket name")
-        self.at = parse_point_in_time(self.params.get("to"), self.ctx.now())
+    Params = BucketRecoveryParams
+    release_kind = "recover bucket"  # as `irctl recover bucket` records it
+
+    def check(self) -> None:
+        self.at = parse_point_in_time(self.params["to"], self.ctx.now())
 
     def analysis(self) -> Analysis:
         return analyse(self.ctx, self.params["bucket"], self.at,
@@ -327,3 +340,24 @@ class RemoveNewKeys(_BucketRecoveryStep):
         for start in range(0, len(items), BATCH):
             s3.delete_objects(Bucket=self.params["bucket"],
                               Delete={"Objects": items[start:start + BATCH], "Quiet": True})
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        """Every removed key is still hidden: its newest entry is a delete marker (or it
+        has no versions left). One listing under the keys' common prefix."""
+        import os
+
+        keys = [str(k) for k in change.after["keys"]]
+        bucket = str(self.params["bucket"])
+        visible: set[str] = set()
+        pages = self.ctx.client("s3").get_paginator("list_object_versions").paginate(
+            Bucket=bucket, Prefix=os.path.commonprefix(keys))
+        wanted = set(keys)
+        for page in pages:
+            for version in page.get("Versions", []):
+                if version.get("IsLatest") and version["Key"] in wanted:
+                    visible.add(version["Key"])
+        shown = ", ".join(sorted(visible)[:3]) + (" ..." if len(visible) > 3 else "")
+        return Check("containment", f"bucket/{bucket}",
+                     f"{len(keys)} key(s) created after {self.params['to']} hidden",
+                     "all hidden", "all hidden" if not visible else
+                     f"{len(visible)} visible again: {shown}", not visible)

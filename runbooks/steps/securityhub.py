@@ -9,10 +9,13 @@ Reversible: rollback and `irctl release` put the recorded status back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from botocore.exceptions import ClientError
+from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
 NOTE_LIMIT = 512
 
@@ -43,18 +46,34 @@ def update_workflow(client: Any, finding_id: str, product_arn: str, status: str,
             f"{first.get('ErrorCode')}: {first.get('ErrorMessage')}")
 
 
+def _needs(key: str) -> Any:
+    def check(value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            raise InvalidInput(f"securityhub.notify-finding needs {key}")
+    return checked_by(check)
+
+
+def _check_product_arn(value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput("securityhub.notify-finding needs product_arn")
+    if not value.startswith("arn:"):
+        raise InvalidInput(f"product_arn {value!r} is not an ARN")
+
+
+class NotifyFindingParams(StepParams):
+    finding_id: Annotated[str, _needs("finding_id")]
+    product_arn: Annotated[str, checked_by(_check_product_arn),
+                           Field(description="the finding's ProductArn, arn:...")]
+    note: Annotated[str, _needs("note")]
+
+
 @register
 class NotifyFinding(Step):
     name = "securityhub.notify-finding"
     description = "Set a Security Hub finding's workflow to NOTIFIED with a note"
     actions = frozenset({"securityhub:GetFindings", "securityhub:BatchUpdateFindings"})
-
-    def validate(self) -> None:
-        for key in ("finding_id", "product_arn", "note"):
-            if not isinstance(self.params.get(key), str) or not self.params[key]:
-                raise InvalidInput(f"securityhub.notify-finding needs {key}")
-        if not str(self.params["product_arn"]).startswith("arn:"):
-            raise InvalidInput(f"product_arn {self.params['product_arn']!r} is not an ARN")
+    Params = NotifyFindingParams
+    release_kind = "triage"  # as `irctl triage` records it
 
     def plan(self) -> list[Change]:
         finding_id = str(self.params["finding_id"])
@@ -84,3 +103,20 @@ class NotifyFinding(Step):
                         str(change.before["productArn"]), str(change.before["status"]),
                         f"irctl case {self.ctx.case_id}: workflow restored to "
                         f"{change.before['status']}", f"irctl case {self.ctx.case_id}")
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        """Someone has the finding: its workflow is no longer NEW (NOTIFIED, or since
+        RESOLVED or SUPPRESSED by a responder)."""
+        try:
+            finding = find_finding(self.ctx.client("securityhub"), change.target,
+                                   str(change.after["productArn"]))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "InvalidAccessException":
+                raise
+            finding = None  # Security Hub disabled since: there is no workflow to hold
+        if finding is None:
+            return Check("containment", change.target, "Security Hub workflow",
+                         "not NEW", "finding no longer exists", True)
+        status = str((finding.get("Workflow") or {}).get("Status") or "NEW")
+        return Check("containment", change.target, "Security Hub workflow", "not NEW",
+                     status, status != "NEW")

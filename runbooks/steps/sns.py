@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from runbooks.core.errors import InvalidInput
 from runbooks.core.scopes import ACCOUNT_TOPICS, STACK_KEYS
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Step, StepParams, checked_by, register
 
 SEVERITIES = ("critical", "high", "info")
+
+
+def _check_severity(value: Any) -> None:
+    if value not in SEVERITIES:
+        raise InvalidInput(f"severity {value!r} is not one of {', '.join(SEVERITIES)}")
+
+
+def _check_message(value: Any) -> None:
+    if not value:
+        raise InvalidInput("sns.notify needs a non-empty message")
+
+
+class NotifyParams(StepParams):
+    severity: Annotated[str, checked_by(_check_severity),
+                        Field(description="critical, high or info")]
+    message: Annotated[str, checked_by(_check_message)]
+    subject: str | None = None
 
 
 @register
@@ -25,13 +44,7 @@ class Notify(Step):
     scopes = {"kms:Decrypt": STACK_KEYS, "kms:GenerateDataKey": STACK_KEYS,
               "sns:Publish": ACCOUNT_TOPICS}
     reversible = False
-
-    def validate(self) -> None:
-        if self.params.get("severity") not in SEVERITIES:
-            raise InvalidInput(f"severity {self.params.get('severity')!r} is not one of "
-                               f"{', '.join(SEVERITIES)}")
-        if not self.params.get("message"):
-            raise InvalidInput("sns.notify needs a non-empty message")
+    Params = NotifyParams
 
     def plan(self) -> list[Change]:
         topic = self.ctx.manifest["topics"][self.params["severity"]]

@@ -16,17 +16,17 @@ keeps that tag.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import WaiterError
+from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
+from runbooks.core.ids import INSTANCE_ID, require_instance_id
 from runbooks.core.scopes import CASE_INSTANCES, CASE_TAG, PATCH_BASELINE_DOCUMENT, PATCH_DOCUMENT
-from runbooks.core.step import Change, Step, register
+from runbooks.core.step import Change, Step, StepParams, checked_by, register
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 __all__ = ["PATCH_DOCUMENT", "CASE_TAG"]
 OPERATIONS = ("Install", "Scan")
 REBOOT_OPTIONS = ("RebootIfNeeded", "NoReboot")
@@ -48,6 +48,27 @@ def managed_instances(ctx: Any, instance_ids: list[str]) -> dict[str, dict[str, 
     return found
 
 
+def _one_of(key: str, allowed: tuple[str, ...]) -> Any:
+    def check(value: Any) -> None:
+        if value not in allowed:
+            raise InvalidInput(f"{key} {value!r}: use one of {', '.join(allowed)}")
+    return checked_by(check)
+
+
+def _check_timeout(timeout: Any) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 480:
+        raise InvalidInput(f"timeout_minutes={timeout!r}: give 1 to 480 minutes")
+
+
+class RunPatchBaselineParams(StepParams):
+    instance_id: Annotated[str, checked_by(require_instance_id),
+                           Field(description="i- and 8 or 17 hex digits")]
+    operation: Annotated[str, _one_of("operation", OPERATIONS)] = "Install"
+    reboot: Annotated[str, _one_of("reboot", REBOOT_OPTIONS)] = "RebootIfNeeded"
+    timeout_minutes: Annotated[int, checked_by(_check_timeout)] = 60
+    poll_seconds: Annotated[float, Field(gt=0, description="seconds between polls")] = 15
+
+
 @register
 class RunPatchBaseline(Step):
     name = "ssm.run-patch-baseline"
@@ -58,21 +79,8 @@ class RunPatchBaseline(Step):
     # allow each, so the action has both scopes.
     scopes = {"ssm:SendCommand": (PATCH_BASELINE_DOCUMENT, CASE_INSTANCES)}
     reversible = False
-
-    def validate(self) -> None:
-        instance_id = self.params.get("instance_id")
-        if not isinstance(instance_id, str) or not INSTANCE_ID.match(instance_id):
-            raise InvalidInput(f"{instance_id!r} is not an EC2 instance id "
-                               "(i- followed by 8 or 17 hex digits)")
-        if self.params.get("operation", "Install") not in OPERATIONS:
-            raise InvalidInput(f"operation {self.params.get('operation')!r}: use one of "
-                               f"{', '.join(OPERATIONS)}")
-        if self.params.get("reboot", "RebootIfNeeded") not in REBOOT_OPTIONS:
-            raise InvalidInput(f"reboot {self.params.get('reboot')!r}: use one of "
-                               f"{', '.join(REBOOT_OPTIONS)}")
-        timeout = self.params.get("timeout_minutes", 60)
-        if not isinstance(timeout, int) or not 1 <= timeout <= 480:
-            raise InvalidInput(f"timeout_minutes={timeout!r}: give 1 to 480 minutes")
+    Params = RunPatchBaselineParams
+    release_kind = "instance"
 
     @property
     def instance_id(self) -> str:

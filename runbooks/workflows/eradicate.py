@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.ids import INSTANCE_ID as INSTANCE_ID
 from runbooks.workflows.fleet import run_across, split_targets
 from runbooks.workflows.session import (
     SILENT,
@@ -19,7 +20,6 @@ from runbooks.workflows.session import (
 )
 
 TAG = re.compile(r"^([^=]{1,128})=(.{0,256})$")
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 
 def instances_with_tag(ec2: Any, key: str, value: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runbooks.core.errors import InvalidInput
 from runbooks.workflows.session import (
     SILENT,
     Feedback,
@@ -26,28 +27,24 @@ if TYPE_CHECKING:
 
 PHASE_CHOICES = ("analysis", "containment", "eradication", "recovery", "post-incident")
 
-# The parameter a step targets -> the kind `irctl release KIND TARGET` knows it by.
-TARGET_KINDS = {
-    "instance_id": "instance",
-    "access_key_id": "access-key",
-    "role_name": "role",
-    "cidr": "ip",
-    "bucket": "bucket",
-}
-
-
 FREE_TEXT_PARAMS = frozenset({"restore_to"})
 """Playbook parameters that are not ids (a time may be written with a space)."""
 
 
 def target_kind(pb: Playbook, action_id: str) -> str:
-    """The release kind of an action's target (`${instance_id}` -> `instance`)."""
+    """The release kind of an action's target: its step's `release_kind`, the kind the
+    contain commands record (`instance`, `access-key`, `role`, `ip`, `bucket`), so
+    `irctl release instance ID --case CASE` undoes a playbook's containment exactly like
+    `irctl contain instance`'s."""
+    from runbooks.core.step import REGISTRY, load_all_steps
+
     for phase in pb.doc["phases"].values():
         for action in phase:
             if action["id"] == action_id:
-                template = str(action.get("target", ""))
-                param = template.removeprefix("${").removesuffix("}")
-                return TARGET_KINDS.get(param, param.replace("_", "-"))
+                kind = REGISTRY.get(action["step"]) or load_all_steps()[action["step"]]
+                if not kind.release_kind:  # the playbook loader refuses this
+                    raise InvalidInput(f"step {action['step']} declares no release_kind")
+                return kind.release_kind
     raise KeyError(action_id)
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from runbooks.core.errors import InvalidInput, IrError, PreconditionFailed
+from runbooks.core.ids import INSTANCE_ID as INSTANCE_ID
 from runbooks.workflows.session import (
     SILENT,
     Feedback,
@@ -22,7 +23,6 @@ from runbooks.workflows.session import (
 if TYPE_CHECKING:
     from runbooks.core.runner import RunResult
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 

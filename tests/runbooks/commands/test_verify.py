@@ -156,3 +156,25 @@ def test_deleted_network_acl_deny_entry_breaks(world: World) -> None:
     assert code == 1
     [broken] = failing(out)
     assert broken["what"] == acl_checks[0]["what"] and broken["actual"] == "entry removed"
+
+
+def test_elastic_ip_and_protection_are_checked_and_break_when_undone(world: World) -> None:
+    iid = launch(world, managed=False)
+    ec2 = world.client("ec2")
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.associate_address(AllocationId=allocation, InstanceId=iid)
+    ip = ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0]["PublicIp"]
+    code, out = world.irctl_json("contain", "instance", iid, "--case", "ir-v8", "--apply")
+    assert code == 0, out
+    assert not ec2.describe_addresses(AllocationIds=[allocation])["Addresses"][0].get(
+        "AssociationId")
+    code, out = world.irctl_json("verify", "case", "ir-v8")
+    assert code == 0, out
+    whats = {c["what"] for c in out["checks"] if c["area"] == "containment"}
+    assert {f"Elastic IP {ip}", "termination protection"} <= whats, whats
+
+    ec2.associate_address(AllocationId=allocation, InstanceId=iid)
+    ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
+    code, out = world.irctl_json("verify", "case", "ir-v8")
+    assert code == 1
+    assert {c["what"] for c in failing(out)} == {f"Elastic IP {ip}", "termination protection"}
