@@ -5,7 +5,7 @@ One per covered region (EventBridge delivers a region's findings only in that re
 - the function runs the SAME runbook code as `irctl`: its code archive is built from the
   `runbooks/` package directory at deployment (no copy in the repo; bytecode left out;
   the rehearsal tooling is a package of its own, `rehearsal/`, never in the archive);
-  handler `runbooks.automation.handler`;
+  handler `runbooks.automation.handler.handler`;
 - third-party dependencies (jsonschema, pyyaml, click, rich) come from a layer built by
   `make automation-layer` (`pip install --target build/automation-layer/python` for the
   function's runtime and architecture); boto3 is the runtime's own;
@@ -49,7 +49,7 @@ from runbooks.core.scopes import HANDLER_SCOPES, policy_statements
 from runbooks.core.step import step_scopes
 
 TYPE = "ir-readiness:index:ResponseAutomation"
-HANDLER = "runbooks.automation.handler"
+HANDLER = "runbooks.automation.handler.handler"
 RUNTIME = "python3.11"
 ARCHITECTURE = "arm64"
 PACKAGE = "runbooks"

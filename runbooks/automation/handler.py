@@ -77,33 +77,11 @@ if TYPE_CHECKING:
     from runbooks.analysis.findings import Finding
     from runbooks.core.context import SessionFactory
 
+from runbooks.automation.policy import HANDLER_ACTIONS as HANDLER_ACTIONS
+
 LOG = logging.getLogger("runbooks.automation")
 
 METRIC_NAMESPACE = "ir-readiness/automation"
-
-# What the handler calls outside the playbooks' steps (the component adds these to the
-# steps' declared actions): opt-out tags, Security Hub workflow, claims and the cap.
-# Measured, not hand-kept: tests/runbooks/automation/test_handler_actions_measured.py.
-HANDLER_ACTIONS: frozenset[str] = frozenset({
-    "sts:GetCallerIdentity",
-    "ssm:GetParameter",
-    "ec2:DescribeInstances",
-    "ec2:DescribeVpcs",
-    "iam:ListUserTags",
-    "iam:ListRoleTags",
-    "s3:GetBucketTagging",
-    "securityhub:GetFindings",
-    "securityhub:BatchUpdateFindings",
-    "sns:Publish",
-    "s3:GetObject",
-    "s3:PutObject",
-    "s3:ListBucket",
-    # the runner checks the case's audit log copy before appending to it
-    # (`read_evidence_copy`): its versions, and the latest one on a retry
-    "s3:ListBucketVersions",
-    "s3:GetObjectVersion",
-})
-
 
 # -- metrics (CloudWatch embedded metric format: one JSON object per line on stdout) ------
 

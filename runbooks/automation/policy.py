@@ -13,9 +13,31 @@ anything, so it must not be able to (`responder_actions()` is for humans, who do
 from __future__ import annotations
 
 from runbooks.analysis.playbooks import CONTROL_IDS, playbook_for
-from runbooks.automation.handler import HANDLER_ACTIONS
 from runbooks.automation.routing import AUTOMATED_PHASES, AUTOMATED_PLAYBOOKS
 from runbooks.core.automation_contract import CONTROL_PREFIX, DEFAULT_FINDING_TYPES
+
+# What the handler calls outside the playbooks' steps (the component adds these to the
+# steps' declared actions): opt-out tags, Security Hub workflow, claims and the cap.
+# Measured, not hand-kept: tests/runbooks/automation/test_handler_actions_measured.py.
+HANDLER_ACTIONS: frozenset[str] = frozenset({
+    "sts:GetCallerIdentity",
+    "ssm:GetParameter",
+    "ec2:DescribeInstances",
+    "ec2:DescribeVpcs",
+    "iam:ListUserTags",
+    "iam:ListRoleTags",
+    "s3:GetBucketTagging",
+    "securityhub:GetFindings",
+    "securityhub:BatchUpdateFindings",
+    "sns:Publish",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListBucket",
+    # the runner checks the case's audit log copy before appending to it
+    # (`read_evidence_copy`): its versions, and the latest one on a retry
+    "s3:ListBucketVersions",
+    "s3:GetObjectVersion",
+})
 
 __all__ = ["CONTROL_PREFIX", "DEFAULT_FINDING_TYPES", "automated_playbook_for",
            "automated_steps", "automation_actions"]

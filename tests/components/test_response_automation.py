@@ -147,7 +147,7 @@ def test_targets_have_dead_letter_queue_retries_and_invoke_permission(stack: Run
 def test_function_guardrails(stack: Run) -> None:
     fn = stack.one(FUNCTION)
     inputs = fn.inputs
-    assert inputs["handler"] == HANDLER == "runbooks.automation.handler"
+    assert inputs["handler"] == HANDLER == "runbooks.automation.handler.handler"
     assert inputs["runtime"] == "python3.11"
     assert inputs["reservedConcurrentExecutions"] == 2
     assert inputs["kmsKeyArn"] == KEY
@@ -287,3 +287,17 @@ def test_bad_args_fail_before_any_resource(layer: Path, overrides: dict[str, Any
                                            message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_args(layer, **overrides)
+
+
+def test_the_stack_does_not_load_the_lambda_handler() -> None:
+    """components read the automation's policy (its role) without importing the handler
+    module and everything it runs (issue 17: components must not import the Lambda)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, components.response_automation, components.settings; "
+            "print(sorted(m for m in sys.modules if m.startswith(('runbooks.automation.handler',"
+            " 'runbooks.automation.workflow', 'runbooks.workflows', 'runbooks.commands'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"

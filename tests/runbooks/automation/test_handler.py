@@ -18,9 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runbooks.analysis.findings import parse_findings
-from runbooks.automation import handler
 from runbooks.automation.config import AutomationConfig
-from runbooks.automation.handler import reset_sessions
+from runbooks.automation.handler import handler, reset_sessions
 from runbooks.automation.routing import case_id_for
 from runbooks.automation.workflow import AutomationFailed
 from runbooks.core.claims import claim_case
