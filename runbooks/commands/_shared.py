@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ import click
 from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_BAD_INPUT, IrError, PreconditionFailed
 
 if TYPE_CHECKING:
+    from runbooks.analysis.sources import SourceFailure
     from runbooks.core.audit import AuditLog
     from runbooks.core.context import Context, SessionFactory
     from runbooks.core.runner import Runner, RunResult
@@ -168,9 +169,10 @@ def handle_errors(fn: F) -> F:
         except NoRegionError:
             fail(settings, "no region: pass --region or set AWS_REGION", EXIT_BAD_INPUT)
         except ClientError as err:
-            error = err.response.get("Error", {})
-            fail(settings, f"{err.operation_name} failed: {error.get('Code')}: "
-                 f"{error.get('Message', '')}", EXIT_ACTION_FAILED)
+            from runbooks.core.aws_errors import describe_aws_error
+
+            # code and request id, never a raw HTML/XML page as the message
+            fail(settings, describe_aws_error(err).text(), EXIT_ACTION_FAILED)
         except BotoCoreError as err:
             from runbooks.core.context import is_timeout, timeout_message
 
@@ -322,14 +324,19 @@ STATUS_STYLE = {
 
 
 def render_results(settings: Settings, results: list[RunResult], extra: dict[str, Any]
-                   | None = None) -> int:
-    """Print results (table or JSON) and return the combined exit code."""
+                   | None = None, failed_sources: Sequence[SourceFailure] = ()) -> int:
+    """Print results (table or JSON) and return the combined exit code. `failed_sources`:
+    what an analysis could not read (each named on stderr; exit 3 unless worse)."""
+    from runbooks.analysis.sources import with_partial
     from runbooks.core.errors import combine_exit_codes
 
     # Evidence still queued locally (the last run's view of the case's queue): the
     # changes were made, but it is not plain success (exit 4).
     queued = results[-1].evidence_queued if results else []
-    code = combine_exit_codes([r.exit_code for r in results], bool(queued))
+    code = with_partial(combine_exit_codes([r.exit_code for r in results], bool(queued)),
+                        failed_sources)
+    for failed in failed_sources:
+        click.echo(f"error: source {failed.text()}", err=True)
     # Every refused or failed target also gets one line on stderr (scripts and humans
     # read stderr for why; the table on stdout has the details).
     for result in results:
@@ -381,5 +388,8 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
     if not any(r.apply for r in results):
         hint = " Re-run with --apply to act." if planned else ""
         out.print(f"Plan only, nothing changed: {planned} change(s).{hint}")
+    if failed_sources:
+        out.print(f"[bold red]partial: {len(failed_sources)} source(s) failed[/] (named on "
+                  "stderr); shown is what the other sources returned", highlight=False)
     out.print(f"case {settings.case_id}; exit code {code}", highlight=False)
     return code

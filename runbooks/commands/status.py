@@ -31,12 +31,10 @@ class Check:
 
 
 def _error_text(err: Exception) -> str:
-    from botocore.exceptions import ClientError
+    """The error code, request id and message; never a raw HTML/XML page."""
+    from runbooks.core.aws_errors import describe_aws_error
 
-    if isinstance(err, ClientError):
-        error = err.response.get("Error", {})
-        return f"{error.get('Code')}: {error.get('Message', '')}"
-    return str(err)
+    return describe_aws_error(err).text()
 
 
 def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Check]:
