@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from runbooks.core.context import Context
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 from runbooks.core.evidence_queue import put_evidence
+from runbooks.core.quarantine import check_quarantine_groups
 from runbooks.core.step import Change, Step, register
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -85,24 +86,19 @@ def quarantine_groups(ctx: Context, vpc_id: str, instance_id: str) -> dict[str, 
             "settings and `pulumi up`, then retry"
         )
 
-    def load() -> set[str]:
+    def load() -> dict[str, dict[str, Any]]:
         wanted = sorted({g for q in ctx.manifest.get("quarantine", {}).values()
                          for g in q.values()})
         ec2 = ctx.client("ec2")
-        found: set[str] = set()
+        found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(wanted, BATCH):
             response = ec2.describe_security_groups(
                 Filters=[{"Name": "group-id", "Values": chunk}])
-            found |= {g["GroupId"] for g in response["SecurityGroups"]}
+            found |= {g["GroupId"]: g for g in response["SecurityGroups"]}
         return found
 
-    existing = ctx.cache.get("ec2.quarantine-groups", load)
-    for role in ("conversionSecurityGroupId", "isolationSecurityGroupId"):
-        if groups[role] not in existing:
-            raise PreconditionFailed(
-                f"quarantine group {groups[role]} ({role}) of VPC {vpc_id} named by the "
-                "manifest does not exist; re-deploy the readiness stack (`pulumi up`)"
-            )
+    # exist, and hold exactly the stack's rules (a drifted group is refused)
+    check_quarantine_groups(vpc_id, groups, ctx.cache.get("ec2.quarantine-groups", load))
     return dict(groups)
 
 
