@@ -262,6 +262,11 @@ def open_session(settings: Settings, *, new_case: bool = True,
 
         scratch = tempfile.TemporaryDirectory(prefix="irctl-plan-")
     audit = AuditLog(case_id, Path(scratch.name) if scratch else None)
+    if settings.case_generated and settings.apply and click.get_current_context(silent=True):
+        from runbooks.core.audit import discard_refused_case
+
+        # refused before any change: the generated case named nothing; keep no directory
+        click.get_current_context().call_on_close(lambda: discard_refused_case(audit))
     ctx = Context(sessions=sessions, manifest=manifest, case_id=case_id,
                   account_id=manifest["accountId"], region=region)
     return Session(settings, sessions, ctx, audit, identity, scratch)
