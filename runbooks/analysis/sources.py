@@ -31,11 +31,13 @@ class SourceFailure:
 
 
 def read_errors() -> tuple[type[BaseException], ...]:
-    """The errors of a read that degrade its source: AWS answered with an error, or never
-    answered (connection, timeout). Anything else is a bug and propagates."""
+    """The errors of a read that degrade its source: AWS answered with an error, with
+    something that is not an AWS answer (a page), or never answered (connection,
+    timeout). Anything else is a bug and propagates."""
     from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.parsers import ResponseParserError
 
-    return (ClientError, HTTPClientError)
+    return (ClientError, HTTPClientError, ResponseParserError)
 
 
 def failure(source: str, err: BaseException, operation: str | None = None) -> SourceFailure:

@@ -155,6 +155,7 @@ def handle_errors(fn: F) -> F:
             NoRegionError,
             ProfileNotFound,
         )
+        from botocore.parsers import ResponseParserError
 
         context = click.get_current_context()
         settings = context.ensure_object(Settings)
@@ -168,7 +169,7 @@ def handle_errors(fn: F) -> F:
                  "assume the responder role) and retry", EXIT_BAD_INPUT)
         except NoRegionError:
             fail(settings, "no region: pass --region or set AWS_REGION", EXIT_BAD_INPUT)
-        except ClientError as err:
+        except (ClientError, ResponseParserError) as err:
             from runbooks.core.aws_errors import describe_aws_error
 
             # code and request id, never a raw HTML/XML page as the message

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _MARKUP = re.compile(r"^\s*<(?:!doctype|\?xml|[a-z][\w:.-]*[\s/>])", re.IGNORECASE)
+_PAGE = re.compile(r"<(?:!doctype|html|head|body|title)\b", re.IGNORECASE)
 _HEADING = re.compile(r"<(title|h1)\b[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -43,19 +44,20 @@ class AwsError:
 def clean_message(text: str, http_status: int | None = None) -> str:
     """`text` on one line, without control characters, at most MAX_MESSAGE long; a page of
     HTML or XML becomes a sentence naming its title."""
-    if _MARKUP.match(text):
+    if _MARKUP.match(text) or _PAGE.search(text):
         heading = _HEADING.search(text)
         title = " ".join(_TAG.sub(" ", heading.group(2)).split()) if heading else ""
         shown = f" ({_CONTROL.sub('', title)[:80]})" if title else ""
-        return (f"the endpoint answered HTTP {http_status or '?'} with an HTML/XML page"
-                f"{shown}, not an AWS error: check the region, the endpoint and the "
-                "resource id")
+        status = f" HTTP {http_status}" if http_status else ""
+        return (f"the endpoint answered{status} with an HTML/XML page{shown}, not an AWS "
+                "answer: check the region, the endpoint and the resource id")
     line = " ".join(_CONTROL.sub(" ", text).split())
     return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 3] + "..."
 
 
 def describe_aws_error(err: BaseException, operation: str | None = None) -> AwsError:
-    """A ClientError (AWS answered) or a botocore error (no answer: timeout, connection)."""
+    """A ClientError (AWS answered), a response botocore could not parse, or a botocore
+    error (no answer: timeout, connection)."""
     from botocore.exceptions import ClientError
 
     if isinstance(err, ClientError):
@@ -70,4 +72,12 @@ def describe_aws_error(err: BaseException, operation: str | None = None) -> AwsE
         return AwsError(operation or err.operation_name, clean_message(code, status)[:80],
                         str(request_id) if request_id else None,
                         clean_message(str(error.get("Message") or ""), status), status)
-    return AwsError(operation or "call", type(err).__name__, None, clean_message(str(err)))
+    from botocore.parsers import ResponseParserError
+
+    if isinstance(err, ResponseParserError):
+        # an XML service answered with something that is not XML (a page): botocore
+        # raises this, with the page's bytes in the text, instead of a ClientError
+        return AwsError(operation or "an AWS call", "UnparsableResponse", None,
+                        clean_message(str(err)))
+    return AwsError(operation or "an AWS call", type(err).__name__, None,
+                    clean_message(str(err)))

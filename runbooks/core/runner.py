@@ -181,10 +181,11 @@ def _describe_error(err: BaseException) -> tuple[str, int]:
     if isinstance(err, IrError):
         return str(err), err.exit_code
     if isinstance(err, ClientError):
-        error = err.response.get("Error", {})
-        code = error.get("Code", "Unknown")
-        op = getattr(err, "operation_name", "call")
-        msg = f"{op} failed: {code}: {error.get('Message', '')}".rstrip(": ")
+        from runbooks.core.aws_errors import describe_aws_error
+
+        # code and request id; never a raw HTML/XML page as the message
+        described = describe_aws_error(err)
+        code, msg = described.code, described.text()
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             msg += " (the caller lacks this permission; use the responder role)"
         return msg, EXIT_ACTION_FAILED

@@ -266,3 +266,27 @@ def test_verify_reports_a_broken_check_before_failed_sources(
     assert {s["errorCode"] for s in failed(out).values()} == {"AccessDeniedException",
                                                               "InternalError"}
     assert all(s["requestId"] for s in failed(out).values())
+
+
+# -- never a raw page -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation,args,says", [
+    # JSON service: botocore makes the page the message of a ClientError
+    ("GetDetector", ("status",), "GetDetector failed: 404"),
+    # XML service: botocore cannot parse the page (and names no operation)
+    ("DescribeInstances", ("contain", "instance", "i-0123456789abcdef0", "--case", "ir-page"),
+     "failed: UnparsableResponse"),
+], ids=["status", "contain"])
+def test_a_page_instead_of_an_aws_answer_is_never_printed(
+        fault_readiness: Readiness, operation: str, args: tuple[str, ...], says: str) -> None:
+    world = fault_readiness
+    assert world.faults is not None
+    world.faults.page(operation)
+
+    done = world.irctl(*args)
+
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    shown = done.stdout + done.stderr
+    assert says in shown and "HTML/XML page (404 Not Found)" in shown, shown
+    no_markup(done.stdout, done.stderr)
