@@ -173,6 +173,35 @@ def test_triage_by_id_names_every_source_when_none_can_answer(
     no_markup(done.stdout, done.stderr)
 
 
+def test_triage_apply_keeps_the_timeline_when_security_hub_fails(
+        fault_readiness: Readiness, tmp_path: Path) -> None:
+    world = with_sources(fault_readiness)
+    assert world.faults is not None
+    seen = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    finding = json.loads((FIXTURES / "asff_guardduty_backdoor_ec2.json").read_text())
+    stamp = seen.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    finding.update(FirstObservedAt=stamp, LastObservedAt=stamp, CreatedAt=stamp,
+                   UpdatedAt=stamp)
+    path = tmp_path / "finding.json"
+    path.write_text(json.dumps(finding))
+    world.faults.fail("GetFindings", service="securityhub", status=500, code="InternalError")
+
+    done = world.irctl("triage", "--finding", str(path), "--cloudtrail", "api",
+                       "--case", "ir-deg-sh", "--apply")
+
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert "partial: 1 source(s) failed" in done.stdout
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("error: source")]
+    assert f"Security Hub workflow of {finding['Id']}: GetFindings failed: InternalError" in line
+    assert REQUEST_ID.search(line), line
+    # the timeline still reached the evidence bucket; Security Hub was not changed
+    timeline = json.loads(world.client("s3").get_object(
+        Bucket=world.manifest["evidenceBucket"],
+        Key="cases/ir-deg-sh/timeline.json")["Body"].read())
+    assert timeline["case"] == "ir-deg-sh" and timeline["failedSources"] == []
+    assert world.faults.seen.get("BatchUpdateFindings", 0) == 0
+
+
 # -- investigate ----------------------------------------------------------------------
 
 
