@@ -381,6 +381,7 @@ def collect(
     if s3 is not None and location is not None:
         label = f"s3://{location.bucket}/{location.day_prefix(start).rsplit('/', 4)[0]}/"
         sources.append(label)
+        failed_files = 0
         try:
             for key in log_keys(s3, location, start, end):
                 try:
@@ -393,9 +394,10 @@ def collect(
                 except read_errors() as err:
                     failures.append(failure(f"s3://{location.bucket}/{key}", err,
                                             "GetObject"))
-                    if len(failures) >= MAX_FILE_FAILURES:
+                    failed_files += 1
+                    if failed_files >= MAX_FILE_FAILURES:
                         # the bucket is failing, not one file: say so and stop asking
-                        notes.append(f"stopped reading {label} after {len(failures)} "
+                        notes.append(f"stopped reading {label} after {failed_files} "
                                      "log files failed")
                         break
                     continue
