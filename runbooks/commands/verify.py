@@ -377,7 +377,7 @@ def verify_account(settings: Settings, account: str, records: list[Mapping[str, 
     except read_errors() as err:
         gd = []
         found.append(unknown("findings", gd_source, "GuardDuty findings since containment "
-                             f"({since:%Y-%m-%d %H:%M}Z)", err, "ListFindings/GetFindings"))
+                             f"({since:%Y-%m-%d %H:%M}Z)", err, "ListFindings"))
     gd_arns = {f.get("Arn") for f in gd}
     for finding in gd:
         found.append(Check("findings", finding.get("Id", ""), "GuardDuty finding since "

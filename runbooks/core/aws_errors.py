@@ -57,7 +57,8 @@ def clean_message(text: str, http_status: int | None = None) -> str:
 
 def describe_aws_error(err: BaseException, operation: str | None = None) -> AwsError:
     """A ClientError (AWS answered), a response botocore could not parse, or a botocore
-    error (no answer: timeout, connection)."""
+    error (no answer: timeout, connection). `operation`: the call's name when the error
+    does not carry it (a ClientError does)."""
     from botocore.exceptions import ClientError
 
     if isinstance(err, ClientError):
@@ -69,7 +70,8 @@ def describe_aws_error(err: BaseException, operation: str | None = None) -> AwsE
         request_id = (meta.get("RequestId") or headers.get("x-amzn-requestid")
                       or headers.get("x-amz-request-id"))
         code = str(error.get("Code") or status or "Unknown")
-        return AwsError(operation or err.operation_name, clean_message(code, status)[:80],
+        return AwsError(err.operation_name or operation or "an AWS call",
+                        clean_message(code, status)[:80],
                         str(request_id) if request_id else None,
                         clean_message(str(error.get("Message") or ""), status), status)
     from botocore.parsers import ResponseParserError
