@@ -17,6 +17,8 @@ the HTTP server and moto, so it works for every client: boto3 in the test proces
 Call numbers are 1-based and count the requests a rule's selector matches from the
 moment the rule was added (for a rule on one operation: that operation's calls, from all
 clients). `calls=None` (the default) faults every matching call; `every=N` every Nth.
+`plan.page(op)` answers with an HTML page instead of an AWS error (a bare moto server's
+404 for an API it lacks, or a proxy).
 `plan.seen[operation]` counts every request of that operation the layer saw, faulted or
 not. Error bodies have each protocol's real shape (EC2 XML, query XML, JSON, REST-JSON,
 S3 XML) with a request id, so botocore parses the code and the retry logic sees what it
@@ -64,7 +66,7 @@ class Hold:
 
 @dataclass
 class Fault:
-    kind: str  # error | reset | hang | hold
+    kind: str  # error | throttle | deny | page | reset | hang | hold
     status: int = 500
     code: str = "InternalError"
     message: str = ""
@@ -136,6 +138,12 @@ class FaultPlan:
         """403: AccessDenied / UnauthorizedOperation (EC2) / AccessDeniedException (JSON)."""
         return self.add(_operation(operation, service), Fault("deny"), calls=calls,
                         every=every)
+
+    def page(self, operation: str, *, status: int = 404, calls: Iterable[int] | None = None,
+             service: str | None = None) -> FaultPlan:
+        """Answer with an HTML page, not an AWS error (a proxy, a wrong endpoint, or an
+        emulator without the API): botocore hands the page over as the message."""
+        return self.add(_operation(operation, service), Fault("page", status), calls=calls)
 
     def reset(self, operation: str, *, calls: Iterable[int] | None = None,
               every: int | None = None, service: str | None = None) -> FaultPlan:
@@ -210,6 +218,11 @@ _DENY = {"ec2": (403, "UnauthorizedOperation"), "query": (403, "AccessDenied"),
 
 def error_response(service: str, fault: Fault) -> tuple[int, list[tuple[str, str]], bytes]:
     """(status, headers, body) of an AWS error in `service`'s protocol."""
+    if fault.kind == "page":  # werkzeug's own 404 page, as a bare moto server sends it
+        page = ("<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found"
+                "</h1>\n<p>The requested URL was not found on the server. If you entered the "
+                "URL manually please check your spelling and try again.</p>\n")
+        return fault.status, [("Content-Type", "text/html; charset=utf-8")], page.encode()
     protocol = _protocol(service)
     family = protocol if protocol in _THROTTLE else "json"
     status, code = fault.status, fault.code
@@ -279,8 +292,9 @@ class FaultMiddleware:
             start_response(captured["status"], captured["headers"])
             return [chunks]
         status, headers, payload = error_response(service, fault)
-        reason = {400: "Bad Request", 403: "Forbidden", 429: "Too Many Requests",
-                  500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+        reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+                  429: "Too Many Requests", 500: "Internal Server Error",
+                  503: "Service Unavailable"}.get(status, "Error")
         start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(payload)))])
         return [payload]
 

@@ -25,12 +25,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from runbooks.analysis.findings import Finding, parse_time
+from runbooks.analysis.sources import SourceFailure, failure, read_errors
 from runbooks.core.errors import PreconditionFailed
 
 LOOKUP_RETENTION = timedelta(days=90)
 # CloudTrail delivers a file about every 5 minutes; allow generous lateness.
 DELIVERY_LAG = timedelta(hours=1)
 _LOG_NAME = re.compile(r"_CloudTrail_[a-z0-9-]+_(\d{8}T\d{4})Z_[^/]+\.json\.gz$")
+MAX_FILE_FAILURES = 5  # log files that may fail before the whole bucket is given up
 LOOKUP_KEYS = ("Username", "AccessKeyId", "ResourceName", "EventName", "EventSource")
 
 
@@ -339,6 +341,8 @@ class Activity:
     start: datetime
     end: datetime
     notes: list[str] = field(default_factory=list)
+    failures: list[SourceFailure] = field(default_factory=list)
+    """Sources (or single log files) that failed; what they returned before is kept."""
 
 
 def collect(
@@ -350,10 +354,15 @@ def collect(
     s3: Any | None = None,
     location: LogLocation | None = None,
 ) -> Activity:
-    """Events from every given source, merged by event id and sorted by time."""
+    """Events from every given source, merged by event id and sorted by time.
+
+    A source whose call fails (`read_errors`) is recorded in `failures` under its name
+    (`lookup_events`, or the log prefix) and left there; what it returned before, and
+    every other source, is kept. One unreadable log file is skipped, not the rest."""
     merged: dict[str, TrailEvent] = {}
     sources: list[str] = []
     notes: list[str] = []
+    failures: list[SourceFailure] = []
     if cloudtrail is not None:
         sources.append("lookup_events")
         floor = datetime.now(timezone.utc) - LOOKUP_RETENTION
@@ -363,22 +372,40 @@ def collect(
                 f"{floor:%Y-%m-%d} come only from the trail's S3 log files"
             )
         if end > floor:
-            for subject in subjects:
-                for event in lookup_events(cloudtrail, subject, max(start, floor), end):
-                    merged.setdefault(event.event_id, event)
-    if s3 is not None and location is not None:
-        sources.append(f"s3://{location.bucket}/{location.day_prefix(start).rsplit('/', 4)[0]}/")
-        for key in log_keys(s3, location, start, end):
             try:
-                records = read_log_file(s3, location.bucket, key)
-            except (ValueError, ArchivedLogFile) as err:
-                # One unreadable file must not hide the others' events; the note says which
-                # file was left out and why (an archived one: how to restore it).
-                notes.append(f"skipped {err}")
-                continue
-            for event in _matching(records, f"s3://{location.bucket}/{key}", subjects,
-                                   start, end):
-                # The S3 copy carries data events and the full record; prefer it.
-                merged[event.event_id] = event
+                for subject in subjects:
+                    for event in lookup_events(cloudtrail, subject, max(start, floor), end):
+                        merged.setdefault(event.event_id, event)
+            except read_errors() as err:
+                failures.append(failure("lookup_events", err, "LookupEvents"))
+    if s3 is not None and location is not None:
+        label = f"s3://{location.bucket}/{location.day_prefix(start).rsplit('/', 4)[0]}/"
+        sources.append(label)
+        failed_files = 0
+        try:
+            for key in log_keys(s3, location, start, end):
+                try:
+                    records = read_log_file(s3, location.bucket, key)
+                except (ValueError, ArchivedLogFile) as err:
+                    # One unreadable file must not hide the others' events; the note says
+                    # which file was left out and why (an archived one: how to restore it).
+                    notes.append(f"skipped {err}")
+                    continue
+                except read_errors() as err:
+                    failures.append(failure(f"s3://{location.bucket}/{key}", err,
+                                            "GetObject"))
+                    failed_files += 1
+                    if failed_files >= MAX_FILE_FAILURES:
+                        # the bucket is failing, not one file: say so and stop asking
+                        notes.append(f"stopped reading {label} after {failed_files} "
+                                     "log files failed")
+                        break
+                    continue
+                for event in _matching(records, f"s3://{location.bucket}/{key}", subjects,
+                                       start, end):
+                    # The S3 copy carries data events and the full record; prefer it.
+                    merged[event.event_id] = event
+        except read_errors() as err:
+            failures.append(failure(label, err, "ListObjectsV2"))
     events = sorted(merged.values(), key=lambda e: (e.time, e.event_id))
-    return Activity(events, sources, subjects, start, end, notes)
+    return Activity(events, sources, subjects, start, end, notes, failures)

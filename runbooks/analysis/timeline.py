@@ -100,6 +100,7 @@ class Timeline:
             "sources": list(self.activity.sources),
             "subjects": [s.to_dict() for s in self.activity.subjects],
             "notes": list(self.activity.notes),
+            "failedSources": [f.to_dict() for f in self.activity.failures],
             "findings": [f.to_dict() for f in self.findings],
             "entries": [e.to_dict() for e in self.entries()],
             "events": [e.to_dict() for e in
@@ -142,6 +143,9 @@ class Timeline:
         lines.append(f"- Looked for: {subjects or 'nothing (no principal or resource)'}")
         for note in self.activity.notes:
             lines.append(f"- Note: {note}")
+        for failed in self.activity.failures:
+            # incomplete: whoever reads the timeline must know what it could not see
+            lines.append(f"- **FAILED** {_md(failed.text())}")
         lines.append("")
         lines.append(f"## Timeline ({len(self.activity.events)} CloudTrail events)")
         lines.append("")

@@ -18,12 +18,6 @@ if TYPE_CHECKING:
 
 # Global services (IAM, STS global endpoint) write their events to us-east-1.
 GLOBAL_EVENTS_REGION = "us-east-1"
-# Error codes that mean "this source cannot answer for us": reported, not fatal.
-UNAVAILABLE_CODES = frozenset({
-    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-    "OperationNotPermittedException", "UnsupportedOperationException",
-    "UnrecognizedClientException", "NoSuchBucket", "TrailNotFoundException",
-})
 SOURCES = ("auto", "api", "s3", "both")
 
 
@@ -59,20 +53,10 @@ def read_session(settings: Settings) -> ReadSession:
     return ReadSession(sessions, manifest, region, identity)
 
 
-def error_code(err: Any) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
-
-
 def trail_prefix(client: Any, trail_arn: str) -> tuple[str, str | None]:
-    """The trail's S3 key prefix ('' when none) and a note when it could not be read."""
-    from botocore.exceptions import ClientError
-
-    try:
-        trails = client.describe_trails(trailNameList=[trail_arn]).get("trailList", [])
-    except ClientError as err:
-        if error_code(err) not in UNAVAILABLE_CODES:
-            raise
-        return "", f"could not read the trail's S3 key prefix ({error_code(err)}); assumed none"
+    """The trail's S3 key prefix ('' when none) and a note when the trail is not found.
+    A failing DescribeTrails raises (`read_errors`): the caller records the failure."""
+    trails = client.describe_trails(trailNameList=[trail_arn]).get("trailList", [])
     for trail in trails:
         if trail.get("TrailARN") == trail_arn:
             return str(trail.get("S3KeyPrefix") or ""), None
@@ -93,10 +77,13 @@ def gather(
     `source`: api = lookup_events; s3 = the trail's log files; both; auto = lookup_events
     when the window is within its 90 days, the log files otherwise, and the log files
     too when `data_events` (lookup_events never has data events).
-    """
-    from datetime import timezone
 
-    from botocore.exceptions import ClientError
+    A source that fails (any region's lookup_events, the trail's settings, its log
+    bucket) is named in `Activity.failures` with its error code and request id; every
+    other source is still read.
+    """
+    from dataclasses import replace
+    from datetime import timezone
 
     from runbooks.analysis.cloudtrail import (
         LOOKUP_RETENTION,
@@ -105,6 +92,7 @@ def gather(
         collect,
         organization_folder,
     )
+    from runbooks.analysis.sources import SourceFailure, failure, read_errors
 
     now = datetime.now(timezone.utc)
     use_api = source in ("api", "both") or (source == "auto" and start >= now - LOOKUP_RETENTION)
@@ -112,49 +100,44 @@ def gather(
     merged: dict[str, Any] = {}
     sources: list[str] = []
     notes: list[str] = []
+    failures: list[SourceFailure] = []
     prefix, org_id = "", None
+    trail = session.manifest["trail"]
     if use_s3:
-        prefix, note = trail_prefix(session.client("cloudtrail"), session.manifest["trail"]["arn"])
+        try:
+            prefix, note = trail_prefix(session.client("cloudtrail"), trail["arn"])
+        except read_errors() as err:
+            note = "the trail's S3 key prefix could not be read; assumed none"
+            failures.append(failure(f"trail settings ({trail['arn']})", err, "DescribeTrails"))
         if note:
             notes.append(note)
         try:
-            org_id = organization_folder(session.client("s3"), session.manifest["trail"]["bucket"],
-                                         prefix, session.manifest["accountId"])
-        except ClientError as err:
-            if error_code(err) not in UNAVAILABLE_CODES:
-                raise
+            org_id = organization_folder(session.client("s3"), trail["bucket"], prefix,
+                                         session.manifest["accountId"])
+        except read_errors() as err:
+            failures.append(failure(f"s3://{trail['bucket']}/", err, "ListObjectsV2"))
+            use_s3 = False  # the bucket cannot be listed: its log files cannot be either
     for region in regions:
         if use_api:
-            try:
-                part = collect(subjects=subjects, start=start, end=end,
-                               cloudtrail=session.client("cloudtrail", region))
-            except ClientError as err:
-                if error_code(err) not in UNAVAILABLE_CODES:
-                    raise
-                notes.append(f"lookup_events in {region} not available ({error_code(err)})")
-            else:
-                sources.extend(f"{s} ({region})" for s in part.sources)
-                notes.extend(part.notes)
-                for event in part.events:
-                    merged.setdefault(event.event_id, event)
+            part = collect(subjects=subjects, start=start, end=end,
+                           cloudtrail=session.client("cloudtrail", region))
+            sources.extend(f"{s} ({region})" for s in part.sources)
+            failures.extend(replace(f, source=f"{f.source} ({region})") for f in part.failures)
+            notes.extend(part.notes)
+            for event in part.events:
+                merged.setdefault(event.event_id, event)
         if use_s3:
-            location = LogLocation(session.manifest["trail"]["bucket"],
-                                   session.manifest["accountId"], region, prefix, org_id)
-            try:
-                part = collect(subjects=subjects, start=start, end=end,
-                               s3=session.client("s3"), location=location)
-            except ClientError as err:
-                if error_code(err) not in UNAVAILABLE_CODES:
-                    raise
-                notes.append(f"trail logs s3://{location.bucket}/ not readable "
-                             f"({error_code(err)})")
-            else:
-                sources.extend(part.sources)
-                notes.extend(part.notes)
-                for event in part.events:
-                    merged[event.event_id] = event
+            location = LogLocation(trail["bucket"], session.manifest["accountId"], region,
+                                   prefix, org_id)
+            part = collect(subjects=subjects, start=start, end=end,
+                           s3=session.client("s3"), location=location)
+            sources.extend(part.sources)
+            failures.extend(part.failures)
+            notes.extend(part.notes)
+            for event in part.events:
+                merged[event.event_id] = event
     events = sorted(merged.values(), key=lambda e: (e.time, e.event_id))
-    return Activity(events, sources, subjects, start, end, notes)
+    return Activity(events, sources, subjects, start, end, notes, failures)
 
 
 def regions_for(region: str, include_global: bool) -> list[str]:

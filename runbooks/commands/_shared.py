@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -33,6 +33,7 @@ from runbooks.workflows.session import (
 )
 
 if TYPE_CHECKING:
+    from runbooks.analysis.sources import SourceFailure
     from runbooks.core.context import SessionFactory
     from runbooks.core.runner import RunResult
 
@@ -146,6 +147,7 @@ def handle_errors(fn: F) -> F:
             NoRegionError,
             ProfileNotFound,
         )
+        from botocore.parsers import ResponseParserError
 
         context = click.get_current_context()
         settings = context.ensure_object(Settings)
@@ -159,12 +161,13 @@ def handle_errors(fn: F) -> F:
                  "assume the responder role) and retry", EXIT_BAD_INPUT)
         except NoRegionError:
             fail(settings, "no region: pass --region or set AWS_REGION", EXIT_BAD_INPUT)
-        except ClientError as err:
+        except (ClientError, ResponseParserError) as err:
+            from runbooks.core.aws_errors import describe_aws_error
             from runbooks.core.permissions import denied_hint
 
-            error, hint = err.response.get("Error", {}), denied_hint(err)
-            fail(settings, f"{err.operation_name} failed: {error.get('Code')}: "
-                 f"{error.get('Message', '')}" + (f" ({hint})" if hint else ""),
+            # code and request id, never a raw HTML/XML page as the message
+            hint = denied_hint(err) if isinstance(err, ClientError) else None
+            fail(settings, describe_aws_error(err).text() + (f" ({hint})" if hint else ""),
                  EXIT_ACTION_FAILED)
         except BotoCoreError as err:
             from runbooks.core.context import is_timeout, timeout_message
@@ -201,6 +204,11 @@ class CliFeedback:
 
     def notice(self, message: str) -> None:
         stderr_console().print(message, highlight=False)
+
+    def on_close(self, callback: Callable[[], object]) -> None:
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.call_on_close(callback)
 
 
 @contextmanager
@@ -276,14 +284,19 @@ def exit_with(settings: Settings, outcome: workflow_session.Outcome) -> NoReturn
 
 
 def render_results(settings: Settings, results: list[RunResult], extra: dict[str, Any]
-                   | None = None) -> int:
-    """Print results (table or JSON) and return the combined exit code."""
+                   | None = None, failed_sources: Sequence[SourceFailure] = ()) -> int:
+    """Print results (table or JSON) and return the combined exit code. `failed_sources`:
+    what an analysis could not read (each named on stderr; exit 3 unless worse)."""
+    from runbooks.analysis.sources import with_partial
     from runbooks.core.errors import combine_exit_codes
 
     # Evidence still queued locally (the last run's view of the case's queue): the
     # changes were made, but it is not plain success (exit 4).
     queued = results[-1].evidence_queued if results else []
-    code = combine_exit_codes([r.exit_code for r in results], bool(queued))
+    code = with_partial(combine_exit_codes([r.exit_code for r in results], bool(queued)),
+                        failed_sources)
+    for failed in failed_sources:
+        click.echo(f"error: source {failed.text()}", err=True)
     # Every refused or failed target also gets one line on stderr (scripts and humans
     # read stderr for why; the table on stdout has the details).
     for result in results:
@@ -335,5 +348,8 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
     if not any(r.apply for r in results):
         hint = " Re-run with --apply to act." if planned else ""
         out.print(f"Plan only, nothing changed: {planned} change(s).{hint}")
+    if failed_sources:
+        out.print(f"[bold red]partial: {len(failed_sources)} source(s) failed[/] (named on "
+                  "stderr); shown is what the other sources returned", highlight=False)
     out.print(f"case {settings.case_id}; exit code {code}", highlight=False)
     return code

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
-from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.errors import EXIT_OK, InvalidInput, PreconditionFailed
+
+if TYPE_CHECKING:
+    from runbooks.analysis.sources import SourceFailure
 
 
 @click.group()
@@ -19,14 +22,14 @@ def investigate() -> None:
 
 
 def role_sessions(session: Any, role_arn: str, start: datetime, end: datetime,
-                  regions: list[str]) -> list[str]:
-    """Session names the role was assumed under in the window (AssumeRole events)."""
-    from botocore.exceptions import ClientError
-
+                  regions: list[str]) -> tuple[list[str], list[SourceFailure]]:
+    """Session names the role was assumed under in the window (AssumeRole events), and
+    the regions whose lookup failed (the names found elsewhere are still used)."""
     from runbooks.analysis.cloudtrail import Subject, lookup_events
-    from runbooks.commands._analysis import UNAVAILABLE_CODES, error_code
+    from runbooks.analysis.sources import failure, read_errors
 
     names: dict[str, None] = {}
+    failures: list[SourceFailure] = []
     for region in regions:
         try:
             for event in lookup_events(session.client("cloudtrail", region),
@@ -34,10 +37,10 @@ def role_sessions(session: Any, role_arn: str, start: datetime, end: datetime,
                 request = event.record.get("requestParameters") or {}
                 if event.name.startswith("AssumeRole") and request.get("roleSessionName"):
                     names[str(request["roleSessionName"])] = None
-        except ClientError as err:
-            if error_code(err) not in UNAVAILABLE_CODES:
-                raise
-    return list(names)
+        except read_errors() as err:
+            failures.append(failure(f"lookup_events ({region}), role sessions", err,
+                                    "LookupEvents"))
+    return list(names), failures
 
 
 @investigate.command("principal")
@@ -71,6 +74,7 @@ def principal(settings: Settings, arn: str, since_text: str, until_text: str | N
     """
     from runbooks.analysis.cloudtrail import Subject
     from runbooks.analysis.persistence import parse_principal_arn, parse_since, persistence
+    from runbooks.analysis.sources import source_status, with_partial
     from runbooks.commands._analysis import gather, read_session, regions_for
 
     ref = parse_principal_arn(arn)
@@ -88,14 +92,20 @@ def principal(settings: Settings, arn: str, since_text: str, until_text: str | N
             f"are for account {account}: investigate with that account's credentials")
     regions = regions_for(session.region, include_global=True)
     subjects = ref.subjects()
+    failures: list[SourceFailure] = []
     if ref.kind == "iam-role":
         subjects.append(Subject("Username", ref.name))  # matches the session issuer in logs
         if source != "s3":
-            subjects += [Subject("Username", name)
-                         for name in role_sessions(session, arn, since, until, regions)]
+            names, failures = role_sessions(session, arn, since, until, regions)
+            subjects += [Subject("Username", name) for name in names]
     activity = gather(session, subjects, since, until, source, False, regions)
+    failures += activity.failures
     mine = [e for e in activity.events if ref.did(e.record)]
     found = persistence(mine, account)
+    # A failed source means the list may be incomplete: say which, and exit 3 (partial).
+    code = with_partial(EXIT_OK, failures)
+    for failed in failures:
+        click.echo(f"error: source {failed.text()}", err=True)
 
     document = {
         "principal": arn,
@@ -103,13 +113,17 @@ def principal(settings: Settings, arn: str, since_text: str, until_text: str | N
         "until": until.isoformat(),
         "eventsExamined": len(mine),
         "sources": activity.sources,
+        "sourceStatus": source_status(activity.sources, failures),
+        "partial": bool(failures),
+        "exitCode": code,
         "notes": activity.notes,
         "persistence": [p.to_dict() for p in found],
     }
     if settings.json:
         click.echo(json.dumps(document, indent=2))
-        sys.exit(0)
+        sys.exit(code)
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     out = Console()
@@ -122,9 +136,15 @@ def principal(settings: Settings, arn: str, since_text: str, until_text: str | N
                       item.recommendation)
     out.print(table)
     for note in activity.notes:
-        out.print(f"[yellow]note:[/] {note}", highlight=False)
+        out.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     out.print("sources: " + (", ".join(activity.sources) or "none"), highlight=False)
-    sys.exit(0)
+    for failed in failures:
+        out.print(f"[bold red]source failed:[/] {escape(failed.text())}", highlight=False)
+    if failures:
+        out.print(f"[bold red]partial: {len(failures)} source(s) failed[/]; the list above "
+                  f"holds only what the other sources returned; exit code {code}",
+                  highlight=False)
+    sys.exit(code)
 
 
 COMMANDS = [investigate]

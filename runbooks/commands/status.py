@@ -31,12 +31,10 @@ class Check:
 
 
 def _error_text(err: Exception) -> str:
-    from botocore.exceptions import ClientError
+    """The error code, request id and message; never a raw HTML/XML page."""
+    from runbooks.core.aws_errors import describe_aws_error
 
-    if isinstance(err, ClientError):
-        error = err.response.get("Error", {})
-        return f"{error.get('Code')}: {error.get('Message', '')}"
-    return str(err)
+    return describe_aws_error(err).text()
 
 
 def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Check]:
@@ -75,6 +73,8 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
         return True, f"enabled ({hub.get('HubArn')})"
 
     def quarantine() -> tuple[bool, str]:
+        from runbooks.core.quarantine import ROLE_NAMES, group_drift
+
         ec2 = client("ec2")
         vpcs: set[str] = set()
         for page in ec2.get_paginator("describe_instances").paginate(Filters=[{
@@ -85,14 +85,21 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
         configured = manifest.get("quarantine", {})
         missing = sorted(vpcs - set(configured))
         wanted = sorted({g for v in vpcs & set(configured) for g in configured[v].values()})
-        existing: set[str] = set()
+        existing: dict[str, dict[str, Any]] = {}
         if wanted:
             response = ec2.describe_security_groups(
                 Filters=[{"Name": "group-id", "Values": wanted}])
-            existing = {g["GroupId"] for g in response["SecurityGroups"]}
-        absent = sorted(set(wanted) - existing)
+            existing = {g["GroupId"]: g for g in response["SecurityGroups"]}
+        absent = sorted(set(wanted) - set(existing))
+        # a group whose rules drifted from the stack's would be refused at containment
+        drifted = [f"{ROLE_NAMES[role]} group {group_id} of {vpc}: {'; '.join(drift)}"
+                   for vpc in sorted(vpcs & set(configured))
+                   for role in ROLE_NAMES
+                   if (group_id := configured[vpc].get(role)) in existing
+                   and (drift := group_drift(role, existing[group_id]))]
         problems = ([f"no quarantine group for {', '.join(missing)}"] if missing else []) + \
-            ([f"groups missing: {', '.join(absent)}"] if absent else [])
+            ([f"groups missing: {', '.join(absent)}"] if absent else []) + \
+            ([f"rules drifted from the stack's: {'; '.join(drifted)}"] if drifted else [])
         if problems:
             return False, "; ".join(problems) + " (add the VPCs to the stack, `pulumi up`)"
         return True, f"{len(vpcs)} VPC(s) with instances, all covered"

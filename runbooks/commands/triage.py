@@ -17,10 +17,11 @@ from runbooks.commands._shared import (
     handle_errors,
     pass_settings,
 )
-from runbooks.core.errors import InvalidInput, PreconditionFailed
+from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
 
 if TYPE_CHECKING:
     from runbooks.analysis.findings import Finding
+    from runbooks.analysis.sources import SourceFailure
     from runbooks.commands._shared import Session
 
 _DURATION = re.compile(r"^(\d+)([mhd])$")
@@ -54,33 +55,59 @@ def read_finding_input(path: str) -> Any:
         raise InvalidInput(f"finding in {source} is not valid JSON: {err}") from err
 
 
-def fetch_finding(session: Session, finding_id: str) -> Any:
-    """A finding by id: GuardDuty ids/ARNs from the manifest's detector, else Security Hub."""
-    manifest = session.ctx.manifest
+def fetch_finding(session: Session, finding_id: str) -> tuple[Any, list[SourceFailure]]:
+    """A finding by id: GuardDuty ids/ARNs from the manifest's detector, else Security Hub
+    (which also holds GuardDuty's findings, under their ARN). A source that fails is
+    returned with the finding the other one found; ActionFailed when none could answer."""
+    from runbooks.analysis.sources import failure, read_errors
+    from runbooks.core.accounts import partition_of
+
+    manifest, region = session.ctx.manifest, session.ctx.region
+    detector = manifest["guardDutyDetectorId"]
     arn_match = _GUARDDUTY_ARN.match(finding_id)
     gd_id = arn_match.group(1) if arn_match else (
         finding_id if _GUARDDUTY_ID.match(finding_id) else None)
-    searched = []
+    searched: list[str] = []
+    failures: list[SourceFailure] = []
     if gd_id:
-        response = session.ctx.client("guardduty").get_findings(
-            DetectorId=manifest["guardDutyDetectorId"], FindingIds=[gd_id])
-        if response.get("Findings"):
-            return response
-        searched.append(f"GuardDuty detector {manifest['guardDutyDetectorId']}")
+        try:
+            response = session.ctx.client("guardduty").get_findings(
+                DetectorId=detector, FindingIds=[gd_id])
+        except read_errors() as err:
+            failures.append(failure(f"GuardDuty detector {detector}", err, "GetFindings"))
+        else:
+            if response.get("Findings"):
+                return response, failures
+            searched.append(f"GuardDuty detector {detector}")
     if manifest.get("securityHubEnabled"):
-        response = session.ctx.client("securityhub").get_findings(
-            Filters={"Id": [{"Value": finding_id, "Comparison": "EQUALS"}]}, MaxResults=10)
-        matches = [f for f in response.get("Findings", []) if f.get("Id") == finding_id]
-        if matches:
-            return {"Findings": matches[:1]}
-        searched.append("Security Hub")
+        ids = [finding_id]
+        if gd_id and not arn_match:  # Security Hub's Id of a GuardDuty finding is its ARN
+            ids.append(f"arn:{partition_of(region)}:guardduty:{region}:"
+                       f"{session.ctx.account_id}:detector/{detector}/finding/{gd_id}")
+        try:
+            response = session.ctx.client("securityhub").get_findings(
+                Filters={"Id": [{"Value": i, "Comparison": "EQUALS"} for i in ids]},
+                MaxResults=10)
+        except read_errors() as err:
+            failures.append(failure("Security Hub", err, "GetFindings"))
+        else:
+            matches = [f for f in response.get("Findings", []) if f.get("Id") in ids]
+            if matches:
+                return {"Findings": matches[:1]}, failures
+            searched.append("Security Hub")
+    if failures:
+        raise ActionFailed(
+            f"could not fetch finding {finding_id}: "
+            + "; ".join(f.text() for f in failures)
+            + (f"; not in {' or '.join(searched)}" if searched else "")
+            + "; retry, or pass the finding as a file with --finding")
     if not searched:
         raise InvalidInput(
             f"{finding_id!r} is not a GuardDuty finding id or ARN, and Security Hub is not "
             "enabled in this account's readiness stack; pass the finding with --finding")
     raise InvalidInput(
         f"no finding {finding_id} in {' or '.join(searched)} in "
-        f"{session.ctx.region}; check the id and --region, or pass the finding as a file "
+        f"{region}; check the id and --region, or pass the finding as a file "
         "with --finding")
 
 
@@ -148,6 +175,7 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
     """
     from runbooks.analysis.cloudtrail import subjects_for
     from runbooks.analysis.findings import parse_findings
+    from runbooks.analysis.sources import failure, read_errors, source_status
     from runbooks.analysis.timeline import Timeline
     from runbooks.commands._analysis import ReadSession, gather, regions_for
     from runbooks.commands._shared import (
@@ -173,8 +201,10 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
 
     session = open_session(settings)
     ctx = session.ctx
+    failures: list[SourceFailure] = []
     if finding_id:
-        findings = parse_findings(fetch_finding(session, finding_id), f"finding {finding_id}")
+        fetched, failures = fetch_finding(session, finding_id)
+        findings = parse_findings(fetched, f"finding {finding_id}")
     check_scope(findings, ctx.account_id, ctx.region)
 
     now = datetime.now(timezone.utc)
@@ -193,6 +223,8 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
         listener("cloudtrail", f"reading {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
         activity = gather(reader, subjects, start, end, source, data_events,
                           regions_for(ctx.region, include_global))
+    # The timeline says which sources failed: it is incomplete, and its readers must know.
+    activity.failures[:0] = failures
     timeline = Timeline(ctx.case_id, findings, activity, now)
 
     # The timeline is kept in the case directory first; --apply copies it to evidence.
@@ -212,12 +244,21 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
         ]
     }
     warnings: list[str] = []
+    notify_failures: list[SourceFailure] = []
     bucket = ctx.manifest["evidenceBucket"]
     if not no_notify and ctx.manifest.get("securityHubEnabled"):
         hub = ctx.client("securityhub")
         for finding in findings:
             ident = finding.security_hub_identifier()
-            if find_finding(hub, ident["Id"], ident["ProductArn"]) is None:
+            try:
+                held = find_finding(hub, ident["Id"], ident["ProductArn"])
+            except read_errors() as err:
+                notify_failures.append(failure(f"Security Hub workflow of {ident['Id']}",
+                                               err, "GetFindings"))
+                warnings.append(f"Security Hub could not be read: the workflow of "
+                                f"{ident['Id']} was not changed")
+                continue
+            if held is None:
                 warnings.append(f"Security Hub has no finding {ident['Id']} (not imported "
                                 "yet?): its workflow was not changed")
                 continue
@@ -232,6 +273,7 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
     with progress(settings, "triage") as listener:
         result = make_runner(session, listener).run("triage", pipelines)
     result.warnings.extend(warnings + [f"note: {n}" for n in activity.notes])
+    failed = activity.failures + notify_failures
     if session.scratch is not None:
         # A plan without --case keeps no case directory: say so rather than print paths
         # that are gone when irctl exits.
@@ -250,10 +292,12 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
             "s3": {name: f"s3://{bucket}/{case_file_key(ctx.case_id, name)}"
                    for name in local},
         },
+        "sourceStatus": source_status(activity.sources, failed),
+        "partial": bool(failed),
     }
     if not settings.json:
         _print_summary(findings, timeline)
-    sys.exit(render_results(settings, [result], summary))
+    sys.exit(render_results(settings, [result], summary, failed))
 
 
 def finding_state(finding: Finding) -> str:

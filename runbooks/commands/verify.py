@@ -157,9 +157,12 @@ def _since(record: Mapping[str, Any]) -> datetime:
     return datetime.fromisoformat(str(record["time"]).replace("Z", "+00:00"))
 
 
-def verify_account(settings: Settings, account: str,
-                   records: list[Mapping[str, Any]]) -> list[Check]:
-    """Every check of one account's part of the case, made in that account."""
+def verify_account(settings: Settings, account: str, records: list[Mapping[str, Any]],
+                   sources: list[str] | None = None) -> list[Check]:
+    """Every check of one account's part of the case, made in that account. A finding
+    source or the trail status that cannot be read gives an `unknown` check (with the
+    error) and the other checks go on; `sources` collects the names of those read."""
+    from runbooks.analysis.sources import failure, read_errors
     from runbooks.commands._analysis import read_session
 
     session = read_session(settings)
@@ -182,18 +185,40 @@ def verify_account(settings: Settings, account: str,
     since = min(_since(r) for r in records if r.get("event") in ("applied", "applying"))
     resources = resources_of(records)
     manifest = session.manifest
-    gd = new_guardduty_findings(session.client("guardduty"), manifest["guardDutyDetectorId"],
-                                resources, since)
-    gd_arns = {f.get("Arn") for f in gd}
+    read = sources if sources is not None else []
+
+    def unknown(area: str, source: str, what: str, err: BaseException,
+                operation: str) -> Check:
+        failed = failure(source, err, operation)
+        return Check(area, source, what, "none" if area == "findings" else "logging",
+                     f"cannot check: {failed.error.text()}", False, account, failed)
+
+    detector = manifest["guardDutyDetectorId"]
+    gd_source = f"GuardDuty detector {detector} ({account})"
+    read.append(gd_source)
     found: list[Check] = []
+    try:
+        gd = new_guardduty_findings(session.client("guardduty"), detector, resources, since)
+    except read_errors() as err:
+        gd = []
+        found.append(unknown("findings", gd_source, "GuardDuty findings since containment "
+                             f"({since:%Y-%m-%d %H:%M}Z)", err, "ListFindings"))
+    gd_arns = {f.get("Arn") for f in gd}
     for finding in gd:
         found.append(Check("findings", finding.get("Id", ""), "GuardDuty finding since "
                            f"containment ({since:%Y-%m-%d %H:%M}Z)", "none",
                            f"{finding.get('Type')} updated {finding.get('UpdatedAt')}", False,
                            account))
     if manifest.get("securityHubEnabled"):
-        for finding in new_security_hub_findings(session.client("securityhub"), resources,
-                                                 since):
+        hub_source = f"Security Hub ({account})"
+        read.append(hub_source)
+        try:
+            hub = new_security_hub_findings(session.client("securityhub"), resources, since)
+        except read_errors() as err:
+            hub = []
+            found.append(unknown("findings", hub_source, "Security Hub findings since "
+                                 f"containment ({since:%Y-%m-%d %H:%M}Z)", err, "GetFindings"))
+        for finding in hub:
             if finding["Id"] in gd_arns:
                 continue  # the same GuardDuty finding, imported
             found.append(Check("findings", finding["Id"], "Security Hub finding since "
@@ -206,7 +231,15 @@ def verify_account(settings: Settings, account: str,
                            f"containment ({since:%Y-%m-%d %H:%M}Z)", "none", "none", True,
                            account))
     checks += found
-    status = session.client("cloudtrail").get_trail_status(Name=manifest["trail"]["arn"])
+    trail_source = f"CloudTrail trail status ({account})"
+    read.append(trail_source)
+    try:
+        status = session.client("cloudtrail").get_trail_status(Name=manifest["trail"]["arn"])
+    except read_errors() as err:
+        checks.append(dataclasses.replace(
+            unknown("trail", trail_source, "trail logging", err, "GetTrailStatus"),
+            target=manifest["trail"]["arn"]))
+        return checks
     logging = bool(status.get("IsLogging"))
     checks.append(Check("trail", manifest["trail"]["arn"], "trail logging", "logging",
                         "logging" if logging else "STOPPED", logging, account))
@@ -233,8 +266,11 @@ def verify_case(settings: Settings, case_id: str) -> None:
     bucket policy, ACL, public-access block and versioning, ...); GuardDuty
     and Security Hub are searched for findings on the case's resources updated since the
     containment; the manifest's trail must still be logging. Exit code 1 when anything
-    no longer holds.
+    no longer holds; else 3 when a source (GuardDuty, Security Hub, the trail status)
+    could not be read: its checks are shown as unknown, with the error code and request
+    id, and every other check is still made.
     """
+    from runbooks.analysis.sources import source_status, with_partial
     from runbooks.commands._shared import caller_identity, make_sessions
     from runbooks.commands.case import require_intact_case
     from runbooks.core.audit import AuditLog, validate_case_id
@@ -262,31 +298,48 @@ def verify_case(settings: Settings, case_id: str) -> None:
             f"{', '.join(sorted(by_account))}; drop --manifest so each account's manifest is "
             "read from SSM there")
     checks: list[Check] = []
+    sources: list[str] = []
     for account, account_records in by_account.items():
         checks += verify_account(account_settings(settings, account, own), account,
-                                 account_records)
-    ok = all(c.holds for c in checks)
-    code = EXIT_OK if ok else EXIT_ACTION_FAILED
+                                 account_records, sources)
+    from runbooks.analysis.sources import SourceFailure
+
+    failures = [c.error for c in checks if isinstance(c.error, SourceFailure)]
+    broken = sum(c.status == "broken" for c in checks)
+    ok = broken == 0 and not failures
+    # 1 when a check no longer holds; else 3 (partial) when a source could not answer.
+    code = with_partial(EXIT_ACTION_FAILED if broken else EXIT_OK, failures)
+    for failed in failures:
+        click.echo(f"error: source {failed.text()}", err=True)
     if settings.json:
         since = min(_since(r) for r in applied)
         click.echo(json.dumps({"case": case_id, "ok": ok, "exitCode": code,
                                "since": since.isoformat(), "accounts": list(by_account),
+                               "partial": bool(failures),
+                               "sourceStatus": source_status(sources, failures),
                                "checks": [c.to_dict() for c in checks]}, indent=2))
         sys.exit(code)
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     out = Console()
     table = Table(title=f"case {case_id}: verification", title_justify="left")
     for column in ("Area", "Account", "Target", "Check", "Expected", "Actual", ""):
         table.add_column(column, overflow="fold")
+    verdict = {"holds": "[green]holds[/]", "broken": "[bold red]NO LONGER HOLDS[/]",
+               "unknown": "[bold yellow]UNKNOWN[/] (source failed)"}
     for c in checks:
-        table.add_row(c.area, c.account, c.target, c.what, c.expected, c.actual,
-                      "[green]holds[/]" if c.holds else "[bold red]NO LONGER HOLDS[/]")
+        table.add_row(*(escape(v) for v in (c.area, c.account, c.target, c.what, c.expected,
+                                             c.actual)), verdict[c.status])
     out.print(table)
-    broken = sum(not c.holds for c in checks)
-    out.print("[green]everything holds[/]" if ok else
-              f"[bold red]{broken} check(s) no longer hold[/]; exit code {code}")
+    if ok:
+        out.print("[green]everything holds[/]")
+    else:
+        parts = [f"{broken} check(s) no longer hold"] if broken else []
+        parts += [f"{len(failures)} source(s) failed: those checks are unknown"] if failures \
+            else []
+        out.print(f"[bold red]{'; '.join(parts)}[/]; exit code {code}", highlight=False)
     sys.exit(code)
 
 

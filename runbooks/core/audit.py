@@ -721,3 +721,28 @@ class AuditLog:
             **extra,
         )
         return key
+
+
+REFUSAL_EVENTS = frozenset({"run-started", "planned", "plan-failed", "claim-refused",
+                            "run-refused"})
+"""What a run refused before any change records (`Runner.run`)."""
+
+
+def discard_refused_case(log: AuditLog) -> bool:
+    """Remove `log`'s case directory when all it holds is runs refused before any change,
+    and return whether it did. For a case id irctl generated under --apply (no --case): a
+    refusal changed nothing, and a directory would open a case no one asked for. Any
+    other file there (a timeline, queued evidence), a record of anything attempted, or a
+    log whose chain does not verify keeps it."""
+    if not log.exists() or not log.verify().ok:
+        return False
+    kept = {log.path.name, log.head_path.name}
+    if any(p.name not in kept for p in log.directory.iterdir()):
+        return False
+    events = {str(r.get("event")) for r in log.records()}
+    if "run-refused" not in events or not events <= REFUSAL_EVENTS:
+        return False
+    for path in (log.path, log.head_path):
+        path.unlink(missing_ok=True)
+    log.directory.rmdir()
+    return True

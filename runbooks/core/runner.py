@@ -181,12 +181,11 @@ def _describe_error(err: BaseException) -> tuple[str, int]:
     if isinstance(err, IrError):
         return str(err), err.exit_code
     if isinstance(err, ClientError):
-        error = err.response.get("Error", {})
-        code = error.get("Code", "Unknown")
-        op = getattr(err, "operation_name", "call")
-        msg = f"{op} failed: {code}: {error.get('Message', '')}".rstrip(": ")
+        from runbooks.core.aws_errors import describe_aws_error
         from runbooks.core.permissions import denied_hint
 
+        # code and request id; never a raw HTML/XML page as the message
+        msg = describe_aws_error(err).text()
         hint = denied_hint(err)
         if hint:
             msg += f" ({hint})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
@@ -73,6 +73,14 @@ def parse_params(step: str, schema: type[StepParams], params: Mapping[str, Any])
                            f"{first['msg'].lower()}{allowed}") from None
 
 
+class CheckFailure(Protocol):
+    """Why a check could not be made (`runbooks.analysis.sources.SourceFailure`)."""
+
+    def text(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Check:
     """One thing `irctl verify case` checked against AWS, and whether it still holds."""
@@ -84,11 +92,17 @@ class Check:
     actual: str
     holds: bool
     account: str = ""  # the account the check was made in
+    error: CheckFailure | None = None  # its source failed: unknown, neither held nor broken
+
+    @property
+    def status(self) -> str:
+        return "unknown" if self.error else "holds" if self.holds else "broken"
 
     def to_dict(self) -> dict[str, Any]:
         return {"area": self.area, "account": self.account, "target": self.target,
                 "what": self.what, "expected": self.expected, "actual": self.actual,
-                "holds": self.holds}
+                "holds": self.holds, "status": self.status,
+                "error": self.error.to_dict() if self.error else None}
 
 
 @dataclass(frozen=True)

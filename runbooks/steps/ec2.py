@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from runbooks.core.context import Context
-from runbooks.core.errors import PreconditionFailed
+from runbooks.core.errors import InvalidInput, PreconditionFailed
 from runbooks.core.evidence_queue import put_evidence
 from runbooks.core.ids import CASE_TAG, INSTANCE_ID, require_instance_id
+from runbooks.core.quarantine import check_quarantine_groups
 from runbooks.core.scopes import (
     ACCOUNT_INSTANCE_PROFILES,
     ACCOUNT_ROLES,
@@ -91,24 +92,19 @@ def quarantine_groups(ctx: Context, vpc_id: str, instance_id: str) -> dict[str, 
             "settings and `pulumi up`, then retry"
         )
 
-    def load() -> set[str]:
+    def load() -> dict[str, dict[str, Any]]:
         wanted = sorted({g for q in ctx.manifest.get("quarantine", {}).values()
                          for g in q.values()})
         ec2 = ctx.client("ec2")
-        found: set[str] = set()
+        found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(wanted, BATCH):
             response = ec2.describe_security_groups(
                 Filters=[{"Name": "group-id", "Values": chunk}])
-            found |= {g["GroupId"] for g in response["SecurityGroups"]}
+            found |= {g["GroupId"]: g for g in response["SecurityGroups"]}
         return found
 
-    existing = ctx.cache.get("ec2.quarantine-groups", load)
-    for role in ("conversionSecurityGroupId", "isolationSecurityGroupId"):
-        if groups[role] not in existing:
-            raise PreconditionFailed(
-                f"quarantine group {groups[role]} ({role}) of VPC {vpc_id} named by the "
-                "manifest does not exist; re-deploy the readiness stack (`pulumi up`)"
-            )
+    # exist, and hold exactly the stack's rules (a drifted group is refused)
+    check_quarantine_groups(vpc_id, groups, ctx.cache.get("ec2.quarantine-groups", load))
     return dict(groups)
 
 
@@ -149,8 +145,37 @@ class InstanceStep(Step):
     def instance(self) -> dict[str, Any]:
         return instance(self.ctx, self.instance_id)
 
-    def already_contained(self) -> bool:
-        return CASE_TAG in tags_of(self.instance())
+    def contained_by(self) -> str | None:
+        """The case that already contained this instance, when its `ir:case` tag can be
+        trusted; None otherwise. Anyone with ec2:CreateTags can write the tag (an attacker
+        hiding an instance from capture, or a case that was released): it is believed only
+        when that case's metadata capture of this instance is in the evidence bucket (or
+        this case's local queue), which irctl writes before it tags, and every ENI is
+        still in its VPC's quarantine groups."""
+        return self.ctx.cache.get(f"ec2.contained-by.{self.instance_id}", self._contained_by)
+
+    def _contained_by(self) -> str | None:
+        from runbooks.core.audit import validate_case_id
+        from runbooks.core.evidence_queue import already_held
+
+        described = self.instance()
+        case = tags_of(described).get(CASE_TAG)
+        if not case:
+            return None
+        try:
+            validate_case_id(case)
+        except InvalidInput:
+            return None  # not a case id irctl would write
+        quarantine = self.ctx.manifest.get("quarantine", {})
+        for eni in described.get("NetworkInterfaces", []):
+            vpc = quarantine.get(str(eni.get("VpcId") or described.get("VpcId")), {})
+            ours = {vpc.get("isolationSecurityGroupId"), vpc.get("conversionSecurityGroupId")}
+            groups = {g["GroupId"] for g in eni.get("Groups", [])}
+            if not groups or not groups <= ours - {None}:
+                return None  # not (or no longer) quarantined: released, or never was
+        key = f"cases/{case}/instances/{self.instance_id}/metadata.json"
+        return case if already_held(self.ctx, self.ctx.manifest["evidenceBucket"], key) \
+            else None
 
 
 @register
@@ -160,6 +185,7 @@ class CaptureMetadata(InstanceStep):
     actions = frozenset({
         "ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:GetConsoleOutput",
         "ec2:DescribeIamInstanceProfileAssociations", "s3:PutObject", "kms:GenerateDataKey",
+        "s3:GetObject",  # HeadObject: is an `ir:case` tag's capture really there?
     })
     scopes = {"s3:PutObject": EVIDENCE_OBJECTS, "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
@@ -170,7 +196,7 @@ class CaptureMetadata(InstanceStep):
         volumes_of(ctx, [])
 
     def plan(self) -> list[Change]:
-        if self.already_contained():
+        if self.contained_by():
             return []  # captured before it was tagged, in the case named by its tag
         key = f"cases/{self.ctx.case_id}/instances/{self.instance_id}/metadata.json"
         return [Change(self.name, self.instance_id,
@@ -321,8 +347,8 @@ class TagInstance(InstanceStep):
     def plan(self) -> list[Change]:
         described = self.instance()
         tags = tags_of(described)
-        if CASE_TAG in tags:
-            return []
+        if self.contained_by():
+            return []  # the case that contained it recorded its pre-action state
         association = profile_association(self.ctx, self.instance_id)
         state = {
             "sg": {e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])]
@@ -755,7 +781,7 @@ class SnapshotVolumes(InstanceStep):
         described = self.instance()
         volumes = sorted(m["Ebs"]["VolumeId"] for m in described.get("BlockDeviceMappings", [])
                          if "Ebs" in m)
-        case = tags_of(described).get(CASE_TAG, self.ctx.case_id)
+        case = self.contained_by() or self.ctx.case_id
         done = {s["VolumeId"] for s in case_snapshots(self.ctx)
                 if s["State"] != "error" and tags_of(s).get(CASE_TAG) in (case, self.ctx.case_id)
                 and tags_of(s).get(SOURCE_INSTANCE_TAG) == self.instance_id}

@@ -75,6 +75,10 @@ class Feedback(Protocol):
         """Something the responder should read now (e.g. a restore job resumed)."""
         ...
 
+    def on_close(self, callback: Callable[[], object]) -> None:
+        """Run `callback` when the adapter's command is finished (or never)."""
+        ...
+
 
 class Silent:
     """Feedback that shows nothing (the Lambda, the drill, library callers)."""
@@ -92,6 +96,9 @@ class Silent:
 
     def notice(self, message: str) -> None:
         return None
+
+    def on_close(self, callback: Callable[[], object]) -> None:
+        return None  # library callers keep the case directory
 
 
 SILENT: Feedback = Silent()
@@ -186,6 +193,11 @@ def open_session(settings: Settings, *, new_case: bool = True,
 
         scratch = tempfile.TemporaryDirectory(prefix="irctl-plan-")
     audit = AuditLog(case_id, Path(scratch.name) if scratch else None)
+    if settings.case_generated and settings.apply:
+        from runbooks.core.audit import discard_refused_case
+
+        # refused before any change: the generated case named nothing; keep no directory
+        feedback.on_close(lambda: discard_refused_case(audit))
     ctx = Context(sessions=sessions, manifest=manifest, case_id=case_id,
                   account_id=manifest["accountId"], region=region)
     return Session(settings, sessions, ctx, audit, identity, scratch)

@@ -134,9 +134,12 @@ def quarantine_vpc(clients: ClientFactory, cidr: str = "10.0.0.0/16") -> tuple[s
         if role == "isolation":  # no rules at all
             ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[
                 {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-        if role == "conversion":
-            ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
-                {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        if role == "conversion":  # all traffic in and out (the default egress has IPv4)
+            everywhere = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                           "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]
+            ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=everywhere)
+            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=[
+                {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
         groups[f"{role}SecurityGroupId"] = group_id
     return vpc_id, subnet_id, groups
 

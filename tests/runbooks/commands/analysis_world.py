@@ -88,6 +88,14 @@ def build_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
         groups = {role: ec2.create_security_group(
             GroupName=f"ir-{role}-{suffix}", Description=f"ir {role}", VpcId=vpc)["GroupId"]
             for role in ("isolation", "conversion", "forensic")}
+        # the stack's rules: isolation none at all, conversion all traffic in and out
+        ec2.revoke_security_group_egress(GroupId=groups["isolation"], IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ec2.authorize_security_group_ingress(GroupId=groups["conversion"], IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+             "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+        ec2.authorize_security_group_egress(GroupId=groups["conversion"], IpPermissions=[
+            {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
         sns = boto3.client("sns", region_name=REGION)
         topics = {s: sns.create_topic(Name=f"ir-{s}-{suffix}")["TopicArn"]
                   for s in ("critical", "high", "info")}

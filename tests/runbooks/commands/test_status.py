@@ -79,3 +79,25 @@ def test_status_exits_non_zero_naming_the_unheard_topic(server_readiness: Readin
     assert not checks["Alert topics"]["ok"]
     for arn in world.manifest["topics"].values():
         assert arn in checks["Alert topics"]["detail"]
+
+
+def _quarantine_check(world: Readiness) -> dict[str, Any]:
+    checks = live_checks(_Sessions(world), world.manifest, REGION)
+    return next(c.to_dict() for c in checks if c.name == "Quarantine groups")
+
+
+def test_a_quarantine_group_that_drifted_fails_naming_the_rule(readiness: Readiness) -> None:
+    from tests.runbooks.conftest import launch_instances
+
+    launch_instances(readiness, 1, volumes=1)
+    assert _quarantine_check(readiness)["ok"]
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+    readiness.client("ec2").authorize_security_group_ingress(GroupId=isolation, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+
+    check = _quarantine_check(readiness)
+
+    assert not check["ok"]
+    assert f"isolation group {isolation} of {readiness.vpc_id}: inbound tcp:22-22 0.0.0.0/0 " \
+           "present" in check["detail"]
