@@ -308,7 +308,7 @@ def require_intact_case(settings: Settings, log: AuditLog) -> None:
     of the account it acted in), read there as `verify case` reads that account."""
     from runbooks.commands._analysis import read_session
     from runbooks.commands._shared import caller_identity, make_sessions
-    from runbooks.commands.verify import account_settings, records_by_account
+    from runbooks.workflows.fleet import account_settings, records_by_account
 
     log.require_intact()  # no AWS call for a log that is already known not to be whole
     own = str(caller_identity(make_sessions(settings), settings.region)["Account"])

@@ -130,29 +130,6 @@ def new_security_hub_findings(client: Any, resources: dict[str, set[str]],
     return list(found.values())
 
 
-def records_by_account(records: Iterable[Mapping[str, Any]],
-                       own: str) -> dict[str, list[Mapping[str, Any]]]:
-    """The case's records per account they were made in (`own` when not recorded), the
-    caller's own account first, then by account id."""
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    for record in records:
-        grouped.setdefault(str(record.get("account") or own), []).append(record)
-    order = sorted(grouped, key=lambda account: (account != own, account))
-    return {account: grouped[account] for account in order
-            if any(r.get("event") in ("applied", "applying") for r in grouped[account])}
-
-
-def account_settings(settings: Settings, account: str, own: str) -> Settings:
-    """Settings that read `account`: the caller's own, or its member responder role
-    (as `release` and the cross-account commands reach it)."""
-    if account == own:
-        return settings
-    from runbooks.commands._fleet import scoped_settings
-    from runbooks.core.accounts import Scope
-
-    return scoped_settings(settings, Scope(account, settings.region))
-
-
 def _since(record: Mapping[str, Any]) -> datetime:
     return datetime.fromisoformat(str(record["time"]).replace("Z", "+00:00"))
 
@@ -274,6 +251,7 @@ def verify_case(settings: Settings, case_id: str) -> None:
     from runbooks.commands._shared import caller_identity, make_sessions
     from runbooks.commands.case import require_intact_case
     from runbooks.core.audit import AuditLog, validate_case_id
+    from runbooks.workflows.fleet import account_settings, records_by_account
 
     validate_case_id(case_id)
     log = AuditLog(case_id)

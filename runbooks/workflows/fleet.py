@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runbooks.core.errors import EXIT_BAD_INPUT, InvalidInput
 from runbooks.workflows.notify import containment_notice
@@ -186,3 +186,25 @@ def run_across(settings: Settings, kind: str,
     shown = [(sessions[scope].ctx.account_id, sessions[scope].ctx.region,
               list(pipelines_by_scope[scope])) for scope, _ in by_scope]
     return FleetOutcome(results, extra, shown)
+
+
+def records_by_account(records: Iterable[Mapping[str, Any]],
+                       own: str) -> dict[str, list[Mapping[str, Any]]]:
+    """The case's records per account they were made in (`own` when not recorded), the
+    caller's own account first, then by account id."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        grouped.setdefault(str(record.get("account") or own), []).append(record)
+    order = sorted(grouped, key=lambda account: (account != own, account))
+    return {account: grouped[account] for account in order
+            if any(r.get("event") in ("applied", "applying") for r in grouped[account])}
+
+
+def account_settings(settings: Settings, account: str, own: str) -> Settings:
+    """Settings that read `account`: the caller's own, or its member responder role
+    (as `release` and the cross-account commands reach it)."""
+    if account == own:
+        return settings
+    from runbooks.core.accounts import Scope
+
+    return scoped_settings(settings, Scope(account, settings.region))
