@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    from rehearsal.emulator import s3_policy
+    from rehearsal.emulator import install, s3_policy
 
-    # As the drill does: bucket policies (and the access-logging grant) evaluated as
-    # S3 does; plain moto fails PutBucketLogging into a bucket with a TLS-only policy.
+    # As the drill does: moto with the emulator's extensions (the APIs moto lacks), and
+    # bucket policies (and the access-logging grant) evaluated as S3 does; plain moto
+    # fails PutBucketLogging into a bucket with a TLS-only policy.
+    install()
     s3_policy.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
