@@ -3,19 +3,18 @@
 =====================================================  ========================================
 Type                                                   How
 =====================================================  ========================================
-aws:guardduty/malwareProtectionPlan:...                recorded only: moto has no
-                                                       CreateMalwareProtectionPlan
+aws:guardduty/malwareProtectionPlan:...                API guardduty CreateMalwareProtectionPlan
+                                                       (emulator extension)
 aws:guardduty/detector:Detector                        API guardduty CreateDetector
 aws:guardduty/detectorFeature:DetectorFeature          API guardduty UpdateDetector (features
                                                        merged with the detector's current ones)
-aws:guardduty/publishingDestination:...                recorded only: moto has no
-                                                       CreatePublishingDestination
+aws:guardduty/publishingDestination:...                API guardduty CreatePublishingDestination
+                                                       (emulator extension)
 =====================================================  ========================================
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from rehearsal.bridge._core import (
@@ -26,10 +25,23 @@ from rehearsal.bridge._core import (
 
 
 @handles("aws:guardduty/malwareProtectionPlan:MalwareProtectionPlan",
-         recorded_only="moto has no CreateMalwareProtectionPlan")
+         api="guardduty:CreateMalwareProtectionPlan (emulator)")
 def _malware_protection_plan(r: Request) -> tuple[str, dict[str, Any]]:
-    plan_id = uuid.uuid4().hex[:20]
-    return plan_id, {"arn": r.arn("guardduty", f"malware-protection-plan/{plan_id}")}
+    bucket = (r.get("protectedResource", {}).get("s3Bucket") or {})
+    tagging = [t for action in r.get("actions", []) for t in action.get("taggings") or []]
+    kwargs = clean({
+        "Role": r.get("role"),
+        "ProtectedResource": {"S3Bucket": clean({
+            "BucketName": bucket.get("bucketName"),
+            "ObjectPrefixes": bucket.get("objectPrefixes") or None})},
+        "Actions": {"Tagging": {"Status": tagging[0].get("status")}} if tagging else None,
+        "Tags": dict(r.get("tags", {})) or None,
+    })
+    gd = r.client("guardduty")
+    plan_id = gd.create_malware_protection_plan(**kwargs)["MalwareProtectionPlanId"]
+    plan = gd.get_malware_protection_plan(MalwareProtectionPlanId=plan_id)
+    return plan_id, {"arn": plan["Arn"], "status": plan["Status"],
+                     "createdAt": plan["CreatedAt"].isoformat()}
 
 
 @handles("aws:guardduty/detector:Detector", api="guardduty:CreateDetector")
@@ -84,7 +96,12 @@ def _merge_feature(r: Request, gd: Any, detector_id: str) -> None:
 
 @handles(
     "aws:guardduty/publishingDestination:PublishingDestination",
-    recorded_only="moto has no CreatePublishingDestination",
+    api="guardduty:CreatePublishingDestination (emulator)",
 )
 def _publishing_destination(r: Request) -> tuple[str, dict[str, Any]]:
-    return f"{r.get('detectorId')}:{uuid.uuid4().hex}", {}
+    detector_id = str(r.get("detectorId"))
+    created = r.client("guardduty").create_publishing_destination(
+        DetectorId=detector_id, DestinationType=r.get("destinationType", "S3"),
+        DestinationProperties={"DestinationArn": r.get("destinationArn"),
+                               "KmsKeyArn": r.get("kmsKeyArn")})
+    return f"{detector_id}:{created['DestinationId']}", {}

@@ -4,16 +4,15 @@
 Type                                                   How
 =====================================================  ========================================
 aws:securityhub/account:Account                        API securityhub EnableSecurityHub
-aws:securityhub/standardsSubscription:...              recorded only: moto has no
-                                                       BatchEnableStandards
-aws:securityhub/findingAggregator:FindingAggregator    recorded only: moto has no
-                                                       CreateFindingAggregator
+aws:securityhub/standardsSubscription:...              API securityhub BatchEnableStandards
+                                                       (emulator extension)
+aws:securityhub/findingAggregator:FindingAggregator    API securityhub CreateFindingAggregator
+                                                       (emulator extension)
 =====================================================  ========================================
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from rehearsal.bridge._core import (
@@ -37,18 +36,21 @@ def _securityhub_account(r: Request) -> tuple[str, dict[str, Any]]:
 
 @handles(
     "aws:securityhub/standardsSubscription:StandardsSubscription",
-    recorded_only="moto has no BatchEnableStandards",
+    api="securityhub:BatchEnableStandards (emulator)",
 )
 def _standards_subscription(r: Request) -> tuple[str, dict[str, Any]]:
-    standard = str(r.get("standardsArn"))
-    suffix = standard.split(":", 5)[-1].replace("standards/", "subscription/", 1)
-    return r.arn("securityhub", suffix), {}
+    (subscription,) = r.client("securityhub").batch_enable_standards(
+        StandardsSubscriptionRequests=[{"StandardsArn": str(r.get("standardsArn"))}]
+    )["StandardsSubscriptions"]
+    return subscription["StandardsSubscriptionArn"], {}
 
 
 @handles(
     "aws:securityhub/findingAggregator:FindingAggregator",
-    recorded_only="moto has no CreateFindingAggregator",
+    api="securityhub:CreateFindingAggregator (emulator)",
 )
 def _finding_aggregator(r: Request) -> tuple[str, dict[str, Any]]:
-    arn = r.arn("securityhub", f"finding-aggregator/{uuid.uuid4()}")
-    return arn, {}
+    kwargs = clean({"RegionLinkingMode": r.get("linkingMode"),
+                    "Regions": r.get("specifiedRegions") or None})
+    created = r.client("securityhub").create_finding_aggregator(**kwargs)
+    return created["FindingAggregatorArn"], {}
