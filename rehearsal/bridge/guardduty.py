@@ -6,11 +6,22 @@ Type                                                   How
 aws:guardduty/malwareProtectionPlan:...                API guardduty CreateMalwareProtectionPlan
                                                        (emulator extension)
 aws:guardduty/detector:Detector                        API guardduty CreateDetector
+aws:guardduty/organizationAdminAccount:...             API guardduty
+                                                       EnableOrganizationAdminAccount
+aws:guardduty/organizationConfiguration:...            API guardduty
+                                                       UpdateOrganizationConfiguration
+                                                       (emulator extension)
+aws:guardduty/organizationConfigurationFeature:...     API guardduty
+                                                       UpdateOrganizationConfiguration(Features)
+                                                       (emulator extension)
 aws:guardduty/detectorFeature:DetectorFeature          API guardduty UpdateDetector (features
                                                        merged with the detector's current ones)
 aws:guardduty/publishingDestination:...                API guardduty CreatePublishingDestination
                                                        (emulator extension)
 =====================================================  ========================================
+
+Invokes: getDetector (GetDetector; without an id, the region's one detector, as the
+provider answers).
 """
 
 from __future__ import annotations
@@ -18,7 +29,10 @@ from __future__ import annotations
 from typing import Any
 
 from rehearsal.bridge._core import (
+    BridgeError,
+    MotoBridge,
     Request,
+    answers,
     clean,
     handles,
 )
@@ -105,3 +119,63 @@ def _publishing_destination(r: Request) -> tuple[str, dict[str, Any]]:
         DestinationProperties={"DestinationArn": r.get("destinationArn"),
                                "KmsKeyArn": r.get("kmsKeyArn")})
     return f"{detector_id}:{created['DestinationId']}", {}
+
+
+@handles("aws:guardduty/organizationAdminAccount:OrganizationAdminAccount",
+         api="guardduty:EnableOrganizationAdminAccount")
+def _gd_admin(r: Request) -> tuple[str, dict[str, Any]]:
+    account = str(r.get("adminAccountId"))
+    r.client("guardduty").enable_organization_admin_account(AdminAccountId=account)
+    return account, {}
+
+
+@handles("aws:guardduty/organizationConfiguration:OrganizationConfiguration",
+         api="guardduty:UpdateOrganizationConfiguration (emulator)")
+def _gd_org(r: Request) -> tuple[str, dict[str, Any]]:
+    detector_id = str(r.get("detectorId"))
+    with r.bridge.keyed_lock(f"guardduty-org:{detector_id}"):
+        r.client("guardduty").update_organization_configuration(
+            DetectorId=detector_id,
+            AutoEnableOrganizationMembers=r.get("autoEnableOrganizationMembers"))
+    return detector_id, {}
+
+
+@handles("aws:guardduty/organizationConfigurationFeature:OrganizationConfigurationFeature",
+         api="guardduty:UpdateOrganizationConfiguration(Features) (emulator)")
+def _gd_org_feature(r: Request) -> tuple[str, dict[str, Any]]:
+    detector_id = str(r.get("detectorId"))
+    feature = clean({
+        "Name": r.get("name"), "AutoEnable": r.get("autoEnable"),
+        "AdditionalConfiguration": [
+            {"Name": c.get("name"), "AutoEnable": c.get("autoEnable")}
+            for c in r.get("additionalConfigurations", [])] or None,
+    })
+    # The API merges the features it is given into the organisation's configuration.
+    with r.bridge.keyed_lock(f"guardduty-org:{detector_id}"):
+        r.client("guardduty").update_organization_configuration(
+            DetectorId=detector_id, Features=[feature])
+    return f"{detector_id}/{r.get('name')}", {}
+
+
+@answers("aws:guardduty/getDetector:getDetector")
+def _inv_detector(b: MotoBridge, region: str, args: dict[str, Any]) -> dict[str, Any]:
+    gd = b.client("guardduty", region)
+    detector_id = args.get("id")
+    if not detector_id:
+        ids = gd.list_detectors()["DetectorIds"]
+        if len(ids) != 1:
+            raise BridgeError(f"getDetector in {region} of account {b.account_id} found "
+                              f"{len(ids)} detectors, expected exactly 1")
+        detector_id = ids[0]
+    detector = gd.get_detector(DetectorId=detector_id)
+    return {
+        "id": detector_id,
+        "arn": f"arn:aws:guardduty:{region}:{b.account_id}:detector/{detector_id}",
+        "findingPublishingFrequency": detector.get("FindingPublishingFrequency", ""),
+        "serviceRoleArn": detector.get("ServiceRole", ""),
+        "status": detector.get("Status", ""),
+        "features": [{"name": f["Name"], "status": f["Status"],
+                      "additionalConfigurations": []}
+                     for f in detector.get("Features", [])],
+        "tags": dict(detector.get("Tags") or {}),
+    }

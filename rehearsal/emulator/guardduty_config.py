@@ -1,11 +1,14 @@
-"""GuardDuty configuration APIs moto 5.2 lacks: publishing destinations and S3 Malware
-Protection plans.
+"""GuardDuty configuration APIs moto 5.2 lacks: publishing destinations, S3 Malware
+Protection plans and the organisation configuration.
 
 A publishing destination (where GuardDuty exports findings: an S3 bucket with a KMS key)
 belongs to an existing detector (BadRequestException otherwise, as AWS answers) and is
-read back with Describe/ListPublishingDestinations. A malware protection plan names its
-role and the bucket it scans; the bucket must exist (an unknown one is a
-BadRequestException) and the plan reads back with GetMalwareProtectionPlan, ACTIVE.
+read back with Describe/ListPublishingDestinations. The organisation configuration
+(auto-enable of members and of each protection plan) is the delegated administrator's:
+only an account some management account named with EnableOrganizationAdminAccount may
+update it (BadRequestException otherwise); features merge by name, as AWS merges them.
+A malware protection plan names its role and the bucket it scans; the bucket must exist (an unknown
+one is a BadRequestException) and the plan reads back with GetMalwareProtectionPlan, ACTIVE.
 
 `GuardDutyConfigMixin` is mixed into the emulator's GuardDuty response class
 (`rehearsal.emulator.guardduty.EmulatedGuardDutyResponse`), so its routes are that
@@ -29,6 +32,7 @@ ROUTES = [
     "{0}/detector/(?P<detector_id>[^/]+)/publishingDestination/(?P<destination>[^/]+)$",
     "{0}/malware-protection-plan$",
     "{0}/malware-protection-plan/(?P<plan>[^/]+)$",
+    "{0}/detector/(?P<detector_id>[^/]+)/admin$",
 ]
 """URL patterns of the operations below (added to moto's GuardDuty routes)."""
 
@@ -39,6 +43,8 @@ class GuardDutyConfig:
 
     destinations: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    organization: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """{detector id: {"AutoEnableOrganizationMembers": ..., "Features": {name: doc}}}"""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -144,3 +150,50 @@ class GuardDutyConfigMixin:
     def list_malware_protection_plans(self) -> ActionResult:
         return ActionResult({"MalwareProtectionPlans": [
             {"MalwareProtectionPlanId": plan_id} for plan_id in self._gd_config().plans]})
+
+    # -- organisation configuration (the delegated administrator's detector) --------------
+    def _is_delegated_admin(self) -> bool:
+        from moto.guardduty.models import guardduty_backends
+
+        for account in list(guardduty_backends):
+            regions = guardduty_backends[account]
+            if self.region in regions and self.current_account in (
+                    regions[self.region].admin_account_ids):
+                return True
+        return False
+
+    def update_organization_configuration(self) -> ActionResult:
+        params = self._params()
+        detector_id = str(params["DetectorId"])
+        self._existing_detector(detector_id)
+        if not self._is_delegated_admin():
+            raise service_error(
+                "BadRequestException",
+                f"The request is rejected because account {self.current_account} is not "
+                "the GuardDuty delegated administrator of its organization.")
+        mode = params.get("AutoEnableOrganizationMembers")
+        if mode is not None and mode not in ("NEW", "ALL", "NONE"):
+            raise service_error("BadRequestException",
+                                f"autoEnableOrganizationMembers must be NEW, ALL or NONE, "
+                                f"got {mode!r}")
+        with self._gd_config().lock:
+            org = self._gd_config().organization.setdefault(
+                detector_id, {"AutoEnableOrganizationMembers": "NONE", "Features": {}})
+            if mode is not None:
+                org["AutoEnableOrganizationMembers"] = mode
+            for feature in params.get("Features") or []:
+                org["Features"][feature["Name"]] = dict(feature)
+        return ActionResult({})
+
+    def describe_organization_configuration(self) -> ActionResult:
+        params = self._params()
+        detector_id = str(params["DetectorId"])
+        self._existing_detector(detector_id)
+        org = self._gd_config().organization.get(
+            detector_id, {"AutoEnableOrganizationMembers": "NONE", "Features": {}})
+        return ActionResult({
+            "AutoEnable": org["AutoEnableOrganizationMembers"] != "NONE",
+            "MemberAccountLimitReached": False,
+            "AutoEnableOrganizationMembers": org["AutoEnableOrganizationMembers"],
+            "Features": list(org["Features"].values()),
+        })

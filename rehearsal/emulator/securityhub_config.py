@@ -6,6 +6,12 @@ must be the request's; `arn:aws:securityhub:::ruleset/...` CIS 1.2 is global), a
 and GetEnabledStandards reads the subscriptions back. CreateFindingAggregator (one per
 account, in the aggregation region: a second is a ResourceConflictException) is read back
 with Get/ListFindingAggregators. Both require an enabled hub (InvalidAccessException).
+Central configuration policies (CreateConfigurationPolicy, GetConfigurationPolicy) and
+their association with the organisation's root, an OU or an account
+(StartConfigurationPolicyAssociation, GetConfigurationPolicyAssociation) belong to the
+delegated administrator once the organisation uses CENTRAL configuration (moto's
+organisation configuration): AccessDeniedException for any other account,
+ValidationException while configuration is LOCAL.
 
 `SecurityHubConfigMixin` is mixed into the emulator's Security Hub response class
 (`rehearsal.emulator.securityhub.EmulatedSecurityHubResponse`), so its routes are that
@@ -30,6 +36,10 @@ ROUTES = [
     "{0}/findingAggregator/create$",
     "{0}/findingAggregator/list$",
     "{0}/findingAggregator/get/(?P<arn>.+)$",
+    "{0}/configurationPolicy/create$",
+    "{0}/configurationPolicy/get/(?P<identifier>.+)$",
+    "{0}/configurationPolicyAssociation/associate$",
+    "{0}/configurationPolicyAssociation/get$",
 ]
 """URL patterns of the operations below (added to moto's Security Hub routes)."""
 
@@ -40,6 +50,8 @@ class SecurityHubConfig:
 
     standards: dict[str, dict[str, Any]] = field(default_factory=dict)
     aggregators: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    associations: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -143,3 +155,82 @@ class SecurityHubConfigMixin:
         self._hub_enabled()
         return ActionResult({"FindingAggregators": [
             {"FindingAggregatorArn": arn} for arn in self._sh_config().aggregators]})
+
+    # -- central configuration --------------------------------------------------------------
+    def _central_admin(self) -> None:
+        org = self.securityhub_backend._get_org_config()
+        if org["admin_account_id"] != self.current_account:
+            raise service_error("AccessDeniedException",
+                                f"Account {self.current_account} is not the Security Hub "
+                                "delegated administrator")
+        if org["configuration"].get("ConfigurationType") != "CENTRAL":
+            raise service_error("ValidationException",
+                                "Configuration policies need the organization's "
+                                "ConfigurationType CENTRAL")
+
+    def create_configuration_policy(self) -> ActionResult:
+        from datetime import datetime, timezone
+
+        self._central_admin()
+        params = self._sh_params()
+        name = str(params.get("Name") or "")
+        policy = dict(params.get("ConfigurationPolicy") or {})
+        if not name or "SecurityHub" not in policy:
+            raise service_error("InvalidInputException",
+                                "Name and ConfigurationPolicy.SecurityHub are required")
+        if any(p["Name"] == name for p in self._sh_config().policies.values()):
+            raise service_error("ResourceConflictException",
+                                f"Configuration policy {name} already exists")
+        policy_id = str(uuid.uuid4())
+        now = datetime.now(timezone.utc)
+        doc = {"Arn": f"arn:aws:securityhub:{self.region}:{self.current_account}:"
+                      f"configuration-policy/{policy_id}",
+               "Id": policy_id, "Name": name, "Description": params.get("Description") or "",
+               "CreatedAt": now, "UpdatedAt": now, "ConfigurationPolicy": policy}
+        with self._sh_config().lock:
+            self._sh_config().policies[policy_id] = doc
+        return ActionResult(dict(doc))
+
+    def _policy(self, identifier: str) -> dict[str, Any]:
+        for doc in self._sh_config().policies.values():
+            if identifier in (doc["Id"], doc["Arn"]):
+                return doc
+        raise service_error("ResourceNotFoundException",
+                            f"Configuration policy {identifier} not found")
+
+    def get_configuration_policy(self) -> ActionResult:
+        self._central_admin()
+        identifier = unquote(self.path.split("/configurationPolicy/get/", 1)[1].split("?")[0])
+        return ActionResult(dict(self._policy(identifier)))
+
+    @staticmethod
+    def _target(target: dict[str, Any]) -> tuple[str, str]:
+        for key, kind in (("AccountId", "ACCOUNT"), ("OrganizationalUnitId",
+                                                    "ORGANIZATIONAL_UNIT"), ("RootId", "ROOT")):
+            if target.get(key):
+                return str(target[key]), kind
+        raise service_error("InvalidInputException",
+                            "Target needs an AccountId, OrganizationalUnitId or RootId")
+
+    def start_configuration_policy_association(self) -> ActionResult:
+        from datetime import datetime, timezone
+
+        self._central_admin()
+        params = self._sh_params()
+        policy = self._policy(str(params.get("ConfigurationPolicyIdentifier") or ""))
+        target_id, kind = self._target(dict(params.get("Target") or {}))
+        doc = {"ConfigurationPolicyId": policy["Id"], "TargetId": target_id,
+               "TargetType": kind, "AssociationType": "APPLIED",
+               "UpdatedAt": datetime.now(timezone.utc), "AssociationStatus": "SUCCESS"}
+        with self._sh_config().lock:
+            self._sh_config().associations[target_id] = doc
+        return ActionResult(dict(doc))
+
+    def get_configuration_policy_association(self) -> ActionResult:
+        self._central_admin()
+        target_id, _ = self._target(dict(self._sh_params().get("Target") or {}))
+        doc = self._sh_config().associations.get(target_id)
+        if doc is None:
+            raise service_error("ResourceNotFoundException",
+                                f"No configuration policy is associated with {target_id}")
+        return ActionResult(dict(doc))

@@ -168,14 +168,17 @@ def _example_config(regions: list[str] | None = None) -> dict[str, str]:
     return config
 
 
-@pytest.mark.skipif(not (ROOT / "Pulumi.example.yaml").exists()
-                    or not (ROOT / "__main__.py").exists(),
-                    reason="the readiness program has not landed yet")
-def test_every_aws_type_of_the_example_stack_is_handled() -> None:
-    resources = evaluate(_example_config()).resources
+@pytest.mark.parametrize("stack_config", sorted(p.name for p in ROOT.glob("Pulumi.*example.yaml")))
+def test_every_aws_type_of_every_example_stack_is_provisioned_not_recorded(
+    stack_config: str,
+) -> None:
+    from components.mockrun import load_stack_config
+
+    resources = evaluate(load_stack_config(ROOT / stack_config)).resources
     aws_types = {r.type for r in resources if r.custom and r.type.startswith("aws:")}
     assert aws_types, "the example stack declares no aws:* resources?"
     assert aws_types - set(HANDLERS) == set()
+    assert {t for t in aws_types if HANDLERS[t].recorded_only} == set()
 
 
 def test_types_moto_cannot_create_are_recorded_visibly_not_silently(

@@ -82,3 +82,51 @@ def test_standards_and_the_aggregator_need_the_hub_and_read_back(client) -> None
     with pytest.raises(ClientError) as err:
         sh.create_finding_aggregator(RegionLinkingMode="ALL_REGIONS")
     assert err.value.response["Error"]["Code"] == "ResourceConflictException"
+
+
+def test_guardduty_organisation_configuration_is_the_delegated_admins(client) -> None:  # type: ignore[no-untyped-def]
+    gd = client("guardduty")
+    detector = gd.create_detector(Enable=True)["DetectorId"]
+    with pytest.raises(ClientError) as err:
+        gd.update_organization_configuration(DetectorId=detector,
+                                             AutoEnableOrganizationMembers="ALL")
+    assert err.value.response["Error"]["Code"] == "BadRequestException"
+    gd.enable_organization_admin_account(AdminAccountId=ACCOUNT)
+    gd.update_organization_configuration(DetectorId=detector,
+                                         AutoEnableOrganizationMembers="ALL")
+    gd.update_organization_configuration(DetectorId=detector, Features=[
+        {"Name": "S3_DATA_EVENTS", "AutoEnable": "ALL"}])
+    gd.update_organization_configuration(DetectorId=detector, Features=[
+        {"Name": "RUNTIME_MONITORING", "AutoEnable": "NEW",
+         "AdditionalConfiguration": [{"Name": "EC2_AGENT_MANAGEMENT", "AutoEnable": "NEW"}]}])
+    got = gd.describe_organization_configuration(DetectorId=detector)
+    assert got["AutoEnableOrganizationMembers"] == "ALL" and got["AutoEnable"] is True
+    assert {f["Name"]: f["AutoEnable"] for f in got["Features"]} == {
+        "S3_DATA_EVENTS": "ALL", "RUNTIME_MONITORING": "NEW"}
+
+
+def test_security_hub_configuration_policies_need_central_configuration(client) -> None:  # type: ignore[no-untyped-def]
+    orgs, sh = client("organizations"), client("securityhub")
+    orgs.create_organization(FeatureSet="ALL")
+    root = orgs.list_roots()["Roots"][0]["Id"]
+    policy = {"SecurityHub": {"ServiceEnabled": True, "EnabledStandardIdentifiers": [
+        f"arn:aws:securityhub:{REGION}::standards/cis-aws-foundations-benchmark/v/3.0.0"]}}
+    with pytest.raises(ClientError) as err:
+        sh.create_configuration_policy(Name="org", ConfigurationPolicy=policy)
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    # One account here: the management account is an account of its organisation, so it
+    # can be the delegated administrator too.
+    sh.enable_organization_admin_account(AdminAccountId=ACCOUNT)
+    with pytest.raises(ClientError) as err:
+        sh.create_configuration_policy(Name="org", ConfigurationPolicy=policy)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    sh.update_organization_configuration(
+        AutoEnable=False, AutoEnableStandards="NONE",
+        OrganizationConfiguration={"ConfigurationType": "CENTRAL", "Status": "ENABLED"})
+    created = sh.create_configuration_policy(Name="org", ConfigurationPolicy=policy)
+    associated = sh.start_configuration_policy_association(
+        ConfigurationPolicyIdentifier=created["Arn"], Target={"RootId": root})
+    assert (associated["TargetType"], associated["AssociationStatus"]) == ("ROOT", "SUCCESS")
+    got = sh.get_configuration_policy_association(Target={"RootId": root})
+    assert got["ConfigurationPolicyId"] == created["Id"]
+    assert sh.get_configuration_policy(Identifier=created["Id"])["ConfigurationPolicy"] == policy
