@@ -19,7 +19,10 @@ An invoke not in `INVOKES` raises `UnhandledInvoke`.
 
 Regions: an explicit `aws.Provider` carries a `region` input; resources reference it
 through `args.provider` (`<urn>::<id>`); a v7 per-resource `region` input wins over
-the provider; resources on the default provider use `default_region`.
+the provider; resources on the default provider use `default_region`. Accounts: a
+provider with `assumeRoles` assumes them through the emulator's STS when it is
+registered, and its resources are created with those credentials, in that account
+(invokes still answer with the bridge's own credentials).
 
 One module per AWS service (`kms`, `s3`, `cloudtrail`, `logs`, `cloudwatch`, `events`,
 `ec2`, `config`, `route53resolver`, `accessanalyzer`, `guardduty`, `inspector2`,

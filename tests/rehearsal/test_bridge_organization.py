@@ -96,7 +96,7 @@ def _provision(org: dict[str, Any], name: str, account: str) -> MotoBridge:
                            "access_key": creds["aws_access_key_id"],
                            "secret_key": creds["aws_secret_access_key"]}))
     assert mocks.account_id == account
-    evaluate(_config(name, org), mocks=mocks, stack=name)
+    org["outputs"] = evaluate(_config(name, org), mocks=mocks, stack=name).outputs
     assert mocks.errors == []
     assert [r.type for r in mocks.records if HANDLERS.get(r.type) is not None
             and HANDLERS[r.type].recorded_only] == []
@@ -106,8 +106,17 @@ def _provision(org: dict[str, Any], name: str, account: str) -> MotoBridge:
 def test_the_management_stack_delegates_detection_to_the_security_account(
     org: dict[str, Any],
 ) -> None:
-    _provision(org, "org-management", MANAGEMENT)
+    mocks = _provision(org, "org-management", MANAGEMENT)
     endpoint, security = org["endpoint"], org["security"]
+    # The organisation trail's bucket is made through the log-archive provider's
+    # assumed role: it lands in the log-archive account, the trail in the management's.
+    bucket = mocks.outputs_of("aws:s3/bucket:Bucket")["ir-org-trail-logs"]["id"]
+    in_log_archive = _client(endpoint, "s3", REGION, _credentials_of(
+        endpoint, org["logarchive"])).list_buckets()["Buckets"]
+    assert bucket in [b["Name"] for b in in_log_archive]
+    assert bucket not in [b["Name"] for b in _client(endpoint, "s3").list_buckets()["Buckets"]]
+    trail = _client(endpoint, "cloudtrail").get_trail(Name=org["outputs"]["organizationTrailArn"])
+    assert trail["Trail"]["S3BucketName"] == bucket and trail["Trail"]["IsOrganizationTrail"]
     for region in ("eu-west-1", "us-east-1"):
         gd = _client(endpoint, "guardduty", region)
         admins = gd.list_organization_admin_accounts()["AdminAccounts"]
