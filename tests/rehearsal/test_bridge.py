@@ -372,6 +372,39 @@ def test_every_documented_option_on_provisions_into_moto(endpoint: str) -> None:
     analyzers = client(endpoint, "accessanalyzer", region).list_analyzers()["analyzers"]
     assert [a["type"] for a in analyzers] == ["ACCOUNT"]
 
+    # What moto could not create before the emulator's extensions, read back.
+    backup_api = client(endpoint, "backup", region)
+    vault_name = outputs["backupVaultArns"][region].rsplit(":", 1)[-1]
+    plan_ids = [state["id"] for state in mocks.outputs_of("aws:backup/plan:Plan").values()
+                if f":backup:{region}:" in state["arn"]]
+    selections = [s for plan_id in plan_ids for s in backup_api.list_backup_selections(
+        BackupPlanId=plan_id)["BackupSelectionsList"]]
+    assert len(selections) == 1
+    notifications = backup_api.get_backup_vault_notifications(BackupVaultName=vault_name)
+    assert notifications["SNSTopicArn"] == outputs["topicArns"][region]["info"]
+    assert "RESTORE_JOB_COMPLETED" in notifications["BackupVaultEvents"]
+    vault_policy = json.loads(backup_api.get_backup_vault_access_policy(
+        BackupVaultName=vault_name)["Policy"])
+    assert {s["Effect"] for s in vault_policy["Statement"]} == {"Deny"}
+    (testing,) = backup_api.list_restore_testing_plans()["RestoreTestingPlans"]
+    tested = backup_api.list_restore_testing_selections(
+        RestoreTestingPlanName=testing["RestoreTestingPlanName"])["RestoreTestingSelections"]
+    assert {t["ProtectedResourceType"] for t in tested} == {
+        "EBS", "EC2", "RDS", "DynamoDB", "EFS", "S3"}
+    reports = backup_api.list_report_plans()["ReportPlans"]
+    assert {r["ReportDeliveryChannel"]["S3BucketName"] for r in reports} == {trail_bucket}
+    sh = client(endpoint, "securityhub", region)
+    assert len(sh.get_enabled_standards()["StandardsSubscriptions"]) == 2
+    (aggregator,) = sh.list_finding_aggregators()["FindingAggregators"]
+    assert sh.get_finding_aggregator(FindingAggregatorArn=aggregator["FindingAggregatorArn"])[
+        "FindingAggregationRegion"] == region
+    detector = outputs["guardDutyDetectorIds"][region]
+    (destination,) = gd.list_publishing_destinations(DetectorId=detector)["Destinations"]
+    assert gd.describe_publishing_destination(
+        DetectorId=detector, DestinationId=destination["DestinationId"])[
+        "DestinationProperties"]["DestinationArn"].startswith(
+        f"arn:aws:s3:::{outputs['evidenceBucket']}")
+
 
 def test_the_bridge_uses_the_one_mock_harness_not_pulumi_internals() -> None:
     """The bridge is only a `Mocks` (what to create, what to answer): running the program
