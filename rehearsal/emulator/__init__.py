@@ -16,9 +16,9 @@ One place fills moto's gaps, so product code stays free of emulator special case
 - What the readiness stack declares and moto cannot create, so the drill provisions it
   for real and reads it back: AWS Backup selections, vault notifications and access
   policies, restore testing plans and selections (`backup_config.py`); GuardDuty
-  publishing destinations and S3 malware protection plans (`guardduty_config.py`);
-  Security Hub standards subscriptions and the finding aggregator
-  (`securityhub_config.py`); IAM Access Analyzer analyzers, a service moto lacks
+  publishing destinations, S3 malware protection plans and the organisation
+  configuration (`guardduty_config.py`); Security Hub standards subscriptions, the
+  finding aggregator and central configuration policies (`securityhub_config.py`); IAM Access Analyzer analyzers, a service moto lacks
   entirely (`accessanalyzer.py`); Shield Advanced SRT access and proactive engagement
   (`shield.py`).
 
