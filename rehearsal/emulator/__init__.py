@@ -18,9 +18,9 @@ One place fills moto's gaps, so product code stays free of emulator special case
   policies, restore testing plans and selections (`backup_config.py`); GuardDuty
   publishing destinations, S3 malware protection plans and the organisation
   configuration (`guardduty_config.py`); Security Hub standards subscriptions, the
-  finding aggregator and central configuration policies (`securityhub_config.py`); IAM Access Analyzer analyzers, a service moto lacks
-  entirely (`accessanalyzer.py`); Shield Advanced SRT access and proactive engagement
-  (`shield.py`).
+  finding aggregator and central configuration policies (`securityhub_config.py`); IAM
+  Access Analyzer analyzers, a service moto lacks entirely (`accessanalyzer.py`); Shield
+  Advanced SRT access and proactive engagement (`shield.py`).
 
 `install()` patches moto in this process (idempotent) and works with `mock_aws`;
 `start_server()` runs moto server on 127.0.0.1 with the same extensions, an optional
