@@ -6,7 +6,8 @@ belongs to an existing detector (BadRequestException otherwise, as AWS answers) 
 read back with Describe/ListPublishingDestinations. The organisation configuration
 (auto-enable of members and of each protection plan) is the delegated administrator's:
 only an account some management account named with EnableOrganizationAdminAccount may
-update it (BadRequestException otherwise); features merge by name, as AWS merges them.
+update it (BadRequestException otherwise); features merge by name, as AWS merges them;
+with ALL, the organisation's existing member accounts get a detector with the ALL plans.
 A malware protection plan names its role and the bucket it scans; the bucket must exist (an unknown
 one is a BadRequestException) and the plan reads back with GetMalwareProtectionPlan, ACTIVE.
 
@@ -183,7 +184,35 @@ class GuardDutyConfigMixin:
                 org["AutoEnableOrganizationMembers"] = mode
             for feature in params.get("Features") or []:
                 org["Features"][feature["Name"]] = dict(feature)
+            if org["AutoEnableOrganizationMembers"] == "ALL":
+                self._enable_existing_members(org)
         return ActionResult({})
+
+    def _enable_existing_members(self, org: dict[str, Any]) -> None:
+        """ALL covers the accounts already in the organisation: each gets a detector in
+        this region with the protection plans auto-enabled for ALL, as GuardDuty does.
+        The management account is not one of them (AWS: add it as a member yourself)."""
+        from moto.guardduty.models import guardduty_backends
+        from moto.organizations.models import organizations_backends
+
+        memberships = dict(organizations_backends.master_accounts)
+        own = memberships.get(self.current_account)
+        management = own[0] if own else self.current_account
+        members = sorted(account for account, (master, _) in memberships.items()
+                         if master == management and account != self.current_account)
+        # moto keeps a detector's features as the request's JSON had them (camelCase).
+        features = [{"name": name, "status": "ENABLED"}
+                    for name, feature in org["Features"].items()
+                    if feature.get("AutoEnable") == "ALL"]
+        for account in members:
+            backend = guardduty_backends[account][self.region]
+            if not backend.detectors:
+                backend.create_detector(True, "SIX_HOURS", {}, {}, list(features))
+                continue
+            for detector in backend.detectors.values():
+                merged = {f.get("name"): f for f in detector.features}
+                merged.update({f["name"]: f for f in features})
+                detector.features = list(merged.values())
 
     def describe_organization_configuration(self) -> ActionResult:
         params = self._params()

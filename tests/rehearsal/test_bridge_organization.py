@@ -173,15 +173,17 @@ def test_the_security_stack_turns_on_auto_enable_and_central_configuration(
 
 def test_a_member_stack_provisions_after_the_security_stack(org: dict[str, Any]) -> None:
     creds = _credentials_of(org["endpoint"], org["member"])
-    # GuardDuty's auto-enable (the security stack's ALL) creates the member's detectors in
-    # AWS; the emulator does not propagate it, so they are created here as AWS would have.
-    detectors = {region: _client(org["endpoint"], "guardduty", region, creds).create_detector(
-        Enable=True)["DetectorId"] for region in ("eu-west-1", "us-east-1")}
+    # The security stack's auto-enable ALL gave the existing member its detectors; the
+    # member manifest names the home region's.
+    member_gd = _client(org["endpoint"], "guardduty", REGION, creds)
+    (detector,) = member_gd.list_detectors()["DetectorIds"]
+    features = member_gd.get_detector(DetectorId=detector)["Features"]
+    assert {f["Status"] for f in features} == {"ENABLED"} and len(features) >= 5
     mocks = _provision(org, "org-member", org["member"])
     ssm = _client(org["endpoint"], "ssm", REGION, creds)
     manifest = json.loads(ssm.get_parameter(Name="/ir-readiness/manifest")["Parameter"][
         "Value"])
-    assert detectors[REGION] in json.dumps(manifest)
+    assert detector in json.dumps(manifest)
     backup = _client(org["endpoint"], "backup", REGION,
                      _credentials_of(org["endpoint"], org["member"]))
     (vault,) = [state["name"] for state in

@@ -130,3 +130,29 @@ def test_security_hub_configuration_policies_need_central_configuration(client) 
     got = sh.get_configuration_policy_association(Target={"RootId": root})
     assert got["ConfigurationPolicyId"] == created["Id"]
     assert sh.get_configuration_policy(Identifier=created["Id"])["ConfigurationPolicy"] == policy
+
+
+def test_auto_enable_all_gives_existing_members_a_detector(client) -> None:  # type: ignore[no-untyped-def]
+    orgs, gd = client("organizations"), client("guardduty")
+    orgs.create_organization(FeatureSet="ALL")
+    request = orgs.create_account(AccountName="member", Email="member@example.com")
+    member = orgs.describe_create_account_status(CreateAccountRequestId=request[
+        "CreateAccountStatus"]["Id"])["CreateAccountStatus"]["AccountId"]
+    creds = client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole",
+        RoleSessionName="test")["Credentials"]
+    member_gd = client("guardduty", aws_access_key_id=creds["AccessKeyId"],
+                       aws_secret_access_key=creds["SecretAccessKey"],
+                       aws_session_token=creds["SessionToken"])
+    assert member_gd.list_detectors()["DetectorIds"] == []
+    detector = gd.create_detector(Enable=True)["DetectorId"]
+    gd.enable_organization_admin_account(AdminAccountId=ACCOUNT)
+    gd.update_organization_configuration(DetectorId=detector,
+                                         AutoEnableOrganizationMembers="ALL")
+    gd.update_organization_configuration(DetectorId=detector, Features=[
+        {"Name": "S3_DATA_EVENTS", "AutoEnable": "ALL"},
+        {"Name": "EKS_AUDIT_LOGS", "AutoEnable": "NEW"}])
+    (member_detector,) = member_gd.list_detectors()["DetectorIds"]
+    features = member_gd.get_detector(DetectorId=member_detector)["Features"]
+    assert [(f["Name"], f["Status"]) for f in features] == [("S3_DATA_EVENTS", "ENABLED")]
+    assert gd.list_detectors()["DetectorIds"] == [detector]  # the admin's own, untouched
