@@ -10,18 +10,23 @@ the program declared: the drill then acts on the same security groups, topics, d
 and vault a real `pulumi up` would have made.
 
 Every type is handled consciously. A custom resource whose type is not in `HANDLERS`
-raises `UnhandledResourceType` naming the type: never a silent pass. Where moto has no
-API for a type, the entry says so ("recorded only") and the bridge keeps the inputs in
-`MotoBridge.records` so the drill report can show what was declared but not emulated.
+raises `UnhandledResourceType` naming the type: never a silent pass. Where moto lacks an
+API, the emulator (`rehearsal.emulator`) serves it, so every type of the example stacks
+is created for real. A type nothing can create may still be registered "recorded only"
+(`recorded_only=`): the bridge keeps its inputs in `MotoBridge.records` and the drill
+report lists it as declared but not emulated (no type of the example stacks is).
 An invoke not in `INVOKES` raises `UnhandledInvoke`.
 
 Regions: an explicit `aws.Provider` carries a `region` input; resources reference it
 through `args.provider` (`<urn>::<id>`); a v7 per-resource `region` input wins over
-the provider; resources on the default provider use `default_region`.
+the provider; resources on the default provider use `default_region`. Accounts: a
+provider with `assumeRoles` assumes them through the emulator's STS when it is
+registered, and its resources are created with those credentials, in that account
+(invokes still answer with the bridge's own credentials).
 
 One module per AWS service (`kms`, `s3`, `cloudtrail`, `logs`, `cloudwatch`, `events`,
 `ec2`, `config`, `route53resolver`, `accessanalyzer`, `guardduty`, `inspector2`,
-`securityhub`, `iam`, `backup`, `sns`, `sqs`, `ssm`, `lambda_`, and `index` for the
+`securityhub`, `shield`, `iam`, `backup`, `sns`, `sqs`, `ssm`, `lambda_`, and `index` for the
 provider-level invokes): each registers the types it provisions with `@handles` (its
 docstring lists them and the moto API each is created with) and the invokes it answers
 with `@answers`. Every module of this package is loaded here, so covering a new type is

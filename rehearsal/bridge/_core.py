@@ -113,6 +113,16 @@ class Record:
         }
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Credentials of an account a provider assumed a role in (`assumeRoles`)."""
+
+    account: str
+    access_key: str
+    secret_key: str
+    session_token: str
+
+
 @dataclass
 class Request:
     """What a handler gets: the bridge (clients, account), the region, name and inputs."""
@@ -124,9 +134,11 @@ class Request:
     inputs: dict[str, Any]
 
     notes: list[str] = field(default_factory=list)
+    identity: Identity | None = None
+    """The account an assume-role provider acts in; None: the bridge's own credentials."""
 
     def client(self, service: str) -> Any:
-        return self.bridge.client(service, self.region)
+        return self.bridge.client(service, self.region, self.identity)
 
     def note(self, text: str) -> None:
         """Record a per-resource deviation (shown in the record's `how`)."""
@@ -134,7 +146,7 @@ class Request:
 
     @property
     def account(self) -> str:
-        return self.bridge.account_id
+        return self.identity.account if self.identity else self.bridge.account_id
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.inputs.get(key)
@@ -233,9 +245,11 @@ class MotoBridge(pulumi.runtime.Mocks):
         self._access_key = access_key
         self._secret_key = secret_key
         self._lock = threading.RLock()
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, Identity | None], Any] = {}
         self._session: Any = None
         self._provider_regions: dict[str, str] = {}
+        self._provider_identities: dict[str, Identity] = {}
+        self._identity_sessions: dict[Identity, Any] = {}
         self._keyed_locks: dict[str, threading.Lock] = {}
         self._account_id: str | None = None
         self.records: list[Record] = []
@@ -244,9 +258,9 @@ class MotoBridge(pulumi.runtime.Mocks):
         """Per resource type: {logical name: outputs} for tests and the drill."""
 
     # -- clients -------------------------------------------------------------------
-    def client(self, service: str, region: str) -> Any:
+    def client(self, service: str, region: str, identity: Identity | None = None) -> Any:
         with self._lock:
-            key = (service, region)
+            key = (service, region, identity)
             if key not in self._clients:
                 if self._session is None:
                     import boto3
@@ -256,7 +270,18 @@ class MotoBridge(pulumi.runtime.Mocks):
                         aws_access_key_id=self._access_key,
                         aws_secret_access_key=self._secret_key,
                     )
-                self._clients[key] = self._session.client(
+                session = self._session
+                if identity is not None:
+                    if identity not in self._identity_sessions:
+                        import boto3
+
+                        self._identity_sessions[identity] = boto3.session.Session(
+                            aws_access_key_id=identity.access_key,
+                            aws_secret_access_key=identity.secret_key,
+                            aws_session_token=identity.session_token,
+                        )
+                    session = self._identity_sessions[identity]
+                self._clients[key] = session.client(
                     service, region_name=region, endpoint_url=self.endpoint_url
                 )
                 if service == "s3control":
@@ -280,6 +305,32 @@ class MotoBridge(pulumi.runtime.Mocks):
             return self._account_id
 
     # -- regions -------------------------------------------------------------------
+    def _identity_of(self, provider_ref: str | None) -> Identity | None:
+        if not provider_ref:
+            return None
+        return self._provider_identities.get(provider_ref.rsplit("::", 1)[-1])
+
+    def _assume(self, provider_name: str, region: str, inputs: Mapping[str, Any]
+                ) -> Identity | None:
+        """A provider's `assumeRoles` chain, assumed as the provider would (STS)."""
+        raw = plain(inputs.get("assumeRoles")) or []
+        # A provider's nested inputs reach the mocks as JSON text.
+        roles = json.loads(raw) if isinstance(raw, str) else raw
+        identity: Identity | None = None
+        for role in roles:
+            arn = str(role.get("roleArn") or "")
+            if not arn:
+                continue
+            creds = self.client("sts", region, identity).assume_role(
+                RoleArn=arn,
+                RoleSessionName=str(role.get("sessionName") or provider_name)[:64],
+                **({"ExternalId": role["externalId"]} if role.get("externalId") else {}),
+            )["Credentials"]
+            identity = Identity(account=arn.split(":")[4], access_key=creds["AccessKeyId"],
+                                secret_key=creds["SecretAccessKey"],
+                                session_token=creds["SessionToken"])
+        return identity
+
     def _region_of(self, provider_ref: str | None, inputs: Mapping[str, Any]) -> str:
         explicit = inputs.get("region")
         if isinstance(explicit, str) and explicit:
@@ -305,8 +356,18 @@ class MotoBridge(pulumi.runtime.Mocks):
         if args.typ == PROVIDER_TYPE:
             region = str(args.inputs.get("region") or self.default_region)
             provider_id = f"{args.name}-{uuid.uuid4().hex[:12]}"
+            from botocore.exceptions import ClientError
+
+            try:
+                identity = self._assume(args.name, region, args.inputs)
+            except ClientError as err:
+                raise BridgeError(
+                    f"provider {args.name!r} could not assume its role in the emulator: "
+                    f"{' '.join(str(err).split())}") from err
             with self._lock:
                 self._provider_regions[provider_id] = region
+                if identity is not None:
+                    self._provider_identities[provider_id] = identity
                 self.records.append(
                     Record(args.typ, args.name, region, provider_id, "provider region", False)
                 )
@@ -324,7 +385,8 @@ class MotoBridge(pulumi.runtime.Mocks):
             )
         region = self._region_of(args.provider, args.inputs)
         inputs = {k: _unsecret(v) for k, v in args.inputs.items() if k != "region"}
-        request = Request(self, args.typ, args.name, region, inputs)
+        request = Request(self, args.typ, args.name, region, inputs,
+                          identity=self._identity_of(args.provider))
         from botocore.exceptions import ClientError, ParamValidationError
 
         try:

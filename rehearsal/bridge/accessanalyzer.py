@@ -1,9 +1,13 @@
 """Bridge handlers for IAM Access Analyzer.
 
+moto 5.2 has no Access Analyzer; the emulator's (`rehearsal.emulator.accessanalyzer`)
+serves it.
+
 =====================================================  ========================================
 Type                                                   How
 =====================================================  ========================================
-aws:accessanalyzer/analyzer:Analyzer                   recorded only: moto has no CreateAnalyzer
+aws:accessanalyzer/analyzer:Analyzer                   API access-analyzer CreateAnalyzer
+                                                       (emulator extension)
 =====================================================  ========================================
 """
 
@@ -13,11 +17,19 @@ from typing import Any
 
 from rehearsal.bridge._core import (
     Request,
+    clean,
     handles,
 )
 
 
-@handles("aws:accessanalyzer/analyzer:Analyzer", recorded_only="moto has no CreateAnalyzer")
+@handles("aws:accessanalyzer/analyzer:Analyzer",
+         api="accessanalyzer:CreateAnalyzer (emulator)")
 def _access_analyzer(r: Request) -> tuple[str, dict[str, Any]]:
     name = r.autoname("analyzerName", max_len=255)
-    return name, {"arn": r.arn("access-analyzer", f"analyzer/{name}")}
+    kwargs = clean({
+        "analyzerName": name,
+        "type": r.get("type", "ACCOUNT"),
+        "tags": dict(r.get("tags", {})) or None,
+    })
+    arn = r.client("accessanalyzer").create_analyzer(**kwargs)["arn"]
+    return name, {"arn": arn, "analyzerName": name}

@@ -1,5 +1,7 @@
 """Bridge handlers for AWS Backup: vaults, Vault Lock, plans, selections, notifications,
-vault policies.
+vault policies, report plans, restore testing plans and selections.
+
+The APIs moto 5.2 lacks are the emulator's (`rehearsal.emulator.backup_config`).
 
 =====================================================  ========================================
 Type                                                   How
@@ -7,18 +9,22 @@ Type                                                   How
 aws:backup/vault:Vault                                 API backup CreateBackupVault
 aws:backup/vaultLockConfiguration:...                  API backup PutBackupVaultLockConfiguration
 aws:backup/plan:Plan                                   API backup CreateBackupPlan
-aws:backup/selection:Selection                         recorded only: moto has no
-                                                       CreateBackupSelection
-aws:backup/vaultNotifications:VaultNotifications       recorded only: moto has no
-                                                       PutBackupVaultNotifications
-aws:backup/vaultPolicy:VaultPolicy                     recorded only: moto has no
-                                                       PutBackupVaultAccessPolicy
+aws:backup/selection:Selection                         API backup CreateBackupSelection
+                                                       (emulator extension)
+aws:backup/vaultNotifications:VaultNotifications       API backup PutBackupVaultNotifications
+                                                       (emulator extension)
+aws:backup/vaultPolicy:VaultPolicy                     API backup PutBackupVaultAccessPolicy
+                                                       (emulator extension)
+aws:backup/reportPlan:ReportPlan                       API backup CreateReportPlan
+aws:backup/restoreTestingPlan:RestoreTestingPlan       API backup CreateRestoreTestingPlan
+                                                       (emulator extension)
+aws:backup/restoreTestingSelection:...                 API backup CreateRestoreTestingSelection
+                                                       (emulator extension)
 =====================================================  ========================================
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +32,8 @@ from rehearsal.bridge._core import (
     Request,
     clean,
     handles,
+    pascal,
+    policy_text,
 )
 
 
@@ -111,23 +119,95 @@ def _backup_plan(r: Request) -> tuple[str, dict[str, Any]]:
     }
 
 
-@handles("aws:backup/selection:Selection", recorded_only="moto has no CreateBackupSelection")
+@handles("aws:backup/selection:Selection", api="backup:CreateBackupSelection (emulator)")
 def _backup_selection(r: Request) -> tuple[str, dict[str, Any]]:
-    return uuid.uuid4().hex, {}
+    plan_id = str(r.get("planId"))
+    selection = clean({
+        "SelectionName": r.get("name"),
+        "IamRoleArn": r.get("iamRoleArn"),
+        "Resources": r.get("resources") or None,
+        "NotResources": r.get("notResources") or None,
+        "ListOfTags": [
+            {"ConditionType": t.get("type"), "ConditionKey": t.get("key"),
+             "ConditionValue": t.get("value")}
+            for t in r.get("selectionTags", [])
+        ] or None,
+    })
+    created = r.client("backup").create_backup_selection(
+        BackupPlanId=plan_id, BackupSelection=selection)
+    return created["SelectionId"], {}
 
 
 @handles(
     "aws:backup/vaultNotifications:VaultNotifications",
-    recorded_only="moto has no PutBackupVaultNotifications",
+    api="backup:PutBackupVaultNotifications (emulator)",
 )
 def _backup_notifications(r: Request) -> tuple[str, dict[str, Any]]:
     vault = str(r.get("backupVaultName"))
-    return vault, {"backupVaultArn": r.arn("backup", f"backup-vault:{vault}")}
+    backup = r.client("backup")
+    backup.put_backup_vault_notifications(
+        BackupVaultName=vault, SNSTopicArn=r.get("snsTopicArn"),
+        BackupVaultEvents=list(r.get("backupVaultEvents", [])))
+    arn = backup.describe_backup_vault(BackupVaultName=vault)["BackupVaultArn"]
+    return vault, {"backupVaultArn": arn}
 
 
-@handles(
-    "aws:backup/vaultPolicy:VaultPolicy", recorded_only="moto has no PutBackupVaultAccessPolicy"
-)
+@handles("aws:backup/vaultPolicy:VaultPolicy", api="backup:PutBackupVaultAccessPolicy (emulator)")
 def _backup_vault_policy(r: Request) -> tuple[str, dict[str, Any]]:
     vault = str(r.get("backupVaultName"))
-    return vault, {"backupVaultArn": r.arn("backup", f"backup-vault:{vault}")}
+    backup = r.client("backup")
+    backup.put_backup_vault_access_policy(
+        BackupVaultName=vault, Policy=policy_text(r.get("policy")))
+    arn = backup.describe_backup_vault(BackupVaultName=vault)["BackupVaultArn"]
+    return vault, {"backupVaultArn": arn}
+
+
+@handles("aws:backup/reportPlan:ReportPlan", api="backup:CreateReportPlan")
+def _report_plan(r: Request) -> tuple[str, dict[str, Any]]:
+    name = r.autoname(max_len=256)
+    kwargs = clean({
+        "ReportPlanName": name,
+        "ReportPlanDescription": r.get("description"),
+        "ReportDeliveryChannel": pascal(r.get("reportDeliveryChannel")),
+        "ReportSetting": pascal(r.get("reportSetting")),
+        "ReportPlanTags": dict(r.get("tags", {})) or None,
+    })
+    plan = r.client("backup").create_report_plan(**kwargs)
+    return name, {"arn": plan["ReportPlanArn"], "name": name,
+                  "creationTime": plan["CreationTime"].isoformat(),
+                  "deploymentStatus": "COMPLETED"}
+
+
+@handles("aws:backup/restoreTestingPlan:RestoreTestingPlan",
+         api="backup:CreateRestoreTestingPlan (emulator)")
+def _restore_testing_plan(r: Request) -> tuple[str, dict[str, Any]]:
+    name = r.autoname(max_len=50)
+    plan = clean({
+        "RestoreTestingPlanName": name,
+        "ScheduleExpression": r.get("scheduleExpression"),
+        "ScheduleExpressionTimezone": r.get("scheduleExpressionTimezone"),
+        "StartWindowHours": r.get("startWindowHours"),
+        "RecoveryPointSelection": pascal(r.get("recoveryPointSelection")),
+    })
+    created = r.client("backup").create_restore_testing_plan(
+        RestoreTestingPlan=plan, Tags=dict(r.get("tags", {})))
+    return name, {"arn": created["RestoreTestingPlanArn"], "name": name}
+
+
+@handles("aws:backup/restoreTestingSelection:RestoreTestingSelection",
+         api="backup:CreateRestoreTestingSelection (emulator)")
+def _restore_testing_selection(r: Request) -> tuple[str, dict[str, Any]]:
+    plan_name = str(r.get("restoreTestingPlanName"))
+    name = r.autoname(max_len=50)
+    selection = clean({
+        "RestoreTestingSelectionName": name,
+        "ProtectedResourceType": r.get("protectedResourceType"),
+        "IamRoleArn": r.get("iamRoleArn"),
+        "ProtectedResourceArns": r.get("protectedResourceArns") or None,
+        "ProtectedResourceConditions": pascal(r.get("protectedResourceConditions")),
+        "RestoreMetadataOverrides": r.get("restoreMetadataOverrides") or None,
+        "ValidationWindowHours": r.get("validationWindowHours"),
+    })
+    r.client("backup").create_restore_testing_selection(
+        RestoreTestingPlanName=plan_name, RestoreTestingSelection=selection)
+    return f"{name}:{plan_name}", {"name": name}

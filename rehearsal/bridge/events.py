@@ -5,6 +5,8 @@ Type                                                   How
 =====================================================  ========================================
 aws:cloudwatch/eventRule:EventRule                     API events PutRule
 aws:cloudwatch/eventTarget:EventTarget                 API events PutTargets
+aws:cloudwatch/eventBus:EventBus                       API events CreateEventBus
+aws:cloudwatch/eventBusPolicy:EventBusPolicy           API events PutPermission (Policy)
 =====================================================  ========================================
 """
 
@@ -18,6 +20,7 @@ from rehearsal.bridge._core import (
     clean,
     handles,
     pascal,
+    policy_text,
     tag_list,
 )
 
@@ -78,3 +81,20 @@ def _event_target(r: Request) -> tuple[str, dict[str, Any]]:
     if result.get("FailedEntryCount"):
         raise BridgeError(f"events PutTargets failed for {r.name}: {result['FailedEntries']}")
     return f"{r.get('rule')}-{target_id}", {"targetId": target_id}
+
+
+@handles("aws:cloudwatch/eventBus:EventBus", api="events:CreateEventBus")
+def _event_bus(r: Request) -> tuple[str, dict[str, Any]]:
+    name = r.autoname(max_len=256)
+    kwargs = clean({"Name": name, "KmsKeyIdentifier": r.get("kmsKeyIdentifier"),
+                    "Description": r.get("description"),
+                    "Tags": tag_list(r.get("tags")) or None})
+    arn = r.client("events").create_event_bus(**kwargs)["EventBusArn"]
+    return name, {"arn": arn, "name": name}
+
+
+@handles("aws:cloudwatch/eventBusPolicy:EventBusPolicy", api="events:PutPermission(Policy)")
+def _event_bus_policy(r: Request) -> tuple[str, dict[str, Any]]:
+    bus = str(r.get("eventBusName") or "default")
+    r.client("events").put_permission(EventBusName=bus, Policy=policy_text(r.get("policy")))
+    return bus, {}

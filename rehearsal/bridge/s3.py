@@ -15,6 +15,7 @@ aws:s3/bucketPolicy:BucketPolicy                       API s3 PutBucketPolicy
 aws:s3/bucketNotification:BucketNotification           API s3 PutBucketNotificationConfiguration
 aws:s3/bucketLogging:BucketLogging                     API s3 PutBucketLogging
 aws:s3/accountPublicAccessBlock:...                    API s3control PutPublicAccessBlock
+aws:s3/bucketReplicationConfig:BucketReplicationConfig API s3 PutBucketReplication
 =====================================================  ========================================
 """
 
@@ -203,3 +204,20 @@ def _account_public_access_block(r: Request) -> tuple[str, dict[str, Any]]:
         },
     )
     return account, {"accountId": account}
+
+
+@handles("aws:s3/bucketReplicationConfig:BucketReplicationConfig", api="s3:PutBucketReplication")
+def _s3_replication(r: Request) -> tuple[str, dict[str, Any]]:
+    bucket = str(r.get("bucket"))
+    rules = []
+    for rule in r.get("rules", []):
+        api_rule = pascal(rule)
+        destination = api_rule.get("Destination", {})
+        encryption = destination.get("EncryptionConfiguration")
+        if encryption and "ReplicaKmsKeyId" in encryption:
+            # The API spells it ReplicaKmsKeyID.
+            encryption["ReplicaKmsKeyID"] = encryption.pop("ReplicaKmsKeyId")
+        rules.append(api_rule)
+    r.client("s3").put_bucket_replication(
+        Bucket=bucket, ReplicationConfiguration={"Role": r.get("role"), "Rules": rules})
+    return bucket, {}

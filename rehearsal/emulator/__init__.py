@@ -13,6 +13,14 @@ One place fills moto's gaps, so product code stays free of emulator special case
   `inject_events` history.
 - SSM DescribeInstanceInformation and SendCommand to managed instances only
   (`ssm.py`, written by the analysis engineer).
+- What the readiness stack declares and moto cannot create, so the drill provisions it
+  for real and reads it back: AWS Backup selections, vault notifications and access
+  policies, restore testing plans and selections (`backup_config.py`); GuardDuty
+  publishing destinations, S3 malware protection plans and the organisation
+  configuration (`guardduty_config.py`); Security Hub standards subscriptions, the
+  finding aggregator and central configuration policies (`securityhub_config.py`); IAM
+  Access Analyzer analyzers, a service moto lacks entirely (`accessanalyzer.py`); Shield
+  Advanced SRT access and proactive engagement (`shield.py`).
 
 `install()` patches moto in this process (idempotent) and works with `mock_aws`;
 `start_server()` runs moto server on 127.0.0.1 with the same extensions, an optional
@@ -44,9 +52,18 @@ def install() -> None:
     with _install_lock:
         if _installed:
             return
-        from rehearsal.emulator import backup, cloudtrail, guardduty, securityhub, ssm
+        from rehearsal.emulator import (
+            accessanalyzer,
+            backup,
+            cloudtrail,
+            guardduty,
+            securityhub,
+            shield,
+            ssm,
+        )
 
-        for module in (cloudtrail, guardduty, securityhub, backup, ssm):
+        for module in (cloudtrail, guardduty, securityhub, backup, ssm, accessanalyzer,
+                       shield):
             module.install()
         _hook_dispatch()
         _installed = True

@@ -26,6 +26,7 @@ from urllib.parse import unquote
 from moto.backup.responses import BackupResponse
 from moto.core.responses import ActionResult
 
+from rehearsal.emulator import backup_config
 from rehearsal.emulator._util import add_url_paths, backend_state, reroute, service_error
 
 _settings_lock = threading.Lock()
@@ -208,7 +209,7 @@ def _page(items: list[Any], params: Mapping[str, Any], key: str) -> dict[str, An
     return out
 
 
-class EmulatedBackupResponse(BackupResponse):
+class EmulatedBackupResponse(backup_config.BackupConfigMixin, BackupResponse):
     # -- helpers -----------------------------------------------------------------------
     def _params(self) -> dict[str, Any]:
         self.parse_parameters(self.normalized_request)
@@ -640,5 +641,6 @@ def install() -> None:
             "{0}/backup-vaults/(?P<vault>[^/]+)/recovery-points/$",
             "{0}/backup-vaults/(?P<vault>[^/]+)/recovery-points/(?P<point>.+)$",
             "{0}/resources/(?P<resource>.+)/recovery-points/$",
+            *backup_config.ROUTES,
         ],
     )

@@ -16,6 +16,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.guardduty.responses import GuardDutyResponse
 
+from rehearsal.emulator import guardduty_config
 from rehearsal.emulator._util import (
     add_url_paths,
     backend_state,
@@ -208,7 +209,7 @@ def _criterion_ok(doc: Mapping[str, Any], field: str, condition: Mapping[str, An
     return True
 
 
-class EmulatedGuardDutyResponse(GuardDutyResponse):
+class EmulatedGuardDutyResponse(guardduty_config.GuardDutyConfigMixin, GuardDutyResponse):
     def _params(self) -> dict[str, Any]:
         self.parse_parameters(self.normalized_request)
         return dict(self.params)
@@ -300,5 +301,6 @@ def install() -> None:
             "{0}/detector/(?P<detector_id>[^/]+)/findings/get$",
             "{0}/detector/(?P<detector_id>[^/]+)/findings/archive$",
             "{0}/detector/(?P<detector_id>[^/]+)/findings/unarchive$",
+            *guardduty_config.ROUTES,
         ],
     )

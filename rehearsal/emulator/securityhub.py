@@ -19,6 +19,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.securityhub.responses import SecurityHubResponse
 
+from rehearsal.emulator import securityhub_config
 from rehearsal.emulator._util import add_url_paths, reroute, service_error, sort_key
 
 WORKFLOW_STATUSES = {"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"}
@@ -144,7 +145,7 @@ def _require_enabled(response: SecurityHubResponse) -> None:
         )
 
 
-class EmulatedSecurityHubResponse(SecurityHubResponse):
+class EmulatedSecurityHubResponse(securityhub_config.SecurityHubConfigMixin, SecurityHubResponse):
     def get_findings(self) -> ActionResult:  # type: ignore[override]
         _require_enabled(self)
         self.parse_parameters(self.normalized_request)
@@ -252,4 +253,5 @@ def install() -> None:
     import moto.securityhub.urls as urls
 
     reroute(urls, SecurityHubResponse, EmulatedSecurityHubResponse)
-    add_url_paths(urls, EmulatedSecurityHubResponse.dispatch, ["{0}/findings/batchupdate$"])
+    add_url_paths(urls, EmulatedSecurityHubResponse.dispatch,
+                  ["{0}/findings/batchupdate$", *securityhub_config.ROUTES])

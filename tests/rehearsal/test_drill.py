@@ -165,6 +165,8 @@ def test_full_drill_contains_every_scenario(tmp_path: Path) -> None:
     document = json.loads(json_path.read_text())
     assert [s["scenario"] for s in document["scenarios"]] == list(SCENARIOS)
     assert document["provisioning"]["resources"] > 100
+    # Every declared type was created in the emulator; none only recorded.
+    assert document["provisioning"]["recordedOnly"] == []
     text = md_path.read_text()
     assert "PASSED" in text and all(name in text for name in SCENARIOS)
 
