@@ -173,7 +173,7 @@ class EmulatorServer:
         )
         from werkzeug.serving import make_server
 
-        from rehearsal.emulator import install
+        from rehearsal.emulator.extensions import install
 
         install()
         app = DomainDispatcherApplication(create_backend_app)
