@@ -17,6 +17,7 @@ from rehearsal.scenarios._base import (
     image_id,
     scenario,
 )
+from runbooks.core.ids import CASE_TAG
 
 if TYPE_CHECKING:
     from rehearsal.world import World
@@ -155,7 +156,7 @@ class CompromisedInstance(Scenario):
 
         def tagged_and_running() -> tuple[bool, str]:
             instance = described()
-            tag = _tags(instance).get("ir:case")
+            tag = _tags(instance).get(CASE_TAG)
             state = instance["State"]["Name"]
             return tag == case and state == "running", \
                 f"ir:case={tag}, state {state} (kept running for memory forensics)"

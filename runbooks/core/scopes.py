@@ -19,10 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# The tag cases put on what they touch (runbooks.steps.ec2.CASE_TAG) and the one command
-# document the runbooks send (runbooks.steps.ssm.PATCH_DOCUMENT); steps import these from
-# here (core sits below steps), a test keeps them equal.
-CASE_TAG = "ir:case"
+# The tag cases put on what they touch (defined once, in runbooks.core.ids) and the one
+# command document the runbooks send (runbooks.steps.ssm.PATCH_DOCUMENT); steps import
+# these from here (core sits below steps).
+from runbooks.core.ids import CASE_TAG as CASE_TAG
+
 PATCH_DOCUMENT = "AWS-RunPatchBaseline"
 
 # Tags that mark an IAM principal no runbook may write a policy onto: every resource the
