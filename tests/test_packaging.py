@@ -146,3 +146,33 @@ def test_the_wheel_ships_the_three_public_packages(tmp_path: Path) -> None:
     # the rehearsal tooling is a package of its own, no longer inside the product's
     assert not [n for n in names if n.startswith("runbooks/drill/")]
     assert not [n for n in names if n.startswith("tests/")]
+
+
+def test_runbooks_import_only_their_declared_runtime_dependencies() -> None:
+    """What responders and the Lambda install is `runbooks/` with pyproject's runtime
+    dependencies (the layer holds exactly those): every third-party module the package
+    imports must come from one of them."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {d.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower()
+                for d in project["dependencies"]}
+    providers = packages_distributions()
+    imported: dict[str, str] = {}
+    for path in sorted((ROOT / "runbooks").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     and not node.level else [])
+            for name in names:
+                top = name.split(".")[0]
+                # rehearsal: the drill adapter loads it only when installed (the drill extra)
+                if top not in sys.stdlib_module_names and top not in (
+                        "runbooks", "botocore", "rehearsal"):
+                    imported.setdefault(top, str(path.relative_to(ROOT)))
+    # botocore comes with boto3 (the Lambda runtime's and the layer's)
+    undeclared = {top: where for top, where in imported.items()
+                  if not {d.lower() for d in providers.get(top, [])} & declared}
+    assert undeclared == {}, f"imported but not a runtime dependency: {undeclared}"
