@@ -17,7 +17,8 @@ from runbooks.automation.routing import AUTOMATED_PHASES, AUTOMATED_PLAYBOOKS
 from runbooks.core.automation_contract import CONTROL_PREFIX, DEFAULT_FINDING_TYPES
 
 # What the handler calls outside the playbooks' steps (the component adds these to the
-# steps' declared actions): opt-out tags, Security Hub workflow, claims and the cap.
+# steps' declared actions): opt-out tags, the claim, the case's audit log copy (Security
+# Hub workflow, notifications and the cap marker are steps now).
 # Measured, not hand-kept: tests/runbooks/automation/test_handler_actions_measured.py.
 HANDLER_ACTIONS: frozenset[str] = frozenset({
     "sts:GetCallerIdentity",
@@ -27,9 +28,6 @@ HANDLER_ACTIONS: frozenset[str] = frozenset({
     "iam:ListUserTags",
     "iam:ListRoleTags",
     "s3:GetBucketTagging",
-    "securityhub:GetFindings",
-    "securityhub:BatchUpdateFindings",
-    "sns:Publish",
     "s3:GetObject",
     "s3:PutObject",
     "s3:ListBucket",

@@ -40,18 +40,6 @@ CLI_READ_ACTIONS: frozenset[str] = frozenset(
         # case show --from-evidence, release, verify case: the audit log copy's versions
         "s3:ListBucketVersions",
         "s3:GetObjectVersion",
-        # eradicate rotate-key, verify case: re-reading containment state
-        "iam:ListAccessKeys",
-        "iam:GetUserPolicy",
-        "iam:ListAttachedUserPolicies",  # verify case: the deny-all is still attached
-        "iam:GetRolePolicy",
-        "iam:GetLoginProfile",
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeIamInstanceProfileAssociations",
-        "ec2:DescribeNetworkAcls",
-        "s3:GetBucketPublicAccessBlock",
-        "s3:GetBucketPolicy",
-        "s3:GetBucketVersioning",
         # backup now / recover: the newest recovery point before a time, and waiting for
         # the job the step started
         "backup:ListRecoveryPointsByResource",

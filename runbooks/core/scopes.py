@@ -152,7 +152,7 @@ UNSCOPED_WHY: dict[str, str] = {
         "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails",
         "ssm:DescribeInstanceInformation",
         "guardduty:ListFindings",
-        "s3:ListAllMyBuckets",
+        "s3:ListAllMyBuckets", "ec2:DescribeAddresses",
     )},
     # Resource-level permission exists, but these act on whatever instance, ENI, volume
     # or ACL a finding names: EC2 has no resource policies, so an account-ARN scope would
@@ -166,7 +166,8 @@ UNSCOPED_WHY: dict[str, str] = {
                  "ec2:CreateSnapshots", "ec2:CreateTags", "ec2:DeleteTags",
                  "ec2:CreateVolume", "ec2:AssociateIamInstanceProfile",
                  "ec2:DisassociateIamInstanceProfile", "ec2:GetConsoleOutput",
-                 "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry")},
+                 "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry",
+                 "ec2:DisassociateAddress", "ec2:AssociateAddress")},
     **{a: "acts on the Auto Scaling group / target group the instance is in (no "
           "resource policies: an account scope narrows nothing; issue #15 item 1 "
           "follow-up)"
@@ -177,7 +178,9 @@ UNSCOPED_WHY: dict[str, str] = {
           "be narrowed to the stack's vaults, not yet (issue #15 item 1 follow-up)"
        for a in ("backup:DescribeBackupVault", "backup:StartBackupJob",
                  "backup:DescribeRecoveryPoint", "backup:StartRestoreJob",
-                 "backup:GetRecoveryPointRestoreMetadata")},
+                 "backup:GetRecoveryPointRestoreMetadata",
+                 "backup:ListRecoveryPointsByResource", "backup:DescribeBackupJob",
+                 "backup:DescribeRestoreJob")},
     "ec2:DescribeInstanceAttribute": "read-only; any instance a finding names",
     **{a: "the Security Hub hub of the finding's region; not narrowed yet"
        for a in ("securityhub:GetFindings", "securityhub:BatchUpdateFindings")},

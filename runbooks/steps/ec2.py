@@ -187,7 +187,8 @@ class CaptureMetadata(InstanceStep):
         "ec2:DescribeIamInstanceProfileAssociations", "s3:PutObject", "kms:GenerateDataKey",
         "s3:GetObject",  # HeadObject: is an `ir:case` tag's capture really there?
     })
-    scopes = {"s3:PutObject": EVIDENCE_OBJECTS, "kms:GenerateDataKey": STACK_KEYS}
+    scopes = {"s3:PutObject": EVIDENCE_OBJECTS, "s3:GetObject": EVIDENCE_OBJECTS,
+              "kms:GenerateDataKey": STACK_KEYS}
     reversible = False
 
     @classmethod
@@ -524,8 +525,8 @@ class DisassociateAddress(InstanceStep):
 
     name = "ec2.disassociate-address"
     description = "Disassociate the instance's Elastic IPs (allocations kept for release)"
-    actions = frozenset({"ec2:DescribeAddresses", "ec2:DisassociateAddress",
-                         "ec2:AssociateAddress"})
+    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeAddresses",
+                         "ec2:DisassociateAddress", "ec2:AssociateAddress"})
 
     @classmethod
     def prefetch(cls, ctx: Context) -> None:

@@ -276,9 +276,12 @@ class DenyAllUser(UserStep):
     actions = frozenset(
         {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
          "iam:GetUser", "iam:ListAttachedUserPolicies", "iam:AttachUserPolicy",
-         "iam:DetachUserPolicy"}
+         "iam:DetachUserPolicy",
+         # verify of a change an older irctl recorded (the inline IrctlDenyAll document)
+         "iam:GetUserPolicy"}
     )
     scopes = {
+        "iam:GetUserPolicy": ACCOUNT_USERS,
         "iam:GetAccessKeyLastUsed": ACCOUNT_USERS,
         "iam:GetUser": ACCOUNT_USERS,
         "iam:ListAttachedUserPolicies": ACCOUNT_USERS,

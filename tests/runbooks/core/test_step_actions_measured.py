@@ -16,7 +16,6 @@ can exercise it, name it in UNEXERCISED with the reason).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
 import uuid
@@ -252,7 +251,21 @@ def _restored_instance(world: World) -> Scenario:
                      "poll_seconds": 0.1}, (iid,))
 
 
+def _instance_with_address(world: World) -> Scenario:
+    scenario = _instance(world)
+    ec2 = world.client("ec2")
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.associate_address(InstanceId=scenario.targets[0], AllocationId=allocation)
+    return scenario
+
+
+def _automated_containment(world: World) -> Scenario:
+    return Scenario({"finding_id": f"finding-{uuid.uuid4().hex[:8]}", "changes": 3})
+
+
 SCENARIOS: dict[str, Callable[[World], Scenario]] = {
+    "ec2.disassociate-address": _instance_with_address,
+    "automation.count-containment": _automated_containment,
     "ec2.capture-metadata": _instance,
     "ec2.protect": _instance,
     "ec2.tag-contained": _instance,
@@ -268,7 +281,6 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
     "iam.deny-all-user": _access_key,
     "iam.remove-login-profile": _access_key,
     "iam.revoke-role-sessions": _role,
-    "iam.create-replacement-key": _user,
     "cloudtrail.capture-key-activity": _key_with_activity,
     "network.deny-cidr": _cidr,
     "s3.remove-public-policy-statements": _exposed_bucket,
@@ -289,12 +301,10 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
 
 
 def _verify(step: Step, change: Change, result: Mapping[str, Any]) -> None:
-    """Call the step's `verify` (added by issue #17) with what it takes."""
-    verify = getattr(step, "verify", None)
-    if verify is None:
-        return
-    arity = len(inspect.signature(verify).parameters)
-    verify(*(change, result)[:arity])
+    """Call the step's `verify` (every reversible step has one; `register()` refuses one
+    without)."""
+    if type(step).reversible:
+        step.verify(change, result)
 
 
 def run_step(name: str, world: World) -> int:
@@ -305,7 +315,8 @@ def run_step(name: str, world: World) -> int:
                   manifest=world.manifest, case_id=scenario.case_id, account_id=ACCOUNT,
                   region=REGION, targets=scenario.targets)
     cls.prefetch(ctx)
-    step = cls(ctx, scenario.params)
+    # a scenario may serve several steps: each takes the parameters its schema names
+    step = cls(ctx, {k: v for k, v in scenario.params.items() if k in cls.Params.model_fields})
     step.validate()
     changes = step.plan()
     done = [(change, step.apply(change)) for change in changes]
