@@ -258,9 +258,9 @@ def test_cleanup_refuses_what_this_run_did_not_tag(
 def test_a_failing_scenario_still_cleans_up(
         sandbox_account: tuple[str, boto3.session.Session], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbooks.commands import playbook
     from runbooks.commands._shared import Settings
     from runbooks.commands.drill import run_sandbox_drill
+    from runbooks.workflows import playbook
 
     endpoint, session = sandbox_account
     before = _account_state(session, endpoint)

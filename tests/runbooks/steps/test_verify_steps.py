@@ -141,22 +141,6 @@ def test_hidden_new_keys_break_when_one_is_written_again(make_ctx) -> None:
     assert not check.holds and check.actual == "1 visible again: data/ransom.note"
 
 
-def test_replacement_key_breaks_when_it_is_deleted(make_ctx) -> None:
-    ctx = make_ctx()
-    iam = ctx.client("iam")
-    user = f"svc-{uuid.uuid4().hex[:6]}"
-    iam.create_user(UserName=user)
-    step, done = applied(ctx, "iam.create-replacement-key",
-                         {"user_name": user, "handle": uuid.uuid4().hex}, user)
-    [(change, result)] = done
-    check = step.verify(change, result)
-    assert check.holds and check.actual == "Active"
-
-    iam.delete_access_key(UserName=user, AccessKeyId=result["accessKeyId"])
-    check = step.verify(change, result)
-    assert not check.holds and check.actual == "deleted"
-
-
 def test_tag_restored_breaks_when_the_case_tag_is_changed(make_ctx) -> None:
     ctx = make_ctx()
     ec2 = ctx.client("ec2")
@@ -172,7 +156,7 @@ def test_tag_restored_breaks_when_the_case_tag_is_changed(make_ctx) -> None:
 
 
 def test_security_hub_workflow_breaks_when_set_back_to_new(make_ctx) -> None:
-    from runbooks.drill.emulator import install
+    from rehearsal.emulator import install
 
     install()
     ctx = make_ctx()
