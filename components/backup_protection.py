@@ -84,6 +84,7 @@ from components.regional_validation import (
     check_tags,
     invalid,
 )
+from runbooks.core.scopes import BACKUP_ROLE_PATH
 
 COMPONENT_TYPE = "ir-readiness:index:BackupProtection"
 
@@ -507,6 +508,10 @@ class BackupProtection(pulumi.ComponentResource):
             f"{name}-service-role",
             description=f"AWS Backup backup and restore role for vault {args.vault_name}",
             assume_role_policy=_trust_policy(args.account_id),
+            # The generated roles may pass to AWS Backup only roles under this path
+            # (runbooks.core.scopes.PASS_TO_BACKUP): the restore role is known by path,
+            # its name stays generated.
+            path=BACKUP_ROLE_PATH,
             tags=tags,
             opts=child,
         )

@@ -102,6 +102,34 @@ def never_widen_statements(partition: str, account_id: str, role_name_prefix: st
             "Resource": [roles, users],
             "Condition": {"StringEquals": {f"aws:ResourceTag/{PROTECTED_TAG}": "true"}},
         },
+        # iam:PassRole to EC2 reaches any of the account's roles (the instance profile a
+        # case recorded is only known at run time: runbooks.core.scopes.PASS_TO_EC2), but
+        # never the stack's own roles (by name; the backup role, passed to AWS Backup
+        # only, lives under its own path) nor an administrator's tagged ir:protected. The
+        # role resource of PassRole carries aws:ResourceTag in the service authorization
+        # reference; the name-prefix deny does not depend on it.
+        {
+            "Sid": "NeverPassStackRoles",
+            "Effect": "Deny",
+            "Action": "iam:PassRole",
+            "Resource": f"arn:{partition}:iam::{account_id}:role/{role_name_prefix}-*",
+        },
+        {
+            "Sid": "NeverPassProtectedRolesToEc2",
+            "Effect": "Deny",
+            "Action": "iam:PassRole",
+            "Resource": roles,
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{PROTECTED_TAG}": "true",
+                                           "iam:PassedToService": "ec2.amazonaws.com"}},
+        },
+        {
+            "Sid": "NeverPassStackTaggedRolesToEc2",
+            "Effect": "Deny",
+            "Action": "iam:PassRole",
+            "Resource": roles,
+            "Condition": {"Null": {f"aws:ResourceTag/{STACK_TAG}": "false"},
+                          "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        },
     ]
 
 

@@ -89,14 +89,23 @@ ACCOUNT_INSTANCE_PROFILES = Scope(
 DENY_ALL_ON_USERS = Scope(
     "AttachOnlyTheStackDenyAll", ("arn:{partition}:iam::{account}:user/*",),
     {"ArnEquals": {"iam:PolicyARN": ["{deny_all_policy}"]}})
-# The instance's own profile role back to EC2 (release of ec2.detach-instance-profile):
-# any of the account's roles, but only to EC2, which runs nothing with it unless the
-# holder may launch an instance with a profile (RUN_WITHOUT_PROFILE forbids that).
+# The instance's own profile role back to EC2 (release of ec2.detach-instance-profile, and
+# the profile of an instance AWS Backup restores): which role that is is only known when a
+# case records it, so no deploy-time list can name it. Any of the account's roles, but
+# only to EC2, which runs nothing with it unless the holder may launch an instance with a
+# profile (RUN_WITHOUT_PROFILE forbids that), and never the stack's own roles or roles
+# tagged ir:protected (`PASS_ROLE_DENIES`).
 PASS_TO_EC2 = Scope(
     "PassRolesOnlyToEc2", ("arn:{partition}:iam::{account}:role/*",),
     {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})
+# The one role the runbooks pass to AWS Backup is the stack's backup role (manifest
+# `backup.restoreRoleArn`), one per covered region. BackupProtection creates it under
+# this IAM path, so the grant names exactly those roles without knowing their generated
+# names, and a role outside the path (an administrator's) cannot be passed to Backup.
+BACKUP_ROLE_PATH = "/ir-readiness/backup/"
 PASS_TO_BACKUP = Scope(
-    "PassRolesOnlyToBackup", ("arn:{partition}:iam::{account}:role/*",),
+    "PassOnlyTheStackBackupRoleToBackup",
+    (f"arn:{{partition}}:iam::{{account}}:role{BACKUP_ROLE_PATH}*",),
     {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}})
 # ec2:RunInstances (AWS Backup's EC2 restore) with no instance profile: with PassRole it
 # could otherwise start an instance as any role (cloudsplaining's CreateEC2WithExistingIP).
@@ -114,6 +123,30 @@ CASE_INSTANCES = Scope(
     "OnlyInstancesTaggedByACase", (f"arn:{{partition}}:ssm:*:*:document/{PATCH_DOCUMENT}",
                                    "arn:{partition}:ec2:*:{account}:instance/*"),
     {"StringLike": {f"ssm:resourceTag/{CASE_TAG}": "*"}})
+# ec2:ModifyInstanceAttribute only for the attributes the steps set (ec2.protect:
+# disableApiTermination, instanceInitiatedShutdownBehavior, blockDeviceMapping;
+# ec2.terminate-instance: disableApiTermination), never user data, the kernel/ramdisk,
+# the instance type or the security groups. The service authorization reference
+# ("Actions, resources, and condition keys for Amazon EC2", ModifyInstanceAttribute,
+# resource type instance*) lists the condition keys `ec2:Attribute` ("Filters access by
+# an attribute of a resource") and `ec2:Attribute/${AttributeName}` ("Filters access by
+# an attribute being set on a resource"); the latter carries the attribute the request
+# sets, keyed by its name. It does not spell the names out, so both the API's attribute
+# names and, where they differ, its parameter names are listed (condition key names are
+# case-insensitive). The test is "none of these is in the request" (Null true, and
+# StringNotEqualsIgnoreCase on `ec2:Attribute`), so a key AWS leaves absent never denies
+# what the steps need: the closure of the user-data path does not rest on it. That is
+# the missing StartInstances: no generated role can start an instance (ec2.stop hands
+# the restart to the instance's owner), so user data changed on a stopped instance
+# cannot be run by the role's holder (cloudsplaining's ModifyEC2InstanceUserDataThenRestart).
+INSTANCE_ATTRIBUTES_NEVER_SET = (
+    "userData", "kernel", "ramdisk", "instanceType", "groupSet", "groups",
+    "sourceDestCheck", "ebsOptimized", "sriovNetSupport", "enaSupport", "enclaveOptions",
+    "disableApiStop", "rootDeviceName", "productCodes")
+INSTANCE_PROTECTION_ATTRIBUTES = Scope(
+    "OnlyProtectionAttributesOfInstances", ("arn:{partition}:ec2:*:{account}:instance/*",),
+    {"Null": {f"ec2:Attribute/{name}": "true" for name in INSTANCE_ATTRIBUTES_NEVER_SET},
+     "StringNotEqualsIgnoreCase": {"ec2:Attribute": list(INSTANCE_ATTRIBUTES_NEVER_SET)}})
 ACCOUNT_BUCKETS = Scope("AccountBuckets", ("arn:{partition}:s3:::*",), _ACCOUNT_RESOURCE)
 ACCOUNT_OBJECTS = Scope("AccountObjects", ("arn:{partition}:s3:::*/*",), _ACCOUNT_RESOURCE)
 EVIDENCE_OBJECTS = Scope("EvidenceObjects", ("{evidence_bucket_arn}/*",))
@@ -146,13 +179,15 @@ UNSCOPED_WHY: dict[str, str] = {
         "ec2:DescribeSnapshots", "ec2:DescribeIamInstanceProfileAssociations",
         "ec2:DescribeNetworkAcls", "ec2:DescribeVpcs",
         "ec2:DescribeSubnets", "ec2:DescribeTags", "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeAddresses", "backup:DescribeBackupJob", "backup:DescribeRestoreJob",
+        "backup:ListRecoveryPointsByResource",
         "autoscaling:DescribeAutoScalingInstances",
         "elasticloadbalancing:DescribeTargetGroups",
         "elasticloadbalancing:DescribeTargetHealth",
         "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails",
         "ssm:DescribeInstanceInformation",
         "guardduty:ListFindings",
-        "s3:ListAllMyBuckets", "ec2:DescribeAddresses",
+        "s3:ListAllMyBuckets",
     )},
     # Resource-level permission exists, but these act on whatever instance, ENI, volume
     # or ACL a finding names: EC2 has no resource policies, so an account-ARN scope would
@@ -161,13 +196,12 @@ UNSCOPED_WHY: dict[str, str] = {
     **{a: "acts on the EC2 resource a finding names; EC2 has no resource policies, so "
           "an account scope narrows nothing and a case-tag condition would refuse steps "
           "that run before the tag (issue #15 item 1 follow-up)"
-       for a in ("ec2:ModifyNetworkInterfaceAttribute", "ec2:ModifyInstanceAttribute",
-                 "ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances",
+       for a in ("ec2:ModifyNetworkInterfaceAttribute", "ec2:AssociateAddress",
+                 "ec2:DisassociateAddress", "ec2:StopInstances", "ec2:TerminateInstances",
                  "ec2:CreateSnapshots", "ec2:CreateTags", "ec2:DeleteTags",
                  "ec2:CreateVolume", "ec2:AssociateIamInstanceProfile",
                  "ec2:DisassociateIamInstanceProfile", "ec2:GetConsoleOutput",
-                 "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry",
-                 "ec2:DisassociateAddress", "ec2:AssociateAddress")},
+                 "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry")},
     **{a: "acts on the Auto Scaling group / target group the instance is in (no "
           "resource policies: an account scope narrows nothing; issue #15 item 1 "
           "follow-up)"
@@ -178,9 +212,7 @@ UNSCOPED_WHY: dict[str, str] = {
           "be narrowed to the stack's vaults, not yet (issue #15 item 1 follow-up)"
        for a in ("backup:DescribeBackupVault", "backup:StartBackupJob",
                  "backup:DescribeRecoveryPoint", "backup:StartRestoreJob",
-                 "backup:GetRecoveryPointRestoreMetadata",
-                 "backup:ListRecoveryPointsByResource", "backup:DescribeBackupJob",
-                 "backup:DescribeRestoreJob")},
+                 "backup:GetRecoveryPointRestoreMetadata")},
     "ec2:DescribeInstanceAttribute": "read-only; any instance a finding names",
     **{a: "the Security Hub hub of the finding's region; not narrowed yet"
        for a in ("securityhub:GetFindings", "securityhub:BatchUpdateFindings")},

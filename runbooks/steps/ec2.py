@@ -25,6 +25,7 @@ from runbooks.core.scopes import (
     ACCOUNT_INSTANCE_PROFILES,
     ACCOUNT_ROLES,
     EVIDENCE_OBJECTS,
+    INSTANCE_PROTECTION_ATTRIBUTES,
     PASS_TO_EC2,
     STACK_KEYS,
 )
@@ -263,6 +264,9 @@ class ProtectInstance(InstanceStep):
     description = "Termination protection on, shutdown behaviour stop, keep volumes"
     actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeInstanceAttribute",
                          "ec2:ModifyInstanceAttribute"})
+    # never user data and the like: with a restart that would run code as the
+    # instance's role (see runbooks.core.scopes)
+    scopes = {"ec2:ModifyInstanceAttribute": INSTANCE_PROTECTION_ATTRIBUTES}
 
     def plan(self) -> list[Change]:
         ec2, iid, changes = self.ctx.client("ec2"), self.instance_id, []
@@ -820,26 +824,43 @@ def case_snapshots(ctx: Context) -> list[dict[str, Any]]:
     return ctx.cache.get("ec2.case-snapshots", load)
 
 
+def start_command(instance_id: str) -> str:
+    """What the instance's owner runs to start it again once the case allows."""
+    return f"aws ec2 start-instances --instance-ids {instance_id}"
+
+
 @register
 class StopInstance(InstanceStep):
+    """Stop the instance (after evidence capture; memory is lost).
+
+    One-way for irctl, like the console password: no role the stack generates may start
+    an instance. Stop, start and ec2:ModifyInstanceAttribute together let whoever holds
+    the role put a script in any instance's user data and restart it, running code as
+    that instance's role (a privilege-escalation path). Starting it again is its owner's
+    decision once the case allows: the plan and the result name the command
+    (`start_command`), and releasing the instance leaves it stopped.
+    """
+
     name = "ec2.stop"
-    description = "Stop the instance (after evidence capture; memory is lost)"
-    actions = frozenset({"ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances"})
+    description = ("Stop the instance (after evidence capture; memory is lost; one-way: its "
+                   "owner starts it)")
+    actions = frozenset({"ec2:DescribeInstances", "ec2:StopInstances"})
+    reversible = False
 
     def plan(self) -> list[Change]:
         state = self.instance()["State"]["Name"]
         if state in ("stopped", "stopping"):
             return []
-        return [Change(self.name, self.instance_id, f"Stop the instance (now {state})",
-                       before={"state": state}, after={"state": "stopped"})]
+        hand_off = start_command(self.instance_id)
+        return [Change(self.name, self.instance_id,
+                       f"Stop the instance (now {state}; one-way: to start it again its "
+                       f"owner runs `{hand_off}`)",
+                       before={"state": state}, after={"state": "stopped",
+                                                       "handOff": hand_off})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         self.ctx.client("ec2").stop_instances(InstanceIds=[self.instance_id])
-        return {}
-
-    def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        if change.before["state"] == "running":
-            self.ctx.client("ec2").start_instances(InstanceIds=[self.instance_id])
+        return {"handOff": change.after["handOff"]}
 
     @classmethod
     def subject(cls, change: Change) -> str:

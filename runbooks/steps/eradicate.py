@@ -22,6 +22,7 @@ from pydantic import Field
 
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 from runbooks.core.ids import CASE_TAG, require_instance_id
+from runbooks.core.scopes import INSTANCE_PROTECTION_ATTRIBUTES
 from runbooks.core.step import Change, Step, StepParams, checked_by, register
 
 SNAPSHOT_ID = re.compile(r"^snap-[0-9a-f]{8}([0-9a-f]{9})?$")
@@ -69,6 +70,8 @@ class TerminateInstance(Step):
     actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeSnapshots",
                          "ec2:DescribeInstanceAttribute", "ec2:ModifyInstanceAttribute",
                          "ec2:TerminateInstances"})
+    # lifts termination protection only (disableApiTermination), never user data
+    scopes = {"ec2:ModifyInstanceAttribute": INSTANCE_PROTECTION_ATTRIBUTES}
     reversible = False
     Params = TerminateInstanceParams
     release_kind = "instance"

@@ -86,8 +86,20 @@ def test_responder_gets_exactly_the_runbook_actions_and_evidence_write() -> None
     assert "s3:DeleteObjectVersion" in runbook["RunbookAccountObjects"]["Action"]
     assert runbook["RunbookPassRolesOnlyToEc2"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
-    assert runbook["RunbookPassRolesOnlyToBackup"]["Resource"] == \
-        f"arn:aws:iam::{ACCOUNT}:role/*"
+    # to AWS Backup only the stack's backup roles (their IAM path), not any role
+    assert runbook["RunbookPassOnlyTheStackBackupRoleToBackup"]["Resource"] == \
+        f"arn:aws:iam::{ACCOUNT}:role/ir-readiness/backup/*"
+    # to EC2 never the stack's own roles (name prefix) nor an ir:protected one
+    assert sids["NeverPassStackRoles"]["Effect"] == "Deny"
+    assert sids["NeverPassStackRoles"]["Resource"] == \
+        f"arn:aws:iam::{ACCOUNT}:role/ir-readiness-mock-*"
+    assert sids["NeverPassProtectedRolesToEc2"]["Condition"]["StringEquals"] == {
+        "aws:ResourceTag/ir:protected": "true", "iam:PassedToService": "ec2.amazonaws.com"}
+    # instance attributes: never user data
+    attributes = runbook["RunbookOnlyProtectionAttributesOfInstances"]
+    assert attributes["Action"] == ["ec2:ModifyInstanceAttribute"]
+    assert attributes["Condition"]["Null"]["ec2:Attribute/userData"] == "true"
+    assert "ec2:StartInstances" not in granted
     assert runbook["RunbookRunInstancesWithoutAProfile"]["Condition"] == {
         "Null": {"ec2:InstanceProfile": "true"}}
     # arbitrary code as an instance's role needs any document: only the patch baseline,

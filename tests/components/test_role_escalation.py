@@ -12,14 +12,17 @@ holder can write onto itself or then act as another role). The program is evalua
 the example stack with response automation on and for every organisation example config.
 
 Issue #15 point 0: no credential creation, no policy document written onto a user, no
-PassRole-to-compute or SendCommand-with-any-document path in any generated role; the one
-path left is pinned in OPEN_PATHS (a new one fails the test, and so does a fixed one).
+PassRole-to-compute, SendCommand-with-any-document or user-data-then-restart path in any
+generated role: OPEN_PATHS is empty (a new path fails the test; pinning one again needs
+a reason written beside it).
 cloudsplaining counts an action only where a statement grants it on Resource `*`; the
 runbook actions are granted per resource scope (`runbooks.core.scopes`), so what it
 cannot judge is checked here directly (`test_scoped_iam_writes_cannot_widen_anyone`: the
 attach grants name only the Deny-only deny-all policy; the inline role writes of the
-revoke cutoff are denied on the stack's own and ir:protected principals) and by the
-pack's mandatory `iam-no-privilege-escalation` rule over the same stacks.
+revoke cutoff are denied on the stack's own and ir:protected principals;
+`test_no_role_can_restart_an_instance_with_new_user_data`: the analyser over every Allow
+as if it were on `*`, no Deny; `test_pass_role_reaches_only_the_roles_the_runbooks_pass`)
+and by the pack's mandatory `iam-no-privilege-escalation` rule over the same stacks.
 """
 
 from __future__ import annotations
@@ -38,18 +41,11 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 MANAGED_POLICY = "aws:iam/policy:Policy"
 
-# What remains open, by role kind. Credential creation, policy writes on users, PassRole
-# with RunInstances and SendCommand with any document are gone. One path is left:
-# ec2.protect / ec2.terminate-instance need ec2:ModifyInstanceAttribute and ec2.stop (and
-# its release) Stop/StartInstances on any instance, which together can change an
-# instance's user data and restart it (code as that instance's role). Closing it needs a
-# Deny of ModifyInstanceAttribute on the userData attribute (condition key
-# ec2:Attribute/...), not yet verified against the service authorization reference.
-_USER_DATA = (frozenset({"ModifyEC2InstanceUserDataThenRestart"}), frozenset[str]())
-OPEN_PATHS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "responder": _USER_DATA,
-    "automation": _USER_DATA,
-}
+# What remains open, by role kind: nothing. The last path, ModifyEC2InstanceUserData-
+# ThenRestart (ec2:ModifyInstanceAttribute + StopInstances + StartInstances), is closed by
+# removing StartInstances from every role (ec2.stop hands the restart to the instance's
+# owner), and ModifyInstanceAttribute is granted only without the user-data attribute.
+OPEN_PATHS: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
 NONE: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
 
 
@@ -171,3 +167,78 @@ def test_scoped_iam_writes_cannot_widen_anyone(
                           and "iam:PutRolePolicy" in s["Action"]}
                 assert {"NeverTouchStackPrincipals", "NeverTouchProtectedPrincipals"} <= denies, \
                     (stack, name, denies)
+
+
+def _allows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in document["Statement"] if s["Effect"] == "Allow"]
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def test_no_role_can_restart_an_instance_with_new_user_data(
+        roles: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """The user-data path is closed by what is granted, not by a Deny or a resource scope
+    the analyser skips: every Allow of every role, put on `*` and stripped of its
+    condition, still gives the analyser no ModifyEC2InstanceUserDataThenRestart (no
+    ec2:StartInstances, by name or wildcard)."""
+    for stack in STACKS:
+        for name, document in sorted(roles[stack].items()):
+            widened = [{"Effect": "Allow", "Action": s["Action"], "Resource": "*"}
+                       for s in _allows(document)]
+            if not widened:
+                continue
+            found = findings({"Version": "2012-10-17", "Statement": widened})[0]
+            assert "ModifyEC2InstanceUserDataThenRestart" not in found, (stack, name)
+
+
+def test_instance_attributes_are_granted_without_user_data(
+        roles: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Every grant of ec2:ModifyInstanceAttribute names this account's instances and
+    requires the user data (and the other attributes no step sets) to be absent from the
+    request (runbooks.core.scopes.INSTANCE_PROTECTION_ATTRIBUTES)."""
+    seen = 0
+    for stack in STACKS:
+        for name, document in sorted(roles[stack].items()):
+            for statement in _allows(document):
+                if "ec2:ModifyInstanceAttribute" not in _listed(statement["Action"]):
+                    continue
+                seen += 1
+                assert all(r.startswith("arn:aws:ec2:*:") and r.endswith(":instance/*")
+                           for r in _listed(statement["Resource"])), (stack, name, statement)
+                absent = statement["Condition"]["Null"]
+                assert absent.get("ec2:Attribute/userData") == "true", (stack, name)
+                assert absent.get("ec2:Attribute/groupSet") == "true", (stack, name)
+                names = statement["Condition"]["StringNotEqualsIgnoreCase"]["ec2:Attribute"]
+                assert {"userData", "instanceType"} <= set(names), (stack, name)
+                assert not {"disableApiTermination", "instanceInitiatedShutdownBehavior",
+                            "blockDeviceMapping"} & {n for n in names}, (stack, name)
+    assert seen, "no role grants ec2:ModifyInstanceAttribute: the scope is untested"
+
+
+def test_pass_role_reaches_only_the_roles_the_runbooks_pass(
+        roles: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """iam:PassRole: to AWS Backup only the stack's backup roles (their IAM path), to EC2
+    only (the instance's own profile, known at run time), and never a stack role or an
+    ir:protected one to EC2; no other service."""
+    seen: set[str] = set()
+    for stack in STACKS:
+        for name, document in sorted(roles[stack].items()):
+            passes = [s for s in _allows(document) if "iam:PassRole" in _listed(s["Action"])]
+            for statement in passes:
+                service = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+                seen.add(service)
+                resources = _listed(statement["Resource"])
+                if service == "backup.amazonaws.com":
+                    assert all(r.endswith(":role/ir-readiness/backup/*") for r in resources), \
+                        (stack, name, resources)
+                else:
+                    assert service == "ec2.amazonaws.com", (stack, name, statement)
+            if any(s["Condition"]["StringEquals"]["iam:PassedToService"]
+                   == "ec2.amazonaws.com" for s in passes):
+                denies = {s["Sid"] for s in document["Statement"] if s["Effect"] == "Deny"
+                          and "iam:PassRole" in _listed(s["Action"])}
+                assert {"NeverPassStackRoles", "NeverPassProtectedRolesToEc2",
+                        "NeverPassStackTaggedRolesToEc2"} <= denies, (stack, name, denies)
+    assert seen == {"backup.amazonaws.com", "ec2.amazonaws.com"}, seen

@@ -103,3 +103,26 @@ def test_no_resource_claims_match_the_iam_action_catalogue() -> None:
                      if why == scopes._NO_RESOURCE)
     assert claimed and {a: resource_types.get(a) for a in claimed
                         if resource_types.get(a) != []} == {}
+
+
+def test_instance_attribute_condition_keys_are_the_actions_own() -> None:
+    """The keys INSTANCE_PROTECTION_ATTRIBUTES conditions ec2:ModifyInstanceAttribute on
+    are listed for that action in the service authorization reference (parliament's copy:
+    `ec2:Attribute/${AttributeName}` "an attribute being set on a resource",
+    `ec2:Attribute`), and no attribute a step sets is among those it excludes."""
+    import json
+    from pathlib import Path
+
+    parliament = pytest.importorskip("parliament")
+    catalogue = json.loads((Path(parliament.__file__).parent / "iam_definition.json")
+                           .read_text())
+    [ec2] = [svc for svc in catalogue if svc["prefix"] == "ec2"]
+    [modify] = [p for p in ec2["privileges"] if p["privilege"] == "ModifyInstanceAttribute"]
+    keys = {k for r in modify["resource_types"] for k in r["condition_keys"]}
+    assert {"ec2:Attribute", "ec2:Attribute/${AttributeName}"} <= keys, sorted(keys)
+    condition = scopes.INSTANCE_PROTECTION_ATTRIBUTES.condition
+    assert {k.split("/", 1)[0] for k in condition["Null"]} == {"ec2:Attribute"}
+    excluded = {name.lower() for name in scopes.INSTANCE_ATTRIBUTES_NEVER_SET}
+    assert "userdata" in excluded
+    assert not excluded & {"disableapitermination", "instanceinitiatedshutdownbehavior",
+                           "blockdevicemapping"}

@@ -366,7 +366,11 @@ def test_every_step_declares_actions_and_ec2_steps_are_registered() -> None:
     assert ACCOUNT  # moto's account is what the manifest fixture uses
 
 
-def test_every_eni_isolated_and_stop_then_release_restores_both(readiness: Readiness) -> None:
+def test_every_eni_isolated_and_stopped_then_release_restores_groups_and_hands_off_start(
+        readiness: Readiness) -> None:
+    """No generated role may start an instance (with ModifyInstanceAttribute that would
+    run new user data as the instance's role): the stop is one-way for irctl, and the
+    plan and result name the owner's start command."""
     [iid] = launch_instances(readiness, 1)
     ec2 = readiness.client("ec2")
     extra_group = ec2.create_security_group(GroupName=f"db-{uuid.uuid4().hex[:8]}",
@@ -383,10 +387,15 @@ def test_every_eni_isolated_and_stop_then_release_restores_both(readiness: Readi
     assert result.exit_code == EXIT_OK, result.to_dict()
     assert eni_groups(readiness, iid) == [[isolation], [isolation]]
     assert describe(readiness, iid)["State"]["Name"] == "stopped"
+    hand_off = f"aws ec2 start-instances --instance-ids {iid}"
+    assert hand_off in json.dumps(result.to_dict(), default=str)
 
-    assert release(readiness, audit.case_id, iid).exit_code == EXIT_OK
+    released = release(readiness, audit.case_id, iid)
+    assert released.exit_code == EXIT_OK
     assert sorted(eni_groups(readiness, iid)) == original
-    assert describe(readiness, iid)["State"]["Name"] == "running"
+    assert describe(readiness, iid)["State"]["Name"] == "stopped"  # the owner starts it
+    assert "ec2.stop" not in {c["step"] for t in released.to_dict()["targets"]
+                              for c in t["changes"]}
 
 
 def test_runs_sharing_a_context_read_the_world_afresh(readiness: Readiness) -> None:
