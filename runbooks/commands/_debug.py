@@ -5,8 +5,8 @@ sessions the Context builds (`Settings.event_hooks` -> `SessionFactory.event_hoo
 
 Each line names the service, the operation, the call's target (the ids and names among
 its parameters; never a policy document, a body or a secret), the duration, the HTTP
-status or error code, and the request id AWS Support asks for. A retried call logs
-each attempt.
+status or error code, and the request id AWS Support asks for. One line per call (its
+retries are inside its duration).
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ def call_target(params: dict[str, Any]) -> str:
     """`Key=value` for each id- or name-like top-level parameter, in order."""
     parts: list[str] = []
     for key, value in params.items():
+        if key == "Filters" and isinstance(value, list):
+            # EC2's describe calls name their targets in filters (instance-id, vpc-id)
+            shown = ",".join(f"{f.get('Name')}={'|'.join(map(str, f.get('Values', [])))}"
+                             for f in value if isinstance(f, dict))
+            parts.append(f"Filters={shown}")
+            continue
         if key in _NEVER or not key.endswith(_TARGET_SUFFIXES):
             continue
         if isinstance(value, (list, tuple)):
@@ -42,10 +48,13 @@ def call_target(params: dict[str, Any]) -> str:
     return text if len(text) <= _MAX_TARGET else text[:_MAX_TARGET - 3] + "..."
 
 
-def _before_call(model: Any, params: dict[str, Any], context: dict[str, Any],
-                 **_: Any) -> None:
-    context["ir_debug_started"] = time.monotonic()
+def _parameters(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    # the API parameters as the caller gave them (before-call sees the serialised request)
     context["ir_debug_target"] = call_target(params or {})
+
+
+def _before_call(context: dict[str, Any], **_: Any) -> None:
+    context["ir_debug_started"] = time.monotonic()
 
 
 def _after_call(http_response: Any, parsed: dict[str, Any], model: Any,
@@ -80,6 +89,7 @@ def enable_debug(settings: Settings) -> None:
         return
     settings.debug = True
     settings.event_hooks.extend([
+        ("before-parameter-build", _parameters),
         ("before-call", _before_call),
         ("after-call", _after_call),
         ("after-call-error", _after_call_error),

@@ -1,0 +1,177 @@
+"""irctl in a log or a pipe (issue 18): stdout not a terminal at 80 columns keeps every
+id whole; `--output text|json|table` everywhere; AWS CLI options after the subcommand;
+`--debug` logs each AWS call; a wait prints a line every few seconds. Against the
+emulator server, made slow (`latency_ms`) once the account is seeded."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.runbooks.conftest import REGION, Readiness, launch_instances, seed_readiness
+
+NARROW = {"COLUMNS": "80"}
+
+
+@pytest.fixture
+def slow_world(fake_aws_env: Path) -> Iterator[tuple[Readiness, Any]]:
+    """A seeded account on the emulator server; the test sets `server.latency_ms`."""
+    from rehearsal.emulator.server import start_server
+
+    server = start_server(latency_ms=0)
+    try:
+        def clients(service: str) -> Any:
+            return boto3.client(service, region_name=REGION, endpoint_url=server.endpoint_url)
+
+        world = seed_readiness(clients)
+        world.endpoint_url = server.endpoint_url
+        world.case_dir = fake_aws_env
+        yield world, server
+    finally:
+        server.stop()
+
+
+def quarantine_ids(world: Readiness) -> list[str]:
+    groups = world.manifest["quarantine"][world.vpc_id]
+    return [groups["isolationSecurityGroupId"], groups["conversionSecurityGroupId"]]
+
+
+def assert_whole(text: str, *ids: str) -> None:
+    """Each id appears unbroken (not cut by an ellipsis, not folded over two lines)."""
+    for value in ids:
+        assert value in text, f"{value} not whole in:\n{text}"
+    assert "…" not in text, text
+
+
+def test_a_plan_in_a_pipe_at_80_columns_keeps_ids_whole_and_names_the_case(
+        slow_world: tuple[Readiness, Any]) -> None:
+    world, _ = slow_world
+    [iid] = launch_instances(world, 1)
+
+    plan = world.irctl("contain", "instance", iid, env=NARROW)
+
+    assert plan.returncode == 0, plan.stderr + plan.stdout
+    assert_whole(plan.stdout, iid, *quarantine_ids(world))
+    # the generated case id is in the result on stdout, whole, not only on stderr
+    case = re.search(r"case (ir-\S+); exit code 0", plan.stdout)
+    assert case is not None, plan.stdout
+    assert f"pass --case {case.group(1)} to continue it)" in plan.stderr.replace("\n", " ")
+    assert "\n" not in plan.stderr.strip().split("case: ", 1)[1], plan.stderr
+
+
+def test_case_show_after_containment_keeps_ids_whole_at_80_columns(
+        slow_world: tuple[Readiness, Any]) -> None:
+    world, _ = slow_world
+    [iid] = launch_instances(world, 1)
+    done = world.irctl("contain", "instance", iid, "--apply", "--case", "ir-pipe-1")
+    assert done.returncode == 0, done.stderr + done.stdout
+    snapshots = [s["SnapshotId"] for s in world.client("ec2").describe_snapshots(
+        Filters=[{"Name": "tag:ir:case", "Values": ["ir-pipe-1"]}])["Snapshots"]]
+    assert snapshots
+
+    shown = world.irctl("case", "show", "ir-pipe-1", env=NARROW)
+
+    assert shown.returncode == 0, shown.stderr + shown.stdout
+    assert_whole(shown.stdout, iid, "ir-pipe-1", *quarantine_ids(world))
+
+
+def test_status_accepts_aws_cli_options_after_the_subcommand_in_each_format(
+        slow_world: tuple[Readiness, Any], tmp_path: Path) -> None:
+    world, _ = slow_world
+    manifest = str(world.write_manifest_file(tmp_path / "manifest.json"))
+    args = ("--manifest", manifest, "status", "--region", REGION, "--endpoint-url",
+            str(world.endpoint_url), "--no-color")
+
+    as_json = world.irctl(*args, "--output", "json", env={"AWS_DEFAULT_REGION": "eu-west-3"})
+    as_text = world.irctl(*args, "--output", "text", env=NARROW)
+    as_table = world.irctl(*args, env=NARROW)
+
+    document = json.loads(as_json.stdout)
+    checks = {c["check"]: c for c in document["checks"]}
+    assert checks["Account"]["ok"] and checks["Manifest"]["ok"], as_json.stdout
+    topics = list(world.manifest["topics"].values())
+    assert_whole(as_table.stdout, *topics)
+    assert "\x1b[" not in as_table.stdout  # --no-color
+    # text: the AWS CLI's shape: the top-level scalars (exitCode, ready), then one
+    # tab-separated CHECKS line per check (check, detail, ok: keys in order)
+    lines = [line.split("\t") for line in as_text.stdout.splitlines()]
+    assert lines[0] == [str(document["exitCode"]), str(document["ready"])]
+    assert [fields[1] for fields in lines if fields[0] == "CHECKS"] == list(checks)
+    assert_whole(as_text.stdout, *topics)
+
+
+def test_playbook_list_in_a_pipe_keeps_names_and_finding_types_whole(
+        fake_aws_env: Path) -> None:
+    from click.testing import CliRunner
+
+    from runbooks.cli import main
+    from runbooks.playbooks import load_all
+
+    listed = CliRunner().invoke(main, ["playbook", "list"], env=NARROW)
+    as_text = CliRunner().invoke(main, ["playbook", "list", "--output", "text"])
+
+    assert listed.exit_code == 0, listed.output
+    for pb in load_all():
+        assert_whole(listed.stdout, pb.name, pb.title, *pb.doc["triggers"]["guardduty"][:3])
+        assert f"{pb.name}\t{pb.doc['severity']}\t{pb.title}" in as_text.stdout.splitlines()
+        for finding_type in pb.doc["triggers"]["guardduty"]:
+            assert f"GUARDDUTY\t{finding_type}" in as_text.stdout.splitlines()
+
+
+def test_debug_logs_each_aws_call_with_target_duration_and_request_id(
+        slow_world: tuple[Readiness, Any]) -> None:
+    world, server = slow_world
+    [iid] = launch_instances(world, 1)
+    server.latency_ms = 150
+
+    plan = world.irctl("contain", "instance", iid, "--debug")
+
+    assert plan.returncode == 0, plan.stderr
+    calls = [line for line in plan.stderr.splitlines() if line.startswith("aws ")]
+    described = [line for line in calls if line.startswith("aws ec2.DescribeInstances ")
+                 and iid in line]
+    assert described, plan.stderr
+    fields = re.fullmatch(r"aws ec2\.DescribeInstances (.+) (\d+) ms 200 request-id (\S+)",
+                          described[0])
+    assert fields is not None, described[0]
+    assert iid in fields.group(1)
+    assert int(fields.group(2)) >= 150  # the emulator's latency is in the call's time
+    assert fields.group(3) != "-"
+    assert any(line.startswith("aws sts.GetCallerIdentity ") for line in calls)
+    # -v after the subcommand, as the AWS CLI's --debug
+    quiet = world.irctl("contain", "instance", iid)
+    short = world.irctl("contain", "instance", iid, "-v")
+    assert not [line for line in quiet.stderr.splitlines() if line.startswith("aws ")]
+    assert [line for line in short.stderr.splitlines() if line.startswith("aws ")]
+
+
+def test_a_slow_plan_off_a_terminal_prints_what_it_waits_for(
+        slow_world: tuple[Readiness, Any]) -> None:
+    world, server = slow_world
+    [iid] = launch_instances(world, 1)
+    server.latency_ms = 250
+
+    plan = world.irctl("contain", "instance", iid, "--output", "json",
+                       env={"IR_PROGRESS_SECONDS": "0.5"})
+
+    assert plan.returncode == 0, plan.stderr
+    json.loads(plan.stdout)  # the lines are on stderr: stdout stays one document
+    waits = [line for line in plan.stderr.splitlines() if line.startswith("waiting ")]
+    assert waits, plan.stderr
+    assert any(f"contain instance: {iid}: " in line for line in waits), waits
+
+
+def test_a_fast_command_prints_no_progress_line(slow_world: tuple[Readiness, Any]) -> None:
+    world, _ = slow_world
+    [iid] = launch_instances(world, 1)
+
+    plan = world.irctl("contain", "instance", iid)
+
+    assert plan.returncode == 0, plan.stderr
+    assert not [line for line in plan.stderr.splitlines() if line.startswith("waiting ")]
