@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -279,6 +279,9 @@ class CliFeedback:
     def notice(self, message: str) -> None:
         stderr_console().print(message, highlight=False)
 
+    def manifest_loaded(self, manifest: Mapping[str, Any]) -> None:
+        self.settings.labels.update(group_roles(manifest))
+
     def on_close(self, callback: Callable[[], object]) -> None:
         context = click.get_current_context(silent=True)
         if context is not None:
@@ -414,6 +417,46 @@ def job_progress(settings: Settings, title: str) -> Iterator[Callable[[float, st
         yield update
 
 
+def group_roles(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Each quarantine security group's id -> its role (isolation, conversion,
+    forensic), from the manifest's `quarantine` per VPC."""
+    roles: dict[str, str] = {}
+    for groups in (manifest.get("quarantine") or {}).values():
+        for key, group_id in (groups or {}).items():
+            if key.endswith("SecurityGroupId") and isinstance(group_id, str):
+                roles[group_id] = key.removesuffix("SecurityGroupId")
+    return roles
+
+
+def _shown(value: Any, labels: Mapping[str, str], original: bool) -> str:
+    """A state value on one line; security groups named by role ("original" for a
+    group that is not one of the stack's quarantine groups)."""
+    if value is None or value == [] or value == {}:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(v, labels, original) for v in value)
+    if isinstance(value, str) and value.startswith("sg-"):
+        role = labels.get(value) or ("original" if original else "")
+        return f"{value} ({role})" if role else value
+    if isinstance(value, dict):
+        # whole, even when long: it may hold ids (a recorded pre-action state)
+        return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return str(value)
+
+
+def transitions(before: Mapping[str, Any], after: Mapping[str, Any],
+                labels: Mapping[str, str]) -> list[str]:
+    """`key: before -> after` for each key whose value the change makes different (an
+    unchanged key, such as the ENI a group swap is on, is context, not a change)."""
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new or key not in after or key not in before:
+            continue  # a key on one side only is a note (the conversion group on the way)
+        lines.append(f"{key}: {_shown(old, labels, True)} -> {_shown(new, labels, True)}")
+    return lines
+
+
 STATUS_STYLE = {
     "planned": "cyan", "applied": "green", "released": "green", "failed": "bold red",
     "rolled-back": "yellow", "rollback-failed": "bold red", "not-attempted": "dim",
@@ -482,7 +525,10 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
                               "[red]error[/]" if target.error else "[green]ok[/]")
             for change in target.changes:
                 style = STATUS_STYLE.get(change.status, "")
-                detail = escape(change.change.summary) + (
+                moves = transitions(change.change.before, change.change.after,
+                                    settings.labels)
+                detail = escape(change.change.summary) + "".join(
+                    f"\n  {escape(line)}" for line in moves) + (
                     f"\n[red]{escape(change.error)}[/]" if change.error else "") + (
                     "\n[bold yellow]NOT in the evidence bucket: queued in the case "
                     "directory[/]" if isinstance(change.result.get("queued"), dict) else "")

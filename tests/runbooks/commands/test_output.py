@@ -175,3 +175,30 @@ def test_a_fast_command_prints_no_progress_line(slow_world: tuple[Readiness, Any
 
     assert plan.returncode == 0, plan.stderr
     assert not [line for line in plan.stderr.splitlines() if line.startswith("waiting ")]
+
+
+def test_contain_and_release_plans_show_before_to_after_with_groups_by_role(
+        slow_world: tuple[Readiness, Any]) -> None:
+    world, _ = slow_world
+    [iid] = launch_instances(world, 1)
+    [original] = world.client("ec2").describe_instances(InstanceIds=[iid])[
+        "Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]["Groups"]
+    isolation, conversion = quarantine_ids(world)
+
+    plan = world.irctl("contain", "instance", iid, env=NARROW)
+    done = world.irctl("contain", "instance", iid, "--apply", "--case", "ir-undo-1")
+    assert done.returncode == 0, done.stderr + done.stdout
+    release = world.irctl("release", "instance", iid, "--case", "ir-undo-1", env=NARROW)
+
+    assert plan.returncode == 0 and release.returncode == 0, plan.stderr + release.stderr
+    forward = f"groups: {original['GroupId']} (original) -> {isolation} (isolation)"
+    backward = f"groups: {isolation} (isolation) -> {original['GroupId']} (original)"
+    assert forward in plan.stdout and backward not in plan.stdout, plan.stdout
+    assert backward in release.stdout and forward not in release.stdout, release.stdout
+    assert "disableApiTermination: True -> False" in release.stdout, release.stdout
+    assert "undo: " in release.stdout and "restore: " not in release.stdout
+    # the plan changed nothing: the instance is still in its original group
+    eni = world.client("ec2").describe_instances(InstanceIds=[iid])[
+        "Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]
+    assert [g["GroupId"] for g in eni["Groups"]] == [isolation]  # contained, not released
+    assert conversion not in [g["GroupId"] for g in eni["Groups"]]
