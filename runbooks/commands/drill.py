@@ -136,12 +136,13 @@ def _print_summary(report: DrillReport, md_path: Path, json_path: Path) -> None:
                         f"{'PASSED' if report.passed else 'FAILED'}", title_justify="left")
     table.add_column("Scenario", no_wrap=True)
     table.add_column("Playbook")
+    table.add_column("Case", no_wrap=True)
     table.add_column("Contained in", justify="right")
     table.add_column("Checks", justify="right")
     table.add_column("Result")
     for s in report.scenarios:
         passed = sum(c.passed for c in s.checks)
-        table.add_row(s.name, s.playbook,
+        table.add_row(s.name, s.playbook, s.case,
                       f"{s.seconds_to_contain:.2f} s" if s.seconds_to_contain is not None
                       else "-", f"{passed}/{len(s.checks)}",
                       "[green]pass[/]" if s.passed else "[bold red]FAIL[/]")

@@ -202,3 +202,71 @@ def test_contain_and_release_plans_show_before_to_after_with_groups_by_role(
         "Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]
     assert [g["GroupId"] for g in eni["Groups"]] == [isolation]  # contained, not released
     assert conversion not in [g["GroupId"] for g in eni["Groups"]]
+
+
+def _drill_report(failing_detail: str) -> Any:
+    from rehearsal.run import DrillReport, ScenarioReport
+    from rehearsal.scenarios._base import Check
+
+    scenarios = [ScenarioReport(name, f"{name}-playbook", f"ir-20261206-120000-{i:06x}",
+                                "UnauthorizedAccess:IAMUser/MaliciousIPCaller", {},
+                                checks=[Check("contained", i == 0, failing_detail)],
+                                seconds_to_contain=1.5)
+                 for i, name in enumerate(["compromised-ec2-instance",
+                                           "compromised-iam-credentials"])]
+    return DrillReport("drill-7f3a9c21", "emulated", "123456789012", REGION, [REGION], 2.0,
+                       [], scenarios, seconds_total=3.0)
+
+
+def test_the_drill_report_in_a_pipe_keeps_ids_whole_and_a_long_drill_is_not_silent(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The drill's rendering and its wait lines; the drill itself (about a minute on the
+    emulator) is tested in tests/rehearsal, here it is a 1.5 s wait returning a report."""
+    import time
+
+    from click.testing import CliRunner
+
+    import runbooks.commands.drill as drill_command
+    from runbooks.cli import main
+
+    arn = "arn:aws:iam::123456789012:role/ir-readiness-drill-victim-role-7f3a9c21"
+    report = _drill_report(f"{arn} still has an active session")
+
+    def slow_drill(scenario: str, out: Path, **_: Any) -> tuple[Any, Path, Path]:
+        time.sleep(1.5)
+        return report, out / "drill.md", out / "drill.json"
+
+    monkeypatch.setattr(drill_command, "run_emulated_drill", slow_drill)
+    result = CliRunner().invoke(main, ["drill", "--out", str(tmp_path), "--no-color"],
+                                env={**NARROW, "IR_PROGRESS_SECONDS": "0.4"})
+
+    assert result.exit_code == 1, result.output  # one scenario failed its check
+    cases = [s.case for s in report.scenarios]
+    assert_whole(result.stdout, "drill-7f3a9c21", arn, str(tmp_path / "drill.json"), *cases)
+    waits = [line for line in result.stderr.splitlines() if line.startswith("waiting ")]
+    assert len(waits) >= 2 and all("drill all: provisioning" in line for line in waits), waits
+    as_text = CliRunner().invoke(main, ["drill", "--out", str(tmp_path), "--output", "text"])
+    assert f"SCENARIOS\t{cases[1]}" in as_text.stdout, as_text.stdout
+
+
+def test_a_backup_job_off_a_terminal_prints_its_state_every_few_seconds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import click
+
+    from runbooks.commands._shared import Settings, job_progress
+
+    monkeypatch.setenv("IR_PROGRESS_SECONDS", "0.2")
+    lines: list[str] = []
+    monkeypatch.setattr(click, "echo", lambda message, err=False, **_: lines.append(
+        f"{'stderr' if err else 'stdout'}: {message}"))
+    with job_progress(Settings(), "backup vol-0123456789abcdef0") as update:
+        update(40.0, "RUNNING")
+        time.sleep(0.5)
+        update(100.0, "COMPLETED")
+        time.sleep(0.3)
+    assert any(re.fullmatch(r"stderr: waiting \d+ s: backup vol-0123456789abcdef0: "
+                            r"running 40%", line) for line in lines), lines
+    assert any(line.endswith("backup vol-0123456789abcdef0: completed 100%") for line in lines)
+    assert not [line for line in lines if line.startswith("stdout")]
