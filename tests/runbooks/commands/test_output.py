@@ -270,3 +270,46 @@ def test_a_backup_job_off_a_terminal_prints_its_state_every_few_seconds(
                             r"running 40%", line) for line in lines), lines
     assert any(line.endswith("backup vol-0123456789abcdef0: completed 100%") for line in lines)
     assert not [line for line in lines if line.startswith("stdout")]
+
+
+def test_text_output_has_the_aws_cli_shape() -> None:
+    from runbooks.commands._text import format_text
+
+    document = {"case": "ir-1", "exitCode": 0, "evidenceQueued": [],
+                "runs": [{"kind": "contain instance", "apply": False,
+                          "targets": [{"target": "i-0a", "status": "done"}]},
+                         {"kind": "release instance", "apply": True, "extra": "x\ty\nz"}],
+                "regions": ["eu-west-1", "us-east-1"]}
+
+    assert format_text(document).splitlines() == [
+        "ir-1\t0",
+        "REGIONS\teu-west-1",
+        "REGIONS\tus-east-1",
+        # one line per element, the union of the elements' scalar keys in order
+        "RUNS\tFalse\t\tcontain instance",
+        "TARGETS\tdone\ti-0a",
+        "RUNS\tTrue\tx y z\trelease instance",  # a tab or newline never splits a record
+    ]
+    assert format_text([{"name": "a", "n": 1}, {"name": "b", "n": 2}]) == "1\ta\n2\tb\n"
+
+
+def test_an_aws_error_names_code_and_request_id_in_every_format_and_in_debug(
+        fault_readiness: Readiness) -> None:
+    world = fault_readiness
+    assert world.faults is not None
+    [iid] = launch_instances(world, 1)
+    world.faults.deny("DescribeInstances")
+
+    as_text = world.irctl("contain", "instance", iid, "--output", "text", "--debug")
+
+    assert as_text.returncode != 0
+    denied = [line for line in as_text.stderr.splitlines()
+              if line.startswith("aws ec2.DescribeInstances ")]
+    assert denied and " UnauthorizedOperation request-id " in denied[0], as_text.stderr
+    request_ids = {line.rsplit(" ", 1)[1] for line in denied}
+    assert "-" not in request_ids
+    errors = [line for line in as_text.stderr.splitlines() if line.startswith("error: ")]
+    # the error shown names the code and the request id of a call the debug log shows
+    assert errors and "UnauthorizedOperation" in errors[0], errors
+    assert any(f"request id {rid}" in errors[0] for rid in request_ids), (errors, request_ids)
+    assert "Traceback" not in as_text.stderr
