@@ -1,10 +1,12 @@
 """irctl: the responder's command line.
 
 Global options (`--profile`, `--region`, `--endpoint-url`, `--manifest`, `--account`,
-`--role-name`, `--external-id`, `--case`, `--output`, `--apply`, `--keep-going`) live on
-the `main` group and honour the standard AWS environment (`AWS_PROFILE`,
-`AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`).
-`--case`, `--output`, `--apply` and `--keep-going` are also accepted after a subcommand.
+`--role-name`, `--external-id`, `--case`, `--output`, `--no-color`, `--debug`, `--apply`,
+`--keep-going`) live on the `main` group and honour the standard AWS environment
+(`AWS_PROFILE`, `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`).
+As with the AWS CLI, `--region`, `--profile`, `--endpoint-url`, `--output`, `--no-color`
+and `--debug` are also accepted after a subcommand (`aws_cli_options`), and so are
+`--case`, `--apply` and `--keep-going` (`common_options`).
 
 Adding commands (no need to edit this file or anyone else's):
 
@@ -43,7 +45,7 @@ import pkgutil
 
 import click
 
-from runbooks.commands._shared import Settings
+from runbooks.commands._shared import OUTPUT_FORMATS, Settings
 
 
 class CommandModules(click.Group):
@@ -90,8 +92,14 @@ class CommandModules(click.Group):
 @click.option("--external-id", envvar="IR_EXTERNAL_ID", metavar="ID",
               help="sts:ExternalId the member role requires (env IR_EXTERNAL_ID).")
 @click.option("--case", "case_id", help="Case id; generated (and printed) when absent.")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text: tables; json: one JSON document on stdout.")
+@click.option("--output", type=click.Choice(OUTPUT_FORMATS), default="table",
+              show_default=True, help="table: tables (ids never cut); text: tab-separated "
+              "lines as the AWS CLI's; json: one JSON document on stdout.")
+@click.option("--no-color", is_flag=True,
+              help="No colours or styles (rich also honours env NO_COLOR).")
+@click.option("--debug", "-v", is_flag=True,
+              help="Log every AWS call on stderr: service, operation, target, duration, "
+                   "status, request id.")
 @click.option("--apply", is_flag=True, help="Make the changes (default: plan only).")
 @click.option("--keep-going", is_flag=True,
               help="On a failed change, continue instead of rolling back.")
@@ -108,6 +116,8 @@ def main(
     external_id: str | None,
     case_id: str | None,
     output: str,
+    no_color: bool,
+    debug: bool,
     apply: bool,
     keep_going: bool,
 ) -> None:
@@ -133,4 +143,9 @@ def main(
         account=account or None,
         role_name=role_name or None,
         external_id=external_id or None,
+        no_color=no_color,
     )
+    if debug:
+        from runbooks.commands._debug import enable_debug
+
+        enable_debug(ctx.obj)

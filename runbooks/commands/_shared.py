@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -41,7 +41,8 @@ __all__ = [
     "CliFeedback", "Session", "Settings", "caller_identity", "check_identifiers",
     "claim_wait_seconds", "common_options", "exit_with", "fail", "handle_errors",
     "job_progress", "make_runner", "make_sessions", "open_session", "pass_settings", "progress",
-    "render_outcome", "render_results", "stderr_console",
+    "render_outcome", "render_results", "stderr_console", "aws_cli_options", "emit_document",
+    "out_console", "waiting",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,14 +61,48 @@ def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     return callback
 
 
+OUTPUT_FORMATS = ("table", "text", "json")
+"""`--output`: table (rich tables; ids never cut), text (tab-separated lines, as the AWS
+CLI's `text`, derived from the JSON document), json (one JSON document on stdout)."""
+
+
+def aws_cli_options(fn: F) -> F:
+    """The AWS CLI's habits: --region/--profile/--endpoint-url/--output/--no-color/--debug
+    are accepted after the subcommand as well as before it (as `aws s3 ls --region x`)."""
+    options = [
+        click.option("--profile", "profile_", metavar="NAME", expose_value=False,
+                     callback=_setter("profile"), help="AWS profile (same as the global "
+                     "option)."),
+        click.option("--region", "region_", metavar="REGION", expose_value=False,
+                     callback=_setter("region"), help="AWS region (same as the global option)."),
+        click.option("--endpoint-url", "endpoint_url_", metavar="URL", expose_value=False,
+                     callback=_setter("endpoint_url"),
+                     help="AWS endpoint (same as the global option)."),
+        click.option("--output", "output_", type=click.Choice(OUTPUT_FORMATS),
+                     expose_value=False, callback=_setter("output"),
+                     help="table, text or json (same as the global option)."),
+        click.option("--no-color", "no_color_", is_flag=True, expose_value=False,
+                     callback=_setter("no_color"), help="No colours or styles."),
+        click.option("--debug", "-v", "debug_", is_flag=True, expose_value=False,
+                     callback=_enable_debug, help="Log every AWS call to stderr."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _enable_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        from runbooks.commands._debug import enable_debug
+
+        enable_debug(ctx.ensure_object(Settings))
+
+
 def common_options(fn: F) -> F:
-    """Accept --case/--output/--apply/--keep-going after the subcommand too."""
+    """Accept --case/--apply/--keep-going and the AWS CLI options after the subcommand."""
     options = [
         click.option("--case", "case_id_", expose_value=False, callback=_setter("case_id"),
                      help="Case id (same as the global option)."),
-        click.option("--output", "output_", type=click.Choice(["text", "json"]),
-                     expose_value=False, callback=_setter("output"),
-                     help="text or json (same as the global option)."),
         click.option("--apply", "apply_", is_flag=True, expose_value=False,
                      callback=_setter("apply"), help="Make the changes (default: plan only)."),
         click.option("--keep-going", "keep_going_", is_flag=True, expose_value=False,
@@ -76,18 +111,57 @@ def common_options(fn: F) -> F:
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return aws_cli_options(fn)
+
+
+def _no_color() -> bool:
+    context = click.get_current_context(silent=True)
+    settings = context.find_object(Settings) if context is not None else None
+    return bool(settings is not None and settings.no_color)
 
 
 def stderr_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True)
+    # soft_wrap: a sentence (the case-id hint, an error) is one line in a log, never
+    # folded at 80 columns mid-word
+    return Console(stderr=True, soft_wrap=True, no_color=_no_color() or None,
+                   highlight=False)
+
+
+WIDE = 4096
+"""Width of stdout when it is not a terminal: tables take their natural width, so an id
+or an ARN is never cut or folded in a log, a pipe or a ticket."""
+
+
+def out_console(settings: Settings | None = None) -> Any:
+    """The console for stdout: the terminal's width on a terminal; otherwise wide enough
+    for every table at its natural width (each id whole on one line)."""
+    import sys as _sys
+
+    from rich.console import Console
+
+    no_color = (settings.no_color if settings is not None else _no_color()) or None
+    if _sys.stdout.isatty():
+        return Console(no_color=no_color)
+    return Console(width=WIDE, soft_wrap=True, no_color=no_color)
+
+
+def emit_document(settings: Settings, document: Any) -> None:
+    """One JSON document on stdout (--output json) or its AWS CLI `text` lines."""
+    if settings.output == "text":
+        from runbooks.commands._text import format_text
+
+        click.echo(format_text(document), nl=False)
+    else:
+        click.echo(json.dumps(document, indent=2, default=str))
 
 
 def fail(settings: Settings, message: str, code: int) -> NoReturn:
     if settings.json:
         click.echo(json.dumps({"error": message, "exitCode": code}, indent=2))
+    elif settings.output == "text":
+        click.echo(f"ERROR\t{code}\t{' '.join(message.split())}")
     from rich.markup import escape
 
     stderr_console().print(f"[bold red]error:[/] {escape(message)}", highlight=False,
@@ -197,7 +271,7 @@ class CliFeedback:
 
     def case_generated(self, case_id: str) -> None:
         stderr_console().print(f"case: [bold]{case_id}[/] (generated; pass --case "
-                               f"{case_id} to continue it)", highlight=False)
+                               f"{case_id} to continue it)")
 
     def job(self, title: str) -> AbstractContextManager[Callable[[float, str], None]]:
         return job_progress(self.settings, title)
@@ -205,22 +279,100 @@ class CliFeedback:
     def notice(self, message: str) -> None:
         stderr_console().print(message, highlight=False)
 
+    def manifest_loaded(self, manifest: Mapping[str, Any]) -> None:
+        self.settings.labels.update(group_roles(manifest))
+
     def on_close(self, callback: Callable[[], object]) -> None:
         context = click.get_current_context(silent=True)
         if context is not None:
             context.call_on_close(callback)
 
 
+HEARTBEAT_ENV = "IR_PROGRESS_SECONDS"
+DEFAULT_HEARTBEAT = 5.0
+
+
+def heartbeat_seconds() -> float:
+    """How often a wait prints a line when stderr is not a terminal (env
+    IR_PROGRESS_SECONDS; 5 s by default)."""
+    import os
+
+    raw = os.environ.get(HEARTBEAT_ENV, "")
+    try:
+        return max(0.05, float(raw)) if raw else DEFAULT_HEARTBEAT
+    except ValueError:
+        raise click.UsageError(f"{HEARTBEAT_ENV}={raw!r} is not a number of seconds; "
+                               "unset it or give e.g. 5") from None
+
+
+class _Heartbeat:
+    """Lines on stderr (not a terminal: a CI log, a pipe) while a wait lasts: the first
+    after `interval`, then one every `interval`, each naming what is waited for and for
+    how long. A wait shorter than `interval` prints nothing."""
+
+    def __init__(self, title: str, interval: float) -> None:
+        import threading
+
+        self.title = title
+        self.interval = interval
+        self.status = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"progress {title}",
+                                        daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        import time
+
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import time
+
+        while not self._stop.wait(self.interval):
+            elapsed = time.monotonic() - self._started
+            status = f": {self.status}" if self.status else ""
+            click.echo(f"waiting {elapsed:.0f} s: {self.title}{status}", err=True)
+
+
+@contextmanager
+def waiting(settings: Settings, title: str) -> Iterator[Callable[[str], None]]:
+    """Show that `title` is being waited for: a spinner on a terminal, a line every few
+    seconds otherwise. Yields a function to update what is shown."""
+    console = stderr_console()
+    if console.is_terminal:
+        from rich.status import Status
+
+        with Status(title, console=console) as status:
+            yield lambda text: status.update(f"{title}: {text}" if text else title)
+        return
+    with _Heartbeat(title, heartbeat_seconds()) as beat:
+        def update(text: str) -> None:
+            beat.status = text
+
+        yield update
+
+
 @contextmanager
 def progress(settings: Settings, title: str) -> Iterator[Callable[[str, str], None]]:
-    """A listener for the runner, showing progress on stderr when it is a terminal."""
+    """A listener for the runner: a spinner on stderr when it is a terminal, else a line
+    every few seconds naming the target and what it waits for."""
     import threading
 
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     console = stderr_console()
-    if settings.json or not console.is_terminal:
-        yield lambda target, message: None
+    if not console.is_terminal:
+        with _Heartbeat(title, heartbeat_seconds()) as beat:
+            def status(target: str, message: str) -> None:
+                beat.status = f"{target}: {message}"
+
+            yield status
         return
     lock = threading.Lock()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
@@ -236,10 +388,15 @@ def progress(settings: Settings, title: str) -> Iterator[Callable[[str, str], No
 
 @contextmanager
 def job_progress(settings: Settings, title: str) -> Iterator[Callable[[float, str], None]]:
-    """A progress bar on stderr (when a terminal and not --output json) for a Backup job."""
+    """A Backup/restore job: a progress bar on stderr on a terminal, else a line every few
+    seconds with its percent done and state."""
     console = stderr_console()
-    if settings.json or not console.is_terminal:
-        yield lambda percent, state: None
+    if not console.is_terminal:
+        with _Heartbeat(title, heartbeat_seconds()) as beat:
+            def state_line(percent: float, state: str) -> None:
+                beat.status = f"{state.lower()} {percent:.0f}%"
+
+            yield state_line
         return
     from rich.progress import (
         BarColumn,
@@ -260,6 +417,46 @@ def job_progress(settings: Settings, title: str) -> Iterator[Callable[[float, st
         yield update
 
 
+def group_roles(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Each quarantine security group's id -> its role (isolation, conversion,
+    forensic), from the manifest's `quarantine` per VPC."""
+    roles: dict[str, str] = {}
+    for groups in (manifest.get("quarantine") or {}).values():
+        for key, group_id in (groups or {}).items():
+            if key.endswith("SecurityGroupId") and isinstance(group_id, str):
+                roles[group_id] = key.removesuffix("SecurityGroupId")
+    return roles
+
+
+def _shown(value: Any, labels: Mapping[str, str], original: bool) -> str:
+    """A state value on one line; security groups named by role ("original" for a
+    group that is not one of the stack's quarantine groups)."""
+    if value is None or value == [] or value == {}:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(v, labels, original) for v in value)
+    if isinstance(value, str) and value.startswith("sg-"):
+        role = labels.get(value) or ("original" if original else "")
+        return f"{value} ({role})" if role else value
+    if isinstance(value, dict):
+        # whole, even when long: it may hold ids (a recorded pre-action state)
+        return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return str(value)
+
+
+def transitions(before: Mapping[str, Any], after: Mapping[str, Any],
+                labels: Mapping[str, str]) -> list[str]:
+    """`key: before -> after` for each key whose value the change makes different (an
+    unchanged key, such as the ENI a group swap is on, is context, not a change)."""
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new or key not in after or key not in before:
+            continue  # a key on one side only is a note (the conversion group on the way)
+        lines.append(f"{key}: {_shown(old, labels, True)} -> {_shown(new, labels, True)}")
+    return lines
+
+
 STATUS_STYLE = {
     "planned": "cyan", "applied": "green", "released": "green", "failed": "bold red",
     "rolled-back": "yellow", "rollback-failed": "bold red", "not-attempted": "dim",
@@ -271,7 +468,7 @@ def render_outcome(settings: Settings, outcome: workflow_session.Outcome) -> int
     stderr, the account and region each target was acted on in."""
     from runbooks.workflows.fleet import FleetOutcome
 
-    if isinstance(outcome, FleetOutcome) and not settings.json:
+    if isinstance(outcome, FleetOutcome) and not settings.structured:
         for account, region, targets in outcome.scopes:
             stderr_console().print(f"{account} {region}: {', '.join(targets)}",
                                    highlight=False)
@@ -304,17 +501,16 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
             if target.error:
                 message = " ".join(target.error.split())
                 click.echo(f"error: {result.kind} {target.target}: {message}", err=True)
-    if settings.json:
+    if settings.structured:
         document = {"case": settings.case_id, "exitCode": code,
                     "runs": [r.to_dict() for r in results], "evidenceQueued": queued,
                     **(extra or {})}
-        click.echo(json.dumps(document, indent=2, default=str))
+        emit_document(settings, document)
         return code
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    out = Console()
+    out = out_console(settings)
     for result in results:
         table = Table(title=f"{result.kind} ({'apply' if result.apply else 'plan'})",
                       title_justify="left")
@@ -329,7 +525,10 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
                               "[red]error[/]" if target.error else "[green]ok[/]")
             for change in target.changes:
                 style = STATUS_STYLE.get(change.status, "")
-                detail = escape(change.change.summary) + (
+                moves = transitions(change.change.before, change.change.after,
+                                    settings.labels)
+                detail = escape(change.change.summary) + "".join(
+                    f"\n  {escape(line)}" for line in moves) + (
                     f"\n[red]{escape(change.error)}[/]" if change.error else "") + (
                     "\n[bold yellow]NOT in the evidence bucket: queued in the case "
                     "directory[/]" if isinstance(change.result.get("queued"), dict) else "")

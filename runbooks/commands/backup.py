@@ -51,7 +51,7 @@ def now(settings: Settings, resource: str, wait: bool, timeout_minutes: int,
     outcome = backup_now(settings, resource, wait=wait, timeout_minutes=timeout_minutes,
                          poll_seconds=poll_seconds, feedback=CliFeedback(settings))
     code = render_outcome(settings, outcome)
-    if "recoveryPointArn" in outcome.extra and not settings.json:
+    if "recoveryPointArn" in outcome.extra and not settings.structured:
         click.echo(f"recovery point: {outcome.extra['recoveryPointArn']}")
     sys.exit(code)
 

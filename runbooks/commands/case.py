@@ -4,13 +4,19 @@ upload the evidence the case queued locally (`runbooks.core.evidence_queue`)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING
 
 import click
 
-from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
+from runbooks.commands._shared import (
+    Settings,
+    common_options,
+    emit_document,
+    handle_errors,
+    out_console,
+    pass_settings,
+)
 from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_OK, InvalidInput, PreconditionFailed
 
 if TYPE_CHECKING:
@@ -129,8 +135,8 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
             notes.append(report.advice())
     code = EXIT_OK if ok else EXIT_ACTION_FAILED
     verified = sum(1 for r in records if r.get("seq") is not None)
-    if settings.json:
-        click.echo(json.dumps({
+    if settings.structured:
+        emit_document(settings, {
             "case": case_id,
             "source": source,
             "chainVerified": chain_ok,
@@ -139,13 +145,12 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
             "notes": notes,
             "inPlace": in_place_changes(records),
             "records": records,
-        }, indent=2, default=str))
+        })
         sys.exit(code)
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    out = Console()
+    out = out_console(settings)
     table = Table(title=f"case {case_id}", title_justify="left")
     for column in ("#", "Time (UTC)", "Event", "Target", "Step", "Detail"):
         table.add_column(column, overflow="fold")
@@ -257,15 +262,13 @@ def sync_command(settings: Settings, case_id: str) -> None:
                 raise
             audit_error = describe(err)
     code = EXIT_OK if report.ok and audit_error is None else EXIT_ACTION_FAILED
-    if settings.json:
-        click.echo(json.dumps({"case": case_id, **report.to_dict(), "auditLog": audit_key,
-                               "auditLogError": audit_error, "exitCode": code},
-                              indent=2, default=str))
+    if settings.structured:
+        emit_document(settings, {"case": case_id, **report.to_dict(), "auditLog": audit_key,
+                                 "auditLogError": audit_error, "exitCode": code})
         sys.exit(code)
-    from rich.console import Console
     from rich.markup import escape
 
-    out = Console()
+    out = out_console(settings)
     for item in report.uploaded:
         out.print(f"[green]uploaded[/] {escape(item['s3Uri'])} (sha256 {item['sha256']})",
                   highlight=False, soft_wrap=True)

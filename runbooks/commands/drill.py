@@ -18,7 +18,6 @@ input (unknown scenario, unguarded sandbox request, the extra not installed).
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runbooks.commands._shared import Settings, handle_errors, pass_settings
+from runbooks.commands._shared import (
+    Settings,
+    aws_cli_options,
+    emit_document,
+    handle_errors,
+    out_console,
+    pass_settings,
+    waiting,
+)
 from runbooks.core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -122,20 +129,20 @@ _SCENARIOS = _scenario_names()
 
 
 def _print_summary(report: DrillReport, md_path: Path, json_path: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = out_console()
     table = Table(title=f"Drill {report.run_id} ({report.mode}): "
                         f"{'PASSED' if report.passed else 'FAILED'}", title_justify="left")
     table.add_column("Scenario", no_wrap=True)
     table.add_column("Playbook")
+    table.add_column("Case", no_wrap=True)
     table.add_column("Contained in", justify="right")
     table.add_column("Checks", justify="right")
     table.add_column("Result")
     for s in report.scenarios:
         passed = sum(c.passed for c in s.checks)
-        table.add_row(s.name, s.playbook,
+        table.add_row(s.name, s.playbook, s.case,
                       f"{s.seconds_to_contain:.2f} s" if s.seconds_to_contain is not None
                       else "-", f"{passed}/{len(s.checks)}",
                       "[green]pass[/]" if s.passed else "[bold red]FAIL[/]")
@@ -176,12 +183,11 @@ def _print_summary(report: DrillReport, md_path: Path, json_path: Path) -> None:
                    "deployed (guarded; see above).")
 @click.option("--confirm-account", metavar="ACCOUNT_ID",
               help="With --sandbox: type the sandbox account id back to confirm.")
-@click.option("--output", "output_", type=click.Choice(["text", "json"]), default=None,
-              help="text (tables) or json (the report on stdout).")
+@aws_cli_options
 @pass_settings
 @handle_errors
 def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sandbox: bool,
-          confirm_account: str | None, output_: str | None) -> None:
+          confirm_account: str | None) -> None:
     """Rehearse incidents end to end; by default needs no AWS account.
 
     Starts an emulator on 127.0.0.1, provisions the readiness stack into it from the
@@ -206,16 +212,18 @@ def drill(settings: Settings, scenario: str, out_dir: str, latency_ms: float, sa
     Cost: one t3.micro with an extra 8 GiB volume for a few minutes, and EBS
     snapshots that are deleted at the end.
     """
-    if output_:
-        settings.output = output_
-    if sandbox or confirm_account:
-        report, md_path, json_path = run_sandbox_drill(settings, scenario, confirm_account,
-                                                       Path(out_dir), sandbox=sandbox)
-    else:
-        report, md_path, json_path = run_emulated_drill(scenario, Path(out_dir),
-                                                        latency_ms=latency_ms)
-    if settings.json:
-        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    # The drill runs for a minute or more: never silent meanwhile (a spinner, or a line
+    # every few seconds in a log).
+    with waiting(settings, f"drill {scenario}: provisioning the stack into the emulator, "
+                 "injecting the incident, running the playbook, verifying"):
+        if sandbox or confirm_account:
+            report, md_path, json_path = run_sandbox_drill(
+                settings, scenario, confirm_account, Path(out_dir), sandbox=sandbox)
+        else:
+            report, md_path, json_path = run_emulated_drill(scenario, Path(out_dir),
+                                                            latency_ms=latency_ms)
+    if settings.structured:
+        emit_document(settings, report.to_dict())
     else:
         _print_summary(report, md_path, json_path)
     sys.exit(0 if report.passed else 1)

@@ -15,6 +15,7 @@ from runbooks.commands._shared import (
     handle_errors,
     make_runner,
     open_session,
+    out_console,
     pass_settings,
     progress,
     render_results,
@@ -156,13 +157,11 @@ def rotate_key(settings: Settings, user: str, create_new_key: bool) -> None:
         result = make_runner(session, listener).run("rotate-key", {user: steps})
     hand_off = new_key_hand_off(user, keys) if create_new_key else []
     extra: dict[str, Any] = {}
-    if hand_off and settings.json:
+    if hand_off and settings.structured:
         extra["handOff"] = {"UserName": user, "commands": hand_off}
     code = render_results(settings, [result], extra)
-    if hand_off and not settings.json:
-        from rich.console import Console
-
-        Console().print(
+    if hand_off and not settings.structured:
+        out_console(settings).print(
             f"[bold]replacement key for {user}[/]: irctl creates no credentials; the "
             "user's owner runs, with their own credentials:\n"
             + "\n".join(f"  {command}" for command in hand_off),

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
+from runbooks.commands._shared import (
+    Settings,
+    common_options,
+    emit_document,
+    handle_errors,
+    out_console,
+    pass_settings,
+)
 from runbooks.core.errors import EXIT_OK, InvalidInput, PreconditionFailed
 
 if TYPE_CHECKING:
@@ -119,14 +125,13 @@ def principal(settings: Settings, arn: str, since_text: str, until_text: str | N
         "notes": activity.notes,
         "persistence": [p.to_dict() for p in found],
     }
-    if settings.json:
-        click.echo(json.dumps(document, indent=2))
+    if settings.structured:
+        emit_document(settings, document)
         sys.exit(code)
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    out = Console()
+    out = out_console(settings)
     table = Table(title=f"{arn}: {len(found)} lasting change(s) in {len(mine)} event(s) "
                         f"since {since:%Y-%m-%d %H:%M}Z", title_justify="left")
     for column in ("Time (UTC)", "Kind", "What", "Contain / undo with"):

@@ -7,7 +7,6 @@ the runs and the follow-ups, and exits.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -16,7 +15,9 @@ from runbooks.commands._shared import (
     CliFeedback,
     Settings,
     common_options,
+    emit_document,
     handle_errors,
+    out_console,
     pass_settings,
     render_results,
 )
@@ -65,12 +66,11 @@ def list_command(settings: Settings) -> None:
     from runbooks.playbooks import load_all
 
     playbooks = load_all()
-    if settings.json:
-        click.echo(json.dumps([
+    if settings.structured:
+        emit_document(settings, [
             {"name": pb.name, "title": pb.title, "severity": pb.doc["severity"],
-             "triggers": pb.doc["triggers"]} for pb in playbooks], indent=2))
+             "triggers": pb.doc["triggers"]} for pb in playbooks])
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Playbooks", title_justify="left")
@@ -83,7 +83,7 @@ def list_command(settings: Settings) -> None:
         shown = ", ".join(triggers[:3]) + (f" (+{len(triggers) - 3})" if len(triggers) > 3
                                             else "")
         table.add_row(pb.name, pb.title, pb.doc["severity"], shown)
-    Console().print(table)
+    out_console(settings).print(table)
 
 
 @playbook.command("show")
@@ -97,8 +97,8 @@ def show_command(settings: Settings, name: str) -> None:
     from runbooks.playbooks.render import render
 
     pb = load_playbook(name)
-    if settings.json:
-        click.echo(json.dumps(pb.doc, indent=2))
+    if settings.structured:
+        emit_document(settings, pb.doc)
         return
     from rich.console import Console
     from rich.markdown import Markdown
@@ -127,10 +127,8 @@ def run_command(settings: Settings, name: str, params: tuple[str, ...],
     results, extra = run_playbook(settings, name, _parse_params(params),
                                   phases or PHASE_CHOICES, feedback=CliFeedback(settings))
     code = render_results(settings, results, extra)
-    if not settings.json:
-        from rich.console import Console
-
-        console = Console()
+    if not settings.structured:
+        console = out_console(settings)
         if extra["stoppedAt"]:
             console.print(f"[bold red]stopped in phase {extra['stoppedAt']}[/]: later "
                           "phases were not run")

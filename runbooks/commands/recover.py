@@ -139,7 +139,7 @@ def bucket(settings: Settings, bucket: str, to: str, prefix: str, delete_new: bo
     outcome = recover_bucket(settings, bucket, moment, prefix=prefix, delete_new=delete_new,
                              feedback=CliFeedback(settings))
     totals = outcome.extra.get("summary")
-    if totals and not settings.json:
+    if totals and not settings.structured:
         click.echo(
             f"{bucket} at {moment.isoformat()}: {totals['overwritten']} overwritten "
             f"({totals['overwrittenBytes']} bytes), {totals['deleted']} deleted "

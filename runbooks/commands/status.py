@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +11,12 @@ import click
 
 from runbooks.commands._shared import (
     Settings,
+    aws_cli_options,
     caller_identity,
+    emit_document,
     handle_errors,
     make_sessions,
+    out_console,
     pass_settings,
 )
 from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_BAD_INPUT, EXIT_OK, ManifestError
@@ -166,6 +168,7 @@ def _shown(endpoint: str) -> str:
 
 
 @click.command()
+@aws_cli_options
 @pass_settings
 @handle_errors
 def status(settings: Settings) -> None:
@@ -200,11 +203,10 @@ def status(settings: Settings) -> None:
             checks += live_checks(sessions, manifest, region)
             if not all(c.ok for c in checks):
                 code = EXIT_ACTION_FAILED
-    if settings.json:
-        click.echo(json.dumps({"ready": code == EXIT_OK, "exitCode": code,
-                               "checks": [c.to_dict() for c in checks]}, indent=2))
+    if settings.structured:
+        emit_document(settings, {"ready": code == EXIT_OK, "exitCode": code,
+                                 "checks": [c.to_dict() for c in checks]})
         sys.exit(code)
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="ir-readiness status", title_justify="left")
@@ -215,7 +217,7 @@ def status(settings: Settings) -> None:
     for check in checks:
         table.add_row(check.name, "[green]ok[/]" if check.ok else "[bold red]FAIL[/]",
                       escape(check.detail))
-    Console().print(table)
+    out_console(settings).print(table)
     sys.exit(code)
 
 

@@ -15,6 +15,7 @@ from runbooks.commands._shared import (
     Settings,
     common_options,
     handle_errors,
+    out_console,
     pass_settings,
 )
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
@@ -295,7 +296,7 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
         "sourceStatus": source_status(activity.sources, failed),
         "partial": bool(failed),
     }
-    if not settings.json:
+    if not settings.structured:
         _print_summary(findings, timeline)
     sys.exit(render_results(settings, [result], summary, failed))
 
@@ -317,13 +318,12 @@ def finding_state(finding: Finding) -> str:
 
 
 def _print_summary(findings: list[Finding], timeline: Any) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from runbooks.analysis.playbooks import unsupported_reason
 
-    out = Console()
+    out = out_console()
     table = Table(title="findings", title_justify="left")
     for column in ("Type", "Severity", "State", "Resources", "Principals", "Playbook"):
         table.add_column(column, overflow="fold")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -11,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runbooks.commands._shared import Settings, common_options, handle_errors, pass_settings
+from runbooks.commands._shared import (
+    Settings,
+    common_options,
+    emit_document,
+    handle_errors,
+    out_console,
+    pass_settings,
+)
 from runbooks.core.errors import (
     EXIT_ACTION_FAILED,
     EXIT_OK,
@@ -289,19 +295,18 @@ def verify_case(settings: Settings, case_id: str) -> None:
     code = with_partial(EXIT_ACTION_FAILED if broken else EXIT_OK, failures)
     for failed in failures:
         click.echo(f"error: source {failed.text()}", err=True)
-    if settings.json:
+    if settings.structured:
         since = min(_since(r) for r in applied)
-        click.echo(json.dumps({"case": case_id, "ok": ok, "exitCode": code,
-                               "since": since.isoformat(), "accounts": list(by_account),
-                               "partial": bool(failures),
-                               "sourceStatus": source_status(sources, failures),
-                               "checks": [c.to_dict() for c in checks]}, indent=2))
+        emit_document(settings, {"case": case_id, "ok": ok, "exitCode": code,
+                                 "since": since.isoformat(), "accounts": list(by_account),
+                                 "partial": bool(failures),
+                                 "sourceStatus": source_status(sources, failures),
+                                 "checks": [c.to_dict() for c in checks]})
         sys.exit(code)
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    out = Console()
+    out = out_console(settings)
     table = Table(title=f"case {case_id}: verification", title_justify="left")
     for column in ("Area", "Account", "Target", "Check", "Expected", "Actual", ""):
         table.add_column(column, overflow="fold")

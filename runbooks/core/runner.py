@@ -645,7 +645,7 @@ class Runner:
             note = {"before": " (already as before: nothing to do)",
                     "drift": " (CHANGED SINCE containment)"}.get(verdict, "")
             release_change = Change(change.step, change.target,
-                                    f"restore: {change.summary}{state}{note}",
+                                    f"undo: {change.summary}{state}{note}",
                                     before=dict(live) if live is not None else change.after,
                                     after=change.before)
             change_outcome = ChangeOutcome(release_change, PLANNED,

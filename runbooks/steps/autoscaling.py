@@ -45,7 +45,8 @@ class DetachFromAutoScaling(InstanceStep):
             return []
         group = membership["AutoScalingGroupName"]
         return [Change(self.name, self.instance_id,
-                       f"Detach from Auto Scaling group {group} (capacity kept)",
+                       f"Detach from Auto Scaling group {group} (desired capacity "
+                       "kept: the group launches a replacement)",
                        before={"autoScalingGroup": group}, after={"autoScalingGroup": None})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
