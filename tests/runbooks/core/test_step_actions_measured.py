@@ -16,7 +16,6 @@ can exercise it, name it in UNEXERCISED with the reason).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
 import uuid
@@ -29,7 +28,7 @@ from typing import Any
 import pytest
 
 from runbooks.core.context import Context, SessionFactory
-from runbooks.core.step import Change, Step, load_all_steps
+from runbooks.core.step import Change, Step, has_verify, load_all_steps
 from tests.runbooks.commands.analysis_world import ACCOUNT, REGION, World, build_world
 from tests.runbooks.commands.test_eradicate import launch
 from tests.runbooks.recording import Recorder, recorder  # noqa: F401 - fixture
@@ -289,12 +288,12 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
 
 
 def _verify(step: Step, change: Change, result: Mapping[str, Any]) -> None:
-    """Call the step's `verify` (added by issue #17) with what it takes."""
-    verify = getattr(step, "verify", None)
-    if verify is None:
+    """Call what `irctl verify case` calls for the change: the step's `verify_all` (its
+    `verify` plus the extra checks, e.g. an isolated instance's other ENIs and the
+    quarantine groups' rules), for steps that have a `verify`."""
+    if not has_verify(type(step)):
         return
-    arity = len(inspect.signature(verify).parameters)
-    verify(*(change, result)[:arity])
+    step.verify_all(change, result)
 
 
 def run_step(name: str, world: World) -> int:
