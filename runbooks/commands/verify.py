@@ -52,23 +52,55 @@ def in_place(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
                   key=lambda r: int(r.get("seq") or 0))
 
 
-def check_record(ctx: Context, record: Mapping[str, Any]) -> Check | None:
-    """The registered step's own `verify` of one recorded change (None for a step that
-    is not reversible: evidence and one-way measures have nothing to hold)."""
-    from runbooks.core.step import REGISTRY, Change, load_all_steps
+def one_way_in_force(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Applied changes of the one-way steps that have a `verify` (the session revocation
+    of an instance's role): no release lifts them, so they must hold for the case's
+    life. The latest of each step, account and subject, in order."""
+    from runbooks.core.step import REGISTRY, Change, has_verify, load_all_steps
+
+    load_all_steps()
+    latest: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for record in records:
+        cls = REGISTRY.get(str(record.get("step")))
+        change = record.get("change")
+        if (record.get("event") != "applied" or cls is None or cls.reversible
+                or not has_verify(cls) or not isinstance(change, Mapping)):
+            continue
+        subject = cls.subject(Change.from_dict(change))
+        latest[(str(record.get("account") or ""), cls.name, subject)] = record
+    return sorted(latest.values(), key=lambda r: int(r.get("seq") or 0))
+
+
+def check_record(ctx: Context, record: Mapping[str, Any]) -> list[Check]:
+    """The registered step's own `verify` of one recorded change ([] for a step without
+    one: evidence and most one-way measures have nothing to hold). A call of the
+    check that AWS fails (denied, 5xx, throttled past the retries, no answer in time)
+    makes this change's check `unknown`, naming the error code and request id; the
+    caller goes on with the other checks."""
+    from runbooks.analysis.sources import failure, read_errors
+    from runbooks.core.step import REGISTRY, Change, Check, has_verify, load_all_steps
 
     load_all_steps()
     cls = REGISTRY.get(str(record.get("step")))
-    if cls is None or not cls.reversible:
-        return None
+    if cls is None or not has_verify(cls):
+        return []
     change = Change.from_dict(record.get("change") or {})
     step = cls(ctx, record.get("params") or {})
-    result: Check = step.verify(change, record.get("result") or {})
+    try:
+        checks = step.verify_all(change, record.get("result") or {})
+    except read_errors() as err:
+        # verify is read-only: a failed read degrades this one check, changes nothing
+        source = f"{cls.name} check of {change.target} ({ctx.account_id})"
+        failed = failure(source, err)
+        checks = [Check("containment", change.target, f"{cls.name}: {change.summary}",
+                        "still applied", f"cannot check: {failed.error.text()}", False,
+                        ctx.account_id, failed)]
     state = record.get("state", "applied")
     if state != "applied":
         # outcome unknown: says so, so the responder reads the check in that light
-        result = dataclasses.replace(result, what=f"{result.what} [recorded {state}]")
-    return result
+        checks = [dataclasses.replace(c, what=f"{c.what} [recorded {state}]")
+                  for c in checks]
+    return checks
 
 
 def resources_of(records: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -160,10 +192,15 @@ def verify_account(settings: Settings, account: str, records: list[Mapping[str, 
                   case_id=str(records[0].get("case", "")), account_id=account,
                   region=session.region)
     checks: list[Check] = []
-    for record in in_place(records):
-        check = check_record(ctx, record)
-        if check is not None:
-            checks.append(dataclasses.replace(check, account=account))
+    made: set[tuple[str, str, str]] = set()
+    for record in in_place(records) + one_way_in_force(records):
+        for check in check_record(ctx, record):
+            # one instance's ENIs and quarantine groups are checked by each of its
+            # isolated ENIs' changes: shown once
+            key = (check.area, check.target, check.what)
+            if key not in made:
+                made.add(key)
+                checks.append(dataclasses.replace(check, account=account))
 
     since = min(_since(r) for r in records if r.get("event") in ("applied", "applying"))
     resources = resources_of(records)
@@ -246,12 +283,14 @@ def verify_case(settings: Settings, case_id: str) -> None:
     AWS by its step's own verify (ENI security groups, instance profile, protection,
     tags, state, Auto Scaling and load balancer membership, Elastic IP, access key
     status, user and role deny policies, console password, network ACL deny entries,
-    bucket policy, ACL, public-access block and versioning, ...); GuardDuty
-    and Security Hub are searched for findings on the case's resources updated since the
-    containment; the manifest's trail must still be logging. Exit code 1 when anything
-    no longer holds; else 3 when a source (GuardDuty, Security Hub, the trail status)
-    could not be read: its checks are shown as unknown, with the error code and request
-    id, and every other check is still made.
+    bucket policy, ACL, public-access block and versioning, ...), plus every ENI the
+    isolated instance has now, the quarantine groups' rules, the revoke-sessions
+    document's cutoff and the deny-all policy's document; GuardDuty and Security Hub
+    are searched for findings on the case's resources updated since the containment;
+    the manifest's trail must still be logging. Exit code 1 when anything no longer
+    holds; else 3 when a check or source (one change's check, GuardDuty, Security Hub,
+    the trail status) could not be read: it is shown as unknown, with the error code and
+    request id, and every other check is still made.
     """
     from runbooks.analysis.sources import source_status, with_partial
     from runbooks.commands._shared import caller_identity, make_sessions

@@ -82,6 +82,9 @@ _ACCOUNT_RESOURCE = {"StringEquals": {"aws:ResourceAccount": "{account}"}}
 
 ACCOUNT_USERS = Scope("AccountUsers", ("arn:{partition}:iam::{account}:user/*",))
 ACCOUNT_ROLES = Scope("AccountRoles", ("arn:{partition}:iam::{account}:role/*",))
+# Reads of the account's managed policies (verify case checks the deny-all policy's
+# document is still the stack's): read-only, widens nobody.
+ACCOUNT_POLICIES = Scope("AccountPolicies", ("arn:{partition}:iam::{account}:policy/*",))
 ACCOUNT_INSTANCE_PROFILES = Scope(
     "AccountInstanceProfiles", ("arn:{partition}:iam::{account}:instance-profile/*",))
 # Attach/Detach of the stack's deny-all policy only: attaching a Deny-only policy grants

@@ -206,6 +206,13 @@ class Step(ABC):
         one that does not), so `irctl verify case` checks every change it can release."""
         raise NotImplementedError(f"{self.name} has no verify()")
 
+    def verify_all(self, change: Change, result: Mapping[str, Any]) -> list[Check]:
+        """What `irctl verify case` checks for `change`: its `verify`, plus whatever else
+        the change needs to hold (an isolated ENI: every ENI the instance has now and the
+        quarantine groups' rules). `verify case` shows a check once when several changes
+        of the case make it (same area, target and what)."""
+        return [self.verify(change, result)]
+
     def verify_current(self, change: Change, what: str) -> Check:
         """A `verify` from `current()`: holds while the live state is `change.after` on
         the keys `current()` reads."""
@@ -278,6 +285,14 @@ REGISTRY: dict[str, type[Step]] = {}
 S = TypeVar("S", bound=type[Step])
 
 
+def has_verify(cls: type[Step]) -> bool:
+    """Whether step class `cls` implements `verify` (a wrapper, e.g. a test's call
+    recorder made with functools.wraps, is looked through)."""
+    import inspect
+
+    return inspect.unwrap(cls.verify) is not inspect.unwrap(Step.verify)
+
+
 def register(cls: S) -> S:
     """Class decorator: register a step under its `name` (which must be unique)."""
     for attr in ("name", "description", "actions"):
@@ -290,7 +305,7 @@ def register(cls: S) -> S:
         raise TypeError(f"step {cls.name} scopes actions it does not declare: {stray}")
     if cls.Params is None:
         raise TypeError(f"step {cls.name} declares no parameter schema (Params)")
-    if cls.reversible and cls.verify is Step.verify:
+    if cls.reversible and not has_verify(cls):
         raise TypeError(f"step {cls.name} is reversible but has no verify(): `irctl verify "
                         "case` could never check that its change still holds")
     if cls.reversible and not cls.release_kind:

@@ -20,7 +20,7 @@ from runbooks.core.context import Context
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 from runbooks.core.evidence_queue import put_evidence
 from runbooks.core.ids import CASE_TAG, INSTANCE_ID, require_instance_id
-from runbooks.core.quarantine import check_quarantine_groups
+from runbooks.core.quarantine import ROLE_NAMES, check_quarantine_groups, group_drift
 from runbooks.core.scopes import (
     ACCOUNT_INSTANCE_PROFILES,
     ACCOUNT_ROLES,
@@ -484,7 +484,8 @@ class IsolateInstance(InstanceStep):
         return [change.after, {"groups": [change.after["conversion"]]}]
 
     def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
-        eni, wanted = change.after["eni"], list(change.after["groups"])
+        """The recorded ENI is still in the isolation group only."""
+        eni, wanted = change.after["eni"], sorted(change.after["groups"])
         what = f"{eni} security groups"
         try:
             found = self.ctx.client("ec2").describe_network_interfaces(
@@ -497,7 +498,45 @@ class IsolateInstance(InstanceStep):
                          "ENI no longer exists", True)
         groups = sorted(g["GroupId"] for g in found[0].get("Groups", []))
         return Check("containment", change.target, what, ",".join(wanted),
-                     ",".join(groups) or "-", groups == sorted(wanted))
+                     ",".join(groups) or "-", groups == wanted)
+
+    def verify_all(self, change: Change, result: Mapping[str, Any]) -> list[Check]:
+        """The recorded ENI's check; every other ENI the instance has now is in the
+        isolation group only too (one attached since containment carries traffic around
+        the isolation); and the isolation and conversion groups still have the stack's
+        rules (an isolation group opened to 0.0.0.0/0 isolates nothing)."""
+        checks = [self.verify(change, result)]
+        wanted = sorted(change.after["groups"])
+        attached = self.ctx.client("ec2").describe_network_interfaces(Filters=[
+            {"Name": "attachment.instance-id", "Values": [change.target]}])["NetworkInterfaces"]
+        for interface in attached:
+            if interface["NetworkInterfaceId"] == change.after["eni"]:
+                continue
+            groups = sorted(g["GroupId"] for g in interface.get("Groups", []))
+            # the same `what` as the check of the change that isolated it (when one did):
+            # verify case shows it once
+            checks.append(Check("containment", change.target,
+                                f"{interface['NetworkInterfaceId']} security groups",
+                                ",".join(wanted), ",".join(groups) or "-", groups == wanted))
+        return checks + self._group_rule_checks(change)
+
+    def _group_rule_checks(self, change: Change) -> list[Check]:
+        """The isolation group (none in or out) and the conversion group (all traffic
+        only) against the stack's rules: `core.quarantine.group_drift`."""
+        roles = {"isolationSecurityGroupId": str(change.after["groups"][0]),
+                 "conversionSecurityGroupId": str(change.after["conversion"])}
+        described = {g["GroupId"]: g for g in self.ctx.client("ec2").describe_security_groups(
+            Filters=[{"Name": "group-id", "Values": sorted(roles.values())}])["SecurityGroups"]}
+        checks = []
+        for role, group_id in roles.items():
+            name = ROLE_NAMES[role]
+            expected = ("no rule in or out" if role == "isolationSecurityGroupId"
+                        else "all traffic in and out only")
+            group = described.get(group_id)
+            drift = ["group deleted"] if group is None else group_drift(role, group)
+            checks.append(Check("containment", group_id, f"{name} group rules", expected,
+                                "; ".join(drift) or expected, not drift))
+        return checks
 
 
 def instance_addresses(ctx: Context) -> dict[str, list[dict[str, Any]]]:
@@ -754,20 +793,33 @@ class RevokeInstanceRoleSessions(InstanceStep):
     def apply(self, change: Change) -> Mapping[str, Any]:
         # The cutoff is taken now, after the profile was disassociated (the step before),
         # so credentials the instance fetched in between are revoked too.
+        cutoff = self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        current = self._with_cutoff(change, cutoff)
+        return {**self._delegate(change.after["role"]).apply(current), "cutoff": cutoff}
+
+    @staticmethod
+    def _with_cutoff(change: Change, cutoff: str) -> Change:
+        """`change` with its document's cutoff replaced (planned, then taken at apply)."""
         import copy
 
-        cutoff = self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         document = copy.deepcopy(dict(change.after["document"]))
         for statement in document.get("Statement", []):
             condition = statement.get("Condition", {}).get("DateLessThan", {})
             if "aws:TokenIssueTime" in condition:
                 condition["aws:TokenIssueTime"] = cutoff
-        current = Change(change.step, change.target, change.summary, change.before,
-                         {**change.after, "document": document})
-        return {**self._delegate(change.after["role"]).apply(current), "cutoff": cutoff}
+        return Change(change.step, change.target, change.summary, change.before,
+                      {**change.after, "document": document})
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         self._delegate(change.before["role"]).rollback(change, result)
+
+    def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
+        """One-way, so it must hold for the case's life (`verify case` checks it though
+        no release lifts it): the role's revocation is the document apply wrote, with
+        the cutoff taken then (`result["cutoff"]`), or a later revocation's."""
+        cutoff = result.get("cutoff")
+        applied = self._with_cutoff(change, str(cutoff)) if cutoff else change
+        return self._delegate(change.after["role"]).verify(applied, result)
 
 
 @register

@@ -40,6 +40,7 @@ from pydantic import Field
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
 from runbooks.core.scopes import (
+    ACCOUNT_POLICIES,
     ACCOUNT_ROLES,
     ACCOUNT_USERS,
     DENY_ALL_ON_USERS,
@@ -276,12 +277,14 @@ class DenyAllUser(UserStep):
     actions = frozenset(
         {"sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "iam:GetAccessKeyLastUsed",
          "iam:GetUser", "iam:ListAttachedUserPolicies", "iam:AttachUserPolicy",
-         "iam:DetachUserPolicy",
+         "iam:DetachUserPolicy", "iam:GetPolicy", "iam:GetPolicyVersion",
          # verify of a change an older irctl recorded (the inline IrctlDenyAll document)
          "iam:GetUserPolicy"}
     )
     scopes = {
         "iam:GetUserPolicy": ACCOUNT_USERS,
+        "iam:GetPolicy": ACCOUNT_POLICIES,
+        "iam:GetPolicyVersion": ACCOUNT_POLICIES,
         "iam:GetAccessKeyLastUsed": ACCOUNT_USERS,
         "iam:GetUser": ACCOUNT_USERS,
         "iam:ListAttachedUserPolicies": ACCOUNT_USERS,
@@ -371,6 +374,32 @@ class DenyAllUser(UserStep):
         holds = any(p["PolicyArn"] == arn for page in pages for p in page["AttachedPolicies"])
         return Check("containment", change.target, f"user {user} policy {arn}", "attached",
                      "attached" if holds else "detached", holds)
+
+    def verify_all(self, change: Change, result: Mapping[str, Any]) -> list[Check]:
+        """Attached, and the policy's document is still the stack's Deny * on *."""
+        checks = [self.verify(change, result)]
+        if "policyArn" in change.after:
+            checks.append(self.document_check(str(change.after["policyArn"])))
+        return checks
+
+    def document_check(self, arn: str) -> Check:
+        """The managed policy's default version is still the stack's Deny * on *: whoever
+        may edit it (a new default version) would otherwise turn "attached" into nothing."""
+        iam = self.ctx.client("iam")
+        what, expected = "deny-all policy document", "Deny * on * (the stack's)"
+        try:
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            document = _document(iam.get_policy_version(
+                PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":
+                raise
+            return Check("containment", arn, what, expected, "policy deleted", False)
+        if _same_policy(document, DENY_ALL_DOCUMENT):
+            return Check("containment", arn, what, expected, expected, True)
+        shown = json.dumps(document, sort_keys=True)
+        return Check("containment", arn, what, expected,
+                     f"version {version}: {shown[:300]}", False)
 
 
 def recreate_login_command(user: str) -> str:
@@ -542,8 +571,30 @@ class RevokeRoleSessions(Step):
                                 PolicyDocument=json.dumps(change.before["document"]))
 
     def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
-        return inline_policy_check(self, "role", change.after["role"],
-                                   REVOKE_SESSIONS_POLICY_NAME, change.target)
+        """The role's AWSRevokeOlderSessions document is still the one this change wrote
+        (Deny * on * before the recorded cutoff), or a later revocation's (the same
+        statement with a later cutoff: another case moved it forward). Merely "present"
+        is not enough: a cutoff moved back to 2000-01-01, or a statement loosened to one
+        action, revives every stolen session."""
+        role = change.after["role"]
+        what = f"role {role} policy {REVOKE_SESSIONS_POLICY_NAME}"
+        wanted = _revocation(change.after["document"])
+        expected = (f"Deny * on * for sessions issued before {wanted}" if wanted
+                    else "the recorded document")
+        try:
+            live = _document(self.ctx.client("iam").get_role_policy(
+                RoleName=role, PolicyName=REVOKE_SESSIONS_POLICY_NAME)["PolicyDocument"])
+        except ClientError as err:
+            if error_code(err) != "NoSuchEntity":
+                raise
+            return Check("containment", change.target, what, expected, "missing", False)
+        cutoff = _revocation(live)
+        if live == change.after["document"] or (wanted and cutoff and cutoff >= wanted):
+            return Check("containment", change.target, what, expected,
+                         f"Deny * on * for sessions issued before {cutoff}", True)
+        actual = (f"cutoff moved back to {cutoff}" if cutoff
+                  else f"document changed: {json.dumps(live, sort_keys=True)[:300]}")
+        return Check("containment", change.target, what, expected, actual, False)
 
 
 def inline_policy_check(step: Step, kind: str, name: str, policy: str, target: str) -> Check:
@@ -561,6 +612,48 @@ def inline_policy_check(step: Step, kind: str, name: str, policy: str, target: s
         actual, holds = "missing", False
     return Check("containment", target, f"{kind} {name} policy {policy}", "present",
                  actual, holds)
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _statements(document: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A document's statements with every one-or-list field as a sorted list, so that
+    "Action": "*" and "Action": ["*"] compare equal."""
+    found = []
+    for statement in _listed((document or {}).get("Statement")):
+        if not isinstance(statement, dict):
+            return [{"invalid": repr(statement)}]
+        found.append({k: sorted(map(str, _listed(v))) if k in (
+            "Action", "NotAction", "Resource", "NotResource") else v
+            for k, v in statement.items() if k != "Sid"})
+    return sorted(found, key=lambda s: json.dumps(s, sort_keys=True))
+
+
+def _same_policy(live: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    return _statements(live) == _statements(wanted)
+
+
+def _revocation(document: Mapping[str, Any] | None) -> str | None:
+    """The cutoff of a revoke-sessions document that denies every action on every
+    resource to sessions issued before it, and says nothing else; None for any other
+    document (a narrowed action list, an Allow, an extra statement or condition)."""
+    statements = _listed((document or {}).get("Statement"))
+    if len(statements) != 1 or not isinstance(statements[0], dict):
+        return None
+    statement = statements[0]
+    condition = statement.get("Condition")
+    if (statement.get("Effect") != "Deny" or _listed(statement.get("Action")) != ["*"]
+            or _listed(statement.get("Resource")) != ["*"]
+            or set(statement) - {"Sid", "Effect", "Action", "Resource", "Condition"}
+            or not isinstance(condition, dict) or list(condition) != ["DateLessThan"]
+            or not isinstance(condition["DateLessThan"], dict)
+            or list(condition["DateLessThan"]) != ["aws:TokenIssueTime"]):
+        return None
+    cutoff = condition["DateLessThan"]["aws:TokenIssueTime"]
+    # ISO 8601 UTC ("...Z") as the step writes it compares as text
+    return cutoff if isinstance(cutoff, str) else None
 
 
 def _document(document: Any) -> dict[str, Any] | None:

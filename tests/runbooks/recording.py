@@ -7,10 +7,10 @@ Calls are seen through botocore's `before-parameter-build` event (once per API c
 the call's own arguments, before retries), registered the way moto hooks in: on
 `botocore.handlers.BUILTIN_HANDLERS`, so every session made while recording has it, the
 ones `SessionFactory` makes inside the CLI and the runner included. Attribution wraps each
-registered step's `prefetch`, `plan`, `apply`, `rollback`, `current` and `verify`: a
-thread-local holds the outermost step running (a step that delegates to another, e.g.
-`ec2.revoke-instance-role-sessions` to `iam.revoke-role-sessions`, needs the delegate's
-actions itself), so it holds in the runner's worker threads too.
+registered step's `prefetch`, `plan`, `apply`, `rollback`, `current`, `verify` and
+`verify_all`: a thread-local holds the outermost step running (a step that delegates to
+another, e.g. `ec2.revoke-instance-role-sessions` to `iam.revoke-role-sessions`, needs the
+delegate's actions itself), so it holds in the runner's worker threads too.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from runbooks.core.permissions import iam_actions
 from runbooks.core.step import load_all_steps
 
 OUTSIDE = "(outside any step)"
-STEP_METHODS = ("prefetch", "plan", "apply", "rollback", "current", "verify")
+STEP_METHODS = ("prefetch", "plan", "apply", "rollback", "current", "verify",
+                "verify_all")
 
 
 class Recorder:

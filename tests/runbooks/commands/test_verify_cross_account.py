@@ -84,7 +84,7 @@ def test_verify_checks_each_accounts_containment_in_that_account(
 
 
 def test_records_without_an_account_belong_to_the_sessions_account() -> None:
-    from runbooks.commands.verify import records_by_account
+    from runbooks.workflows.fleet import records_by_account
 
     records = [
         {"event": "applied", "target": "i-1", "account": MEMBER_B},

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from runbooks.core.context import Context, SessionFactory
-from runbooks.core.step import Change, Step, load_all_steps
+from runbooks.core.step import Change, Step, has_verify, load_all_steps
 from tests.runbooks.commands.analysis_world import ACCOUNT, REGION, World, build_world
 from tests.runbooks.commands.test_eradicate import launch
 from tests.runbooks.recording import Recorder, recorder  # noqa: F401 - fixture
@@ -301,10 +301,12 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
 
 
 def _verify(step: Step, change: Change, result: Mapping[str, Any]) -> None:
-    """Call the step's `verify` (every reversible step has one; `register()` refuses one
-    without)."""
-    if type(step).reversible:
-        step.verify(change, result)
+    """Call what `irctl verify case` calls for the change: the step's `verify_all` (its
+    `verify` plus the extra checks, e.g. an isolated instance's other ENIs and the
+    quarantine groups' rules), for steps that have a `verify`."""
+    if not has_verify(type(step)):
+        return
+    step.verify_all(change, result)
 
 
 def run_step(name: str, world: World) -> int:
