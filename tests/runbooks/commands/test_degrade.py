@@ -139,7 +139,7 @@ def test_triage_by_id_uses_security_hub_when_guardduty_answers_with_a_page(
     instance = "i-0b1c2d3e4f5a60719"
     event = record("ModifyInstanceAttribute", seen - timedelta(minutes=30), user="mallory",
                    request={"instanceId": instance, "userData": "x"})
-    from runbooks.drill.emulator import inject_events
+    from rehearsal.emulator import inject_events
 
     inject_events([as_lookup_event(event, ("AWS::EC2::Instance", instance))],
                   account_id=ACCOUNT, region=REGION)

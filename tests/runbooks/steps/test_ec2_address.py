@@ -111,8 +111,8 @@ def test_release_refuses_when_the_address_was_moved_elsewhere_since(
 def test_the_step_is_registered_complete() -> None:
     cls = REGISTRY.get("ec2.disassociate-address") or load_all_steps()[
         "ec2.disassociate-address"]
-    assert cls.actions == {"ec2:DescribeAddresses", "ec2:DisassociateAddress",
-                           "ec2:AssociateAddress"}
+    assert cls.actions == {"ec2:DescribeInstances", "ec2:DescribeAddresses",
+                           "ec2:DisassociateAddress", "ec2:AssociateAddress"}
     assert cls.reversible and cls.release_kind == "instance"
     assert cls.subject(Change(cls.name, "i-0", "", {}, {"allocationId": "eipalloc-1"})) \
         == "eipalloc-1"
