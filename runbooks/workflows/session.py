@@ -168,14 +168,14 @@ def open_session(settings: Settings, *, new_case: bool = True,
 
         check_manifest_account(manifest, settings.account,
                                settings.manifest_path or f"SSM in {settings.account}")
-    region = settings.region or manifest["region"]
+    region = settings.region or manifest.region
     sessions.region = region
     identity = caller_identity(sessions, region)
-    if identity["Account"] != manifest["accountId"]:
+    if identity["Account"] != manifest.account_id:
         raise PreconditionFailed(
             f"refusing to act: your credentials are for account {identity['Account']} "
             f"({identity.get('Arn', '?')}) but the manifest is for account "
-            f"{manifest['accountId']}; switch profile/role, or use that account's manifest"
+            f"{manifest.account_id}; switch profile/role, or use that account's manifest"
         )
     case_id = settings.case_id
     scratch = None
@@ -199,7 +199,7 @@ def open_session(settings: Settings, *, new_case: bool = True,
         # refused before any change: the generated case named nothing; keep no directory
         feedback.on_close(lambda: discard_refused_case(audit))
     ctx = Context(sessions=sessions, manifest=manifest, case_id=case_id,
-                  account_id=manifest["accountId"], region=region)
+                  account_id=manifest.account_id, region=region)
     return Session(settings, sessions, ctx, audit, identity, scratch)
 
 
