@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 MANIFEST_PARAMETER = "/ir-readiness/manifest"
@@ -47,9 +47,24 @@ VpcId = Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
 
 class _Part(BaseModel):
     # strict: a JSON document's "true" string is not a boolean, nor 1 a string, exactly as
-    # the schema; extra="forbid": the schema's additionalProperties false.
+    # the schema; extra="forbid": the schema's additionalProperties false; python-re: the
+    # patterns match as jsonschema matches them (`re.search`, where `$` also matches before
+    # a final newline), so the model and the schema accept the same strings.
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True,
-                              alias_generator=to_camel, populate_by_name=True)
+                              alias_generator=to_camel, populate_by_name=True,
+                              regex_engine="python-re")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _optional_keys_are_absent_not_null(cls, data: Any) -> Any:
+        # The schema lets an optional key be left out but never be null; `X | None = None`
+        # alone would accept an explicit null.
+        if isinstance(data, Mapping):
+            for name, field in cls.model_fields.items():
+                key = field.alias or name
+                if not field.is_required() and key in data and data[key] is None:
+                    raise ValueError(f"{key}: None is not allowed (leave the key out)")
+        return data
 
 
 class Trail(_Part):
@@ -114,6 +129,14 @@ class Manifest(_Part):
     """
 
     version: Literal[1]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, value: Any) -> Any:
+        # True == 1 in Python, so Literal[1] alone accepts it; the schema's const does not.
+        if isinstance(value, bool):
+            raise ValueError("version must be the number 1, not a boolean")
+        return value
     account_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
     region: Region
     home_region: Region
