@@ -114,7 +114,7 @@ def sandbox_world(sessions: Any, guard: SandboxGuard, region: str | None,
         raise InvalidInput("the sandbox drill needs a region: pass --region (the readiness "
                            "stack's home region) or set AWS_REGION")
     manifest = load_manifest(sessions, region, None)  # ManifestError names the fix
-    if str(manifest.account_id) != guard.caller_account:
+    if manifest.account_id != guard.caller_account:
         raise PreconditionFailed(
             f"the manifest in {region} describes account {manifest.account_id}, the "
             f"drill runs in {guard.caller_account}; re-deploy the readiness stack there")

@@ -166,7 +166,7 @@ class CaseWriter:
 def case_writer(sessions: SessionFactory, manifest: Manifest, region: str,
                 case_id: str) -> CaseWriter:
     ctx = Context(sessions=sessions, manifest=manifest, case_id=case_id,
-                  account_id=str(manifest.account_id), region=region)
+                  account_id=manifest.account_id, region=region)
     return CaseWriter(ctx, AuditLog(case_id))
 
 
