@@ -1,9 +1,10 @@
 """ReadinessManifest: the SSM parameter `/ir-readiness/manifest` of one region.
 
-It holds the manifest v1 document (`runbooks/core/manifest.v1.schema.json`), the only
-thing `irctl` reads to find what the stack provisioned. The document is validated
-against the shared schema before it is written: an invalid manifest fails the
-deployment instead of misleading a responder mid-incident.
+It holds the manifest v1 document, the only thing `irctl` reads to find what the stack
+provisioned. The stack builds the same typed model irctl parses
+(`runbooks.core.manifest_schema.Manifest`) and writes its JSON; the document is checked
+against the shared schema first (its messages name key and value): an invalid manifest
+fails the deployment instead of misleading a responder mid-incident.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from runbooks.core.manifest_schema import MANIFEST_PARAMETER, MANIFEST_VERSION, manifest_errors
+from runbooks.core.manifest_schema import (
+    MANIFEST_PARAMETER,
+    MANIFEST_VERSION,
+    Manifest,
+    manifest_errors,
+)
 
 TYPE = "ir-readiness:index:ReadinessManifest"
 
@@ -91,8 +97,8 @@ class ReadinessManifestArgs:
             )
 
 
-def build_manifest(values: Mapping[str, Any]) -> str:
-    """Serialise resolved values as manifest v1; raise ManifestError when invalid."""
+def manifest_model(values: Mapping[str, Any]) -> Manifest:
+    """The `Manifest` of resolved values (camelCase keys); ManifestError when invalid."""
     document = {
         "version": MANIFEST_VERSION,
         "accountId": values["accountId"],
@@ -116,7 +122,14 @@ def build_manifest(values: Mapping[str, Any]) -> str:
             f"manifest for {values.get('region')} does not satisfy the v1 schema: "
             + "; ".join(errors)
         )
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return Manifest.from_document(document)
+
+
+def build_manifest(values: Mapping[str, Any]) -> str:
+    """Serialise resolved values as manifest v1 (the model's JSON, keys sorted, compact);
+    raise ManifestError when invalid."""
+    return json.dumps(manifest_model(values).to_dict(), sort_keys=True,
+                      separators=(",", ":"))
 
 
 class ReadinessManifest(pulumi.ComponentResource):

@@ -114,15 +114,15 @@ def sandbox_world(sessions: Any, guard: SandboxGuard, region: str | None,
         raise InvalidInput("the sandbox drill needs a region: pass --region (the readiness "
                            "stack's home region) or set AWS_REGION")
     manifest = load_manifest(sessions, region, None)  # ManifestError names the fix
-    if str(manifest.get("accountId")) != guard.caller_account:
+    if manifest.account_id != guard.caller_account:
         raise PreconditionFailed(
-            f"the manifest in {region} describes account {manifest.get('accountId')}, the "
+            f"the manifest in {region} describes account {manifest.account_id}, the "
             f"drill runs in {guard.caller_account}; re-deploy the readiness stack there")
-    for arn in manifest["topics"].values():
+    for arn in manifest.topics.by_severity().values():
         guard.assert_region_of_account(arn)
     ec2 = sessions.client("ec2", region)
     chosen: tuple[str, str] | None = None
-    for vpc_id in sorted(manifest["quarantine"]):
+    for vpc_id in sorted(manifest.quarantine):
         subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
             "Subnets"]
         if subnets:
@@ -131,7 +131,7 @@ def sandbox_world(sessions: Any, guard: SandboxGuard, region: str | None,
     if chosen is None:
         raise PreconditionFailed(
             f"no VPC with a subnet among the manifest's quarantine VPCs "
-            f"({', '.join(manifest['quarantine']) or 'none'}) in {region}: the victim "
+            f"({', '.join(manifest.quarantine) or 'none'}) in {region}: the victim "
             "instance needs one; add a subnet or set ir:quarantineVpcs and re-deploy")
     world = World(endpoint_url=endpoint_url, account_id=guard.caller_account,
                   home_region=region, regions=[region], manifest=manifest,

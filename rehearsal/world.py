@@ -23,9 +23,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbooks.core.errors import PreconditionFailed
+
+if TYPE_CHECKING:
+    from runbooks.core.manifest_schema import Manifest
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = PROJECT_ROOT / "Pulumi.example.yaml"
@@ -64,7 +68,7 @@ class World:
     account_id: str
     home_region: str
     regions: list[str]
-    manifest: dict[str, Any]
+    manifest: Manifest
     workload_vpc_id: str
     workload_subnet_id: str
     inbox_queue_url: str
@@ -175,7 +179,7 @@ def provision_world(
     from runbooks.core.context import SessionFactory
 
     manifest = load_manifest(SessionFactory(region=home, endpoint_url=endpoint_url), home, None)
-    if vpc_id not in manifest["quarantine"]:
+    if vpc_id not in manifest.quarantine:
         raise PreconditionFailed(
             f"the provisioned manifest has no quarantine groups for the workload VPC {vpc_id}; "
             "VPC discovery did not cover it"

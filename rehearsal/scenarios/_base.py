@@ -123,7 +123,7 @@ class Scenario(ABC):
     # -- injection ---------------------------------------------------------------------
     def inject(self, world: World, victim: dict[str, Any]) -> Incident:
         self.attack(world, victim)
-        detector = world.manifest["guardDutyDetectorId"]
+        detector = world.manifest.guard_duty_detector_id
         document = {
             "Type": self.finding_type,
             "Title": f"[drill {world.run_id}] {self.title}",
@@ -203,7 +203,7 @@ class Scenario(ABC):
         document: Any = incident.event
         if world.emulated:
             gd = world.client("guardduty")
-            fetched = gd.get_findings(DetectorId=world.manifest["guardDutyDetectorId"],
+            fetched = gd.get_findings(DetectorId=world.manifest.guard_duty_detector_id,
                                       FindingIds=[incident.finding["Id"]])["Findings"]
             document = {"Findings": fetched}
         findings = parse_findings(json.loads(json.dumps(document, default=str)), "drill")
@@ -212,7 +212,7 @@ class Scenario(ABC):
 
     def _routed(self, world: World, incident: Incident) -> tuple[bool, str]:
         events = world.client("events")
-        topics = set(world.manifest["topics"].values())
+        topics = set(world.manifest.topics.by_severity().values())
         matched = []
         for page in events.get_paginator("list_rules").paginate(EventBusName="default"):
             for rule in page["Rules"]:
@@ -229,7 +229,7 @@ class Scenario(ABC):
         if not world.emulated:
             return False, "not verifiable in a real account (no subscription of the drill)"
         finding_id = str(incident.finding["Id"])
-        topics = {arn: name for name, arn in world.manifest["topics"].items()}
+        topics = {arn: name for name, arn in world.manifest.topics.by_severity().items()}
         hits = [m for m in world.inbox_messages() if finding_id in m.get("Message", "")]
         via = sorted({topics.get(m.get("TopicArn", ""), "?") for m in hits})
         text = hits[0]["Message"][:160] if hits else ""
@@ -237,7 +237,7 @@ class Scenario(ABC):
                             f"no alert mentioning finding {finding_id} reached the inbox")
 
     def _told(self, world: World, topic: str, mention: str) -> tuple[bool, str]:
-        arn = world.manifest["topics"][topic]
+        arn = world.manifest.topics.arn(topic)
         messages = [m for m in world.inbox_messages() if m.get("TopicArn") == arn]
         hits = [m for m in messages if mention in m.get("Message", "")]
         return bool(hits), (f"{len(hits)} message(s) on {arn.rsplit(':', 1)[-1]} mention "
@@ -245,7 +245,7 @@ class Scenario(ABC):
                             f"{topic} topic, none mentions {mention}")
 
     def _audit_uploaded(self, world: World, case: str) -> tuple[bool, str]:
-        bucket = world.manifest["evidenceBucket"]
+        bucket = world.manifest.evidence_bucket
         key = f"cases/{case}/audit.jsonl"
         body = world.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         records = [json.loads(line) for line in body.splitlines() if line.strip()]
@@ -256,7 +256,7 @@ class Scenario(ABC):
         s3 = world.client("s3")
         keys: list[str] = []
         for page in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=world.manifest["evidenceBucket"], Prefix=f"cases/{case}/"):
+                Bucket=world.manifest.evidence_bucket, Prefix=f"cases/{case}/"):
             keys += [o["Key"] for o in page.get("Contents", [])]
         return keys
 

@@ -109,7 +109,7 @@ class CompromisedInstance(Scenario):
     def verify(self, world: World, incident: Incident, case: str) -> list[Check]:
         ec2 = world.client("ec2")
         instance_id = incident.victim["instance_id"]
-        quarantine = world.manifest["quarantine"][world.workload_vpc_id]
+        quarantine = world.manifest.quarantine[world.workload_vpc_id]
 
         def described() -> dict[str, Any]:
             found: dict[str, Any] = ec2.describe_instances(InstanceIds=[instance_id])[
@@ -119,14 +119,14 @@ class CompromisedInstance(Scenario):
         def isolated() -> tuple[bool, str]:
             enis = described()["NetworkInterfaces"]
             groups = {e["NetworkInterfaceId"]: [g["GroupId"] for g in e["Groups"]] for e in enis}
-            ok = bool(enis) and all(g == [quarantine["isolationSecurityGroupId"]]
+            ok = bool(enis) and all(g == [quarantine.isolation_security_group_id]
                                     for g in groups.values())
             return ok, f"ENI groups {groups}; isolation group " \
-                       f"{quarantine['isolationSecurityGroupId']}"
+                       f"{quarantine.isolation_security_group_id}"
 
         def isolation_group_empty() -> tuple[bool, str]:
             group = ec2.describe_security_groups(
-                GroupIds=[quarantine["isolationSecurityGroupId"]])["SecurityGroups"][0]
+                GroupIds=[quarantine.isolation_security_group_id])["SecurityGroups"][0]
             rules = len(group["IpPermissions"]) + len(group["IpPermissionsEgress"])
             return rules == 0, f"isolation group has {rules} rule(s)"
 

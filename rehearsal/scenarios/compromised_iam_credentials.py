@@ -109,7 +109,7 @@ class CompromisedAccessKey(Scenario):
 
         def activity_evidence() -> tuple[bool, str]:
             s3 = world.client("s3")
-            bucket = world.manifest["evidenceBucket"]
+            bucket = world.manifest.evidence_bucket
             for key in self.evidence_keys(world, case):
                 if key.endswith("audit.jsonl"):
                     continue

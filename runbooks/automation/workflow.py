@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from runbooks.analysis.findings import Finding
     from runbooks.automation.config import AutomationConfig
     from runbooks.core.context import SessionFactory
+    from runbooks.core.manifest_schema import Manifest
 
 LOG = logging.getLogger("runbooks.automation")
 
@@ -162,10 +163,10 @@ class CaseWriter:
                                    f"topic failed: {target.error}")
 
 
-def case_writer(sessions: SessionFactory, manifest: Mapping[str, Any], region: str,
+def case_writer(sessions: SessionFactory, manifest: Manifest, region: str,
                 case_id: str) -> CaseWriter:
-    ctx = Context(sessions=sessions, manifest=dict(manifest), case_id=case_id,
-                  account_id=str(manifest["accountId"]), region=region)
+    ctx = Context(sessions=sessions, manifest=manifest, case_id=case_id,
+                  account_id=manifest.account_id, region=region)
     return CaseWriter(ctx, AuditLog(case_id))
 
 
@@ -190,11 +191,11 @@ def respond(finding: Finding, routed: Route, config: AutomationConfig,
     playbook, params, case_id = routed.playbook, routed.params, routed.case_id
     manifest = load_manifest(sessions, region)  # missing manifest: raise, it is a deploy bug
     member: str | None = None
-    if finding.account_id != manifest["accountId"]:
+    if finding.account_id != manifest.account_id:
         # An organisation's security account receives every member's findings: a role
         # or bucket name in account B must never be acted on in this account.
         reason = (f"finding is for account {finding.account_id}, this function acts in "
-                  f"account {manifest['accountId']}")
+                  f"account {manifest.account_id}")
         if not config.member_role_name:
             return refuse(finding, routed, sessions, manifest, region, (
                 f"{reason}; no cross-account responder role is configured "
@@ -211,7 +212,7 @@ def respond(finding: Finding, routed: Route, config: AutomationConfig,
     # The evidence client's short, bounded retry: a failing bucket must not hold up
     # containment (Lambda's own timeout is the budget).
     s3 = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)
-    bucket = manifest["evidenceBucket"]
+    bucket = manifest.evidence_bucket
     try:
         claim = claim_case(s3, bucket, case_id, config.mode, {
             "case": case_id, "findingId": finding.id, "findingType": finding.type,
@@ -248,7 +249,7 @@ def respond(finding: Finding, routed: Route, config: AutomationConfig,
 
 
 def refuse(finding: Finding, routed: Route, sessions: SessionFactory,
-           manifest: Mapping[str, Any], region: str, message: str) -> Refused:
+           manifest: Manifest, region: str, message: str) -> Refused:
     """Refuse before any change, and say so on the high topic (a responder must know
     nothing was contained)."""
     reason = "OtherAccount"
@@ -266,7 +267,7 @@ def refuse(finding: Finding, routed: Route, sessions: SessionFactory,
 
 
 def member_sessions(sessions: SessionFactory, config: AutomationConfig, account: str,
-                    region: str) -> tuple[SessionFactory, dict[str, Any]]:
+                    region: str) -> tuple[SessionFactory, Manifest]:
     """Sessions acting in `account` through the configured member responder role, and
     that account's own manifest (refused unless it describes `account`)."""
     from runbooks.core.accounts import assumed_sessions, check_manifest_account
@@ -346,7 +347,7 @@ def opt_out_reason(sessions: SessionFactory, region: str, playbook: str,
 
 
 def contain(finding: Finding, config: AutomationConfig, sessions: SessionFactory,
-            manifest: Mapping[str, Any], region: str, case_id: str, playbook: str,
+            manifest: Manifest, region: str, case_id: str, playbook: str,
             params: dict[str, str], deadline: float | None = None,
             member: str | None = None) -> Outcome:
     """Run the playbook's containment phase (a plan when opted out or capped)."""
@@ -358,7 +359,7 @@ def contain(finding: Finding, config: AutomationConfig, sessions: SessionFactory
     evidence = sessions.client("s3", region, max_attempts=EVIDENCE_MAX_ATTEMPTS)
     try:
         # A retry in a fresh sandbox continues the case's chain from the bucket copy.
-        AuditLog(case_id).seed_from_evidence(evidence, manifest["evidenceBucket"])
+        AuditLog(case_id).seed_from_evidence(evidence, manifest.evidence_bucket)
     except (ClientError, BotoCoreError) as err:
         if not is_queueable(err):
             raise
@@ -373,7 +374,7 @@ def contain(finding: Finding, config: AutomationConfig, sessions: SessionFactory
                                     {"case": case_id}))
         else:
             try:
-                done = containments_since(evidence, manifest["evidenceBucket"],
+                done = containments_since(evidence, manifest.evidence_bucket,
                                           datetime.now(timezone.utc))
             except (ClientError, BotoCoreError) as err:
                 if not is_queueable(err):
@@ -418,7 +419,7 @@ def contain(finding: Finding, config: AutomationConfig, sessions: SessionFactory
 
 
 def finish(finding: Finding, outcome: Outcome, claim: CaseClaim, sessions: SessionFactory,
-           manifest: Mapping[str, Any], region: str, received: datetime) -> Finished:
+           manifest: Manifest, region: str, received: datetime) -> Finished:
     """Count, mark and report the case; record its claim."""
     now = datetime.now(timezone.utc)
     writer = (CaseWriter(outcome.ctx, outcome.audit)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from runbooks.analysis.cloudtrail import Activity, Subject
     from runbooks.commands._shared import Settings
     from runbooks.core.context import SessionFactory
+    from runbooks.core.manifest_schema import Manifest
 
 # Global services (IAM, STS global endpoint) write their events to us-east-1.
 GLOBAL_EVENTS_REGION = "us-east-1"
@@ -26,7 +27,7 @@ class ReadSession:
     """A read-only session: the verified manifest and the caller, no case."""
 
     sessions: SessionFactory
-    manifest: dict[str, Any]
+    manifest: Manifest
     region: str
     identity: dict[str, Any]
 
@@ -41,14 +42,14 @@ def read_session(settings: Settings) -> ReadSession:
 
     sessions = make_sessions(settings)
     manifest = load_manifest(sessions, settings.region, settings.manifest_path)
-    region = settings.region or manifest["region"]
+    region = settings.region or manifest.region
     sessions.region = region
     identity = caller_identity(sessions, region)
-    if identity["Account"] != manifest["accountId"]:
+    if identity["Account"] != manifest.account_id:
         raise PreconditionFailed(
             f"refusing: your credentials are for account {identity['Account']} "
             f"({identity.get('Arn', '?')}) but the manifest is for account "
-            f"{manifest['accountId']}; switch profile/role, or use that account's manifest"
+            f"{manifest.account_id}; switch profile/role, or use that account's manifest"
         )
     return ReadSession(sessions, manifest, region, identity)
 
@@ -102,20 +103,20 @@ def gather(
     notes: list[str] = []
     failures: list[SourceFailure] = []
     prefix, org_id = "", None
-    trail = session.manifest["trail"]
+    trail = session.manifest.trail
     if use_s3:
         try:
-            prefix, note = trail_prefix(session.client("cloudtrail"), trail["arn"])
+            prefix, note = trail_prefix(session.client("cloudtrail"), trail.arn)
         except read_errors() as err:
             note = "the trail's S3 key prefix could not be read; assumed none"
-            failures.append(failure(f"trail settings ({trail['arn']})", err, "DescribeTrails"))
+            failures.append(failure(f"trail settings ({trail.arn})", err, "DescribeTrails"))
         if note:
             notes.append(note)
         try:
-            org_id = organization_folder(session.client("s3"), trail["bucket"], prefix,
-                                         session.manifest["accountId"])
+            org_id = organization_folder(session.client("s3"), trail.bucket, prefix,
+                                         session.manifest.account_id)
         except read_errors() as err:
-            failures.append(failure(f"s3://{trail['bucket']}/", err, "ListObjectsV2"))
+            failures.append(failure(f"s3://{trail.bucket}/", err, "ListObjectsV2"))
             use_s3 = False  # the bucket cannot be listed: its log files cannot be either
     for region in regions:
         if use_api:
@@ -127,7 +128,7 @@ def gather(
             for event in part.events:
                 merged.setdefault(event.event_id, event)
         if use_s3:
-            location = LogLocation(trail["bucket"], session.manifest["accountId"], region,
+            location = LogLocation(trail.bucket, session.manifest.account_id, region,
                                    prefix, org_id)
             part = collect(subjects=subjects, start=start, end=end,
                            s3=session.client("s3"), location=location)

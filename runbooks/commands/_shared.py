@@ -35,6 +35,7 @@ from runbooks.workflows.session import (
 if TYPE_CHECKING:
     from runbooks.analysis.sources import SourceFailure
     from runbooks.core.context import SessionFactory
+    from runbooks.core.manifest_schema import Manifest
     from runbooks.core.runner import RunResult
 
 __all__ = [
@@ -279,7 +280,7 @@ class CliFeedback:
     def notice(self, message: str) -> None:
         stderr_console().print(message, highlight=False)
 
-    def manifest_loaded(self, manifest: Mapping[str, Any]) -> None:
+    def manifest_loaded(self, manifest: Manifest) -> None:
         self.settings.labels.update(group_roles(manifest))
 
     def on_close(self, callback: Callable[[], object]) -> None:
@@ -417,14 +418,14 @@ def job_progress(settings: Settings, title: str) -> Iterator[Callable[[float, st
         yield update
 
 
-def group_roles(manifest: Mapping[str, Any]) -> dict[str, str]:
+def group_roles(manifest: Manifest) -> dict[str, str]:
     """Each quarantine security group's id -> its role (isolation, conversion,
     forensic), from the manifest's `quarantine` per VPC."""
     roles: dict[str, str] = {}
-    for groups in (manifest.get("quarantine") or {}).values():
-        for key, group_id in (groups or {}).items():
-            if key.endswith("SecurityGroupId") and isinstance(group_id, str):
-                roles[group_id] = key.removesuffix("SecurityGroupId")
+    for groups in manifest.quarantine.values():
+        roles[groups.isolation_security_group_id] = "isolation"
+        roles[groups.conversion_security_group_id] = "conversion"
+        roles[groups.forensic_security_group_id] = "forensic"
     return roles
 
 

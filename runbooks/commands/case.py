@@ -255,7 +255,7 @@ def sync_command(settings: Settings, case_id: str) -> None:
     if report.ok:
         try:
             audit_key = log.upload(session.ctx.evidence_client(),
-                                   session.ctx.manifest["evidenceBucket"],
+                                   session.ctx.manifest.evidence_bucket,
                                    session.ctx.evidence_encryption().get("SSEKMSKeyId"))
         except (ClientError, BotoCoreError) as err:
             if not is_queueable(err):
@@ -280,7 +280,7 @@ def sync_command(settings: Settings, case_id: str) -> None:
                   f"{escape(item['path'])}: {escape(str(item['error']))}", highlight=False,
                   soft_wrap=True)
     if audit_key:
-        out.print(f"audit log copied to s3://{session.ctx.manifest['evidenceBucket']}/"
+        out.print(f"audit log copied to s3://{session.ctx.manifest.evidence_bucket}/"
                   f"{audit_key}", highlight=False)
     elif audit_error:
         out.print(f"[bold red]audit log NOT copied[/]: {escape(audit_error)}",
@@ -297,7 +297,7 @@ def _evidence_copy(settings: Settings, case_id: str) -> EvidenceCopy:
     from runbooks.core.audit import read_evidence_copy
 
     session = open_session(settings, new_case=False)
-    copy = read_evidence_copy(session.ctx.client("s3"), session.ctx.manifest["evidenceBucket"],
+    copy = read_evidence_copy(session.ctx.client("s3"), session.ctx.manifest.evidence_bucket,
                               case_id)
     if copy.scan is None and not copy.problems:
         raise InvalidInput(f"no audit log for case {case_id} at {copy.location}; check the "
@@ -317,7 +317,7 @@ def require_intact_case(settings: Settings, log: AuditLog) -> None:
     own = str(caller_identity(make_sessions(settings), settings.region)["Account"])
     for account in records_by_account(log.records(), own):
         session = read_session(account_settings(settings, account, own))
-        log.require_intact(session.client("s3"), session.manifest["evidenceBucket"])
+        log.require_intact(session.client("s3"), session.manifest.evidence_bucket)
 
 
 COMMANDS = [case]

@@ -91,7 +91,7 @@ def principal(settings: Settings, arn: str, since_text: str, until_text: str | N
         raise InvalidInput(f"--until {until_text} is not after --since {since_text}")
 
     session = read_session(settings)
-    account = session.manifest["accountId"]
+    account = session.manifest.account_id
     if ref.account_id != account:
         raise PreconditionFailed(
             f"{arn} belongs to account {ref.account_id}; the manifest and your credentials "

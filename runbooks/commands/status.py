@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from runbooks.commands._shared import (
     pass_settings,
 )
 from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_BAD_INPUT, EXIT_OK, ManifestError
+
+if TYPE_CHECKING:
+    from runbooks.core.manifest_schema import Manifest
 
 
 @dataclass
@@ -39,7 +42,7 @@ def _error_text(err: Exception) -> str:
     return describe_aws_error(err).text()
 
 
-def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Check]:
+def live_checks(sessions: Any, manifest: Manifest, region: str) -> list[Check]:
     """The readiness checks that call AWS; each failure names what to fix."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -54,13 +57,13 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
         return Check(name, ok, detail)
 
     def trail() -> tuple[bool, str]:
-        status = client("cloudtrail").get_trail_status(Name=manifest["trail"]["arn"])
+        status = client("cloudtrail").get_trail_status(Name=manifest.trail.arn)
         logging = bool(status.get("IsLogging"))
         return logging, ("logging" if logging else
                          "NOT logging: start it (`aws cloudtrail start-logging`) or `pulumi up`")
 
     def detector() -> tuple[bool, str]:
-        detector_id = manifest["guardDutyDetectorId"]
+        detector_id = manifest.guard_duty_detector_id
         status = client("guardduty").get_detector(DetectorId=detector_id).get("Status")
         return status == "ENABLED", f"detector {detector_id} {status}"
 
@@ -75,7 +78,7 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
         return True, f"enabled ({hub.get('HubArn')})"
 
     def quarantine() -> tuple[bool, str]:
-        from runbooks.core.quarantine import ROLE_NAMES, group_drift
+        from runbooks.core.quarantine import ROLE_NAMES, checked_groups, group_drift
 
         ec2 = client("ec2")
         vpcs: set[str] = set()
@@ -84,9 +87,9 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
                 "Values": ["pending", "running", "stopping", "stopped"]}]):
             vpcs |= {i["VpcId"] for r in page["Reservations"] for i in r["Instances"]
                      if i.get("VpcId")}
-        configured = manifest.get("quarantine", {})
+        configured = manifest.quarantine
         missing = sorted(vpcs - set(configured))
-        wanted = sorted({g for v in vpcs & set(configured) for g in configured[v].values()})
+        wanted = sorted({g for v in vpcs & set(configured) for g in configured[v].group_ids()})
         existing: dict[str, dict[str, Any]] = {}
         if wanted:
             response = ec2.describe_security_groups(
@@ -97,7 +100,7 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
         drifted = [f"{ROLE_NAMES[role]} group {group_id} of {vpc}: {'; '.join(drift)}"
                    for vpc in sorted(vpcs & set(configured))
                    for role in ROLE_NAMES
-                   if (group_id := configured[vpc].get(role)) in existing
+                   if (group_id := checked_groups(configured[vpc])[role]) in existing
                    and (drift := group_drift(role, existing[group_id]))]
         problems = ([f"no quarantine group for {', '.join(missing)}"] if missing else []) + \
             ([f"groups missing: {', '.join(absent)}"] if absent else []) + \
@@ -110,7 +113,7 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
         sns = client("sns")
         unheard: list[str] = []
         waiting: list[str] = []
-        for severity, arn in sorted(manifest["topics"].items()):
+        for severity, arn in sorted(manifest.topics.by_severity().items()):
             sns.get_topic_attributes(TopicArn=arn)
             confirmed, pending = _subscriptions(sns, arn)
             if not confirmed:
@@ -121,7 +124,7 @@ def live_checks(sessions: Any, manifest: dict[str, Any], region: str) -> list[Ch
             return False, (f"no confirmed subscription on {', '.join(unheard)}: its alerts "
                            f"(CIS alarms included) reach nobody{note}. Subscribe an endpoint "
                            "(ir:alertSubscriptions, `pulumi up`) and confirm it")
-        detail = f"{len(manifest['topics'])} topics, each with a confirmed subscription"
+        detail = f"{len(manifest.topics.by_severity())} topics, each with a confirmed subscription"
         return True, detail + (f" (still pending: {', '.join(waiting)})" if waiting else "")
 
     return [run("CloudTrail trail", trail), run("GuardDuty detector", detector),
@@ -191,15 +194,15 @@ def status(settings: Settings) -> None:
         manifest = None
         code = EXIT_BAD_INPUT
     if manifest is not None:
-        region = settings.region or manifest["region"]
+        region = settings.region or manifest.region
         source = settings.manifest_path or f"SSM /ir-readiness/manifest ({region})"
-        checks.append(Check("Manifest", True, f"valid v{manifest['version']} from {source}"))
-        if manifest["accountId"] != identity["Account"]:
-            checks.append(Check("Account", False, f"manifest is for {manifest['accountId']}, "
+        checks.append(Check("Manifest", True, f"valid v{manifest.version} from {source}"))
+        if manifest.account_id != identity["Account"]:
+            checks.append(Check("Account", False, f"manifest is for {manifest.account_id}, "
                                 f"credentials are for {identity['Account']}"))
             code = EXIT_BAD_INPUT
         else:
-            checks.append(Check("Account", True, manifest["accountId"]))
+            checks.append(Check("Account", True, manifest.account_id))
             checks += live_checks(sessions, manifest, region)
             if not all(c.ok for c in checks):
                 code = EXIT_ACTION_FAILED

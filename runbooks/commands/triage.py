@@ -64,7 +64,7 @@ def fetch_finding(session: Session, finding_id: str) -> tuple[Any, list[SourceFa
     from runbooks.core.accounts import partition_of
 
     manifest, region = session.ctx.manifest, session.ctx.region
-    detector = manifest["guardDutyDetectorId"]
+    detector = manifest.guard_duty_detector_id
     arn_match = _GUARDDUTY_ARN.match(finding_id)
     gd_id = arn_match.group(1) if arn_match else (
         finding_id if _GUARDDUTY_ID.match(finding_id) else None)
@@ -80,7 +80,7 @@ def fetch_finding(session: Session, finding_id: str) -> tuple[Any, list[SourceFa
             if response.get("Findings"):
                 return response, failures
             searched.append(f"GuardDuty detector {detector}")
-    if manifest.get("securityHubEnabled"):
+    if manifest.security_hub_enabled:
         ids = [finding_id]
         if gd_id and not arn_match:  # Security Hub's Id of a GuardDuty finding is its ARN
             ids.append(f"arn:{partition_of(region)}:guardduty:{region}:"
@@ -246,8 +246,8 @@ def triage(settings: Settings, finding_path: str | None, finding_id: str | None,
     }
     warnings: list[str] = []
     notify_failures: list[SourceFailure] = []
-    bucket = ctx.manifest["evidenceBucket"]
-    if not no_notify and ctx.manifest.get("securityHubEnabled"):
+    bucket = ctx.manifest.evidence_bucket
+    if not no_notify and ctx.manifest.security_hub_enabled:
         hub = ctx.client("securityhub")
         for finding in findings:
             ident = finding.security_hub_identifier()

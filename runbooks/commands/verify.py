@@ -181,10 +181,10 @@ def verify_account(settings: Settings, account: str, records: list[Mapping[str, 
     from runbooks.commands._analysis import read_session
 
     session = read_session(settings)
-    if session.manifest["accountId"] != account:
+    if session.manifest.account_id != account:
         raise PreconditionFailed(
             f"the case changed account {account}, but the session opened for it reads "
-            f"account {session.manifest['accountId']}'s manifest; check --account/--role-name")
+            f"account {session.manifest.account_id}'s manifest; check --account/--role-name")
     from runbooks.core.context import Context
     from runbooks.core.step import Check
 
@@ -213,7 +213,7 @@ def verify_account(settings: Settings, account: str, records: list[Mapping[str, 
         return Check(area, source, what, "none" if area == "findings" else "logging",
                      f"cannot check: {failed.error.text()}", False, account, failed)
 
-    detector = manifest["guardDutyDetectorId"]
+    detector = manifest.guard_duty_detector_id
     gd_source = f"GuardDuty detector {detector} ({account})"
     read.append(gd_source)
     found: list[Check] = []
@@ -229,7 +229,7 @@ def verify_account(settings: Settings, account: str, records: list[Mapping[str, 
                            f"containment ({since:%Y-%m-%d %H:%M}Z)", "none",
                            f"{finding.get('Type')} updated {finding.get('UpdatedAt')}", False,
                            account))
-    if manifest.get("securityHubEnabled"):
+    if manifest.security_hub_enabled:
         hub_source = f"Security Hub ({account})"
         read.append(hub_source)
         try:
@@ -254,14 +254,14 @@ def verify_account(settings: Settings, account: str, records: list[Mapping[str, 
     trail_source = f"CloudTrail trail status ({account})"
     read.append(trail_source)
     try:
-        status = session.client("cloudtrail").get_trail_status(Name=manifest["trail"]["arn"])
+        status = session.client("cloudtrail").get_trail_status(Name=manifest.trail.arn)
     except read_errors() as err:
         checks.append(dataclasses.replace(
             unknown("trail", trail_source, "trail logging", err, "GetTrailStatus"),
-            target=manifest["trail"]["arn"]))
+            target=manifest.trail.arn))
         return checks
     logging = bool(status.get("IsLogging"))
-    checks.append(Check("trail", manifest["trail"]["arn"], "trail logging", "logging",
+    checks.append(Check("trail", manifest.trail.arn, "trail logging", "logging",
                         "logging" if logging else "STOPPED", logging, account))
     return checks
 

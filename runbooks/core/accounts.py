@@ -27,6 +27,8 @@ from runbooks.core.errors import InvalidInput, PreconditionFailed
 if TYPE_CHECKING:
     import boto3
 
+    from runbooks.core.manifest_schema import Manifest
+
 DEFAULT_MEMBER_ROLE_NAME = "ir-readiness-member-responder"
 """The responder role MemberBaseline creates in every member account (keep in step with
 `components.settings.OrganizationSettings.member_role_name`)."""
@@ -145,12 +147,12 @@ def assumed_sessions(
     )
 
 
-def check_manifest_account(manifest: dict[str, Any], account_id: str, source: str) -> None:
+def check_manifest_account(manifest: Manifest, account_id: str, source: str) -> None:
     """Refuse to act when the manifest of `account_id` describes another account."""
-    if manifest.get("accountId") != account_id:
+    if manifest.account_id != account_id:
         raise PreconditionFailed(
             f"refusing to act: --account is {account_id} but the manifest from {source} "
-            f"is for account {manifest.get('accountId')}; the member baseline of "
+            f"is for account {manifest.account_id}; the member baseline of "
             f"{account_id} is not what answered. Check the account id, or re-deploy the "
             "member baseline there"
         )

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     import boto3
 
+    from runbooks.core.manifest_schema import Manifest
+
 T = TypeVar("T")
 
 
@@ -234,14 +236,14 @@ class RunCache:
 
 @dataclass
 class Context:
-    """Handed to every step. `manifest` is the validated manifest document (dict).
+    """Handed to every step. `manifest` is the parsed manifest v1 (`Manifest`).
 
     `targets` are all the targets of the current run (steps batch their reads over
     them through `cache`).
     """
 
     sessions: SessionFactory
-    manifest: dict[str, Any]
+    manifest: Manifest
     case_id: str
     account_id: str
     region: str
@@ -279,8 +281,8 @@ class Context:
         only in the home region; elsewhere the bucket's default encryption (SSE-KMS with
         the home-region key, provisioned by the stack) applies.
         """
-        if self.region == self.manifest.get("homeRegion", self.region):
-            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.manifest["kmsKeyArn"]}
+        if self.region == self.manifest.home_region:
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.manifest.kms_key_arn}
         return {}
 
     @staticmethod

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from runbooks.core.errors import ManifestError
-from runbooks.core.manifest_schema import MANIFEST_PARAMETER, manifest_errors
+from runbooks.core.manifest_schema import MANIFEST_PARAMETER, Manifest, manifest_errors
 
 if TYPE_CHECKING:
     from runbooks.core.context import SessionFactory
@@ -26,8 +28,12 @@ _DEPLOY_HINT = (
 )
 
 
-def validate_manifest(document: Any, source: str) -> dict[str, Any]:
-    """Return `document` when it is a valid manifest v1, else raise naming every problem."""
+def validate_manifest(document: Any, source: str) -> Manifest:
+    """`document` parsed as a manifest v1, else a ManifestError naming every problem.
+
+    The schema reports the problems (its messages name the key and the value); the model
+    is parsed only from a document the schema accepts, and a test keeps the two agreeing.
+    """
     if not isinstance(document, dict):
         raise ManifestError(
             f"manifest from {source} is not a JSON object; expected a manifest v1 document"
@@ -39,7 +45,13 @@ def validate_manifest(document: Any, source: str) -> dict[str, Any]:
             f"manifest from {source} is invalid ({len(errors)} problem(s)):\n  {listed}\n"
             "Re-deploy the readiness stack (it writes a valid manifest), or fix the file."
         )
-    return document
+    try:
+        return Manifest.from_document(document)
+    except ValidationError as err:  # the schema and the model disagree: a defect, say so
+        raise ManifestError(
+            f"manifest from {source} passes the v1 schema but not the Manifest model "
+            f"(report this as a bug of ir-readiness): {err}"
+        ) from err
 
 
 def _decode(value: Any, source: str) -> Any:
@@ -56,7 +68,7 @@ def _decode(value: Any, source: str) -> Any:
     return value
 
 
-def select_manifest(document: Any, region: str | None, source: str) -> dict[str, Any]:
+def select_manifest(document: Any, region: str | None, source: str) -> Manifest:
     """Pick the manifest for `region` out of a file's JSON and validate it."""
     if not isinstance(document, dict):
         raise ManifestError(f"{source} does not hold a JSON object")
@@ -87,15 +99,15 @@ def select_manifest(document: Any, region: str | None, source: str) -> dict[str,
             "with a `manifests` or `manifest` output"
         )
     manifest = validate_manifest(chosen, source)
-    if region is not None and manifest["region"] != region:
+    if region is not None and manifest.region != region:
         raise ManifestError(
-            f"manifest from {source} is for region {manifest['region']}, not {region}; "
-            f"pass --region {manifest['region']} or the manifest of {region}"
+            f"manifest from {source} is for region {manifest.region}, not {region}; "
+            f"pass --region {manifest.region} or the manifest of {region}"
         )
     return manifest
 
 
-def load_manifest_file(path: str | Path, region: str | None) -> dict[str, Any]:
+def load_manifest_file(path: str | Path, region: str | None) -> Manifest:
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -108,7 +120,7 @@ def load_manifest_file(path: str | Path, region: str | None) -> dict[str, Any]:
     return select_manifest(document, region, source)
 
 
-def fetch_manifest(sessions: SessionFactory, region: str) -> dict[str, Any]:
+def fetch_manifest(sessions: SessionFactory, region: str) -> Manifest:
     """Read and validate the SSM parameter in `region`."""
     from botocore.exceptions import ClientError
 
@@ -133,16 +145,16 @@ def fetch_manifest(sessions: SessionFactory, region: str) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         raise ManifestError(f"{source} is not valid JSON: {err}; {_DEPLOY_HINT}") from err
     manifest = validate_manifest(document, source)
-    if manifest["region"] != region:
+    if manifest.region != region:
         raise ManifestError(
-            f"{source} describes region {manifest['region']}; re-deploy the readiness stack"
+            f"{source} describes region {manifest.region}; re-deploy the readiness stack"
         )
     return manifest
 
 
 def load_manifest(
     sessions: SessionFactory, region: str | None, path: str | Path | None = None
-) -> dict[str, Any]:
+) -> Manifest:
     """The manifest for `region`: from `path` when given, else from SSM."""
     if path is not None:
         return load_manifest_file(path, region)

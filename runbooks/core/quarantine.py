@@ -11,9 +11,12 @@ the live rules first and refuses, naming the drift, rather than isolate into it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbooks.core.errors import PreconditionFailed
+
+if TYPE_CHECKING:
+    from runbooks.core.manifest_schema import QuarantineGroups
 
 ALL_TRAFFIC = frozenset({("-1", "0.0.0.0/0"), ("-1", "::/0")})
 """The conversion group's rules, per direction: every protocol, from/to anywhere."""
@@ -44,6 +47,12 @@ def _shown(rule: tuple[str, str]) -> str:
     return f"{'all traffic' if protocol == '-1' else protocol} {peer}"
 
 
+def checked_groups(groups: QuarantineGroups) -> dict[str, str]:
+    """Role (a key of `EXPECTED`) -> group id, for the groups whose rules are checked."""
+    return {"isolationSecurityGroupId": groups.isolation_security_group_id,
+            "conversionSecurityGroupId": groups.conversion_security_group_id}
+
+
 def group_drift(role: str, group: Mapping[str, Any]) -> list[str]:
     """How `group`'s live rules differ from what the stack gives a group of `role`
     (`isolationSecurityGroupId` or `conversionSecurityGroupId`); empty when they match."""
@@ -61,14 +70,15 @@ def group_drift(role: str, group: Mapping[str, Any]) -> list[str]:
     return drift
 
 
-def check_quarantine_groups(vpc_id: str, groups: Mapping[str, str],
+def check_quarantine_groups(vpc_id: str, groups: QuarantineGroups,
                             described: Mapping[str, Mapping[str, Any]]) -> None:
     """Refuse (PreconditionFailed: exit 2, nothing changed) when the VPC's isolation or
     conversion group is absent or its rules drifted from the stack's. `described`:
     DescribeSecurityGroups entries by group id."""
     problems: list[str] = []
+    by_role = checked_groups(groups)
     for role in ("conversionSecurityGroupId", "isolationSecurityGroupId"):
-        group_id = groups[role]
+        group_id = by_role[role]
         group = described.get(group_id)
         if group is None:
             raise PreconditionFailed(

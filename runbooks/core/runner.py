@@ -302,7 +302,7 @@ class Runner:
         # The evidence client's short, bounded retry: a failing bucket must not hold up
         # containment (the run then goes ahead unclaimed, with a warning).
         return TargetClaims(
-            self.ctx.evidence_client(), self.ctx.manifest["evidenceBucket"],
+            self.ctx.evidence_client(), self.ctx.manifest.evidence_bucket,
             self.ctx.evidence_encryption(), self.ctx.account_id, self.ctx.region,
             self.ctx.case_id, wait=DEFAULT_WAIT_SECONDS if self.claim_wait is None
             else self.claim_wait, listener=self.listener) if self.claim_targets \
@@ -577,7 +577,7 @@ class Runner:
         try:
             result.audit_key = self.audit.upload(
                 self.ctx.evidence_client(),
-                self.ctx.manifest["evidenceBucket"],
+                self.ctx.manifest.evidence_bucket,
                 self.ctx.evidence_encryption().get("SSEKMSKeyId"),
             )
         except (ClientError, BotoCoreError) as err:

@@ -76,7 +76,7 @@ class CountContainment(Step):
     Params = CountContainmentParams
 
     def plan(self) -> list[Change]:
-        bucket = str(self.ctx.manifest["evidenceBucket"])
+        bucket = self.ctx.manifest.evidence_bucket
         key = marker_key(self.ctx.case_id, self.ctx.now())
         return [Change(self.name, f"s3://{bucket}/{key}",
                        f"Count case {self.ctx.case_id} towards the hourly cap of automated "

@@ -173,13 +173,13 @@ class StartBackup(Step):
                               "resource")
 
     def plan(self) -> list[Change]:
-        backup = self.ctx.manifest["backup"]
-        vault_exists(self.ctx, backup["vaultName"])
-        role_exists(self.ctx, backup["restoreRoleArn"])
+        backup = self.ctx.manifest.backup
+        vault_exists(self.ctx, backup.vault_name)
+        role_exists(self.ctx, backup.restore_role_arn)
         arn = self.params["resource_arn"]
         return [Change(self.name, arn,
-                       f"Start on-demand backup of {arn} into vault {backup['vaultName']}",
-                       after={"vault": backup["vaultName"], "role": backup["restoreRoleArn"]})]
+                       f"Start on-demand backup of {arn} into vault {backup.vault_name}",
+                       after={"vault": backup.vault_name, "role": backup.restore_role_arn})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         job = self.ctx.client("backup").start_backup_job(
@@ -231,7 +231,7 @@ class StartRestore(Step):
         if point["Status"] != "COMPLETED":
             raise PreconditionFailed(f"recovery point {arn} is {point['Status']}, not "
                                      "COMPLETED; pick an earlier one with --before")
-        role = self.ctx.manifest["backup"]["restoreRoleArn"]
+        role = self.ctx.manifest.backup.restore_role_arn
         role_exists(self.ctx, role)
         metadata = dict(backup.get_recovery_point_restore_metadata(
             BackupVaultName=vault, RecoveryPointArn=arn)["RestoreMetadata"])

@@ -95,7 +95,7 @@ class CaptureKeyActivity(Step):
 
     def plan(self) -> list[Change]:
         key_id = str(self.params["access_key_id"])
-        bucket = str(self.ctx.manifest["evidenceBucket"])
+        bucket = self.ctx.manifest.evidence_bucket
         key = evidence_key(self.ctx.case_id, key_id)
         if already_held(self.ctx, bucket, key):
             return []  # already captured (or queued) in this case; never rewritten

@@ -20,6 +20,7 @@ from runbooks.core.context import Context
 from runbooks.core.errors import InvalidInput, PreconditionFailed
 from runbooks.core.evidence_queue import put_evidence
 from runbooks.core.ids import CASE_TAG, INSTANCE_ID, require_instance_id
+from runbooks.core.manifest_schema import QuarantineGroups
 from runbooks.core.quarantine import ROLE_NAMES, check_quarantine_groups, group_drift
 from runbooks.core.scopes import (
     ACCOUNT_INSTANCE_PROFILES,
@@ -83,9 +84,9 @@ def tags_of(resource: Mapping[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
-def quarantine_groups(ctx: Context, vpc_id: str, instance_id: str) -> dict[str, str]:
+def quarantine_groups(ctx: Context, vpc_id: str, instance_id: str) -> QuarantineGroups:
     """The manifest's quarantine groups of `vpc_id`, checked to exist (batched)."""
-    groups = ctx.manifest.get("quarantine", {}).get(vpc_id)
+    groups = ctx.manifest.quarantine.get(vpc_id)
     if groups is None:
         raise PreconditionFailed(
             f"instance {instance_id} is in VPC {vpc_id}, which has no quarantine security "
@@ -94,8 +95,8 @@ def quarantine_groups(ctx: Context, vpc_id: str, instance_id: str) -> dict[str, 
         )
 
     def load() -> dict[str, dict[str, Any]]:
-        wanted = sorted({g for q in ctx.manifest.get("quarantine", {}).values()
-                         for g in q.values()})
+        wanted = sorted({g for q in ctx.manifest.quarantine.values()
+                         for g in q.group_ids()})
         ec2 = ctx.client("ec2")
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(wanted, BATCH):
@@ -106,7 +107,7 @@ def quarantine_groups(ctx: Context, vpc_id: str, instance_id: str) -> dict[str, 
 
     # exist, and hold exactly the stack's rules (a drifted group is refused)
     check_quarantine_groups(vpc_id, groups, ctx.cache.get("ec2.quarantine-groups", load))
-    return dict(groups)
+    return groups
 
 
 def _code(err: ClientError) -> str:
@@ -167,15 +168,16 @@ class InstanceStep(Step):
             validate_case_id(case)
         except InvalidInput:
             return None  # not a case id irctl would write
-        quarantine = self.ctx.manifest.get("quarantine", {})
+        quarantine = self.ctx.manifest.quarantine
         for eni in described.get("NetworkInterfaces", []):
-            vpc = quarantine.get(str(eni.get("VpcId") or described.get("VpcId")), {})
-            ours = {vpc.get("isolationSecurityGroupId"), vpc.get("conversionSecurityGroupId")}
+            vpc = quarantine.get(str(eni.get("VpcId") or described.get("VpcId")))
+            ours = ({vpc.isolation_security_group_id, vpc.conversion_security_group_id}
+                    if vpc is not None else set())
             groups = {g["GroupId"] for g in eni.get("Groups", [])}
-            if not groups or not groups <= ours - {None}:
+            if not groups or not groups <= ours:
                 return None  # not (or no longer) quarantined: released, or never was
         key = f"cases/{case}/instances/{self.instance_id}/metadata.json"
-        return case if already_held(self.ctx, self.ctx.manifest["evidenceBucket"], key) \
+        return case if already_held(self.ctx, self.ctx.manifest.evidence_bucket, key) \
             else None
 
 
@@ -203,7 +205,7 @@ class CaptureMetadata(InstanceStep):
         key = f"cases/{self.ctx.case_id}/instances/{self.instance_id}/metadata.json"
         return [Change(self.name, self.instance_id,
                        f"Save metadata and console output to s3://"
-                       f"{self.ctx.manifest['evidenceBucket']}/{key}", after={"key": key})]
+                       f"{self.ctx.manifest.evidence_bucket}/{key}", after={"key": key})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         ec2 = self.ctx.client("ec2")
@@ -222,7 +224,7 @@ class CaptureMetadata(InstanceStep):
         }
         body = json.dumps(document, indent=2, default=str).encode()
         # S3 failing must not hold up the cut that follows: queued locally if it does
-        return put_evidence(self.ctx, self.ctx.manifest["evidenceBucket"],
+        return put_evidence(self.ctx, self.ctx.manifest.evidence_bucket,
                             change.after["key"], body, ContentType="application/json",
                             **self.ctx.evidence_encryption())
 
@@ -410,7 +412,7 @@ class IsolateInstance(InstanceStep):
 
     @classmethod
     def prefetch(cls, ctx: Context) -> None:
-        for vpc in ctx.manifest.get("quarantine", {}):
+        for vpc in ctx.manifest.quarantine:
             quarantine_groups(ctx, vpc, "-")
             break  # one batched call covers every VPC's groups
 
@@ -421,11 +423,11 @@ class IsolateInstance(InstanceStep):
             vpc = str(eni.get("VpcId") or described.get("VpcId"))
             groups = quarantine_groups(self.ctx, vpc, self.instance_id)
             current = [g["GroupId"] for g in eni.get("Groups", [])]
-            if current == [groups["isolationSecurityGroupId"]]:
+            if current == [groups.isolation_security_group_id]:
                 continue
             before = current
-            if set(current) & {groups["conversionSecurityGroupId"],
-                               groups["isolationSecurityGroupId"]}:
+            if set(current) & {groups.conversion_security_group_id,
+                               groups.isolation_security_group_id}:
                 # Half-applied by a run that crashed: its pre-action state is in the tag
                 # it wrote first (the runner prefers this case's own earlier record).
                 before = self._pre_action_groups(described, eni["NetworkInterfaceId"]) \
@@ -433,11 +435,11 @@ class IsolateInstance(InstanceStep):
             changes.append(Change(
                 self.name, self.instance_id,
                 f"{eni['NetworkInterfaceId']}: security groups {','.join(current) or '-'} -> "
-                f"{groups['conversionSecurityGroupId']} -> {groups['isolationSecurityGroupId']}",
+                f"{groups.conversion_security_group_id} -> {groups.isolation_security_group_id}",
                 before={"eni": eni["NetworkInterfaceId"], "groups": before},
                 after={"eni": eni["NetworkInterfaceId"],
-                       "conversion": groups["conversionSecurityGroupId"],
-                       "groups": [groups["isolationSecurityGroupId"]]}))
+                       "conversion": groups.conversion_security_group_id,
+                       "groups": [groups.isolation_security_group_id]}))
         return changes
 
     @staticmethod

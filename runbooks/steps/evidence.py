@@ -65,7 +65,7 @@ class WriteCaseFile(Step):
     Params = WriteCaseFileParams
 
     def plan(self) -> list[Change]:
-        bucket = str(self.ctx.manifest["evidenceBucket"])
+        bucket = self.ctx.manifest.evidence_bucket
         key = case_file_key(self.ctx.case_id, str(self.params["name"]))
         digest = str(self.params["sha256"])
         if already_held(self.ctx, bucket, key, digest):

@@ -293,7 +293,8 @@ class DenyAllUser(UserStep):
     }
 
     def policy_arn(self) -> str:
-        arn = (self.ctx.manifest.get("containmentPolicies") or {}).get("denyAll")
+        policies = self.ctx.manifest.containment_policies
+        arn = policies.deny_all if policies is not None else None
         if not arn:
             raise PreconditionFailed(
                 "the manifest names no deny-all policy (containmentPolicies.denyAll): the "

@@ -47,7 +47,7 @@ class Notify(Step):
     Params = NotifyParams
 
     def plan(self) -> list[Change]:
-        topic = self.ctx.manifest["topics"][self.params["severity"]]
+        topic = self.ctx.manifest.topics.arn(self.params["severity"])
         return [Change(self.name, topic, f"Notify {self.params['severity']} topic: "
                        f"{self.params.get('subject', '')}", after={"topic": topic})]
 

@@ -91,11 +91,11 @@ def _choose_point(session: Session, kind: str, resource_id: str | None,
     """(recovery point ARN, its vault)."""
     ctx = session.ctx
     if options.recovery_point:
-        return options.recovery_point, options.vault or ctx.manifest["backup"]["vaultName"]
+        return options.recovery_point, options.vault or ctx.manifest.backup.vault_name
     arn = f"arn:aws:ec2:{ctx.region}:{ctx.account_id}:{kind}/{resource_id}"
     point = newest_recovery_point(ctx.client("backup"), arn,
                                   options.before or datetime.now().astimezone(),
-                                  options.vault or ctx.manifest["backup"]["vaultName"])
+                                  options.vault or ctx.manifest.backup.vault_name)
     return str(point["RecoveryPointArn"]), str(point["BackupVaultName"])
 
 
@@ -107,9 +107,9 @@ def _default_group(session: Session, point: str, vault: str) -> list[str]:
     subnet = metadata.get("SubnetId")
     if subnet:
         vpc = ctx.client("ec2").describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
-        groups = ctx.manifest.get("quarantine", {}).get(vpc)
+        groups = ctx.manifest.quarantine.get(vpc)
         if groups:
-            return [str(groups["isolationSecurityGroupId"])]
+            return [groups.isolation_security_group_id]
     raise InvalidInput("name the security group for the restored instance with "
                        "--security-group sg-... (the manifest has no quarantine group for "
                        "its VPC); it never gets the compromised instance's groups")

@@ -41,7 +41,7 @@ def release_target(settings: Settings, kind: str, target: str, *, force: bool = 
     if not session.audit.exists():
         raise PreconditionFailed(f"no audit log for case {settings.case_id} at "
                                  f"{session.audit.path}; set IR_CASE_DIR or check the id")
-    session.audit.require_intact(session.ctx.client("s3"), session.ctx.manifest["evidenceBucket"])
+    session.audit.require_intact(session.ctx.client("s3"), session.ctx.manifest.evidence_bucket)
     with feedback.progress(f"release {kind}") as listener:
         runner = make_runner(session, listener)
         if not runner.in_place_changes(kind, target):

@@ -9,7 +9,7 @@ drill stay silent (`SILENT`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from runbooks.core.errors import PreconditionFailed
 if TYPE_CHECKING:
     from runbooks.core.audit import AuditLog
     from runbooks.core.context import Context, SessionFactory
+    from runbooks.core.manifest_schema import Manifest
     from runbooks.core.runner import Runner, RunResult
 
 Listener = Callable[[str, str], None]
@@ -87,7 +88,7 @@ class Feedback(Protocol):
         """Something the responder should read now (e.g. a restore job resumed)."""
         ...
 
-    def manifest_loaded(self, manifest: Mapping[str, Any]) -> None:
+    def manifest_loaded(self, manifest: Manifest) -> None:
         """The verified manifest: an adapter may name ids by their role in it (the
         quarantine groups in a plan)."""
         ...
@@ -114,7 +115,7 @@ class Silent:
     def notice(self, message: str) -> None:
         return None
 
-    def manifest_loaded(self, manifest: Mapping[str, Any]) -> None:
+    def manifest_loaded(self, manifest: Manifest) -> None:
         return None
 
     def on_close(self, callback: Callable[[], object]) -> None:
@@ -188,14 +189,14 @@ def open_session(settings: Settings, *, new_case: bool = True,
 
         check_manifest_account(manifest, settings.account,
                                settings.manifest_path or f"SSM in {settings.account}")
-    region = settings.region or manifest["region"]
+    region = settings.region or manifest.region
     sessions.region = region
     identity = caller_identity(sessions, region)
-    if identity["Account"] != manifest["accountId"]:
+    if identity["Account"] != manifest.account_id:
         raise PreconditionFailed(
             f"refusing to act: your credentials are for account {identity['Account']} "
             f"({identity.get('Arn', '?')}) but the manifest is for account "
-            f"{manifest['accountId']}; switch profile/role, or use that account's manifest"
+            f"{manifest.account_id}; switch profile/role, or use that account's manifest"
         )
     feedback.manifest_loaded(manifest)
     case_id = settings.case_id
@@ -220,7 +221,7 @@ def open_session(settings: Settings, *, new_case: bool = True,
         # refused before any change: the generated case named nothing; keep no directory
         feedback.on_close(lambda: discard_refused_case(audit))
     ctx = Context(sessions=sessions, manifest=manifest, case_id=case_id,
-                  account_id=manifest["accountId"], region=region)
+                  account_id=manifest.account_id, region=region)
     return Session(settings, sessions, ctx, audit, identity, scratch)
 
 

@@ -33,7 +33,7 @@ def _assert_ec2_contained(world: World, s: ScenarioReport) -> None:
     instance_id = s.params["instance_id"]
     instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
         "Instances"][0]
-    isolation = world.manifest["quarantine"][instance["VpcId"]]["isolationSecurityGroupId"]
+    isolation = world.manifest.quarantine[instance["VpcId"]].isolation_security_group_id
     assert [[g["GroupId"] for g in e["Groups"]] for e in instance["NetworkInterfaces"]] == [
         [isolation]]
     group = ec2.describe_security_groups(GroupIds=[isolation])["SecurityGroups"][0]
@@ -148,7 +148,7 @@ def test_full_drill_contains_every_scenario(tmp_path: Path) -> None:
         # Who was told what: each playbook's notification reached the on-call inbox
         # (the drill's checks drained it; the SNS topics themselves are real).
         topics = {t["TopicArn"] for t in world.client("sns").list_topics()["Topics"]}
-        assert set(world.manifest["topics"].values()) <= topics
+        assert set(world.manifest.topics.by_severity().values()) <= topics
 
     report, md_path, json_path = run_emulated_drill("all", tmp_path, inspect=inspect,
                                                     cli=main)

@@ -41,7 +41,7 @@ import pytest
 from moto import mock_aws
 
 from runbooks.core.context import Context, SessionFactory
-from runbooks.core.manifest_schema import MANIFEST_PARAMETER
+from runbooks.core.manifest_schema import MANIFEST_PARAMETER, Manifest
 from tests.fault_server import FaultPlan
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -83,7 +83,8 @@ class Readiness:
         return SessionFactory(region=REGION, endpoint_url=self.endpoint_url, **kwargs)
 
     def context(self, case_id: str | None = None, **kwargs: Any) -> Context:
-        return Context(sessions=self.sessions(**kwargs), manifest=self.manifest,
+        return Context(sessions=self.sessions(**kwargs),
+                       manifest=Manifest.from_document(self.manifest),
                        case_id=case_id or f"ir-test-{uuid.uuid4().hex[:8]}",
                        account_id=self.manifest["accountId"], region=REGION)
 

@@ -9,6 +9,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns import sns_backends
 
 from runbooks.commands.status import live_checks
+from runbooks.core.manifest_schema import Manifest
 from tests.runbooks.conftest import REGION, Readiness
 
 
@@ -23,7 +24,7 @@ class _Sessions:
 
 
 def _topics_check(world: Readiness) -> dict[str, Any]:
-    checks = live_checks(_Sessions(world), world.manifest, REGION)
+    checks = live_checks(_Sessions(world), Manifest.from_document(world.manifest), REGION)
     return next(c.to_dict() for c in checks if c.name == "Alert topics")
 
 
@@ -82,7 +83,7 @@ def test_status_exits_non_zero_naming_the_unheard_topic(server_readiness: Readin
 
 
 def _quarantine_check(world: Readiness) -> dict[str, Any]:
-    checks = live_checks(_Sessions(world), world.manifest, REGION)
+    checks = live_checks(_Sessions(world), Manifest.from_document(world.manifest), REGION)
     return next(c.to_dict() for c in checks if c.name == "Quarantine groups")
 
 

@@ -14,7 +14,7 @@ from tests.runbooks.conftest import REGION, Readiness
 
 
 def test_reads_and_validates_the_ssm_parameter(readiness: Readiness) -> None:
-    assert load_manifest(readiness.sessions(), REGION) == readiness.manifest
+    assert load_manifest(readiness.sessions(), REGION).to_dict() == readiness.manifest
 
 
 def test_missing_parameter_names_the_parameter_and_the_fix(readiness: Readiness) -> None:
@@ -45,9 +45,10 @@ def test_file_shapes(readiness: Readiness, tmp_path: Path, shape: str) -> None:
         "manifest": {"manifest": json.dumps(m)},
     }[shape]
     path = readiness.write_manifest_file(tmp_path / "m.json", document)
-    assert load_manifest(readiness.sessions(), REGION, path) == m
+    assert load_manifest(readiness.sessions(), REGION, path).to_dict() == m
     if shape != "manifests-object":
-        assert load_manifest(readiness.sessions(), None, path) == m  # region from the file
+        # the region is taken from the file
+        assert load_manifest(readiness.sessions(), None, path).to_dict() == m
 
 
 @pytest.mark.parametrize(("document", "message"), [

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from runbooks.core.context import Context, SessionFactory
+from runbooks.core.manifest_schema import Manifest
 from runbooks.core.step import Change, Step, has_verify, load_all_steps
 from tests.runbooks.commands.analysis_world import ACCOUNT, REGION, World, build_world
 from tests.runbooks.commands.test_eradicate import launch
@@ -314,8 +315,8 @@ def run_step(name: str, world: World) -> int:
     cls = load_all_steps()[name]
     scenario = SCENARIOS[name](world)
     ctx = Context(sessions=SessionFactory(region=REGION, max_attempts=2),
-                  manifest=world.manifest, case_id=scenario.case_id, account_id=ACCOUNT,
-                  region=REGION, targets=scenario.targets)
+                  manifest=Manifest.from_document(world.manifest), case_id=scenario.case_id,
+                  account_id=ACCOUNT, region=REGION, targets=scenario.targets)
     cls.prefetch(ctx)
     # a scenario may serve several steps: each takes the parameters its schema names
     step = cls(ctx, {k: v for k, v in scenario.params.items() if k in cls.Params.model_fields})

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from runbooks.core.context import Context, SessionFactory
+from runbooks.core.manifest_schema import Manifest
 from runbooks.core.step import Change, Step
 from runbooks.steps.iam import DENY_ALL_DOCUMENT
 
@@ -35,11 +36,28 @@ def make_ctx(aws: None) -> Callable[..., Context]:
 
     def make(case_id: str | None = None, evidence: bool = False) -> Context:
         sessions = SessionFactory(region=REGION, max_attempts=2)
+        # A complete manifest v1 (Context holds the parsed model); only the evidence
+        # bucket, key and deny-all policy exist in moto, which is all the step tests use.
         manifest: dict[str, Any] = {
+            "version": 1,
             "accountId": ACCOUNT,
             "region": REGION,
+            "homeRegion": REGION,
             "evidenceBucket": f"evidence-{uuid.uuid4().hex[:12]}",
             "kmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}",
+            "trail": {"arn": f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/ir",
+                      "bucket": "ir-trail", "logGroup": "/ir-readiness/cloudtrail"},
+            "topics": {s: f"arn:aws:sns:{REGION}:{ACCOUNT}:ir-{s}"
+                       for s in ("critical", "high", "info")},
+            "quarantine": {},
+            "backup": {"vaultName": "ir-vault",
+                       "vaultArn": f"arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:ir-vault",
+                       "planId": "plan-1",
+                       "restoreRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ir-backup-restore"},
+            "guardDutyDetectorId": uuid.uuid4().hex,
+            "securityHubEnabled": False,
+            "responderRoles": {"investigator": f"arn:aws:iam::{ACCOUNT}:role/ir-investigator",
+                               "responder": f"arn:aws:iam::{ACCOUNT}:role/ir-responder"},
         }
         # The stack's managed deny-all policy, as ResponderAccess provisions it.
         manifest["containmentPolicies"] = {"denyAll": sessions.client("iam").create_policy(
@@ -49,7 +67,7 @@ def make_ctx(aws: None) -> Callable[..., Context]:
             key = sessions.client("kms").create_key(Description="evidence")["KeyMetadata"]
             manifest["kmsKeyArn"] = key["Arn"]
             sessions.client("s3").create_bucket(Bucket=manifest["evidenceBucket"])
-        return Context(sessions=sessions, manifest=manifest,
+        return Context(sessions=sessions, manifest=Manifest.from_document(manifest),
                        case_id=case_id or f"ir-test-{uuid.uuid4().hex[:8]}",
                        account_id=ACCOUNT, region=REGION)
 

@@ -16,7 +16,7 @@ from tests.runbooks.steps.conftest import apply_all
 def test_marker_is_written_and_counted_for_the_hour(make_ctx) -> None:
     ctx = make_ctx(evidence=True)
     s3 = ctx.sessions.client("s3")
-    bucket = ctx.manifest["evidenceBucket"]
+    bucket = ctx.manifest.evidence_bucket
     now = ctx.now()
     assert containments_since(s3, bucket, now) == 0
 
@@ -47,7 +47,9 @@ def test_unavailable_bucket_leaves_the_containment_uncounted_not_failed(make_ctx
 
 def test_a_write_refused_for_another_reason_raises(make_ctx) -> None:
     ctx = make_ctx()
-    ctx.manifest["evidenceBucket"] = "not a bucket name"  # refused before any call
+    # model_copy skips validation: a bucket name the manifest model would refuse, so that
+    # botocore refuses the write before any call
+    ctx.manifest = ctx.manifest.model_copy(update={"evidence_bucket": "not a bucket name"})
 
     step = CountContainment(ctx, {"finding_id": "f-1", "changes": 1})
     [change] = step.plan()

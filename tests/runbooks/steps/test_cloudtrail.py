@@ -24,7 +24,7 @@ from tests.runbooks.steps.conftest import ACCOUNT, REGION, apply_all
 
 def _evidence(ctx, key_id: str) -> dict:
     body = boto3.client("s3", region_name=REGION).get_object(
-        Bucket=ctx.manifest["evidenceBucket"], Key=evidence_key(ctx.case_id, key_id))["Body"]
+        Bucket=ctx.manifest.evidence_bucket, Key=evidence_key(ctx.case_id, key_id))["Body"]
     return json.loads(body.read())
 
 
@@ -59,7 +59,7 @@ def test_key_activity_is_saved_to_the_evidence_bucket(make_ctx):
     assert result["available"] is True and result["events"] == len(saved["events"])
     assert result["assumedRoles"] == [role]
     head = boto3.client("s3", region_name=REGION).head_object(
-        Bucket=ctx.manifest["evidenceBucket"], Key=evidence_key(ctx.case_id, key["AccessKeyId"]))
+        Bucket=ctx.manifest.evidence_bucket, Key=evidence_key(ctx.case_id, key["AccessKeyId"]))
     assert head["ServerSideEncryption"] == "aws:kms"
     # captured once per case: a re-run plans nothing and never rewrites evidence
     assert CaptureKeyActivity(ctx, {"access_key_id": key["AccessKeyId"]}).plan() == []
@@ -90,7 +90,7 @@ def test_unexpected_lookup_error_fails_and_writes_nothing(make_ctx):
         with pytest.raises(ClientError, match="InvalidLookupAttributesException"):
             step.apply(change)
     objects = boto3.client("s3", region_name=REGION).list_objects_v2(
-        Bucket=ctx.manifest["evidenceBucket"])
+        Bucket=ctx.manifest.evidence_bucket)
     assert objects.get("KeyCount", 0) == 0
 
 

@@ -21,7 +21,7 @@ def test_writes_once_and_refuses_a_file_changed_after_planning(make_ctx, tmp_pat
     [(_, result)] = apply_all(WriteCaseFile(ctx, params))
     s3 = boto3.client("s3", region_name=REGION)
     key = f"cases/{ctx.case_id}/timeline.md"
-    head = s3.head_object(Bucket=ctx.manifest["evidenceBucket"], Key=key)
+    head = s3.head_object(Bucket=ctx.manifest.evidence_bucket, Key=key)
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["Metadata"]["sha256"] == digest == result["sha256"]
     assert WriteCaseFile(ctx, params).plan() == []
@@ -34,7 +34,7 @@ def test_writes_once_and_refuses_a_file_changed_after_planning(make_ctx, tmp_pat
     path.write_text("# tampered between plan and apply\n")
     with pytest.raises(PreconditionFailed, match="changed since it was planned"):
         step.apply(change)
-    body = s3.get_object(Bucket=ctx.manifest["evidenceBucket"], Key=key)["Body"].read()
+    body = s3.get_object(Bucket=ctx.manifest.evidence_bucket, Key=key)["Body"].read()
     assert body == b"# timeline\n"
 
 
@@ -51,7 +51,7 @@ def test_outside_the_home_region_the_buckets_own_key_encrypts(make_ctx, tmp_path
     from runbooks.core.context import Context, SessionFactory
 
     home = make_ctx(evidence=True)
-    bucket, home_key = home.manifest["evidenceBucket"], home.manifest["kmsKeyArn"]
+    bucket, home_key = home.manifest.evidence_bucket, home.manifest.kms_key_arn
     s3 = boto3.client("s3", region_name=REGION)
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
@@ -60,8 +60,8 @@ def test_outside_the_home_region_the_buckets_own_key_encrypts(make_ctx, tmp_path
     other = "eu-west-1"
     regional_key = boto3.client("kms", region_name=other).create_key()["KeyMetadata"]["Arn"]
     ctx = Context(sessions=SessionFactory(region=other, max_attempts=2),
-                  manifest={**home.manifest, "region": other, "homeRegion": REGION,
-                            "kmsKeyArn": regional_key},
+                  manifest=home.manifest.model_copy(update={
+                      "region": other, "home_region": REGION, "kms_key_arn": regional_key}),
                   case_id=home.case_id, account_id=home.account_id, region=other)
     path = tmp_path / "timeline.json"
     path.write_text("{}")

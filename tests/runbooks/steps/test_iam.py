@@ -79,7 +79,7 @@ def test_contain_access_key_deactivates_key_denies_user_and_closes_console(make_
     # never deleted
     assert {k["AccessKeyId"] for k in keys["AccessKeyMetadata"]} == {key, other_key}
     iam = boto3.client("iam", region_name=REGION)
-    deny_all = ctx.manifest["containmentPolicies"]["denyAll"]
+    deny_all = ctx.manifest.containment_policies.deny_all
     assert _attached(user) == [deny_all]  # the stack's managed policy, attached
     assert _inline(user) == []  # no policy document written onto the user
     version = iam.get_policy(PolicyArn=deny_all)["Policy"]["DefaultVersionId"]
@@ -135,7 +135,7 @@ def test_deny_all_already_attached_plans_nothing_and_rollback_keeps_a_prior_atta
         make_ctx):
     ctx = make_ctx()
     user, _ = _user_with_key(console=False)
-    deny_all = ctx.manifest["containmentPolicies"]["denyAll"]
+    deny_all = ctx.manifest.containment_policies.deny_all
     step = DenyAllUser(ctx, {"user_name": user})
     [(change, result)] = apply_all(step)
     assert step.plan() == []
@@ -173,7 +173,7 @@ def test_deny_all_change_recorded_as_an_inline_policy_is_handed_to_an_administra
 def test_a_manifest_without_the_deny_all_policy_is_refused_with_the_fix(make_ctx):
     ctx = make_ctx()
     user, _ = _user_with_key(console=False)
-    del ctx.manifest["containmentPolicies"]
+    ctx.manifest = ctx.manifest.model_copy(update={"containment_policies": None})
     with pytest.raises(PreconditionFailed, match="containmentPolicies.denyAll.*pulumi up"):
         DenyAllUser(ctx, {"user_name": user}).plan()
     assert _attached(user) == []
@@ -401,4 +401,4 @@ def test_a_protected_user_can_still_be_contained(make_ctx):
     for step in (DeactivateAccessKey(ctx, params), DenyAllUser(ctx, params)):
         assert apply_all(step)
     assert _key_status(user, key) == "Inactive"
-    assert _attached(user) == [ctx.manifest["containmentPolicies"]["denyAll"]]
+    assert _attached(user) == [ctx.manifest.containment_policies.deny_all]
