@@ -35,9 +35,12 @@ def read_errors() -> tuple[type[BaseException], ...]:
     something that is not an AWS answer (a page), or never answered (connection,
     timeout). Anything else is a bug and propagates."""
     from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as EndpointUnreachable
     from botocore.parsers import ResponseParserError
 
-    return (ClientError, HTTPClientError, ResponseParserError)
+    # HTTPClientError: the connection dropped or a read timed out; EndpointUnreachable
+    # (EndpointConnectionError, ConnectTimeoutError): the endpoint never answered
+    return (ClientError, HTTPClientError, EndpointUnreachable, ResponseParserError)
 
 
 def failure(source: str, err: BaseException, operation: str | None = None) -> SourceFailure:
