@@ -32,8 +32,10 @@ def markdown(report: Mapping[str, Any]) -> str:
     for s in report["scenarios"]:
         passed = sum(1 for c in s["checks"] if c["passed"])
         contain = f"{s['secondsToContain']:.2f} s" if s["secondsToContain"] is not None else "-"
+        registry = sum(1 for c in s["checks"] if c.get("origin") == "registry")
         out.append(f"| {s['scenario']} | {s['playbook']} | {contain} | "
-                   f"{passed}/{len(s['checks'])} | {'pass' if s['passed'] else 'FAIL'} |")
+                   f"{passed}/{len(s['checks'])} ({registry} from step verify) | "
+                   f"{'pass' if s['passed'] else 'FAIL'} |")
     for s in report["scenarios"]:
         out += ["", f"## {s['scenario']} ({'pass' if s['passed'] else 'FAIL'})", "",
                 f"Finding `{s['findingType']}`, case `{s['case']}`, playbook "

@@ -3,7 +3,8 @@
 For each scenario: create the victim, inject the incident, run the matching playbook
 with `--apply` exactly as `irctl playbook run` does (same runner, audit log, exit
 codes), run the playbook follow-up commands the scenario needs (e.g. the ransomware
-restore), verify every expected outcome in AWS state, and time it.
+restore), verify every expected outcome in AWS state (the scenario's own checks, and
+every change still in place through its registered step's verify), and time it.
 """
 
 from __future__ import annotations
@@ -163,7 +164,11 @@ def run_scenario(world: World, scenario: Scenario, responder: Responder) -> Scen
             if outcome["exitCode"] != 0:
                 report.exit_code = int(outcome["exitCode"])
     _stamp(timeline, "verification started")
-    report.checks = scenario.verify(world, incident, case)
+    # The scenario's own outcomes, then every change still in place through its step's
+    # verify (the registry's checks: what the steps themselves say must hold).
+    from rehearsal.registry_checks import registry_checks
+
+    report.checks = scenario.verify(world, incident, case) + registry_checks(world, case)
     _stamp(timeline, f"verification done: {sum(c.passed for c in report.checks)}/"
                      f"{len(report.checks)} checks passed")
     report.seconds_total = time.perf_counter() - started

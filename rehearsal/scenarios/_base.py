@@ -30,9 +30,13 @@ class Check:
     name: str
     passed: bool
     detail: str
+    origin: str = "scenario"
+    """"scenario": the scenario's own outcome; "registry": a step's verify of a change
+    still in place (`rehearsal.registry_checks`)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+        return {"name": self.name, "passed": self.passed, "detail": self.detail,
+                "origin": self.origin}
 
 
 @dataclass
