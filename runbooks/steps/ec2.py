@@ -408,7 +408,11 @@ class IsolateInstance(InstanceStep):
     description = "Swap every ENI's security groups to the VPC's quarantine groups"
     actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
                          "ec2:ModifyNetworkInterfaceAttribute",
-                         "ec2:DescribeNetworkInterfaces"})
+                         "ec2:DescribeNetworkInterfaces",
+                         # HeadObject: is the `ir:case` tag's capture really there (when an
+                         # ENI is already quarantined, before its pre-action tag is believed)
+                         "s3:GetObject"})
+    scopes = {"s3:GetObject": EVIDENCE_OBJECTS}
     multi_call = True  # a failed isolation swap may have left the conversion group on
 
     @classmethod
