@@ -36,6 +36,7 @@ PRE_ACTION_TAG = "ir:pre-action"
 CONTAINED_AT_TAG = "ir:contained-at"
 SOURCE_INSTANCE_TAG = "ir:source-instance"
 BATCH = 200
+UNKNOWN_BEFORE = " (pre-action groups unknown: release will not restore them)"
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
@@ -407,7 +408,11 @@ class IsolateInstance(InstanceStep):
     description = "Swap every ENI's security groups to the VPC's quarantine groups"
     actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
                          "ec2:ModifyNetworkInterfaceAttribute",
-                         "ec2:DescribeNetworkInterfaces"})
+                         "ec2:DescribeNetworkInterfaces",
+                         # HeadObject: is the `ir:case` tag's capture really there (when an
+                         # ENI is already quarantined, before its pre-action tag is believed)
+                         "s3:GetObject"})
+    scopes = {"s3:GetObject": EVIDENCE_OBJECTS}
     multi_call = True  # a failed isolation swap may have left the conversion group on
 
     @classmethod
@@ -425,31 +430,54 @@ class IsolateInstance(InstanceStep):
             current = [g["GroupId"] for g in eni.get("Groups", [])]
             if current == [groups.isolation_security_group_id]:
                 continue
-            before = current
-            if set(current) & {groups.conversion_security_group_id,
-                               groups.isolation_security_group_id}:
-                # Half-applied by a run that crashed: its pre-action state is in the tag
-                # it wrote first (the runner prefers this case's own earlier record).
-                before = self._pre_action_groups(described, eni["NetworkInterfaceId"]) \
-                    or current
+            before, unknown = current, ""
+            if set(current) & self._quarantine_ids():
+                # Already in a quarantine group: half-applied by a run that crashed, or put
+                # there by someone else. The live groups are no pre-action state; the
+                # runner substitutes this case's own earlier record when there is one, the
+                # `ir:pre-action` tag is believed only as `_pre_action_groups` says, and
+                # otherwise none is recorded (empty): release refuses for this ENI.
+                before = self._pre_action_groups(described, eni["NetworkInterfaceId"]) or []
+                unknown = "" if before else UNKNOWN_BEFORE
             changes.append(Change(
                 self.name, self.instance_id,
                 f"{eni['NetworkInterfaceId']}: security groups {','.join(current) or '-'} -> "
-                f"{groups.conversion_security_group_id} -> {groups.isolation_security_group_id}",
+                f"{groups.conversion_security_group_id} -> {groups.isolation_security_group_id}"
+                + unknown,
                 before={"eni": eni["NetworkInterfaceId"], "groups": before},
                 after={"eni": eni["NetworkInterfaceId"],
                        "conversion": groups.conversion_security_group_id,
                        "groups": [groups.isolation_security_group_id]}))
         return changes
 
-    @staticmethod
-    def _pre_action_groups(described: Mapping[str, Any], eni: str) -> list[str] | None:
+    def with_before(self, change: Change, before: Mapping[str, Any]) -> Change:
+        # this case recorded the pre-action groups earlier: they are known after all
+        return Change(change.step, change.target, change.summary.removesuffix(UNKNOWN_BEFORE),
+                      dict(before), change.after)
+
+    def _quarantine_ids(self) -> set[str]:
+        """Every quarantine group of every VPC in the manifest."""
+        return {g for q in self.ctx.manifest.quarantine.values() for g in q.group_ids()}
+
+    def _pre_action_groups(self, described: Mapping[str, Any], eni: str) -> list[str] | None:
+        """ENI `eni`'s groups in the `ir:pre-action` tag, when the tag can be believed:
+        anyone with ec2:CreateTags can write it (an attacker who moved the ENI into the
+        allow-all conversion group would name that group, or one of theirs, for release
+        to restore). Believed only when the instance's `ir:case` tag is (`contained_by`:
+        that case's capture of the instance is held, every ENI still quarantined; irctl
+        writes both tags after that capture), and never when it names a quarantine
+        group. None otherwise."""
+        if self.contained_by() is None:
+            return None
         try:
             state = json.loads(tags_of(described).get(PRE_ACTION_TAG, ""))
         except ValueError:
             return None  # absent, or truncated (too many ENIs for one tag)
         groups = state.get("sg", {}).get(eni) if isinstance(state, dict) else None
-        return [str(g) for g in groups] if isinstance(groups, list) and groups else None
+        if not isinstance(groups, list) or not groups:
+            return None
+        named = [str(g) for g in groups]
+        return None if set(named) & self._quarantine_ids() else named
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         ec2, eni = self.ctx.client("ec2"), change.after["eni"]
@@ -461,15 +489,25 @@ class IsolateInstance(InstanceStep):
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         groups = list(change.before["groups"])
-        if groups == [change.after["conversion"]]:
-            # The conversion group allows all traffic: never "restore" an ENI into it.
+        eni = change.before["eni"]
+        quarantine = {str(change.after["conversion"]), *map(str, change.after["groups"])}
+        if not groups or set(groups) & quarantine:
+            # Never "restore" an ENI into a quarantine group (the conversion group allows
+            # all traffic), nor guess groups nobody trustworthy recorded.
+            found = (f"the recorded pre-action groups {','.join(groups)} include a "
+                     "quarantine group (recorded from a state already quarantined)"
+                     if groups else "it was already in a quarantine group when this case "
+                     "isolated it, and no record this tool trusts (the case's audit log, "
+                     "or a held capture of the case named by the instance's ir:case tag) "
+                     "names its groups before that")
             raise PreconditionFailed(
-                f"{change.before['eni']}: the recorded pre-action groups are the conversion "
-                f"group {groups[0]} (recorded from a half-applied state); set the ENI's "
-                "original groups by hand (see the instance's ir:pre-action tag or the "
-                "case's earliest record)")
+                f"{eni}: not restored: {found}; release needs the recorded state: set the "
+                f"ENI's original groups by hand (`aws ec2 modify-network-interface-attribute "
+                f"--network-interface-id {eni} --groups ...`), taken from the metadata "
+                "capture of the case that first contained the instance or from CloudTrail's "
+                "ModifyNetworkInterfaceAttribute events for the ENI")
         self.ctx.client("ec2").modify_network_interface_attribute(
-            NetworkInterfaceId=change.before["eni"], Groups=groups)
+            NetworkInterfaceId=eni, Groups=groups)
 
     @classmethod
     def subject(cls, change: Change) -> str:

@@ -109,10 +109,25 @@ def _default_group(session: Session, point: str, vault: str) -> list[str]:
         vpc = ctx.client("ec2").describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
         groups = ctx.manifest.quarantine.get(vpc)
         if groups:
+            _check_quarantine(session, vpc)
             return [groups.isolation_security_group_id]
     raise InvalidInput("name the security group for the restored instance with "
                        "--security-group sg-... (the manifest has no quarantine group for "
                        "its VPC); it never gets the compromised instance's groups")
+
+
+def _check_quarantine(session: Session, vpc: str) -> None:
+    """Refuse (exit 2, nothing launched) when `vpc`'s quarantine groups drifted from the
+    stack's rules: an isolation group opened since would put the restored copy of a
+    compromised host on the network, the same check `contain instance` runs."""
+    from runbooks.core.quarantine import check_quarantine_groups
+
+    ctx = session.ctx
+    groups = ctx.manifest.quarantine[vpc]
+    described = {g["GroupId"]: g for g in ctx.client("ec2").describe_security_groups(
+        Filters=[{"Name": "group-id", "Values": sorted(groups.group_ids())}])[
+        "SecurityGroups"]}
+    check_quarantine_groups(vpc, groups, described)
 
 
 def _restore(settings: Settings, session: Session, kind: str, point: str, vault: str,
@@ -205,6 +220,12 @@ def recover_instance(settings: Settings, instance_id: str | None, options: JobOp
     point, point_vault = _choose_point(session, "instance", instance_id, options)
     groups = list(dict.fromkeys(security_groups)) or _default_group(session, point,
                                                                     point_vault)
+    if security_groups:
+        # a quarantine group named by hand gets the same check as the default one
+        for vpc, quarantine in session.ctx.manifest.quarantine.items():
+            if set(groups) & {quarantine.isolation_security_group_id,
+                              quarantine.conversion_security_group_id}:
+                _check_quarantine(session, vpc)
     params: dict[str, Any] = {"security_group_ids": groups}
     if subnet:
         params["subnet_id"] = subnet

@@ -136,6 +136,31 @@ def test_recover_instance_defaults_to_the_isolation_group(world: Readiness) -> N
     assert groups == [isolation]
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["default group", "named by hand"])
+def test_recover_instance_refuses_a_drifted_isolation_group(world: Readiness,
+                                                           named: bool) -> None:
+    """The same quarantine drift check as `contain instance` (issue #16 section 4): an
+    isolation group opened since the stack made it would put the restored copy of a
+    compromised host on the network. Exit 2, the drift named, nothing launched."""
+    [victim] = launch_instances(world, 1, volumes=1)
+    _backup(world, victim)
+    isolation = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
+    world.client("ec2").authorize_security_group_ingress(GroupId=isolation, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    before = _all_instances(world)
+    restores = len(world.client("backup").list_restore_jobs()["RestoreJobs"])
+
+    done = world.irctl("recover", "instance", victim, "--apply", *FAST,
+                       *(("--security-group", isolation) if named else ()))
+
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert f"isolation group {isolation}: inbound tcp:22-22 0.0.0.0/0 present" in \
+        done.stderr, done.stderr
+    assert _all_instances(world) == before
+    assert len(world.client("backup").list_restore_jobs()["RestoreJobs"]) == restores
+
+
 def test_recover_instance_picks_the_newest_point_before_the_time(world: Readiness) -> None:
     [victim] = launch_instances(world, 1, volumes=1)
     first = _backup(world, victim)
