@@ -22,13 +22,14 @@ def install() -> None:
             backup,
             cloudtrail,
             guardduty,
+            lambda_,
             securityhub,
             shield,
             ssm,
         )
 
         for module in (cloudtrail, guardduty, securityhub, backup, ssm, accessanalyzer,
-                       shield):
+                       shield, lambda_):
             module.install()
         _hook_dispatch()
         _installed = True

@@ -39,7 +39,7 @@ _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 class Resource:
     """An affected AWS resource. `kind` is one of: instance, access-key, iam-user,
     iam-role, s3-bucket, security-group, rds-instance, rds-cluster, lambda-function,
-    eks-cluster, kubernetes-workload, ecs-cluster, ecs-task, container, or (ASFF) the
+    execution-role (a Lambda function's), eks-cluster, kubernetes-workload, ecs-cluster, ecs-task, container, or (ASFF) the
     resource's Type."""
 
     kind: str
@@ -290,6 +290,10 @@ def _workload_resources(resource: Mapping[str, Any]) -> list[Resource]:
         out.append(Resource("lambda-function",
                             str(function.get("functionName") or str(arn).rsplit(":", 1)[-1]),
                             arn))
+        role = function.get("role")
+        if isinstance(role, str) and ":role/" in role:
+            # The execution role `contain function` revokes the sessions of.
+            out.append(Resource("execution-role", role.rsplit("/", 1)[-1], role))
     eks = resource.get("eksClusterDetails") or {}
     if eks.get("name"):
         out.append(Resource("eks-cluster", str(eks["name"]), eks.get("arn")))

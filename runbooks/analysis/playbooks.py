@@ -13,16 +13,18 @@ triage` through Security Hub.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 COMPROMISED_EC2 = "compromised-ec2-instance"
 COMPROMISED_IAM = "compromised-iam-credentials"
 EXPOSED_S3 = "exposed-s3-bucket"
 RANSOMWARE = "ransomware-data-destruction"
 MALICIOUS_IP = "malicious-ip"
+COMPROMISED_LAMBDA = "compromised-lambda-function"
 
 PLAYBOOK_NAMES: frozenset[str] = frozenset(
-    {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP}
+    {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP,
+     COMPROMISED_LAMBDA}
 )
 
 TYPE_PREFIXES: Mapping[str, str] = {
@@ -81,6 +83,11 @@ TYPE_PREFIXES: Mapping[str, str] = {
     # Data destroyed, encrypted or mass-deleted.
     "Impact:S3/": RANSOMWARE,
     "AttackSequence:S3/": RANSOMWARE,
+    # Lambda Protection: a function mining, calling C&C or a malicious address.
+    "CryptoCurrency:Lambda/": COMPROMISED_LAMBDA,
+    "Backdoor:Lambda/": COMPROMISED_LAMBDA,
+    "Trojan:Lambda/": COMPROMISED_LAMBDA,
+    "UnauthorizedAccess:Lambda/": COMPROMISED_LAMBDA,
 }
 
 # Inbound-only findings: the playbook depends on whether the resource was the target.
@@ -109,8 +116,6 @@ CONTROL_IDS: Mapping[str, str] = {
 UNSUPPORTED_RESOURCES: Mapping[str, str] = {
     "RDSDBInstance": "database (RDS/Aurora): no playbook yet; rotate the database user's "
                      "credentials and restrict the DB security group by hand",
-    "Lambda": "Lambda function: no playbook yet; set its reserved concurrency to 0 and "
-              "review its code, role and triggers by hand",
     "EKSCluster": "EKS cluster / Kubernetes workload: no playbook yet; cordon the node, "
                   "isolate the pod with a NetworkPolicy and revoke its service account",
     "ECSCluster": "ECS task: no playbook yet; stop the task (keeping its logs) and review "
@@ -119,13 +124,12 @@ UNSUPPORTED_RESOURCES: Mapping[str, str] = {
                  "review its task or pod role",
 }
 _UNSUPPORTED_TYPES: Mapping[str, str] = {
-    ":RDS/": "RDSDBInstance", ":Lambda/": "Lambda", ":Kubernetes/": "EKSCluster",
+    ":RDS/": "RDSDBInstance", ":Kubernetes/": "EKSCluster",
 }
 
 
 def unsupported_reason(finding_type: str | None, resource_type: str | None) -> str | None:
-    """Why no playbook acts on this finding's resource (RDS, Lambda, EKS, ECS,
-    container), or None when the resource is one the playbooks handle."""
+    """Why no playbook acts on this finding's resource (RDS, EKS, ECS, container), or None when the resource is one the playbooks handle."""
     if resource_type in UNSUPPORTED_RESOURCES:
         return UNSUPPORTED_RESOURCES[str(resource_type)]
     for marker, kind in _UNSUPPORTED_TYPES.items():
@@ -144,7 +148,7 @@ def playbook_for(
     """The playbook for a finding type, or None when no playbook handles it.
 
     `resource_type` (GuardDuty's `resource.resourceType`): a Runtime finding on an EKS
-    pod, ECS task or container, and RDS / Lambda / Kubernetes findings, have no playbook
+    pod, ECS task or container, and RDS / Kubernetes findings, have no playbook
     (`unsupported_reason` says what to do instead).
     """
     if unsupported_reason(finding_type, resource_type):
@@ -168,4 +172,13 @@ def playbook_for(
             return playbook
     if control_id:
         return CONTROL_IDS.get(control_id)
+    return None
+
+
+def containment_command(playbook: str | None, resources: Iterable[tuple[str, str]]) -> str | None:
+    """The `irctl contain ...` command that runs `playbook`'s containment phase for the
+    finding's (kind, id) resources, where one command is that phase's view."""
+    found = dict(reversed(list(resources)))  # the first of each kind
+    if playbook == COMPROMISED_LAMBDA and found.get("lambda-function"):
+        return f"irctl contain function {found['lambda-function']}"
     return None

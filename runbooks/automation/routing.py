@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from runbooks.analysis.playbooks import (
     COMPROMISED_EC2,
     COMPROMISED_IAM,
+    COMPROMISED_LAMBDA,
     EXPOSED_S3,
     MALICIOUS_IP,
 )
@@ -33,6 +34,12 @@ AUTOMATED_PHASES = ("containment",)
 # containment disables a key that may be the only way to the data: never automated.
 AUTOMATED_PLAYBOOKS: tuple[str, ...] = (COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3,
                                         MALICIOUS_IP)
+# Playbooks a person starts, and why automation does not.
+NOT_AUTOMATED: Mapping[str, str] = {
+    COMPROMISED_LAMBDA: "a function's reserved concurrency of 0 stops a production service "
+                        "for every caller, and the automation's opt-out tag check reads no "
+                        "Lambda tags: a responder runs `irctl contain function NAME`",
+}
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,9 @@ def route(finding: Finding, config: AutomationConfig, region: str) -> Route | Sk
                     "(ir:automation.findingTypes)")
     playbook = finding.playbook
     if playbook not in AUTOMATED_PLAYBOOKS:
+        why = f": {NOT_AUTOMATED[playbook]}" if playbook in NOT_AUTOMATED else ""
         return Skip("NoPlaybook", f"no automated playbook for {finding.type} "
-                    f"(playbook: {playbook or 'none'})")
+                    f"(playbook: {playbook or 'none'}){why}")
     assert playbook is not None
     try:
         params = playbook_params(finding)
@@ -125,6 +133,8 @@ def playbook_params(finding: Finding) -> dict[str, str]:
             return {"credential_kind": "role", "role_name": kinds["iam-role"][0]}
     if playbook == EXPOSED_S3 and kinds.get("s3-bucket"):
         return {"bucket": kinds["s3-bucket"][0]}
+    if playbook == COMPROMISED_LAMBDA and kinds.get("lambda-function"):
+        return {"function_name": kinds["lambda-function"][0]}
     if playbook == MALICIOUS_IP and finding.remote_ips:
         vpc = _vpc_of(finding)
         if vpc:
@@ -160,7 +170,8 @@ def opted_out(tags: Sequence[Mapping[str, Any]], tag_key: str) -> bool:
 def target_name(playbook: str, params: Mapping[str, str]) -> str:
     """What the playbook acts on, by name (not its kind): the instance id, the role or
     access key, the bucket, the CIDR."""
-    for key in ("instance_id", "role_name", "access_key_id", "bucket", "cidr"):
+    for key in ("instance_id", "role_name", "access_key_id", "bucket", "cidr",
+                "function_name"):
         if params.get(key):
             return str(params[key])
     return next(iter(params.values()), playbook)

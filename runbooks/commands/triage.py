@@ -321,7 +321,7 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from runbooks.analysis.playbooks import unsupported_reason
+    from runbooks.analysis.playbooks import containment_command, unsupported_reason
 
     out = out_console()
     table = Table(title="findings", title_justify="left")
@@ -357,6 +357,11 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
         if finding.playbook and not finding.inactive_reason():
             out.print(f"next: [bold]irctl playbook run {finding.playbook}[/] "
                       f"(finding {finding.id})", highlight=False)
+            command = containment_command(finding.playbook,
+                                          [(r.kind, r.id) for r in finding.resources])
+            if command:
+                out.print(f"  or: [bold]{escape(command)}[/] (its containment phase)",
+                          highlight=False)
 
 
 COMMANDS = [triage]

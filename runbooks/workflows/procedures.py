@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 INSTANCE_PLAYBOOK = "compromised-ec2-instance"
 CREDENTIALS_PLAYBOOK = "compromised-iam-credentials"
 BUCKET_PLAYBOOK = "exposed-s3-bucket"
+FUNCTION_PLAYBOOK = "compromised-lambda-function"
 
 
 @cache
@@ -80,3 +81,9 @@ def role_containment(role_name: str) -> list[StepCall]:
 def bucket_containment(bucket: str) -> list[StepCall]:
     """`contain bucket`: the exposed-bucket playbook's containment phase."""
     return procedure(BUCKET_PLAYBOOK, "containment", bucket, {"bucket": bucket})
+
+
+def function_containment(function_name: str) -> list[StepCall]:
+    """`contain function`: the Lambda playbook's containment phase."""
+    return procedure(FUNCTION_PLAYBOOK, "containment", function_name,
+                     {"function_name": function_name})
