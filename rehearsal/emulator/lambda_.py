@@ -8,7 +8,9 @@ no AWS credentials needed). The emulator answers with a URL on the emulator itse
 `<scheme>://<host>/lambda_<region>/ir-emulator/code/<account>/<function>`, which serves
 the function's package bytes (the ones moto hashed into CodeSha256). An unsigned GET is
 routed by moto server from the `lambda_<region>` path prefix, as moto routes requests to
-itself. In-process (`mock_aws`) nothing serves the URL: download against a moto server.
+itself. In-process (`mock_aws`, which intercepts botocore only) the URL's host is
+`IN_PROCESS_HOST`, which a urllib handler installed here answers from moto's backend;
+every other URL goes out as before.
 
 moto also matches ListEventSourceMappings' FunctionName against the text the mapping was
 created with (a name does not find a mapping created with the function's ARN, and vice
@@ -17,7 +19,12 @@ versa); AWS resolves both to the function. The emulator compares the resolved AR
 
 from __future__ import annotations
 
+import email.message
+import io
 import json
+import urllib.error
+import urllib.request
+import urllib.response
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -26,12 +33,14 @@ from moto.awslambda.responses import LambdaResponse
 from rehearsal.emulator._util import add_url_paths, reroute
 
 CODE_PATH = "/lambda_{region}/ir-emulator/code/{account}/{function}"
+IN_PROCESS_HOST = "lambda-code.ir-emulator.invalid"
 
 
 def code_url(host_url: str, region: str, account: str, function: str) -> str:
     parts = urlsplit(host_url)
-    return f"{parts.scheme}://{parts.netloc}" + CODE_PATH.format(
-        region=region, account=account, function=function)
+    base = (f"http://{IN_PROCESS_HOST}" if parts.netloc.endswith("amazonaws.com")
+            else f"{parts.scheme}://{parts.netloc}")
+    return base + CODE_PATH.format(region=region, account=account, function=function)
 
 
 def _backend(account: str, region: str) -> Any:
@@ -62,18 +71,41 @@ class EmulatedLambdaResponse(LambdaResponse):
         return json.dumps({"EventSourceMappings": [m.get_configuration() for m in mappings]})
 
 
-def serve_code(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], bytes]:
-    """GET of a code location: the function's package bytes, as S3 would serve them."""
-    path = urlsplit(full_url).path
+DENIED = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+
+
+def _package(path: str) -> bytes | None:
     try:
         prefix, _, _, account, function = path.strip("/").split("/")
         region = prefix.removeprefix("lambda_")
-        fn = _backend(account, region).get_function(unquote(function))
+        code: bytes = _backend(account, region).get_function(unquote(function)).code_bytes
     except Exception:  # noqa: BLE001 - a malformed path or unknown function: S3's 403
-        return 403, {"Content-Type": "application/xml"}, (
-            b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
-    body: bytes = fn.code_bytes
+        return None
+    return code
+
+
+def serve_code(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], bytes]:
+    """GET of a code location: the function's package bytes, as S3 would serve them."""
+    body = _package(urlsplit(full_url).path)
+    if body is None:
+        return 403, {"Content-Type": "application/xml"}, DENIED
     return 200, {"Content-Type": "application/zip", "Content-Length": str(len(body))}, body
+
+
+class InProcessCodeHandler(urllib.request.HTTPHandler):
+    """urllib's http handler, answering `IN_PROCESS_HOST` from moto's backend."""
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        if req.host != IN_PROCESS_HOST:
+            return super().http_open(req)
+        body = _package(urlsplit(req.full_url).path)
+        if body is None:
+            raise urllib.error.HTTPError(req.full_url, 403, "Forbidden",
+                                         email.message.Message(), io.BytesIO(DENIED))
+        headers = email.message.Message()
+        headers["Content-Type"] = "application/zip"
+        headers["Content-Length"] = str(len(body))
+        return urllib.response.addinfourl(io.BytesIO(body), headers, req.full_url, 200)
 
 
 def install() -> None:
@@ -83,3 +115,4 @@ def install() -> None:
     add_url_paths(urls, serve_code, [
         r"{0}/lambda_(?P<region>[a-z0-9-]+)/ir-emulator/code/(?P<account>[0-9]{12})/"
         r"(?P<function>[^/]+)$"])
+    urllib.request.install_opener(urllib.request.build_opener(InProcessCodeHandler))

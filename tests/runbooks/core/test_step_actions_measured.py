@@ -260,6 +260,33 @@ def _instance_with_address(world: World) -> Scenario:
     return scenario
 
 
+def _function(world: World) -> Scenario:
+    """A function with reserved concurrency, an enabled SQS mapping, a public statement."""
+    import io
+    import zipfile
+
+    lam, sqs = world.client("lambda"), world.client("sqs")
+    role = world.client("iam").create_role(
+        RoleName=f"fn-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("handler.py", "def handler(e, c):\n    return 1\n")
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
+                        Handler="handler.handler", Code={"ZipFile": package.getvalue()})
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=3)
+    queue = sqs.get_queue_attributes(
+        QueueUrl=sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"],
+        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.create_event_source_mapping(EventSourceArn=queue, FunctionName=name)
+    lam.add_permission(FunctionName=name, StatementId="Anyone",
+                       Action="lambda:InvokeFunction", Principal="*")
+    return Scenario({"function_name": name}, (name,))
+
+
 def _automated_containment(world: World) -> Scenario:
     return Scenario({"finding_id": f"finding-{uuid.uuid4().hex[:8]}", "changes": 3})
 
@@ -298,6 +325,11 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
     "backup.start-restore": _recovery_point,
     "backup.tag-restored": _restored_instance,
     "backup.verify-restored": _restored_instance,
+    "lambda.zero-concurrency": _function,
+    "lambda.disable-event-source-mappings": _function,
+    "lambda.remove-public-permissions": _function,
+    "lambda.revoke-execution-role-sessions": _function,
+    "lambda.capture-function": _function,
 }
 
 
