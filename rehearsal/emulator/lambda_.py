@@ -105,7 +105,9 @@ class InProcessCodeHandler(urllib.request.HTTPHandler):
         headers = email.message.Message()
         headers["Content-Type"] = "application/zip"
         headers["Content-Length"] = str(len(body))
-        return urllib.response.addinfourl(io.BytesIO(body), headers, req.full_url, 200)
+        answer = urllib.response.addinfourl(io.BytesIO(body), headers, req.full_url, 200)
+        answer.msg = "OK"  # what urllib's error processor reads beside the code
+        return answer
 
 
 def install() -> None:
@@ -113,6 +115,6 @@ def install() -> None:
 
     reroute(urls, LambdaResponse, EmulatedLambdaResponse)
     add_url_paths(urls, serve_code, [
-        r"{0}/lambda_(?P<region>[a-z0-9-]+)/ir-emulator/code/(?P<account>[0-9]{12})/"
+        r"{0}/lambda_(?P<region>[a-z0-9-]+)/ir-emulator/code/(?P<account>[0-9]{{12}})/"
         r"(?P<function>[^/]+)$"])
     urllib.request.install_opener(urllib.request.build_opener(InProcessCodeHandler))

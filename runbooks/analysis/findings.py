@@ -39,8 +39,8 @@ _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 class Resource:
     """An affected AWS resource. `kind` is one of: instance, access-key, iam-user,
     iam-role, s3-bucket, security-group, rds-instance, rds-cluster, lambda-function,
-    execution-role (a Lambda function's), eks-cluster, kubernetes-workload, ecs-cluster, ecs-task, container, or (ASFF) the
-    resource's Type."""
+    execution-role (a Lambda function's), eks-cluster, kubernetes-workload, ecs-cluster,
+    ecs-task, container, or (ASFF) the resource's Type."""
 
     kind: str
     id: str

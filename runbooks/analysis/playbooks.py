@@ -129,7 +129,8 @@ _UNSUPPORTED_TYPES: Mapping[str, str] = {
 
 
 def unsupported_reason(finding_type: str | None, resource_type: str | None) -> str | None:
-    """Why no playbook acts on this finding's resource (RDS, EKS, ECS, container), or None when the resource is one the playbooks handle."""
+    """Why no playbook acts on this finding's resource (RDS, EKS, ECS, container), or
+    None when the resource is one the playbooks handle."""
     if resource_type in UNSUPPORTED_RESOURCES:
         return UNSUPPORTED_RESOURCES[str(resource_type)]
     for marker, kind in _UNSUPPORTED_TYPES.items():

@@ -83,7 +83,7 @@ def route(finding: Finding, config: AutomationConfig, region: str) -> Route | Sk
                     "(ir:automation.findingTypes)")
     playbook = finding.playbook
     if playbook not in AUTOMATED_PLAYBOOKS:
-        why = f": {NOT_AUTOMATED[playbook]}" if playbook in NOT_AUTOMATED else ""
+        why = f": {NOT_AUTOMATED[playbook]}" if playbook and playbook in NOT_AUTOMATED else ""
         return Skip("NoPlaybook", f"no automated playbook for {finding.type} "
                     f"(playbook: {playbook or 'none'}){why}")
     assert playbook is not None

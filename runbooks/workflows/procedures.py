@@ -2,7 +2,8 @@
 
 `irctl contain instance` runs the containment phase of `compromised-ec2-instance`,
 `contain access-key` and `contain role` that of `compromised-iam-credentials` (for the
-credential kind), `contain bucket` that of `exposed-s3-bucket`: the order and the steps
+credential kind), `contain bucket` that of `exposed-s3-bucket`, `contain function` that
+of `compromised-lambda-function`: the order and the steps
 are written once, in the playbook YAML, and the command and `irctl playbook run` cannot
 drift apart.
 

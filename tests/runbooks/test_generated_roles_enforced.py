@@ -200,6 +200,13 @@ def _seed_backup(world: World) -> None:
             "Action": "sts:AssumeRole"}]}))
 
 
+def _seed_function(world: World) -> str:
+    """A Lambda function with reserved concurrency, an SQS mapping and a public statement."""
+    from tests.runbooks.core.test_step_actions_measured import _function
+
+    return str(_function(world).params["function_name"])
+
+
 def responder_commands(world: World) -> list[list[str]]:
     """Seed (as the account's administrator) what the commands act on."""
     _seed_backup(world)
@@ -218,6 +225,7 @@ def responder_commands(world: World) -> list[list[str]]:
         "Version": "2012-10-17", "Statement": [{
             "Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
             "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    function = _seed_function(world)
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
     fast = ["--poll-seconds", "0.2"]
     return [
@@ -228,6 +236,8 @@ def responder_commands(world: World) -> list[list[str]]:
         ["release", "access-key", key, "--case", "c-k", "--apply"],
         ["contain", "role", role, "--case", "c-r", "--apply"],
         ["contain", "bucket", bucket, "--case", "c-b", "--apply"],
+        ["contain", "function", function, "--case", "c-f", "--apply"],
+        ["release", "function", function, "--case", "c-f", "--apply"],
         ["contain", "ip", "203.0.113.9", "--vpc", world.vpc_id, "--case", "c-ip", "--apply"],
         ["backup", "now", victim, "--apply", *fast],
         ["recover", "instance", victim, "--security-group", group, "--case", "c-rec",

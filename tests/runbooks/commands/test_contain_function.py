@@ -92,7 +92,7 @@ def state(world: Readiness, v: Victim) -> dict:
             "ReservedConcurrentExecutions"),
         "mappings": {u: lam.get_event_source_mapping(UUID=u)["State"]
                      for u in (v.live_mapping, v.idle_mapping)},
-        "statements": sorted((json.dumps(s, sort_keys=True) for s in statements)),
+        "statements": sorted(json.dumps(s, sort_keys=True) for s in statements),
         "revoked": revocation is not None,
     }
 
