@@ -106,7 +106,7 @@ class InProcessCodeHandler(urllib.request.HTTPHandler):
         headers["Content-Type"] = "application/zip"
         headers["Content-Length"] = str(len(body))
         answer = urllib.response.addinfourl(io.BytesIO(body), headers, req.full_url, 200)
-        answer.msg = "OK"  # what urllib's error processor reads beside the code
+        answer.msg = "OK"  # type: ignore[attr-defined]  # urllib's error processor reads it
         return answer
 
 
