@@ -176,3 +176,30 @@ def test_security_hub_control_finding_maps_to_exposed_bucket() -> None:
     assert finding.security_hub_identifier() == {"Id": control["Id"],
                                                  "ProductArn": control["ProductArn"]}
     assert [(r.kind, r.id) for r in finding.resources] == [("s3-bucket", "customer-exports")]
+
+
+def test_lambda_finding_names_the_function_its_role_and_the_command() -> None:
+    from runbooks.analysis.playbooks import COMPROMISED_LAMBDA, containment_command
+    from runbooks.automation.routing import playbook_params
+
+    [finding] = parse_findings(load("guardduty_event_lambda_cryptocurrency.json"))
+    assert finding.playbook == COMPROMISED_LAMBDA
+    kinds = {(r.kind, r.id, r.arn) for r in finding.resources}
+    assert ("lambda-function", "thumbnailer",
+            "arn:aws:lambda:us-east-1:123456789012:function:thumbnailer") in kinds
+    assert ("execution-role", "thumbnailer-role",
+            "arn:aws:iam::123456789012:role/thumbnailer-role") in kinds
+    assert containment_command(finding.playbook, [(r.kind, r.id) for r in finding.resources]
+                               ) == "irctl contain function thumbnailer"
+    assert playbook_params(finding) == {"function_name": "thumbnailer"}
+
+
+@pytest.mark.parametrize("finding_type", [
+    "CryptoCurrency:Lambda/BitcoinTool.B", "Backdoor:Lambda/C&CActivity.B",
+    "Trojan:Lambda/BlackholeTraffic", "Trojan:Lambda/DropPoint",
+    "UnauthorizedAccess:Lambda/MaliciousIPCaller.Custom", "UnauthorizedAccess:Lambda/TorClient",
+    "UnauthorizedAccess:Lambda/TorRelay"])
+def test_every_lambda_protection_type_routes_to_the_lambda_playbook(finding_type: str) -> None:
+    from runbooks.analysis.playbooks import COMPROMISED_LAMBDA, playbook_for
+
+    assert playbook_for(finding_type, "ACTOR", resource_type="Lambda") == COMPROMISED_LAMBDA

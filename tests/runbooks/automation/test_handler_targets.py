@@ -434,14 +434,12 @@ def test_a_remote_address_inside_the_vpc_is_refused_with_the_reason(auto: World)
 
 @pytest.mark.parametrize("fixture,names", [
     ("guardduty_event_rds_anomalous_login.json", ["rds-instance orders-db-1", "database"]),
-    ("guardduty_event_lambda_cryptocurrency.json", ["lambda-function thumbnailer",
-                                                    "Lambda function"]),
     ("guardduty_event_eks_runtime_cryptocurrency.json",
      ["eks-cluster prod-eks", "kubernetes-workload shop/pods/checkout-7d9f8c6b5-x2k4p"]),
     ("guardduty_event_ecs_runtime_new_binary.json",
      ["ecs-cluster payments", "ecs-task 9f8e7d6c5b4a39281706", "ECS task"]),
 ])
-def test_rds_lambda_eks_and_container_findings_are_skipped_with_the_reason(
+def test_rds_eks_and_container_findings_are_skipped_with_the_reason(
         auto: World, fixture: str, names: list[str]) -> None:
     node = auto.instance()  # the EKS finding names its node: it must not be isolated
     before = auto.eni_groups(node)
@@ -455,6 +453,21 @@ def test_rds_lambda_eks_and_container_findings_are_skipped_with_the_reason(
     assert "no playbook yet" in result["detail"]
     assert auto.eni_groups(node) == before
     assert auto.claims() == [] and auto.snapshots(node) == []
+
+
+def test_a_lambda_finding_is_left_to_a_responder_with_the_reason(auto: World) -> None:
+    """The Lambda playbook exists but is not automated: throttling a function stops a
+    production service for every caller (routing.NOT_AUTOMATED)."""
+    node = auto.instance()
+    before = auto.eni_groups(node)
+
+    result = deliver(auto.gd_event("guardduty_event_lambda_cryptocurrency.json", node))
+
+    assert result["status"] == "skipped" and result["reason"] == "NoPlaybook", result
+    assert "compromised-lambda-function" in result["detail"]
+    assert "irctl contain function" in result["detail"]
+    assert auto.eni_groups(node) == before
+    assert auto.claims() == []
 
 
 def test_live_finding_on_an_instance_still_isolates_it(auto: World) -> None:

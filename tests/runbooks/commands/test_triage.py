@@ -197,6 +197,20 @@ def test_text_output_names_playbook_and_next_step(world: World) -> None:
     assert "Plan only, nothing changed" in result.stdout
 
 
+def test_text_output_names_the_function_and_its_contain_command(world: World) -> None:
+    event = fixture("guardduty_event_lambda_cryptocurrency.json")
+    seen = datetime.now(timezone.utc) - timedelta(hours=1)
+    stamp = seen.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    event["detail"].update(createdAt=stamp, updatedAt=stamp)
+    event["detail"]["service"].update(eventFirstSeen=stamp, eventLastSeen=stamp)
+    result = world.irctl("triage", "--finding", "-", "--case", "ir-fn", input=json.dumps(event))
+    assert result.exit_code == 0, result.output
+    assert "lambda-function thumbnailer" in result.stdout
+    assert "execution-role thumbnailer-role" in result.stdout
+    assert "irctl playbook run compromised-lambda-function" in result.stdout
+    assert "irctl contain function thumbnailer" in result.stdout
+
+
 def test_security_hub_finding_id_is_fetched_with_filters(world: World) -> None:
     finding = recent(fixture("asff_guardduty_backdoor_ec2.json"),
                      datetime.now(timezone.utc) - timedelta(hours=1))
