@@ -26,7 +26,7 @@ from runbooks.commands._shared import (
 def release(settings: Settings, kind: str, target: str, force: bool) -> None:
     """Undo a containment: restore TARGET's pre-action state recorded in --case.
 
-    KIND is what was contained (instance, access-key, role, ip, bucket, ...). Every
+    KIND is what was contained (instance, access-key, role, ip, bucket, function, ...). Every
     change the case recorded and did not undo is restored, newest first, whatever its
     recorded state (applied; or applying, failed or rollback-failed: outcome unknown);
     one whose live state is already as before is marked done. One changed since it was

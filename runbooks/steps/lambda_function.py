@@ -480,12 +480,12 @@ class CaptureFunction(FunctionStep):
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         bucket, key = change.after["bucket"], change.after["key"]
-        tags = {"ContentType": "application/json", "ExpectedBucketOwner": self.ctx.account_id,
-                **self.ctx.evidence_encryption()}
+        put_args = {"ContentType": "application/json",
+                    "ExpectedBucketOwner": self.ctx.account_id, **self.ctx.evidence_encryption()}
         if change.after["what"] == "configuration":
             body = json.dumps(self.document(), indent=2, sort_keys=True, default=str).encode()
             return {"s3Uri": change.target, **put_evidence(
-                self.ctx, bucket, key, body, **tags,
+                self.ctx, bucket, key, body, **put_args,
                 Metadata={"case": self.ctx.case_id, "function": self.function})}
         body = self.download()
         digest = hashlib.sha256(body).hexdigest()
@@ -495,7 +495,7 @@ class CaptureFunction(FunctionStep):
                 f"not the function's CodeSha256 ({change.after['codeSha256']}): the code "
                 "changed since the plan or the download is corrupt; re-run to capture it")
         written = put_evidence(
-            self.ctx, bucket, key, body, **{**tags, "ContentType": "application/zip"},
+            self.ctx, bucket, key, body, **{**put_args, "ContentType": "application/zip"},
             Metadata={"case": self.ctx.case_id, "function": self.function,
                       "code-sha256": change.after["codeSha256"]})
         return {"s3Uri": change.target, "codeSha256": change.after["codeSha256"], **written}

@@ -121,6 +121,17 @@ def _assert_ip_denied(world: World, s: ScenarioReport) -> None:
         assert denies == {True, False}, acl["NetworkAclId"]
 
 
+def _assert_function_contained(world: World, s: ScenarioReport) -> None:
+    lam = world.client("lambda")
+    name = s.params["function_name"]
+    assert lam.get_function_concurrency(FunctionName=name)[
+        "ReservedConcurrentExecutions"] == 0
+    mappings = lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+    assert mappings and all(m["State"] == "Disabled" for m in mappings)
+    statements = json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
+    assert [st["Sid"] for st in statements] == ["UploadsBucket"]
+
+
 STATE_ASSERTIONS = {
     "compromised-ec2-instance": _assert_ec2_contained,
     "compromised-asg-instance": _assert_asg_detached,
@@ -130,6 +141,7 @@ STATE_ASSERTIONS = {
     "exposed-s3-bucket": _assert_bucket_closed,
     "ransomware-data-destruction": _assert_data_restored,
     "malicious-ip": _assert_ip_denied,
+    "compromised-lambda-function": _assert_function_contained,
 }
 
 
