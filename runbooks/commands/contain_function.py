@@ -29,7 +29,9 @@ def function(settings: Settings, names: tuple[str, ...]) -> None:
     statements that let anyone invoke it (Principal * without a condition pinning the
     source account, ARN or organisation; a function URL with AuthType NONE is reachable
     only through such a statement); revoke its execution role's sessions issued before
-    now (refused for the stack's and ir:protected roles, as `contain role` is). Then, in
+    now. A role tagged ir:protected=true or belonging to the stack refuses the whole
+    command before any change (exit 2, naming the administrator's command), as `contain
+    role` does; an administrator revokes its sessions, then re-runs. Then, in
     a run of its own that never undoes the cut, save its code package (SHA-256 checked
     against the function's CodeSha256) and its configuration, policy, event-source
     mappings and URL config to cases/CASE/functions/NAME/ in the evidence bucket.
