@@ -328,7 +328,8 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
     for column in ("Type", "Severity", "State", "Resources", "Principals", "Playbook"):
         table.add_column(column, overflow="fold")
     for finding in findings:
-        unsupported = unsupported_reason(finding.type, finding.resource_type)
+        unsupported = unsupported_reason(finding.type, finding.resource_type,
+                                         finding.kubernetes.subject if finding.kubernetes else None)
         table.add_row(
             escape(finding.type or finding.title),
             f"{finding.severity_label} {finding.severity:g}",

@@ -80,3 +80,21 @@ def role_containment(role_name: str) -> list[StepCall]:
 def bucket_containment(bucket: str) -> list[StepCall]:
     """`contain bucket`: the exposed-bucket playbook's containment phase."""
     return procedure(BUCKET_PLAYBOOK, "containment", bucket, {"bucket": bucket})
+
+
+EKS_POD_PLAYBOOK = "compromised-eks-pod"
+EKS_NODE_PLAYBOOK = "compromised-eks-node"
+
+
+def pod_containment(cluster: str, namespace: str, pod: str) -> list[StepCall]:
+    """`contain pod`: the EKS pod playbook's containment phase."""
+    return procedure(EKS_POD_PLAYBOOK, "containment", f"{cluster}/{namespace}/{pod}",
+                     {"cluster": cluster, "namespace": namespace, "pod": pod})
+
+
+def node_containment(cluster: str, instance_id: str) -> list[StepCall]:
+    """`contain node`: the EKS node playbook's containment phase (the cordon), then the
+    EC2 playbook's for the node instance, which that phase names as its next action."""
+    return [*procedure(EKS_NODE_PLAYBOOK, "containment", instance_id,
+                       {"cluster": cluster, "instance_id": instance_id}),
+            *instance_containment(instance_id)]

@@ -36,8 +36,6 @@ def triage_json(world: Readiness, path: Path) -> dict[str, Any]:
     ("guardduty_event_rds_anomalous_login.json", "rds-instance", "orders-db-1", "database"),
     ("guardduty_event_lambda_cryptocurrency.json", "lambda-function", "thumbnailer",
      "Lambda function"),
-    ("guardduty_event_eks_runtime_cryptocurrency.json", "kubernetes-workload",
-     "shop/pods/checkout-7d9f8c6b5-x2k4p", "EKS cluster"),
     ("guardduty_event_ecs_runtime_new_binary.json", "ecs-task", "9f8e7d6c5b4a39281706",
      "ECS task"),
 ])
