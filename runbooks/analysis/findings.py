@@ -373,7 +373,7 @@ def _kubernetes_context(resource: Mapping[str, Any],
     user = details.get("kubernetesUserDetails") or {}
     containers = list(workload.get("containers") or [])
     own = resource.get("containerDetails") or {}
-    if own and own not in containers:
+    if own:
         containers.append(own)
     kind = str(workload.get("type") or "") or None
     name = str(workload.get("name") or "") or None
@@ -385,7 +385,7 @@ def _kubernetes_context(resource: Mapping[str, Any],
         workload=name,
         workload_type=kind,
         pod=name if kind and kind.lower() in ("pod", "pods") else None,
-        containers=tuple(
+        containers=_dedupe(
             f"{c.get('name') or c.get('id')}" + (f" ({c['image']})" if c.get("image") else "")
             for c in containers if isinstance(c, Mapping) and (c.get("name") or c.get("id"))),
         node_instance_id=_dig(resource, "instanceDetails", "instanceId"),

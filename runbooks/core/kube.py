@@ -34,7 +34,7 @@ from runbooks.core.errors import ActionFailed, PreconditionFailed
 if TYPE_CHECKING:
     from runbooks.core.context import Context
 
-TOKEN_PREFIX = "k8s-aws-v1."
+TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - the token format's version, not a secret
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
 TOKEN_EXPIRES_SECONDS = 60
 """The presigned URL's X-Amz-Expires, as aws-iam-authenticator sets it; the API server
@@ -133,6 +133,8 @@ class HttpKubeClient:
     def __init__(self, server: str, token: TokenSource,
                  ssl_context: ssl.SSLContext | None = None,
                  timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
+        if not server.startswith(("https://", "http://")):
+            raise PreconditionFailed(f"Kubernetes API server {server!r} is not an HTTP(S) URL")
         self.server = server.rstrip("/")
         self.token = token
         self.ssl_context = ssl_context
@@ -149,13 +151,15 @@ class HttpKubeClient:
         import urllib.request
 
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.server + path, data=data, method=method)
+        # the scheme is http(s), checked in __init__
+        request = urllib.request.Request(self.server + path, data=data,  # noqa: S310
+                                         method=method)
         request.add_header("Authorization", f"Bearer {self.token()}")
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout,
+            with urllib.request.urlopen(request, timeout=self.timeout,  # noqa: S310
                                         context=self.ssl_context) as response:
                 return str(response.read().decode(errors="replace"))
         except urllib.error.HTTPError as err:

@@ -121,6 +121,25 @@ def _assert_ip_denied(world: World, s: ScenarioReport) -> None:
         assert denies == {True, False}, acl["NetworkAclId"]
 
 
+def _assert_pod_isolated(world: World, s: ScenarioReport) -> None:
+    # The drill's Kubernetes is the in-memory fake behind irctl's interface (the scenario
+    # keeps it); the cluster and the evidence are the emulator's.
+    fake = SCENARIOS["compromised-eks-pod"].fake  # type: ignore[attr-defined]
+    namespace, pod = s.params["namespace"], s.params["pod"]
+    assert fake.pods[(namespace, pod)]["metadata"]["labels"]["ir-quarantine"] == s.case
+    (policy,) = [p for (ns, _), p in fake.policies.items()
+                 if ns == namespace and p["spec"]["podSelector"] == {
+                     "matchLabels": {"ir-quarantine": s.case}}]
+    assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in policy["spec"] and "egress" not in policy["spec"]
+    key = f"cases/{s.case}/eks/{s.params['cluster']}/{namespace}/{pod}/pod.json"
+    body = world.client("s3").get_object(Bucket=world.manifest.evidence_bucket,
+                                         Key=key)["Body"].read()
+    assert json.loads(body)["pod"]["metadata"]["name"] == pod
+    cluster = world.client("eks").describe_cluster(name=s.params["cluster"])["cluster"]
+    assert cluster["status"] == "ACTIVE"
+
+
 STATE_ASSERTIONS = {
     "compromised-ec2-instance": _assert_ec2_contained,
     "compromised-asg-instance": _assert_asg_detached,
@@ -130,6 +149,7 @@ STATE_ASSERTIONS = {
     "exposed-s3-bucket": _assert_bucket_closed,
     "ransomware-data-destruction": _assert_data_restored,
     "malicious-ip": _assert_ip_denied,
+    "compromised-eks-pod": _assert_pod_isolated,
 }
 
 

@@ -64,16 +64,6 @@ def test_token_for_another_cluster_has_another_signature() -> None:
     assert one["X-Amz-Signature"] != two["X-Amz-Signature"]
 
 
-def test_the_token_url_is_answered_by_sts(moto_server: str) -> None:
-    # What the API server does with the token: GET the URL with the cluster header.
-    token = eks_token(Credentials("testing", "testing"), moto_server, "us-east-1", "prod-eks")
-    url = decode(token).geturl()
-    request = urllib.request.Request(url, headers={"x-k8s-aws-id": "prod-eks"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read().decode()
-    assert response.status == 200 and "<Arn>" in body and "GetCallerIdentityResult" in body
-
-
 class Recorder(BaseHTTPRequestHandler):
     """Answers from `replies[(method, path without query)]`, recording each request."""
 
