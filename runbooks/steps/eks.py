@@ -277,22 +277,22 @@ class IsolatePod(PodStep):
             self.name, self.target,
             f"Isolate pod {self.namespace}/{self.pod} of EKS cluster {self.cluster}: "
             f"deny-all NetworkPolicy {name}, label {QUARANTINE_LABEL}={case}{note}",
-            before={**where, "label": held, "policy": name if policy else None},
+            # "policy": None: the pod was not selected by it; the case's one policy per
+            # namespace may exist already for another of its pods (apply tolerates that).
+            before={**where, "label": held, "policy": None},
             after={**where, "label": case, "policy": name,
                    "uid": (pod.get("metadata") or {}).get("uid"), "allowedBy": allowed_by})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         case = self.ctx.case_id
         kube = self.kube()
-        if change.before.get("policy") is None:
-            try:
-                kube.create_network_policy(self.namespace,
-                                           deny_all_policy(case, self.namespace))
-            except KubeApiError as err:
-                # Another pod of this case in the namespace made it meanwhile: fine if so.
-                if err.status != 409 or not is_deny_all_of(
-                        kube.get_network_policy(self.namespace, policy_name(case)), case):
-                    raise
+        try:
+            kube.create_network_policy(self.namespace, deny_all_policy(case, self.namespace))
+        except KubeApiError as err:
+            # Made for another pod of this case in the namespace: fine if it is unchanged.
+            if err.status != 409 or not is_deny_all_of(
+                    kube.get_network_policy(self.namespace, policy_name(case)), case):
+                raise
         kube.label_pod(self.namespace, self.pod, {QUARANTINE_LABEL: case})
         return {"policy": policy_name(case), "label": f"{QUARANTINE_LABEL}={case}"}
 
@@ -326,8 +326,6 @@ class IsolatePod(PodStep):
         except KubeApiError as err:
             if not not_found(err):  # the pod is gone: nothing to unlabel
                 raise
-        if change.before.get("policy") is not None:
-            return  # the policy was there before this change
         if kube.list_pods(self.namespace, f"{QUARANTINE_LABEL}={case}"):
             return
         try:
