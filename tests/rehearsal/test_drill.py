@@ -140,6 +140,22 @@ def _assert_pod_isolated(world: World, s: ScenarioReport) -> None:
     assert cluster["status"] == "ACTIVE"
 
 
+def _assert_node_contained(world: World, s: ScenarioReport) -> None:
+    fake = SCENARIOS["compromised-eks-node"].fake  # type: ignore[attr-defined]
+    (node,) = [n for n in fake.nodes.values() if n["spec"]["providerID"].endswith(
+        "/" + s.params["instance_id"])]
+    assert node["spec"]["unschedulable"] is True
+    _assert_isolated(world, s.params["instance_id"])
+
+
+def _assert_isolated(world: World, instance_id: str) -> None:
+    instance = world.client("ec2").describe_instances(InstanceIds=[instance_id])[
+        "Reservations"][0]["Instances"][0]
+    isolation = world.manifest.quarantine[instance["VpcId"]].isolation_security_group_id
+    assert [[g["GroupId"] for g in e["Groups"]] for e in instance["NetworkInterfaces"]] == [
+        [isolation]]
+
+
 STATE_ASSERTIONS = {
     "compromised-ec2-instance": _assert_ec2_contained,
     "compromised-asg-instance": _assert_asg_detached,
@@ -150,6 +166,7 @@ STATE_ASSERTIONS = {
     "ransomware-data-destruction": _assert_data_restored,
     "malicious-ip": _assert_ip_denied,
     "compromised-eks-pod": _assert_pod_isolated,
+    "compromised-eks-node": _assert_node_contained,
 }
 
 

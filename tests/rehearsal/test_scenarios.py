@@ -21,7 +21,8 @@ PACKAGE = ROOT / "rehearsal" / "scenarios"
 DRILL_ORDER = [
     "compromised-ec2-instance", "compromised-asg-instance", "compromised-iam-credentials",
     "compromised-workload-key", "compromised-role-credentials", "exposed-s3-bucket",
-    "ransomware-data-destruction", "compromised-eks-pod", "malicious-ip",
+    "ransomware-data-destruction", "compromised-eks-pod", "compromised-eks-node",
+    "malicious-ip",
 ]
 
 
