@@ -113,7 +113,14 @@ def _run_follow_up(world: World, responder: Responder, command: str) -> dict[str
 
 
 def run_scenario(world: World, scenario: Scenario, responder: Responder) -> ScenarioReport:
-    """Victim, incident, playbook with --apply, follow-ups, verification."""
+    """Victim, incident, playbook with --apply, follow-ups, verification, all within the
+    scenario's `responding` (e.g. the EKS scenarios' Kubernetes fake, installed at
+    irctl's Kubernetes interface)."""
+    with scenario.responding(world):
+        return _run_scenario(world, scenario, responder)
+
+
+def _run_scenario(world: World, scenario: Scenario, responder: Responder) -> ScenarioReport:
     from runbooks.core.audit import new_case_id
     from runbooks.core.errors import IrError
     from runbooks.playbooks import load_playbook, substitute

@@ -13,6 +13,7 @@ import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -112,6 +113,12 @@ class Scenario(ABC):
 
     def service_action(self, world: World, victim: Mapping[str, Any]) -> dict[str, Any]:
         return {}
+
+    def responding(self, world: World) -> AbstractContextManager[object]:
+        """Held while the scenario runs (victim, playbook, follow-ups, checks): what the
+        drill puts in place of something it has no emulator for (the EKS scenarios'
+        in-memory Kubernetes API behind irctl's Kubernetes interface). Default: nothing."""
+        return nullcontext()
 
     def history(self, world: World, victim: Mapping[str, Any]) -> list[dict[str, Any]]:
         """CloudTrail records of the attacker's calls to seed (trail S3 record shape)."""

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from runbooks.analysis.playbooks import playbook_for
+from runbooks.analysis.playbooks import (
+    COMPROMISED_EKS_NODE,
+    EKS_CLUSTER,
+    EKS_NODE,
+    EKS_POD,
+    playbook_for,
+)
 from runbooks.core.errors import InvalidInput
 
 ACCEPTED = (
@@ -39,7 +45,8 @@ _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 class Resource:
     """An affected AWS resource. `kind` is one of: instance, access-key, iam-user,
     iam-role, s3-bucket, security-group, rds-instance, rds-cluster, lambda-function,
-    execution-role (a Lambda function's), eks-cluster, kubernetes-workload, ecs-cluster,
+    execution-role (a Lambda function's), eks-cluster, kubernetes-workload,
+    kubernetes-pod (NAMESPACE/POD), ecs-cluster,
     ecs-task, container, or (ASFF) the resource's Type."""
 
     kind: str
@@ -65,6 +72,45 @@ class Principal:
             "name": self.name,
             "arn": self.arn,
             "accessKeyId": self.access_key_id,
+        }
+
+
+@dataclass(frozen=True)
+class KubernetesContext:
+    """What an EKS (audit-log or Runtime) finding names, for `triage` and the EKS
+    playbooks: the cluster, the workload and, when it is a pod, the pod; its containers;
+    the node instance (Runtime findings); the Kubernetes user (audit-log findings); the
+    process (Runtime findings)."""
+
+    cluster: str | None
+    cluster_arn: str | None = None
+    namespace: str | None = None
+    workload: str | None = None
+    workload_type: str | None = None
+    pod: str | None = None
+    containers: tuple[str, ...] = ()  # "name (image)"
+    node_instance_id: str | None = None
+    user: str | None = None
+    user_groups: tuple[str, ...] = ()
+    process: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """EKS_POD when it names a workload, EKS_NODE when only the node, else EKS_CLUSTER."""
+        if self.workload:
+            return EKS_POD
+        return EKS_NODE if self.node_instance_id else EKS_CLUSTER
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster, "clusterArn": self.cluster_arn,
+            "namespace": self.namespace, "workload": self.workload,
+            "workloadType": self.workload_type, "pod": self.pod,
+            "containers": list(self.containers), "node": self.node_instance_id,
+            "user": self.user, "userGroups": list(self.user_groups),
+            "process": self.process, "subject": self.subject,
+            # A pod's node is contained with the node playbook when the pod escaped.
+            "nodePlaybook": COMPROMISED_EKS_NODE if self.node_instance_id else None,
         }
 
 
@@ -95,6 +141,7 @@ class Finding:
     resource_type: str | None = None  # GuardDuty resource.resourceType / first ASFF Type
     network_direction: str | None = None  # ASFF Network.Direction (IN | OUT)
     own_ips: tuple[str, ...] = ()  # the affected resource's own addresses, never remote
+    kubernetes: KubernetesContext | None = None  # EKS findings: cluster, pod, node, user
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def inactive_reason(self) -> str | None:
@@ -158,6 +205,7 @@ class Finding:
             "principals": [p.to_dict() for p in self.principals],
             "remoteIps": list(self.remote_ips),
             "playbook": self.playbook,
+            "kubernetes": self.kubernetes.to_dict() if self.kubernetes else None,
         }
 
 
@@ -317,6 +365,42 @@ def _workload_resources(resource: Mapping[str, Any]) -> list[Resource]:
     return out
 
 
+def _kubernetes_context(resource: Mapping[str, Any],
+                        service: Mapping[str, Any]) -> KubernetesContext | None:
+    """The EKS side of a GuardDuty finding (audit-log: eksClusterDetails,
+    kubernetesDetails; Runtime: the same, plus instanceDetails of the node and
+    service.runtimeDetails.process), or None when it names no EKS cluster."""
+    eks = resource.get("eksClusterDetails") or {}
+    details = resource.get("kubernetesDetails") or {}
+    if not eks and not details:
+        return None
+    workload = details.get("kubernetesWorkloadDetails") or {}
+    user = details.get("kubernetesUserDetails") or {}
+    containers = list(workload.get("containers") or [])
+    own = resource.get("containerDetails") or {}
+    if own:
+        containers.append(own)
+    kind = str(workload.get("type") or "") or None
+    name = str(workload.get("name") or "") or None
+    process = _dig(service, "runtimeDetails", "process") or {}
+    return KubernetesContext(
+        cluster=str(eks.get("name") or "") or None,
+        cluster_arn=eks.get("arn"),
+        namespace=str(workload.get("namespace") or "") or None,
+        workload=name,
+        workload_type=kind,
+        pod=name if kind and kind.lower() in ("pod", "pods") else None,
+        containers=_dedupe(
+            f"{c.get('name') or c.get('id')}" + (f" ({c['image']})" if c.get("image") else "")
+            for c in containers if isinstance(c, Mapping) and (c.get("name") or c.get("id"))),
+        node_instance_id=_dig(resource, "instanceDetails", "instanceId"),
+        user=str(user.get("username") or "") or None,
+        user_groups=tuple(str(g) for g in user.get("groups") or []),
+        process=(str(process.get("executablePath") or process.get("name") or "") or None)
+        if isinstance(process, Mapping) else None,
+    )
+
+
 def _is_guardduty(doc: Mapping[str, Any]) -> bool:
     lowered = {k[:1].lower() + k[1:] for k in doc if isinstance(k, str)}
     return {"type", "accountId", "resource", "service"} <= lowered
@@ -388,6 +472,13 @@ def parse_guardduty(doc: Mapping[str, Any]) -> Finding:
     role = service.get("resourceRole")
     resource_type = resource.get("resourceType")
     own_ips = _instance_addresses(instance)
+    kubernetes = _kubernetes_context(resource, service)
+    if kubernetes and kubernetes.pod and kubernetes.namespace:
+        resources.append(Resource("kubernetes-pod", f"{kubernetes.namespace}/{kubernetes.pod}"))
+    if kubernetes:
+        resources += [Resource("container", c) for c in kubernetes.containers]
+    if kubernetes and kubernetes.user:
+        principals.append(Principal("kubernetes-user", kubernetes.user))
     return Finding(
         source="guardduty",
         id=str(gd.get("id", "")),
@@ -405,12 +496,14 @@ def parse_guardduty(doc: Mapping[str, Any]) -> Finding:
         principals=_dedupe(principals),
         remote_ips=tuple(ip for ip in _dedupe(remote_ips) if ip not in own_ips),
         playbook=playbook_for(finding_type, role, anonymous_caller=anonymous,
-                              resource_type=resource_type),
+                              resource_type=resource_type,
+                              eks_subject=kubernetes.subject if kubernetes else None),
         resource_role=role,
         sample=_truthy(_additional_info(service).get("sample")),
         archived=_truthy(service.get("archived")),
         resource_type=str(resource_type) if resource_type else None,
         own_ips=own_ips,
+        kubernetes=kubernetes,
         raw=doc,
     )
 

@@ -8,7 +8,8 @@ A few types depend on which side of the traffic the resource was on (GuardDuty's
 malicious-ip case, the same finding with the instance as ACTOR is a compromised
 instance; any EC2 finding whose instance is the TARGET is a malicious-ip case. Macie
 policy types and Security Hub control ids are mapped too, since they reach `irctl
-triage` through Security Hub.
+triage` through Security Hub. Kubernetes and Runtime findings on EKS are routed by what
+they name (`eks_playbook`): a pod, a node, or only the cluster.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ EXPOSED_S3 = "exposed-s3-bucket"
 RANSOMWARE = "ransomware-data-destruction"
 MALICIOUS_IP = "malicious-ip"
 COMPROMISED_LAMBDA = "compromised-lambda-function"
+COMPROMISED_EKS_POD = "compromised-eks-pod"
+COMPROMISED_EKS_NODE = "compromised-eks-node"
 
 PLAYBOOK_NAMES: frozenset[str] = frozenset(
     {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP,
-     COMPROMISED_LAMBDA}
+     COMPROMISED_LAMBDA, COMPROMISED_EKS_POD, COMPROMISED_EKS_NODE}
 )
 
 TYPE_PREFIXES: Mapping[str, str] = {
@@ -49,6 +52,20 @@ TYPE_PREFIXES: Mapping[str, str] = {
     "Persistence:Runtime/": COMPROMISED_EC2,
     "PrivilegeEscalation:Runtime/": COMPROMISED_EC2,
     "UnauthorizedAccess:Runtime/": COMPROMISED_EC2,
+    # Kubernetes audit-log findings (EKS Protection): a workload (pod) doing or suffering
+    # the harm; cluster-level ones (no workload: anonymous access, a user's API calls,
+    # RBAC) have no playbook (`eks_playbook`).
+    "Execution:Kubernetes/": COMPROMISED_EKS_POD,
+    "PrivilegeEscalation:Kubernetes/": COMPROMISED_EKS_POD,
+    "Persistence:Kubernetes/": COMPROMISED_EKS_POD,
+    "Discovery:Kubernetes/": COMPROMISED_EKS_POD,
+    "CredentialAccess:Kubernetes/": COMPROMISED_EKS_POD,
+    "DefenseEvasion:Kubernetes/": COMPROMISED_EKS_POD,
+    "Impact:Kubernetes/": COMPROMISED_EKS_POD,
+    "Policy:Kubernetes/": COMPROMISED_EKS_POD,
+    "Backdoor:Kubernetes/": COMPROMISED_EKS_POD,
+    "CryptoCurrency:Kubernetes/": COMPROMISED_EKS_POD,
+    "UnauthorizedAccess:Kubernetes/": COMPROMISED_EKS_POD,
     # Someone from outside knocking: block the address.
     "Recon:EC2/PortProbeUnprotectedPort": MALICIOUS_IP,
     "Recon:EC2/PortProbeEMRUnprotectedPort": MALICIOUS_IP,
@@ -112,25 +129,59 @@ CONTROL_IDS: Mapping[str, str] = {
 
 # GuardDuty resource types (`resource.resourceType`) no playbook acts on yet, and what a
 # responder does instead. Runtime Monitoring findings carry the same `...:Runtime/` type
-# on an EC2 host, an EKS pod or an ECS task: only the EC2 host is an instance to isolate.
+# on an EC2 host, an EKS pod or node, or an ECS task: the EC2 host is an instance to
+# isolate, EKS ones go to the EKS playbooks (`eks_playbook`), ECS ones have none.
 UNSUPPORTED_RESOURCES: Mapping[str, str] = {
     "RDSDBInstance": "database (RDS/Aurora): no playbook yet; rotate the database user's "
                      "credentials and restrict the DB security group by hand",
-    "EKSCluster": "EKS cluster / Kubernetes workload: no playbook yet; cordon the node, "
-                  "isolate the pod with a NetworkPolicy and revoke its service account",
-    "ECSCluster": "ECS task: no playbook yet; stop the task (keeping its logs) and review "
-                  "its task role",
+    "EKSCluster": "EKS cluster-level finding (it names no pod and no node): no playbook yet; "
+                  "review the Kubernetes user's RBAC bindings and the cluster's access "
+                  "entries, and contain the IAM principal behind it (irctl contain role)",
+    "ECSCluster": "ECS task: no playbook yet; save its logs, then stop it (aws ecs stop-task). "
+                  "An EC2-backed task whose container escaped: contain its container "
+                  "instance (irctl contain instance ID, which cuts every task on it); on "
+                  "Fargate the task is the boundary: stopping it is the containment",
     "Container": "container: no playbook yet; stop the container (keeping its logs) and "
                  "review its task or pod role",
 }
 _UNSUPPORTED_TYPES: Mapping[str, str] = {
-    ":RDS/": "RDSDBInstance", ":Kubernetes/": "EKSCluster",
+    ":RDS/": "RDSDBInstance",
 }
 
+# What an EKS finding (`resource.resourceType` EKSCluster) names, from triage
+# (`runbooks.analysis.findings`): a pod (kubernetesWorkloadDetails), else the node
+# (instanceDetails of a Runtime finding), else only the cluster.
+EKS_POD, EKS_NODE, EKS_CLUSTER = "pod", "node", "cluster"
 
-def unsupported_reason(finding_type: str | None, resource_type: str | None) -> str | None:
-    """Why no playbook acts on this finding's resource (RDS, EKS, ECS, container), or
-    None when the resource is one the playbooks handle."""
+
+def eks_playbook(finding_type: str, resource_type: str | None,
+                 eks_subject: str | None) -> str | None:
+    """The EKS playbook for a Kubernetes or Runtime finding, or None when it is not an
+    EKS finding (a Runtime finding on a plain instance stays the EC2 playbook's).
+
+    Runtime on EKS and Kubernetes findings go to the pod playbook when they name a pod
+    (or say nothing of what they name: a bare type), to the node playbook when they name
+    only the node instance (a process on the host, outside any container); cluster-level
+    findings get none (`unsupported_reason`). ECS and standalone containers have no
+    playbook (UNSUPPORTED_RESOURCES says what to do)."""
+    kubernetes = ":Kubernetes/" in finding_type
+    if not kubernetes and not (":Runtime/" in finding_type and resource_type == "EKSCluster"):
+        return None
+    if eks_subject == EKS_NODE:
+        return COMPROMISED_EKS_NODE
+    if eks_subject == EKS_CLUSTER:
+        return None
+    return COMPROMISED_EKS_POD
+
+
+def unsupported_reason(finding_type: str | None, resource_type: str | None,
+                       eks_subject: str | None = None) -> str | None:
+    """Why no playbook acts on this finding's resource (RDS, a cluster-level EKS
+    finding, ECS, container), or None when the resource is one the playbooks handle.
+    `eks_subject`: what an EKS finding names (EKS_POD, EKS_NODE, EKS_CLUSTER; None: not
+    known, taken as a pod)."""
+    if resource_type == "EKSCluster" or (finding_type and ":Kubernetes/" in finding_type):
+        return UNSUPPORTED_RESOURCES["EKSCluster"] if eks_subject == EKS_CLUSTER else None
     if resource_type in UNSUPPORTED_RESOURCES:
         return UNSUPPORTED_RESOURCES[str(resource_type)]
     for marker, kind in _UNSUPPORTED_TYPES.items():
@@ -145,16 +196,22 @@ def playbook_for(
     control_id: str | None = None,
     anonymous_caller: bool = False,
     resource_type: str | None = None,
+    eks_subject: str | None = None,
 ) -> str | None:
     """The playbook for a finding type, or None when no playbook handles it.
 
-    `resource_type` (GuardDuty's `resource.resourceType`): a Runtime finding on an EKS
-    pod, ECS task or container, and RDS / Kubernetes findings, have no playbook
-    (`unsupported_reason` says what to do instead).
+    `resource_type` (GuardDuty's `resource.resourceType`) and `eks_subject` (what an EKS
+    finding names): a Runtime finding on an EKS pod goes to the pod playbook, on an EKS
+    node to the node playbook (`eks_playbook`); one on an ECS task or container, and RDS
+    / cluster-level Kubernetes findings, have no playbook (`unsupported_reason`
+    says what to do instead).
     """
-    if unsupported_reason(finding_type, resource_type):
+    if unsupported_reason(finding_type, resource_type, eks_subject):
         return None
     if finding_type:
+        eks = eks_playbook(finding_type, resource_type, eks_subject)
+        if eks or ":Kubernetes/" in finding_type:
+            return eks
         if resource_role and resource_role.upper() == "TARGET" and finding_type.startswith(
             _TARGET_IS_VICTIM
         ):

@@ -73,7 +73,8 @@ def route(finding: Finding, config: AutomationConfig, region: str) -> Route | Sk
     if finding.severity < config.min_severity:
         return Skip("BelowSeverity", f"severity {finding.severity} is below "
                     f"{config.min_severity}")
-    unsupported = unsupported_reason(finding.type, finding.resource_type)
+    unsupported = unsupported_reason(finding.type, finding.resource_type,
+                                     finding.kubernetes.subject if finding.kubernetes else None)
     if unsupported:
         names = ", ".join(f"{r.kind} {r.id}" for r in finding.resources) or "none named"
         return Skip("UnsupportedResource", f"finding {finding.type} is about a "

@@ -317,6 +317,25 @@ def finding_state(finding: Finding) -> str:
     return "\n".join(parts) or "active"
 
 
+def _print_kubernetes(out: Any, finding: Finding) -> None:
+    """What an EKS finding names, and the node's containment command when it names one."""
+    from rich.markup import escape
+
+    k8s = finding.kubernetes
+    assert k8s is not None
+    named = [("cluster", k8s.cluster), ("namespace", k8s.namespace),
+             ("pod" if k8s.pod else "workload",
+              k8s.pod or (f"{k8s.workload_type}/{k8s.workload}" if k8s.workload else None)),
+             ("containers", ", ".join(k8s.containers) or None), ("node", k8s.node_instance_id),
+             ("kubernetes user", k8s.user), ("process", k8s.process)]
+    text = "; ".join(f"{what} {value}" for what, value in named if value)
+    out.print(f"[bold]eks:[/] finding {escape(finding.id)}: {escape(text)}", highlight=False)
+    if k8s.node_instance_id and k8s.cluster and finding.playbook != "compromised-eks-node":
+        out.print(f"  if the container escaped to the node: [bold]irctl contain node "
+                  f"{escape(k8s.node_instance_id)} --cluster {escape(k8s.cluster)}[/] "
+                  "(playbook compromised-eks-node)", highlight=False)
+
+
 def _print_summary(findings: list[Finding], timeline: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -328,7 +347,8 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
     for column in ("Type", "Severity", "State", "Resources", "Principals", "Playbook"):
         table.add_column(column, overflow="fold")
     for finding in findings:
-        unsupported = unsupported_reason(finding.type, finding.resource_type)
+        unsupported = unsupported_reason(finding.type, finding.resource_type,
+                                         finding.kubernetes.subject if finding.kubernetes else None)
         table.add_row(
             escape(finding.type or finding.title),
             f"{finding.severity_label} {finding.severity:g}",
@@ -340,6 +360,9 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
             f"[yellow]none[/] ({escape(unsupported)})" if unsupported else "[yellow]none[/]",
         )
     out.print(table)
+    for finding in findings:
+        if finding.kubernetes:
+            _print_kubernetes(out, finding)
     for finding in findings:
         inactive = finding.inactive_reason()
         if inactive:

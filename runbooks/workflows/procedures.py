@@ -88,3 +88,19 @@ def function_containment(function_name: str) -> list[StepCall]:
     """`contain function`: the Lambda playbook's containment phase."""
     return procedure(FUNCTION_PLAYBOOK, "containment", function_name,
                      {"function_name": function_name})
+EKS_POD_PLAYBOOK = "compromised-eks-pod"
+EKS_NODE_PLAYBOOK = "compromised-eks-node"
+
+
+def pod_containment(cluster: str, namespace: str, pod: str) -> list[StepCall]:
+    """`contain pod`: the EKS pod playbook's containment phase."""
+    return procedure(EKS_POD_PLAYBOOK, "containment", f"{cluster}/{namespace}/{pod}",
+                     {"cluster": cluster, "namespace": namespace, "pod": pod})
+
+
+def node_containment(cluster: str, instance_id: str) -> list[StepCall]:
+    """`contain node`: the EKS node playbook's containment phase (the cordon), then the
+    EC2 playbook's for the node instance, which that phase names as its next action."""
+    return [*procedure(EKS_NODE_PLAYBOOK, "containment", instance_id,
+                       {"cluster": cluster, "instance_id": instance_id}),
+            *instance_containment(instance_id)]

@@ -130,6 +130,39 @@ def _assert_function_contained(world: World, s: ScenarioReport) -> None:
     assert mappings and all(m["State"] == "Disabled" for m in mappings)
     statements = json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
     assert [st["Sid"] for st in statements] == ["UploadsBucket"]
+def _assert_pod_isolated(world: World, s: ScenarioReport) -> None:
+    # The drill's Kubernetes is the in-memory fake behind irctl's interface (the scenario
+    # keeps it); the cluster and the evidence are the emulator's.
+    fake = SCENARIOS["compromised-eks-pod"].fake  # type: ignore[attr-defined]
+    namespace, pod = s.params["namespace"], s.params["pod"]
+    assert fake.pods[(namespace, pod)]["metadata"]["labels"]["ir-quarantine"] == s.case
+    (policy,) = [p for (ns, _), p in fake.policies.items()
+                 if ns == namespace and p["spec"]["podSelector"] == {
+                     "matchLabels": {"ir-quarantine": s.case}}]
+    assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in policy["spec"] and "egress" not in policy["spec"]
+    key = f"cases/{s.case}/eks/{s.params['cluster']}/{namespace}/{pod}/pod.json"
+    body = world.client("s3").get_object(Bucket=world.manifest.evidence_bucket,
+                                         Key=key)["Body"].read()
+    assert json.loads(body)["pod"]["metadata"]["name"] == pod
+    cluster = world.client("eks").describe_cluster(name=s.params["cluster"])["cluster"]
+    assert cluster["status"] == "ACTIVE"
+
+
+def _assert_node_contained(world: World, s: ScenarioReport) -> None:
+    fake = SCENARIOS["compromised-eks-node"].fake  # type: ignore[attr-defined]
+    (node,) = [n for n in fake.nodes.values() if n["spec"]["providerID"].endswith(
+        "/" + s.params["instance_id"])]
+    assert node["spec"]["unschedulable"] is True
+    _assert_isolated(world, s.params["instance_id"])
+
+
+def _assert_isolated(world: World, instance_id: str) -> None:
+    instance = world.client("ec2").describe_instances(InstanceIds=[instance_id])[
+        "Reservations"][0]["Instances"][0]
+    isolation = world.manifest.quarantine[instance["VpcId"]].isolation_security_group_id
+    assert [[g["GroupId"] for g in e["Groups"]] for e in instance["NetworkInterfaces"]] == [
+        [isolation]]
 
 
 STATE_ASSERTIONS = {
@@ -142,6 +175,8 @@ STATE_ASSERTIONS = {
     "ransomware-data-destruction": _assert_data_restored,
     "malicious-ip": _assert_ip_denied,
     "compromised-lambda-function": _assert_function_contained,
+    "compromised-eks-pod": _assert_pod_isolated,
+    "compromised-eks-node": _assert_node_contained,
 }
 
 

@@ -40,6 +40,8 @@ from typing import Any
 import pytest
 
 from components.mockrun import PROJECT_ROOT, Evaluation, evaluate, load_stack_config
+from rehearsal.kube_fake import FakeCluster
+from runbooks.core.kube import connector
 from tests.runbooks.automation.test_handler import auto  # noqa: F401 - fixture
 from tests.runbooks.commands.analysis_world import ACCOUNT, World, build_world
 from tests.runbooks.commands.test_eradicate import launch
@@ -205,6 +207,28 @@ def _seed_function(world: World) -> str:
     from tests.runbooks.core.test_step_actions_measured import _function
 
     return str(_function(world).params["function_name"])
+# The EKS commands' Kubernetes side: a fake at irctl's interface (no API server here);
+# their AWS side (DescribeCluster, evidence, the node's EC2 containment) is enforced.
+KUBE = FakeCluster("enforced-eks")
+
+
+@pytest.fixture(autouse=True)
+def kubernetes() -> Iterator[FakeCluster]:
+    with connector(KUBE.connector):
+        yield KUBE
+
+
+def _seed_eks(world: World) -> tuple[str, str]:
+    world.client("eks").create_cluster(
+        name=KUBE.name, roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-0123456789abcdef0"]})
+    node = launch(world, managed=False)
+    KUBE.pods.clear()
+    KUBE.policies.clear()
+    KUBE.nodes.clear()
+    KUBE.add_pod("shop", "checkout-1", {"app": "checkout"})
+    KUBE.add_node("ip-10-0-1-1.ec2.internal", node)
+    return KUBE.name, node
 
 
 def responder_commands(world: World) -> list[list[str]]:
@@ -228,7 +252,12 @@ def responder_commands(world: World) -> list[list[str]]:
     function = _seed_function(world)
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
     fast = ["--poll-seconds", "0.2"]
+    cluster, node = _seed_eks(world)
     return [
+        ["contain", "pod", cluster, "shop", "checkout-1", "--case", "c-pod", "--apply"],
+        ["release", "pod", f"{cluster}/shop/checkout-1", "--case", "c-pod", "--apply"],
+        ["contain", "node", node, "--cluster", cluster, "--case", "c-node", "--apply"],
+        ["release", "instance", node, "--case", "c-node", "--apply"],
         ["triage", "--finding", str(finding_file(world)), "--case", "c-t", "--apply"],
         ["contain", "instance", iid, "--case", "c-i", "--apply"],
         ["release", "instance", iid, "--case", "c-i", "--apply"],
@@ -285,6 +314,11 @@ def test_the_responder_role_runs_every_runbook_with_iam_enforced(
            _names(stack_manifest, world))
     failed = run_all(world, commands)
     assert not failed, "\n\n".join(f"{name}:\n{out}" for name, out in failed.items())
+    # the EKS commands did act (and release undid it) under the role
+    assert {"create_network_policy", "label_pod", "delete_network_policy",
+            "set_unschedulable"} <= set(KUBE.calls)
+    assert KUBE.policies == {} and "ir-quarantine" not in KUBE.pods[
+        ("shop", "checkout-1")]["metadata"]["labels"]
 
 
 def test_the_investigator_is_told_triage_apply_needs_the_responder_role(

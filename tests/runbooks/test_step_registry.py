@@ -28,6 +28,9 @@ EXAMPLES: dict[str, Any] = {
     "vpc_id": "vpc-0123456789abcdef0",
     "restore_to": "2026-11-28T03:00:00Z",
     "function_name": "orders-webhook",
+    "cluster": "prod-eks",
+    "namespace": "payments",
+    "pod": "payments-api-7d9c8b7f6-x2x9q",
 }
 
 

@@ -121,7 +121,9 @@ def test_finding_without_a_valid_account_is_rejected() -> None:
         ("UnauthorizedAccess:EC2/SSHBruteForce", "TARGET", MALICIOUS_IP),
         ("UnauthorizedAccess:EC2/SSHBruteForce", "ACTOR", COMPROMISED_EC2),
         ("Recon:EC2/Portscan", "ACTOR", COMPROMISED_EC2),
-        ("Discovery:Kubernetes/MaliciousIPCaller", None, None),
+        # A bare Kubernetes type (what it names unknown) is taken as a pod's; with the
+        # finding's context see tests/runbooks/analysis/test_findings_eks.py.
+        ("Discovery:Kubernetes/MaliciousIPCaller", None, "compromised-eks-pod"),
     ],
 )
 def test_type_to_playbook(finding_type: str, role: str | None, expected: str | None) -> None:

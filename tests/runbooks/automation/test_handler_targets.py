@@ -434,8 +434,6 @@ def test_a_remote_address_inside_the_vpc_is_refused_with_the_reason(auto: World)
 
 @pytest.mark.parametrize("fixture,names", [
     ("guardduty_event_rds_anomalous_login.json", ["rds-instance orders-db-1", "database"]),
-    ("guardduty_event_eks_runtime_cryptocurrency.json",
-     ["eks-cluster prod-eks", "kubernetes-workload shop/pods/checkout-7d9f8c6b5-x2k4p"]),
     ("guardduty_event_ecs_runtime_new_binary.json",
      ["ecs-cluster payments", "ecs-task 9f8e7d6c5b4a39281706", "ECS task"]),
 ])
@@ -468,6 +466,19 @@ def test_a_lambda_finding_is_left_to_a_responder_with_the_reason(auto: World) ->
     assert "irctl contain function" in result["detail"]
     assert auto.eni_groups(node) == before
     assert auto.claims() == []
+def test_eks_pod_finding_is_routed_to_the_pod_playbook_which_is_never_automated(
+        auto: World) -> None:
+    # A Runtime finding in a pod names its node: automation must isolate neither.
+    node = auto.instance()
+    before = auto.eni_groups(node)
+    event = auto.gd_event("guardduty_event_eks_runtime_cryptocurrency.json", node)
+
+    result = deliver(event)
+
+    assert result["status"] == "skipped"
+    assert result["reason"] in ("NotAllowed", "NoPlaybook"), result
+    assert auto.eni_groups(node) == before
+    assert auto.claims() == [] and auto.snapshots(node) == []
 
 
 def test_live_finding_on_an_instance_still_isolates_it(auto: World) -> None:

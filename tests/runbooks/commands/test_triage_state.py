@@ -36,8 +36,6 @@ def triage_json(world: Readiness, path: Path) -> dict[str, Any]:
     ("guardduty_event_rds_anomalous_login.json", "rds-instance", "orders-db-1", "database"),
     ("guardduty_event_lambda_cryptocurrency.json", "lambda-function", "thumbnailer",
      "Lambda function"),
-    ("guardduty_event_eks_runtime_cryptocurrency.json", "kubernetes-workload",
-     "shop/pods/checkout-7d9f8c6b5-x2k4p", "EKS cluster"),
     ("guardduty_event_ecs_runtime_new_binary.json", "ecs-task", "9f8e7d6c5b4a39281706",
      "ECS task"),
 ])
@@ -102,3 +100,39 @@ def test_triage_plan_without_case_keeps_no_case_directory(server_readiness: Read
     assert not root.exists() or list(root.iterdir()) == []
     assert document["timeline"]["local"] is None
     assert any("--case" in w for w in document["runs"][0]["warnings"])
+
+
+def test_triage_names_cluster_namespace_pod_containers_and_node_of_an_eks_finding(
+        server_readiness: Readiness, tmp_path: Path) -> None:
+    world = server_readiness
+    path = finding_file(tmp_path, "guardduty_event_eks_runtime_cryptocurrency.json")
+
+    (finding,) = triage_json(world, path)["findings"]
+    text = world.irctl("triage", "--finding", str(path), "--no-notify",
+                       env={"COLUMNS": "400"})
+
+    assert finding["playbook"] == "compromised-eks-pod"
+    k8s = finding["kubernetes"]
+    assert (k8s["cluster"], k8s["namespace"], k8s["pod"], k8s["node"]) == (
+        "prod-eks", "shop", "checkout-7d9f8c6b5-x2k4p", "i-0e1d2c3b4a5968778")
+    assert text.returncode == 0, text.stderr
+    flat = " ".join(text.stdout.split())
+    assert ("cluster prod-eks; namespace shop; pod checkout-7d9f8c6b5-x2k4p; containers "
+            "checkout (shop/checkout:1.4); node i-0e1d2c3b4a5968778") in flat
+    assert "irctl contain node i-0e1d2c3b4a5968778 --cluster prod-eks" in flat
+    assert "irctl playbook run compromised-eks-pod" in flat
+
+
+def test_triage_of_a_cluster_level_eks_finding_says_what_to_do(
+        server_readiness: Readiness, tmp_path: Path) -> None:
+    world = server_readiness
+    path = finding_file(tmp_path, "guardduty_event_eks_audit_anonymous_access.json")
+
+    (finding,) = triage_json(world, path)["findings"]
+    text = world.irctl("triage", "--finding", str(path), "--no-notify",
+                       env={"COLUMNS": "400"})
+
+    assert finding["playbook"] is None and finding["kubernetes"]["subject"] == "cluster"
+    flat = " ".join(text.stdout.split())
+    assert "cluster-level" in flat and "kubernetes user system:anonymous" in flat
+    assert "irctl playbook run" not in text.stdout

@@ -27,7 +27,9 @@ from typing import Any
 
 import pytest
 
+from rehearsal.kube_fake import FakeCluster
 from runbooks.core.context import Context, SessionFactory
+from runbooks.core.kube import connector
 from runbooks.core.manifest_schema import Manifest
 from runbooks.core.step import Change, Step, has_verify, load_all_steps
 from tests.runbooks.commands.analysis_world import ACCOUNT, REGION, World, build_world
@@ -285,6 +287,38 @@ def _function(world: World) -> Scenario:
     lam.add_permission(FunctionName=name, StatementId="Anyone",
                        Action="lambda:InvokeFunction", Principal="*")
     return Scenario({"function_name": name}, (name,))
+# The EKS steps' Kubernetes calls go to this fake, installed at irctl's interface for
+# every test here (`kubernetes` below); their AWS call (DescribeCluster) is measured.
+KUBE = FakeCluster("meta-eks")
+
+
+@pytest.fixture(autouse=True)
+def kubernetes() -> Iterator[FakeCluster]:
+    with connector(KUBE.connector):
+        yield KUBE
+
+
+def _eks_cluster(world: World) -> None:
+    world.client("eks").create_cluster(
+        name=KUBE.name, roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-0123456789abcdef0"]})
+    KUBE.pods.clear()
+    KUBE.policies.clear()
+    KUBE.nodes.clear()
+
+
+def _pod(world: World) -> Scenario:
+    _eks_cluster(world)
+    KUBE.add_pod("shop", "checkout-1", {"app": "checkout"})
+    return Scenario({"cluster": KUBE.name, "namespace": "shop", "pod": "checkout-1"},
+                    (f"{KUBE.name}/shop/checkout-1",))
+
+
+def _node(world: World) -> Scenario:
+    _eks_cluster(world)
+    iid = launch(world, managed=False)
+    KUBE.add_node("ip-10-0-1-1.ec2.internal", iid)
+    return Scenario({"cluster": KUBE.name, "instance_id": iid}, (iid,))
 
 
 def _automated_containment(world: World) -> Scenario:
@@ -330,6 +364,9 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
     "lambda.remove-public-permissions": _function,
     "lambda.revoke-execution-role-sessions": _function,
     "lambda.capture-function": _function,
+    "eks.capture-pod": _pod,
+    "eks.isolate-pod": _pod,
+    "eks.cordon-node": _node,
 }
 
 

@@ -35,11 +35,20 @@ def test_shipped_playbook_is_valid_and_uses_registered_steps(name: str) -> None:
     assert playbook_errors(_doc(name), name, load_all_steps()) == []
 
 
+# What the finding names, where the type alone does not pick the playbook: Runtime types
+# go to the EKS playbooks only for an EKS resource (a pod, or only the node).
+FINDING_CONTEXT: dict[str, dict[str, str]] = {
+    "compromised-eks-pod": {"resource_type": "EKSCluster", "eks_subject": "pod"},
+    "compromised-eks-node": {"resource_type": "EKSCluster", "eks_subject": "node"},
+}
+
+
 @pytest.mark.parametrize("name", sorted(PLAYBOOK_NAMES))
 def test_every_guardduty_trigger_is_routed_to_this_playbook_by_triage(name: str) -> None:
     role = "TARGET" if name == MALICIOUS_IP else None
     for finding_type in _doc(name)["triggers"]["guardduty"]:
-        assert playbook_for(finding_type, role) == name, finding_type
+        assert playbook_for(finding_type, role, **FINDING_CONTEXT.get(name, {})) == name, \
+            finding_type
 
 
 def _errors_after(change: Any) -> list[str]:
