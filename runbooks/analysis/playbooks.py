@@ -13,16 +13,18 @@ triage` through Security Hub.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 COMPROMISED_EC2 = "compromised-ec2-instance"
 COMPROMISED_IAM = "compromised-iam-credentials"
 EXPOSED_S3 = "exposed-s3-bucket"
 RANSOMWARE = "ransomware-data-destruction"
 MALICIOUS_IP = "malicious-ip"
+COMPROMISED_RDS = "compromised-rds-database"
 
 PLAYBOOK_NAMES: frozenset[str] = frozenset(
-    {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP}
+    {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP,
+     COMPROMISED_RDS}
 )
 
 TYPE_PREFIXES: Mapping[str, str] = {
@@ -78,6 +80,14 @@ TYPE_PREFIXES: Mapping[str, str] = {
     "Policy:IAMUser/S3BucketPublic": EXPOSED_S3,  # Macie
     "Policy:IAMUser/S3BucketSharedExternally": EXPOSED_S3,  # Macie
     "Policy:IAMUser/S3BucketReplicatedExternally": EXPOSED_S3,  # Macie
+    # GuardDuty RDS Protection: a login that should not have happened to a database
+    # (anomalous, brute-forced, from Tor or a known-malicious address) or a probe from one.
+    # Failed logins alone (`...FailedLogin`) stay unrouted: nobody got in.
+    "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin": COMPROMISED_RDS,
+    "CredentialAccess:RDS/AnomalousBehavior.SuccessfulBruteForce": COMPROMISED_RDS,
+    "CredentialAccess:RDS/TorIPCaller.SuccessfulLogin": COMPROMISED_RDS,
+    "CredentialAccess:RDS/MaliciousIPCaller.SuccessfulLogin": COMPROMISED_RDS,
+    "Discovery:RDS/": COMPROMISED_RDS,
     # Data destroyed, encrypted or mass-deleted.
     "Impact:S3/": RANSOMWARE,
     "AttackSequence:S3/": RANSOMWARE,
@@ -107,8 +117,6 @@ CONTROL_IDS: Mapping[str, str] = {
 # responder does instead. Runtime Monitoring findings carry the same `...:Runtime/` type
 # on an EC2 host, an EKS pod or an ECS task: only the EC2 host is an instance to isolate.
 UNSUPPORTED_RESOURCES: Mapping[str, str] = {
-    "RDSDBInstance": "database (RDS/Aurora): no playbook yet; rotate the database user's "
-                     "credentials and restrict the DB security group by hand",
     "Lambda": "Lambda function: no playbook yet; set its reserved concurrency to 0 and "
               "review its code, role and triggers by hand",
     "EKSCluster": "EKS cluster / Kubernetes workload: no playbook yet; cordon the node, "
@@ -119,8 +127,16 @@ UNSUPPORTED_RESOURCES: Mapping[str, str] = {
                  "review its task or pod role",
 }
 _UNSUPPORTED_TYPES: Mapping[str, str] = {
-    ":RDS/": "RDSDBInstance", ":Lambda/": "Lambda", ":Kubernetes/": "EKSCluster",
+    ":Lambda/": "Lambda", ":Kubernetes/": "EKSCluster",
 }
+
+
+def database_to_contain(resources: Iterable[tuple[str, str]]) -> str | None:
+    """What `irctl contain database` takes for a finding's (kind, id) resources: the
+    Aurora cluster when the instance is a member (the cluster holds its groups), else
+    the DB instance."""
+    found = dict(reversed(list(resources)))
+    return found.get("rds-cluster") or found.get("rds-instance")
 
 
 def unsupported_reason(finding_type: str | None, resource_type: str | None) -> str | None:

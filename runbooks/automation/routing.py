@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from runbooks.analysis.playbooks import (
     COMPROMISED_EC2,
     COMPROMISED_IAM,
+    COMPROMISED_RDS,
     EXPOSED_S3,
     MALICIOUS_IP,
 )
@@ -33,6 +34,15 @@ AUTOMATED_PHASES = ("containment",)
 # containment disables a key that may be the only way to the data: never automated.
 AUTOMATED_PLAYBOOKS: tuple[str, ...] = (COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3,
                                         MALICIOUS_IP)
+
+# Playbooks with a routing but no automation, and why (the Skip says it).
+NOT_AUTOMATED_WHY: Mapping[str, str] = {
+    COMPROMISED_RDS: (
+        "containing a database cuts every client, the application's too, and replaces "
+        "its master password one-way: a human weighs the outage (the playbook's "
+        "application-outage decision) and runs `irctl contain database`; the automation "
+        "role holds no RDS or Secrets Manager action"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,9 @@ def route(finding: Finding, config: AutomationConfig, region: str) -> Route | Sk
                     "(ir:automation.findingTypes)")
     playbook = finding.playbook
     if playbook not in AUTOMATED_PLAYBOOKS:
+        why = f": {NOT_AUTOMATED_WHY[playbook]}" if playbook in NOT_AUTOMATED_WHY else ""
         return Skip("NoPlaybook", f"no automated playbook for {finding.type} "
-                    f"(playbook: {playbook or 'none'})")
+                    f"(playbook: {playbook or 'none'}){why}")
     assert playbook is not None
     try:
         params = playbook_params(finding)

@@ -321,7 +321,11 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from runbooks.analysis.playbooks import unsupported_reason
+    from runbooks.analysis.playbooks import (
+        COMPROMISED_RDS,
+        database_to_contain,
+        unsupported_reason,
+    )
 
     out = out_console()
     table = Table(title="findings", title_justify="left")
@@ -357,6 +361,10 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
         if finding.playbook and not finding.inactive_reason():
             out.print(f"next: [bold]irctl playbook run {finding.playbook}[/] "
                       f"(finding {finding.id})", highlight=False)
+            database = database_to_contain((r.kind, r.id) for r in finding.resources)
+            if finding.playbook == COMPROMISED_RDS and database:
+                out.print(f"contain: [bold]irctl contain database {escape(database)}[/] "
+                          f"--case CASE (plan; add --apply)", highlight=False)
 
 
 COMMANDS = [triage]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 INSTANCE_PLAYBOOK = "compromised-ec2-instance"
 CREDENTIALS_PLAYBOOK = "compromised-iam-credentials"
 BUCKET_PLAYBOOK = "exposed-s3-bucket"
+DATABASE_PLAYBOOK = "compromised-rds-database"
 
 
 @cache
@@ -80,3 +81,9 @@ def role_containment(role_name: str) -> list[StepCall]:
 def bucket_containment(bucket: str) -> list[StepCall]:
     """`contain bucket`: the exposed-bucket playbook's containment phase."""
     return procedure(BUCKET_PLAYBOOK, "containment", bucket, {"bucket": bucket})
+
+
+def database_containment(database: str) -> list[StepCall]:
+    """`contain database`: the RDS playbook's containment phase (its steps; the manual
+    session kill is the responder's)."""
+    return procedure(DATABASE_PLAYBOOK, "containment", database, {"database": database})
