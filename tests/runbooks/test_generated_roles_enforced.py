@@ -219,6 +219,7 @@ def responder_commands(world: World) -> list[list[str]]:
             "Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
             "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
+    database = _public_database(world)
     fast = ["--poll-seconds", "0.2"]
     return [
         ["triage", "--finding", str(finding_file(world)), "--case", "c-t", "--apply"],
@@ -228,6 +229,8 @@ def responder_commands(world: World) -> list[list[str]]:
         ["release", "access-key", key, "--case", "c-k", "--apply"],
         ["contain", "role", role, "--case", "c-r", "--apply"],
         ["contain", "bucket", bucket, "--case", "c-b", "--apply"],
+        ["contain", "database", database, "--case", "c-db", "--apply"],
+        ["release", "database", database, "--case", "c-db", "--apply"],
         ["contain", "ip", "203.0.113.9", "--vpc", world.vpc_id, "--case", "c-ip", "--apply"],
         ["backup", "now", victim, "--apply", *fast],
         ["recover", "instance", victim, "--security-group", group, "--case", "c-rec",
@@ -237,6 +240,24 @@ def responder_commands(world: World) -> list[list[str]]:
          "--case", "c-i", "--apply"],
         ["eradicate", "terminate", "instance", iid, "--case", "c-i", "--apply"],
     ]
+
+
+def _public_database(world: World) -> str:
+    """A public PostgreSQL instance in the manifest's VPC (for `contain database`)."""
+    ec2, rds = world.client("ec2"), world.client("rds")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [world.vpc_id]}])[
+        "Subnets"]
+    name = f"orders-{uuid.uuid4().hex[:8]}"
+    rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription="db",
+                               SubnetIds=[s["SubnetId"] for s in subnets[:2]])
+    app = ec2.create_security_group(GroupName=f"app-{name}", Description="app",
+                                    VpcId=world.vpc_id)["GroupId"]
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres",
+                           DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                           MasterUsername="app_admin", MasterUserPassword="Passw0rd-initial",
+                           DBSubnetGroupName=name, VpcSecurityGroupIds=[app],
+                           PubliclyAccessible=True)
+    return name
 
 
 def finding_file(world: World) -> Path:

@@ -27,6 +27,7 @@ EXAMPLES: dict[str, Any] = {
     "cidr": "203.0.113.7/32",
     "vpc_id": "vpc-0123456789abcdef0",
     "restore_to": "2026-11-28T03:00:00Z",
+    "database": "orders-db",
 }
 
 

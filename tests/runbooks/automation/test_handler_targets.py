@@ -433,7 +433,6 @@ def test_a_remote_address_inside_the_vpc_is_refused_with_the_reason(auto: World)
 
 
 @pytest.mark.parametrize("fixture,names", [
-    ("guardduty_event_rds_anomalous_login.json", ["rds-instance orders-db-1", "database"]),
     ("guardduty_event_lambda_cryptocurrency.json", ["lambda-function thumbnailer",
                                                     "Lambda function"]),
     ("guardduty_event_eks_runtime_cryptocurrency.json",
@@ -455,6 +454,23 @@ def test_rds_lambda_eks_and_container_findings_are_skipped_with_the_reason(
     assert "no playbook yet" in result["detail"]
     assert auto.eni_groups(node) == before
     assert auto.claims() == [] and auto.snapshots(node) == []
+
+
+def test_rds_finding_is_routed_but_left_to_a_human_with_the_reason(auto: World) -> None:
+    """The RDS playbook is not automated: containing a database cuts the application and
+    rotates its password one-way. The skip says so and names the command; nothing is
+    claimed, nothing changes."""
+    node = auto.instance()
+    before = auto.eni_groups(node)
+    event = auto.gd_event("guardduty_event_rds_anomalous_login.json", node)
+
+    result = deliver(event)
+
+    assert result["status"] == "skipped" and result["reason"] == "NoPlaybook", result
+    assert "compromised-rds-database" in result["detail"]
+    assert "irctl contain database" in result["detail"]
+    assert auto.eni_groups(node) == before
+    assert auto.claims() == []
 
 
 def test_live_finding_on_an_instance_still_isolates_it(auto: World) -> None:
