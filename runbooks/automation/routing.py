@@ -86,7 +86,8 @@ def route(finding: Finding, config: AutomationConfig, region: str) -> Route | Sk
                     "(ir:automation.findingTypes)")
     playbook = finding.playbook
     if playbook not in AUTOMATED_PLAYBOOKS:
-        why = f": {NOT_AUTOMATED_WHY[playbook]}" if playbook in NOT_AUTOMATED_WHY else ""
+        why = f": {NOT_AUTOMATED_WHY[playbook]}" if playbook and playbook in \
+            NOT_AUTOMATED_WHY else ""
         return Skip("NoPlaybook", f"no automated playbook for {finding.type} "
                     f"(playbook: {playbook or 'none'}){why}")
     assert playbook is not None
