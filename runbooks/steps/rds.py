@@ -201,6 +201,13 @@ class DatabaseStep(Step):
             time.sleep(min(POLL_SECONDS, max(0.1, bound / 20)))
 
 
+def available(described: Mapping[str, Any]) -> bool:
+    """RDS takes the next modification or snapshot of an instance or cluster once its
+    status is back to `available` (a modification in flight answers
+    InvalidDBInstanceState / InvalidDBClusterStateFault)."""
+    return (described.get("DBInstanceStatus") or described.get("Status")) == "available"
+
+
 def group_ids(described: Mapping[str, Any]) -> list[str]:
     return sorted(g["VpcSecurityGroupId"] for g in described.get("VpcSecurityGroups", [])
                   if g.get("Status", "active") not in ("removing", "revoking"))
@@ -233,11 +240,18 @@ class DisablePublicAccess(DatabaseStep):
         self.rds().modify_db_instance(DBInstanceIdentifier=ident, ApplyImmediately=True,
                                       PubliclyAccessible=False)
         return self.wait_for(f"public access off for {ident}",
-                             lambda: self._public(ident) is False)
+                             lambda: self._settled_private(ident))
+
+    def _described(self, ident: str) -> dict[str, Any]:
+        return dict(self.rds().describe_db_instances(DBInstanceIdentifier=ident)[
+            "DBInstances"][0])
+
+    def _settled_private(self, ident: str) -> bool:
+        described = self._described(ident)
+        return not described.get("PubliclyAccessible") and available(described)
 
     def _public(self, ident: str) -> bool:
-        return bool(self.rds().describe_db_instances(DBInstanceIdentifier=ident)[
-            "DBInstances"][0].get("PubliclyAccessible"))
+        return bool(self._described(ident).get("PubliclyAccessible"))
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         self.rds().modify_db_instance(DBInstanceIdentifier=str(change.before["instance"]),
@@ -323,7 +337,11 @@ class Isolate(DatabaseStep):
         kind, wanted = str(change.after["kind"]), list(change.after["groups"])
         self.modify(kind, self.identifier, VpcSecurityGroupIds=wanted)
         return self.wait_for(f"isolation group on {self.identifier}",
-                             lambda: group_ids(self.live(kind)) == sorted(wanted))
+                             lambda: self._settled(kind, sorted(wanted)))
+
+    def _settled(self, kind: str, wanted: list[str]) -> bool:
+        live = self.live(kind)
+        return group_ids(live) == wanted and available(live)
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         self.modify(str(change.before["kind"]), self.identifier,
@@ -373,7 +391,11 @@ class Protect(DatabaseStep):
         kind = str(change.after["kind"])
         self.modify(kind, self.identifier, DeletionProtection=True)
         return self.wait_for(f"deletion protection on {self.identifier}",
-                             lambda: bool(self.live(kind).get("DeletionProtection")))
+                             lambda: self._settled(kind))
+
+    def _settled(self, kind: str) -> bool:
+        live = self.live(kind)
+        return bool(live.get("DeletionProtection")) and available(live)
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         self.modify(str(change.before["kind"]), self.identifier,
@@ -517,6 +539,10 @@ class ManageMasterPassword(DatabaseStep):
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         kind = str(change.after["kind"])
+        # the snapshot before it leaves the database `backing-up` for a while (bounded;
+        # past the bound RDS answers for itself)
+        waited = self.wait_for(f"{self.identifier} available after its snapshot",
+                               lambda: available(self.live(kind)))
         if change.after["rotated"]:
             self.modify(kind, self.identifier, RotateMasterUserPassword=True)
         else:
@@ -524,7 +550,7 @@ class ManageMasterPassword(DatabaseStep):
                    if change.after.get("stackKey") else {})
             self.modify(kind, self.identifier, ManageMasterUserPassword=True, **key)
         secret = self.live(kind).get("MasterUserSecret") or {}
-        return {"secretArn": secret.get("SecretArn"),
+        return {"secretArn": secret.get("SecretArn"), "waitedSeconds": waited["waitedSeconds"],
                 "handOff": f"the new master password is in Secrets Manager secret "
                            f"{secret.get('SecretArn')}; its owner reads it there"}
 
