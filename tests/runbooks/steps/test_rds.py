@@ -274,3 +274,37 @@ def test_refusals_exit_2_and_change_nothing(fault_readiness: Readiness, case: st
              for db in rds.describe_db_instances()["DBInstances"]}
     assert after == before
     assert case_snapshots(world, f"ir-ref-{case}") == []
+
+
+def test_verify_case_flags_a_new_finding_for_the_contained_database(
+        fault_readiness: Readiness) -> None:
+    from datetime import datetime, timezone
+
+    from rehearsal.emulator import inject_finding
+    from runbooks.core.manifest_schema import MANIFEST_PARAMETER
+
+    world = fault_readiness
+    # a detector that exists (the seeded manifest names a made-up one)
+    world.manifest["guardDutyDetectorId"] = world.client("guardduty").create_detector(
+        Enable=True)["DetectorId"]
+    world.client("ssm").put_parameter(Name=MANIFEST_PARAMETER, Type="String",
+                                      Value=json.dumps(world.manifest), Overwrite=True)
+    name, _ = make_instance(world)
+    case = f"ir-rds-new-{uuid.uuid4().hex[:6]}"
+    done = world.irctl("contain", "database", name, "--case", case, "--apply")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    inject_finding({"Type": "CredentialAccess:RDS/TorIPCaller.SuccessfulLogin",
+                    "Title": f"Login to {name} from a Tor exit node", "Severity": 8,
+                    "CreatedAt": now, "UpdatedAt": now,
+                    "Resource": {"ResourceType": "RDSDBInstance", "RdsDbInstanceDetails": {
+                        "DbInstanceIdentifier": name, "Engine": "postgres"}},
+                    "Service": {"ResourceRole": "TARGET"}},
+                   world.manifest["guardDutyDetectorId"], world.manifest["accountId"],
+                   "us-east-1")
+
+    verified = world.irctl("verify", "case", case, "--output", "json")
+
+    findings = [c for c in json.loads(verified.stdout)["checks"] if c["area"] == "findings"]
+    assert any(not c["holds"] and "CredentialAccess:RDS/TorIPCaller" in c["actual"]
+               for c in findings), findings
