@@ -308,3 +308,35 @@ def test_verify_case_flags_a_new_finding_for_the_contained_database(
     findings = [c for c in json.loads(verified.stdout)["checks"] if c["area"] == "findings"]
     assert any(not c["holds"] and "CredentialAccess:RDS/TorIPCaller" in c["actual"]
                for c in findings), findings
+
+
+def test_a_run_killed_mid_swap_leaves_changes_release_restores(
+        fault_readiness: Readiness) -> None:
+    """The terminal dies while RDS applies the security group swap (the call was made,
+    its answer never read): the case records both changes, and release restores the
+    public flag and the groups from it."""
+    world = fault_readiness
+    assert world.faults is not None
+    name, group = make_instance(world)
+    case = f"ir-rds-kill-{uuid.uuid4().hex[:6]}"
+    hold = world.faults.hold("ModifyDBInstance", calls={2})  # 1: public access, 2: groups
+    proc = world.irctl_popen("contain", "database", name, "--case", case, "--apply")
+    try:
+        assert hold.arrived.wait(120), proc.communicate(timeout=10)
+        proc.kill()
+        proc.wait(10)
+    finally:
+        hold.release()
+        world.faults.clear()
+    killed = instance_state(world, name)
+    assert killed["public"] is False and killed["groups"] == [isolation(world)]
+
+    shown = world.irctl("case", "show", case, "--output", "json")
+    in_place = {c["step"] for c in json.loads(shown.stdout)["inPlace"]}
+    assert {"rds.disable-public-access", "rds.isolate"} <= in_place, shown.stdout
+
+    released = world.irctl("release", "database", name, "--case", case, "--apply")
+
+    assert released.returncode == 0, (released.stdout, released.stderr)
+    assert instance_state(world, name) == {"public": True, "groups": [group],
+                                           "deletionProtection": False, "secret": None}
