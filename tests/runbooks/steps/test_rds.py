@@ -340,3 +340,21 @@ def test_a_run_killed_mid_swap_leaves_changes_release_restores(
     assert released.returncode == 0, (released.stdout, released.stderr)
     assert instance_state(world, name) == {"public": True, "groups": [group],
                                            "deletionProtection": False, "secret": None}
+
+
+def test_throttled_and_5xx_modifications_are_retried_to_containment(
+        fault_readiness: Readiness) -> None:
+    world = fault_readiness
+    assert world.faults is not None
+    name, _ = make_instance(world)
+    world.faults.throttle("ModifyDBInstance", calls={1, 3})
+    world.faults.fail("CreateDBSnapshot", status=503, code="ServiceUnavailable", calls={1})
+
+    done = world.irctl("contain", "database", name, "--case", "ir-rds-throttle", "--apply")
+
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    state = instance_state(world, name)
+    assert state["public"] is False and state["groups"] == [isolation(world)]
+    assert state["deletionProtection"] is True and state["secret"]
+    assert case_snapshots(world, "ir-rds-throttle") == [f"{name}:ir-rds-throttle-{name}"]
+    assert world.faults.seen["ModifyDBInstance"] >= 6  # 4 changes + 2 retried
