@@ -254,7 +254,9 @@ class DisablePublicAccess(DatabaseStep):
         return bool(self._described(ident).get("PubliclyAccessible"))
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        self.rds().modify_db_instance(DBInstanceIdentifier=str(change.before["instance"]),
+        ident = str(change.before["instance"])
+        self.wait_for(f"{ident} available", lambda: available(self._described(ident)))
+        self.rds().modify_db_instance(DBInstanceIdentifier=ident,
                                       ApplyImmediately=True,
                                       PubliclyAccessible=bool(change.before["publiclyAccessible"]))
 
@@ -344,8 +346,9 @@ class Isolate(DatabaseStep):
         return group_ids(live) == wanted and available(live)
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        self.modify(str(change.before["kind"]), self.identifier,
-                    VpcSecurityGroupIds=list(change.before["groups"]))
+        kind = str(change.before["kind"])
+        self.wait_for(f"{self.identifier} available", lambda: available(self.live(kind)))
+        self.modify(kind, self.identifier, VpcSecurityGroupIds=list(change.before["groups"]))
 
     @classmethod
     def subject(cls, change: Change) -> str:
@@ -398,7 +401,9 @@ class Protect(DatabaseStep):
         return bool(live.get("DeletionProtection")) and available(live)
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        self.modify(str(change.before["kind"]), self.identifier,
+        kind = str(change.before["kind"])
+        self.wait_for(f"{self.identifier} available", lambda: available(self.live(kind)))
+        self.modify(kind, self.identifier,
                     DeletionProtection=bool(change.before["deletionProtection"]))
 
     @classmethod
@@ -497,6 +502,8 @@ class ManageMasterPassword(DatabaseStep):
     the result (`MasterUserSecret.SecretArn`). The responder role may create and rotate
     only secrets named `rds!...` (RDS's own) and never read one. Established sessions
     survive a password change: the playbook ends them (reboot or the engine's own kill).
+    A re-run plans the rotation again (RDS cannot say whether this case already rotated
+    it); rotating twice is harmless, the secret always holds the current password.
     """
 
     Params = PasswordParams
