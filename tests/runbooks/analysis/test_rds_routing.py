@@ -74,3 +74,10 @@ def test_triage_names_the_playbook_and_the_contain_command(
     text = " ".join(done.stdout.split())
     assert "next: irctl playbook run compromised-rds-database" in text, text
     assert "contain: irctl contain database orders-cluster --case CASE" in text, text
+
+
+def test_rds_types_cannot_be_put_on_the_automation_allow_list() -> None:
+    from runbooks.automation.policy import automated_playbook_for
+
+    assert automated_playbook_for("CredentialAccess:RDS/TorIPCaller.SuccessfulLogin") is None
+    assert automated_playbook_for("Discovery:RDS/") is None
