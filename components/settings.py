@@ -1137,7 +1137,7 @@ def _check_automation(a: AutomationSettings, bad: Any) -> None:
                 "leads to no automated playbook; use a GuardDuty type prefix of an "
                 "instance, credential, bucket or address finding (e.g. CryptoCurrency:EC2/) "
                 "or a Security Hub control as control/<id> (e.g. control/S3.2); "
-                "ransomware findings are never automated")
+                "ransomware and database (RDS) findings are never automated")
     if a.enabled and a.mode == "apply" and a.max_actions_per_hour == 0:
         bad("automation.maxActionsPerHour", 0,
             "with mode apply must be at least 1 (0 never acts: use mode plan instead)")

@@ -561,6 +561,8 @@ def _asff_resource(res: Mapping[str, Any]) -> Resource:
         arn = None
     if rtype == "AwsS3Bucket" and arn:
         short = arn.split(":::", 1)[-1]
+    if rtype in ("AwsRdsDbInstance", "AwsRdsDbCluster") and arn:
+        short = arn.rsplit(":", 1)[-1]  # arn:aws:rds:REGION:ACCOUNT:db:NAME
     return Resource(kind if kind != "other" else rtype or "other", short, arn)
 
 

@@ -24,10 +24,11 @@ MALICIOUS_IP = "malicious-ip"
 COMPROMISED_LAMBDA = "compromised-lambda-function"
 COMPROMISED_EKS_POD = "compromised-eks-pod"
 COMPROMISED_EKS_NODE = "compromised-eks-node"
+COMPROMISED_RDS = "compromised-rds-database"
 
 PLAYBOOK_NAMES: frozenset[str] = frozenset(
     {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP,
-     COMPROMISED_LAMBDA, COMPROMISED_EKS_POD, COMPROMISED_EKS_NODE}
+     COMPROMISED_LAMBDA, COMPROMISED_EKS_POD, COMPROMISED_EKS_NODE, COMPROMISED_RDS}
 )
 
 TYPE_PREFIXES: Mapping[str, str] = {
@@ -97,6 +98,14 @@ TYPE_PREFIXES: Mapping[str, str] = {
     "Policy:IAMUser/S3BucketPublic": EXPOSED_S3,  # Macie
     "Policy:IAMUser/S3BucketSharedExternally": EXPOSED_S3,  # Macie
     "Policy:IAMUser/S3BucketReplicatedExternally": EXPOSED_S3,  # Macie
+    # GuardDuty RDS Protection: a login that should not have happened to a database
+    # (anomalous, brute-forced, from Tor or a known-malicious address) or a probe from one.
+    # Failed logins alone (`...FailedLogin`) stay unrouted: nobody got in.
+    "CredentialAccess:RDS/AnomalousBehavior.SuccessfulLogin": COMPROMISED_RDS,
+    "CredentialAccess:RDS/AnomalousBehavior.SuccessfulBruteForce": COMPROMISED_RDS,
+    "CredentialAccess:RDS/TorIPCaller.SuccessfulLogin": COMPROMISED_RDS,
+    "CredentialAccess:RDS/MaliciousIPCaller.SuccessfulLogin": COMPROMISED_RDS,
+    "Discovery:RDS/": COMPROMISED_RDS,
     # Data destroyed, encrypted or mass-deleted.
     "Impact:S3/": RANSOMWARE,
     "AttackSequence:S3/": RANSOMWARE,
@@ -132,8 +141,6 @@ CONTROL_IDS: Mapping[str, str] = {
 # on an EC2 host, an EKS pod or node, or an ECS task: the EC2 host is an instance to
 # isolate, EKS ones go to the EKS playbooks (`eks_playbook`), ECS ones have none.
 UNSUPPORTED_RESOURCES: Mapping[str, str] = {
-    "RDSDBInstance": "database (RDS/Aurora): no playbook yet; rotate the database user's "
-                     "credentials and restrict the DB security group by hand",
     "EKSCluster": "EKS cluster-level finding (it names no pod and no node): no playbook yet; "
                   "review the Kubernetes user's RBAC bindings and the cluster's access "
                   "entries, and contain the IAM principal behind it (irctl contain role)",
@@ -144,14 +151,20 @@ UNSUPPORTED_RESOURCES: Mapping[str, str] = {
     "Container": "container: no playbook yet; stop the container (keeping its logs) and "
                  "review its task or pod role",
 }
-_UNSUPPORTED_TYPES: Mapping[str, str] = {
-    ":RDS/": "RDSDBInstance",
-}
+_UNSUPPORTED_TYPES: Mapping[str, str] = {}
 
 # What an EKS finding (`resource.resourceType` EKSCluster) names, from triage
 # (`runbooks.analysis.findings`): a pod (kubernetesWorkloadDetails), else the node
 # (instanceDetails of a Runtime finding), else only the cluster.
 EKS_POD, EKS_NODE, EKS_CLUSTER = "pod", "node", "cluster"
+
+
+def database_to_contain(resources: Iterable[tuple[str, str]]) -> str | None:
+    """What `irctl contain database` takes for a finding's (kind, id) resources: the
+    Aurora cluster when the instance is a member (the cluster holds its groups), else
+    the DB instance."""
+    found = dict(reversed(list(resources)))
+    return found.get("rds-cluster") or found.get("rds-instance")
 
 
 def eks_playbook(finding_type: str, resource_type: str | None,
@@ -176,8 +189,8 @@ def eks_playbook(finding_type: str, resource_type: str | None,
 
 def unsupported_reason(finding_type: str | None, resource_type: str | None,
                        eks_subject: str | None = None) -> str | None:
-    """Why no playbook acts on this finding's resource (RDS, a cluster-level EKS
-    finding, ECS, container), or None when the resource is one the playbooks handle.
+    """Why no playbook acts on this finding's resource (a cluster-level EKS finding, ECS,
+    container), or None when the resource is one the playbooks handle.
     `eks_subject`: what an EKS finding names (EKS_POD, EKS_NODE, EKS_CLUSTER; None: not
     known, taken as a pod)."""
     if resource_type == "EKSCluster" or (finding_type and ":Kubernetes/" in finding_type):
@@ -202,8 +215,8 @@ def playbook_for(
 
     `resource_type` (GuardDuty's `resource.resourceType`) and `eks_subject` (what an EKS
     finding names): a Runtime finding on an EKS pod goes to the pod playbook, on an EKS
-    node to the node playbook (`eks_playbook`); one on an ECS task or container, and RDS
-    / cluster-level Kubernetes findings, have no playbook (`unsupported_reason`
+    node to the node playbook (`eks_playbook`); one on an ECS task or container, and
+    cluster-level Kubernetes findings, have no playbook (`unsupported_reason`
     says what to do instead).
     """
     if unsupported_reason(finding_type, resource_type, eks_subject):
@@ -236,7 +249,11 @@ def playbook_for(
 def containment_command(playbook: str | None, resources: Iterable[tuple[str, str]]) -> str | None:
     """The `irctl contain ...` command that runs `playbook`'s containment phase for the
     finding's (kind, id) resources, where one command is that phase's view."""
-    found = dict(reversed(list(resources)))  # the first of each kind
+    resources = list(resources)
+    found = dict(reversed(resources))  # the first of each kind
     if playbook == COMPROMISED_LAMBDA and found.get("lambda-function"):
         return f"irctl contain function {found['lambda-function']}"
+    database = database_to_contain(resources)
+    if playbook == COMPROMISED_RDS and database:
+        return f"irctl contain database {database}"
     return None

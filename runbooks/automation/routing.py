@@ -18,6 +18,7 @@ from runbooks.analysis.playbooks import (
     COMPROMISED_EC2,
     COMPROMISED_IAM,
     COMPROMISED_LAMBDA,
+    COMPROMISED_RDS,
     EXPOSED_S3,
     MALICIOUS_IP,
 )
@@ -39,6 +40,11 @@ NOT_AUTOMATED: Mapping[str, str] = {
     COMPROMISED_LAMBDA: "a function's reserved concurrency of 0 stops a production service "
                         "for every caller, and the automation's opt-out tag check reads no "
                         "Lambda tags: a responder runs `irctl contain function NAME`",
+    COMPROMISED_RDS: (
+        "containing a database cuts every client, the application's too, and replaces "
+        "its master password one-way: a human weighs the outage (the playbook's "
+        "application-outage decision) and runs `irctl contain database`; the automation "
+        "role holds no RDS or Secrets Manager action"),
 }
 
 

@@ -35,6 +35,9 @@ GD_FIELDS = {
     "access-key": "resource.accessKeyDetails.accessKeyId",
     "user": "resource.accessKeyDetails.userName",
     "bucket": "resource.s3BucketDetails.name",
+    # a contained database is an instance or an Aurora cluster: either field names it
+    "database": "resource.rdsDbInstanceDetails.dbInstanceIdentifier",
+    "database-cluster": "resource.rdsDbInstanceDetails.dbClusterIdentifier",
 }
 
 
@@ -54,6 +57,9 @@ def resources_of(records: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
             found["user"].add(str(after["user"]))
         if after.get("bucket"):
             found["bucket"].add(str(after["bucket"]))
+        if kind == "database" and after.get("database"):
+            found["database"].add(str(after["database"]))
+            found["database-cluster"].add(str(after["database"]))
     return found
 
 
@@ -82,7 +88,7 @@ def new_guardduty_findings(client: Any, detector_id: str, resources: dict[str, s
 
 def new_security_hub_findings(client: Any, resources: dict[str, set[str]],
                               since: datetime) -> list[dict[str, Any]]:
-    values = sorted(v for kind in ("instance", "access-key", "bucket", "user")
+    values = sorted(v for kind in ("instance", "access-key", "bucket", "user", "database")
                     for v in resources.get(kind, ()))
     if not values:
         return []

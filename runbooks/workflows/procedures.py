@@ -26,6 +26,7 @@ INSTANCE_PLAYBOOK = "compromised-ec2-instance"
 CREDENTIALS_PLAYBOOK = "compromised-iam-credentials"
 BUCKET_PLAYBOOK = "exposed-s3-bucket"
 FUNCTION_PLAYBOOK = "compromised-lambda-function"
+DATABASE_PLAYBOOK = "compromised-rds-database"
 
 
 @cache
@@ -104,3 +105,7 @@ def node_containment(cluster: str, instance_id: str) -> list[StepCall]:
     return [*procedure(EKS_NODE_PLAYBOOK, "containment", instance_id,
                        {"cluster": cluster, "instance_id": instance_id}),
             *instance_containment(instance_id)]
+def database_containment(database: str) -> list[StepCall]:
+    """`contain database`: the RDS playbook's containment phase (its steps; the manual
+    session kill is the responder's)."""
+    return procedure(DATABASE_PLAYBOOK, "containment", database, {"database": database})

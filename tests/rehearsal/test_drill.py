@@ -130,6 +130,8 @@ def _assert_function_contained(world: World, s: ScenarioReport) -> None:
     assert mappings and all(m["State"] == "Disabled" for m in mappings)
     statements = json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
     assert [st["Sid"] for st in statements] == ["UploadsBucket"]
+
+
 def _assert_pod_isolated(world: World, s: ScenarioReport) -> None:
     # The drill's Kubernetes is the in-memory fake behind irctl's interface (the scenario
     # keeps it); the cluster and the evidence are the emulator's.
@@ -165,7 +167,24 @@ def _assert_isolated(world: World, instance_id: str) -> None:
         [isolation]]
 
 
+def _assert_database_contained(world: World, s: ScenarioReport) -> None:
+    rds = world.client("rds")
+    name = s.params["database"]
+    db = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+    isolation = world.manifest.quarantine[db["DBSubnetGroup"]["VpcId"]] \
+        .isolation_security_group_id
+    assert db["PubliclyAccessible"] is False
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [isolation]
+    assert db["DeletionProtection"] is True
+    assert ":secret:rds!db-" in db["MasterUserSecret"]["SecretArn"]
+    snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=name)["DBSnapshots"]
+    assert [snap["DBSnapshotIdentifier"] for snap in snapshots
+            if {"Key": "ir:case", "Value": s.case} in rds.list_tags_for_resource(
+                ResourceName=snap["DBSnapshotArn"])["TagList"]] == [f"{s.case}-{name}"]
+
+
 STATE_ASSERTIONS = {
+    "compromised-rds-database": _assert_database_contained,
     "compromised-ec2-instance": _assert_ec2_contained,
     "compromised-asg-instance": _assert_asg_detached,
     "compromised-iam-credentials": _assert_key_contained,

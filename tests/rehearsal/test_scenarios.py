@@ -22,7 +22,7 @@ DRILL_ORDER = [
     "compromised-ec2-instance", "compromised-asg-instance", "compromised-iam-credentials",
     "compromised-workload-key", "compromised-role-credentials", "exposed-s3-bucket",
     "ransomware-data-destruction", "compromised-eks-pod", "compromised-eks-node",
-    "malicious-ip", "compromised-lambda-function",
+    "malicious-ip", "compromised-lambda-function", "compromised-rds-database",
 ]
 
 

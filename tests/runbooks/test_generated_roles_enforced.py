@@ -251,6 +251,7 @@ def responder_commands(world: World) -> list[list[str]]:
             "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
     function = _seed_function(world)
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
+    database = _public_database(world)
     fast = ["--poll-seconds", "0.2"]
     cluster, node = _seed_eks(world)
     return [
@@ -267,6 +268,8 @@ def responder_commands(world: World) -> list[list[str]]:
         ["contain", "bucket", bucket, "--case", "c-b", "--apply"],
         ["contain", "function", function, "--case", "c-f", "--apply"],
         ["release", "function", function, "--case", "c-f", "--apply"],
+        ["contain", "database", database, "--case", "c-db", "--apply"],
+        ["release", "database", database, "--case", "c-db", "--apply"],
         ["contain", "ip", "203.0.113.9", "--vpc", world.vpc_id, "--case", "c-ip", "--apply"],
         ["backup", "now", victim, "--apply", *fast],
         ["recover", "instance", victim, "--security-group", group, "--case", "c-rec",
@@ -276,6 +279,24 @@ def responder_commands(world: World) -> list[list[str]]:
          "--case", "c-i", "--apply"],
         ["eradicate", "terminate", "instance", iid, "--case", "c-i", "--apply"],
     ]
+
+
+def _public_database(world: World) -> str:
+    """A public PostgreSQL instance in the manifest's VPC (for `contain database`)."""
+    ec2, rds = world.client("ec2"), world.client("rds")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [world.vpc_id]}])[
+        "Subnets"]
+    name = f"orders-{uuid.uuid4().hex[:8]}"
+    rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription="db",
+                               SubnetIds=[s["SubnetId"] for s in subnets[:2]])
+    app = ec2.create_security_group(GroupName=f"app-{name}", Description="app",
+                                    VpcId=world.vpc_id)["GroupId"]
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres",
+                           DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                           MasterUsername="app_admin", MasterUserPassword="Passw0rd-initial",
+                           DBSubnetGroupName=name, VpcSecurityGroupIds=[app],
+                           PubliclyAccessible=True)
+    return name
 
 
 def finding_file(world: World) -> Path:

@@ -31,6 +31,7 @@ EXAMPLES: dict[str, Any] = {
     "cluster": "prod-eks",
     "namespace": "payments",
     "pod": "payments-api-7d9c8b7f6-x2x9q",
+    "database": "orders-db",
 }
 
 

@@ -433,11 +433,10 @@ def test_a_remote_address_inside_the_vpc_is_refused_with_the_reason(auto: World)
 
 
 @pytest.mark.parametrize("fixture,names", [
-    ("guardduty_event_rds_anomalous_login.json", ["rds-instance orders-db-1", "database"]),
     ("guardduty_event_ecs_runtime_new_binary.json",
      ["ecs-cluster payments", "ecs-task 9f8e7d6c5b4a39281706", "ECS task"]),
 ])
-def test_rds_eks_and_container_findings_are_skipped_with_the_reason(
+def test_ecs_container_findings_are_skipped_with_the_reason(
         auto: World, fixture: str, names: list[str]) -> None:
     node = auto.instance()  # the EKS finding names its node: it must not be isolated
     before = auto.eni_groups(node)
@@ -466,6 +465,8 @@ def test_a_lambda_finding_is_left_to_a_responder_with_the_reason(auto: World) ->
     assert "irctl contain function" in result["detail"]
     assert auto.eni_groups(node) == before
     assert auto.claims() == []
+
+
 def test_eks_pod_finding_is_routed_to_the_pod_playbook_which_is_never_automated(
         auto: World) -> None:
     # A Runtime finding in a pod names its node: automation must isolate neither.
@@ -479,6 +480,23 @@ def test_eks_pod_finding_is_routed_to_the_pod_playbook_which_is_never_automated(
     assert result["reason"] in ("NotAllowed", "NoPlaybook"), result
     assert auto.eni_groups(node) == before
     assert auto.claims() == [] and auto.snapshots(node) == []
+
+
+def test_rds_finding_is_routed_but_left_to_a_human_with_the_reason(auto: World) -> None:
+    """The RDS playbook is not automated: containing a database cuts the application and
+    rotates its password one-way. The skip says so and names the command; nothing is
+    claimed, nothing changes."""
+    node = auto.instance()
+    before = auto.eni_groups(node)
+    event = auto.gd_event("guardduty_event_rds_anomalous_login.json", node)
+
+    result = deliver(event)
+
+    assert result["status"] == "skipped" and result["reason"] == "NoPlaybook", result
+    assert "compromised-rds-database" in result["detail"]
+    assert "irctl contain database" in result["detail"]
+    assert auto.eni_groups(node) == before
+    assert auto.claims() == []
 
 
 def test_live_finding_on_an_instance_still_isolates_it(auto: World) -> None:

@@ -325,7 +325,31 @@ def _automated_containment(world: World) -> Scenario:
     return Scenario({"finding_id": f"finding-{uuid.uuid4().hex[:8]}", "changes": 3})
 
 
+def _public_database(world: World) -> Scenario:
+    """A public PostgreSQL instance in the manifest's VPC behind the app's group."""
+    ec2, rds = world.client("ec2"), world.client("rds")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [world.vpc_id]}])[
+        "Subnets"]
+    group_name = f"db-{uuid.uuid4().hex[:8]}"
+    rds.create_db_subnet_group(DBSubnetGroupName=group_name, DBSubnetGroupDescription="db",
+                               SubnetIds=[s["SubnetId"] for s in subnets[:2]])
+    app = ec2.create_security_group(GroupName=f"app-{group_name}", Description="app",
+                                    VpcId=world.vpc_id)["GroupId"]
+    name = f"orders-{uuid.uuid4().hex[:8]}"
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres",
+                           DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                           MasterUsername="app_admin", MasterUserPassword="Passw0rd-initial",
+                           DBSubnetGroupName=group_name, VpcSecurityGroupIds=[app],
+                           PubliclyAccessible=True)
+    return Scenario({"database": name, "wait_seconds": 5}, (name,))
+
+
 SCENARIOS: dict[str, Callable[[World], Scenario]] = {
+    "rds.disable-public-access": _public_database,
+    "rds.isolate": _public_database,
+    "rds.protect": _public_database,
+    "rds.snapshot": _public_database,
+    "rds.manage-master-password": _public_database,
     "ec2.disassociate-address": _instance_with_address,
     "automation.count-containment": _automated_containment,
     "ec2.capture-metadata": _instance,
