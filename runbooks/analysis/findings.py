@@ -39,7 +39,8 @@ _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 class Resource:
     """An affected AWS resource. `kind` is one of: instance, access-key, iam-user,
     iam-role, s3-bucket, security-group, rds-instance, rds-cluster, lambda-function,
-    eks-cluster, kubernetes-workload, ecs-cluster, ecs-task, container, or (ASFF) the
+    eks-cluster, kubernetes-workload, ecs-cluster, ecs-task, container, secret, kms-key,
+    or (ASFF) the
     resource's Type."""
 
     kind: str
@@ -95,6 +96,7 @@ class Finding:
     resource_type: str | None = None  # GuardDuty resource.resourceType / first ASFF Type
     network_direction: str | None = None  # ASFF Network.Direction (IN | OUT)
     own_ips: tuple[str, ...] = ()  # the affected resource's own addresses, never remote
+    api_call: str | None = None  # GuardDuty service.action.awsApiCallAction.api
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def inactive_reason(self) -> str | None:
@@ -158,7 +160,19 @@ class Finding:
             "principals": [p.to_dict() for p in self.principals],
             "remoteIps": list(self.remote_ips),
             "playbook": self.playbook,
+            "apiCall": self.api_call,
+            "apiCallCommands": self.api_call_commands(),
         }
+
+    def api_call_commands(self) -> list[str]:
+        """`irctl contain secret|key` for a finding whose API call touched a secret or a
+        KMS key (GuardDuty has no finding family of its own for them)."""
+        from runbooks.analysis.playbooks import api_call_commands
+
+        principal = next((p.arn for p in self.principals if p.arn), None)
+        return api_call_commands(
+            self.api_call, [r.arn or r.id for r in self.resources if r.kind == "secret"],
+            [r.arn or r.id for r in self.resources if r.kind == "kms-key"], principal)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -361,6 +375,7 @@ def parse_guardduty(doc: Mapping[str, Any]) -> Finding:
     resources += _workload_resources(resource)
 
     action = service.get("action") or {}
+    resources += _api_call_resources(action)
     remote_ips: list[str] = []
     for section in action.values():
         if not isinstance(section, Mapping):
@@ -407,8 +422,25 @@ def parse_guardduty(doc: Mapping[str, Any]) -> Finding:
         archived=_truthy(service.get("archived")),
         resource_type=str(resource_type) if resource_type else None,
         own_ips=own_ips,
+        api_call=str(_dig(action, "awsApiCallAction", "api") or "") or None,
         raw=doc,
     )
+
+
+def _api_call_resources(action: Mapping[str, Any]) -> list[Resource]:
+    """Secrets and KMS keys an API-call finding names (`awsApiCallAction.affectedResources`,
+    a map of resource type to ARN): GuardDuty has no finding family for them."""
+    affected = _dig(action, "awsApiCallAction", "affectedResources") or {}
+    out: list[Resource] = []
+    if not isinstance(affected, Mapping):
+        return out
+    for value in affected.values():
+        arn = str(value)
+        if ":secretsmanager:" in arn and ":secret:" in arn:
+            out.append(Resource("secret", arn.rsplit(":", 1)[-1], arn))
+        elif ":kms:" in arn and ":key/" in arn:
+            out.append(Resource("kms-key", arn.rsplit("/", 1)[-1], arn))
+    return out
 
 
 def guardduty_type_from_asff(types: Iterable[str]) -> str | None:

@@ -357,6 +357,11 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
         if finding.playbook and not finding.inactive_reason():
             out.print(f"next: [bold]irctl playbook run {finding.playbook}[/] "
                       f"(finding {finding.id})", highlight=False)
+        if not finding.inactive_reason():
+            for command in finding.api_call_commands():
+                out.print(f"next: [bold]{escape(command)}[/] (finding {finding.id}: API call "
+                          f"{escape(finding.api_call or '')}; playbook "
+                          "compromised-secret-or-key)", highlight=False)
 
 
 COMMANDS = [triage]

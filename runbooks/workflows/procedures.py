@@ -80,3 +80,23 @@ def role_containment(role_name: str) -> list[StepCall]:
 def bucket_containment(bucket: str) -> list[StepCall]:
     """`contain bucket`: the exposed-bucket playbook's containment phase."""
     return procedure(BUCKET_PLAYBOOK, "containment", bucket, {"bucket": bucket})
+
+
+SECRET_OR_KEY_PLAYBOOK = "compromised-secret-or-key"
+
+
+def secret_containment(secret_id: str, principal_arn: str, *, rotation: str) -> list[
+        StepCall]:
+    """`contain secret`: the secret-or-key playbook's containment of a secret (`rotation`
+    answers its rotation decision: function, new-value or none)."""
+    return procedure(SECRET_OR_KEY_PLAYBOOK, "containment", secret_id,
+                     {"resource_kind": "secret", "secret_id": secret_id,
+                      "principal_arn": principal_arn, "rotation": rotation})
+
+
+def key_containment(key_id: str, *, keep: bool) -> list[StepCall]:
+    """`contain key`: the secret-or-key playbook's containment of a KMS key (`keep`
+    answers its key-action decision: keep, else disable)."""
+    return procedure(SECRET_OR_KEY_PLAYBOOK, "containment", key_id,
+                     {"resource_kind": "key", "key_id": key_id,
+                      "key_action": "keep" if keep else "disable"})
