@@ -20,7 +20,7 @@ COMPROMISED_IAM = "compromised-iam-credentials"
 EXPOSED_S3 = "exposed-s3-bucket"
 RANSOMWARE = "ransomware-data-destruction"
 MALICIOUS_IP = "malicious-ip"
-COMPROMISED_SECRET_OR_KEY = "compromised-secret-or-key"
+COMPROMISED_SECRET_OR_KEY = "compromised-secret-or-key"  # noqa: S105 - a playbook name
 
 PLAYBOOK_NAMES: frozenset[str] = frozenset(
     {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP,

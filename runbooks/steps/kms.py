@@ -106,6 +106,13 @@ class KeyStep(Step):
                 "administrator acts on it with their own credentials")
         return meta
 
+    @staticmethod
+    def key_id(change: Change) -> str:
+        """The key id calls use: KMS accepts id or ARN alike in the key's own account and
+        region (the emulator resolves only the id for DisableKey/EnableKey/
+        CancelKeyDeletion; the ARN is what the change shows)."""
+        return str(change.after.get("keyId") or change.after["arn"])
+
     def state(self, key_arn: str) -> Mapping[str, Any]:
         meta = self.kms().describe_key(KeyId=key_arn)["KeyMetadata"]
         return {"keyState": meta.get("KeyState")}
@@ -142,14 +149,14 @@ class DisableKey(KeyStep):
                        f"Disable KMS key {arn}: nothing can encrypt or decrypt with it until "
                        "it is enabled again (data under it is unreadable meanwhile)",
                        before={"arn": arn, "keyState": "Enabled"},
-                       after={"arn": arn, "keyState": "Disabled"})]
+                       after={"arn": arn, "keyId": meta["KeyId"], "keyState": "Disabled"})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
-        self.kms().disable_key(KeyId=change.after["arn"])
+        self.kms().disable_key(KeyId=self.key_id(change))
         return {}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        self.kms().enable_key(KeyId=change.after["arn"])
+        self.kms().enable_key(KeyId=self.key_id(change))
 
     def current(self, change: Change) -> Mapping[str, Any] | None:
         return self.state(change.after["arn"])
@@ -166,19 +173,25 @@ class EnableKey(KeyStep):
     def plan(self) -> list[Change]:
         meta = self.metadata()
         arn, state = str(meta["Arn"]), str(meta.get("KeyState"))
-        if state != "Disabled":
-            return []  # Enabled already; PendingDeletion is kms.cancel-deletion's
+        if state not in ("Disabled", "PendingDeletion"):
+            return []
+        # A key pending deletion is planned too: the playbook plans every step before it
+        # applies any, and kms.cancel-deletion runs first and leaves the key Disabled.
+        # Alone, EnableKey on a key pending deletion is refused by KMS (named error).
+        after_cancel = (" after its deletion is cancelled" if state == "PendingDeletion"
+                        else "")
         return [Change(self.name, self.key,
-                       f"Enable KMS key {arn} (data encrypted under it readable again)",
+                       f"Enable KMS key {arn}{after_cancel} (data encrypted under it "
+                       "readable again)",
                        before={"arn": arn, "keyState": "Disabled"},
-                       after={"arn": arn, "keyState": "Enabled"})]
+                       after={"arn": arn, "keyId": meta["KeyId"], "keyState": "Enabled"})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
-        self.kms().enable_key(KeyId=change.after["arn"])
+        self.kms().enable_key(KeyId=self.key_id(change))
         return {}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
-        self.kms().disable_key(KeyId=change.after["arn"])
+        self.kms().disable_key(KeyId=self.key_id(change))
 
     def current(self, change: Change) -> Mapping[str, Any] | None:
         return self.state(change.after["arn"])
@@ -209,10 +222,10 @@ class CancelDeletion(KeyStep):
                        "known not to be the attacker's)",
                        before={"arn": arn, "keyState": "PendingDeletion",
                                "deletionDate": str(when) if when else None},
-                       after={"arn": arn, "keyState": "Disabled"})]
+                       after={"arn": arn, "keyId": meta["KeyId"], "keyState": "Disabled"})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
-        self.kms().cancel_key_deletion(KeyId=change.after["arn"])
+        self.kms().cancel_key_deletion(KeyId=self.key_id(change))
         return {}
 
     def verify(self, change: Change, result: Mapping[str, Any]) -> Check:

@@ -289,9 +289,10 @@ class RotateNow(SecretStep):
                     "AWSPENDING); Secrets Manager refuses another until it finishes: check "
                     "its rotation function's logs, then re-run")
             how = "rotate"
-            summary = (f"Rotate secret {name} now with its rotation "
-                       f"{'function' if found.get('RotationLambdaARN') else 'by its owning service'}"
-                       f" (new version {token}; {current} kept as AWSPREVIOUS)")
+            by = ("its rotation function" if found.get("RotationLambdaARN")
+                  else "its configured rotation")
+            summary = (f"Rotate secret {name} now with {by} (new version {token}; "
+                       f"{current} kept as AWSPREVIOUS)")
         elif self.params.get("new_value"):
             how = "new-value"
             summary = (f"Store a new random value in secret {name} as AWSCURRENT (version "

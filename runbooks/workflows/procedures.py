@@ -82,7 +82,7 @@ def bucket_containment(bucket: str) -> list[StepCall]:
     return procedure(BUCKET_PLAYBOOK, "containment", bucket, {"bucket": bucket})
 
 
-SECRET_OR_KEY_PLAYBOOK = "compromised-secret-or-key"
+SECRET_OR_KEY_PLAYBOOK = "compromised-secret-or-key"  # noqa: S105 - a playbook name
 
 
 def secret_containment(secret_id: str, principal_arn: str, *, rotation: str) -> list[

@@ -27,6 +27,9 @@ EXAMPLES: dict[str, Any] = {
     "cidr": "203.0.113.7/32",
     "vpc_id": "vpc-0123456789abcdef0",
     "restore_to": "2026-11-28T03:00:00Z",
+    "secret_id": "prod/payments/db",
+    "principal_arn": "arn:aws:iam::111122223333:user/ci-deploy",
+    "key_id": "1234abcd-12ab-34cd-56ef-1234567890ab",
 }
 
 
