@@ -40,10 +40,10 @@ class SabotagedKmsKey(Scenario):
         key = world.client("kms").create_key(
             Description=f"drill data key {world.run_id}",
             Tags=[{"TagKey": "ir-readiness:drill", "TagValue": world.run_id}])["KeyMetadata"]
-        return {**user, "key_arn": key["Arn"]}
+        return {**user, "key_arn": key["Arn"], "key_id": key["KeyId"]}
 
     def attack(self, world: World, victim: Mapping[str, Any]) -> None:
-        world.client("kms").schedule_key_deletion(KeyId=victim["key_arn"],
+        world.client("kms").schedule_key_deletion(KeyId=victim["key_id"],
                                                   PendingWindowInDays=7)
 
     def resource(self, world: World, victim: Mapping[str, Any]) -> dict[str, Any]:
