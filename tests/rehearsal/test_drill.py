@@ -121,6 +121,23 @@ def _assert_ip_denied(world: World, s: ScenarioReport) -> None:
         assert denies == {True, False}, acl["NetworkAclId"]
 
 
+def _assert_secret_denied_and_rotated(world: World, s: ScenarioReport) -> None:
+    sm = world.client("secretsmanager")
+    arn, principal = s.params["secret_id"], s.params["principal_arn"]
+    policy = json.loads(sm.get_resource_policy(SecretId=arn)["ResourcePolicy"])
+    (deny,) = [st for st in policy["Statement"] if st["Effect"] == "Deny"]
+    assert deny["Condition"]["ArnLike"]["aws:PrincipalArn"] == [principal]
+    assert "secretsmanager:GetSecretValue" in deny["Action"]
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    assert sorted(stages.values()) == [["AWSCURRENT"], ["AWSPREVIOUS"]]
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] != "drill-leaked-db-password"
+
+
+def _assert_key_kept(world: World, s: ScenarioReport) -> None:
+    meta = world.client("kms").describe_key(KeyId=s.params["key_id"])["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled" and not meta.get("DeletionDate")
+
+
 STATE_ASSERTIONS = {
     "compromised-ec2-instance": _assert_ec2_contained,
     "compromised-asg-instance": _assert_asg_detached,
@@ -130,6 +147,8 @@ STATE_ASSERTIONS = {
     "exposed-s3-bucket": _assert_bucket_closed,
     "ransomware-data-destruction": _assert_data_restored,
     "malicious-ip": _assert_ip_denied,
+    "compromised-secret": _assert_secret_denied_and_rotated,
+    "sabotaged-kms-key": _assert_key_kept,
 }
 
 

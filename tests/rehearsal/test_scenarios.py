@@ -21,7 +21,7 @@ PACKAGE = ROOT / "rehearsal" / "scenarios"
 DRILL_ORDER = [
     "compromised-ec2-instance", "compromised-asg-instance", "compromised-iam-credentials",
     "compromised-workload-key", "compromised-role-credentials", "exposed-s3-bucket",
-    "ransomware-data-destruction", "malicious-ip",
+    "ransomware-data-destruction", "malicious-ip", "compromised-secret", "sabotaged-kms-key",
 ]
 
 
