@@ -13,8 +13,10 @@ Rotation, decided (docs/playbooks/compromised-secret-or-key.md says the same):
   the rotation function changes the credential where it is checked (the database) and
   in the secret. This is the only rotation that makes the leaked value useless.
 - A secret without rotation gets a new random value only when asked (`new_value`, the
-  command's `--new-value`): GetRandomPassword + PutSecretValue stage it AWSCURRENT and
-  Secrets Manager moves the old version to AWSPREVIOUS. The leaked value stays valid
+  command's `--new-value`; refused for a secret with rotation configured, whose value
+  must stay what its rotation set where the credential is checked): GetRandomPassword +
+  PutSecretValue stage it AWSCURRENT and Secrets Manager moves the old version to
+  AWSPREVIOUS. The leaked value stays valid
   wherever it was issued (a third-party API token, a database user): its owner must
   revoke it there. The new value is a plain string, so a JSON-structured secret is
   replaced by one string: irctl never reads a secret value (the generated roles are
@@ -282,7 +284,12 @@ class RotateNow(SecretStep):
                        or found.get("OwningService"))
         pending = [v for v, s in stages.items() if "AWSPENDING" in s and "AWSCURRENT" not in s]
         name = found.get("Name", arn)
-        if managed and not self.params.get("new_value"):
+        if managed and self.params.get("new_value"):
+            raise PreconditionFailed(
+                f"secret {name} has rotation configured: a random value written beside its "
+                "rotation would no longer match the credential where it is checked (the "
+                "database); re-run without --new-value to rotate it with its rotation")
+        if managed:
             if pending:
                 raise PreconditionFailed(
                     f"secret {name} has a rotation in progress (version {pending[0]} is "

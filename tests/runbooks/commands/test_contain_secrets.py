@@ -135,6 +135,10 @@ def test_a_secret_with_rotation_is_rotated_by_rotate_secret(server: Readiness) -
     assert described["RotationEnabled"] is True
     [before] = [v for v, s in described["VersionIdsToStages"].items() if "AWSCURRENT" in s]
     case = f"case-{uuid.uuid4().hex[:8]}"
+    refused = server.irctl("--output", "json", "contain", "secret", arn, "--principal",
+                           ATTACKER, "--new-value", "--case", case, "--apply")
+    assert refused.returncode == 2 and "has rotation configured" in refused.stdout
+    assert _policy(server, arn) is None
     run = server.irctl("--output", "json", "contain", "secret", arn, "--principal", ATTACKER,
                        "--case", case, "--apply")
     assert run.returncode == 0, run.stdout + run.stderr
