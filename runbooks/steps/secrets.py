@@ -29,7 +29,7 @@ Rotation, decided (docs/playbooks/compromised-secret-or-key.md says the same):
   value no longer matches the database). The old version stays AWSPREVIOUS; its owner
   moves the stage back by hand if they must (`aws secretsmanager
   update-secret-version-stage --secret-id S --version-stage AWSCURRENT --move-to-version-id
-  OLD --remove-from-version-id NEW`, the command `irctl case show` prints). A failed
+  OLD --remove-from-version-id NEW`, recorded in the change's `after.restore`). A failed
   later step of the same target therefore never rolls the rotation back either.
 - Idempotent per case: the new version's id (ClientRequestToken) is derived from the
   case and the secret, so a re-run of the same case finds its version and plans nothing,
