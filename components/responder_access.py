@@ -68,6 +68,15 @@ USER_TAMPERING = (
     "iam:UpdateLoginProfile",
 )
 
+SECRET_VALUE_READS = ("secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue")
+KEY_TAMPERING = (
+    "kms:DisableKey",
+    "kms:EnableKey",
+    "kms:CancelKeyDeletion",
+    "kms:ScheduleKeyDeletion",
+    "kms:PutKeyPolicy",
+)
+
 
 def never_widen_statements(partition: str, account_id: str, role_name_prefix: str,
                            sid: str = "NeverWidenResponderRoles") -> list[dict[str, Any]]:
@@ -81,7 +90,34 @@ def never_widen_statements(partition: str, account_id: str, role_name_prefix: st
     administrator's command)."""
     roles = f"arn:{partition}:iam::{account_id}:role/*"
     users = f"arn:{partition}:iam::{account_id}:user/*"
+    keys = f"arn:{partition}:kms:*:{account_id}:key/*"
     return [
+        # secrets.deny-principal writes secret resource policies: no generated role may
+        # read a secret value, so it cannot grant itself a read through one either (an
+        # identity-policy Deny overrides a resource-policy Allow).
+        {
+            "Sid": "NeverReadSecretValues",
+            "Effect": "Deny",
+            "Action": list(SECRET_VALUE_READS),
+            "Resource": "*",
+        },
+        # The kms steps' grants already exclude these keys by condition
+        # (runbooks.steps.kms.UNPROTECTED_KEYS); denied again so that no future grant
+        # can disable, re-key or delete the stack's own or an ir:protected key.
+        {
+            "Sid": "NeverTouchStackKeys",
+            "Effect": "Deny",
+            "Action": list(KEY_TAMPERING),
+            "Resource": keys,
+            "Condition": {"Null": {f"aws:ResourceTag/{STACK_TAG}": "false"}},
+        },
+        {
+            "Sid": "NeverTouchProtectedKeys",
+            "Effect": "Deny",
+            "Action": list(KEY_TAMPERING),
+            "Resource": keys,
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{PROTECTED_TAG}": "true"}},
+        },
         {
             "Sid": sid,
             "Effect": "Deny",

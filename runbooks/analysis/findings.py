@@ -46,8 +46,8 @@ class Resource:
     """An affected AWS resource. `kind` is one of: instance, access-key, iam-user,
     iam-role, s3-bucket, security-group, rds-instance, rds-cluster, lambda-function,
     execution-role (a Lambda function's), eks-cluster, kubernetes-workload,
-    kubernetes-pod (NAMESPACE/POD), ecs-cluster,
-    ecs-task, container, or (ASFF) the resource's Type."""
+    kubernetes-pod (NAMESPACE/POD), ecs-cluster, ecs-task, container, secret, kms-key,
+    or (ASFF) the resource's Type."""
 
     kind: str
     id: str
@@ -142,6 +142,7 @@ class Finding:
     network_direction: str | None = None  # ASFF Network.Direction (IN | OUT)
     own_ips: tuple[str, ...] = ()  # the affected resource's own addresses, never remote
     kubernetes: KubernetesContext | None = None  # EKS findings: cluster, pod, node, user
+    api_call: str | None = None  # GuardDuty service.action.awsApiCallAction.api
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def inactive_reason(self) -> str | None:
@@ -206,7 +207,19 @@ class Finding:
             "remoteIps": list(self.remote_ips),
             "playbook": self.playbook,
             "kubernetes": self.kubernetes.to_dict() if self.kubernetes else None,
+            "apiCall": self.api_call,
+            "apiCallCommands": self.api_call_commands(),
         }
+
+    def api_call_commands(self) -> list[str]:
+        """`irctl contain secret|key` for a finding whose API call touched a secret or a
+        KMS key (GuardDuty has no finding family of its own for them)."""
+        from runbooks.analysis.playbooks import api_call_commands
+
+        principal = next((p.arn for p in self.principals if p.arn), None)
+        return api_call_commands(
+            self.api_call, [r.arn or r.id for r in self.resources if r.kind == "secret"],
+            [r.arn or r.id for r in self.resources if r.kind == "kms-key"], principal)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -449,6 +462,7 @@ def parse_guardduty(doc: Mapping[str, Any]) -> Finding:
     resources += _workload_resources(resource)
 
     action = service.get("action") or {}
+    resources += _api_call_resources(action)
     remote_ips: list[str] = []
     for section in action.values():
         if not isinstance(section, Mapping):
@@ -504,8 +518,25 @@ def parse_guardduty(doc: Mapping[str, Any]) -> Finding:
         resource_type=str(resource_type) if resource_type else None,
         own_ips=own_ips,
         kubernetes=kubernetes,
+        api_call=str(_dig(action, "awsApiCallAction", "api") or "") or None,
         raw=doc,
     )
+
+
+def _api_call_resources(action: Mapping[str, Any]) -> list[Resource]:
+    """Secrets and KMS keys an API-call finding names (`awsApiCallAction.affectedResources`,
+    a map of resource type to ARN): GuardDuty has no finding family for them."""
+    affected = _dig(action, "awsApiCallAction", "affectedResources") or {}
+    out: list[Resource] = []
+    if not isinstance(affected, Mapping):
+        return out
+    for value in affected.values():
+        arn = str(value)
+        if ":secretsmanager:" in arn and ":secret:" in arn:
+            out.append(Resource("secret", arn.rsplit(":", 1)[-1], arn))
+        elif ":kms:" in arn and ":key/" in arn:
+            out.append(Resource("kms-key", arn.rsplit("/", 1)[-1], arn))
+    return out
 
 
 def guardduty_type_from_asff(types: Iterable[str]) -> str | None:

@@ -2,10 +2,15 @@
 
 Reads CloudTrail records (any source) and keeps the successful calls that leave
 something behind: identities and credentials (users, access keys, login profiles,
-roles, trust policies, policy attachments), compute (instances launched, user data
-changed, key pairs), and network openings (security group rules, network ACL entries).
-Each gets a recommended containment command: `irctl contain ...` where irctl has one,
-otherwise the exact AWS CLI call.
+roles, trust policies, policy attachments, IAM groups, SAML/OIDC identity providers,
+Secrets Manager secrets and their resource policies, KMS grants), compute (instances
+launched, user data changed, key pairs, Lambda functions, EventBridge rules and their
+targets), and network openings (security group rules, network ACL entries, Lambda
+function URLs and invoke permissions). Each gets a recommended containment command:
+`irctl contain ...` where irctl has one, otherwise the exact AWS CLI call. A role created
+(or re-trusted) to admit another account or an identity provider gets "remove that
+trust" with the exact document, not `irctl contain role`: revoking sessions issued so
+far leaves the way back in open.
 """
 
 from __future__ import annotations
@@ -199,6 +204,196 @@ def _role(verb: str) -> Rule:
     return rule
 
 
+def _trust_document(value: Any) -> dict[str, Any] | None:
+    """A trust policy as CloudTrail records it: JSON text, sometimes URL-encoded."""
+    import json
+    from urllib.parse import unquote
+
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    for text in (value, unquote(value)):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            continue
+        return doc if isinstance(doc, dict) else None
+    return None
+
+
+def _outside_principals(statement: Mapping[str, Any], acct: str) -> list[str]:
+    """Who outside account `acct` an Allow statement of a trust policy admits: another
+    account's principals, everyone (`*`), and every federated identity provider (SAML,
+    OIDC: the identities behind them are not this account's)."""
+    if statement.get("Effect") != "Allow":
+        return []
+    principal = statement.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if not isinstance(principal, Mapping):
+        return []
+    outside: list[str] = []
+    for value in _listed(principal.get("AWS")):
+        text = str(value)
+        account = text if re.fullmatch(r"[0-9]{12}", text) else (
+            text.split(":")[4] if text.startswith("arn:") and text.count(":") >= 5 else "")
+        if text == "*" or (account and account != acct):
+            outside.append(text)
+    outside += [str(v) for v in _listed(principal.get("Federated"))]
+    return outside
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _trust(verb: str, document_key: str) -> Rule:
+    """A role created (or its trust changed) to admit an outside account or identity
+    provider: the way back in is the trust itself, which `contain role` (revoking the
+    sessions issued so far) leaves in place. Recommend removing that trust: the exact
+    document without the outside statements, or deleting a role that trusts nothing else."""
+    fallback = _role(verb)
+
+    def rule(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+        import json
+        import shlex
+
+        document = _trust_document(req.get(document_key))
+        statements = _listed((document or {}).get("Statement"))
+        outside = {i: _outside_principals(st, acct) for i, st in enumerate(statements)
+                   if isinstance(st, Mapping) and _outside_principals(st, acct)}
+        if not outside:
+            return fallback(req, resp, acct)
+        name = req.get("roleName", "?")
+        who = ", ".join(p for ps in outside.values() for p in ps)
+        kept = [st for i, st in enumerate(statements) if i not in outside]
+        if kept:
+            trimmed = json.dumps({**(document or {}), "Statement": kept}, sort_keys=True,
+                                 separators=(",", ":"))
+            undo = (f"remove the outside trust (not `irctl contain role`: the trust lets "
+                    f"them back in): aws iam update-assume-role-policy --role-name {name} "
+                    f"--policy-document {shlex.quote(trimmed)}")
+        else:
+            undo = (f"remove the outside trust (not `irctl contain role`: the trust lets "
+                    f"them back in); it trusts nobody else, so after saving it as evidence "
+                    f"(aws iam get-role --role-name {name}) delete the role: aws iam "
+                    f"list-attached-role-policies / list-role-policies --role-name {name}, "
+                    f"detach and delete each, then aws iam delete-role --role-name {name}")
+        return (f"arn:aws:iam::{acct}:role/{name}",
+                f"{verb} role {name} trusting outside principal(s) {who}", undo)
+    return rule
+
+
+def _group_new(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+    group = req.get("groupName", "?")
+    return (f"arn:aws:iam::{acct}:group/{group}", f"created IAM group {group}",
+            f"aws iam get-group --group-name {group} (its members); remove each with aws "
+            f"iam remove-user-from-group --group-name {group} --user-name USER, detach its "
+            f"policies, then aws iam delete-group --group-name {group}")
+
+
+def _group_policy(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+    group = req.get("groupName", "?")
+    policy = req.get("policyArn") or req.get("policyName", "?")
+    undo = (f"aws iam detach-group-policy --group-name {group} --policy-arn {policy}"
+            if req.get("policyArn") else
+            f"aws iam delete-group-policy --group-name {group} --policy-name {policy}")
+    return (f"arn:aws:iam::{acct}:group/{group}", f"granted {policy} to group {group}", undo)
+
+
+def _saml(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+    arn = (resp.get("sAMLProviderArn") or resp.get("samlProviderArn")
+           or req.get("sAMLProviderArn") or f"arn:aws:iam::{acct}:saml-provider/"
+           f"{req.get('name', '?')}")
+    return (arn, f"created or changed SAML identity provider {arn}",
+            f"aws iam delete-saml-provider --saml-provider-arn {arn} (first find the roles "
+            "that trust it: aws iam list-roles, Principal.Federated)")
+
+
+def _oidc(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+    arn = (resp.get("openIDConnectProviderArn") or req.get("openIDConnectProviderArn")
+           or f"OIDC provider for {req.get('url', '?')}")
+    return (arn, f"created or changed OIDC identity provider {arn}",
+            f"aws iam delete-open-id-connect-provider --open-id-connect-provider-arn {arn} "
+            "(first find the roles that trust it: aws iam list-roles, Principal.Federated)")
+
+
+def _function(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+    name = req.get("functionName") or resp.get("functionName", "?")
+    arn = resp.get("functionArn") or name
+    return (arn, f"created or changed the code of Lambda function {name}",
+            f"aws lambda put-function-concurrency --function-name {name} "
+            "--reserved-concurrent-executions 0 (stops it, keeps it as evidence); review "
+            "its code, role and triggers")
+
+
+def _function_url(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[
+        str, ...]:
+    name = req.get("functionName", "?")
+    auth = req.get("authType", "?")
+    return (resp.get("functionArn") or name,
+            f"gave Lambda function {name} a function URL (auth {auth}"
+            + (": public" if auth == "NONE" else "") + ")",
+            f"aws lambda delete-function-url-config --function-name {name}")
+
+
+def _function_permission(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[
+        str, ...]:
+    name, sid = req.get("functionName", "?"), req.get("statementId", "?")
+    who = req.get("principal", "?")
+    return (name, f"let {who} invoke Lambda function {name} (statement {sid})",
+            f"aws lambda remove-permission --function-name {name} --statement-id {sid}")
+
+
+def _event_rule(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+    name, bus = req.get("name", "?"), req.get("eventBusName")
+    on_bus = f" --event-bus-name {bus}" if bus else ""
+    trigger = req.get("scheduleExpression") or ("an event pattern" if req.get("eventPattern")
+                                                else "?")
+    return (resp.get("ruleArn") or name, f"created or changed EventBridge rule {name} "
+            f"({trigger})", f"aws events disable-rule --name {name}{on_bus} (keeps it as "
+            f"evidence; aws events list-targets-by-rule --rule {name}{on_bus} shows what it runs)")
+
+
+def _event_targets(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[
+        str, ...]:
+    rule, bus = req.get("rule", "?"), req.get("eventBusName")
+    on_bus = f" --event-bus-name {bus}" if bus else ""
+    targets = [t for t in _listed(req.get("targets")) if isinstance(t, Mapping)]
+    ids = " ".join(str(t.get("id", "?")) for t in targets) or "TARGET_ID"
+    arns = ", ".join(str(t.get("arn", "?")) for t in targets) or "?"
+    return (rule, f"pointed EventBridge rule {rule} at {arns}",
+            f"aws events remove-targets --rule {rule}{on_bus} --ids {ids}")
+
+
+def _secret(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+    arn = resp.get("aRN") or resp.get("arn") or req.get("secretId") or req.get("name", "?")
+    return (arn, f"created Secrets Manager secret {req.get('name') or arn}",
+            f"irctl contain secret {arn} --principal PRINCIPAL_ARN --no-rotate --apply "
+            "(the creator reads it no more); after saving it as evidence, aws "
+            f"secretsmanager delete-secret --secret-id {arn} --recovery-window-in-days 30")
+
+
+def _secret_policy(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[
+        str, ...]:
+    arn = resp.get("aRN") or resp.get("arn") or req.get("secretId", "?")
+    return (arn, f"changed the resource policy of secret {arn}",
+            f"aws secretsmanager get-resource-policy --secret-id {arn}; remove the "
+            f"statements it added (aws secretsmanager put-resource-policy --secret-id {arn} "
+            "--block-public-policy --resource-policy file://kept.json)")
+
+
+def _kms_grant(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
+    key, grant = req.get("keyId", "?"), resp.get("grantId", "?")
+    who = req.get("granteePrincipal", "?")
+    operations = ",".join(str(o) for o in _listed(req.get("operations"))) or "?"
+    return (key, f"granted {who} {operations} on KMS key {key} (grant {grant})",
+            f"aws kms revoke-grant --key-id {key} --grant-id {grant}")
+
+
 def _policy(req: Mapping[str, Any], resp: Mapping[str, Any], acct: str) -> tuple[str, ...]:
     arn = req.get("policyArn") or (resp.get("policy") or {}).get("arn") or req.get(
         "policyName", "?")
@@ -277,8 +472,31 @@ RULES: dict[tuple[str, str], tuple[str, Rule]] = {
     ("iam.amazonaws.com", "AttachUserPolicy"): ("permissions", _user_policy),
     ("iam.amazonaws.com", "PutUserPolicy"): ("permissions", _user_policy),
     ("iam.amazonaws.com", "AddUserToGroup"): ("permissions", _group),
-    ("iam.amazonaws.com", "CreateRole"): ("identity", _role("created")),
-    ("iam.amazonaws.com", "UpdateAssumeRolePolicy"): ("trust", _role("changed the trust of")),
+    ("iam.amazonaws.com", "CreateRole"): (
+        "identity", _trust("created", "assumeRolePolicyDocument")),
+    ("iam.amazonaws.com", "UpdateAssumeRolePolicy"): (
+        "trust", _trust("changed the trust of", "policyDocument")),
+    ("iam.amazonaws.com", "CreateGroup"): ("identity", _group_new),
+    ("iam.amazonaws.com", "AttachGroupPolicy"): ("permissions", _group_policy),
+    ("iam.amazonaws.com", "PutGroupPolicy"): ("permissions", _group_policy),
+    ("iam.amazonaws.com", "CreateSAMLProvider"): ("identity", _saml),
+    ("iam.amazonaws.com", "UpdateSAMLProvider"): ("identity", _saml),
+    ("iam.amazonaws.com", "CreateOpenIDConnectProvider"): ("identity", _oidc),
+    ("iam.amazonaws.com", "AddClientIDToOpenIDConnectProvider"): ("identity", _oidc),
+    # Lambda's CloudTrail event names carry the API version they were called with.
+    **{("lambda.amazonaws.com", name): ("compute", _function) for name in (
+        "CreateFunction", "CreateFunction20150331", "UpdateFunctionCode",
+        "UpdateFunctionCode20150331v2")},
+    **{("lambda.amazonaws.com", name): ("network", _function_url) for name in (
+        "CreateFunctionUrlConfig", "CreateFunctionUrlConfig20211031",
+        "UpdateFunctionUrlConfig", "UpdateFunctionUrlConfig20211031")},
+    **{("lambda.amazonaws.com", name): ("permissions", _function_permission) for name in (
+        "AddPermission", "AddPermission20150331", "AddPermission20150331v2")},
+    ("events.amazonaws.com", "PutRule"): ("compute", _event_rule),
+    ("events.amazonaws.com", "PutTargets"): ("compute", _event_targets),
+    ("secretsmanager.amazonaws.com", "CreateSecret"): ("credentials", _secret),
+    ("secretsmanager.amazonaws.com", "PutResourcePolicy"): ("permissions", _secret_policy),
+    ("kms.amazonaws.com", "CreateGrant"): ("permissions", _kms_grant),
     ("iam.amazonaws.com", "AttachRolePolicy"): ("permissions", _role("attached a policy to")),
     ("iam.amazonaws.com", "PutRolePolicy"): ("permissions", _role("put an inline policy on")),
     ("iam.amazonaws.com", "AddRoleToInstanceProfile"): (

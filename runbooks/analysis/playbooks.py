@@ -25,10 +25,12 @@ COMPROMISED_LAMBDA = "compromised-lambda-function"
 COMPROMISED_EKS_POD = "compromised-eks-pod"
 COMPROMISED_EKS_NODE = "compromised-eks-node"
 COMPROMISED_RDS = "compromised-rds-database"
+COMPROMISED_SECRET_OR_KEY = "compromised-secret-or-key"  # noqa: S105 - a playbook name
 
 PLAYBOOK_NAMES: frozenset[str] = frozenset(
     {COMPROMISED_EC2, COMPROMISED_IAM, EXPOSED_S3, RANSOMWARE, MALICIOUS_IP,
-     COMPROMISED_LAMBDA, COMPROMISED_EKS_POD, COMPROMISED_EKS_NODE, COMPROMISED_RDS}
+     COMPROMISED_LAMBDA, COMPROMISED_EKS_POD, COMPROMISED_EKS_NODE, COMPROMISED_RDS,
+     COMPROMISED_SECRET_OR_KEY}
 )
 
 TYPE_PREFIXES: Mapping[str, str] = {
@@ -133,7 +135,42 @@ CONTROL_IDS: Mapping[str, str] = {
     "S3.19": EXPOSED_S3,
     "IAM.4": COMPROMISED_IAM,
     "EC2.19": MALICIOUS_IP,
+    "KMS.3": COMPROMISED_SECRET_OR_KEY,  # a customer-managed key scheduled for deletion
 }
+
+# GuardDuty has no Secrets Manager or KMS finding family. Its IAM anomaly findings
+# (CredentialAccess:/Impact:IAMUser/AnomalousBehavior, routed to the credentials
+# playbook: the principal is contained first) name the call in
+# `service.action.awsApiCallAction.api`; when it is one of these, triage also names the
+# secret or key (from `affectedResources`, when GuardDuty lists it) and the command.
+SECRET_API_CALLS: frozenset[str] = frozenset({
+    "GetSecretValue", "BatchGetSecretValue", "PutSecretValue", "UpdateSecret",
+    "DeleteSecret", "PutResourcePolicy", "RestoreSecret"})
+KEY_API_CALLS: frozenset[str] = frozenset({
+    "ScheduleKeyDeletion", "DisableKey", "PutKeyPolicy", "CreateGrant", "Decrypt",
+    "ReEncrypt", "GenerateDataKey", "ImportKeyMaterial", "DeleteImportedKeyMaterial"})
+# Calls that sabotage the key (its data becomes unreadable): keep it; the others misuse it.
+KEY_SABOTAGE_CALLS: frozenset[str] = frozenset({
+    "ScheduleKeyDeletion", "DisableKey", "DeleteImportedKeyMaterial"})
+API_CALL_PLAYBOOKS: Mapping[str, str] = {
+    **{api: COMPROMISED_SECRET_OR_KEY for api in SECRET_API_CALLS | KEY_API_CALLS}}
+
+
+def api_call_commands(api: str | None, secrets: list[str], keys: list[str],
+                      principal_arn: str | None) -> list[str]:
+    """The `irctl contain secret|key` commands for a finding whose API call touched a
+    secret or a KMS key (placeholders where the finding does not name it: look it up in
+    CloudTrail, requestParameters.secretId / keyId)."""
+    if not api:
+        return []
+    principal = principal_arn or "PRINCIPAL_ARN"
+    if api in SECRET_API_CALLS:
+        return [f"irctl contain secret {secret} --principal {principal}"
+                for secret in secrets or ["SECRET_ARN"]]
+    if api in KEY_API_CALLS:
+        keep = " --keep" if api in KEY_SABOTAGE_CALLS else ""
+        return [f"irctl contain key {key}{keep}" for key in keys or ["KEY_ARN"]]
+    return []
 
 
 # GuardDuty resource types (`resource.resourceType`) no playbook acts on yet, and what a

@@ -385,6 +385,11 @@ def _print_summary(findings: list[Finding], timeline: Any) -> None:
             if command:
                 out.print(f"  or: [bold]{escape(command)}[/] (its containment phase)",
                           highlight=False)
+        if not finding.inactive_reason():
+            for command in finding.api_call_commands():
+                out.print(f"next: [bold]{escape(command)}[/] (finding {finding.id}: API call "
+                          f"{escape(finding.api_call or '')}; playbook "
+                          "compromised-secret-or-key)", highlight=False)
 
 
 COMMANDS = [triage]

@@ -192,6 +192,7 @@ UNSCOPED_WHY: dict[str, str] = {
         "guardduty:ListFindings",
         "s3:ListAllMyBuckets",
         "lambda:ListEventSourceMappings",
+        "secretsmanager:GetRandomPassword",
     )},
     # Resource-level permission exists, but these act on whatever instance, ENI, volume
     # or ACL a finding names: EC2 has no resource policies, so an account-ARN scope would

@@ -89,6 +89,8 @@ def function_containment(function_name: str) -> list[StepCall]:
     """`contain function`: the Lambda playbook's containment phase."""
     return procedure(FUNCTION_PLAYBOOK, "containment", function_name,
                      {"function_name": function_name})
+
+
 EKS_POD_PLAYBOOK = "compromised-eks-pod"
 EKS_NODE_PLAYBOOK = "compromised-eks-node"
 
@@ -105,7 +107,29 @@ def node_containment(cluster: str, instance_id: str) -> list[StepCall]:
     return [*procedure(EKS_NODE_PLAYBOOK, "containment", instance_id,
                        {"cluster": cluster, "instance_id": instance_id}),
             *instance_containment(instance_id)]
+
+
 def database_containment(database: str) -> list[StepCall]:
     """`contain database`: the RDS playbook's containment phase (its steps; the manual
     session kill is the responder's)."""
     return procedure(DATABASE_PLAYBOOK, "containment", database, {"database": database})
+
+
+SECRET_OR_KEY_PLAYBOOK = "compromised-secret-or-key"  # noqa: S105 - a playbook name
+
+
+def secret_containment(secret_id: str, principal_arn: str, *, rotation: str) -> list[
+        StepCall]:
+    """`contain secret`: the secret-or-key playbook's containment of a secret (`rotation`
+    answers its rotation decision: function, new-value or none)."""
+    return procedure(SECRET_OR_KEY_PLAYBOOK, "containment", secret_id,
+                     {"resource_kind": "secret", "secret_id": secret_id,
+                      "principal_arn": principal_arn, "rotation": rotation})
+
+
+def key_containment(key_id: str, *, keep: bool) -> list[StepCall]:
+    """`contain key`: the secret-or-key playbook's containment of a KMS key (`keep`
+    answers its key-action decision: keep, else disable)."""
+    return procedure(SECRET_OR_KEY_PLAYBOOK, "containment", key_id,
+                     {"resource_kind": "key", "key_id": key_id,
+                      "key_action": "keep" if keep else "disable"})

@@ -181,6 +181,21 @@ def _assert_database_contained(world: World, s: ScenarioReport) -> None:
     assert [snap["DBSnapshotIdentifier"] for snap in snapshots
             if {"Key": "ir:case", "Value": s.case} in rds.list_tags_for_resource(
                 ResourceName=snap["DBSnapshotArn"])["TagList"]] == [f"{s.case}-{name}"]
+def _assert_secret_denied_and_rotated(world: World, s: ScenarioReport) -> None:
+    sm = world.client("secretsmanager")
+    arn, principal = s.params["secret_id"], s.params["principal_arn"]
+    policy = json.loads(sm.get_resource_policy(SecretId=arn)["ResourcePolicy"])
+    (deny,) = [st for st in policy["Statement"] if st["Effect"] == "Deny"]
+    assert deny["Condition"]["ArnLike"]["aws:PrincipalArn"] == [principal]
+    assert "secretsmanager:GetSecretValue" in deny["Action"]
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    assert sorted(stages.values()) == [["AWSCURRENT"], ["AWSPREVIOUS"]]
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] != "drill-leaked-db-password"
+
+
+def _assert_key_kept(world: World, s: ScenarioReport) -> None:
+    meta = world.client("kms").describe_key(KeyId=s.params["key_id"])["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled" and not meta.get("DeletionDate")
 
 
 STATE_ASSERTIONS = {
@@ -196,6 +211,8 @@ STATE_ASSERTIONS = {
     "compromised-lambda-function": _assert_function_contained,
     "compromised-eks-pod": _assert_pod_isolated,
     "compromised-eks-node": _assert_node_contained,
+    "compromised-secret": _assert_secret_denied_and_rotated,
+    "sabotaged-kms-key": _assert_key_kept,
 }
 
 

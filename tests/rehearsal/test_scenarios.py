@@ -23,6 +23,7 @@ DRILL_ORDER = [
     "compromised-workload-key", "compromised-role-credentials", "exposed-s3-bucket",
     "ransomware-data-destruction", "compromised-eks-pod", "compromised-eks-node",
     "malicious-ip", "compromised-lambda-function", "compromised-rds-database",
+    "compromised-secret", "sabotaged-kms-key",
 ]
 
 

@@ -253,8 +253,23 @@ def responder_commands(world: World) -> list[list[str]]:
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
     database = _public_database(world)
     fast = ["--poll-seconds", "0.2"]
+    secret = world.client("secretsmanager").create_secret(
+        Name=f"prod/db-{uuid.uuid4().hex[:6]}", SecretString="leaked")["ARN"]
+    kms = world.client("kms")
+    data_key = kms.create_key()["KeyMetadata"]["KeyId"]
+    doomed_key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=doomed_key, PendingWindowInDays=7)
+    secret_commands = [
+        ["contain", "secret", secret, "--principal", f"arn:aws:iam::{ACCOUNT}:user/{user}",
+         "--new-value", "--case", "c-s", "--apply"],
+        ["release", "secret", secret, "--case", "c-s", "--apply"],
+        ["contain", "key", data_key, "--case", "c-kms", "--apply"],
+        ["release", "key", data_key, "--case", "c-kms", "--apply"],
+        ["contain", "key", doomed_key, "--keep", "--case", "c-kms", "--apply"],
+    ]
     cluster, node = _seed_eks(world)
     return [
+        *secret_commands,
         ["contain", "pod", cluster, "shop", "checkout-1", "--case", "c-pod", "--apply"],
         ["release", "pod", f"{cluster}/shop/checkout-1", "--case", "c-pod", "--apply"],
         ["contain", "node", node, "--cluster", cluster, "--case", "c-node", "--apply"],

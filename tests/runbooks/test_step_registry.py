@@ -32,6 +32,9 @@ EXAMPLES: dict[str, Any] = {
     "namespace": "payments",
     "pod": "payments-api-7d9c8b7f6-x2x9q",
     "database": "orders-db",
+    "secret_id": "prod/payments/db",
+    "principal_arn": "arn:aws:iam::111122223333:user/ci-deploy",
+    "key_id": "1234abcd-12ab-34cd-56ef-1234567890ab",
 }
 
 

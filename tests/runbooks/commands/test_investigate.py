@@ -185,3 +185,55 @@ def test_finds_what_the_principal_did_through_the_emulator(world: World) -> None
     records = [e["CloudTrailEvent"] for e in world.client("cloudtrail").lookup_events(
         LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": attacker}])["Events"]]
     assert records and not any(created["SecretAccessKey"] in r for r in records)
+
+
+def test_the_sweep_finds_secrets_grants_groups_rules_and_outside_trust_through_the_emulator(
+        world: World) -> None:
+    """#20 part 6: real calls by the principal, recorded by the emulator as CloudTrail
+    records them; each new kind with its undo, and a role trusting another account gets
+    "remove that trust", not `contain role`."""
+    import json
+
+    import boto3
+
+    iam = world.client("iam")
+    attacker = f"intruder-{uuid4().hex[:8]}"
+    arn = iam.create_user(UserName=attacker)["User"]["Arn"]
+    creds = iam.create_access_key(UserName=attacker)["AccessKey"]
+    session = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                            aws_secret_access_key=creds["SecretAccessKey"], region_name=REGION)
+    secret = session.client("secretsmanager").create_secret(
+        Name=f"stash-{uuid4().hex[:6]}", SecretString="loot")["ARN"]
+    key = world.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    grant = session.client("kms").create_grant(
+        KeyId=key, GranteePrincipal="arn:aws:iam::999988887777:root",
+        Operations=["Decrypt"])["GrantId"]
+    group = f"shadow-{uuid4().hex[:6]}"
+    a_iam = session.client("iam")
+    a_iam.create_group(GroupName=group)
+    rule = f"beacon-{uuid4().hex[:6]}"
+    events = session.client("events")
+    events.put_rule(Name=rule, ScheduleExpression="rate(5 minutes)")
+    events.put_targets(Rule=rule, Targets=[
+        {"Id": "t1", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:exfil"}])
+    role = f"backdoor-{uuid4().hex[:6]}"
+    a_iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+            "Action": "sts:AssumeRole"}]}))
+
+    code, out = world.irctl_json("investigate", "principal", arn, "--since", "1h")
+    assert code == 0, out
+    found = {p["eventName"]: p for p in out["persistence"]}
+    assert found["CreateSecret"]["recommendation"].startswith(
+        f"irctl contain secret {secret} --principal")
+    assert found["CreateGrant"]["recommendation"] == \
+        f"aws kms revoke-grant --key-id {key} --grant-id {grant}"
+    assert found["CreateGroup"]["target"] == f"arn:aws:iam::{ACCOUNT}:group/{group}"
+    assert found["PutRule"]["recommendation"].startswith(f"aws events disable-rule --name {rule}")
+    assert found["PutTargets"]["recommendation"] == \
+        f"aws events remove-targets --rule {rule} --ids t1"
+    trust = found["CreateRole"]
+    assert "999988887777" in trust["summary"]
+    assert f"aws iam delete-role --role-name {role}" in trust["recommendation"]
+    assert f"irctl contain role {role}" not in trust["recommendation"]

@@ -319,6 +319,23 @@ def _node(world: World) -> Scenario:
     iid = launch(world, managed=False)
     KUBE.add_node("ip-10-0-1-1.ec2.internal", iid)
     return Scenario({"cluster": KUBE.name, "instance_id": iid}, (iid,))
+def _read_secret(world: World) -> Scenario:
+    arn = world.client("secretsmanager").create_secret(
+        Name=f"prod/db-{uuid.uuid4().hex[:8]}", SecretString="leaked")["ARN"]
+    return Scenario({"secret_id": arn, "new_value": True,
+                     "principal_arn": f"arn:aws:iam::{ACCOUNT}:user/ci-deploy"}, (arn,))
+
+
+def _kms_key(state: str) -> Callable[[World], Scenario]:
+    def seed(world: World) -> Scenario:
+        kms = world.client("kms")
+        key = kms.create_key(Description="data key")["KeyMetadata"]["KeyId"]
+        if state == "Disabled":
+            kms.disable_key(KeyId=key)
+        elif state == "PendingDeletion":
+            kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+        return Scenario({"key_id": key}, (key,))
+    return seed
 
 
 def _automated_containment(world: World) -> Scenario:
@@ -391,6 +408,11 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
     "eks.capture-pod": _pod,
     "eks.isolate-pod": _pod,
     "eks.cordon-node": _node,
+    "secrets.deny-principal": _read_secret,
+    "secrets.rotate-now": _read_secret,
+    "kms.disable-key": _kms_key("Enabled"),
+    "kms.enable-key": _kms_key("Disabled"),
+    "kms.cancel-deletion": _kms_key("PendingDeletion"),
 }
 
 
