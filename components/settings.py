@@ -658,6 +658,11 @@ class Settings:
     """Per covered region: VPC ids to quarantine, or "discover" (all VPCs in the region)."""
     forensic_access: ForensicAccess = field(default_factory=ForensicAccess)
     """Sources the forensic-access security group admits."""
+    forensic_account: AccountId | None = None
+    """`ir:forensicAccount`: the separate account forensic analysts work in. When set,
+    every region's stack key lets that account use it through EBS only (the copies
+    `irctl case share-snapshots` makes are encrypted with it), and the manifest names it;
+    it must not be the stack's own account. None: snapshots are not shared."""
     trail: TrailSettings = field(default_factory=TrailSettings)
     """CloudTrail options."""
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
