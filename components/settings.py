@@ -111,7 +111,8 @@ _IAM_PRINCIPAL = re.compile(
 _SCHEDULE = r"^cron\(\S+( \S+){5}\)$"
 
 # The keys whose values are strings in Pulumi config; everything else is parsed as JSON.
-_STRING_KEYS: frozenset[str] = frozenset()
+# (An account id is digits: JSON would read it as a number, and drop a leading zero.)
+_STRING_KEYS: frozenset[str] = frozenset({"forensicAccount"})
 
 
 class SettingsError(ValueError):
@@ -890,7 +891,7 @@ def _format_value(value: Any) -> str:
 
 def parse_config_value(key: str, raw: str) -> Any:
     """Pulumi hands structured values over as JSON text; numbers and booleans too."""
-    if key in _STRING_KEYS:
+    if _strip_namespace(key) in _STRING_KEYS:
         return raw
     try:
         return json.loads(raw)

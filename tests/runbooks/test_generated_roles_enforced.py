@@ -220,10 +220,15 @@ def responder_commands(world: World) -> list[list[str]]:
             "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
     fast = ["--poll-seconds", "0.2"]
+    # the stack names a forensic account (ir:forensicAccount): case share-snapshots
+    world.manifest["forensicAccount"] = "210987654321"
+    world.manifest_path.write_text(json.dumps(world.manifest))
     return [
         ["triage", "--finding", str(finding_file(world)), "--case", "c-t", "--apply"],
         ["contain", "instance", iid, "--case", "c-i", "--apply"],
         ["release", "instance", iid, "--case", "c-i", "--apply"],
+        ["case", "share-snapshots", "c-i", "--apply", "--wait-minutes", "1"],
+        ["case", "verify-evidence", "c-i"],
         ["contain", "access-key", key, "--case", "c-k", "--apply"],
         ["release", "access-key", key, "--case", "c-k", "--apply"],
         ["contain", "role", role, "--case", "c-r", "--apply"],
