@@ -270,7 +270,8 @@ class SyncReport:
                 "stillQueued": self.still_queued}
 
 
-def _remote_sha256(s3: Any, queued: QueuedObject) -> str | None:
+def _remote(s3: Any, queued: QueuedObject) -> tuple[str | None, str | None]:
+    """The bucket's latest object at the queued key: its `sha256` metadata and version."""
     from botocore.exceptions import ClientError
 
     owner = queued.put_args.get("ExpectedBucketOwner")
@@ -279,10 +280,10 @@ def _remote_sha256(s3: Any, queued: QueuedObject) -> str | None:
                               **({"ExpectedBucketOwner": owner} if owner else {}))
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
+            return None, None
         raise
     value = head.get("Metadata", {}).get("sha256")
-    return str(value) if value else None
+    return (str(value) if value else None), head.get("VersionId")
 
 
 def sync(ctx: Context, audit: AuditLog, *, stop_on_failure: bool = False) -> SyncReport:
@@ -309,10 +310,15 @@ def sync(ctx: Context, audit: AuditLog, *, stop_on_failure: bool = False) -> Syn
                          sha256=queued.sha256, error=summary["error"])
             continue
         try:
-            if _remote_sha256(s3, queued) == queued.sha256:
+            remote_sha256, remote_version = _remote(s3, queued)
+            if remote_sha256 == queued.sha256:
+                # an earlier upload whose answer was lost: record the version it made
                 report.already_there.append(summary)
                 audit.append("evidence-already-uploaded", bucket=queued.bucket,
-                             key=queued.key, sha256=queued.sha256)
+                             key=queued.key, sha256=queued.sha256,
+                             evidence=[evidence_entry(queued.bucket, queued.key,
+                                                      queued.sha256, queued.size,
+                                                      remote_version)])
             else:
                 _, checksum = checksum_sha256(body)
                 response = s3.put_object(Bucket=queued.bucket, Key=queued.key, Body=body,

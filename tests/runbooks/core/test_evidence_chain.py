@@ -124,3 +124,33 @@ def test_verify_evidence_refuses_an_unknown_case(server_readiness: Readiness) ->
     run = server_readiness.irctl("case", "verify-evidence", "no-such-case")
     assert run.returncode == 2
     assert "no audit log for case no-such-case" in run.stderr
+
+
+def test_queued_evidence_is_recorded_then_verified_once_case_sync_uploads_it(
+        fault_readiness: Readiness) -> None:
+    world = fault_readiness
+    assert world.faults is not None
+    [iid] = launch_instances(world, 1, volumes=1)
+    world.faults.fail("PutObject", status=503, code="SlowDown")  # the bucket is down
+    run = world.irctl("contain", "instance", iid, "--apply", "--case", "c-q")
+    assert run.returncode == 4, run.stdout + run.stderr
+    [applied] = [r for r in records(world, "c-q") if r["event"] == "applied"
+                 and r["step"] == "ec2.capture-metadata"]
+    [entry] = applied["evidence"]
+    assert entry["queued"] is True and entry["versionId"] is None
+    pending = world.irctl("--output", "json", "case", "verify-evidence", "c-q")
+    assert pending.returncode == 1
+    assert json.loads(pending.stdout)["objects"][0]["status"] == "queued"
+
+    world.faults.clear()
+    assert world.irctl("case", "sync", "c-q").returncode == 0
+    bucket = world.manifest["evidenceBucket"]
+    key = f"cases/c-q/instances/{iid}/metadata.json"
+    got = world.client("s3").get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    body = got["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+    assert got["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    [uploaded] = [r for r in records(world, "c-q") if r["event"] == "evidence-uploaded"]
+    assert uploaded["evidence"][0]["versionId"] == got["VersionId"]
+    held = world.irctl("--output", "json", "case", "verify-evidence", "c-q")
+    assert held.returncode == 0, held.stdout + held.stderr
