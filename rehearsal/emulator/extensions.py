@@ -22,6 +22,7 @@ def install() -> None:
             backup,
             cloudtrail,
             guardduty,
+            s3_checksum,
             securityhub,
             shield,
             ssm,
@@ -30,6 +31,7 @@ def install() -> None:
         for module in (cloudtrail, guardduty, securityhub, backup, ssm, accessanalyzer,
                        shield):
             module.install()
+        s3_checksum.install()  # S3 verifies a sent SHA-256 (the evidence writer's)
         _hook_dispatch()
         _installed = True
 
