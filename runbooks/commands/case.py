@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def case() -> None:
-    """Inspect incident cases (their local audit logs)."""
+    """Inspect incident cases: audit logs, evidence, forensic copies."""
 
 
 def _describe(record: dict) -> str:
