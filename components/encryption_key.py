@@ -9,6 +9,7 @@ context naming them; administration stays with the account (IAM policies decide 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +49,18 @@ class EncryptionKeyArgs:
     through S3 of this region, into a bucket encrypted with this key (the home key)."""
     deletion_window_days: int = 30
     """Waiting period before a scheduled deletion takes effect (7-30)."""
+    forensic_account: str | None = None
+    """The forensic account (`ir:forensicAccount`) that may use the key through EBS, to
+    create volumes from the snapshot copies shared with it; None: no such grant."""
 
     def __post_init__(self) -> None:
         # Validated once, at construction, the same way as every other Args.
+        if self.forensic_account is not None and not re.fullmatch(r"[0-9]{12}",
+                                                                  self.forensic_account):
+            raise ValueError(
+                f"EncryptionKeyArgs.forensic_account = {self.forensic_account!r}: must be "
+                "a 12-digit AWS account id"
+            )
         if not 7 <= self.deletion_window_days <= 30:
             raise ValueError(
                 f"EncryptionKeyArgs.deletion_window_days = {self.deletion_window_days}: "
@@ -72,8 +82,14 @@ def key_policy(
     trail_arn: str | None,
     findings_from_all_regions: bool = False,
     backup_reports: bool = False,
+    forensic_account: str | None = None,
 ) -> dict[str, Any]:
     """The key policy document (pure function, so it is unit-testable on its own)."""
+    if forensic_account is not None and forensic_account == account_id:
+        raise ValueError(
+            f"ir:forensicAccount = {forensic_account}: is the stack's own account; name "
+            "the separate account forensic analysts work in (or leave it unset)"
+        )
     root = f"arn:{partition}:iam::{account_id}:root"
     source_account = {"StringEquals": {"aws:SourceAccount": account_id}}
     detector_region = "*" if findings_from_all_regions else region
@@ -172,6 +188,41 @@ def key_policy(
                 },
             },
         })
+    if forensic_account is not None:
+        # The forensic account creates volumes from (and copies) the case snapshots
+        # `irctl case share-snapshots` re-encrypts with this key and shares with it: the
+        # uses EBS makes of the key on its behalf, through EC2 of this region only, and
+        # grants only for AWS resources (the volumes). Never administration, never
+        # direct decryption outside EC2.
+        forensic = {"AWS": f"arn:{partition}:iam::{forensic_account}:root"}
+        via_ec2 = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
+        statements += [
+            {
+                "Sid": "ForensicAccountUsesKeyThroughEbs",
+                "Effect": "Allow",
+                "Principal": forensic,
+                "Action": [
+                    "kms:Decrypt",
+                    "kms:DescribeKey",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                ],
+                "Resource": "*",
+                "Condition": {"StringEquals": via_ec2},
+            },
+            {
+                "Sid": "ForensicAccountGrantsForEbsVolumesOnly",
+                "Effect": "Allow",
+                "Principal": forensic,
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": via_ec2,
+                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                },
+            },
+        ]
     if trail_arn is not None:
         trail_context = {
             "kms:EncryptionContext:aws:cloudtrail:arn": (
@@ -228,6 +279,7 @@ class EncryptionKey(pulumi.ComponentResource):
                     trail_arn=v[2],
                     findings_from_all_regions=args.findings_from_all_regions,
                     backup_reports=args.backup_reports,
+                    forensic_account=args.forensic_account,
                 ),
                 sort_keys=True,
             )

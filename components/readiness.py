@@ -376,6 +376,7 @@ class RegionalBuilder:
                 findings_from_all_regions=home,
                 # The home key encrypts the log bucket the backup reports go to.
                 backup_reports=home and self.settings.backup.audit_reports,
+                forensic_account=self.settings.forensic_account,
             ),
             opts=s.in_region(region),
         )
@@ -563,6 +564,7 @@ class RegionalBuilder:
                 responder_role_arn=access.responder_role_arn,
                 support_role_arn=global_parts.support.role_arn,
                 deny_all_policy_arn=access.deny_all_policy_arn,
+                forensic_account=self.settings.forensic_account,
             ),
             opts=s.in_region(region),
         )

@@ -87,6 +87,8 @@ class ReadinessManifestArgs:
     ``responderRoles.support``)."""
     deny_all_policy_arn: pulumi.Input[str] | None = None
     """The stack's managed deny-all policy (``containmentPolicies.denyAll``)."""
+    forensic_account: str | None = None
+    """The forensic account snapshots are shared to (``forensicAccount``), when set."""
 
     def __post_init__(self) -> None:
         # Validated once, at construction, the same way as every other Args.
@@ -116,7 +118,12 @@ def manifest_model(values: Mapping[str, Any]) -> Manifest:
     }
     if values.get("containmentPolicies"):
         document["containmentPolicies"] = values["containmentPolicies"]
+    if values.get("forensicAccount"):
+        document["forensicAccount"] = values["forensicAccount"]
     errors = manifest_errors(document)
+    if document.get("forensicAccount") == document["accountId"]:
+        errors.append(f"forensicAccount {document['forensicAccount']}: is the stack's own "
+                      "account; name the separate forensic account (ir:forensicAccount)")
     if errors:
         raise ManifestError(
             f"manifest for {values.get('region')} does not satisfy the v1 schema: "
@@ -181,6 +188,8 @@ class ReadinessManifest(pulumi.ComponentResource):
         }
         if args.deny_all_policy_arn is not None:
             values["containmentPolicies"] = {"denyAll": args.deny_all_policy_arn}
+        if args.forensic_account is not None:
+            values["forensicAccount"] = args.forensic_account
         # Output.from_input resolves the nested Outputs; the apply only produces a value.
         text = pulumi.Output.from_input(values).apply(build_manifest)
         parameter = aws.ssm.Parameter(

@@ -111,7 +111,8 @@ _IAM_PRINCIPAL = re.compile(
 _SCHEDULE = r"^cron\(\S+( \S+){5}\)$"
 
 # The keys whose values are strings in Pulumi config; everything else is parsed as JSON.
-_STRING_KEYS: frozenset[str] = frozenset()
+# (An account id is digits: JSON would read it as a number, and drop a leading zero.)
+_STRING_KEYS: frozenset[str] = frozenset({"forensicAccount"})
 
 
 class SettingsError(ValueError):
@@ -658,6 +659,11 @@ class Settings:
     """Per covered region: VPC ids to quarantine, or "discover" (all VPCs in the region)."""
     forensic_access: ForensicAccess = field(default_factory=ForensicAccess)
     """Sources the forensic-access security group admits."""
+    forensic_account: AccountId | None = None
+    """`ir:forensicAccount`: the separate account forensic analysts work in. When set,
+    every region's stack key lets that account use it through EBS only (the copies
+    `irctl case share-snapshots` makes are encrypted with it), and the manifest names it;
+    it must not be the stack's own account. None: snapshots are not shared."""
     trail: TrailSettings = field(default_factory=TrailSettings)
     """CloudTrail options."""
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
@@ -885,7 +891,7 @@ def _format_value(value: Any) -> str:
 
 def parse_config_value(key: str, raw: str) -> Any:
     """Pulumi hands structured values over as JSON text; numbers and booleans too."""
-    if key in _STRING_KEYS:
+    if _strip_namespace(key) in _STRING_KEYS:
         return raw
     try:
         return json.loads(raw)

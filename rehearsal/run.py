@@ -164,6 +164,8 @@ def _run_scenario(world: World, scenario: Scenario, responder: Responder) -> Sce
                     for a in phase if "command" in a}
         values = {**pb.resolve_params(incident.params), "case": case}
         for action_id in scenario.follow_ups:
+            if not scenario.wants_follow_up(world, action_id):
+                continue
             command = str(substitute(commands[action_id], values))
             outcome = _run_follow_up(world, responder, command)
             report.follow_ups.append(outcome)

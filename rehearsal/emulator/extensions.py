@@ -23,6 +23,7 @@ def install() -> None:
             cloudtrail,
             guardduty,
             lambda_,
+            s3_checksum,
             securityhub,
             shield,
             ssm,
@@ -31,6 +32,7 @@ def install() -> None:
         for module in (cloudtrail, guardduty, securityhub, backup, ssm, accessanalyzer,
                        shield, lambda_):
             module.install()
+        s3_checksum.install()  # S3 verifies a sent SHA-256 (the evidence writer's)
         _hook_dispatch()
         _installed = True
 

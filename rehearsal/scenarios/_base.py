@@ -99,6 +99,11 @@ class Scenario(ABC):
     order: ClassVar[int]
     """Where a full drill runs it (ascending); every registered scenario sets its own."""
 
+    def wants_follow_up(self, world: World, action_id: str) -> bool:
+        """Whether the drill runs follow-up `action_id` in this world (e.g. only where
+        the stack configures what the command needs)."""
+        return True
+
     @abstractmethod
     def prepare(self, world: World) -> dict[str, Any]:
         """Create the victim workload; returns what the scenario needs to remember."""

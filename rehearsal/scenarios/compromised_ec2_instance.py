@@ -53,6 +53,12 @@ class CompromisedInstance(Scenario):
     playbook = "compromised-ec2-instance"
     title = "EC2 instance talking to a command-and-control server"
     finding_type = "Backdoor:EC2/C&CActivity.B"
+    follow_ups = ("share-snapshots",)
+
+    def wants_follow_up(self, world: World, action_id: str) -> bool:
+        # `case share-snapshots` needs the stack's forensic account (ir:forensicAccount):
+        # the example config the emulated drill provisions names one.
+        return action_id != "share-snapshots" or world.manifest.forensic_account is not None
 
     def prepare(self, world: World) -> dict[str, Any]:
         ec2, iam = world.client("ec2"), world.client("iam")
@@ -166,6 +172,50 @@ class CompromisedInstance(Scenario):
             return bool(keys), f"{len(keys)} evidence object(s) for {instance_id}: " \
                                f"{', '.join(keys[:3])}"
 
+        def evidence_holds() -> tuple[bool, str]:
+            from runbooks.core.audit import AuditLog
+            from runbooks.core.evidence_chain import check_object, evidence_objects
+
+            objects = evidence_objects(AuditLog(case).records(), world.account_id)
+            checks = [check_object(world.client("s3"), o, deep=True) for o in objects]
+            bad = [p for c in checks for p in c.problems]
+            return bool(checks) and not bad, (
+                f"{len(checks)} evidence object(s) recorded with their SHA-256; S3's "
+                f"checksum, metadata and bytes match" if not bad else "; ".join(bad[:3]))
+
+        def operators_named() -> tuple[bool, str]:
+            from runbooks.core.audit import AuditLog, operator_of
+
+            records = AuditLog(case).records()
+            unknown = [r["seq"] for r in records if operator_of(r)["arn"] == "unknown"]
+            arns = sorted({operator_of(r)["arn"] for r in records})
+            return bool(records) and not unknown, (
+                f"{len(records)} records, operators {arns}" if not unknown
+                else f"records {unknown[:5]} name no operator")
+
+        def shared_with_forensics() -> tuple[bool, str]:
+            account = world.manifest.forensic_account
+            sources = [s for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+                {"Name": "tag:ir:case", "Values": [case]}])["Snapshots"]
+                if "ir:copy-of" not in _tags(s)]
+            found = []
+            for source in sources:
+                copies = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+                    {"Name": "tag:ir:copy-of", "Values": [source["SnapshotId"]]}])["Snapshots"]
+                for copy in copies:
+                    shared = [p.get("UserId") for p in ec2.describe_snapshot_attribute(
+                        SnapshotId=copy["SnapshotId"], Attribute="createVolumePermission")[
+                        "CreateVolumePermissions"]]
+                    if copy.get("KmsKeyId") == world.manifest.kms_key_arn and \
+                            shared == [account]:
+                        found.append(copy["SnapshotId"])
+            return bool(sources) and len(found) == len(sources), (
+                f"{len(found)} of {len(sources)} case snapshot(s) copied with the stack key "
+                f"and shared with {account} only")
+
+        forensic = [check("case snapshots copied with the stack key and shared with the "
+                          "forensic account", shared_with_forensics)] \
+            if world.manifest.forensic_account is not None else []
         return [
             check("every ENI carries only the VPC's isolation group", isolated),
             check("the isolation group has no rules at all", isolation_group_empty),
@@ -174,5 +224,9 @@ class CompromisedInstance(Scenario):
             check("termination protection on, shutdown behaviour stop", protected),
             check("instance tagged with the case and still running", tagged_and_running),
             check("instance metadata captured into the evidence bucket", metadata_evidence),
+            check("every evidence object's SHA-256 in the audit log matches S3",
+                  evidence_holds),
+            check("every audit record names its operator", operators_named),
+            *forensic,
             *self.common_checks(world, incident, case, "high", instance_id),
         ]

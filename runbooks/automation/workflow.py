@@ -167,7 +167,11 @@ def case_writer(sessions: SessionFactory, manifest: Manifest, region: str,
                 case_id: str) -> CaseWriter:
     ctx = Context(sessions=sessions, manifest=manifest, case_id=case_id,
                   account_id=manifest.account_id, region=region)
-    return CaseWriter(ctx, AuditLog(case_id))
+    audit = AuditLog(case_id)
+    # every record names its operator (the Lambda's role session), as a CLI run's does
+    identity = sessions.client("sts", region).get_caller_identity()
+    audit.set_operator(str(identity.get("Arn", "")), str(identity["Account"]))
+    return CaseWriter(ctx, audit)
 
 
 _AWS_ERROR = re.compile(r"^\w+ failed: ([\w.]+)")

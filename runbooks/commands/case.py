@@ -21,11 +21,12 @@ from runbooks.core.errors import EXIT_ACTION_FAILED, EXIT_OK, InvalidInput, Prec
 
 if TYPE_CHECKING:
     from runbooks.core.audit import AuditLog, EvidenceCopy
+    from runbooks.core.evidence_chain import EvidenceObject
 
 
 @click.group()
 def case() -> None:
-    """Inspect incident cases (their local audit logs)."""
+    """Inspect incident cases: audit logs, evidence, forensic copies."""
 
 
 def _describe(record: dict) -> str:
@@ -81,6 +82,50 @@ def _print_in_place(out: object, changes: list[dict], case_id: str) -> None:
     out.print(table)
 
 
+def case_evidence(records: list[dict]) -> list[EvidenceObject]:
+    """The case's evidence objects with their SHA-256, as its log records them."""
+    from runbooks.core.evidence_chain import evidence_objects
+
+    own = next((str(r["account"]) for r in records if r.get("account")), "")
+    return evidence_objects(records, own)
+
+
+def operators(records: list[dict]) -> list[dict]:
+    """Who made the case's records: each operator (ARN, account) and how many records."""
+    from runbooks.core.audit import operator_of
+
+    counted: dict[tuple[str, str], int] = {}
+    for record in records:
+        if record.get("seq") is None:
+            continue  # an unreadable line
+        who = operator_of(record)
+        counted[(who["arn"], who["account"])] = counted.get((who["arn"], who["account"]),
+                                                            0) + 1
+    return [{"arn": arn, "account": account, "records": count}
+            for (arn, account), count in counted.items()]
+
+
+def _print_evidence(out: object, objects: list[EvidenceObject], case_id: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    assert isinstance(out, Console)
+    if not objects:
+        out.print("no evidence objects recorded")
+        return
+    table = Table(title=f"case {case_id}: evidence (`irctl case verify-evidence` re-checks "
+                        "them in S3)", title_justify="left")
+    for column in ("#", "Object", "Version", "Bytes", "SHA-256", "Step"):
+        table.add_column(column, overflow="fold")
+    for o in objects:
+        version = "[bold red]queued locally[/]" if o.queued and not o.version_id else \
+            escape(str(o.version_id))
+        table.add_row(escape(str(o.seq)), escape(o.uri), version, str(o.size), o.sha256,
+                      escape(o.step or o.event))
+    out.print(table)
+
+
 @case.command("show")
 @common_options
 @click.argument("case_id")
@@ -97,7 +142,7 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
     damaged. With --from-evidence, the bucket copy is checked against its chain-head
     metadata and its earlier versions, and the local log must begin with it.
     """
-    from runbooks.core.audit import AuditLog, compare_copies, validate_case_id
+    from runbooks.core.audit import AuditLog, compare_copies, operator_of, validate_case_id
 
     validate_case_id(case_id)
     settings.case_id = case_id
@@ -144,6 +189,10 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
             "problems": problems,
             "notes": notes,
             "inPlace": in_place_changes(records),
+            "evidence": [o.to_dict() for o in case_evidence(records)],
+            "operators": operators(records),
+            # as written (a record's `operator` is absent when it predates operators:
+            # `operators` counts those as "unknown")
             "records": records,
         })
         sys.exit(code)
@@ -152,17 +201,20 @@ def show(settings: Settings, case_id: str, from_evidence: bool) -> None:
 
     out = out_console(settings)
     table = Table(title=f"case {case_id}", title_justify="left")
-    for column in ("#", "Time (UTC)", "Event", "Target", "Step", "Detail"):
+    for column in ("#", "Time (UTC)", "Event", "Target", "Step", "Detail", "Operator"):
         table.add_column(column, overflow="fold")
     for record in records:
         if record.get("event") == "unreadable":
-            table.add_row("?", "", "[red]unreadable[/]", "", "", f"line {record['line']}")
+            table.add_row("?", "", "[red]unreadable[/]", "", "", f"line {record['line']}",
+                          "")
             continue
         table.add_row(*(escape(str(v)) for v in (
             record.get("seq"), record.get("time", ""), record.get("event", ""),
-            record.get("target", ""), record.get("step", ""), _describe(record))))
+            record.get("target", ""), record.get("step", ""), _describe(record),
+            operator_of(record)["arn"])))
     out.print(table)
     _print_in_place(out, in_place_changes(records), case_id)
+    _print_evidence(out, case_evidence(records), case_id)
     if chain_ok:
         out.print(f"[green]hash chain verified[/] ({verified} records, {escape(source)})")
     for problem in problems:

@@ -15,6 +15,10 @@ Object Lock keeps. `AuditLog.check()` compares the log with both; `append()` ref
 extend a log whose chain is already broken (verifying it once per `AuditLog`, then only
 what other writers added since). A damaged log (a line that is not a JSON object, an
 unterminated last line, invalid UTF-8) is reported by line number as an `IrError`.
+
+Every record names who made it: `operator` (`{"arn": ..., "account": ...}`, the caller
+identity `sts:GetCallerIdentity` returned when the session opened, `AuditLog.operator`).
+A record written before records carried it reads as "unknown" (`operator_of()`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,19 @@ def case_root() -> Path:
 def evidence_key(case_id: str) -> str:
     """Where `upload()` copies a case's log in the evidence bucket."""
     return f"cases/{case_id}/audit.jsonl"
+
+
+UNKNOWN_OPERATOR = "unknown"
+
+
+def operator_of(record: dict[str, Any]) -> dict[str, str]:
+    """Who made `record`: its operator's ARN and account, "unknown" for a record written
+    before records carried one (or by a command that opened no AWS session)."""
+    operator = record.get("operator")
+    if not isinstance(operator, dict):
+        return {"arn": UNKNOWN_OPERATOR, "account": UNKNOWN_OPERATOR}
+    return {"arn": str(operator.get("arn") or UNKNOWN_OPERATOR),
+            "account": str(operator.get("account") or UNKNOWN_OPERATOR)}
 
 
 def _digest(record: dict[str, Any]) -> str:
@@ -374,6 +391,12 @@ class AuditLog:
         self._tail: _Tail | None = None
         """What this instance last verified or wrote; None until its first append."""
         self._written_tail: _Tail | None = None
+        self.operator: dict[str, str] | None = None
+        """The caller identity every record names (`set_operator`, at session start)."""
+
+    def set_operator(self, arn: str, account: str) -> None:
+        """Name the caller (`sts:GetCallerIdentity`) in every record appended from now."""
+        self.operator = {"arn": arn, "account": account}
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -396,6 +419,7 @@ class AuditLog:
                     "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                     "case": self.case_id,
                     "event": event,
+                    **({"operator": dict(self.operator)} if self.operator else {}),
                     **data,
                     "prev": tail.sha256 if tail else GENESIS,
                 }
@@ -707,9 +731,16 @@ class AuditLog:
         extra: dict[str, Any] = {}
         if kms_key_arn:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_arn}
+        import base64
+
         body = self._read()
         last = scan_bytes(body).last
-        metadata = {"chain-head": last.sha256 if last else GENESIS}
+        digest = hashlib.sha256(body).digest()
+        # The same SHA-256 metadata and S3 checksum as every evidence object
+        # (`runbooks.core.evidence_queue.put_evidence`): S3 refuses a copy that arrives
+        # different. The copy is not listed in the log itself (the log cannot hold the
+        # digest of its own bytes); its chain-head metadata ties it to the log.
+        metadata = {"chain-head": last.sha256 if last else GENESIS, "sha256": digest.hex()}
         if last is not None:
             metadata["chain-seq"] = str(last.seq)
         s3.put_object(
@@ -718,6 +749,8 @@ class AuditLog:
             Body=body,
             ContentType="application/x-ndjson",
             Metadata=metadata,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=base64.b64encode(digest).decode("ascii"),
             **extra,
         )
         return key

@@ -17,14 +17,28 @@ the bucket already holds with the same SHA-256 (object metadata `sha256`) is not
 again, a body whose SHA-256 no longer matches its entry is refused (never uploaded as
 evidence), each upload is recorded in the audit log (`evidence-uploaded`), and a sent
 entry is removed from the queue.
+
+The evidence chain (one place): `put_evidence()` is the only function that writes an
+evidence object. It computes the SHA-256 of the bytes once, sends it as the object's
+`sha256` metadata and as its S3 checksum (`ChecksumAlgorithm=SHA256` with
+`ChecksumSHA256`, so S3 refuses a body that arrives different), and notes the object,
+`{uri, versionId, sha256, size}` (`queued: true` and no version while it waits locally),
+in the collector the runner opens around each `apply()` (`recording_evidence()`): the
+runner stores them as the `evidence` field of that step's audit record (`applied`, or
+`apply-failed` when it failed after writing). `sync()` records what it uploads the same
+way (`evidence-uploaded`). `runbooks.core.evidence_chain` lists a case's objects from its
+log and re-reads each one's checksum from S3.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -156,28 +170,89 @@ def pending(case_id: str, account: str | None = None) -> list[QueuedObject]:
     return sorted(found, key=lambda q: (q.queued_at, q.key))
 
 
+def checksum_sha256(body: bytes) -> tuple[str, str]:
+    """The body's SHA-256 as hex (metadata, audit log) and as S3's base64 checksum."""
+    digest = hashlib.sha256(body).digest()
+    return digest.hex(), base64.b64encode(digest).decode("ascii")
+
+
+def hex_of_checksum(value: str) -> str | None:
+    """S3's base64 `ChecksumSHA256` as hex (None when it is not a whole-object SHA-256,
+    e.g. a multipart upload's checksum of checksums, `...-N`)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, TypeError):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def evidence_entry(bucket: str, key: str, sha256: str, size: int,
+                   version_id: str | None, *, queued: bool = False) -> dict[str, Any]:
+    """One evidence object as the audit log records it."""
+    entry: dict[str, Any] = {"uri": f"s3://{bucket}/{key}", "versionId": version_id,
+                             "sha256": sha256, "size": size}
+    if queued:
+        entry["queued"] = True
+    return entry
+
+
+_collector = threading.local()
+
+
+@contextmanager
+def recording_evidence() -> Iterator[list[dict[str, Any]]]:
+    """Collect the evidence objects written in this thread while the block runs (the
+    runner opens one around each `apply()`, and records what it holds)."""
+    outer = getattr(_collector, "entries", None)
+    entries: list[dict[str, Any]] = []
+    _collector.entries = entries
+    try:
+        yield entries
+    finally:
+        _collector.entries = outer
+        if outer is not None:
+            outer.extend(entries)
+
+
+def _note(entry: dict[str, Any]) -> None:
+    entries = getattr(_collector, "entries", None)
+    if entries is not None:
+        entries.append(entry)
+
+
 def put_evidence(ctx: Context, bucket: str, key: str, body: bytes,
                  **put_args: Any) -> dict[str, Any]:
-    """Write one evidence object, or queue it locally when S3 cannot take it now.
+    """Write one evidence object, or queue it locally when S3 cannot take it now. The one
+    function every step calls to write evidence (see the module docstring).
 
-    The object's SHA-256 is stored as its `sha256` metadata either way (how `sync()`
-    recognises an object already there). Returns the step's result: `key`, `sha256`,
-    `bytes`, and `versionId` when uploaded or `queued` (the local entry) when not.
+    The object's SHA-256 is stored as its `sha256` metadata and its S3 checksum either way
+    (how `sync()` recognises an object already there, and how `irctl case verify-evidence`
+    re-checks it). Returns the step's result: `key`, `sha256`, `bytes`, `evidence` (the
+    entry the audit record holds), and `versionId` when uploaded or `queued` (the local
+    entry) when not.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    digest = hashlib.sha256(body).hexdigest()
-    args = {**put_args, "Metadata": {**dict(put_args.get("Metadata", {})), "sha256": digest}}
+    digest, checksum = checksum_sha256(body)
+    args = {**put_args, "Metadata": {**dict(put_args.get("Metadata", {})), "sha256": digest},
+            "ChecksumAlgorithm": "SHA256"}
     try:
-        response = ctx.evidence_client().put_object(Bucket=bucket, Key=key, Body=body, **args)
+        response = ctx.evidence_client().put_object(Bucket=bucket, Key=key, Body=body,
+                                                    ChecksumSHA256=checksum, **args)
     except (ClientError, BotoCoreError) as err:
         if not is_queueable(err):
             raise
         ctx.evidence_unavailable = True
         queued = enqueue(ctx.case_id, bucket, key, body, args, describe(err), ctx.account_id)
-        return {"key": key, "sha256": digest, "bytes": len(body), "queued": queued.to_dict()}
-    return {"key": key, "sha256": digest, "bytes": len(body),
-            "versionId": response.get("VersionId")}
+        entry = evidence_entry(bucket, key, digest, len(body), None, queued=True)
+        _note(entry)
+        return {"key": key, "sha256": digest, "bytes": len(body), "queued": queued.to_dict(),
+                "evidence": entry}
+    version = response.get("VersionId")
+    entry = evidence_entry(bucket, key, digest, len(body), version)
+    _note(entry)
+    return {"key": key, "sha256": digest, "bytes": len(body), "versionId": version,
+            "evidence": entry}
 
 
 @dataclass
@@ -195,7 +270,8 @@ class SyncReport:
                 "stillQueued": self.still_queued}
 
 
-def _remote_sha256(s3: Any, queued: QueuedObject) -> str | None:
+def _remote(s3: Any, queued: QueuedObject) -> tuple[str | None, str | None]:
+    """The bucket's latest object at the queued key: its `sha256` metadata and version."""
     from botocore.exceptions import ClientError
 
     owner = queued.put_args.get("ExpectedBucketOwner")
@@ -204,10 +280,10 @@ def _remote_sha256(s3: Any, queued: QueuedObject) -> str | None:
                               **({"ExpectedBucketOwner": owner} if owner else {}))
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
+            return None, None
         raise
     value = head.get("Metadata", {}).get("sha256")
-    return str(value) if value else None
+    return (str(value) if value else None), head.get("VersionId")
 
 
 def sync(ctx: Context, audit: AuditLog, *, stop_on_failure: bool = False) -> SyncReport:
@@ -234,18 +310,28 @@ def sync(ctx: Context, audit: AuditLog, *, stop_on_failure: bool = False) -> Syn
                          sha256=queued.sha256, error=summary["error"])
             continue
         try:
-            if _remote_sha256(s3, queued) == queued.sha256:
+            remote_sha256, remote_version = _remote(s3, queued)
+            if remote_sha256 == queued.sha256:
+                # an earlier upload whose answer was lost: record the version it made
                 report.already_there.append(summary)
                 audit.append("evidence-already-uploaded", bucket=queued.bucket,
-                             key=queued.key, sha256=queued.sha256)
+                             key=queued.key, sha256=queued.sha256,
+                             evidence=[evidence_entry(queued.bucket, queued.key,
+                                                      queued.sha256, queued.size,
+                                                      remote_version)])
             else:
+                _, checksum = checksum_sha256(body)
                 response = s3.put_object(Bucket=queued.bucket, Key=queued.key, Body=body,
-                                         **queued.put_args)
+                                         **{**queued.put_args, "ChecksumAlgorithm": "SHA256"},
+                                         ChecksumSHA256=checksum)
                 summary["versionId"] = response.get("VersionId")
                 report.uploaded.append(summary)
                 audit.append("evidence-uploaded", bucket=queued.bucket, key=queued.key,
                              sha256=queued.sha256, bytes=queued.size,
-                             versionId=response.get("VersionId"), queuedAt=queued.queued_at)
+                             versionId=response.get("VersionId"), queuedAt=queued.queued_at,
+                             evidence=[evidence_entry(queued.bucket, queued.key,
+                                                      queued.sha256, queued.size,
+                                                      response.get("VersionId"))])
         except (ClientError, BotoCoreError) as err:
             if not is_queueable(err):
                 raise

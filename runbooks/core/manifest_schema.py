@@ -151,6 +151,9 @@ class Manifest(_Part):
     security_hub_enabled: bool
     containment_policies: ContainmentPolicies | None = None
     responder_roles: ResponderRoles
+    forensic_account: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")] | None = None
+    """The forensic account case snapshots are copied and shared to
+    (`irctl case share-snapshots`), when the stack names one (`ir:forensicAccount`)."""
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Manifest:

@@ -30,6 +30,8 @@ CLI_READ_ACTIONS: frozenset[str] = frozenset(
         "sns:GetSubscriptionAttributes",
         "ec2:DescribeInstances",
         "ec2:DescribeSecurityGroups",
+        # case share-snapshots: the case's snapshots, and waiting for their copies
+        "ec2:DescribeSnapshots",
         # triage / investigate: findings and CloudTrail (API and the trail's log files)
         "guardduty:GetFindings",
         "guardduty:ListFindings",

@@ -48,6 +48,7 @@ from runbooks.core.errors import (
     InvalidInput,
     IrError,
 )
+from runbooks.core.evidence_queue import recording_evidence
 from runbooks.core.step import REGISTRY, Change, Step, load_all_steps, same_state
 
 if TYPE_CHECKING:
@@ -424,8 +425,10 @@ class Runner:
                     continue
                 self.listener(target, change.summary)
                 self.audit.append("applying", **record)
+                written: list[dict[str, Any]] = []  # evidence objects the apply wrote
                 try:
-                    details = dict(step.apply(change))
+                    with recording_evidence() as written:
+                        details = dict(step.apply(change))
                 except _handled_errors() as err:
                     message, code = _describe_error(err)
                     change_outcome.status, change_outcome.error = FAILED, message
@@ -436,7 +439,8 @@ class Runner:
                     if outcome.error is None:
                         outcome.error, outcome.error_code = message, code
                     self.audit.append("apply-failed", **record, error=message,
-                                      uncertain=change_outcome.uncertain)
+                                      uncertain=change_outcome.uncertain,
+                                      **({"evidence": written} if written else {}))
                     if change_outcome.uncertain:
                         # undo whatever was made first, with the rest
                         applied.append((call, step, change_outcome))
@@ -444,7 +448,8 @@ class Runner:
                 except BaseException as err:
                     # A bug or an interrupt (not an AWS answer): put the target back as it
                     # was, then let it propagate; never reported as "contained".
-                    self.audit.append("apply-crashed", **record, error=repr(err))
+                    self.audit.append("apply-crashed", **record, error=repr(err),
+                                      **({"evidence": written} if written else {}))
                     change_outcome.status, change_outcome.error = FAILED, repr(err)
                     change_outcome.uncertain = step.reversible
                     if step.multi_call and step.reversible:
@@ -453,7 +458,8 @@ class Runner:
                         self._roll_back(kind, target, applied)
                     raise
                 change_outcome.status, change_outcome.result = APPLIED, details
-                self.audit.append("applied", **record, result=details)
+                self.audit.append("applied", **record, result=details,
+                                  **({"evidence": written} if written else {}))
                 if isinstance(details.get("queued"), dict):
                     self._evidence_queued(record, details["queued"])
                 applied.append((call, step, change_outcome))

@@ -159,6 +159,17 @@ EVIDENCE_AND_TRAIL_BUCKETS = Scope(
 EVIDENCE_AND_TRAIL_OBJECTS = Scope(
     "EvidenceAndTrailObjects", ("{evidence_bucket_arn}/*", "{trail_bucket_arn}/*"))
 STACK_KEYS = Scope("StackKeys", ("{key_arns}",))
+# CopySnapshot re-encrypting with a stack key: EBS creates a grant on the key for the
+# new snapshot; only grants for AWS resources, never one a principal could use directly.
+STACK_KEY_GRANTS_FOR_AWS_RESOURCES = Scope(
+    "StackKeyGrantsForAwsResources", ("{key_arns}",),
+    {"Bool": {"kms:GrantIsForAWSResource": "true"}})
+# Sharing (createVolumePermission) only the snapshots a case tagged, and never with the
+# group `all` (public): ec2:Add/group must be absent from the request.
+CASE_SNAPSHOTS_NEVER_PUBLIC = Scope(
+    "ShareOnlyCaseSnapshotsNeverPublic", ("arn:{partition}:ec2:*::snapshot/*",),
+    {"StringLike": {f"aws:ResourceTag/{CASE_TAG}": "*"},
+     "Null": {"ec2:Add/group": "true"}})
 ACCOUNT_TOPICS = Scope("AccountTopics", ("arn:{partition}:sns:*:{account}:*",))
 MANIFEST_PARAMETERS = Scope(
     "ManifestParameters", ("arn:{partition}:ssm:*:{account}:parameter/ir-readiness/*",))
@@ -219,6 +230,10 @@ UNSCOPED_WHY: dict[str, str] = {
                  "backup:DescribeRecoveryPoint", "backup:StartRestoreJob",
                  "backup:GetRecoveryPointRestoreMetadata")},
     "ec2:DescribeInstanceAttribute": "read-only; any instance a finding names",
+    "ec2:DescribeSnapshotAttribute": "read-only; the case snapshot copies' permissions",
+    "ec2:CopySnapshot": ("copies the case's snapshots (tagged ir:case, found by that tag); "
+                         "the copy is a new, case-tagged snapshot of this account, "
+                         "re-encrypted with the stack key"),
     **{a: "the Security Hub hub of the finding's region; not narrowed yet"
        for a in ("securityhub:GetFindings", "securityhub:BatchUpdateFindings")},
     "ssm:GetCommandInvocation": "the command id is only known at run time; read-only",

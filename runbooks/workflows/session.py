@@ -215,6 +215,7 @@ def open_session(settings: Settings, *, new_case: bool = True,
 
         scratch = tempfile.TemporaryDirectory(prefix="irctl-plan-")
     audit = AuditLog(case_id, Path(scratch.name) if scratch else None)
+    audit.set_operator(str(identity.get("Arn", "")), str(identity["Account"]))
     if settings.case_generated and settings.apply:
         from runbooks.core.audit import discard_refused_case
 

@@ -23,9 +23,12 @@ BASE: dict[str, Any] = {"regions": ["eu-west-1", "us-east-1"], "responderPrincip
 
 
 def example_values() -> dict[str, Any]:
+    from components.settings import parse_config_value
+
     config = load_stack_config(PROJECT_ROOT / "Pulumi.example.yaml")
+    # as the program reads them (`Settings.from_config`): an account id stays text
     return {
-        k.split(":", 1)[1]: json.loads(v) if v[:1] in "[{" or v.isdigit() else v
+        k.split(":", 1)[1]: parse_config_value(k, v)
         for k, v in config.items()
         if k.startswith("ir:")
     }

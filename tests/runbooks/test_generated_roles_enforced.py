@@ -268,6 +268,9 @@ def responder_commands(world: World) -> list[list[str]]:
         ["contain", "key", doomed_key, "--keep", "--case", "c-kms", "--apply"],
     ]
     cluster, node = _seed_eks(world)
+    # the stack names a forensic account (ir:forensicAccount): case share-snapshots
+    world.manifest["forensicAccount"] = "210987654321"
+    world.manifest_path.write_text(json.dumps(world.manifest))
     return [
         *secret_commands,
         ["contain", "pod", cluster, "shop", "checkout-1", "--case", "c-pod", "--apply"],
@@ -277,6 +280,8 @@ def responder_commands(world: World) -> list[list[str]]:
         ["triage", "--finding", str(finding_file(world)), "--case", "c-t", "--apply"],
         ["contain", "instance", iid, "--case", "c-i", "--apply"],
         ["release", "instance", iid, "--case", "c-i", "--apply"],
+        ["case", "share-snapshots", "c-i", "--apply", "--wait-minutes", "1"],
+        ["case", "verify-evidence", "c-i"],
         ["contain", "access-key", key, "--case", "c-k", "--apply"],
         ["release", "access-key", key, "--case", "c-k", "--apply"],
         ["contain", "role", role, "--case", "c-r", "--apply"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -271,7 +272,8 @@ def test_upload_records_the_head_in_the_copy_s_metadata(moto_aws: Any) -> None:
     key = log.upload(s3, "evidence")
 
     metadata = s3.head_object(Bucket="evidence", Key=key)["Metadata"]
-    assert metadata == {"chain-head": log.head(), "chain-seq": "2"}
+    assert metadata == {"chain-head": log.head(), "chain-seq": "2",
+                        "sha256": hashlib.sha256(log.path.read_bytes()).hexdigest()}
 
 
 def test_a_run_on_another_machine_continues_the_chain_from_the_bucket_copy(

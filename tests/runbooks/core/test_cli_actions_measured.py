@@ -148,6 +148,8 @@ def measure(world: World, recorder: Recorder) -> dict[str, set[str]]:  # noqa: F
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
     since_old, bucket, role = _old_trail_log(world), _exposed_bucket(world), _role(world)
     principal = f"arn:aws:iam::{ACCOUNT}:user/{user}"
+    world.manifest["forensicAccount"] = "210987654321"  # ir:forensicAccount set
+    world.manifest_path.write_text(json.dumps(world.manifest))
     commands: dict[str, list[str]] = {
         "status": ["status"],
         "triage": ["triage", "--finding", str(finding), "--case", "c-triage"],
@@ -166,6 +168,9 @@ def measure(world: World, recorder: Recorder) -> dict[str, set[str]]:  # noqa: F
                        "c-ip", "--apply"],
         "case show": ["case", "show", "c-i"],
         "case show --from-evidence": ["case", "show", "c-i", "--from-evidence"],
+        "case share-snapshots": ["case", "share-snapshots", "c-i", "--apply",
+                                 "--wait-minutes", "1"],
+        "case verify-evidence": ["case", "verify-evidence", "c-i", "--deep"],
         **{f"verify case {case}": ["verify", "case", case]
            for case in ("c-i", "c-k", "c-r", "c-b", "c-ip")},
         "release instance": ["release", "instance", iid, "--case", "c-i", "--apply"],

@@ -336,6 +336,29 @@ def _kms_key(state: str) -> Callable[[World], Scenario]:
             kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
         return Scenario({"key_id": key}, (key,))
     return seed
+def _case_snapshot(world: World) -> Scenario:
+    """A snapshot the case took, and a manifest naming a forensic account."""
+    scenario = _instance(world)
+    world.manifest["forensicAccount"] = "210987654321"
+    ec2 = world.client("ec2")
+    described = ec2.describe_instances(InstanceIds=list(scenario.targets))[
+        "Reservations"][0]["Instances"][0]
+    volume = described["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume, TagSpecifications=[{
+        "ResourceType": "snapshot",
+        "Tags": [{"Key": "ir:case", "Value": scenario.case_id}]}])["SnapshotId"]
+    return Scenario({"snapshot_id": snapshot}, (snapshot,), case_id=scenario.case_id)
+
+
+def _case_snapshot_copy(world: World) -> Scenario:
+    scenario = _case_snapshot(world)
+    world.client("ec2").copy_snapshot(
+        SourceSnapshotId=scenario.params["snapshot_id"], SourceRegion=REGION, Encrypted=True,
+        KmsKeyId=world.manifest["kmsKeyArn"], TagSpecifications=[{
+            "ResourceType": "snapshot", "Tags": [
+                {"Key": "ir:case", "Value": scenario.case_id},
+                {"Key": "ir:copy-of", "Value": scenario.params["snapshot_id"]}]}])
+    return scenario
 
 
 def _automated_containment(world: World) -> Scenario:
@@ -396,6 +419,9 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
     "sns.notify": _notification,
     "ssm.run-patch-baseline": _managed_instance,
     "evidence.write-case-file": _case_file,
+    "ec2.copy-snapshot": _case_snapshot,
+    "ec2.record-snapshot-copy": _case_snapshot_copy,
+    "ec2.share-snapshot": _case_snapshot_copy,
     "backup.start-backup": _backup_source,
     "backup.start-restore": _recovery_point,
     "backup.tag-restored": _restored_instance,
