@@ -36,6 +36,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from runbooks.core.audit import AuditLog
@@ -145,6 +146,26 @@ class RunResult:
     evidence_queued: list[dict[str, Any]] = field(default_factory=list)
     """Evidence of the case still queued locally, not in the evidence bucket (see
     `runbooks.core.evidence_queue`); the CLI exits EXIT_EVIDENCE_QUEUED for it."""
+    started_at: datetime | None = None
+    isolated_at: datetime | None = None
+    """With `apply`: when the last network cut of the run landed (the last ENI entered its
+    isolation group); None when the run cut nothing (nothing to cut, or a plan)."""
+    done_at: datetime | None = None
+    """With `apply`: when the run's last change was made (or rolled back)."""
+
+    def timing(self) -> dict[str, Any]:
+        """`isolated` and `done` as times and as seconds after the run started."""
+        def seconds(at: datetime | None) -> float | None:
+            if at is None or self.started_at is None:
+                return None
+            return round((at - self.started_at).total_seconds(), 3)
+
+        def iso(at: datetime | None) -> str | None:
+            return at.isoformat() if at is not None else None
+
+        return {"startedAt": iso(self.started_at), "isolatedAt": iso(self.isolated_at),
+                "doneAt": iso(self.done_at), "isolatedSeconds": seconds(self.isolated_at),
+                "doneSeconds": seconds(self.done_at)}
 
     @property
     def exit_code(self) -> int:
@@ -167,6 +188,7 @@ class RunResult:
             "auditLog": self.audit_key,
             "warnings": self.warnings,
             "evidenceQueued": self.evidence_queued,
+            **({"timing": self.timing()} if self.apply else {}),
             "targets": [t.to_dict() for t in self.targets],
         }
 
@@ -265,7 +287,7 @@ class Runner:
         self.ctx.cache.clear()
         self.ctx.targets = tuple(targets)
         self._queued_now = []
-        result = RunResult(self.ctx.case_id, kind, self.apply)
+        result = RunResult(self.ctx.case_id, kind, self.apply, started_at=self.ctx.now())
         self.audit.append(
             "run-started",
             kind=kind,
@@ -372,10 +394,11 @@ class Runner:
             self.audit.append("run-refused", kind=kind)
             return
         if self.apply:
-            self._map(lambda t: self._apply_target(kind, t, plans[t], outcomes[t]), targets)
+            self._apply_network_first(kind, targets, plans, outcomes, result)
             self._settle_evidence(result)
         self.audit.append("run-finished", kind=kind, exit_code=result.exit_code,
-                          mode="apply" if self.apply else "plan")
+                          mode="apply" if self.apply else "plan",
+                          **({"timing": result.timing()} if self.apply else {}))
         if self.apply:
             self._upload(result)
 
@@ -399,16 +422,63 @@ class Runner:
             for future in [pool.submit(fn, t) for t in targets]:
                 future.result()
 
+    def _apply_network_first(
+        self, kind: str, targets: list[str],
+        plans: dict[str, list[tuple[StepCall, Step, list[Change]]]],
+        outcomes: dict[str, TargetOutcome], result: RunResult,
+    ) -> None:
+        """Apply in two passes: every target's steps up to and including its network cut
+        (`Step.cuts_network`), then every target's later steps. A target's pipeline order
+        is kept, and its rollback still covers both passes; the run records when the last
+        cut landed (`isolated`) and when it was done."""
+        progress = {t: _TargetProgress() for t in targets}
+        cut_at: list[datetime] = []
+
+        def split(target: str) -> int:
+            planned = plans[target]
+            cuts = [i for i, (_, step, _) in enumerate(planned) if step.cuts_network]
+            return cuts[-1] + 1 if cuts else 0
+
+        def first_pass(target: str) -> None:
+            head = plans[target][:split(target)]
+            if head:
+                self._apply_target(kind, target, head, outcomes[target], progress[target],
+                                   cut_at=cut_at)
+
+        def second_pass(target: str) -> None:
+            tail = plans[target][split(target):]
+            self._apply_target(kind, target, tail, outcomes[target], progress[target],
+                               cut_at=cut_at)
+
+        self._map(first_pass, targets)
+        if cut_at:
+            result.isolated_at = max(cut_at)
+            self.audit.append("network-isolated", kind=kind, at=result.isolated_at.isoformat(),
+                              cuts=len(cut_at))
+        self._map(second_pass, targets)
+        result.done_at = self.ctx.now()
+
     def _apply_target(
         self,
         kind: str,
         target: str,
         planned: list[tuple[StepCall, Step, list[Change]]],
         outcome: TargetOutcome,
+        progress: _TargetProgress | None = None,
+        *,
+        cut_at: list[datetime] | None = None,
     ) -> None:
+        """Apply `planned` (a target's pipeline, or one pass of it: `progress` carries what
+        was applied across passes); on a failure, roll back everything applied so far."""
         by_change = {id(c.change): c for c in outcome.changes}
-        applied: list[tuple[StepCall, Step, ChangeOutcome]] = []
-        out_of_time: str | None = None  # once out of time, every later change is refused too
+        progress = progress or _TargetProgress()
+        applied = progress.applied
+        if progress.rolled_back:
+            for _, _, changes in planned:
+                for change in changes:
+                    by_change[id(change)].status = NOT_ATTEMPTED
+            return
+        out_of_time = progress.out_of_time  # once out of time, every later change is refused
         for call, step, changes in planned:
             for change in changes:
                 change_outcome = by_change[id(change)]
@@ -453,14 +523,19 @@ class Runner:
                         self._roll_back(kind, target, applied)
                     raise
                 change_outcome.status, change_outcome.result = APPLIED, details
+                if step.cuts_network and cut_at is not None:
+                    with self._lock:
+                        cut_at.append(self.ctx.now())
                 self.audit.append("applied", **record, result=details)
                 if isinstance(details.get("queued"), dict):
                     self._evidence_queued(record, details["queued"])
                 applied.append((call, step, change_outcome))
+        progress.out_of_time = out_of_time
         # Out of time: what was applied stays (recorded, reversible with release); a
         # rollback would itself need the time that is not there.
         if outcome.error is not None and not self.keep_going and out_of_time is None:
             self._roll_back(kind, target, applied)
+            progress.rolled_back = True
 
     def _assess(self, step: Step, change: Change) -> tuple[str, Mapping[str, Any] | None]:
         """`ours` (live is a state this change leaves: undo it), `before` (nothing to
@@ -704,6 +779,15 @@ class Runner:
         change_outcome.status = RELEASED
         self.audit.append("released", **record, state=entry.state,
                           **({"note": "already as before"} if verdict == "before" else {}))
+
+
+@dataclass
+class _TargetProgress:
+    """One target's apply across the runner's passes (network first, then the rest)."""
+
+    applied: list[tuple[StepCall, Step, ChangeOutcome]] = field(default_factory=list)
+    out_of_time: str | None = None
+    rolled_back: bool = False
 
 
 class _NoClaims:
