@@ -174,11 +174,14 @@ class Ec2Pacer:
                     bucket.reserved -= 1
                     break
                 if kind == "conversion" and eni not in self._reservations:
-                    if free >= 2:
+                    # its own token and the one it reserves (just its own when the bucket
+                    # is too small to ever hold both beside the other reservations)
+                    wanted = 2 if bucket.capacity - bucket.reserved >= 2 else 1
+                    if free >= wanted:
                         self._reservations[str(eni)] = now
                         bucket.reserved += 1
                         break
-                    needed = 2 - free
+                    needed = wanted - free
                 elif free >= 1:
                     break
                 else:
