@@ -188,7 +188,7 @@ class RunResult:
             "auditLog": self.audit_key,
             "warnings": self.warnings,
             "evidenceQueued": self.evidence_queued,
-            **({"timing": self.timing()} if self.apply else {}),
+            **({"timing": self.timing()} if self.apply and self.started_at else {}),
             "targets": [t.to_dict() for t in self.targets],
         }
 
