@@ -335,6 +335,7 @@ class Runner:
                      outcomes: dict[str, TargetOutcome], result: RunResult,
                      gate: Callable[[RunResult], int | None] | None) -> None:
         plans: dict[str, list[tuple[StepCall, Step, list[Change]]]] = {}
+        deferred: dict[str, list[tuple[StepCall, Step]]] = {}
         self._prefetch({type(step) for built in steps.values() for _, step in built})
         earliest = {(e.kind, e.target, e.step, e.subject): e
                     for e in recorded_changes(self.audit.records(), self.ctx.account_id)}
@@ -347,12 +348,11 @@ class Runner:
                 return change
             return step.with_before(change, entry.before)
 
-        def plan_target(target: str) -> None:
-            if outcomes[target].error is not None:
-                return  # claimed by another run
+        def plan_steps(target: str, built: list[tuple[StepCall, Step]]
+                       ) -> list[tuple[StepCall, Step, list[Change]]] | None:
             planned: list[tuple[StepCall, Step, list[Change]]] = []
             try:
-                for call, step in steps[target]:
+                for call, step in built:
                     self.listener(target, f"planning {call.name}")
                     planned.append((call, step, [recorded_before(target, step, c)
                                                  for c in step.plan()]))
@@ -360,14 +360,27 @@ class Runner:
                 message, code = _describe_error(err)
                 outcomes[target].error, outcomes[target].error_code = message, code
                 self.audit.append("plan-failed", kind=kind, target=target, error=message)
-                return
+                return None
             for call, step, changes in planned:
                 for change in changes:
                     self.audit.append("planned", kind=kind, target=target, step=call.name,
                                       params=dict(call.params), change=change.to_dict())
                     outcomes[target].changes.append(
                         ChangeOutcome(change, PLANNED, reversible=step.reversible))
-            plans[target] = planned
+            return planned
+
+        def plan_target(target: str) -> None:
+            if outcomes[target].error is not None:
+                return  # claimed by another run
+            built = steps[target]
+            # With --apply, the steps after the network cut are planned once every cut is
+            # made (their reads must not hold the cuts up); a plan shows them all.
+            cut = _after_cut(built) if self.apply else 0
+            planned = plan_steps(target, built[:cut] if cut else built)
+            if planned is not None:
+                plans[target] = planned
+                if cut:
+                    deferred[target] = built[cut:]
 
         self._map(plan_target, targets)
         result.targets = [outcomes[t] for t in targets]
@@ -394,7 +407,9 @@ class Runner:
             self.audit.append("run-refused", kind=kind)
             return
         if self.apply:
-            self._apply_network_first(kind, targets, plans, outcomes, result)
+            self._apply_network_first(kind, targets, plans, outcomes, result,
+                                      {t: (lambda t=t: plan_steps(t, deferred[t]))
+                                       for t in deferred})
             self._settle_evidence(result)
         self.audit.append("run-finished", kind=kind, exit_code=result.exit_code,
                           mode="apply" if self.apply else "plan",
@@ -426,29 +441,38 @@ class Runner:
         self, kind: str, targets: list[str],
         plans: dict[str, list[tuple[StepCall, Step, list[Change]]]],
         outcomes: dict[str, TargetOutcome], result: RunResult,
+        plan_later: Mapping[str, Callable[[], list[tuple[StepCall, Step, list[Change]]]
+                                          | None]],
     ) -> None:
         """Apply in two passes: every target's steps up to and including its network cut
-        (`Step.cuts_network`), then every target's later steps. A target's pipeline order
-        is kept, and its rollback still covers both passes; the run records when the last
-        cut landed (`isolated`) and when it was done."""
+        (`Step.cuts_network`), then every target's later steps, planned now (`plan_later`:
+        their reads wait until every cut is made). A target's pipeline order is kept, and
+        a failure in either pass (a later step's plan included) rolls back everything
+        applied to it; the run records when the last cut landed (`isolated`) and when it
+        was done."""
         progress = {t: _TargetProgress() for t in targets}
         cut_at: list[datetime] = []
 
-        def split(target: str) -> int:
-            planned = plans[target]
-            cuts = [i for i, (_, step, _) in enumerate(planned) if step.cuts_network]
-            return cuts[-1] + 1 if cuts else 0
-
         def first_pass(target: str) -> None:
-            head = plans[target][:split(target)]
-            if head:
-                self._apply_target(kind, target, head, outcomes[target], progress[target],
-                                   cut_at=cut_at)
+            if target in plan_later:  # planned so far: up to its cut
+                self._apply_target(kind, target, plans[target], outcomes[target],
+                                   progress[target], cut_at=cut_at)
 
         def second_pass(target: str) -> None:
-            tail = plans[target][split(target):]
-            self._apply_target(kind, target, tail, outcomes[target], progress[target],
-                               cut_at=cut_at)
+            outcome, state = outcomes[target], progress[target]
+            if target not in plan_later:  # no cut: all of it now
+                self._apply_target(kind, target, plans[target], outcome, state)
+                return
+            if state.rolled_back or (outcome.error is not None and not self.keep_going):
+                return
+            tail = plan_later[target]()
+            if tail is None:  # its plan failed (recorded): undo the target like a failure
+                outcome.error = f"planning after the network cut failed: {outcome.error}"
+                if not self.keep_going and state.out_of_time is None:
+                    self._roll_back(kind, target, state.applied)
+                    state.rolled_back = True
+                return
+            self._apply_target(kind, target, tail, outcome, state)
 
         self._map(first_pass, targets)
         if cut_at:
@@ -779,6 +803,12 @@ class Runner:
         change_outcome.status = RELEASED
         self.audit.append("released", **record, state=entry.state,
                           **({"note": "already as before"} if verdict == "before" else {}))
+
+
+def _after_cut(built: Sequence[tuple[StepCall, Step]]) -> int:
+    """Index after a pipeline's last network-cutting step; 0 when it has none."""
+    cuts = [i for i, (_, step) in enumerate(built) if step.cuts_network]
+    return cuts[-1] + 1 if cuts else 0
 
 
 @dataclass

@@ -80,12 +80,40 @@ def test_every_cut_lands_before_any_later_step_and_the_run_reports_both_times(
     assert finished["timing"]["isolatedAt"] == timing["isolatedAt"]
 
 
-def test_a_plan_reports_no_times(readiness: Readiness) -> None:
+def test_a_plan_shows_every_step_and_reports_no_times(readiness: Readiness) -> None:
     ids = launch_instances(readiness, 1, volumes=1)
     ctx = readiness.context()
     result = Runner(ctx, AuditLog(ctx.case_id), claim_targets=False).run(
         "instance", instance_pipelines(ids))
     assert "timing" not in result.to_dict() and result.isolated_at is None
+    steps = {c.change.step for c in result.targets[0].changes}
+    assert {"ec2.isolate", "ec2.protect", "ec2.snapshot-volumes"} <= steps
+
+
+def test_a_read_failing_after_the_cut_rolls_that_target_back(readiness: Readiness) -> None:
+    """Fault injection: with --apply the steps after the cut are planned once every cut
+    is made; one instance's termination-protection read is refused then: its cut is undone
+    like any failure (exit 1), the others are contained in full."""
+    from runbooks.core.errors import EXIT_ACTION_FAILED
+
+    ids = launch_instances(readiness, 3, volumes=1)
+    victim = ids[0]
+    before = groups_of(readiness, victim)
+    ctx = readiness.context(event_hooks=[
+        ("before-send", fail_for("DescribeInstanceAttribute", victim))])
+    audit = AuditLog(ctx.case_id)
+    result = Runner(ctx, audit, apply=True, claim_targets=False).run(
+        "instance", instance_pipelines(ids))
+
+    assert result.exit_code == EXIT_ACTION_FAILED, result.to_dict()
+    assert groups_of(readiness, victim) == before
+    [target] = [t for t in result.targets if t.target == victim]
+    assert "planning after the network cut failed" in str(target.error)
+    assert "UnauthorizedOperation" in str(target.error)
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+    for iid in ids[1:]:
+        assert groups_of(readiness, iid) == [[isolation]] and protected(readiness, iid)
+    assert [r["target"] for r in audit.records() if r["event"] == "plan-failed"] == [victim]
 
 
 def test_a_failure_after_the_cut_rolls_that_target_back_through_both_passes(
@@ -138,8 +166,9 @@ def test_a_failed_cut_leaves_that_target_out_of_the_second_pass(
     assert groups_of(readiness, victim) == before
     assert not protected(readiness, victim)
     [target] = [t for t in result.targets if t.target == victim]
-    statuses = {c.change.step: c.status for c in target.changes}
-    assert statuses["ec2.protect"] == "not-attempted"
-    assert statuses["ec2.snapshot-volumes"] == "not-attempted"
+    # the steps after its cut were never planned nor made for it
+    assert not {c.change.step for c in target.changes} & AFTER_THE_CUT
+    assert readiness.client("ec2").describe_snapshots(Filters=[
+        {"Name": "tag:ir:source-instance", "Values": [victim]}])["Snapshots"] == []
     for iid in ids[1:]:
         assert groups_of(readiness, iid) == [[isolation]] and protected(readiness, iid)
