@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from runbooks.core.audit import AuditLog
@@ -408,7 +409,7 @@ class Runner:
             return
         if self.apply:
             self._apply_network_first(kind, targets, plans, outcomes, result,
-                                      {t: (lambda t=t: plan_steps(t, deferred[t]))
+                                      {t: partial(plan_steps, t, deferred[t])
                                        for t in deferred})
             self._settle_evidence(result)
         self.audit.append("run-finished", kind=kind, exit_code=result.exit_code,
