@@ -448,9 +448,9 @@ class Runner:
         """Apply in two passes: every target's steps up to and including its network cut
         (`Step.cuts_network`), then every target's later steps, planned now (`plan_later`:
         their reads wait until every cut is made). A target's pipeline order is kept, and
-        a failure in either pass (a later step's plan included) rolls back everything
-        applied to it; the run records when the last cut landed (`isolated`) and when it
-        was done."""
+        a failed change in either pass rolls back everything applied to it; a later
+        step's failed plan leaves the cut in place (exit 3). The run records when the last
+        cut landed (`isolated`) and when it was done."""
         progress = {t: _TargetProgress() for t in targets}
         cut_at: list[datetime] = []
 
@@ -467,11 +467,14 @@ class Runner:
             if state.rolled_back or (outcome.error is not None and not self.keep_going):
                 return
             tail = plan_later[target]()
-            if tail is None:  # its plan failed (recorded): undo the target like a failure
-                outcome.error = f"planning after the network cut failed: {outcome.error}"
-                if not self.keep_going and state.out_of_time is None:
-                    self._roll_back(kind, target, state.applied)
-                    state.rolled_back = True
+            if tail is None:
+                # Its later steps could not be planned (recorded). The cut stays: undoing
+                # it over a failed read (one batched read shared by every target) would
+                # put a whole fleet back on the network. Recorded, releasable, exit 3; a
+                # re-run finishes it.
+                outcome.error = (f"planning after the network cut failed: {outcome.error}; "
+                                 "the cut and the changes before it stay (recorded; "
+                                 "`irctl release` undoes them): re-run to finish")
                 return
             self._apply_target(kind, target, tail, outcome, state)
 

@@ -90,11 +90,13 @@ def test_a_plan_shows_every_step_and_reports_no_times(readiness: Readiness) -> N
     assert {"ec2.isolate", "ec2.protect", "ec2.snapshot-volumes"} <= steps
 
 
-def test_a_read_failing_after_the_cut_rolls_that_target_back(readiness: Readiness) -> None:
+def test_a_read_failing_after_the_cut_keeps_the_cut_recorded_and_releasable(
+        readiness: Readiness) -> None:
     """Fault injection: with --apply the steps after the cut are planned once every cut
-    is made; one instance's termination-protection read is refused then: its cut is undone
-    like any failure (exit 1), the others are contained in full."""
-    from runbooks.core.errors import EXIT_ACTION_FAILED
+    is made; one instance's termination-protection read is refused then. Its cut stays
+    (a failed read must not put it back on the network), exit 3, recorded: release
+    restores it; the others are contained in full."""
+    from runbooks.core.errors import EXIT_PARTIAL
 
     ids = launch_instances(readiness, 3, volumes=1)
     victim = ids[0]
@@ -105,15 +107,22 @@ def test_a_read_failing_after_the_cut_rolls_that_target_back(readiness: Readines
     result = Runner(ctx, audit, apply=True, claim_targets=False).run(
         "instance", instance_pipelines(ids))
 
-    assert result.exit_code == EXIT_ACTION_FAILED, result.to_dict()
-    assert groups_of(readiness, victim) == before
+    assert result.exit_code == EXIT_PARTIAL, result.to_dict()
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+    assert groups_of(readiness, victim) == [[isolation]]
+    assert not protected(readiness, victim)
     [target] = [t for t in result.targets if t.target == victim]
+    assert target.status == "partial"
     assert "planning after the network cut failed" in str(target.error)
     assert "UnauthorizedOperation" in str(target.error)
-    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
     for iid in ids[1:]:
         assert groups_of(readiness, iid) == [[isolation]] and protected(readiness, iid)
     assert [r["target"] for r in audit.records() if r["event"] == "plan-failed"] == [victim]
+
+    released = Runner(readiness.context(ctx.case_id), audit, apply=True,
+                      claim_targets=False).release("instance", victim)
+    assert released.exit_code == 0, released.to_dict()
+    assert groups_of(readiness, victim) == before
 
 
 def test_a_failure_after_the_cut_rolls_that_target_back_through_both_passes(
