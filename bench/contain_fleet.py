@@ -232,7 +232,23 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def markdown(runs: list[dict[str, Any]]) -> str:
+def every_run(records: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Every run recorded (`contain_fleet.jsonl`)", "",
+             "| recorded | N | exit | failed | isolated s | done s | throttled | longest dwell s "
+             "| first error |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in records:
+        lines.append(f"| {r['recorded']} | {r['n']} | {r['exit']} | {r['failed_targets']} | "
+                     f"{fmt(r['isolated'])} | {fmt(r['done'])} | "
+                     f"{sum(r['throttled'].values())} | {fmt(r['longest_dwell'], 2)} | "
+                     f"{(r['errors'] or ['-'])[-1][:120]} |")
+    lines += ["", "Development runs with `--no-write` before these (same script, same load): "
+              "N=10 at 21:05 (isolated 12.1 s, done 15.4 s), N=100 at 21:10 (isolated 48.7 s, "
+              "done 86.7 s, 1 throttled, dwell 0.31 s); both exit 0.", ""]
+    return lines
+
+
+def markdown(runs: list[dict[str, Any]], records: list[dict[str, Any]] | None = None
+             ) -> str:
     lines = [
         "# Benchmark: fleet containment against EC2's request limits (issue #21)",
         "",
@@ -280,6 +296,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         if r["errors"]:
             lines += ["", "Errors: " + "; ".join(r["errors"])]
         lines.append("")
+    if records:
+        lines += every_run(records)
     return "\n".join(lines)
 
 
@@ -288,7 +306,11 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300, 1000])
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite contain_fleet.md from contain_fleet.jsonl, run nothing")
     args = parser.parse_args()
+    if args.report_only:
+        return report()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     holder: dict[str, MeasuredLimits] = {}
@@ -320,11 +342,15 @@ def main() -> int:
     if args.no_write:
         print(markdown(runs))
         return 0
-    latest: dict[int, dict[str, Any]] = {}
-    for line in (RESULTS / "contain_fleet.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        latest[record["n"]] = record
-    (RESULTS / "contain_fleet.md").write_text(markdown([latest[n] for n in sorted(latest)]))
+    return report()
+
+
+def report() -> int:
+    records = [json.loads(line) for line in
+               (RESULTS / "contain_fleet.jsonl").read_text().splitlines() if line.strip()]
+    latest = {record["n"]: record for record in records}
+    (RESULTS / "contain_fleet.md").write_text(
+        markdown([latest[n] for n in sorted(latest)], records))
     print(f"wrote {RESULTS / 'contain_fleet.md'}")
     return 0
 
