@@ -188,3 +188,25 @@ def test_unpaced_containment_bursts_into_the_same_buckets(readiness: Readiness) 
     """The model does throttle: without pacing the same run meets RequestLimitExceeded."""
     buckets, ids, _ = contain(readiness, pacing=False)
     assert sum(buckets.throttled.values()) > 0
+
+
+def test_the_client_hook_tells_a_conversion_call_from_an_isolation_call(
+        readiness: Readiness) -> None:
+    """The pacer hooked on a real EC2 client classifies `ec2.isolate`'s two calls by the
+    manifest's conversion group: the conversion reserves, its isolation call uses it."""
+    [iid] = launch_instances(readiness, 1, volumes=1)
+    ctx = readiness.context(ec2_pacing=(True, {}))
+    ec2 = ctx.client("ec2")
+    pacer = ctx.sessions.pacer(ctx.region)
+    assert pacer is not None
+    quarantine = readiness.manifest["quarantine"][readiness.vpc_id]
+    eni = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "NetworkInterfaces"][0]["NetworkInterfaceId"]
+    mnia = "ModifyNetworkInterfaceAttribute"
+    ec2.modify_network_interface_attribute(
+        NetworkInterfaceId=eni, Groups=[quarantine["conversionSecurityGroupId"]])
+    assert pacer.bucket(mnia).reserved == 1 and eni in pacer._reservations
+    ec2.modify_network_interface_attribute(
+        NetworkInterfaceId=eni, Groups=[quarantine["isolationSecurityGroupId"]])
+    assert pacer.bucket(mnia).reserved == 0 and eni not in pacer._reservations
+    assert pacer.bucket(mnia).tokens < pacer.bucket(mnia).capacity
