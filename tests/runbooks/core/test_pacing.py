@@ -130,7 +130,7 @@ class Ec2Buckets:
     def __call__(self, request: Any, event_name: str = "", **_: Any) -> Any:
         import time
 
-        _, service, operation = event_name.split(".")
+        service, operation = event_name.split(".")[1:3]
         if service != "ec2" or operation not in self.limits:
             return None
         with self.lock:

@@ -18,8 +18,8 @@ def session() -> Any:
 
 def test_a_thousand_instances_fit_in_one_sns_message_with_both_times() -> None:
     now = datetime(2026, 12, 6, 22, 0, tzinfo=timezone.utc)
-    result = RunResult("c-fleet", "instance", True, started_at=now,
-                       isolated_at=now + timedelta(seconds=600),
+    isolated = now + timedelta(seconds=600)
+    result = RunResult("c-fleet", "instance", True, started_at=now, isolated_at=isolated,
                        done_at=now + timedelta(seconds=1000))
     for index in range(1000):
         target = TargetOutcome("instance", f"i-{index:017x}")
@@ -32,5 +32,5 @@ def test_a_thousand_instances_fit_in_one_sns_message_with_both_times() -> None:
     message = summary_message(session(), [result])
     assert len(message.encode()) <= SNS_MESSAGE_BYTES
     assert "more line(s)" in message
-    assert f"isolated {result.isolated_at.isoformat()}" in message
+    assert f"isolated {isolated.isoformat()}" in message
     assert message.rstrip().endswith("--case c-fleet --apply")
