@@ -9,6 +9,8 @@ A run takes, per target, an ordered pipeline of registered steps with parameters
 4. with `apply`, per target (many targets concurrently, bounded pool) applies each planned
    change in order, recording intent, before/after and result; when a change fails it
    rolls back that target's applied changes in reverse order (unless `keep_going`).
+   Network first: every target's steps up to its `cuts_network` step are applied before
+   any target's later steps, which are planned only then (`isolated` / `done` times).
 
 Re-runs are idempotent because plans are empty for what is already done. `release()`
 replays the audit log backwards, calling each still-in-place change's step `rollback()`;
