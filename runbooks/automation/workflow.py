@@ -592,9 +592,13 @@ def time_metrics(finding: Finding, outcome: Outcome, received: datetime, now: da
     if finding.first_seen:
         metrics["TimeToDetect"] = ((created - finding.first_seen).total_seconds(), "Seconds")
     if contained:
-        metrics["HandlerTimeToContain"] = ((now - received).total_seconds(), "Seconds")
+        # `isolated` (the last network cut landed) when the playbook cuts a network: that
+        # is when the resource stopped talking; the rest (evidence, attributes) follows
+        cuts = [r.isolated_at for r in outcome.results if r.isolated_at is not None]
+        at = max(cuts) if cuts else now
+        metrics["HandlerTimeToContain"] = ((at - received).total_seconds(), "Seconds")
         if finding.first_seen:
-            metrics["TimeToContain"] = ((now - finding.first_seen).total_seconds(),
+            metrics["TimeToContain"] = ((at - finding.first_seen).total_seconds(),
                                         "Seconds")
     return (metrics, {"Playbook": outcome.playbook, "Mode": outcome.mode},
             {"case": outcome.case_id, "findingId": finding.id, "findingType": finding.type})

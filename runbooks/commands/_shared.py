@@ -538,6 +538,11 @@ def render_results(settings: Settings, results: list[RunResult], extra: dict[str
             if target.error and target.changes:
                 table.add_row(name, "", f"[red]{escape(target.error)}[/]", "[red]error[/]")
         out.print(table)
+        if result.apply and result.isolated_at is not None:
+            timing = result.timing()
+            out.print(f"isolated {timing['isolatedAt']} ({timing['isolatedSeconds']:.1f} s "
+                      f"after the run started: every network cut made); done "
+                      f"{timing['doneAt']} ({timing['doneSeconds']:.1f} s)", highlight=False)
         for warning in result.warnings:
             out.print(f"[yellow]warning:[/] {escape(warning)}")
     if queued:

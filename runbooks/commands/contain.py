@@ -33,12 +33,16 @@ def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool) -> N
     """Contain EC2 instances, keeping evidence and a way back.
 
     For each instance: save its metadata and console output to the evidence bucket;
-    enable termination protection, shutdown behaviour stop, keep volumes; tag it with
-    the case and its pre-action state; detach it from its Auto Scaling group (capacity
-    kept) and its load balancer target groups; swap every ENI to the VPC's conversion,
-    then isolation security group; disassociate its Elastic IPs (allocations kept,
-    release puts them back) and its instance profile, and revoke the
-    role's older sessions; snapshot all volumes together. Then notify the high topic.
+    tag it with the case and its pre-action state; detach it from its Auto Scaling group
+    (capacity kept) and its load balancer target groups; swap every ENI to the VPC's
+    conversion, then isolation security group. Network first: with --apply, all of that
+    is done for every instance before any instance's later steps: disassociate its
+    Elastic IPs (allocations kept, release puts them back) and its instance profile,
+    revoke the role's older sessions, snapshot all volumes together, enable termination
+    protection, shutdown behaviour stop, keep volumes. Then notify the high topic.
+    The output gives two times: isolated (the last ENI entered its isolation group) and
+    done. EC2 calls are paced per API to EC2's request limits (IR_EC2_PACING,
+    IR_EC2_LIMITS; see the README).
 
     \b
     Examples:

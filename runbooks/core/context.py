@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import boto3
 
     from runbooks.core.manifest_schema import Manifest
+    from runbooks.core.pacing import Ec2Pacer
 
 T = TypeVar("T")
 
@@ -60,6 +61,12 @@ def _retry_mode_from_env() -> str:
         raise InvalidInput(f"AWS_RETRY_MODE = {mode!r}: irctl supports "
                            f"{' or '.join(RETRY_MODES)} (default {DEFAULT_RETRY_MODE})")
     return mode
+
+
+def _pacing_from_env() -> tuple[bool, dict[str, tuple[float, float]]]:
+    from runbooks.core.pacing import pacing_from_env
+
+    return pacing_from_env()
 
 
 def is_timeout(err: BaseException | None) -> bool:
@@ -134,6 +141,11 @@ class SessionFactory:
     read_timeout: float = field(
         default_factory=lambda: _seconds_from_env(READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT))
     timeout_attempts: int = DEFAULT_TIMEOUT_ATTEMPTS
+    ec2_pacing: tuple[bool, dict[str, tuple[float, float]]] = field(
+        default_factory=_pacing_from_env)
+    """(on, per-API overrides): client-side token buckets per EC2 API
+    (`runbooks.core.pacing`; env `IR_EC2_PACING`, `IR_EC2_LIMITS`)."""
+    _pacers: dict[str | None, Ec2Pacer] = field(default_factory=dict, init=False, repr=False)
     _session: boto3.Session | None = field(default=None, init=False, repr=False)
     _clients: dict[tuple[str, str | None, int], Any] = field(
         default_factory=dict, init=False, repr=False
@@ -177,8 +189,25 @@ class SessionFactory:
                 event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"
                 client.meta.events.register_first(event, TimeoutRetryBound(
                     min(self.timeout_attempts, attempts)))
+                pacer = self.pacer(region) if service == "ec2" else None
+                if pacer is not None:
+                    pacer.register(client)
                 self._clients[key] = client
             return self._clients[key]
+
+    def pacer(self, region: str | None = None) -> Ec2Pacer | None:
+        """The EC2 token buckets of `region` in this factory's account (one per region,
+        shared by its EC2 clients), or None when pacing is off."""
+        enabled, limits = self.ec2_pacing
+        if not enabled:
+            return None
+        from runbooks.core.pacing import Ec2Pacer
+
+        with self._lock:
+            key = region or self.region
+            if key not in self._pacers:
+                self._pacers[key] = Ec2Pacer(limits)
+            return self._pacers[key]
 
     def hung_call_seconds(self) -> float:
         """Worst case of one call against an endpoint that accepts and never answers (or
@@ -257,6 +286,11 @@ class Context:
     locally): later runs of the session do not wait on the bucket again."""
 
     def client(self, service: str) -> Any:
+        if service == "ec2":
+            pacer = self.sessions.pacer(self.region)
+            if pacer is not None:  # so the pacer can tell a conversion call from others
+                pacer.conversion_groups.update(
+                    q.conversion_security_group_id for q in self.manifest.quarantine.values())
         return self.sessions.client(service, self.region)
 
     def evidence_client(self) -> Any:

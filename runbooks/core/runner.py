@@ -9,6 +9,8 @@ A run takes, per target, an ordered pipeline of registered steps with parameters
 4. with `apply`, per target (many targets concurrently, bounded pool) applies each planned
    change in order, recording intent, before/after and result; when a change fails it
    rolls back that target's applied changes in reverse order (unless `keep_going`).
+   Network first: every target's steps up to its `cuts_network` step are applied before
+   any target's later steps, which are planned only then (`isolated` / `done` times).
 
 Re-runs are idempotent because plans are empty for what is already done. `release()`
 replays the audit log backwards, calling each still-in-place change's step `rollback()`;
@@ -36,6 +38,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from runbooks.core.audit import AuditLog
@@ -146,6 +150,26 @@ class RunResult:
     evidence_queued: list[dict[str, Any]] = field(default_factory=list)
     """Evidence of the case still queued locally, not in the evidence bucket (see
     `runbooks.core.evidence_queue`); the CLI exits EXIT_EVIDENCE_QUEUED for it."""
+    started_at: datetime | None = None
+    isolated_at: datetime | None = None
+    """With `apply`: when the last network cut of the run landed (the last ENI entered its
+    isolation group); None when the run cut nothing (nothing to cut, or a plan)."""
+    done_at: datetime | None = None
+    """With `apply`: when the run's last change was made (or rolled back)."""
+
+    def timing(self) -> dict[str, Any]:
+        """`isolated` and `done` as times and as seconds after the run started."""
+        def seconds(at: datetime | None) -> float | None:
+            if at is None or self.started_at is None:
+                return None
+            return round((at - self.started_at).total_seconds(), 3)
+
+        def iso(at: datetime | None) -> str | None:
+            return at.isoformat() if at is not None else None
+
+        return {"startedAt": iso(self.started_at), "isolatedAt": iso(self.isolated_at),
+                "doneAt": iso(self.done_at), "isolatedSeconds": seconds(self.isolated_at),
+                "doneSeconds": seconds(self.done_at)}
 
     @property
     def exit_code(self) -> int:
@@ -168,6 +192,7 @@ class RunResult:
             "auditLog": self.audit_key,
             "warnings": self.warnings,
             "evidenceQueued": self.evidence_queued,
+            **({"timing": self.timing()} if self.apply and self.started_at else {}),
             "targets": [t.to_dict() for t in self.targets],
         }
 
@@ -266,7 +291,7 @@ class Runner:
         self.ctx.cache.clear()
         self.ctx.targets = tuple(targets)
         self._queued_now = []
-        result = RunResult(self.ctx.case_id, kind, self.apply)
+        result = RunResult(self.ctx.case_id, kind, self.apply, started_at=self.ctx.now())
         self.audit.append(
             "run-started",
             kind=kind,
@@ -314,6 +339,7 @@ class Runner:
                      outcomes: dict[str, TargetOutcome], result: RunResult,
                      gate: Callable[[RunResult], int | None] | None) -> None:
         plans: dict[str, list[tuple[StepCall, Step, list[Change]]]] = {}
+        deferred: dict[str, list[tuple[StepCall, Step]]] = {}
         self._prefetch({type(step) for built in steps.values() for _, step in built})
         earliest = {(e.kind, e.target, e.step, e.subject): e
                     for e in recorded_changes(self.audit.records(), self.ctx.account_id)}
@@ -326,12 +352,11 @@ class Runner:
                 return change
             return step.with_before(change, entry.before)
 
-        def plan_target(target: str) -> None:
-            if outcomes[target].error is not None:
-                return  # claimed by another run
+        def plan_steps(target: str, built: list[tuple[StepCall, Step]]
+                       ) -> list[tuple[StepCall, Step, list[Change]]] | None:
             planned: list[tuple[StepCall, Step, list[Change]]] = []
             try:
-                for call, step in steps[target]:
+                for call, step in built:
                     self.listener(target, f"planning {call.name}")
                     planned.append((call, step, [recorded_before(target, step, c)
                                                  for c in step.plan()]))
@@ -339,14 +364,27 @@ class Runner:
                 message, code = _describe_error(err)
                 outcomes[target].error, outcomes[target].error_code = message, code
                 self.audit.append("plan-failed", kind=kind, target=target, error=message)
-                return
+                return None
             for call, step, changes in planned:
                 for change in changes:
                     self.audit.append("planned", kind=kind, target=target, step=call.name,
                                       params=dict(call.params), change=change.to_dict())
                     outcomes[target].changes.append(
                         ChangeOutcome(change, PLANNED, reversible=step.reversible))
-            plans[target] = planned
+            return planned
+
+        def plan_target(target: str) -> None:
+            if outcomes[target].error is not None:
+                return  # claimed by another run
+            built = steps[target]
+            # With --apply, the steps after the network cut are planned once every cut is
+            # made (their reads must not hold the cuts up); a plan shows them all.
+            cut = _after_cut(built) if self.apply else 0
+            planned = plan_steps(target, built[:cut] if cut else built)
+            if planned is not None:
+                plans[target] = planned
+                if cut:
+                    deferred[target] = built[cut:]
 
         self._map(plan_target, targets)
         result.targets = [outcomes[t] for t in targets]
@@ -373,10 +411,13 @@ class Runner:
             self.audit.append("run-refused", kind=kind)
             return
         if self.apply:
-            self._map(lambda t: self._apply_target(kind, t, plans[t], outcomes[t]), targets)
+            self._apply_network_first(kind, targets, plans, outcomes, result,
+                                      {t: partial(plan_steps, t, deferred[t])
+                                       for t in deferred})
             self._settle_evidence(result)
         self.audit.append("run-finished", kind=kind, exit_code=result.exit_code,
-                          mode="apply" if self.apply else "plan")
+                          mode="apply" if self.apply else "plan",
+                          **({"timing": result.timing()} if self.apply else {}))
         if self.apply:
             self._upload(result)
 
@@ -400,16 +441,75 @@ class Runner:
             for future in [pool.submit(fn, t) for t in targets]:
                 future.result()
 
+    def _apply_network_first(
+        self, kind: str, targets: list[str],
+        plans: dict[str, list[tuple[StepCall, Step, list[Change]]]],
+        outcomes: dict[str, TargetOutcome], result: RunResult,
+        plan_later: Mapping[str, Callable[[], list[tuple[StepCall, Step, list[Change]]]
+                                          | None]],
+    ) -> None:
+        """Apply in two passes: every target's steps up to and including its network cut
+        (`Step.cuts_network`), then every target's later steps, planned now (`plan_later`:
+        their reads wait until every cut is made). A target's pipeline order is kept, and
+        a failed change in either pass rolls back everything applied to it; a later
+        step's failed plan leaves the cut in place (exit 3). The run records when the last
+        cut landed (`isolated`) and when it was done."""
+        progress = {t: _TargetProgress() for t in targets}
+        cut_at: list[datetime] = []
+
+        def first_pass(target: str) -> None:
+            if target in plan_later:  # planned so far: up to its cut
+                self._apply_target(kind, target, plans[target], outcomes[target],
+                                   progress[target], cut_at=cut_at)
+
+        def second_pass(target: str) -> None:
+            outcome, state = outcomes[target], progress[target]
+            if target not in plan_later:  # no cut: all of it now
+                self._apply_target(kind, target, plans[target], outcome, state)
+                return
+            if state.rolled_back or (outcome.error is not None and not self.keep_going):
+                return
+            tail = plan_later[target]()
+            if tail is None:
+                # Its later steps could not be planned (recorded). The cut stays: undoing
+                # it over a failed read (one batched read shared by every target) would
+                # put a whole fleet back on the network. Recorded, releasable, exit 3; a
+                # re-run finishes it.
+                outcome.error = (f"planning after the network cut failed: {outcome.error}; "
+                                 "the cut and the changes before it stay (recorded; "
+                                 "`irctl release` undoes them): re-run to finish")
+                return
+            self._apply_target(kind, target, tail, outcome, state)
+
+        self._map(first_pass, targets)
+        if cut_at:
+            result.isolated_at = max(cut_at)
+            self.audit.append("network-isolated", kind=kind, at=result.isolated_at.isoformat(),
+                              cuts=len(cut_at))
+        self._map(second_pass, targets)
+        result.done_at = self.ctx.now()
+
     def _apply_target(
         self,
         kind: str,
         target: str,
         planned: list[tuple[StepCall, Step, list[Change]]],
         outcome: TargetOutcome,
+        progress: _TargetProgress | None = None,
+        *,
+        cut_at: list[datetime] | None = None,
     ) -> None:
+        """Apply `planned` (a target's pipeline, or one pass of it: `progress` carries what
+        was applied across passes); on a failure, roll back everything applied so far."""
         by_change = {id(c.change): c for c in outcome.changes}
-        applied: list[tuple[StepCall, Step, ChangeOutcome]] = []
-        out_of_time: str | None = None  # once out of time, every later change is refused too
+        progress = progress or _TargetProgress()
+        applied = progress.applied
+        if progress.rolled_back:
+            for _, _, changes in planned:
+                for change in changes:
+                    by_change[id(change)].status = NOT_ATTEMPTED
+            return
+        out_of_time = progress.out_of_time  # once out of time, every later change is refused
         for call, step, changes in planned:
             for change in changes:
                 change_outcome = by_change[id(change)]
@@ -458,15 +558,20 @@ class Runner:
                         self._roll_back(kind, target, applied)
                     raise
                 change_outcome.status, change_outcome.result = APPLIED, details
+                if step.cuts_network and cut_at is not None:
+                    with self._lock:
+                        cut_at.append(self.ctx.now())
                 self.audit.append("applied", **record, result=details,
                                   **({"evidence": written} if written else {}))
                 if isinstance(details.get("queued"), dict):
                     self._evidence_queued(record, details["queued"])
                 applied.append((call, step, change_outcome))
+        progress.out_of_time = out_of_time
         # Out of time: what was applied stays (recorded, reversible with release); a
         # rollback would itself need the time that is not there.
         if outcome.error is not None and not self.keep_going and out_of_time is None:
             self._roll_back(kind, target, applied)
+            progress.rolled_back = True
 
     def _assess(self, step: Step, change: Change) -> tuple[str, Mapping[str, Any] | None]:
         """`ours` (live is a state this change leaves: undo it), `before` (nothing to
@@ -710,6 +815,21 @@ class Runner:
         change_outcome.status = RELEASED
         self.audit.append("released", **record, state=entry.state,
                           **({"note": "already as before"} if verdict == "before" else {}))
+
+
+def _after_cut(built: Sequence[tuple[StepCall, Step]]) -> int:
+    """Index after a pipeline's last network-cutting step; 0 when it has none."""
+    cuts = [i for i, (_, step) in enumerate(built) if step.cuts_network]
+    return cuts[-1] + 1 if cuts else 0
+
+
+@dataclass
+class _TargetProgress:
+    """One target's apply across the runner's passes (network first, then the rest)."""
+
+    applied: list[tuple[StepCall, Step, ChangeOutcome]] = field(default_factory=list)
+    out_of_time: str | None = None
+    rolled_back: bool = False
 
 
 class _NoClaims:

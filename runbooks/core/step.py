@@ -163,6 +163,11 @@ class Step(ABC):
     multi_call: ClassVar[bool] = False
     """True when one `apply` makes several calls, so a failed apply may have made some:
     the runner then rolls the failed change back too (its `rollback` must tolerate it)."""
+    cuts_network: ClassVar[bool] = False
+    """True for the step that cuts a target off the network (`ec2.isolate`). With
+    `--apply` the runner applies every target's steps up to and including it before any
+    target's later steps (network first), and reports when the last cut landed
+    (`RunResult.isolated_at`)."""
 
     def __init__(self, ctx: Context, params: Mapping[str, Any]) -> None:
         self.ctx = ctx

@@ -414,6 +414,7 @@ class IsolateInstance(InstanceStep):
                          "s3:GetObject"})
     scopes = {"s3:GetObject": EVIDENCE_OBJECTS}
     multi_call = True  # a failed isolation swap may have left the conversion group on
+    cuts_network = True  # applied for every target before any target's later steps
 
     @classmethod
     def prefetch(cls, ctx: Context) -> None:

@@ -27,9 +27,32 @@ def summary_message(session: Session, results: Sequence[RunResult]) -> str:
             if target.error:
                 lines.append(f"  ! {target.error}")
     kinds = sorted({t.kind for r in results for t in r.targets})
-    lines += ["", f"Timeline: irctl case show {ctx.case_id}",
-              *[f"Undo: irctl release {k} TARGET --case {ctx.case_id} --apply" for k in kinds]]
-    return "\n".join(lines)
+    timing = [r.timing() for r in results if r.isolated_at is not None]
+    tail = [*[f"{r.kind}: isolated {t['isolatedAt']}, done {t['doneAt']}"
+              for r, t in zip([r for r in results if r.isolated_at is not None], timing,
+                              strict=True)],
+            "", f"Timeline: irctl case show {ctx.case_id}",
+            *[f"Undo: irctl release {k} TARGET --case {ctx.case_id} --apply" for k in kinds]]
+    return _within_sns_limit(lines, tail)
+
+
+SNS_MESSAGE_BYTES = 262_144
+"""SNS's limit on one message; a fleet's summary is cut to it (the case has it all)."""
+
+
+def _within_sns_limit(lines: list[str], tail: list[str]) -> str:
+    budget = SNS_MESSAGE_BYTES - len("\n".join(tail).encode()) - 200
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        size = len(line.encode()) + 1
+        if used + size > budget:
+            kept.append(f"... {len(lines) - index} more line(s): the whole record is in "
+                        "`irctl case show`")
+            break
+        kept.append(line)
+        used += size
+    return "\n".join([*kept, *tail])
 
 
 def containment_notice(session: Session, what: str, targets: Sequence[str],

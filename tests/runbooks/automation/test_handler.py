@@ -685,11 +685,11 @@ def test_a_budget_running_out_mid_run_leaves_no_change_without_an_outcome(
         handler(event, LambdaContext(remaining_ms=18_000))
 
     ec2 = auto.client("ec2")
-    # the single-call changes fitted in the budget and were made...
-    assert ec2.describe_instance_attribute(InstanceId=instance_id,
-                                           Attribute="disableApiTermination"
-                                           )["DisableApiTermination"]["Value"] is True
     case = case_id_for(parse_findings(event)[0])
+    # the single-call changes before the cut fitted in the budget and were made...
+    described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+        "Instances"][0]
+    assert {t["Key"]: t["Value"] for t in described.get("Tags", [])}.get("ir:case") == case
     auto.client("s3").head_object(Bucket=auto.readiness.manifest["evidenceBucket"],
                                   Key=f"cases/{case}/instances/{instance_id}/metadata.json")
     # ... the isolation did not start, and stays recorded as not attempted
@@ -700,8 +700,14 @@ def test_a_budget_running_out_mid_run_leaves_no_change_without_an_outcome(
     assert "ec2.isolate" in skipped
     assert not any(r["event"] == "rolled-back" for r in records)  # no time to roll back
     [message] = [m for m in auto.messages() if "FAILED" in m["Subject"]]
-    assert "[applied] ec2.protect" in message["Message"]
+    assert "[applied] ec2.tag-contained" in message["Message"]
     assert "[not-attempted] ec2.isolate" in message["Message"]
+    # network first: nothing after the cut was planned or made, termination protection
+    # included (the retry does it)
+    assert "ec2.protect" not in {r.get("step") for r in records}
+    assert ec2.describe_instance_attribute(InstanceId=instance_id,
+                                           Attribute="disableApiTermination"
+                                           )["DisableApiTermination"]["Value"] is False
 
 
 def test_an_archived_claim_is_reported_not_retried_into_the_dead_letter_queue(

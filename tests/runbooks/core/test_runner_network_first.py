@@ -1,0 +1,183 @@
+"""Network first: the runner cuts every target's network before any target's later steps,
+reports `isolated` and `done`, and still rolls a target back across both passes."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from runbooks.core.audit import AuditLog
+from runbooks.core.runner import Runner
+from runbooks.workflows.contain import instance_pipelines
+from tests.runbooks.conftest import Readiness, _error_response, launch_instances
+
+AFTER_THE_CUT = {"ec2.detach-instance-profile", "ec2.snapshot-volumes", "ec2.protect"}
+
+
+def groups_of(readiness: Readiness, iid: str) -> list[list[str]]:
+    instance = readiness.client("ec2").describe_instances(InstanceIds=[iid])[
+        "Reservations"][0]["Instances"][0]
+    return [[g["GroupId"] for g in e["Groups"]] for e in instance["NetworkInterfaces"]]
+
+
+def protected(readiness: Readiness, iid: str) -> bool:
+    return bool(readiness.client("ec2").describe_instance_attribute(
+        InstanceId=iid, Attribute="disableApiTermination")["DisableApiTermination"]["Value"])
+
+
+def fail_for(operation: str, instance_id: str, code: str = "UnauthorizedOperation",
+             network_interface: str | None = None, groups: str | None = None) -> Any:
+    """A before-send hook answering `code` to `operation` calls naming the instance (or
+    ENI, and optionally only those setting `groups`)."""
+
+    def hook(request: Any, event_name: str = "", **_: Any) -> Any:
+        if not event_name.endswith(f".{operation}"):
+            return None
+        form = parse_qs(request.body.decode() if isinstance(request.body, bytes)
+                        else str(request.body or ""))
+        if network_interface is not None:
+            if form.get("NetworkInterfaceId") != [network_interface]:
+                return None
+            if groups is not None and form.get("SecurityGroupId.1") != [groups]:
+                return None
+        elif form.get("InstanceId") != [instance_id]:
+            return None
+        url = request.url
+        request.method, request.body, request.url = "GET", b"", url.split("?", 1)[0]
+        return _error_response(url, "ec2", code, 403)
+
+    return hook
+
+
+def test_every_cut_lands_before_any_later_step_and_the_run_reports_both_times(
+        readiness: Readiness) -> None:
+    iam = readiness.client("iam")
+    profile = iam.create_instance_profile(InstanceProfileName="fleet-profile")[
+        "InstanceProfile"]["Arn"]
+    ids = launch_instances(readiness, 4, volumes=1, profile_arn=profile)
+    ctx = readiness.context()
+    audit = AuditLog(ctx.case_id)
+    result = Runner(ctx, audit, apply=True, claim_targets=False).run(
+        "instance", instance_pipelines(ids))
+
+    assert result.exit_code == 0, result.to_dict()
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+    for iid in ids:
+        assert groups_of(readiness, iid) == [[isolation]]
+        assert protected(readiness, iid)
+    applied = [r for r in audit.records() if r["event"] == "applied"]
+    last_cut = max(r["seq"] for r in applied if r["step"] == "ec2.isolate")
+    later = [r for r in applied if r["step"] in AFTER_THE_CUT]
+    assert {r["step"] for r in later} >= {"ec2.protect", "ec2.snapshot-volumes"}
+    assert all(r["seq"] > last_cut for r in later), [(r["step"], r["seq"]) for r in later]
+    [marker] = [r for r in audit.records() if r["event"] == "network-isolated"]
+    assert marker["seq"] > last_cut and marker["cuts"] == 4
+    timing = result.to_dict()["timing"]
+    assert result.started_at and result.isolated_at and result.done_at
+    assert result.started_at <= result.isolated_at <= result.done_at
+    assert 0 <= timing["isolatedSeconds"] <= timing["doneSeconds"]
+    [finished] = [r for r in audit.records() if r["event"] == "run-finished"]
+    assert finished["timing"]["isolatedAt"] == timing["isolatedAt"]
+
+
+def test_a_plan_shows_every_step_and_reports_no_times(readiness: Readiness) -> None:
+    ids = launch_instances(readiness, 1, volumes=1)
+    ctx = readiness.context()
+    result = Runner(ctx, AuditLog(ctx.case_id), claim_targets=False).run(
+        "instance", instance_pipelines(ids))
+    assert "timing" not in result.to_dict() and result.isolated_at is None
+    steps = {c.change.step for c in result.targets[0].changes}
+    assert {"ec2.isolate", "ec2.protect", "ec2.snapshot-volumes"} <= steps
+
+
+def test_a_read_failing_after_the_cut_keeps_the_cut_recorded_and_releasable(
+        readiness: Readiness) -> None:
+    """Fault injection: with --apply the steps after the cut are planned once every cut
+    is made; one instance's termination-protection read is refused then. Its cut stays
+    (a failed read must not put it back on the network), exit 3, recorded: release
+    restores it; the others are contained in full."""
+    from runbooks.core.errors import EXIT_PARTIAL
+
+    ids = launch_instances(readiness, 3, volumes=1)
+    victim = ids[0]
+    before = groups_of(readiness, victim)
+    ctx = readiness.context(event_hooks=[
+        ("before-send", fail_for("DescribeInstanceAttribute", victim))])
+    audit = AuditLog(ctx.case_id)
+    result = Runner(ctx, audit, apply=True, claim_targets=False).run(
+        "instance", instance_pipelines(ids))
+
+    assert result.exit_code == EXIT_PARTIAL, result.to_dict()
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+    assert groups_of(readiness, victim) == [[isolation]]
+    assert not protected(readiness, victim)
+    [target] = [t for t in result.targets if t.target == victim]
+    assert target.status == "partial"
+    assert "planning after the network cut failed" in str(target.error)
+    assert "UnauthorizedOperation" in str(target.error)
+    for iid in ids[1:]:
+        assert groups_of(readiness, iid) == [[isolation]] and protected(readiness, iid)
+    assert [r["target"] for r in audit.records() if r["event"] == "plan-failed"] == [victim]
+
+    released = Runner(readiness.context(ctx.case_id), audit, apply=True,
+                      claim_targets=False).release("instance", victim)
+    assert released.exit_code == 0, released.to_dict()
+    assert groups_of(readiness, victim) == before
+
+
+def test_a_failure_after_the_cut_rolls_that_target_back_through_both_passes(
+        readiness: Readiness) -> None:
+    """Fault injection: termination protection (after the cut) is refused for one
+    instance: its isolation from the first pass is undone, the others stay contained."""
+    from runbooks.core.errors import EXIT_ACTION_FAILED
+
+    ids = launch_instances(readiness, 3, volumes=1)
+    victim, others = ids[0], ids[1:]
+    before = groups_of(readiness, victim)
+    ctx = readiness.context(event_hooks=[
+        ("before-send", fail_for("ModifyInstanceAttribute", victim))])
+    audit = AuditLog(ctx.case_id)
+    result = Runner(ctx, audit, apply=True, claim_targets=False).run(
+        "instance", instance_pipelines(ids))
+
+    assert result.exit_code == EXIT_ACTION_FAILED, result.to_dict()
+    assert groups_of(readiness, victim) == before  # rolled back, out of isolation
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+    for iid in others:
+        assert groups_of(readiness, iid) == [[isolation]] and protected(readiness, iid)
+    rolled = {r["step"] for r in audit.records()
+              if r["event"] == "rolled-back" and r["target"] == victim}
+    assert "ec2.isolate" in rolled and "ec2.tag-contained" in rolled
+    # what stays recorded for the victim is nothing release would need to undo
+    runner = Runner(readiness.context(ctx.case_id), audit, claim_targets=False)
+    assert runner.in_place_changes("instance", victim) == []
+
+
+def test_a_failed_cut_leaves_that_target_out_of_the_second_pass(
+        readiness: Readiness) -> None:
+    """Fault injection: the isolation call of one ENI is refused after its conversion:
+    the ENI is put back (never left in the allow-all conversion group), nothing after
+    the cut is attempted for that instance, and the others are contained in full."""
+    ids = launch_instances(readiness, 3, volumes=1)
+    victim = ids[0]
+    before = groups_of(readiness, victim)
+    eni = readiness.client("ec2").describe_instances(InstanceIds=[victim])[
+        "Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+    ctx = readiness.context(event_hooks=[("before-send", fail_for(
+        "ModifyNetworkInterfaceAttribute", victim, network_interface=eni,
+        groups=isolation))])
+    audit = AuditLog(ctx.case_id)
+    result = Runner(ctx, audit, apply=True, claim_targets=False).run(
+        "instance", instance_pipelines(ids))
+
+    assert result.exit_code != 0
+    assert groups_of(readiness, victim) == before
+    assert not protected(readiness, victim)
+    [target] = [t for t in result.targets if t.target == victim]
+    # the steps after its cut were never planned nor made for it
+    assert not {c.change.step for c in target.changes} & AFTER_THE_CUT
+    assert readiness.client("ec2").describe_snapshots(Filters=[
+        {"Name": "tag:ir:source-instance", "Values": [victim]}])["Snapshots"] == []
+    for iid in ids[1:]:
+        assert groups_of(readiness, iid) == [[isolation]] and protected(readiness, iid)
