@@ -87,6 +87,9 @@ class ReadinessManifestArgs:
     ``responderRoles.support``)."""
     deny_all_policy_arn: pulumi.Input[str] | None = None
     """The stack's managed deny-all policy (``containmentPolicies.denyAll``)."""
+    memory_capture: Mapping[str, pulumi.Input[Any]] | None = None
+    """Memory capture (``memoryCapture``): ``documentName``, ``uploadRoleArn``,
+    ``timeoutSeconds``, when the stack provisions it."""
 
     def __post_init__(self) -> None:
         # Validated once, at construction, the same way as every other Args.
@@ -116,6 +119,8 @@ def manifest_model(values: Mapping[str, Any]) -> Manifest:
     }
     if values.get("containmentPolicies"):
         document["containmentPolicies"] = values["containmentPolicies"]
+    if values.get("memoryCapture"):
+        document["memoryCapture"] = values["memoryCapture"]
     errors = manifest_errors(document)
     if errors:
         raise ManifestError(
@@ -181,6 +186,8 @@ class ReadinessManifest(pulumi.ComponentResource):
         }
         if args.deny_all_policy_arn is not None:
             values["containmentPolicies"] = {"denyAll": args.deny_all_policy_arn}
+        if args.memory_capture is not None:
+            values["memoryCapture"] = dict(args.memory_capture)
         # Output.from_input resolves the nested Outputs; the apply only produces a value.
         text = pulumi.Output.from_input(values).apply(build_manifest)
         parameter = aws.ssm.Parameter(

@@ -27,16 +27,23 @@ def contain() -> None:
 @common_options
 @click.argument("instance_ids", nargs=-1, required=True, metavar="ID [ID ...]")
 @click.option("--stop", is_flag=True, help="Stop the instance(s) after evidence capture.")
+@click.option("--memory/--no-memory", default=True, show_default=True,
+              help="Capture memory through SSM Run Command after isolation "
+                   "(docs/memory-capture.md).")
 @pass_settings
 @handle_errors
-def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool) -> None:
+def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool,
+             memory: bool) -> None:
     """Contain EC2 instances, keeping evidence and a way back.
 
     For each instance: save its metadata and console output to the evidence bucket;
     enable termination protection, shutdown behaviour stop, keep volumes; tag it with
     the case and its pre-action state; detach it from its Auto Scaling group (capacity
     kept) and its load balancer target groups; swap every ENI to the VPC's conversion,
-    then isolation security group; disassociate its Elastic IPs (allocations kept,
+    then isolation security group; capture its memory through SSM Run Command with
+    the forensic group attached for the capture only (when the stack provisions memory
+    capture; --no-memory skips it; an instance SSM does not manage is reported, not a
+    failure); disassociate its Elastic IPs (allocations kept,
     release puts them back) and its instance profile, and revoke the
     role's older sessions; snapshot all volumes together. Then notify the high topic.
 
@@ -54,7 +61,7 @@ def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool) -> N
     from runbooks.workflows.contain import contain_instances
 
     exit_with(settings, contain_instances(settings, instance_ids, stop=stop,
-                                          feedback=CliFeedback(settings)))
+                                          feedback=CliFeedback(settings), memory=memory))
 
 
 COMMANDS = [contain]
