@@ -215,6 +215,24 @@ class MemoryUploadRoleArgs:
     """The tools the document fetches (read access to exactly these objects)."""
 
 
+def upload_role_policy(partition: str, evidence_bucket: str, key_arns: Sequence[str],
+                       tools: Sequence[Tool]) -> dict[str, Any]:
+    """The upload role's own policy (a session narrows it to one case's prefix)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "PutMemoryImagesOnly", "Effect": "Allow",
+             "Action": ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+                        "s3:PutObject"],
+             "Resource": f"arn:{partition}:s3:::{evidence_bucket}/cases/*/memory/*"},
+            {"Sid": "ReadTheCaptureTools", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": sorted({t.object_arn(partition, evidence_bucket) for t in tools})},
+            {"Sid": "EncryptWithTheStackKeys", "Effect": "Allow",
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+             "Resource": sorted(set(key_arns))},
+        ]}
+
+
 class MemoryUploadRole(pulumi.ComponentResource):
     """The role whose session (narrowed to one case's prefix) uploads a memory image."""
 
@@ -245,19 +263,8 @@ class MemoryUploadRole(pulumi.ComponentResource):
         policy = pulumi.Output.all(
             pulumi.Output.from_input(args.evidence_bucket),
             pulumi.Output.all(*args.kms_key_arns),
-        ).apply(lambda values: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "PutMemoryImagesOnly", "Effect": "Allow",
-                 "Action": ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-                            "s3:PutObject"],
-                 "Resource": f"arn:{partition}:s3:::{values[0]}/cases/*/memory/*"},
-                {"Sid": "ReadTheCaptureTools", "Effect": "Allow", "Action": "s3:GetObject",
-                 "Resource": sorted({t.object_arn(partition, values[0]) for t in args.tools})},
-                {"Sid": "EncryptWithTheStackKeys", "Effect": "Allow",
-                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                 "Resource": sorted(set(values[1]))},
-            ]}))
+        ).apply(lambda values: json.dumps(upload_role_policy(
+            partition, values[0], values[1], args.tools)))
         aws.iam.RolePolicy(f"{name}-policy", role=role.id, name="memory-upload",
                            policy=policy, opts=pulumi.ResourceOptions(parent=self))
         self.role_arn = role.arn

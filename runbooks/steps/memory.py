@@ -66,10 +66,11 @@ def memory_prefix(case: str, instance_id: str) -> str:
     return f"cases/{case}/memory/{instance_id}/"
 
 
-def session_policy(partition: str, bucket: str, prefix: str, key_arn: str) -> dict[str, Any]:
+def session_policy(partition: str, bucket: str, prefix: str) -> dict[str, Any]:
     """What the upload credentials may do: put (multipart included) under `prefix` of
-    the evidence bucket with the evidence key, and read the capture tool (the role's own
-    policy names the tool objects; a session policy only narrows the role's)."""
+    the evidence bucket only. Reading the capture tool and using the evidence key are
+    left to the role's own policy (the tool objects, the stack's keys): a session policy
+    only narrows the role's, and the bucket's default key differs by region."""
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "PutTheImageUnderTheCasePrefixOnly", "Effect": "Allow",
          "Action": ["s3:PutObject", "s3:AbortMultipartUpload",
@@ -77,8 +78,8 @@ def session_policy(partition: str, bucket: str, prefix: str, key_arn: str) -> di
          "Resource": f"arn:{partition}:s3:::{bucket}/{prefix}*"},
         {"Sid": "ReadTheCaptureTool", "Effect": "Allow", "Action": "s3:GetObject",
          "Resource": f"arn:{partition}:s3:::*/*"},
-        {"Sid": "EncryptWithTheEvidenceKey", "Effect": "Allow",
-         "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn}]}
+        {"Sid": "EncryptWithTheStackKeys", "Effect": "Allow",
+         "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}]}
 
 
 def _check_timeout(value: Any) -> None:
@@ -249,10 +250,18 @@ class CaptureMemory(InstanceStep):
                 f"{eni} is in {','.join(live) or 'no group'}, not the isolation group "
                 f"{isolation} alone; memory is captured only after `ec2.isolate` (re-run "
                 "`irctl contain instance` to isolate it first)")
-        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni,
-                                               Groups=list(change.after["groups"]))
         try:
+            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni,
+                                                   Groups=list(change.after["groups"]))
             return self._capture(change)
+        except ClientError as err:
+            # Evidence failed, not containment: recorded with its code and request id,
+            # and never a reason to undo the isolation before it.
+            operation = getattr(err, "operation_name", "a call")
+            request = err.response.get("ResponseMetadata", {}).get("RequestId", "")
+            return {"captured": False, "status": "Error",
+                    "reason": f"{operation} failed: {_code(err)}"
+                              + (f" (request id {request})" if request else "")}
         finally:
             # success, failure or timeout: the ENI goes back to its isolation group alone
             ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[isolation])
@@ -263,7 +272,7 @@ class CaptureMemory(InstanceStep):
         bucket, prefix = self.ctx.manifest.evidence_bucket, str(change.after["prefix"])
         timeout = int(change.after["timeoutSeconds"])
         partition = capture.upload_role_arn.split(":")[1]
-        policy = session_policy(partition, bucket, prefix, self.ctx.manifest.kms_key_arn)
+        policy = session_policy(partition, bucket, prefix)
         credentials = self.ctx.client("sts").assume_role(
             RoleArn=capture.upload_role_arn,
             RoleSessionName=f"irctl-memory-{self.instance_id}"[:64],
@@ -277,7 +286,7 @@ class CaptureMemory(InstanceStep):
             TimeoutSeconds=max(30, min(timeout, 2592000)),
             Parameters={
                 "Bucket": [bucket], "ImageKey": [image_key],
-                "KmsKeyId": [self.ctx.manifest.kms_key_arn],
+                "KmsKeyId": [self.ctx.evidence_encryption().get("SSEKMSKeyId", "")],
                 "ExecutionTimeout": [str(timeout)],
                 # never recorded: the result below holds none of these
                 "AccessKeyId": [credentials["AccessKeyId"]],
