@@ -175,7 +175,7 @@ def test_an_instance_ssm_does_not_manage_is_reported_and_still_contained(
         fault_readiness: Readiness) -> None:
     world = fault_readiness
     memory_ready(world)
-    [iid] = launch_instances(world, 1, volumes=1, image_id=LINUX)  # no profile: no SSM Agent registered
+    [iid] = launch_instances(world, 1, volumes=1, image_id=LINUX)  # no profile: no agent
     proc = world.irctl("--output", "json", "contain", "instance", iid, "--apply",
                        "--case", "mem-2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
