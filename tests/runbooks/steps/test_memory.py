@@ -25,10 +25,12 @@ LINUX = "ami-760aaa0f"  # Amazon Linux in moto's catalogue (its default AMI is W
 TOOL = b"#!/bin/sh\n# stand-in for AVML in the rehearsal\n"
 
 
-def memory_ready(world: Readiness, *, endpoint_egress: bool = True) -> str:
+def memory_ready(world: Any, *, endpoint_egress: bool = True, publish: bool = True) -> str:
     """What the stack provisions for memory capture: the tool in `tools/`, the command
     document, the upload role, the forensic group's HTTPS egress to the VPC endpoints'
-    group, and `memoryCapture` in the manifest. Returns the upload role's name."""
+    group, and `memoryCapture` in `world.manifest` (written to SSM when `publish`).
+    `world`: anything with `client(service)`, `manifest` and `vpc_id`. Returns the
+    upload role's name."""
     bucket = world.manifest["evidenceBucket"]
     world.client("s3").put_object(Bucket=bucket, Key="tools/avml", Body=TOOL)
     tool = Tool("tools/avml", hashlib.sha256(TOOL).hexdigest())
@@ -63,12 +65,13 @@ def memory_ready(world: Readiness, *, endpoint_egress: bool = True) -> str:
     world.manifest["memoryCapture"] = {"documentName": MEMORY_DOCUMENT_NAME,
                                        "uploadRoleArn": role["Role"]["Arn"],
                                        "timeoutSeconds": 120}
-    world.client("ssm").put_parameter(Name=MANIFEST_PARAMETER, Overwrite=True,
-                                      Value=json.dumps(world.manifest), Type="String")
+    if publish:
+        world.client("ssm").put_parameter(Name=MANIFEST_PARAMETER, Overwrite=True,
+                                          Value=json.dumps(world.manifest), Type="String")
     return name
 
 
-def agent_profile(world: Readiness) -> str:
+def agent_profile(world: Any) -> str:
     """An instance profile whose role lets the SSM Agent register (a managed instance)."""
     iam = world.client("iam")
     name = f"agent-{uuid.uuid4().hex[:6]}"
