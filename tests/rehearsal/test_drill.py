@@ -121,8 +121,22 @@ def _assert_ip_denied(world: World, s: ScenarioReport) -> None:
         assert denies == {True, False}, acl["NetworkAclId"]
 
 
+def _assert_memory_captured(world: World, s: ScenarioReport) -> None:
+    import hashlib
+
+    _assert_ec2_contained(world, s)  # the ENI ends in exactly the isolation group
+    s3, bucket = world.client("s3"), world.manifest.evidence_bucket
+    prefix = f"cases/{s.case}/memory/{s.params['instance_id']}/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    [image] = [k for k in keys if not k.endswith(".sha256")]
+    digest = hashlib.sha256(s3.get_object(Bucket=bucket, Key=image)["Body"].read()).hexdigest()
+    audit = s3.get_object(Bucket=bucket, Key=f"cases/{s.case}/audit.jsonl")["Body"].read()
+    assert f'"sha256": "{digest}"' in audit.decode()
+
+
 STATE_ASSERTIONS = {
     "compromised-ec2-instance": _assert_ec2_contained,
+    "compromised-ec2-memory": _assert_memory_captured,
     "compromised-asg-instance": _assert_asg_detached,
     "compromised-iam-credentials": _assert_key_contained,
     "compromised-workload-key": _assert_workload_key_contained,

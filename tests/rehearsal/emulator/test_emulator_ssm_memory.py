@@ -126,9 +126,9 @@ def test_describe_instance_information_reports_windows_for_a_windows_ami(
     windows = client("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
                                           IamInstanceProfile={"Arn": agent})[
         "Instances"][0]["InstanceId"]
-    found = {i["InstanceId"]: i["PlatformType"] for i in client("ssm").describe_instance_information(
-        Filters=[{"Key": "InstanceIds", "Values": [world["instance"], windows]}])[
-        "InstanceInformationList"]}
+    listed = client("ssm").describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [world["instance"], windows]}])
+    found = {i["InstanceId"]: i["PlatformType"] for i in listed["InstanceInformationList"]}
     assert found == {world["instance"]: "Linux", windows: "Windows"}
 
 
