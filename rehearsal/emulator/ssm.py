@@ -229,8 +229,9 @@ def _allowed(account_id: str, access_key_id: str, session_token: str, action: st
         return "ExpiredToken: the credentials passed have expired"
     iam = iam_backends[account_id]["aws"]
     role = iam.get_role_by_arn(assumed.role_arn)
-    documents = [p.default_version.document if hasattr(p, "default_version") else p.document
-                 for p in role.managed_policies.values()]
+    documents: list[Any] = [
+        p.default_version.document if hasattr(p, "default_version")
+        else getattr(p, "document", "{}") for p in role.managed_policies.values()]
     documents += list(role.policies.values())
     verdicts = [IAMPolicy(d if isinstance(d, str) else json.dumps(d)).is_action_permitted(
         action, resource) for d in documents]

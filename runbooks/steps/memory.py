@@ -141,7 +141,7 @@ class CaptureMemory(InstanceStep):
     name = "ec2.capture-memory"
     description = ("Capture memory through SSM Run Command to the evidence bucket (after "
                    "isolation; forensic group attached for the capture only)")
-    Params = CaptureMemoryParams
+    Params = CaptureMemoryParams  # type: ignore[assignment]  # instance_id and more
     actions = frozenset({
         "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
         "ec2:DescribeNetworkInterfaces", "ec2:ModifyNetworkInterfaceAttribute",
@@ -180,8 +180,9 @@ class CaptureMemory(InstanceStep):
         vpc = str(primary.get("VpcId") or described.get("VpcId"))
         groups = quarantine_groups(self.ctx, vpc, iid)
         info = _managed(self.ctx, iid).get(iid)
-        forensic = self.ctx.cache.get("ec2.quarantine-groups", dict).get(
-            groups.forensic_security_group_id)
+        described_groups: dict[str, dict[str, Any]] = self.ctx.cache.get(
+            "ec2.quarantine-groups", dict)
+        forensic = described_groups.get(groups.forensic_security_group_id)
         reason = None
         if info is None:
             reason = (f"SSM does not manage {iid} (no registered SSM Agent in "
