@@ -325,7 +325,13 @@ class CaptureMemory(InstanceStep):
                 "etag": head.get("ETag")}
 
     def _wait(self, ssm: Any, command_id: str, timeout: int) -> dict[str, Any]:
-        """The invocation once it ended, or after `timeout` seconds (then cancelled)."""
+        """The invocation once it ended, or after `timeout` seconds (then cancelled), or
+        sooner when the run has a time budget (the automation Lambda): enough is kept to
+        cancel and to take the forensic group off before the budget ends."""
+        left = self.ctx.seconds_left()
+        if left is not None:
+            timeout = int(min(timeout, max(0.0, left - 3 * self.ctx.sessions.hung_call_seconds()
+                                           - 5)))
         deadline = time.monotonic() + timeout
         poll = float(self.params.get("poll_seconds", 5.0))
         invocation: dict[str, Any] = {}

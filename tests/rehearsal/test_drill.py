@@ -131,7 +131,9 @@ def _assert_memory_captured(world: World, s: ScenarioReport) -> None:
     [image] = [k for k in keys if not k.endswith(".sha256")]
     digest = hashlib.sha256(s3.get_object(Bucket=bucket, Key=image)["Body"].read()).hexdigest()
     audit = s3.get_object(Bucket=bucket, Key=f"cases/{s.case}/audit.jsonl")["Body"].read()
-    assert f'"sha256": "{digest}"' in audit.decode()
+    recorded = [r["result"] for r in map(json.loads, audit.splitlines())
+                if r.get("event") == "applied" and r.get("step") == "ec2.capture-memory"]
+    assert [(r["key"], r["sha256"]) for r in recorded] == [(image, digest)]
 
 
 STATE_ASSERTIONS = {

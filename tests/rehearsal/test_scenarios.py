@@ -19,7 +19,8 @@ PACKAGE = ROOT / "rehearsal" / "scenarios"
 
 # The order a full drill runs them in (and the report lists them in).
 DRILL_ORDER = [
-    "compromised-ec2-instance", "compromised-asg-instance", "compromised-iam-credentials",
+    "compromised-ec2-instance", "compromised-ec2-memory", "compromised-asg-instance",
+    "compromised-iam-credentials",
     "compromised-workload-key", "compromised-role-credentials", "exposed-s3-bucket",
     "ransomware-data-destruction", "malicious-ip",
 ]

@@ -220,6 +220,12 @@ def responder_commands(world: World) -> list[list[str]]:
             "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
     group = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
     fast = ["--poll-seconds", "0.2"]
+    # memory capture provisioned: `contain instance` also captures the managed instance's
+    # memory (ec2.capture-memory: AssumeRole with a session policy, SendCommand, ...)
+    from tests.runbooks.steps.test_memory import memory_ready
+
+    memory_ready(world, publish=False)
+    world.manifest_path.write_text(json.dumps(world.manifest))
     return [
         ["triage", "--finding", str(finding_file(world)), "--case", "c-t", "--apply"],
         ["contain", "instance", iid, "--case", "c-i", "--apply"],

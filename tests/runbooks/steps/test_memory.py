@@ -41,7 +41,7 @@ def memory_ready(world: Any, *, endpoint_egress: bool = True, publish: bool = Tr
         ssm.delete_document(Name=MEMORY_DOCUMENT_NAME)
     ssm.create_document(
         Name=MEMORY_DOCUMENT_NAME, DocumentType="Command", DocumentFormat="JSON",
-        Content=json.dumps(document_content(bucket, tool, None, 900)))
+        Content=json.dumps(document_content(bucket, tool, tool, 900)))
     iam = world.client("iam")
     name = f"ir-memory-upload-{uuid.uuid4().hex[:6]}"
     role = iam.create_role(RoleName=name, Path=MEMORY_UPLOAD_ROLE_PATH,
