@@ -95,4 +95,4 @@ def test_adding_a_scenario_is_adding_one_file(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr
     names = json.loads(proc.stdout)
-    assert names == ["all", *DRILL_ORDER[:4], "leaked-secret", *DRILL_ORDER[4:]]
+    assert names == ["all", *DRILL_ORDER[:5], "leaked-secret", *DRILL_ORDER[5:]]
