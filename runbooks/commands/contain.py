@@ -52,6 +52,7 @@ def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool,
       irctl contain instance i-0123456789abcdef0              # plan only
       irctl contain instance i-0123456789abcdef0 --apply      # act
       irctl --output json contain instance i-0aa... i-0bb... --apply --stop
+      irctl contain instance i-0123456789abcdef0 --apply --no-memory   # no capture
       irctl contain instance 111122223333:eu-west-1:i-0aa... 444455556666:us-east-1:i-0bb...
 
     Targets written ACCOUNT:REGION:ID (or REGION:ID) are contained in that account and

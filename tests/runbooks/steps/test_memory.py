@@ -330,3 +330,36 @@ def test_removing_the_forensic_group_denied_rolls_the_target_back_never_left_ope
     # Never reported as contained, never left with the forensic group: rolled back whole.
     assert group(world, "forensic") not in eni_groups(world, iid)
     assert eni_groups(world, iid) == app
+
+
+def test_verify_stops_holding_when_the_forensic_group_returns_or_the_image_changes(
+        fault_readiness: Readiness) -> None:
+    from runbooks.core.step import REGISTRY, load_all_steps
+    from tests.runbooks.steps.conftest import apply_all
+
+    world = fault_readiness
+    memory_ready(world)
+    [iid] = launch_instances(world, 1, volumes=1, profile_arn=agent_profile(world),
+                             image_id=LINUX)
+    load_all_steps()
+    ctx = world.context("mem-9")
+    ctx.targets = (iid,)
+    apply_all(REGISTRY["ec2.isolate"](ctx, {"instance_id": iid}))
+    step = REGISTRY["ec2.capture-memory"](ctx, {"instance_id": iid, "poll_seconds": 0.1})
+    [(change, result)] = apply_all(step)
+    assert result["captured"] is True, result
+    assert step.verify(change, result).holds
+    # someone puts the forensic group back next to isolation: no longer holds
+    eni = str(change.after["eni"])
+    ec2 = world.client("ec2")
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni,
+                                           Groups=list(change.after["groups"]))
+    check = step.verify(change, result)
+    assert not check.holds and "forensic" in check.actual
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni,
+                                           Groups=[group(world, "isolation")])
+    # the .sha256 beside the image no longer holds the recorded SHA-256: no longer holds
+    world.client("s3").put_object(Bucket=world.manifest["evidenceBucket"],
+                                  Key=f"{result['key']}.sha256", Body=b"0" * 64)
+    check = step.verify(change, result)
+    assert not check.holds and "SHA-256" in check.actual
