@@ -126,3 +126,21 @@ def test_bad_memory_settings_name_the_key(memory: dict[str, Any], message: str) 
                                "responderPrincipals": ["arn:aws:iam::123456789012:root"],
                                "memoryCapture": memory})
     assert message in str(caught.value) and "memoryCapture" in str(caught.value)
+
+
+def test_the_enabled_stacks_policies_lint_clean_and_no_role_can_escalate(
+        enabled: Evaluation) -> None:
+    """What tests/components/test_policy_documents_lint.py and test_role_escalation.py
+    hold the example stacks to, for a stack with memory capture on (the examples keep it
+    off): parliament finds nothing at MEDIUM or above, cloudsplaining no escalation or
+    credentials exposure in any role (the upload role and the responder among them)."""
+    from tests.components.test_policy_documents_lint import collect, lint
+    from tests.components.test_role_escalation import findings, role_documents
+
+    problems = [f"{d.resource}{d.path}: {finding}" for d in collect("memory", enabled)
+                for finding in lint(d)]
+    assert not problems, problems
+    roles = role_documents(enabled)
+    assert any(name.startswith("memory-upload") for name in roles)
+    escalations = {name: findings(doc) for name, doc in roles.items()}
+    assert {n: f for n, f in escalations.items() if f[0] or f[1]} == {}
