@@ -43,6 +43,8 @@ PRODUCED_BY: Mapping[str, str] = MappingProxyType({
     "SupportAccess": "ir:responderPrincipals",
     "EvidenceReplication": "ir:evidence.replicationRegion",
     "ShieldProtection": "ir:shield",
+    "MemoryCaptureDocument": "ir:memoryCapture",
+    "MemoryUploadRole": "ir:memoryCapture",
 })
 
 #: (component class, policy) -> the key whose value the policy's finding is about: changing

@@ -47,6 +47,13 @@ from components.config_recording import ConfigRecording, ConfigRecordingArgs
 from components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from components.evidence_replication import EvidenceReplication, EvidenceReplicationArgs
 from components.evidence_store import EvidenceStore, EvidenceStoreArgs
+from components.memory_capture import (
+    MemoryCaptureDocument,
+    MemoryCaptureDocumentArgs,
+    MemoryUploadRole,
+    MemoryUploadRoleArgs,
+    Tool,
+)
 from components.network_recording import NetworkRecording, NetworkRecordingArgs
 from components.quarantine_network import QuarantineNetwork, QuarantineNetworkArgs
 from components.readiness_manifest import (
@@ -123,6 +130,12 @@ def shield_args(settings: Settings, name_prefix: str,
     )
 
 
+def memory_tools(settings: Settings) -> list[Tool]:
+    """The capture tools `ir:memoryCapture` configures."""
+    memory = settings.memory_capture
+    return [Tool(t.uri, t.sha256) for t in (memory.linux_tool, memory.windows_tool) if t]
+
+
 def check_before_registering(settings: Settings, stack: str) -> None:
     """What the settings cannot know, checked before the first registration (so a bad
     value never leaves a half-created stack): the names derived from the stack name and,
@@ -179,6 +192,7 @@ class GlobalParts:
     trail: AuditTrail
     access: ResponderAccess
     support: SupportAccess
+    memory_upload: MemoryUploadRole | None = None
 
 
 class GlobalBuilder:
@@ -195,7 +209,25 @@ class GlobalBuilder:
         evidence = self.evidence_store()
         trail = self.audit_trail()
         return GlobalParts(evidence, trail, self.responder_access(evidence, trail),
-                           self.support_access())
+                           self.support_access(), self.memory_upload_role(evidence))
+
+    def memory_upload_role(self, evidence: EvidenceStore) -> MemoryUploadRole | None:
+        """The role memory capture uploads with (`ir:memoryCapture`), when enabled."""
+        s, memory = self.stack, self.stack.settings.memory_capture
+        if not memory.enabled:
+            return None
+        return MemoryUploadRole(
+            "memory-upload",
+            MemoryUploadRoleArgs(
+                account_id=s.account_id,
+                partition=s.partition,
+                role_name_prefix=s.prefix,
+                evidence_bucket=evidence.bucket_name,
+                kms_key_arns=[k.key_arn for k in self.keys.values()],
+                tools=memory_tools(s.settings),
+            ),
+            opts=s.in_region(s.home),
+        )
 
     def support_access(self) -> SupportAccess:
         """The AWS Support role (CIS 1.17) the responders assume to open a case."""
@@ -476,6 +508,27 @@ class RegionalBuilder:
                     sg for v, sg in forensic.security_group_ids.items() if v == vpc_id
                 ),
                 forensic_ports=forensic.ports,
+                endpoint_security_group_ids=tuple(
+                    forensic.endpoint_security_group_ids.get(vpc_id, ())),
+                endpoint_prefix_list_ids=tuple(forensic.endpoint_prefix_list_ids.get(vpc_id, ())),
+            ),
+            opts=self.stack.in_region(region),
+        )
+
+    def memory_document(self, region: str,
+                        global_parts: GlobalParts) -> MemoryCaptureDocument | None:
+        """The region's memory capture document (`ir:memoryCapture`), when enabled."""
+        memory = self.settings.memory_capture
+        if not memory.enabled:
+            return None
+        tools = {t: Tool(c.uri, c.sha256) if c else None
+                 for t, c in (("linux", memory.linux_tool), ("windows", memory.windows_tool))}
+        return MemoryCaptureDocument(
+            f"memory-capture-{region}",
+            MemoryCaptureDocumentArgs(
+                evidence_bucket=global_parts.evidence.bucket_name,
+                linux_tool=tools["linux"], windows_tool=tools["windows"],
+                timeout_seconds=memory.timeout_seconds,
             ),
             opts=self.stack.in_region(region),
         )
@@ -531,9 +584,11 @@ class RegionalBuilder:
         self, region: str, *, key: EncryptionKey, topics: Mapping[str, pulumi.Output[str]],
         global_parts: GlobalParts, quarantine: Mapping[str, QuarantineNetwork],
         backup: BackupProtection, detection: ThreatDetection, findings: SecurityFindings,
+        memory: MemoryCaptureDocument | None = None,
     ) -> ReadinessManifest:
         s = self.stack
         trail, access = global_parts.trail, global_parts.access
+        upload = global_parts.memory_upload
         return ReadinessManifest(
             f"manifest-{region}",
             ReadinessManifestArgs(
@@ -565,6 +620,11 @@ class RegionalBuilder:
                 support_role_arn=global_parts.support.role_arn,
                 deny_all_policy_arn=access.deny_all_policy_arn,
                 forensic_account=self.settings.forensic_account,
+                memory_capture={
+                    "documentName": memory.document_name,
+                    "uploadRoleArn": upload.role_arn,
+                    "timeoutSeconds": self.settings.memory_capture.timeout_seconds,
+                } if memory is not None and upload is not None else None,
             ),
             opts=s.in_region(region),
         )
@@ -750,6 +810,7 @@ class IncidentResponseReadiness(pulumi.ComponentResource):
                 region, key=keys[region], topics=topics[region], global_parts=global_parts,
                 quarantine=quarantine[region], backup=backups[region],
                 detection=detection[region], findings=findings[region],
+                memory=regional.memory_document(region, global_parts),
             )
             for region in regions
         }

@@ -89,6 +89,9 @@ class ReadinessManifestArgs:
     """The stack's managed deny-all policy (``containmentPolicies.denyAll``)."""
     forensic_account: str | None = None
     """The forensic account snapshots are shared to (``forensicAccount``), when set."""
+    memory_capture: Mapping[str, pulumi.Input[Any]] | None = None
+    """Memory capture (``memoryCapture``): ``documentName``, ``uploadRoleArn``,
+    ``timeoutSeconds``, when the stack provisions it."""
 
     def __post_init__(self) -> None:
         # Validated once, at construction, the same way as every other Args.
@@ -120,6 +123,8 @@ def manifest_model(values: Mapping[str, Any]) -> Manifest:
         document["containmentPolicies"] = values["containmentPolicies"]
     if values.get("forensicAccount"):
         document["forensicAccount"] = values["forensicAccount"]
+    if values.get("memoryCapture"):
+        document["memoryCapture"] = values["memoryCapture"]
     errors = manifest_errors(document)
     if document.get("forensicAccount") == document["accountId"]:
         errors.append(f"forensicAccount {document['forensicAccount']}: is the stack's own "
@@ -190,6 +195,8 @@ class ReadinessManifest(pulumi.ComponentResource):
             values["containmentPolicies"] = {"denyAll": args.deny_all_policy_arn}
         if args.forensic_account is not None:
             values["forensicAccount"] = args.forensic_account
+        if args.memory_capture is not None:
+            values["memoryCapture"] = dict(args.memory_capture)
         # Output.from_input resolves the nested Outputs; the apply only produces a value.
         text = pulumi.Output.from_input(values).apply(build_manifest)
         parameter = aws.ssm.Parameter(

@@ -102,6 +102,7 @@ DISCOVER = "discover"
 _REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"
 _VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
 _SG_ID = r"^sg-[0-9a-f]{8,17}$"
+_TOOL_URI = r"^(tools/[A-Za-z0-9._/-]+|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._/-]+)$"
 _ACCOUNT_ID = r"^[0-9]{12}$"
 _ROLE_NAME = r"^[\w+=,.@-]{1,64}$"
 _IAM_PRINCIPAL = re.compile(
@@ -173,6 +174,7 @@ Int = Annotated[StrictInt, BeforeValidator(_integral)]
 Region = Annotated[StrictStr, Field(pattern=_REGION)]
 VpcId = Annotated[StrictStr, Field(pattern=_VPC_ID)]
 SecurityGroupId = Annotated[StrictStr, Field(pattern=_SG_ID)]
+PrefixListId = Annotated[StrictStr, Field(pattern=r"^pl-[0-9a-f]{8,17}$")]
 AccountId = Annotated[StrictStr, Field(pattern=_ACCOUNT_ID)]
 RoleName = Annotated[StrictStr, Field(pattern=_ROLE_NAME)]
 Severity = Annotated[
@@ -552,6 +554,45 @@ class ForensicAccess:
         tuple[Annotated[Int, Field(ge=1, le=65535)], ...], Field(min_length=1)
     ] = (22, 3389)
     """TCP ports the forensic-access group opens to those sources."""
+    endpoint_security_group_ids: Annotated[
+        Mapping[VpcId, Annotated[tuple[SecurityGroupId, ...], Field(min_length=1),
+                                 AfterValidator(_unique)]],
+        AfterValidator(_frozen),
+    ] = field(default_factory=lambda: MappingProxyType({}))
+    """Per VPC id, the security groups of its VPC interface endpoints (ssm, ssmmessages,
+    ec2messages, and s3 when an interface endpoint) that the forensic group may reach on
+    HTTPS: what memory capture (SSM Run Command, upload to S3) needs while isolated."""
+    endpoint_prefix_list_ids: Annotated[
+        Mapping[VpcId, Annotated[tuple[PrefixListId, ...], Field(min_length=1),
+                                 AfterValidator(_unique)]],
+        AfterValidator(_frozen),
+    ] = field(default_factory=lambda: MappingProxyType({}))
+    """Per VPC id, managed prefix lists (the S3 gateway endpoint's, pl-...) the forensic
+    group may reach on HTTPS."""
+
+
+@_model
+class CaptureTool:
+    """One memory acquisition tool the capture document fetches and checks."""
+
+    uri: Annotated[StrictStr, Field(pattern=_TOOL_URI)]
+    """`tools/<name>` in the evidence bucket, or `s3://bucket/key` elsewhere."""
+    sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
+    """The tool's pinned SHA-256 (lowercase hex): a tool that differs is never run."""
+
+
+@_model
+class MemoryCaptureSettings:
+    """`ir:memoryCapture`: memory capture through SSM Run Command (`ec2.capture-memory`)."""
+
+    enabled: StrictBool = False
+    """Provision the capture document and the upload role, and name them in the manifest."""
+    linux_tool: CaptureTool | None = None
+    """AVML (static x86_64 binary) for Linux instances."""
+    windows_tool: CaptureTool | None = None
+    """WinPmem (winpmem_mini_x64.exe) for Windows instances."""
+    timeout_seconds: Annotated[Int, Field(ge=60, le=3600)] = 900
+    """Bound on one capture: the document's executionTimeout and the step's wait."""
 
 
 def _default_finding_types() -> tuple[str, ...]:
@@ -690,6 +731,8 @@ class Settings:
     """Account-level S3 Block Public Access, IAM Access Analyzer, S3 malware scanning."""
     shield: ShieldSettings = field(default_factory=ShieldSettings)
     """AWS Shield Advanced (off by default)."""
+    memory_capture: MemoryCaptureSettings = field(default_factory=MemoryCaptureSettings)
+    """Memory capture through SSM Run Command (off by default; needs a tool)."""
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Settings:
@@ -1035,6 +1078,20 @@ def _rule_problems(s: Settings, aws_region: str | None) -> list[str]:
                 s.forensic_access.security_group_ids[vpc_id],
                 "names a VPC that is not quarantined; list it in ir:quarantineVpcs",
             )
+    for key, by_vpc in (("endpointSecurityGroupIds",
+                         s.forensic_access.endpoint_security_group_ids),
+                        ("endpointPrefixListIds", s.forensic_access.endpoint_prefix_list_ids)):
+        explicit = [v for v in s.quarantine_vpcs.values() if v != DISCOVER]
+        for vpc_id in by_vpc:
+            if explicit and not any(vpc_id in v for v in explicit) and DISCOVER not in [
+                    s.vpcs_for(r) for r in s.regions]:
+                bad(f"forensicAccess.{key}.{vpc_id}", list(by_vpc[vpc_id]),
+                    "names a VPC that is not quarantined; list it in ir:quarantineVpcs")
+    memory = s.memory_capture
+    if memory.enabled and memory.linux_tool is None and memory.windows_tool is None:
+        bad("memoryCapture.enabled", True,
+            "needs linuxTool and/or windowsTool ({uri, sha256}): the capture document "
+            "runs only a tool whose SHA-256 is pinned")
     replica = s.evidence.replication_region
     if replica is not None:
         if replica not in s.regions:

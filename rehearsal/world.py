@@ -113,8 +113,18 @@ class World:
                                    ReceiptHandle=message["ReceiptHandle"])
 
 
-def drill_config(base: Mapping[str, str], inbox_arn: str) -> dict[str, str]:
-    """The example config with discovered VPCs and alerts routed to the drill's inbox."""
+REHEARSAL_TOOL_KEY = "tools/avml-rehearsal"
+REHEARSAL_TOOL = b"#!/bin/sh\n# stand-in for AVML: the emulator's SSM Agent writes the image\n"
+"""The capture tool of the emulated drill (its SHA-256 pinned in the drill's config)."""
+
+
+def drill_config(base: Mapping[str, str], inbox_arn: str,
+                 endpoint_groups: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The example config with discovered VPCs and alerts routed to the drill's inbox;
+    with `endpoint_groups` (VPC id -> its VPC endpoints' security group), memory capture
+    on, the forensic group reaching those endpoints and the rehearsal's stand-in tool."""
+    import hashlib
+
     config = dict(base)
     regions = json.loads(config["ir:regions"])
     config["ir:quarantineVpcs"] = json.dumps({r: "discover" for r in regions})
@@ -122,6 +132,14 @@ def drill_config(base: Mapping[str, str], inbox_arn: str) -> dict[str, str]:
     config["ir:alertSubscriptions"] = json.dumps(
         {severity: subscriptions for severity in ("critical", "high", "info")}
     )
+    if endpoint_groups:
+        forensic = json.loads(config.get("ir:forensicAccess", "{}"))
+        forensic["endpointSecurityGroupIds"] = {v: [g] for v, g in endpoint_groups.items()}
+        config["ir:forensicAccess"] = json.dumps(forensic)
+        config["ir:memoryCapture"] = json.dumps({
+            "enabled": True, "timeoutSeconds": 120,
+            "linuxTool": {"uri": REHEARSAL_TOOL_KEY,
+                          "sha256": hashlib.sha256(REHEARSAL_TOOL).hexdigest()}})
     return config
 
 
@@ -153,6 +171,11 @@ def provision_world(
                             "Tags": [*tags, {"Key": "Name", "Value": "drill-workload"}]}],
     )["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    # The workload VPC's interface endpoints (ssm, ssmmessages, ec2messages, s3): the
+    # forensic group reaches their group on HTTPS, so memory capture works isolated.
+    endpoints_sg = ec2.create_security_group(
+        GroupName=f"drill-vpc-endpoints-{run_id}", Description="drill VPC endpoints",
+        VpcId=vpc_id)["GroupId"]
     inbox_url = sqs.create_queue(QueueName=f"ir-drill-inbox-{run_id}")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
@@ -165,7 +188,7 @@ def provision_world(
     level = asyncio_log.level
     asyncio_log.setLevel(logging.CRITICAL)
     try:
-        evaluate(drill_config(base, inbox_arn), mocks=bridge)
+        evaluate(drill_config(base, inbox_arn, {vpc_id: endpoints_sg}), mocks=bridge)
     except Exception as err:  # noqa: BLE001 - re-raised with the bridge's own diagnosis
         if bridge.errors:
             raise bridge.errors[0] from err
@@ -184,6 +207,8 @@ def provision_world(
             f"the provisioned manifest has no quarantine groups for the workload VPC {vpc_id}; "
             "VPC discovery did not cover it"
         )
+    session.client("s3", region_name=home, endpoint_url=endpoint_url).put_object(
+        Bucket=manifest.evidence_bucket, Key=REHEARSAL_TOOL_KEY, Body=REHEARSAL_TOOL)
     account = session.client("sts", region_name=home,
                              endpoint_url=endpoint_url).get_caller_identity()["Account"]
     return World(

@@ -1,9 +1,10 @@
-"""Bridge handlers for SSM parameters (the readiness manifest).
+"""Bridge handlers for SSM parameters (the readiness manifest) and documents.
 
 =====================================================  ========================================
 Type                                                   How
 =====================================================  ========================================
 aws:ssm/parameter:Parameter                            API ssm PutParameter (the manifest)
+aws:ssm/document:Document                              API ssm CreateDocument (memory capture)
 =====================================================  ========================================
 """
 
@@ -37,3 +38,20 @@ def _ssm_parameter(r: Request) -> tuple[str, dict[str, Any]]:
     version = r.client("ssm").put_parameter(**kwargs)["Version"]
     return name, {"arn": r.arn("ssm", f"parameter/{name.lstrip('/')}"), "name": name,
                   "version": version}
+
+
+@handles("aws:ssm/document:Document", api="ssm:CreateDocument")
+def _ssm_document(r: Request) -> tuple[str, dict[str, Any]]:
+    name = r.autoname(max_len=128)
+    kwargs = clean(
+        {
+            "Name": name,
+            "Content": str(r.get("content")),
+            "DocumentType": r.get("documentType"),
+            "DocumentFormat": r.get("documentFormat", "JSON"),
+            "TargetType": r.get("targetType"),
+            "Tags": tag_list(r.get("tags")) or None,
+        }
+    )
+    r.client("ssm").create_document(**kwargs)
+    return name, {"arn": r.arn("ssm", f"document/{name}"), "name": name}

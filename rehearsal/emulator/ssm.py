@@ -12,12 +12,28 @@ Also fixes moto sending a command to every instance when it names instance ids o
 
 Added by the analysis engineer (issue 5, `irctl eradicate patch`); hook `install()` into
 `rehearsal.emulator.install()` with the other services.
+
+Memory capture (issue 20, `ec2.capture-memory`): moto's Run Command runs nothing. A
+SendCommand of a *memory document* (one declaring the parameters `MEMORY_PARAMETERS`,
+as `components/memory_capture.py` provisions it) on a managed instance acts as the SSM
+Agent running it would: it reads the tool named by the document's default for the
+instance's platform (`ToolUriLinux` / `ToolUriWindows`) and checks its pinned SHA-256
+(`ToolSha256Linux` / `ToolSha256Windows`), then writes a deterministic image and its
+`.sha256` to `s3://Bucket/ImageKey` with SSE-KMS, each call authorised as IAM would
+authorise it for the credentials passed in the parameters (an assumed role: the role's
+policies AND the session policy must allow it; moto itself ignores session policies), and
+reports `ir-memory-image key=... sha256=... bytes=...` on stdout. Any refusal ends the
+invocation `Failed` with the error on stderr, as the agent's script would. A rehearsal
+marks an instance whose capture never finishes with the tag `HANG_TAG` (read only here):
+its invocation stays `InProgress` until CancelCommand (also added) cancels it. Windows
+is reported for instances whose AMI platform is `windows`.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
+import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -29,6 +45,11 @@ from moto.ssm.responses import SimpleSystemManagerResponse
 from rehearsal.emulator._util import reroute, service_error
 
 SSM_AGENT_POLICY = "AmazonSSMManagedInstanceCore"
+MEMORY_PARAMETERS = frozenset({"Bucket", "ImageKey", "KmsKeyId", "AccessKeyId",
+                               "SecretAccessKey", "SessionToken"})
+HANG_TAG = "ir-rehearsal:memory-capture"
+"""Value `hang`: the emulated capture of this instance never finishes."""
+IMAGE_BYTES = 64 * 1024
 AGENT_ACTION = "ssm:updateinstanceinformation"
 
 
@@ -86,9 +107,11 @@ def _managed_instances(account_id: str, region: str) -> dict[str, dict[str, Any]
             "LastPingDateTime": instance.launch_time,
             "AgentVersion": "3.3.1142.0",
             "IsLatestVersion": True,
-            "PlatformType": "Linux",
-            "PlatformName": "Amazon Linux",
-            "PlatformVersion": "2023",
+            **({"PlatformType": "Windows", "PlatformName": "Microsoft Windows Server 2022",
+                "PlatformVersion": "10.0.20348"}
+               if getattr(instance, "platform", None) == "windows" else
+               {"PlatformType": "Linux", "PlatformName": "Amazon Linux",
+                "PlatformVersion": "2023"}),
             "ResourceType": "EC2Instance",
             "IPAddress": instance.private_ip,
             "ComputerName": f"ip-{str(instance.private_ip).replace('.', '-')}.ec2.internal",
@@ -149,7 +172,137 @@ class EmulatedSSMResponse(SimpleSystemManagerResponse):
                 "InvalidInstanceId",
                 f"Instances {unmanaged} not in a valid state for account {self.current_account}",
             )
-        return super().send_command()
+        result = super().send_command()
+        document = _memory_document(self.ssm_backend, self._get_param("DocumentName"))
+        if document is not None:
+            command_id = result.result["Command"]["CommandId"]  # type: ignore[index]
+            command = self.ssm_backend.get_command_by_id(command_id)
+            for invocation in command.invocations:
+                iid = invocation["InstanceId"]
+                _run_memory_capture(self.current_account, self.region, document,
+                                    command.parameters, managed[iid], invocation)
+        return result
+
+    def cancel_command(self) -> ActionResult:
+        command = self.ssm_backend.get_command_by_id(self._get_param("CommandId"))
+        wanted = set(self._get_param("InstanceIds") or [])
+        for invocation in command.invocations:
+            if (not wanted or invocation["InstanceId"] in wanted) and \
+                    invocation["Status"] in ("Pending", "InProgress", "Delayed"):
+                invocation.update(Status="Cancelled", StatusDetails="Cancelled",
+                                  ResponseCode=-1)
+        return ActionResult({})
+
+
+def _memory_document(backend: Any, name: str | None) -> dict[str, Any] | None:
+    """The content of document `name` when it is a memory-capture document."""
+    documents = backend._documents.get(name or "")
+    if documents is None:
+        return None
+    latest = documents.get_default_version()
+    try:
+        content = json.loads(latest.content)
+    except ValueError:
+        import yaml
+
+        content = yaml.safe_load(latest.content)
+    parameters = content.get("parameters", {}) if isinstance(content, dict) else {}
+    return content if MEMORY_PARAMETERS <= set(parameters) else None
+
+
+def _allowed(account_id: str, access_key_id: str, session_token: str, action: str,
+             resource: str) -> str | None:
+    """None when IAM would allow `action` on `resource` for these credentials; else why
+    not. An assumed role's session: the role's policies and the session policy must both
+    allow it (moto's own enforcement ignores session policies)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    assumed = next((r for r in sts_backends[account_id]["aws"].assumed_roles
+                    if r.access_key_id == access_key_id), None)
+    if assumed is None or assumed.session_token != session_token:
+        return "InvalidAccessKeyId: the credentials passed are not a session of a role"
+    from moto.core.utils import utcnow
+
+    if assumed.expiration <= utcnow():
+        return "ExpiredToken: the credentials passed have expired"
+    iam = iam_backends[account_id]["aws"]
+    role = iam.get_role_by_arn(assumed.role_arn)
+    documents: list[Any] = [
+        p.default_version.document if hasattr(p, "default_version")
+        else getattr(p, "document", "{}") for p in role.managed_policies.values()]
+    documents += list(role.policies.values())
+    verdicts = [IAMPolicy(d if isinstance(d, str) else json.dumps(d)).is_action_permitted(
+        action, resource) for d in documents]
+    if PermissionResult.DENIED in verdicts or PermissionResult.PERMITTED not in verdicts:
+        return f"AccessDenied: {assumed.role_arn} may not {action} on {resource}"
+    if assumed.policy:
+        session = IAMPolicy(assumed.policy).is_action_permitted(action, resource)
+        if session != PermissionResult.PERMITTED:
+            return (f"AccessDenied: the session policy does not allow {action} on "
+                    f"{resource}")
+    return None
+
+
+def _run_memory_capture(account_id: str, region: str, document: dict[str, Any],
+                        parameters: dict[str, list[str]], info: dict[str, Any],
+                        invocation: dict[str, Any]) -> None:
+    """What the SSM Agent running the memory document on the instance would do."""
+    from moto.ec2.models import ec2_backends
+    from moto.s3.models import s3_backends
+
+    iid = invocation["InstanceId"]
+    platform = info["PlatformType"]
+    invocation["PluginName"] = ("aws:runPowerShellScript" if platform == "Windows"
+                                else "aws:runShellScript")
+    instance = ec2_backends[account_id][region].get_instance(iid)
+    tags = {t["key"]: t["value"] for t in instance.get_tags()}
+    if tags.get(HANG_TAG) == "hang":
+        invocation.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1,
+                          StandardOutputContent="", StandardErrorContent="")
+        return
+    defaults = {k: str(v.get("default", "")) for k, v in document["parameters"].items()}
+    given = {k: str((v or [""])[0]) for k, v in parameters.items()}
+    value = {**defaults, **given}
+    s3 = s3_backends[account_id]["aws"]
+
+    def fail(message: str) -> None:
+        invocation.update(Status="Failed", StatusDetails="Failed", ResponseCode=1,
+                          StandardOutputContent="", StandardErrorContent=message)
+
+    creds = (value["AccessKeyId"], value["SessionToken"])
+    tool_uri, tool_sha = value.get(f"ToolUri{platform}", ""), value.get(
+        f"ToolSha256{platform}", "")
+    if not tool_uri.startswith("s3://"):
+        return fail(f"no tool configured for {platform} (ToolUri{platform})")
+    tool_bucket, _, tool_key = tool_uri.removeprefix("s3://").partition("/")
+    refused = _allowed(account_id, creds[0], creds[1], "s3:GetObject",
+                       f"arn:aws:s3:::{tool_bucket}/{tool_key}")
+    if refused:
+        return fail(f"fetching {tool_uri}: {refused}")
+    try:
+        tool = s3.get_object(tool_bucket, tool_key)
+    except Exception as err:  # noqa: BLE001 - the agent's script reports any fetch failure
+        return fail(f"fetching {tool_uri}: {type(err).__name__}")
+    if tool is None or hashlib.sha256(tool.value).hexdigest() != tool_sha:
+        return fail(f"{tool_uri}: SHA-256 does not match the pinned {tool_sha}; not run")
+    bucket, key = value["Bucket"], value["ImageKey"]
+    image = (f"EMULATED {platform} MEMORY IMAGE {iid}\n".encode()
+             + hashlib.sha256(iid.encode()).digest() * (IMAGE_BYTES // 32))
+    digest = hashlib.sha256(image).hexdigest()
+    for object_key in (key, f"{key}.sha256"):
+        refused = _allowed(account_id, creds[0], creds[1], "s3:PutObject",
+                           f"arn:aws:s3:::{bucket}/{object_key}")
+        if refused:
+            return fail(f"uploading s3://{bucket}/{object_key}: {refused}")
+    s3.put_object(bucket, key, image, encryption="aws:kms", kms_key_id=value["KmsKeyId"])
+    s3.put_object(bucket, f"{key}.sha256", f"{digest}  {key.rsplit('/', 1)[-1]}\n".encode(),
+                  encryption="aws:kms", kms_key_id=value["KmsKeyId"])
+    invocation.update(
+        Status="Success", StatusDetails="Success", ResponseCode=0, StandardErrorContent="",
+        StandardOutputContent=f"ir-memory-image key={key} sha256={digest} "
+                              f"bytes={len(image)}\n")
 
 
 def install() -> None:

@@ -12,6 +12,8 @@ anything, so it must not be able to (`responder_actions()` is for humans, who do
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from runbooks.analysis.playbooks import CONTROL_IDS, playbook_for
 from runbooks.automation.routing import AUTOMATED_PHASES, AUTOMATED_PLAYBOOKS
 from runbooks.core.automation_contract import CONTROL_PREFIX, DEFAULT_FINDING_TYPES
@@ -55,6 +57,15 @@ def automated_playbook_for(entry: str) -> str | None:
     return playbook if playbook in AUTOMATED_PLAYBOOKS else None
 
 
+# Steps of an automated playbook's phase that automation never runs (its routing answers
+# their decision "no"), and why: the role does not get their actions.
+HUMAN_ONLY_STEPS: Mapping[str, str] = {
+    "ec2.capture-memory": "runs a command on the instance (ssm:SendCommand) and assumes the "
+                          "memory upload role: a responder captures memory with "
+                          "`irctl contain instance` (routing passes capture_memory=false)",
+}
+
+
 def automated_steps() -> list[str]:
     """Sorted names of the steps automation can run."""
     from runbooks.playbooks import load_playbook
@@ -66,7 +77,7 @@ def automated_steps() -> list[str]:
         doc = load_playbook(name).doc
         for phase in AUTOMATED_PHASES:
             names.update(action["step"] for action in doc["phases"].get(phase, [])
-                         if action.get("step"))
+                         if action.get("step") and action["step"] not in HUMAN_ONLY_STEPS)
     return sorted(names)
 
 

@@ -131,7 +131,8 @@ def playbook_params(finding: Finding) -> dict[str, str]:
         kinds.setdefault(resource.kind, []).append(resource.id)
     playbook = finding.playbook
     if playbook == COMPROMISED_EC2 and kinds.get("instance"):
-        return {"instance_id": kinds["instance"][0]}
+        # memory capture is a responder's (policy.HUMAN_ONLY_STEPS)
+        return {"instance_id": kinds["instance"][0], "capture_memory": "false"}
     if playbook == COMPROMISED_IAM:
         if kinds.get("access-key") and str(kinds["access-key"][0]).startswith("AKIA"):
             return {"credential_kind": "access-key", "access_key_id": kinds["access-key"][0],

@@ -16,7 +16,14 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 MANIFEST_PARAMETER = "/ir-readiness/manifest"
@@ -114,6 +121,18 @@ class ContainmentPolicies(_Part):
     deny_all: Arn
 
 
+class MemoryCapture(_Part):
+    """Memory capture through SSM Run Command (`ec2.capture-memory`)."""
+
+    document_name: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_.-]{3,128}$")]
+    """The stack's SSM Command document (AVML on Linux, WinPmem on Windows)."""
+    upload_role_arn: Arn
+    """Role the step assumes, with a session policy naming one case's memory prefix, for
+    the credentials the document uploads the image with."""
+    timeout_seconds: Annotated[int, Field(ge=60, le=3600)]
+    """Bound on one capture (the document's executionTimeout and the step's wait)."""
+
+
 class ResponderRoles(_Part):
     investigator: Arn
     responder: Arn
@@ -150,6 +169,7 @@ class Manifest(_Part):
     guard_duty_detector_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-z]{32}$")]
     security_hub_enabled: bool
     containment_policies: ContainmentPolicies | None = None
+    memory_capture: MemoryCapture | None = None
     responder_roles: ResponderRoles
     forensic_account: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")] | None = None
     """The forensic account case snapshots are copied and shared to

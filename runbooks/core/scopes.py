@@ -126,6 +126,22 @@ CASE_INSTANCES = Scope(
     "OnlyInstancesTaggedByACase", (f"arn:{{partition}}:ssm:*:*:document/{PATCH_DOCUMENT}",
                                    "arn:{partition}:ec2:*:{account}:instance/*"),
     {"StringLike": {f"ssm:resourceTag/{CASE_TAG}": "*"}})
+# Memory capture (ec2.capture-memory): only the stack's document (components/
+# memory_capture.py names it), only on instances a case has tagged (ec2.tag-contained runs
+# before it); the upload role is assumed only under its IAM path, with a session policy.
+MEMORY_DOCUMENT_NAME = "ir-readiness-capture-memory"
+MEMORY_DOCUMENT = Scope(
+    "SendOnlyTheMemoryDocument",
+    (f"arn:{{partition}}:ssm:*:{{account}}:document/{MEMORY_DOCUMENT_NAME}",))
+MEMORY_CASE_INSTANCES = Scope(
+    "MemoryCaptureOnlyOnInstancesTaggedByACase",
+    (f"arn:{{partition}}:ssm:*:{{account}}:document/{MEMORY_DOCUMENT_NAME}",
+     "arn:{partition}:ec2:*:{account}:instance/*"),
+    {"StringLike": {f"ssm:resourceTag/{CASE_TAG}": "*"}})
+MEMORY_UPLOAD_ROLE_PATH = "/ir-readiness/memory-upload/"
+MEMORY_UPLOAD_ROLE = Scope(
+    "AssumeOnlyTheMemoryUploadRole",
+    (f"arn:{{partition}}:iam::{{account}}:role{MEMORY_UPLOAD_ROLE_PATH}*",))
 # ec2:ModifyInstanceAttribute only for the attributes the steps set (ec2.protect:
 # disableApiTermination, instanceInitiatedShutdownBehavior, blockDeviceMapping;
 # ec2.terminate-instance: disableApiTermination), never user data, the kernel/ramdisk,
@@ -237,6 +253,8 @@ UNSCOPED_WHY: dict[str, str] = {
     **{a: "the Security Hub hub of the finding's region; not narrowed yet"
        for a in ("securityhub:GetFindings", "securityhub:BatchUpdateFindings")},
     "ssm:GetCommandInvocation": "the command id is only known at run time; read-only",
+    "ssm:CancelCommand": "the command id is only known at run time; it only stops a "
+                         "command (ec2.capture-memory's, at its timeout)",
     "cloudtrail:GetTrailStatus": "read-only readiness check of the trail the manifest names",
     "guardduty:GetDetector": "read-only readiness check",
     "guardduty:GetFindings": "read-only; any detector of the account",

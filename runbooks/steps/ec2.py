@@ -521,8 +521,13 @@ class IsolateInstance(InstanceStep):
         return {"groups": sorted(g["GroupId"] for g in found[0].get("Groups", []))}
 
     def ours(self, change: Change) -> list[Mapping[str, Any]]:
-        # after the first call only, the ENI is in the conversion group
-        return [change.after, {"groups": [change.after["conversion"]]}]
+        # after the first call only, the ENI is in the conversion group; while
+        # ec2.capture-memory runs (or after it was killed), the VPC's forensic group is
+        # next to the isolation group: both are states containment leaves
+        forensic = [q.forensic_security_group_id for q in self.ctx.manifest.quarantine.values()
+                    if q.isolation_security_group_id in change.after["groups"]]
+        return [change.after, {"groups": [change.after["conversion"]]},
+                *({"groups": sorted([*change.after["groups"], f])} for f in forensic)]
 
     def verify(self, change: Change, result: Mapping[str, Any]) -> Check:
         """The recorded ENI is still in the isolation group only."""

@@ -57,14 +57,15 @@ def run_containment(settings: Settings, kind: str, pipelines: Pipelines,
     return Outcome(results)
 
 
-def instance_pipelines(instance_ids: Sequence[str], stop: bool = False) -> dict[
-        str, list[StepCall]]:
+def instance_pipelines(instance_ids: Sequence[str], stop: bool = False,
+                       memory: bool = True) -> dict[str, list[StepCall]]:
     """Per instance, the EC2 playbook's containment phase (`procedures`)."""
-    return {iid: instance_containment(iid, stop=stop) for iid in dict.fromkeys(instance_ids)}
+    return {iid: instance_containment(iid, stop=stop, memory=memory)
+            for iid in dict.fromkeys(instance_ids)}
 
 
 def contain_instances(settings: Settings, instance_ids: Sequence[str], *, stop: bool = False,
-                      feedback: Feedback = SILENT) -> Outcome:
+                      feedback: Feedback = SILENT, memory: bool = True) -> Outcome:
     """Contain EC2 instances (`ACCOUNT:REGION:ID` targets across scopes)."""
     from runbooks.core.accounts import Scope, group_targets
     from runbooks.steps.ec2 import INSTANCE_ID
@@ -78,10 +79,11 @@ def contain_instances(settings: Settings, instance_ids: Sequence[str], *, stop: 
                            "by 8 or 17 hex digits, optionally as ACCOUNT:REGION:ID)")
     if list(groups) == [default]:
         return run_containment(settings, "instance",
-                               instance_pipelines(groups[default], stop=stop),
+                               instance_pipelines(groups[default], stop=stop,
+                                                  memory=memory),
                                feedback=feedback)
     return run_across(settings, "instance",
-                      {scope: instance_pipelines(ids, stop=stop)
+                      {scope: instance_pipelines(ids, stop=stop, memory=memory)
                        for scope, ids in groups.items()}, feedback=feedback)
 
 

@@ -61,11 +61,13 @@ def procedure(playbook: str, phase: str, target: str, params: Mapping[str, Any])
     return calls
 
 
-def instance_containment(instance_id: str, *, stop: bool = False) -> list[StepCall]:
+def instance_containment(instance_id: str, *, stop: bool = False,
+                         memory: bool = True) -> list[StepCall]:
     """`contain instance`: the EC2 playbook's containment phase (`--stop` answers its
-    stop-or-keep-running decision)."""
+    stop-or-keep-running decision, `--no-memory` its capture-memory decision)."""
     return procedure(INSTANCE_PLAYBOOK, "containment", instance_id,
-                     {"instance_id": instance_id, "stop_instance": stop})
+                     {"instance_id": instance_id, "stop_instance": stop,
+                      "capture_memory": memory})
 
 
 def access_key_containment(access_key_id: str) -> list[StepCall]:

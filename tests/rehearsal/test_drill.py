@@ -181,6 +181,8 @@ def _assert_database_contained(world: World, s: ScenarioReport) -> None:
     assert [snap["DBSnapshotIdentifier"] for snap in snapshots
             if {"Key": "ir:case", "Value": s.case} in rds.list_tags_for_resource(
                 ResourceName=snap["DBSnapshotArn"])["TagList"]] == [f"{s.case}-{name}"]
+
+
 def _assert_secret_denied_and_rotated(world: World, s: ScenarioReport) -> None:
     sm = world.client("secretsmanager")
     arn, principal = s.params["secret_id"], s.params["principal_arn"]
@@ -198,9 +200,25 @@ def _assert_key_kept(world: World, s: ScenarioReport) -> None:
     assert meta["KeyState"] == "Enabled" and not meta.get("DeletionDate")
 
 
+def _assert_memory_captured(world: World, s: ScenarioReport) -> None:
+    import hashlib
+
+    _assert_ec2_contained(world, s)  # the ENI ends in exactly the isolation group
+    s3, bucket = world.client("s3"), world.manifest.evidence_bucket
+    prefix = f"cases/{s.case}/memory/{s.params['instance_id']}/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    [image] = [k for k in keys if not k.endswith(".sha256")]
+    digest = hashlib.sha256(s3.get_object(Bucket=bucket, Key=image)["Body"].read()).hexdigest()
+    audit = s3.get_object(Bucket=bucket, Key=f"cases/{s.case}/audit.jsonl")["Body"].read()
+    recorded = [r["result"] for r in map(json.loads, audit.splitlines())
+                if r.get("event") == "applied" and r.get("step") == "ec2.capture-memory"]
+    assert [(r["key"], r["sha256"]) for r in recorded] == [(image, digest)]
+
+
 STATE_ASSERTIONS = {
     "compromised-rds-database": _assert_database_contained,
     "compromised-ec2-instance": _assert_ec2_contained,
+    "compromised-ec2-memory": _assert_memory_captured,
     "compromised-asg-instance": _assert_asg_detached,
     "compromised-iam-credentials": _assert_key_contained,
     "compromised-workload-key": _assert_workload_key_contained,

@@ -19,7 +19,8 @@ PACKAGE = ROOT / "rehearsal" / "scenarios"
 
 # The order a full drill runs them in (and the report lists them in).
 DRILL_ORDER = [
-    "compromised-ec2-instance", "compromised-asg-instance", "compromised-iam-credentials",
+    "compromised-ec2-instance", "compromised-ec2-memory", "compromised-asg-instance",
+    "compromised-iam-credentials",
     "compromised-workload-key", "compromised-role-credentials", "exposed-s3-bucket",
     "ransomware-data-destruction", "compromised-eks-pod", "compromised-eks-node",
     "malicious-ip", "compromised-lambda-function", "compromised-rds-database",
@@ -96,4 +97,4 @@ def test_adding_a_scenario_is_adding_one_file(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr
     names = json.loads(proc.stdout)
-    assert names == ["all", *DRILL_ORDER[:4], "leaked-secret", *DRILL_ORDER[4:]]
+    assert names == ["all", *DRILL_ORDER[:5], "leaked-secret", *DRILL_ORDER[5:]]

@@ -256,9 +256,11 @@ def fault_readiness(fake_aws_env: Path) -> Iterator[Readiness]:
 
 def launch_instances(world: Readiness, count: int = 1, *, volumes: int = 2,
                      groups: list[str] | None = None, profile_arn: str | None = None,
-                     subnet_id: str | None = None) -> list[str]:
+                     subnet_id: str | None = None,
+                     image_id: str = "ami-12c6146b") -> list[str]:
     """`count` running instances, one ENI each (with `groups`), `volumes` EBS volumes
-    (the root plus extras), DeleteOnTermination on, optionally an instance profile."""
+    (the root plus extras), DeleteOnTermination on, optionally an instance profile.
+    `image_id`: moto's default is a Windows AMI; ami-760aaa0f is Amazon Linux."""
     ec2 = world.client("ec2")
     subnet = subnet_id or world.subnet_id
     if groups is None:
@@ -274,7 +276,7 @@ def launch_instances(world: Readiness, count: int = 1, *, volumes: int = 2,
         if profile_arn:
             kwargs["IamInstanceProfile"] = {"Arn": profile_arn}
         response = ec2.run_instances(
-            ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+            ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
             NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": groups}],
             BlockDeviceMappings=mappings, **kwargs)
         ids.append(response["Instances"][0]["InstanceId"])

@@ -270,6 +270,11 @@ def responder_commands(world: World) -> list[list[str]]:
     cluster, node = _seed_eks(world)
     # the stack names a forensic account (ir:forensicAccount): case share-snapshots
     world.manifest["forensicAccount"] = "210987654321"
+    # memory capture provisioned: `contain instance` also captures the managed instance's
+    # memory (ec2.capture-memory: AssumeRole with a session policy, SendCommand, ...)
+    from tests.runbooks.steps.test_memory import memory_ready
+
+    memory_ready(world, publish=False)
     world.manifest_path.write_text(json.dumps(world.manifest))
     return [
         *secret_commands,

@@ -43,6 +43,10 @@ def document() -> dict[str, Any]:
         "guardDutyDetectorId": "0123456789abcdef0123456789abcdef",
         "securityHubEnabled": True,
         "containmentPolicies": {"denyAll": "arn:aws:iam::123456789012:policy/ir-deny-all"},
+        "memoryCapture": {"documentName": "ir-readiness-capture-memory",
+                          "uploadRoleArn": "arn:aws:iam::123456789012:role/ir-readiness/"
+                                           "memory-upload/ir-memory-upload",
+                          "timeoutSeconds": 900},
         "responderRoles": {"investigator": "arn:aws:iam::123456789012:role/ir-investigator",
                            "responder": "arn:aws:iam::123456789012:role/ir-responder",
                            "support": "arn:aws:iam::123456789012:role/ir-support"},
@@ -77,6 +81,13 @@ MUTATIONS: list[tuple[str, Any]] = [
     ("extra", 1), ("trail/extra", "x"), ("topics/medium", ARN), ("backup/extra", "x"),
     (f"quarantine/{VPC}/extra", "sg-0123456789abcdef3"), ("responderRoles/admin", ARN),
     ("containmentPolicies/other", ARN),
+    *[(f"memoryCapture/{k}", _DELETE) for k in ("documentName", "uploadRoleArn",
+                                                "timeoutSeconds")],
+    ("memoryCapture/extra", 1), ("memoryCapture", None), ("memoryCapture", {}),
+    ("memoryCapture/documentName", "a b"), ("memoryCapture/documentName", "ab"),
+    ("memoryCapture/uploadRoleArn", "role/x"), ("memoryCapture/timeoutSeconds", 59),
+    ("memoryCapture/timeoutSeconds", 3601), ("memoryCapture/timeoutSeconds", "900"),
+    ("memoryCapture/timeoutSeconds", True), ("memoryCapture/timeoutSeconds", 3600),
     ("version", 2), ("version", "1"), ("version", True), ("version", 1.0),
     ("accountId", "12"), ("accountId", 123456789012), ("accountId", "123456789012\n"),
     ("accountId", "1234567890123"),
@@ -119,9 +130,10 @@ def test_the_valid_document_round_trips_through_the_model() -> None:
 
 def test_optional_keys_are_left_out_of_the_document_when_absent() -> None:
     doc = document()
-    del doc["containmentPolicies"], doc["responderRoles"]["support"]
+    del doc["containmentPolicies"], doc["responderRoles"]["support"], doc["memoryCapture"]
     manifest = Manifest.from_document(doc)
     assert manifest.containment_policies is None and manifest.responder_roles.support is None
+    assert manifest.memory_capture is None
     assert manifest.to_dict() == doc
 
 

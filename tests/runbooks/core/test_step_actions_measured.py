@@ -199,6 +199,24 @@ def _managed_instance(world: World) -> Scenario:
     return scenario
 
 
+def _isolated_linux_instance(world: World) -> Scenario:
+    """A managed Amazon Linux instance already in its VPC's isolation group, with the
+    stack's memory capture provisioned (tests/runbooks/steps/test_memory.py)."""
+    from tests.runbooks.steps.test_memory import LINUX, agent_profile, memory_ready
+
+    memory_ready(world, publish=False)
+    ec2 = world.client("ec2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [world.vpc_id]}])[
+        "Subnets"][0]["SubnetId"]
+    isolation = world.manifest["quarantine"][world.vpc_id]["isolationSecurityGroupId"]
+    iid = ec2.run_instances(
+        ImageId=LINUX, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        IamInstanceProfile={"Arn": agent_profile(world)},
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [isolation]}],
+    )["Instances"][0]["InstanceId"]
+    return Scenario({"instance_id": iid, "poll_seconds": 0.1}, (iid,))
+
+
 def _case_file(world: World) -> Scenario:
     path = world.case_dir / "timeline.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -418,6 +436,7 @@ SCENARIOS: dict[str, Callable[[World], Scenario]] = {
     "securityhub.notify-finding": _finding,
     "sns.notify": _notification,
     "ssm.run-patch-baseline": _managed_instance,
+    "ec2.capture-memory": _isolated_linux_instance,
     "evidence.write-case-file": _case_file,
     "ec2.copy-snapshot": _case_snapshot,
     "ec2.record-snapshot-copy": _case_snapshot_copy,

@@ -188,5 +188,6 @@ def test_every_reversible_step_is_covered_by_a_verify_test(name: str) -> None:
                  "iam.deny-all-user", "network.deny-cidr", "ec2.disassociate-address",
                  "iam.remove-login-profile", "iam.revoke-role-sessions",
                  "s3.block-public-access", "s3.remove-public-policy-statements",
-                 "s3.enable-versioning"}
+                 "s3.enable-versioning",
+                 "ec2.capture-memory"}  # tests/runbooks/steps/test_memory.py
     assert f'"{name}"' in here or name in elsewhere
