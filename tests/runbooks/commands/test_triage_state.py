@@ -33,9 +33,6 @@ def triage_json(world: Readiness, path: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name,kind,resource,says", [
-    ("guardduty_event_rds_anomalous_login.json", "rds-instance", "orders-db-1", "database"),
-    ("guardduty_event_lambda_cryptocurrency.json", "lambda-function", "thumbnailer",
-     "Lambda function"),
     ("guardduty_event_ecs_runtime_new_binary.json", "ecs-task", "9f8e7d6c5b4a39281706",
      "ECS task"),
 ])
