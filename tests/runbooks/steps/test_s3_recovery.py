@@ -15,8 +15,14 @@ from runbooks.steps.s3_recovery import RemoveNewKeys, RestoreVersions
 from tests.runbooks.conftest import FaultInjector, Readiness
 
 
-def _body(s3, bucket: str, key: str) -> bytes:
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+def _body(s3, bucket: str, key: str) -> bytes | None:
+    """The current body, or None while the key's latest version is a delete marker."""
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "NoSuchKey":
+            return None
+        raise
 
 
 def _incident(world: Readiness, keys: int = 12) -> tuple[str, datetime, dict[str, bytes]]:
