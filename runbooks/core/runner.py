@@ -9,8 +9,10 @@ A run takes, per target, an ordered pipeline of registered steps with parameters
 4. with `apply`, per target (many targets concurrently, bounded pool) applies each planned
    change in order, recording intent, before/after and result; when a change fails it
    rolls back that target's applied changes in reverse order (unless `keep_going`).
-   Network first: every target's steps up to its `cuts_network` step are applied before
-   any target's later steps, which are planned only then (`isolated` / `done` times).
+   Network first: a target's steps after its `cuts_network` step are planned and applied
+   only once its cut is made, in a pool apart from the cuts (EC2 meters each API in its
+   own bucket); a later step making a call the cuts make waits for every cut
+   (`isolated` / `done` times).
 
 Re-runs are idempotent because plans are empty for what is already done. `release()`
 replays the audit log backwards, calling each still-in-place change's step `rollback()`;
@@ -35,8 +37,8 @@ The state model, which holds under concurrent runs, crashes and failed calls:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -448,23 +450,25 @@ class Runner:
         plan_later: Mapping[str, Callable[[], list[tuple[StepCall, Step, list[Change]]]
                                           | None]],
     ) -> None:
-        """Apply in two passes: every target's steps up to and including its network cut
-        (`Step.cuts_network`), then every target's later steps, planned now (`plan_later`:
-        their reads wait until every cut is made). A target's pipeline order is kept, and
-        a failed change in either pass rolls back everything applied to it; a later
-        step's failed plan leaves the cut in place (exit 3). The run records when the last
-        cut landed (`isolated`) and when it was done."""
+        """Network first. Every target's steps up to and including its network cut
+        (`Step.cuts_network`) run in one pool; as soon as a target's cut is made, its
+        later steps are planned (`plan_later`) and applied in a second pool, alongside the
+        other targets' remaining cuts. EC2 meters each API in its own request bucket, so
+        those later calls spend none of the cuts' tokens and hold no cut's thread; a
+        target with a later change that makes a call the cuts make (the memory capture's
+        ENI swap) waits, once planned, until every cut is made. A target's pipeline
+        order is kept, and a failed change in either part rolls back everything applied
+        to it; a later step's failed plan leaves the cut in place (exit 3). The run
+        records when the last cut landed (`isolated`) and when it was done."""
         progress = {t: _TargetProgress() for t in targets}
         cut_at: list[datetime] = []
+        every_cut_made = threading.Event()
+        cut_calls = _mutating({a for built in plans.values() for _, step, _ in built
+                               if step.cuts_network for a in step.actions})
 
-        def first_pass(target: str) -> None:
-            if target in plan_later:  # planned so far: up to its cut
-                self._apply_target(kind, target, plans[target], outcomes[target],
-                                   progress[target], cut_at=cut_at)
-
-        def second_pass(target: str) -> None:
+        def later_steps(target: str) -> None:
             outcome, state = outcomes[target], progress[target]
-            if target not in plan_later:  # no cut: all of it now
+            if target not in plan_later:  # no cut: all of it, once every cut is made
                 self._apply_target(kind, target, plans[target], outcome, state)
                 return
             if state.rolled_back or (outcome.error is not None and not self.keep_going):
@@ -479,14 +483,38 @@ class Runner:
                                  "the cut and the changes before it stay (recorded; "
                                  "`irctl release` undoes them): re-run to finish")
                 return
+            if any(changes and step.actions & cut_calls for _, step, changes in tail):
+                every_cut_made.wait()  # it would spend the remaining cuts' bucket
             self._apply_target(kind, target, tail, outcome, state)
 
-        self._map(first_pass, targets)
-        if cut_at:
-            result.isolated_at = max(cut_at)
-            self.audit.append("network-isolated", kind=kind, at=result.isolated_at.isoformat(),
-                              cuts=len(cut_at))
-        self._map(second_pass, targets)
+        cutting = [t for t in targets if t in plan_later]
+        # Half as many threads for the later steps: they are paced by their own buckets,
+        # and both pools together stay inside the clients' connection pools.
+        workers = max(1, min(self.max_workers // 2, len(targets)))
+        with ThreadPoolExecutor(max_workers=workers) as later_pool:
+            later: list[Future[None]] = []
+
+            def cut_then_queue(target: str) -> None:
+                # planned so far: up to its cut
+                self._apply_target(kind, target, plans[target], outcomes[target],
+                                   progress[target], cut_at=cut_at)
+                with self._lock:
+                    later.append(later_pool.submit(later_steps, target))
+
+            try:
+                self._map(cut_then_queue, cutting)
+            finally:
+                every_cut_made.set()  # never leave a later step waiting on a crashed pass
+            if cut_at:
+                result.isolated_at = max(cut_at)
+                self.audit.append("network-isolated", kind=kind,
+                                  at=result.isolated_at.isoformat(), cuts=len(cut_at))
+            with self._lock:
+                later.extend(later_pool.submit(later_steps, t)
+                             for t in targets if t not in plan_later)
+                queued = list(later)
+            for future in queued:
+                future.result()
         result.done_at = self.ctx.now()
 
     def _apply_target(
@@ -815,6 +843,12 @@ class Runner:
         change_outcome.status = RELEASED
         self.audit.append("released", **record, state=entry.state,
                           **({"note": "already as before"} if verdict == "before" else {}))
+
+
+def _mutating(actions: Collection[str]) -> frozenset[str]:
+    """The actions of `actions` that change something (EC2 meters those per API)."""
+    return frozenset(a for a in actions
+                     if not a.split(":", 1)[-1].startswith(("Describe", "Get", "List", "Head")))
 
 
 def _after_cut(built: Sequence[tuple[StepCall, Step]]) -> int:

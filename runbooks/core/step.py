@@ -165,9 +165,10 @@ class Step(ABC):
     the runner then rolls the failed change back too (its `rollback` must tolerate it)."""
     cuts_network: ClassVar[bool] = False
     """True for the step that cuts a target off the network (`ec2.isolate`). With
-    `--apply` the runner applies every target's steps up to and including it before any
-    target's later steps (network first), and reports when the last cut landed
-    (`RunResult.isolated_at`)."""
+    `--apply` the runner applies a target's later steps only after its own cut, in a pool
+    apart from the cuts, and holds back until every target's cut any later step that
+    makes a call the cuts make (it would spend their request bucket); it reports when
+    the last cut landed (`RunResult.isolated_at`)."""
 
     def __init__(self, ctx: Context, params: Mapping[str, Any]) -> None:
         self.ctx = ctx

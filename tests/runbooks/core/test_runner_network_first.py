@@ -1,10 +1,16 @@
-"""Network first: the runner cuts every target's network before any target's later steps,
-reports `isolated` and `done`, and still rolls a target back across both passes."""
+"""Network first: a target's later steps come only after its own cut, run alongside the
+other targets' remaining cuts (never holding one up), a later step that spends the cuts'
+request bucket waits for every cut; the run reports `isolated` and `done`, and still
+rolls a target back across both parts."""
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 from urllib.parse import parse_qs
+
+import pytest
 
 from runbooks.core.audit import AuditLog
 from runbooks.core.runner import Runner
@@ -49,27 +55,55 @@ def fail_for(operation: str, instance_id: str, code: str = "UnauthorizedOperatio
     return hook
 
 
-def test_every_cut_lands_before_any_later_step_and_the_run_reports_both_times(
+def eni_of(readiness: Readiness, iid: str) -> str:
+    return str(readiness.client("ec2").describe_instances(InstanceIds=[iid])[
+        "Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]["NetworkInterfaceId"])
+
+
+def test_later_steps_follow_their_own_cut_overlap_the_others_and_both_times_are_reported(
         readiness: Readiness) -> None:
+    """Fault injection (a hung endpoint): the last instance's isolation call is held until
+    another instance's termination protection (a later step, in its own request bucket)
+    has been sent. A runner that waited for every cut before any later step would never
+    send it: the held call would time out (10 s) and the order below would show it."""
     iam = readiness.client("iam")
     profile = iam.create_instance_profile(InstanceProfileName="fleet-profile")[
         "InstanceProfile"]["Arn"]
     ids = launch_instances(readiness, 4, volumes=1, profile_arn=profile)
-    ctx = readiness.context()
+    slow, slow_eni = ids[-1], eni_of(readiness, ids[-1])
+    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
+    later_sent = threading.Event()
+
+    def hold_the_slow_cut(request: Any, event_name: str = "", **_: Any) -> None:
+        form = parse_qs(request.body.decode() if isinstance(request.body, bytes)
+                        else str(request.body or ""))
+        if event_name.endswith(".ModifyInstanceAttribute") and form.get("InstanceId") != [slow]:
+            later_sent.set()
+        elif (event_name.endswith(".ModifyNetworkInterfaceAttribute")
+              and form.get("NetworkInterfaceId") == [slow_eni]
+              and form.get("SecurityGroupId.1") == [isolation]):
+            later_sent.wait(timeout=10)
+
+    ctx = readiness.context(event_hooks=[("before-send", hold_the_slow_cut)])
     audit = AuditLog(ctx.case_id)
     result = Runner(ctx, audit, apply=True, claim_targets=False).run(
         "instance", instance_pipelines(ids))
 
     assert result.exit_code == 0, result.to_dict()
-    isolation = readiness.manifest["quarantine"][readiness.vpc_id]["isolationSecurityGroupId"]
     for iid in ids:
         assert groups_of(readiness, iid) == [[isolation]]
         assert protected(readiness, iid)
     applied = [r for r in audit.records() if r["event"] == "applied"]
+    for iid in ids:  # each target: nothing after the cut before its own cut
+        mine = [r for r in applied if r["target"] == iid]
+        cut = max(r["seq"] for r in mine if r["step"] == "ec2.isolate")
+        later = [r for r in mine if r["step"] in AFTER_THE_CUT]
+        assert {r["step"] for r in later} >= {"ec2.protect", "ec2.snapshot-volumes"}
+        assert all(r["seq"] > cut for r in later), [(r["step"], r["seq"]) for r in later]
     last_cut = max(r["seq"] for r in applied if r["step"] == "ec2.isolate")
-    later = [r for r in applied if r["step"] in AFTER_THE_CUT]
-    assert {r["step"] for r in later} >= {"ec2.protect", "ec2.snapshot-volumes"}
-    assert all(r["seq"] > last_cut for r in later), [(r["step"], r["seq"]) for r in later]
+    assert [r for r in applied if r["step"] == "ec2.isolate"][-1]["target"] == slow
+    overlapped = [r for r in applied if r["step"] in AFTER_THE_CUT and r["seq"] < last_cut]
+    assert overlapped and slow not in {r["target"] for r in overlapped}
     [marker] = [r for r in audit.records() if r["event"] == "network-isolated"]
     assert marker["seq"] > last_cut and marker["cuts"] == 4
     timing = result.to_dict()["timing"]
@@ -92,8 +126,8 @@ def test_a_plan_shows_every_step_and_reports_no_times(readiness: Readiness) -> N
 
 def test_a_read_failing_after_the_cut_keeps_the_cut_recorded_and_releasable(
         readiness: Readiness) -> None:
-    """Fault injection: with --apply the steps after the cut are planned once every cut
-    is made; one instance's termination-protection read is refused then. Its cut stays
+    """Fault injection: with --apply the steps after the cut are planned once its cut is
+    made; one instance's termination-protection read is refused then. Its cut stays
     (a failed read must not put it back on the network), exit 3, recorded: release
     restores it; the others are contained in full."""
     from runbooks.core.errors import EXIT_PARTIAL
@@ -181,3 +215,29 @@ def test_a_failed_cut_leaves_that_target_out_of_the_second_pass(
         {"Name": "tag:ir:source-instance", "Values": [victim]}])["Snapshots"] == []
     for iid in ids[1:]:
         assert groups_of(readiness, iid) == [[isolation]] and protected(readiness, iid)
+
+
+@pytest.mark.server
+def test_a_memory_capture_waits_for_every_cut_as_it_spends_the_cuts_bucket(
+        fault_readiness: Readiness) -> None:
+    """Fault injection (a hung endpoint): the last of the four isolation-group calls hangs
+    5 s. The memory capture's ENI swap (ModifyNetworkInterfaceAttribute, the cuts' own
+    request bucket) of the instance already cut is sent only after that last cut lands."""
+    from tests.runbooks.steps.test_memory import LINUX, agent_profile, memory_ready
+
+    world = fault_readiness
+    memory_ready(world)
+    ids = [iid for _ in range(2) for iid in launch_instances(
+        world, 1, volumes=1, profile_arn=agent_profile(world), image_id=LINUX)]
+    world.faults.hang("ModifyNetworkInterfaceAttribute", 5, calls={4})
+    proc = world.irctl("--output", "json", "contain", "instance", *ids, "--apply",
+                       "--case", "mem-wait")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads(line) for p in sorted(world.case_dir.rglob("*.jsonl"))
+               if "mem-wait" in str(p) for line in p.read_text().splitlines()]
+    last_cut = max(r["seq"] for r in records
+                   if r["event"] == "applied" and r["step"] == "ec2.isolate")
+    captures = [r for r in records
+                if r["event"] == "applying" and r["step"] == "ec2.capture-memory"]
+    assert len(captures) == 2
+    assert all(r["seq"] > last_cut for r in captures), (last_cut, captures)
