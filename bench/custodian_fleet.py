@@ -153,6 +153,16 @@ ORDERS = {
 }
 
 
+def custodian_stack(python: Path) -> str:
+    """The versions Custodian ran with in its venv (c7n pins none of its AWS SDK)."""
+    probe = ("import boto3, botocore, sys; print(f'c7n {sys.argv[1]}, boto3 "
+             "{boto3.__version__}, botocore {botocore.__version__}, Python "
+             "{sys.version.split()[0]}')")
+    found = subprocess.run([str(python), "-c", probe, C7N_VERSION], capture_output=True,
+                           text=True, check=False)
+    return found.stdout.strip() or f"c7n {C7N_VERSION}"
+
+
 def policy(n: int, ids: list[str], isolation_group: str, case: str, order: str
            ) -> dict[str, Any]:
     actions: dict[str, dict[str, Any]] = {
@@ -170,23 +180,28 @@ def policy(n: int, ids: list[str], isolation_group: str, case: str, order: str
     }]}
 
 
+def pages(world: Readiness, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated EC2 read (moto pages DescribeInstances by 100)."""
+    paginator = world.client("ec2").get_paginator(operation)
+    return [item for page in paginator.paginate(**kwargs) for item in page[key]]
+
+
 def enis_of(world: Readiness, ids: list[str]) -> list[dict[str, Any]]:
-    ec2 = world.client("ec2")
-    return [e for i in range(0, len(ids), 200) for e in ec2.describe_network_interfaces(
-        Filters=[{"Name": "attachment.instance-id", "Values": ids[i:i + 200]}]
-    )["NetworkInterfaces"]]
+    return [e for i in range(0, len(ids), 200) for e in pages(
+        world, "describe_network_interfaces", "NetworkInterfaces",
+        Filters=[{"Name": "attachment.instance-id", "Values": ids[i:i + 200]}])]
 
 
 def aws_state(world: Readiness, ids: list[str], isolation: str, case: str
               ) -> dict[str, int]:
     """What moto holds after the run, counted from AWS, not from Custodian's output."""
-    ec2 = world.client("ec2")
     in_isolation = sum(1 for e in enis_of(world, ids)
                        if [g["GroupId"] for g in e["Groups"]] == [isolation])
     tagged = set()
     volumes: dict[str, set[str]] = {}
     for i in range(0, len(ids), 200):
-        for reservation in ec2.describe_instances(InstanceIds=ids[i:i + 200])["Reservations"]:
+        for reservation in pages(world, "describe_instances", "Reservations",
+                                 InstanceIds=ids[i:i + 200]):
             for instance in reservation["Instances"]:
                 if {"Key": CASE_TAG, "Value": case} in instance.get("Tags", []):
                     tagged.add(instance["InstanceId"])
@@ -195,14 +210,16 @@ def aws_state(world: Readiness, ids: list[str], isolation: str, case: str
     all_volumes = sorted(v for vs in volumes.values() for v in vs)
     snapped: Counter[str] = Counter()
     for i in range(0, len(all_volumes), 200):
-        for snapshot in ec2.describe_snapshots(
-                OwnerIds=["self"], Filters=[{"Name": "volume-id",
-                                             "Values": all_volumes[i:i + 200]}])["Snapshots"]:
+        for snapshot in pages(world, "describe_snapshots", "Snapshots", OwnerIds=["self"],
+                              Filters=[{"Name": "volume-id",
+                                        "Values": all_volumes[i:i + 200]}]):
             snapped[snapshot["VolumeId"]] += 1
-    profiles = sum(len(ec2.describe_iam_instance_profile_associations(
-        Filters=[{"Name": "instance-id", "Values": ids[i:i + 200]}]
-    )["IamInstanceProfileAssociations"]) for i in range(0, len(ids), 200))
+    profiles = sum(len(pages(world, "describe_iam_instance_profile_associations",
+                             "IamInstanceProfileAssociations",
+                             Filters=[{"Name": "instance-id", "Values": ids[i:i + 200]}]))
+                   for i in range(0, len(ids), 200))
     return {
+        "instances_seen": len(volumes),
         "enis_in_isolation": in_isolation, "instances_tagged": len(tagged),
         "instances_snapshotted": sum(1 for vs in volumes.values()
                                      if vs and all(snapped[v] for v in vs)),
@@ -257,7 +274,7 @@ def run_once(server: EmulatorServer, layer: IsolationTimes, world: Readiness, n:
     query = QUERY_LOG.search(log)
     return {
         "n": n, "order": order, "enis": len(enis), "latency_ms": latency_ms,
-        "c7n": C7N_VERSION,
+        "c7n": C7N_VERSION, "custodian_stack": custodian_stack(python),
         "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "exit": process.returncode, "isolated": isolated, "done": done,
         "enis_isolation_call_landed": len(landed),
@@ -363,7 +380,9 @@ def markdown(runs: list[dict[str, Any]], records: list[dict[str, Any]]) -> str:
             f"{r['instances_tagged']}/{r['n']} | {r['instances_snapshotted']}/{r['n']} | "
             f"{fmt(r['peak_rss_mb'])} | {r['load_before'][0]:.1f} / "
             f"{r['load_after'][0]:.1f} | {r['recorded']} |")
-    lines += ["", f"Machine: {runs[-1]['machine']}.", "",
+    stacks = sorted({r.get("custodian_stack", f"c7n {r['c7n']}") for r in runs})
+    lines += ["", f"Machine: {runs[-1]['machine']}. Custodian's venv: {'; '.join(stacks)}.",
+              "",
               "## Side by side with irctl (`contain instance --apply`, contain_fleet.jsonl)", "",
               "| order | N | Custodian isolated s | irctl isolated s | Custodian done s | "
               "irctl done s | Custodian EC2 calls | irctl EC2 calls | Custodian throttled "
@@ -453,7 +472,7 @@ def main() -> int:
                   f"(floor {fmt(run['done_floor'])}) "
                   f"throttled={sum(run['throttled'].values())} "
                   f"in_isolation={run['enis_in_isolation']}/{run['enis']} "
-                  f"tagged={run['instances_tagged']} "
+                  f"tagged={run['instances_tagged']} seen={run['instances_seen']} "
                   f"snapshotted={run['instances_snapshotted']} {run['errors'][:2]}",
                   flush=True)
             if run["stderr"]:
