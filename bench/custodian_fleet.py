@@ -422,6 +422,33 @@ def markdown(runs: list[dict[str, Any]], records: list[dict[str, Any]]) -> str:
             lines += ["", "Errors (Custodian's log): " + "; ".join(
                 f"`{e}`" for e in r["errors"])]
         lines.append("")
+    lines += [
+        f"## What each Custodian action does (read in c7n {C7N_VERSION}'s source)", "",
+        "* resource query: DescribeInstances (paged), then one DescribeTags (resource type",
+        "  instance), because the sampled instances carry no `Tags` (Custodian's check for tags",
+        "  missing from DescribeInstances; `seed_fleet`'s instances have none), and STS",
+        "  GetCallerIdentity for the account id.",
+        "* `snapshot`: one CreateSnapshots per instance (all its volumes), 2 threads, each",
+        "  call inside Custodian's own retry on RequestLimitExceeded (jittered backoff, 8",
+        "  attempts) on top of botocore's.",
+        "* `modify-security-groups`: the ENIs and their groups come from the DescribeInstances",
+        "  answer (no other read); one ModifyNetworkInterfaceAttribute per ENI, in one thread,",
+        "  straight to the isolation group (no conversion group first: tracked connections",
+        "  of the old groups are not cut, which is why irctl makes 2 calls per ENI), with",
+        "  botocore's retries only (Custodian's own retry does not wrap this call); a call",
+        "  that exhausts them fails the action, and the actions after it do not run.",
+        "* `tag`: CreateTags for 25 instances per call, 2 threads.",
+        "* `set-instance-profile` without a name: instances whose DescribeInstances answer has",
+        "  no `IamInstanceProfile` are skipped without a call; the fleet has none, so it",
+        "  makes no call (irctl's `ec2.detach-instance-profile` reads the associations,",
+        "  one DescribeIamInstanceProfileAssociations per 200 instances).",
+        "",
+        "irctl's per-instance figures for the same APIs come from its whole `contain",
+        "instance` run, so for ModifyNetworkInterfaceAttribute they are 2 per ENI",
+        "(conversion, then isolation) and DescribeSecurityGroups is its check of the",
+        "quarantine groups' rules.",
+        "",
+    ]
     lines += ["## Every run recorded (`custodian_fleet.jsonl`)", "",
               "| recorded | order | N | exit | isolated s | done s | throttled | in isolation | "
               "tagged | snapshotted | first error |",
@@ -431,7 +458,11 @@ def markdown(runs: list[dict[str, Any]], records: list[dict[str, Any]]) -> str:
                      f"{fmt(r['isolated'])} | {fmt(r['done'])} | {sum(r['throttled'].values())} | "
                      f"{r['enis_in_isolation']}/{r['enis']} | {r['instances_tagged']} | "
                      f"{r['instances_snapshotted']} | {(r['errors'] or ['-'])[0][:120]} |")
-    lines.append("")
+    lines += ["", "Left out of `custodian_fleet.jsonl`: an N=300 snapshot-first run at 00:09 "
+              "UTC on 2026-12-07 whose AWS-state check read DescribeInstances unpaged (moto "
+              "pages it by 100), so it counted 200 of 300 instances tagged and snapshotted "
+              "(its timing: exit 0, isolated 117.9 s, done 120.2 s, 80 throttled); the "
+              "N=1,000 run started after it was stopped. The check pages since.", ""]
     return "\n".join(lines)
 
 
