@@ -49,7 +49,7 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -306,26 +306,42 @@ def irctl_runs() -> dict[int, dict[str, Any]]:
     return {r["n"]: r for r in records}
 
 
-def per_action(run: dict[str, Any]
-               ) -> list[tuple[str, str, str, float, float | None, float | None]]:
-    """(action, APIs called, irctl step, Custodian calls per instance, irctl calls per
-    instance to the same APIs, the action's time from Custodian's log)."""
+class ActionRow(NamedTuple):
+    action: str
+    apis: str
+    """the EC2 APIs the action called in this run"""
+    step: str
+    """the irctl step doing the same"""
+    admitted: float
+    """Custodian's admitted calls per instance"""
+    throttled: float
+    """Custodian's throttled answers per instance"""
+    irctl_admitted: float | None
+    """irctl's admitted calls per instance to the same APIs (its latest run of this N)"""
+    seconds: float | None
+    """the action's time from Custodian's log"""
+
+
+def per_action(run: dict[str, Any]) -> list[ActionRow]:
     irctl = irctl_runs().get(run["n"])
+    n = run["n"]
     rows = []
     seen: set[str] = set()
     for action, logged, apis, step in ACTIONS:
-        called = [api for api in apis if run["admitted"].get(api)]
         seen.update(apis)
-        count = sum(run["calls"].get(api, 0) for api in apis)
-        mine = sum(irctl["calls"].get(api, 0) for api in apis) if irctl else None
-        seconds = (run["action_seconds"].get(logged) if logged
-                   else run.get("query_seconds"))
-        rows.append((action, ", ".join(called) or "none", step, count / run["n"],
-                     None if mine is None else mine / run["n"], seconds))
+        theirs = sum(irctl["admitted"].get(api, 0) for api in apis) if irctl else None
+        rows.append(ActionRow(
+            action, ", ".join(api for api in apis if run["calls"].get(api)) or "none", step,
+            sum(run["admitted"].get(api, 0) for api in apis) / n,
+            sum(run["throttled"].get(api, 0) for api in apis) / n,
+            None if theirs is None else theirs / n,
+            run["action_seconds"].get(logged) if logged else run.get("query_seconds")))
     rest = sorted(set(run["calls"]) - seen)
     if rest:
-        rows.append(("(not attributed)", ", ".join(rest), "-",
-                     sum(run["calls"][api] for api in rest) / run["n"], None, None))
+        rows.append(ActionRow("(not attributed)", ", ".join(rest), "-",
+                              sum(run["admitted"].get(api, 0) for api in rest) / n,
+                              sum(run["throttled"].get(api, 0) for api in rest) / n,
+                              None, None))
     return rows
 
 
@@ -385,31 +401,35 @@ def markdown(runs: list[dict[str, Any]], records: list[dict[str, Any]]) -> str:
               "",
               "## Side by side with irctl (`contain instance --apply`, contain_fleet.jsonl)", "",
               "| order | N | Custodian isolated s | irctl isolated s | Custodian done s | "
-              "irctl done s | Custodian EC2 calls | irctl EC2 calls | Custodian throttled "
-              "| irctl throttled | irctl recorded |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "irctl done s | Custodian EC2 calls admitted | irctl EC2 calls admitted | "
+              "Custodian throttled | irctl throttled | load 1 min before, Custodian / irctl "
+              "| irctl recorded |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in runs:
         i = irctl.get(r["n"])
         lines.append(
             f"| {r['order']} | {r['n']} | {fmt(r['isolated'])} | "
             f"{fmt(i['isolated']) if i else '-'} | "
             f"{fmt(r['done'])} | {fmt(i['done']) if i else '-'} | "
-            f"{sum(r['calls'].values())} | {sum(i['calls'].values()) if i else '-'} | "
+            f"{sum(r['admitted'].values())} | {sum(i['admitted'].values()) if i else '-'} | "
             f"{sum(r['throttled'].values())} | "
-            f"{sum(i['throttled'].values()) if i else '-'} | {i['recorded'] if i else '-'} |")
+            f"{sum(i['throttled'].values()) if i else '-'} | {r['load_before'][0]:.1f} / "
+            f"{i['load_before'][0] if i else float('nan'):.1f} | "
+            f"{i['recorded'] if i else '-'} |")
     lines += ["", "irctl does more per instance than this subset (network cut through a "
               "conversion group, termination and API-stop protection, console output, "
               "evidence to S3), so its call totals are larger; the per-action table "
               "compares the same actions.", ""]
     for r in runs:
         lines += [f"## N={r['n']}, {r['order']}: per action", "",
-                  "| Custodian action | EC2 APIs it called | Custodian calls per instance | "
-                  "irctl step | irctl calls per instance, same APIs | "
-                  "Custodian action time s |",
-                  "|---|---|---:|---|---:|---:|"]
-        for action, apis, step, mine, theirs, seconds in per_action(r):
-            lines.append(f"| {action} | {apis} | {mine:.2f} | {step} | {fmt(theirs, 2)} | "
-                         f"{fmt(seconds)} |")
+                  "| Custodian action | EC2 APIs it called | Custodian admitted per instance | "
+                  "Custodian throttled per instance | irctl step | irctl admitted per "
+                  "instance, same APIs | Custodian action time s |",
+                  "|---|---|---:|---:|---|---:|---:|"]
+        for row in per_action(r):
+            lines.append(f"| {row.action} | {row.apis} | {row.admitted:.2f} | "
+                         f"{row.throttled:.2f} | {row.step} | {fmt(row.irctl_admitted, 2)} | "
+                         f"{fmt(row.seconds)} |")
         lines += ["", f"## N={r['n']}, {r['order']}: EC2 calls per API", "",
                   "| API | calls | admitted | throttled | per instance |",
                   "|---|---:|---:|---:|---:|"]
