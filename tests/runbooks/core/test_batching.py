@@ -28,6 +28,10 @@ class Recorder:
             raise RuntimeError(f"batch {sorted(items)} failed")
 
 
+def submitting(coalescer: Coalescer[str, str], key: str, item: str) -> Callable[[], int]:
+    return lambda: coalescer.submit(key, item)
+
+
 def run_together(submits: list[Callable[[], int]]) -> list[int | BaseException]:
     """Start every submit at once (one thread each); their results or errors, in order."""
     results: list[int | BaseException] = [0] * len(submits)
@@ -54,7 +58,7 @@ def test_concurrent_callers_with_one_key_share_one_call() -> None:
     coalescer: Coalescer[str, str] = Coalescer(call, limit=100, linger=1.0)
     items = [f"i-{n}" for n in range(12)]
 
-    results = run_together([lambda i=i: coalescer.submit("tags", i) for i in items])
+    results = run_together([submitting(coalescer, "tags", i) for i in items])
 
     assert results == [12] * 12
     assert len(call.calls) == 1
@@ -65,7 +69,7 @@ def test_different_keys_never_share_a_call() -> None:
     call = Recorder()
     coalescer: Coalescer[str, str] = Coalescer(call, linger=0.5)
 
-    run_together([lambda n=n: coalescer.submit(f"case-{n % 2}", f"i-{n}") for n in range(6)])
+    run_together([submitting(coalescer, f"case-{n % 2}", f"i-{n}") for n in range(6)])
 
     assert sorted((k, sorted(v)) for k, v in call.calls) == [
         ("case-0", ["i-0", "i-2", "i-4"]), ("case-1", ["i-1", "i-3", "i-5"])]
@@ -76,7 +80,7 @@ def test_no_call_holds_more_than_the_limit_and_a_full_batch_does_not_linger() ->
     coalescer: Coalescer[str, str] = Coalescer(call, limit=10, linger=5.0)
     started = time.monotonic()
 
-    results = run_together([lambda n=n: coalescer.submit("tags", f"i-{n}")
+    results = run_together([submitting(coalescer, "tags", f"i-{n}")
                             for n in range(20)])
 
     # two full batches, each called as soon as it filled (not after the 5 s linger)
@@ -91,11 +95,11 @@ def test_a_partial_batch_is_called_after_the_linger() -> None:
     call = Recorder()
     coalescer: Coalescer[str, str] = Coalescer(call, limit=4, linger=0.3)
 
-    results = run_together([lambda n=n: coalescer.submit("tags", f"i-{n}")
+    results = run_together([submitting(coalescer, "tags", f"i-{n}")
                             for n in range(6)])
 
     assert sorted(len(items) for _, items in call.calls) == [2, 4]
-    assert sorted(results, key=int) == [2, 2, 4, 4, 4, 4]
+    assert sorted(r for r in results if isinstance(r, int)) == [2, 2, 4, 4, 4, 4]
 
 
 def test_a_failed_call_raises_in_every_caller_of_its_batch_and_only_those() -> None:
@@ -104,7 +108,7 @@ def test_a_failed_call_raises_in_every_caller_of_its_batch_and_only_those() -> N
     items = ["i-bad", *(f"i-{n}" for n in range(8))]
 
     results = dict(zip(items, run_together(
-        [lambda i=i: coalescer.submit("tags", i) for i in items]), strict=True))
+        [submitting(coalescer, "tags", i) for i in items]), strict=True))
 
     failed = next(batch for _, batch in call.calls if "i-bad" in batch)
     assert len(call.calls) == 3 and len(failed) == 3
