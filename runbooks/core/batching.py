@@ -10,11 +10,12 @@ call's error if it failed: a failed batch fails every caller in it and no other,
 runner's per-target outcome and rollback stay exact.
 
 The first caller of a batch (its leader) waits for company up to `linger` (less when the
-batch fills), then makes the call in its own thread: no background thread, nothing left
-running when the callers are gone, and a lone caller is delayed by `linger` at most. The
-call goes through whatever client the caller's `call` uses, so retries and client-side
-pacing apply to it as to any other call; `call` must be safe to retry (idempotent), as
-botocore's retries may send it more than once.
+batch fills, or holds every caller there can be: `expected`), then makes the call in its
+own thread: no background thread, nothing left running when the callers are gone, and a
+lone caller is delayed by `linger` at most. The call goes through whatever client the
+caller's `call` uses, so retries and client-side pacing apply to it as to any other call;
+`call` must be safe to retry (idempotent), as botocore's retries may send it more than
+once.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ DEFAULT_LINGER = 0.05
 
 
 class _Batch(Generic[T]):
-    def __init__(self, item: T) -> None:
+    def __init__(self, item: T, limit: int) -> None:
         self.items = [item]
+        self.limit = limit
         self.closed = False
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -57,17 +59,22 @@ class Coalescer(Generic[K, T]):
         self._cond = threading.Condition()
         self._open: dict[K, _Batch[T]] = {}
 
-    def submit(self, key: K, item: T) -> int:
+    def submit(self, key: K, item: T, *, expected: int | None = None) -> int:
         """Block until the call holding `item` was made; return how many items it held.
-        Raises that call's error (the same exception in every caller of the batch)."""
+        Raises that call's error (the same exception in every caller of the batch).
+
+        `expected`: how many callers of `key` there can be at most (a run's targets), when
+        the caller knows: a batch that holds them all is full, so it is called at once
+        rather than after the linger (a lone target is never delayed). The first caller's
+        value counts for its batch."""
         with self._cond:
             batch = self._open.get(key)
             leader = batch is None
             if batch is None:
-                batch = self._open[key] = _Batch(item)
+                batch = self._open[key] = _Batch(item, min(self.limit, expected or self.limit))
             else:
                 batch.items.append(item)
-            if len(batch.items) >= self.limit:
+            if len(batch.items) >= batch.limit:
                 self._close(key, batch)
             if leader:
                 deadline = time.monotonic() + self.linger

@@ -28,8 +28,9 @@ class Recorder:
             raise RuntimeError(f"batch {sorted(items)} failed")
 
 
-def submitting(coalescer: Coalescer[str, str], key: str, item: str) -> Callable[[], int]:
-    return lambda: coalescer.submit(key, item)
+def submitting(coalescer: Coalescer[str, str], key: str, item: str,
+               expected: int | None = None) -> Callable[[], int]:
+    return lambda: coalescer.submit(key, item, expected=expected)
 
 
 def run_together(submits: list[Callable[[], int]]) -> list[int | BaseException]:
@@ -143,6 +144,20 @@ def test_a_lone_caller_waits_no_longer_than_the_linger(linger: float) -> None:
     elapsed = time.monotonic() - started
     assert linger <= elapsed < linger + 0.1, elapsed
     assert call.calls == [("tags", ["i-alone"])]
+
+
+def test_a_batch_holding_every_expected_caller_is_called_at_once() -> None:
+    call = Recorder()
+    coalescer: Coalescer[str, str] = Coalescer(call, limit=100, linger=5.0)
+    started = time.monotonic()
+
+    assert coalescer.submit("alone", "i-alone", expected=1) == 1
+    results = run_together([submitting(coalescer, "three", f"i-{n}", expected=3)
+                            for n in range(3)])
+
+    assert time.monotonic() - started < 2.0  # neither waited for the 5 s linger
+    assert results == [3, 3, 3]
+    assert sorted((k, len(v)) for k, v in call.calls) == [("alone", 1), ("three", 3)]
 
 
 def test_limit_and_linger_are_checked() -> None:
