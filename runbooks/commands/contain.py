@@ -37,7 +37,8 @@ def instance(settings: Settings, instance_ids: tuple[str, ...], stop: bool,
     """Contain EC2 instances, keeping evidence and a way back.
 
     For each instance: save its metadata and console output to the evidence bucket;
-    tag it with the case and its pre-action state; detach it from its Auto Scaling group
+    tag it with the case and when it was contained (one call for many instances);
+    detach it from its Auto Scaling group
     (capacity kept) and its load balancer target groups; swap every ENI to the VPC's
     conversion, then isolation security group. Network first: with --apply, all of that
     is done for every instance before any instance's later steps: capture its memory

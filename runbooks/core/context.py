@@ -322,3 +322,10 @@ class Context:
     @staticmethod
     def now() -> datetime:
         return datetime.now(timezone.utc)
+
+    def run_time(self) -> datetime:
+        """One time for the whole current run: the first time a step asked for it since
+        the run started (the runner clears `cache` when a run starts), the same for every
+        target and thread. What a run stamps on all its targets alike (`ir:contained-at`),
+        so one call can tag them all."""
+        return self.cache.get("context.run-time", self.now)

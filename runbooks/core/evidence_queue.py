@@ -368,3 +368,36 @@ def already_held(ctx: Context, bucket: str, key: str, sha256: str | None = None)
             return False
         raise
     return sha256 is None or head.get("Metadata", {}).get("sha256") == sha256
+
+
+def read_evidence(ctx: Context, bucket: str, key: str) -> bytes | None:
+    """The bytes of evidence object `s3://bucket/key` as the case holds it: this case's
+    local queue first (see `already_held`), else the bucket's current version. None when
+    it is not there, S3 cannot give it now, or its bytes are not the ones it was written
+    with: their SHA-256 differs from the queue entry's, or from the object's `sha256`
+    metadata or S3 checksum (both set by `put_evidence`). For a plan that believes what
+    the evidence says, so a read never fails the plan: the caller treats None as
+    "unknown"."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for queued in pending(ctx.case_id, ctx.account_id):
+        if (queued.bucket, queued.key) == (bucket, key):
+            body = queued.body_path.read_bytes() if queued.body_path.exists() else b""
+            return body if hashlib.sha256(body).hexdigest() == queued.sha256 else None
+    try:
+        response = ctx.evidence_client().get_object(
+            Bucket=bucket, Key=key, ExpectedBucketOwner=ctx.account_id, ChecksumMode="ENABLED")
+        body = response["Body"].read()
+    except (ClientError, BotoCoreError) as err:
+        if isinstance(err, ClientError) and err.response.get("Error", {}).get("Code") in (
+                "404", "NoSuchKey", "NotFound"):
+            return None
+        if is_queueable(err):
+            return None
+        raise
+    digest = hashlib.sha256(body).hexdigest()
+    if response.get("Metadata", {}).get("sha256") != digest:
+        return None
+    checksum = response.get("ChecksumSHA256")
+    whole = hex_of_checksum(str(checksum)) if checksum else None
+    return body if whole in (None, digest) else None

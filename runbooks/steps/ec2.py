@@ -16,9 +16,10 @@ from typing import Annotated, Any
 from botocore.exceptions import ClientError
 from pydantic import Field
 
+from runbooks.core.batching import DEFAULT_LINGER, Coalescer
 from runbooks.core.context import Context
 from runbooks.core.errors import InvalidInput, PreconditionFailed
-from runbooks.core.evidence_queue import put_evidence
+from runbooks.core.evidence_queue import put_evidence, read_evidence
 from runbooks.core.ids import CASE_TAG, INSTANCE_ID, require_instance_id
 from runbooks.core.manifest_schema import QuarantineGroups
 from runbooks.core.quarantine import ROLE_NAMES, check_quarantine_groups, group_drift
@@ -32,7 +33,6 @@ from runbooks.core.scopes import (
 )
 from runbooks.core.step import Change, Check, Step, StepParams, checked_by, register
 
-PRE_ACTION_TAG = "ir:pre-action"
 CONTAINED_AT_TAG = "ir:contained-at"
 SOURCE_INSTANCE_TAG = "ir:source-instance"
 BATCH = 200
@@ -177,9 +177,37 @@ class InstanceStep(Step):
             groups = {g["GroupId"] for g in eni.get("Groups", [])}
             if not groups or not groups <= ours:
                 return None  # not (or no longer) quarantined: released, or never was
-        key = f"cases/{case}/instances/{self.instance_id}/metadata.json"
-        return case if already_held(self.ctx, self.ctx.manifest.evidence_bucket, key) \
-            else None
+        return case if already_held(self.ctx, self.ctx.manifest.evidence_bucket,
+                                    capture_key(case, self.instance_id)) else None
+
+    def held_capture(self) -> Mapping[str, Any] | None:
+        """The metadata capture `contained_by()` found held (that case's capture of this
+        instance, in the evidence bucket or this case's local queue), read once per run;
+        None when no case contained it, or the capture cannot be read or is not a whole
+        irctl capture of this instance by that case (its SHA-256 differs from the one it
+        was written with, it names another instance or case)."""
+        return self.ctx.cache.get(f"ec2.held-capture.{self.instance_id}",
+                                  self._held_capture)
+
+    def _held_capture(self) -> Mapping[str, Any] | None:
+        case = self.contained_by()
+        if case is None:
+            return None
+        body = read_evidence(self.ctx, self.ctx.manifest.evidence_bucket,
+                             capture_key(case, self.instance_id))
+        try:
+            document = json.loads(body) if body is not None else None
+        except ValueError:
+            return None
+        if not isinstance(document, dict) or document.get("case") != case or \
+                (document.get("instance") or {}).get("InstanceId") != self.instance_id:
+            return None
+        return document
+
+
+def capture_key(case: str, instance_id: str) -> str:
+    """Where `ec2.capture-metadata` of `case` keeps the instance's capture."""
+    return f"cases/{case}/instances/{instance_id}/metadata.json"
 
 
 @register
@@ -203,7 +231,7 @@ class CaptureMetadata(InstanceStep):
     def plan(self) -> list[Change]:
         if self.contained_by():
             return []  # captured before it was tagged, in the case named by its tag
-        key = f"cases/{self.ctx.case_id}/instances/{self.instance_id}/metadata.json"
+        key = capture_key(self.ctx.case_id, self.instance_id)
         return [Change(self.name, self.instance_id,
                        f"Save metadata and console output to s3://"
                        f"{self.ctx.manifest.evidence_bucket}/{key}", after={"key": key})]
@@ -345,38 +373,68 @@ class ProtectInstance(InstanceStep):
         return live
 
 
+TagKey = tuple[Any, tuple[tuple[str, str], ...]]
+"""(EC2 client, tags): what one CreateTags call sets, on as many instances as share it."""
+
+CREATE_TAGS_BATCH = 100
+"""Instances per CreateTags (AWS takes up to 1,000 resource ids and recommends fewer)."""
+# Answers about one of a batch's resources (gone since the plan, or denied by a tag
+# condition): every other instance of the batch retries alone, so it cannot fail them.
+PER_RESOURCE_CODES = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed",
+                                "InvalidID", "UnauthorizedOperation"})
+
+
+def _create_tags(key: TagKey, instance_ids: list[str]) -> None:
+    client, tags = key
+    client.create_tags(Resources=instance_ids,
+                       Tags=[{"Key": k, "Value": v} for k, v in tags])
+
+
+TAG_BATCHES: Coalescer[TagKey, str] = Coalescer(_create_tags, limit=CREATE_TAGS_BATCH,
+                                                linger=DEFAULT_LINGER)
+"""Every run's `ec2.tag-contained` applies, from any worker thread: one CreateTags per
+batch of instances getting the same tags through the same client (one account, region,
+case and run)."""
+
+
 @register
 class TagInstance(InstanceStep):
+    """Tag the instance `ir:case` and `ir:contained-at`, the same values for every instance
+    of the run (`Context.run_time()`), so concurrent applies share one CreateTags of up to
+    `CREATE_TAGS_BATCH` instances (`TAG_BATCHES`; EC2 meters CreateTags at 100 burst, 10
+    per second). No pre-action state goes into a tag: anyone with ec2:CreateTags could
+    rewrite it; the case's metadata capture, held in the evidence bucket, records every
+    ENI's groups (`IsolateInstance._pre_action_groups`). An `ir:pre-action` tag left by an
+    older version is ignored."""
+
     name = "ec2.tag-contained"
-    description = "Tag the instance with the case and its pre-action state"
-    actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeIamInstanceProfileAssociations",
-                         "ec2:CreateTags", "ec2:DeleteTags"})
+    description = "Tag the instance with the case and when it was contained"
+    actions = frozenset({"ec2:DescribeInstances", "ec2:CreateTags", "ec2:DeleteTags"})
 
     def plan(self) -> list[Change]:
-        described = self.instance()
-        tags = tags_of(described)
+        tags = tags_of(self.instance())
         if self.contained_by():
-            return []  # the case that contained it recorded its pre-action state
-        association = profile_association(self.ctx, self.instance_id)
-        state = {
-            "sg": {e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])]
-                   for e in described.get("NetworkInterfaces", [])},
-            "profile": association["IamInstanceProfile"]["Arn"] if association else None,
-            "state": described["State"]["Name"],
-        }
-        text = json.dumps(state, separators=(",", ":"))
-        if len(text) > 256:  # tag value limit; the full state is in the audit log
-            text = text[:240] + "...(truncated)"
-        new = {CASE_TAG: self.ctx.case_id, PRE_ACTION_TAG: text,
-               CONTAINED_AT_TAG: self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")}
+            return []  # the case that contained it tagged it
+        new = {CASE_TAG: self.ctx.case_id,
+               CONTAINED_AT_TAG: self.ctx.run_time().strftime("%Y-%m-%dT%H:%M:%SZ")}
         return [Change(self.name, self.instance_id,
-                       f"Tag {CASE_TAG}={self.ctx.case_id} and the pre-action state",
+                       f"Tag {CASE_TAG}={self.ctx.case_id}, {CONTAINED_AT_TAG}="
+                       f"{new[CONTAINED_AT_TAG]}",
                        before={"tags": {k: tags.get(k) for k in new}}, after={"tags": new})]
 
     def apply(self, change: Change) -> Mapping[str, Any]:
-        self.ctx.client("ec2").create_tags(Resources=[self.instance_id], Tags=[
-            {"Key": k, "Value": v} for k, v in change.after["tags"].items()])
-        return {}
+        ec2 = self.ctx.client("ec2")
+        key: TagKey = (ec2, tuple(sorted(change.after["tags"].items())))
+        try:
+            shared = TAG_BATCHES.submit(key, self.instance_id,
+                                        expected=len(_instance_targets(self.ctx)))
+        except ClientError as err:
+            if _code(err) not in PER_RESOURCE_CODES:
+                raise
+            # maybe about another instance of the batch: this instance's own answer counts
+            _create_tags(key, [self.instance_id])
+            shared = 1
+        return {"instancesPerCall": shared}
 
     def rollback(self, change: Change, result: Mapping[str, Any]) -> None:
         ec2 = self.ctx.client("ec2")
@@ -409,12 +467,12 @@ class IsolateInstance(InstanceStep):
     actions = frozenset({"ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
                          "ec2:ModifyNetworkInterfaceAttribute",
                          "ec2:DescribeNetworkInterfaces",
-                         # HeadObject: is the `ir:case` tag's capture really there (when an
-                         # ENI is already quarantined, before its pre-action tag is believed)
-                         "s3:GetObject"})
-    scopes = {"s3:GetObject": EVIDENCE_OBJECTS}
+                         # HeadObject, then GetObject (SSE-KMS: Decrypt) when an ENI is
+                         # already quarantined: the `ir:case` tag's capture, its groups
+                         "s3:GetObject", "kms:Decrypt"})
+    scopes = {"s3:GetObject": EVIDENCE_OBJECTS, "kms:Decrypt": STACK_KEYS}
     multi_call = True  # a failed isolation swap may have left the conversion group on
-    cuts_network = True  # applied for every target before any target's later steps
+    cuts_network = True  # a target's later steps start only after it (see Step.cuts_network)
 
     @classmethod
     def prefetch(cls, ctx: Context) -> None:
@@ -436,9 +494,10 @@ class IsolateInstance(InstanceStep):
                 # Already in a quarantine group: half-applied by a run that crashed, or put
                 # there by someone else. The live groups are no pre-action state; the
                 # runner substitutes this case's own earlier record when there is one, the
-                # `ir:pre-action` tag is believed only as `_pre_action_groups` says, and
-                # otherwise none is recorded (empty): release refuses for this ENI.
-                before = self._pre_action_groups(described, eni["NetworkInterfaceId"]) or []
+                # held capture of the case that contained it is believed as
+                # `_pre_action_groups` says, and otherwise none is recorded (empty):
+                # release refuses for this ENI.
+                before = self._pre_action_groups(eni["NetworkInterfaceId"]) or []
                 unknown = "" if before else UNKNOWN_BEFORE
             changes.append(Change(
                 self.name, self.instance_id,
@@ -460,25 +519,26 @@ class IsolateInstance(InstanceStep):
         """Every quarantine group of every VPC in the manifest."""
         return {g for q in self.ctx.manifest.quarantine.values() for g in q.group_ids()}
 
-    def _pre_action_groups(self, described: Mapping[str, Any], eni: str) -> list[str] | None:
-        """ENI `eni`'s groups in the `ir:pre-action` tag, when the tag can be believed:
-        anyone with ec2:CreateTags can write it (an attacker who moved the ENI into the
-        allow-all conversion group would name that group, or one of theirs, for release
-        to restore). Believed only when the instance's `ir:case` tag is (`contained_by`:
-        that case's capture of the instance is held, every ENI still quarantined; irctl
-        writes both tags after that capture), and never when it names a quarantine
-        group. None otherwise."""
-        if self.contained_by() is None:
+    def _pre_action_groups(self, eni: str) -> list[str] | None:
+        """ENI `eni`'s groups before containment, as the metadata capture of the case that
+        contained the instance records them (`held_capture`: that case's capture, taken
+        before any change, held in the evidence bucket; believed only when the instance's
+        `ir:case` tag is, see `contained_by`), and never when they name a quarantine
+        group (a capture of an ENI someone had already moved into the allow-all
+        conversion group). None otherwise: no tag is believed for this, since anyone with
+        ec2:CreateTags can write one."""
+        capture = self.held_capture()
+        interfaces = capture.get("networkInterfaces") if capture is not None else None
+        if not isinstance(interfaces, list):
             return None
-        try:
-            state = json.loads(tags_of(described).get(PRE_ACTION_TAG, ""))
-        except ValueError:
-            return None  # absent, or truncated (too many ENIs for one tag)
-        groups = state.get("sg", {}).get(eni) if isinstance(state, dict) else None
-        if not isinstance(groups, list) or not groups:
-            return None
-        named = [str(g) for g in groups]
-        return None if set(named) & self._quarantine_ids() else named
+        for interface in interfaces:
+            if isinstance(interface, dict) and interface.get("NetworkInterfaceId") == eni:
+                named = [str(g.get("GroupId")) for g in interface.get("Groups") or []
+                         if isinstance(g, dict) and g.get("GroupId")]
+                if named and not set(named) & self._quarantine_ids():
+                    return named
+                return None
+        return None
 
     def apply(self, change: Change) -> Mapping[str, Any]:
         ec2, eni = self.ctx.client("ec2"), change.after["eni"]

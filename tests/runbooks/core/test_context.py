@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from runbooks.core.context import EVIDENCE_MAX_ATTEMPTS, SessionFactory
 from runbooks.core.errors import InvalidInput
+from tests.runbooks.conftest import Readiness
 
 
 def test_clients_have_connect_and_read_timeouts_and_bounded_attempts(
@@ -46,3 +48,17 @@ def test_a_bad_setting_names_the_variable_and_what_is_allowed(
     with pytest.raises(InvalidInput, match=expected) as raised:
         SessionFactory(region="us-east-1")
     assert name in str(raised.value)
+
+
+def test_run_time_is_one_time_for_every_thread_of_a_run(readiness: Readiness) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctx = readiness.context()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        asked = list(pool.map(lambda _: ctx.run_time(), range(32)))
+    assert len(set(asked)) == 1 and asked[0].tzinfo is not None
+    time.sleep(0.01)
+
+    ctx.cache.clear()  # what the runner does when the next run starts
+
+    assert ctx.run_time() > asked[0]

@@ -105,9 +105,8 @@ def test_contain_instance_isolates_protects_snapshots_and_keeps_evidence(
     assert all(m["Ebs"]["DeleteOnTermination"] is False for m in mappings)
     instance_tags = tags(describe(readiness, iid))
     assert instance_tags["ir:case"] == audit.case_id
-    pre_action = json.loads(instance_tags["ir:pre-action"])
-    assert list(pre_action["sg"].values()) == original_groups
-    assert pre_action["profile"] == profile_arn
+    assert instance_tags["ir:contained-at"].endswith("Z")
+    assert "ir:pre-action" not in instance_tags  # the held capture records the groups
     # crash-consistent snapshots of both volumes, tagged with case, source and time
     taken = snapshots(readiness, iid)
     assert sorted(s["VolumeId"] for s in taken) == sorted(m["Ebs"]["VolumeId"] for m in mappings)
@@ -129,6 +128,8 @@ def test_contain_instance_isolates_protects_snapshots_and_keeps_evidence(
     assert evidence["instance"]["InstanceId"] == iid
     assert len(evidence["volumes"]) == 2
     assert evidence["profileAssociation"]["IamInstanceProfile"]["Arn"] == profile_arn
+    assert [[g["GroupId"] for g in e["Groups"]] for e in evidence["networkInterfaces"]] == \
+        original_groups
     assert "consoleOutputBase64" in evidence
     head = s3.head_object(Bucket=bucket, Key=key)
     assert head["ServerSideEncryption"] == "aws:kms"

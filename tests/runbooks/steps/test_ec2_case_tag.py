@@ -1,8 +1,9 @@
-"""An `ir:case` tag already on an instance never skips evidence capture or the pre-action
-record (issue #16 section 4): anyone with ec2:CreateTags can write it. It is believed
-only for a case whose capture of the instance is in the evidence bucket while the
-instance is still quarantined (a second responder re-running containment). Run as a
-responder would (`irctl` subprocess) against a moto server behind the fault layer."""
+"""An `ir:case` tag already on an instance never skips evidence capture (which records the
+pre-action state) or the snapshots (issue #16 section 4): anyone with ec2:CreateTags can
+write it. It is believed only for a case whose capture of the instance is in the
+evidence bucket while the instance is still quarantined (a second responder re-running
+containment). Run as a responder would (`irctl` subprocess) against a moto server behind
+the fault layer."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def plant(world: Readiness, iid: str, case: str) -> None:
         {"Key": "ir:case", "Value": case}, {"Key": "ir:pre-action", "Value": FORGED}])
 
 
-def test_a_planted_case_tag_does_not_skip_capture_or_the_pre_action_record(
+def test_a_planted_case_tag_does_not_skip_capture_of_the_pre_action_state(
         fault_readiness: Readiness) -> None:
     world = fault_readiness
     [iid] = launch_instances(world, 1, volumes=1)
@@ -72,8 +73,9 @@ def test_a_planted_case_tag_does_not_skip_capture_or_the_pre_action_record(
     assert captured["tags"]["ir:case"] == "ir-attacker"  # what the instance looked like
     now = tags(world, iid)
     assert now["ir:case"] == "ir-tagged"
-    eni = captured["networkInterfaces"][0]["NetworkInterfaceId"]
-    assert json.loads(now["ir:pre-action"])["sg"] == {eni: app}
+    assert [[g["GroupId"] for g in e["Groups"]] for e in captured["networkInterfaces"]] \
+        == [app]
+    assert now["ir:pre-action"] == FORGED  # not irctl's: left alone, and never read
     assert snapshots(world, "ir-tagged", iid)
     # ...and release puts back what was there before, the planted tags included
     released = world.irctl("release", "instance", iid, "--case", "ir-tagged", "--apply")

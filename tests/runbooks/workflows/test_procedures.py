@@ -42,11 +42,12 @@ def test_contain_instance_is_the_ec2_playbooks_containment_phase() -> None:
     assert all(c.params == {"instance_id": INSTANCE} for c in instance_containment(INSTANCE))
 
 
-def test_the_pre_action_tag_is_written_before_isolation_changes_what_it_records() -> None:
-    """A re-run after a crash reads the true pre-action state from `ir:pre-action`: it
-    must be written while the ENIs still have the application's groups and the profile
-    is attached; evidence comes first, and the instance leaves its ASG and target groups
-    before it is isolated (health checks would replace or kill it)."""
+def test_the_capture_and_case_tag_come_before_isolation_changes_what_they_record() -> None:
+    """A re-run after a crash reads the true pre-action state from the metadata capture
+    of the case named by `ir:case`: both must be there while the ENIs still have the
+    application's groups and the profile is attached; evidence comes first, and the
+    instance leaves its ASG and target groups before it is isolated (health checks would
+    replace or kill it)."""
     order = _names(instance_containment(INSTANCE, stop=True))
     assert order[0] == "ec2.capture-metadata"
     tag = order.index("ec2.tag-contained")
@@ -80,15 +81,24 @@ def test_a_phase_acting_on_another_target_cannot_be_a_command(tmp_path: Path) ->
         procedure(str(path), "containment", INSTANCE, {"instance": INSTANCE})
 
 
+def captured_groups(world: Readiness, case: str, iid: str) -> list[list[str]]:
+    """Every ENI's groups in the case's metadata capture of the instance (evidence bucket)."""
+    body = world.client("s3").get_object(
+        Bucket=world.manifest["evidenceBucket"],
+        Key=f"cases/{case}/instances/{iid}/metadata.json")["Body"].read()
+    return [[g["GroupId"] for g in e["Groups"]] for e in json.loads(body)["networkInterfaces"]]
+
+
 class Killed(BaseException):
     """The responder's terminal (or the Lambda sandbox) dies mid-call."""
 
 
-def test_a_playbook_run_killed_while_isolating_leaves_the_pre_action_tag(
+def test_a_playbook_run_killed_while_isolating_leaves_the_case_tag_and_capture(
         readiness: Readiness) -> None:
-    """A re-run after a crash takes the true pre-action state from the `ir:pre-action`
-    tag: it must already be on the instance when isolation starts. (The playbook used to
-    tag last, so a run killed while isolating left the instance untagged.)"""
+    """A re-run after a crash takes the true pre-action state from the held capture of
+    the case named by `ir:case`: tag and capture must already be there when isolation
+    starts. (The playbook used to tag last, so a run killed while isolating left the
+    instance untagged.)"""
     ec2 = readiness.client("ec2")
     iid = launch_instances(readiness)[0]
     original = [[g["GroupId"] for g in eni["Groups"]] for eni in ec2.describe_instances(
@@ -116,7 +126,7 @@ def test_a_playbook_run_killed_while_isolating_leaves_the_pre_action_tag(
         original)  # killed before the first swap
     tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
     assert tags["ir:case"] == ctx.case_id
-    assert list(json.loads(tags["ir:pre-action"])["sg"].values()) == original
+    assert captured_groups(readiness, ctx.case_id, iid) == original
 
 
 def test_playbook_run_contains_and_records_the_application_groups(
@@ -138,4 +148,5 @@ def test_playbook_run_contains_and_records_the_application_groups(
     assert [[g["GroupId"] for g in e["Groups"]] for e in described["NetworkInterfaces"]] == [
         [isolation]]
     tags = {t["Key"]: t["Value"] for t in described["Tags"]}
-    assert list(json.loads(tags["ir:pre-action"])["sg"].values()) == original
+    assert tags["ir:case"] == ctx.case_id and "ir:pre-action" not in tags
+    assert captured_groups(readiness, ctx.case_id, iid) == original
