@@ -12,7 +12,8 @@ A run takes, per target, an ordered pipeline of registered steps with parameters
    Network first: a target's steps after its `cuts_network` step are planned and applied
    only once its cut is made, in a pool apart from the cuts (EC2 meters each API in its
    own bucket); a later step making a call the cuts make waits for every cut
-   (`isolated` / `done` times).
+   (`isolated` / `done` times). Steps marked `applied_together` (the case tag) are applied
+   for every target in one pass before anything else, so one call serves many targets.
 
 Re-runs are idempotent because plans are empty for what is already done. `release()`
 replays the audit log backwards, calling each still-in-place change's step `rollback()`;
@@ -462,6 +463,8 @@ class Runner:
         records when the last cut landed (`isolated`) and when it was done."""
         progress = {t: _TargetProgress() for t in targets}
         cut_at: list[datetime] = []
+        self._apply_together(kind, [t for t in targets if t in plan_later], plans, outcomes,
+                             progress)
         every_cut_made = threading.Event()
         cut_calls = _mutating({a for built in plans.values() for _, step, _ in built
                                if step.cuts_network for a in step.actions})
@@ -516,6 +519,30 @@ class Runner:
             for future in queued:
                 future.result()
         result.done_at = self.ctx.now()
+
+    def _apply_together(
+        self, kind: str, targets: list[str],
+        plans: dict[str, list[tuple[StepCall, Step, list[Change]]]],
+        outcomes: dict[str, TargetOutcome], progress: dict[str, _TargetProgress],
+    ) -> None:
+        """Apply every target's `Step.applied_together` steps (planned, before the cut) in
+        one pass, before anything else, and take them out of `plans`: applied concurrently,
+        their calls meet (`runbooks.core.batching`), one call for many targets. A failure
+        is the target's own, as in `_apply_target` (rolled back; nothing else attempted)."""
+        together: dict[str, list[tuple[StepCall, Step, list[Change]]]] = {}
+        for target in targets:
+            first = [p for p in plans[target] if p[1].applied_together]
+            if first:
+                together[target] = first
+                plans[target] = [p for p in plans[target] if not p[1].applied_together]
+        if not together:
+            return
+        width = max(step.applied_together for first in together.values()
+                    for _, step, _ in first)
+        with ThreadPoolExecutor(max_workers=max(1, min(width, len(together)))) as pool:
+            for future in [pool.submit(self._apply_target, kind, t, first, outcomes[t],
+                                       progress[t]) for t, first in together.items()]:
+                future.result()
 
     def _apply_target(
         self,

@@ -163,6 +163,12 @@ class Step(ABC):
     multi_call: ClassVar[bool] = False
     """True when one `apply` makes several calls, so a failed apply may have made some:
     the runner then rolls the failed change back too (its `rollback` must tolerate it)."""
+    applied_together: ClassVar[int] = 0
+    """When > 0, with `--apply` and a network cut in the pipeline, every target's change
+    of this step is applied in one pass before the targets' other steps, this many at
+    once, so one call serves many targets (`ec2.tag-contained`: one CreateTags for up to
+    100 instances). Applied one target at a time, the callers would arrive as the cuts'
+    bucket lets targets through, one by one."""
     cuts_network: ClassVar[bool] = False
     """True for the step that cuts a target off the network (`ec2.isolate`). With
     `--apply` the runner applies a target's later steps only after its own cut, in a pool

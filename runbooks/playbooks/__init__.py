@@ -24,7 +24,7 @@ Example::
     >>> pb = load_playbook("compromised-ec2-instance")
     >>> params = pb.resolve_params({"instance_id": "i-0123456789abcdef0"})
     >>> [a.step for a in pb.actions(params, ["containment"]) if a.step][:2]
-    ['ec2.capture-metadata', 'ec2.tag-contained']
+    ['ec2.tag-contained', 'ec2.capture-metadata']
 """
 
 from __future__ import annotations

@@ -410,6 +410,9 @@ class TagInstance(InstanceStep):
     name = "ec2.tag-contained"
     description = "Tag the instance with the case and when it was contained"
     actions = frozenset({"ec2:DescribeInstances", "ec2:CreateTags", "ec2:DeleteTags"})
+    # every instance of a run tagged in one pass before its other steps, so the calls
+    # meet in TAG_BATCHES (one by one, they would arrive at the cuts' pace)
+    applied_together = CREATE_TAGS_BATCH
 
     def plan(self) -> list[Change]:
         tags = tags_of(self.instance())

@@ -26,6 +26,12 @@ def groups_of(readiness: Readiness, iid: str) -> list[list[str]]:
     return [[g["GroupId"] for g in e["Groups"]] for e in instance["NetworkInterfaces"]]
 
 
+def tags_of(readiness: Readiness, iid: str) -> dict[str, str]:
+    instance = readiness.client("ec2").describe_instances(InstanceIds=[iid])[
+        "Reservations"][0]["Instances"][0]
+    return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+
+
 def protected(readiness: Readiness, iid: str) -> bool:
     return bool(readiness.client("ec2").describe_instance_attribute(
         InstanceId=iid, Attribute="disableApiTermination")["DisableApiTermination"]["Value"])
@@ -106,6 +112,19 @@ def test_later_steps_follow_their_own_cut_overlap_the_others_and_both_times_are_
     assert overlapped and slow not in {r["target"] for r in overlapped}
     [marker] = [r for r in audit.records() if r["event"] == "network-isolated"]
     assert marker["seq"] > last_cut and marker["cuts"] == 4
+    # every instance tagged in one pass, first: one CreateTags for the four; the capture
+    # written after it still describes each instance as read before any change
+    tagged = [r for r in applied if r["step"] == "ec2.tag-contained"]
+    assert len(tagged) == 4 and max(r["seq"] for r in tagged) < min(
+        r["seq"] for r in applied if r["step"] != "ec2.tag-contained")
+    assert {r["result"]["instancesPerCall"] for r in tagged} == {4}
+    s3, bucket = readiness.client("s3"), readiness.manifest["evidenceBucket"]
+    for iid in ids:
+        assert tags_of(readiness, iid)["ir:case"] == ctx.case_id
+        captured = json.loads(s3.get_object(
+            Bucket=bucket, Key=f"cases/{ctx.case_id}/instances/{iid}/metadata.json"
+        )["Body"].read())
+        assert "ir:case" not in captured["tags"], captured["tags"]
     timing = result.to_dict()["timing"]
     assert result.started_at and result.isolated_at and result.done_at
     assert result.started_at <= result.isolated_at <= result.done_at

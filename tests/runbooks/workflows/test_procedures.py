@@ -47,9 +47,11 @@ def test_the_capture_and_case_tag_come_before_isolation_changes_what_they_record
     of the case named by `ir:case`: both must be there while the ENIs still have the
     application's groups and the profile is attached; evidence comes first, and the
     instance leaves its ASG and target groups before it is isolated (health checks would
-    replace or kill it)."""
+    replace or kill it). The tag is applied first, for every instance of the run in one
+    pass (one CreateTags for many); the capture still describes the instance as read
+    before any change (checked on moto in test_runner_network_first)."""
     order = _names(instance_containment(INSTANCE, stop=True))
-    assert order[0] == "ec2.capture-metadata"
+    assert order[:2] == ["ec2.tag-contained", "ec2.capture-metadata"]
     tag = order.index("ec2.tag-contained")
     assert tag < order.index("ec2.isolate") and tag < order.index("ec2.detach-instance-profile")
     assert order.index("autoscaling.detach-instance") < order.index("ec2.isolate")
