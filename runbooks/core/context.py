@@ -28,6 +28,7 @@ RETRY_MODES = ("standard", "adaptive")
 DEFAULT_RETRY_MODE = "adaptive"
 CONNECT_TIMEOUT_ENV = "IR_AWS_CONNECT_TIMEOUT"
 READ_TIMEOUT_ENV = "IR_AWS_READ_TIMEOUT"
+MAX_ATTEMPTS_ENV = "IR_AWS_MAX_ATTEMPTS"
 
 
 def _seconds_from_env(name: str, default: float) -> float:
@@ -48,6 +49,22 @@ def _seconds_from_env(name: str, default: float) -> float:
         raise InvalidInput(f"{name} = {raw!r}: must be more than 0 and at most 300 seconds "
                            f"(default {default:g})")
     return value
+
+
+def _attempts_from_env() -> int:
+    """Attempts per call for throttled and 5xx answers (`IR_AWS_MAX_ATTEMPTS`, 1 to 10),
+    else the default; InvalidInput otherwise."""
+    import os
+
+    from runbooks.core.errors import InvalidInput
+
+    raw = os.environ.get(MAX_ATTEMPTS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_ATTEMPTS
+    if not raw.isdigit() or not 1 <= int(raw) <= DEFAULT_MAX_ATTEMPTS:
+        raise InvalidInput(f"{MAX_ATTEMPTS_ENV} = {raw!r}: must be a whole number from 1 to "
+                           f"{DEFAULT_MAX_ATTEMPTS} (default {DEFAULT_MAX_ATTEMPTS})")
+    return int(raw)
 
 
 def _retry_mode_from_env() -> str:
@@ -119,7 +136,8 @@ class SessionFactory:
 
     No module-level clients anywhere; tests and the drill point `endpoint_url` at an
     emulator. Retries are botocore's adaptive mode by default (`retry_mode`), up to
-    `max_attempts` per call for throttled and 5xx answers; at most `timeout_attempts` of
+    `max_attempts` per call for throttled and 5xx answers (env `IR_AWS_MAX_ATTEMPTS` lowers
+    it); at most `timeout_attempts` of
     one call may end in a connect or read timeout (`connect_timeout`, `read_timeout`;
     env `IR_AWS_CONNECT_TIMEOUT` / `IR_AWS_READ_TIMEOUT` override the defaults), so a hung
     endpoint fails a call within `hung_call_seconds()` (40 s by default). `event_hooks` are
@@ -132,7 +150,7 @@ class SessionFactory:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_attempts: int = field(default_factory=_attempts_from_env)
     retry_mode: str = field(default_factory=_retry_mode_from_env)
     event_hooks: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
     max_pool_connections: int = 50

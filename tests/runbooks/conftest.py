@@ -21,6 +21,9 @@ Reuse:
   while the test kills the client), `.irctl_popen(*args)` starts the CLI without waiting.
 * `FaultInjector` -- register on a `SessionFactory` (`event_hooks`) to answer the Nth call
   of an operation with an error (throttling, 5xx, AccessDenied) before it reaches moto.
+* `s3_clock_behind(seconds)` -- S3 versions written inside are stamped `seconds` in the
+  past by moto (in-process and the threaded servers alike): "before the incident" and
+  "after" get distinct LastModified seconds without sleeping.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +188,23 @@ def seed_readiness(clients: ClientFactory, *, account: str = ACCOUNT,
         clients("ssm").put_parameter(Name=MANIFEST_PARAMETER, Value=json.dumps(manifest),
                                      Type="String", Overwrite=True)
     return Readiness(clients, manifest, vpc_id, subnet_id)
+
+
+@contextmanager
+def s3_clock_behind(seconds: float) -> Iterator[None]:
+    """Run moto's S3 clock `seconds` behind while inside: the versions written there are
+    stamped as written that long ago. S3's LastModified has a resolution of one second, so
+    a test that needs a point in time between two writes moves the clock instead of
+    sleeping past a second boundary. moto stamps every S3 object, version and delete marker
+    through `moto.s3.models.utcnow` (moto 5.2); a moto without it fails here, loudly."""
+    import moto.s3.models as s3_models
+
+    real: Callable[[], datetime] = s3_models.utcnow
+    s3_models.utcnow = lambda: real() - timedelta(seconds=seconds)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        s3_models.utcnow = real  # type: ignore[assignment]
 
 
 @pytest.fixture

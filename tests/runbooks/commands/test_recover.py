@@ -12,7 +12,7 @@ import pytest
 
 from rehearsal.emulator.backup import set_job_seconds
 from runbooks.core.manifest_schema import MANIFEST_PARAMETER
-from tests.runbooks.conftest import ACCOUNT, Readiness, launch_instances
+from tests.runbooks.conftest import ACCOUNT, Readiness, launch_instances, s3_clock_behind
 
 pytestmark = pytest.mark.server
 FAST = ("--poll-seconds", "0.2")
@@ -234,18 +234,15 @@ def test_bad_input_changes_nothing(world: Readiness) -> None:
 
 
 def test_recover_bucket_end_to_end(world: Readiness) -> None:
-    import time
-
     s3 = world.client("s3")
     bucket = f"customer-data-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     originals = {f"k{i}": f"good {i}".encode() for i in range(6)}
-    for key, body in originals.items():
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-    time.sleep(1.1)
-    at = datetime.now(timezone.utc).isoformat()
-    time.sleep(1.1)
+    with s3_clock_behind(10):  # written 10 s ago; T 5 s ago (S3 times are to the second)
+        for key, body in originals.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+    at = (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat()
     for key in ("k0", "k1", "k2"):
         s3.put_object(Bucket=bucket, Key=key, Body=b"encrypted!")
     s3.delete_object(Bucket=bucket, Key="k3")

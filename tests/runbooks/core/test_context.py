@@ -30,9 +30,17 @@ def test_timeouts_and_retry_mode_come_from_the_environment(
     monkeypatch.setenv("IR_AWS_CONNECT_TIMEOUT", "2")
     monkeypatch.setenv("IR_AWS_READ_TIMEOUT", "7.5")
     monkeypatch.setenv("AWS_RETRY_MODE", "standard")
-    config = SessionFactory(region="us-east-1").client("sts").meta.config
+    monkeypatch.setenv("IR_AWS_MAX_ATTEMPTS", "3")
+    sessions = SessionFactory(region="us-east-1")
+    config = sessions.client("sts").meta.config
     assert (config.connect_timeout, config.read_timeout) == (2.0, 7.5)
-    assert config.retries["mode"] == "standard"
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    # the evidence writer's bound still applies, the lower of the two
+    assert sessions.client("s3", max_attempts=EVIDENCE_MAX_ATTEMPTS).meta.config.retries[
+        "total_max_attempts"] == 3
+    monkeypatch.setenv("IR_AWS_MAX_ATTEMPTS", "2")
+    evidence = SessionFactory(region="us-east-1").client("s3", max_attempts=3).meta.config
+    assert evidence.retries["total_max_attempts"] == 2
 
 
 @pytest.mark.parametrize(("name", "value", "expected"), [
@@ -40,6 +48,9 @@ def test_timeouts_and_retry_mode_come_from_the_environment(
     ("IR_AWS_CONNECT_TIMEOUT", "0", "more than 0 and at most 300"),
     ("IR_AWS_READ_TIMEOUT", "900", "more than 0 and at most 300"),
     ("AWS_RETRY_MODE", "legacy", "standard or adaptive"),
+    ("IR_AWS_MAX_ATTEMPTS", "0", "whole number from 1 to 10"),
+    ("IR_AWS_MAX_ATTEMPTS", "11", "whole number from 1 to 10"),
+    ("IR_AWS_MAX_ATTEMPTS", "three", "whole number from 1 to 10"),
 ])
 def test_a_bad_setting_names_the_variable_and_what_is_allowed(
         fake_aws_env: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str,

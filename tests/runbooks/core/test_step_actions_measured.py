@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from runbooks.core.manifest_schema import Manifest
 from runbooks.core.step import Change, Step, has_verify, load_all_steps
 from tests.runbooks.commands.analysis_world import ACCOUNT, REGION, World, build_world
 from tests.runbooks.commands.test_eradicate import launch
+from tests.runbooks.conftest import s3_clock_behind
 from tests.runbooks.recording import Recorder, recorder  # noqa: F401 - fixture
 
 FINDING = Path(__file__).resolve().parents[1] / "fixtures" / "asff_guardduty_backdoor_ec2.json"
@@ -168,11 +169,11 @@ def _tampered_bucket(world: World) -> Scenario:
     bucket = f"victim-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(Bucket=bucket, Key="data/ledger.csv", Body=b"good", Tagging="class=ledger")
-    s3.put_object(Bucket=bucket, Key="data/gone.csv", Body=b"kept")
-    time.sleep(1.1)  # S3 times have a resolution of a second
-    to = datetime.now(timezone.utc).isoformat()
-    time.sleep(1.1)
+    with s3_clock_behind(10):  # written 10 s ago; T 5 s ago (S3 times are to the second)
+        s3.put_object(Bucket=bucket, Key="data/ledger.csv", Body=b"good",
+                      Tagging="class=ledger")
+        s3.put_object(Bucket=bucket, Key="data/gone.csv", Body=b"kept")
+    to = (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat()
     s3.put_object(Bucket=bucket, Key="data/ledger.csv", Body=b"encrypted by the attacker")
     s3.delete_object(Bucket=bucket, Key="data/gone.csv")
     s3.put_object(Bucket=bucket, Key="data/README-RANSOM.txt", Body=b"pay up")

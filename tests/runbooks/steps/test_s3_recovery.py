@@ -3,7 +3,6 @@ pre-incident versions; re-runs resume; calls per restored object stay batched.""
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -12,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from runbooks.core.errors import ActionFailed, InvalidInput, PreconditionFailed
 from runbooks.steps.s3_recovery import RemoveNewKeys, RestoreVersions
-from tests.runbooks.conftest import FaultInjector, Readiness
+from tests.runbooks.conftest import FaultInjector, Readiness, s3_clock_behind
 
 
 def _body(s3, bucket: str, key: str) -> bytes | None:
@@ -33,12 +32,11 @@ def _incident(world: Readiness, keys: int = 12) -> tuple[str, datetime, dict[str
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     originals = {f"docs/{i:03d}.txt": f"original document {i}\n".encode() * (i + 1)
                  for i in range(keys)}
-    for key, body in originals.items():
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-    s3.put_object(Bucket=bucket, Key="docs/000.txt", Body=originals["docs/000.txt"])
-    time.sleep(1.1)
-    at = datetime.now(timezone.utc)
-    time.sleep(1.1)
+    with s3_clock_behind(10):  # the originals were written 10 s ago, T is 5 s ago
+        for key, body in originals.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        s3.put_object(Bucket=bucket, Key="docs/000.txt", Body=originals["docs/000.txt"])
+    at = datetime.now(timezone.utc) - timedelta(seconds=5)
     names = sorted(originals)
     for key in names[:6]:
         s3.put_object(Bucket=bucket, Key=key, Body=b"ENCRYPTED " + uuid.uuid4().bytes)
