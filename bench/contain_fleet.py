@@ -299,9 +299,56 @@ def markdown(runs: list[dict[str, Any]], records: list[dict[str, Any]] | None = 
         if r["errors"]:
             lines += ["", "Errors: " + "; ".join(r["errors"])]
         lines.append("")
+    lines += beside_custodian(runs)
     if records:
         lines += every_run(records)
     return "\n".join(lines)
+
+
+SUBSET_APIS = ("CreateSnapshots", "CreateTags", "DescribeIamInstanceProfileAssociations",
+               "DisassociateIamInstanceProfile", "DescribeInstances")
+
+
+def beside_custodian(runs: list[dict[str, Any]]) -> list[str]:
+    """irctl's latest run per N beside Cloud Custodian's (`custodian_fleet.jsonl`): times,
+    and calls for the actions both perform (snapshot, the swap into the isolation group,
+    tag, instance-profile detach, and the instance reads they need). irctl's conversion
+    swap (one more ModifyNetworkInterfaceAttribute per ENI, what cuts tracked connections)
+    is an action Custodian does not perform: counted apart."""
+    path = RESULTS / "custodian_fleet.jsonl"
+    if not path.exists():
+        return []
+    custodian: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            custodian[(record["order"], record["n"])] = record
+    lines = ["## Beside Cloud Custodian (`custodian_fleet.md`)", "",
+             "Custodian's latest run of each N and action order, on the same world and model "
+             "(recorded separately, at its own load). Calls for the actions both perform: "
+             "irctl's `CreateSnapshots`, one `ModifyNetworkInterfaceAttribute` per ENI (the "
+             "swap into the isolation group), `CreateTags`, the instance-profile reads and "
+             "detaches and `DescribeInstances`; Custodian's every EC2 call. irctl's "
+             "conversion swaps (the first of its two calls per ENI: Custodian's single swap "
+             "leaves tracked connections flowing, so its `isolated` is when new connections "
+             "stop) are counted apart.", "",
+             "| N | irctl isolated s | Custodian isolated s (network-first / snapshot-first) | "
+             "irctl done s | Custodian done s (network-first / snapshot-first) | irctl calls, "
+             "shared actions | Custodian calls (network-first) | irctl conversion swaps |",
+             "|---:|---:|---|---:|---|---:|---:|---:|"]
+    for r in runs:
+        first = custodian.get(("network-first", r["n"]))
+        later = custodian.get(("snapshot-first", r["n"]))
+        if first is None:
+            continue
+        shared = r["enis"] + sum(r["admitted"].get(api, 0) for api in SUBSET_APIS)
+        conversions = r["admitted"].get(MNIA, 0) - r["enis"]
+        lines.append(
+            f"| {r['n']} | {fmt(r['isolated'])} | {fmt(first['isolated'])} / "
+            f"{fmt(later['isolated']) if later else '-'} | {fmt(r['done'])} | "
+            f"{fmt(first['done'])} / {fmt(later['done']) if later else '-'} | {shared} | "
+            f"{sum(first['admitted'].values())} | {conversions} |")
+    return lines + [""]
 
 
 def main() -> int:
