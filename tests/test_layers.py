@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ast_parse import parse_file
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("runbooks", "components", "policies", "rehearsal")
 
@@ -99,7 +101,7 @@ def import_edges(root: Path, packages: Iterable[str]) -> list[Edge]:
 
     edges: set[Edge] = set()
     for module, path in known.items():
-        tree = ast.parse(path.read_text(), str(path))
+        tree = parse_file(path)
         for node in ast.walk(tree):
             names = _imported_names(module, path.name == "__init__.py", node)
             if isinstance(node, ast.ImportFrom) and names[1:] and all(
@@ -205,7 +207,7 @@ def _is_main_guard(node: ast.AST) -> bool:
 def exits(path: Path) -> list[int]:
     """Lines that end the process: sys.exit / os._exit / exit() / quit(), or SystemExit
     raised or built, outside an `if __name__ == "__main__":` entry block."""
-    tree = ast.parse(path.read_text(), str(path))
+    tree = parse_file(path)
     guarded = {id(n) for guard in ast.walk(tree) if _is_main_guard(guard)
                for n in ast.walk(guard)}
     lines = []
@@ -231,7 +233,7 @@ def exits(path: Path) -> list[int]:
 
 def prints(path: Path) -> list[int]:
     """Lines calling print()."""
-    tree = ast.parse(path.read_text(), str(path))
+    tree = parse_file(path)
     return sorted(node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
                   and isinstance(node.func, ast.Name) and node.func.id == "print")
 

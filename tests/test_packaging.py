@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ast_parse import parse_file
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -162,7 +164,7 @@ def test_runbooks_import_only_their_declared_runtime_dependencies() -> None:
     providers = packages_distributions()
     imported: dict[str, str] = {}
     for path in sorted((ROOT / "runbooks").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(parse_file(path)):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module] if isinstance(node, ast.ImportFrom) and node.module
                      and not node.level else [])

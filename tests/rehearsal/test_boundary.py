@@ -13,6 +13,7 @@ import ast
 from pathlib import Path
 
 import rehearsal
+from tests.ast_parse import parse_file
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTER = "runbooks/commands/drill.py"
@@ -21,7 +22,7 @@ ADAPTER = "runbooks/commands/drill.py"
 def _rehearsal_imports(path: Path) -> list[tuple[int, str, list[str]]]:
     """(line, module, names) of every import of `rehearsal` or one of its submodules."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(parse_file(path)):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name, []) for a in node.names
                       if a.name.split(".")[0] == "rehearsal"]
@@ -47,7 +48,7 @@ def test_the_adapter_uses_only_the_public_names_of_the_package() -> None:
     for line, module, names in imports:
         assert module == "rehearsal", f"{ADAPTER}:{line} imports the submodule {module}"
         assert set(names) <= set(rehearsal.__all__), f"{ADAPTER}:{line}: {names}"
-    tree = ast.parse((ROOT / ADAPTER).read_text())
+    tree = parse_file(ROOT / ADAPTER)
     used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name) and node.value.id == "rehearsal"}
     assert used, "the adapter calls nothing of the package"
@@ -62,7 +63,7 @@ def test_every_public_name_exists() -> None:
 def _runbooks_imports(path: Path) -> list[tuple[int, str]]:
     """(line, module) of every import of a `runbooks` module, also inside functions."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(parse_file(path)):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names
                       if a.name.split(".")[0] == "runbooks"]

@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 from components.mockrun import evaluate
 from rehearsal import bridge
 from rehearsal.bridge import HANDLERS, INVOKES, MotoBridge, UnhandledResourceType
+from tests.ast_parse import parse_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -424,7 +425,7 @@ def test_the_bridge_uses_the_one_mock_harness_not_pulumi_internals() -> None:
     import gc
 
     gc.collect()
-    trees = {path: ast.parse(path.read_text()) for path in modules}
+    trees = {path: parse_file(path) for path in modules}
     for path, tree in trees.items():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:
