@@ -361,13 +361,20 @@ def already_held(ctx: Context, bucket: str, key: str, sha256: str | None = None)
         head = ctx.evidence_client().head_object(Bucket=bucket, Key=key,
                                                  ExpectedBucketOwner=ctx.account_id)
     except (ClientError, BotoCoreError) as err:
-        if isinstance(err, ClientError) and err.response.get("Error", {}).get("Code") in (
-                "404", "NoSuchKey", "NotFound"):
-            return False
-        if is_queueable(err):
+        if _absent_or_unreachable(err):
             return False
         raise
     return sha256 is None or head.get("Metadata", {}).get("sha256") == sha256
+
+
+def _absent_or_unreachable(err: Exception) -> bool:
+    """The object is not there (404), or S3 cannot answer now (`is_queueable`)."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(err, ClientError) and err.response.get("Error", {}).get("Code") in (
+            "404", "NoSuchKey", "NotFound"):
+        return True
+    return is_queueable(err)
 
 
 def read_evidence(ctx: Context, bucket: str, key: str) -> bytes | None:
@@ -389,10 +396,7 @@ def read_evidence(ctx: Context, bucket: str, key: str) -> bytes | None:
             Bucket=bucket, Key=key, ExpectedBucketOwner=ctx.account_id, ChecksumMode="ENABLED")
         body = response["Body"].read()
     except (ClientError, BotoCoreError) as err:
-        if isinstance(err, ClientError) and err.response.get("Error", {}).get("Code") in (
-                "404", "NoSuchKey", "NotFound"):
-            return None
-        if is_queueable(err):
+        if _absent_or_unreachable(err):
             return None
         raise
     digest = hashlib.sha256(body).hexdigest()
