@@ -56,6 +56,7 @@ from runbooks.core.errors import (
     IrError,
 )
 from runbooks.core.evidence_queue import recording_evidence
+from runbooks.core.pacing import READ_PREFIXES
 from runbooks.core.step import REGISTRY, Change, Step, load_all_steps, same_state
 
 if TYPE_CHECKING:
@@ -873,9 +874,10 @@ class Runner:
 
 
 def _mutating(actions: Collection[str]) -> frozenset[str]:
-    """The actions of `actions` that change something (EC2 meters those per API)."""
+    """The actions of `actions` that change something (EC2 meters those per API; the
+    read prefixes are the pacer's)."""
     return frozenset(a for a in actions
-                     if not a.split(":", 1)[-1].startswith(("Describe", "Get", "List", "Head")))
+                     if not a.split(":", 1)[-1].startswith(READ_PREFIXES))
 
 
 def _after_cut(built: Sequence[tuple[StepCall, Step]]) -> int:
